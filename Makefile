@@ -1,0 +1,66 @@
+# Segment Planner: `make demo` and `make test` are the two commands the README promises.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Django 6 needs Python 3.12+; the machine's default python3 may be older (pyenv has 3.12).
+PYTHON ?= $(shell for c in python3.13 python3.12 \
+	$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -rV) \
+	python3; do \
+	  p=$$(command -v $$c 2>/dev/null) || continue; \
+	  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; \
+	done)
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DIR := var/demo
+DEMO_USERS ?= 50000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/segment_planner
+export ALLOW_INSECURE_KEY := 1
+
+.PHONY: help install demo test test-sqlite test-postgres bench lint worker serve screenshots
+
+help:
+	@echo "make demo   - set up, load the demo dataset, start a worker and serve http://127.0.0.1:8000"
+	@echo "make test   - set up and run the whole suite (SQLite, and PostgreSQL + Redis when reachable)"
+	@echo "make bench  - benchmarks into bench/results.jsonl (BENCH_SCALE=small for a quick pass)"
+	@echo "make lint   - ruff"
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found (tried python3.13, python3.12, pyenv)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	mkdir -p var
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py setup_demo
+	test -f $(DEMO_DIR)/events.csv || DEBUG=1 $(PY) manage.py generate_demo_data --out $(DEMO_DIR) --users $(DEMO_USERS) --seed 7
+	DEBUG=1 $(PY) manage.py import_events --workspace demo --dataset "Demo events" --events $(DEMO_DIR)/events.csv --users $(DEMO_DIR)/users.csv
+	@echo "== worker (filesystem broker, no server needed) and web server at http://127.0.0.1:8000 =="
+	@echo "== log in as demo / demo-pass-2026 (also analyst, council, viewer; same password) =="
+	DEBUG=1 $(VENV)/bin/celery -A config worker --pool=solo --loglevel=INFO > var/worker.log 2>&1 & \
+	  trap "kill $$! 2>/dev/null" EXIT; \
+	  DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000 --noreload
+
+test: install
+	$(MAKE) test-sqlite
+	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then $(MAKE) test-postgres; \
+	 else echo "DATABASE_URL is not PostgreSQL: the PostgreSQL pass is skipped (CI sets it)"; fi
+
+test-sqlite: install
+	env -u DATABASE_URL $(PY) -m pytest -q
+
+test-postgres: install
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/run_all.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+screenshots: install
+	$(PY) scripts/screenshots.py

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import ApiToken, Dataset, Import, Job, Membership, Workspace
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "version", "total_events", "total_users", "updated_at"]
+    list_filter = ["workspace"]
+    readonly_fields = ["version", "total_events", "total_users", "event_catalog",
+                       "attribute_catalog"]
+
+
+@admin.register(Import)
+class ImportAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "status", "events_name", "rows_read", "rows_added",
+                    "created_at"]
+    list_filter = ["status", "workspace"]
+    readonly_fields = ["report", "error", "input_hash"]
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "workspace", "state", "progress", "attempts", "created_at"]
+    list_filter = ["state", "kind"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["key_hash", "prefix"]

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import Dataset, Import, Job, Workspace
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workspace
+        fields = ["slug", "name", "role", "created_at"]
+
+    def get_role(self, obj: Workspace) -> str | None:
+        roles = self.context.get("roles", {})
+        return roles.get(obj.pk)
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "workspace", "name", "description", "version", "total_events",
+                  "total_users", "created_at", "updated_at"]
+        read_only_fields = ["version", "total_events", "total_users", "created_at", "updated_at"]
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    workspace = serializers.SlugField()
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CatalogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["id", "version", "event_catalog", "attribute_catalog"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "workspace", "kind", "state", "progress", "message", "error",
+                  "input_hash", "attempts", "result", "created_at", "started_at",
+                  "heartbeat_at", "finished_at"]
+        read_only_fields = fields
+
+
+class ImportSerializer(serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = Import
+        fields = ["id", "dataset", "status", "events_name", "users_name", "input_hash",
+                  "options", "rows_read", "rows_kept", "rows_added", "dataset_version",
+                  "error", "job", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class ImportReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Import
+        fields = ["id", "status", "rows_read", "rows_kept", "rows_added", "report", "error"]
+        read_only_fields = fields
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    events = serializers.FileField(required=False)
+    users = serializers.FileField(required=False)
+    format = serializers.ChoiceField(choices=["auto", "csv", "parquet", "jsonl"], default="auto")
+    timezone = serializers.CharField(required=False, allow_blank=True, default="")
+    mapping = serializers.JSONField(required=False, default=dict,
+                                    help_text='e.g. {"user_id": "customer", "timestamp": "ts"}')
+
+    def validate_mapping(self, value: object) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise serializers.ValidationError("mapping must be an object of column names")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("events") and not attrs.get("users"):
+            raise serializers.ValidationError("give an events file, a users file or both")
+        return attrs
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

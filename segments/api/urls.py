@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
+router.register("datasets", views.DatasetViewSet, basename="dataset")
+router.register("imports", views.ImportViewSet, basename="import")
+router.register("jobs", views.JobViewSet, basename="job")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,179 @@
+"""REST API v1: workspaces, datasets (with catalog), imports (upload, status, report), jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..models import Membership
+from .serializers import (
+    CatalogSerializer,
+    DatasetCreateSerializer,
+    DatasetSerializer,
+    ErrorSerializer,
+    ImportCreateSerializer,
+    ImportReportSerializer,
+    ImportSerializer,
+    JobSerializer,
+    WorkspaceSerializer,
+)
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input"),
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this"),
+    404: OpenApiResponse(ErrorSerializer, description="Not found in your workspaces"),
+}
+READ_ERRORS = {k: v for k, v in ERRORS.items() if k in (401, 404)}
+
+
+def require_role(user: object, workspace_id: int, action_name: str) -> Membership:
+    membership = Membership.objects.filter(user=user, workspace_id=workspace_id).first()
+    if membership is None:
+        raise Http404("No such workspace")
+    if not membership.can(action_name):
+        raise PermissionDenied(f"role {membership.role!r} may not {action_name} in this workspace")
+    return membership
+
+
+@extend_schema_view(list=extend_schema(responses={200: WorkspaceSerializer(many=True),
+                                                  **READ_ERRORS}),
+                    retrieve=extend_schema(responses={200: WorkspaceSerializer, **READ_ERRORS}))
+class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = WorkspaceSerializer
+    lookup_field = "slug"
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.workspaces_for(self.request.user).order_by("name")
+
+    def get_serializer_context(self):  # type: ignore[no-untyped-def]
+        ctx = super().get_serializer_context()
+        if self.request.user.is_authenticated:
+            ctx["roles"] = dict(Membership.objects.filter(user=self.request.user)
+                                .values_list("workspace_id", "role"))
+        return ctx
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: DatasetSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: DatasetSerializer, **READ_ERRORS}),
+    create=extend_schema(request=DatasetCreateSerializer,
+                         responses={201: DatasetSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                     mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = DatasetSerializer
+    filterset_fields = {"workspace__slug": ["exact"], "updated_at": ["gte"]}
+    ordering_fields = ["name", "created_at", "updated_at", "total_events"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = selectors.datasets_for(self.request.user).order_by("name", "id")
+        since = self.request.query_params.get("updated_since")
+        if since:
+            qs = qs.filter(updated_at__gte=since)
+        return qs
+
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        data = DatasetCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace, _ = selectors.workspace_get(request.user, data.validated_data["workspace"])
+        require_role(request.user, workspace.pk, "import")
+        try:
+            dataset = services.dataset_create(workspace=workspace,
+                                              name=data.validated_data["name"],
+                                              description=data.validated_data["description"])
+        except IntegrityError:
+            raise ValidationError({"name": ["a dataset with this name exists in the workspace"]}) \
+                from None
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
+        dataset = self.get_object()
+        require_role(request.user, dataset.workspace_id, "manage")
+        services.dataset_delete(dataset=dataset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: CatalogSerializer, **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def catalog(self, request: Request, pk: str | None = None) -> Response:
+        """What the dataset contains: events and user attributes."""
+        return Response(CatalogSerializer(self.get_object()).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ImportSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: ImportSerializer, **READ_ERRORS}),
+)
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ImportSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    filterset_fields = ["dataset", "status"]
+    ordering_fields = ["created_at", "finished_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.imports_for(self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(
+        request={"multipart/form-data": ImportCreateSerializer},
+        responses={202: ImportSerializer, 200: ImportSerializer, **ERRORS},
+        description="Upload an events file and/or a users file. Returns 202 with the queued "
+                    "import and its job; 200 with the earlier import when the same bytes were "
+                    "already imported into this dataset.",
+    )
+    def create(self, request: Request) -> Response:
+        data = ImportCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
+        if dataset is None:
+            raise Http404("No such dataset")
+        require_role(request.user, dataset.workspace_id, "import")
+        limit = settings.MAX_UPLOAD_BYTES
+        files = {}
+        for field in ("events", "users"):
+            upload = values.get(field)
+            if upload is not None:
+                if upload.size is not None and upload.size > limit:
+                    raise ValidationError({field: [f"the file is over the limit of {limit:,} bytes"]})
+                path, _ = services.save_upload(upload, name=upload.name, max_bytes=limit)
+                files[field] = (path, upload.name)
+        record, created = services.import_create(
+            dataset=dataset, user=request.user, events=files.get("events"),
+            users=files.get("users"),
+            options={"format": values["format"], "timezone": values["timezone"],
+                     "mapping": values["mapping"]},
+        )
+        return Response(ImportSerializer(record).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={200: ImportReportSerializer, **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def report(self, request: Request, pk: str | None = None) -> Response:
+        """The quality report: rows read and kept, each problem class with sample rows."""
+        return Response(ImportReportSerializer(self.get_object()).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: JobSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: JobSerializer, **READ_ERRORS}),
+)
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = JobSerializer
+    filterset_fields = ["state", "kind"]
+    ordering_fields = ["created_at", "finished_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.jobs_for(self.request.user).order_by("-created_at", "-id")
+
+

@@ -1,0 +1,837 @@
+"""Parse, validate and de-duplicate event and user files; merge them into the event store.
+
+Pure (no Django). Two kinds of failure:
+
+* ``ImportRejected``: the file cannot be imported at all (wrong format, bad encoding, missing
+  required column, empty, over the size limit, no valid row). Nothing is written.
+* row problems: counted in the quality report with up to five sample rows (line numbers), and
+  the offending rows are left out; everything else is imported.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from .store import EVENT_SCHEMA, EventStore, partition_of
+
+SAMPLE_LIMIT = 5
+MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+# Clock skew we tolerate before calling a timestamp "in the future".
+FUTURE_TOLERANCE = pd.Timedelta(minutes=10)
+MAX_FIELD_BYTES = 1_000_000
+CSV_BLOCK_SIZE = 8 << 20
+
+EVENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "user_id": ("user_id", "userId", "distinct_id", "userid", "user"),
+    "event": ("event", "event_type", "event_name", "name"),
+    "timestamp": ("timestamp", "time", "event_time", "ts", "datetime"),
+    "revenue": ("revenue", "amount", "price"),
+    "cost": ("cost", "cost_to_serve"),
+    "properties": ("properties", "event_properties"),
+}
+REQUIRED_EVENT_COLUMNS = ("user_id", "event", "timestamp")
+USER_ALIASES: dict[str, tuple[str, ...]] = {
+    "user_id": ("user_id", "userId", "distinct_id", "userid", "user"),
+    "signup_time": ("signup_time", "signup_at", "signed_up_at", "created_at", "signup"),
+}
+# Keys analytics tools put beside the track call that carry no behaviour of their own.
+IGNORED_JSON_KEYS = {"type", "messageId", "anonymousId", "context", "receivedAt", "sentAt",
+                     "originalTimestamp", "integrations", "insert_id", "$insert_id", "uuid"}
+
+_TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|z|UTC|[+-]\d{2}(?::?\d{2})?)$"
+_EPOCH = r"^\s*-?\d{9,13}(?:\.\d+)?\s*$"
+
+
+class ImportRejected(Exception):
+    """The whole file is refused; ``code`` names the problem class, ``where`` locates it."""
+
+    def __init__(self, code: str, message: str, where: str = "") -> None:
+        super().__init__(f"{message} ({where})" if where else message)
+        self.code = code
+        self.message = message
+        self.where = where
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "where": self.where}
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read one file. ``now`` is a parameter so validation is deterministic."""
+
+    now: datetime
+    format: str = "auto"  # auto | csv | parquet | jsonl
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    timezone: str | None = None
+    max_bytes: int | None = None
+
+
+@dataclass
+class Problems:
+    """Row problems of one file: counts and up to five samples per class."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, code: str, mask: np.ndarray, frame: pd.DataFrame, columns: list[str]) -> None:
+        n = int(mask.sum())
+        if n == 0:
+            return
+        self.counts[code] = self.counts.get(code, 0) + n
+        have = self.samples.setdefault(code, [])
+        if len(have) < SAMPLE_LIMIT:
+            rows = frame.loc[mask].head(SAMPLE_LIMIT - len(have))
+            for _, row in rows.iterrows():
+                have.append(
+                    {
+                        "line": int(row["__line"]),
+                        "values": {c: _jsonable(row[c]) for c in columns if c in row.index},
+                    }
+                )
+
+    def add_raw(self, code: str, count: int, samples: list[dict[str, Any]], note: str = "") -> None:
+        if count <= 0:
+            return
+        self.counts[code] = self.counts.get(code, 0) + count
+        have = self.samples.setdefault(code, [])
+        have.extend(samples[: max(0, SAMPLE_LIMIT - len(have))])
+        if note:
+            self.notes[code] = note
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            code: {
+                "count": count,
+                "samples": self.samples.get(code, []),
+                **({"note": self.notes[code]} if code in self.notes else {}),
+            }
+            for code, count in sorted(self.counts.items())
+        }
+
+
+@dataclass
+class ParsedEvents:
+    frame: pd.DataFrame  # user_id, event, timestamp, revenue, cost, properties, __line
+    rows_read: int
+    problems: Problems
+    columns: dict[str, str]  # canonical -> source column
+    format: str
+
+
+@dataclass
+class ParsedUsers:
+    frame: pd.DataFrame  # user_id, signup_time, attributes...
+    rows_read: int
+    problems: Problems
+    format: str
+
+
+# ----- reading raw files ---------------------------------------------------------------------
+def detect_format(path: Path, declared: str = "auto") -> str:
+    if declared != "auto":
+        if declared not in {"csv", "parquet", "jsonl"}:
+            raise ImportRejected("unknown_format", f"unsupported format {declared!r}",
+                                 "expected csv, parquet or jsonl")
+        return declared
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head[:4] == b"PAR1":
+        return "parquet"
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix in {".jsonl", ".ndjson", ".json"}:
+        return "jsonl"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped[:1] == b"{":
+        return "jsonl"
+    return "csv"
+
+
+def check_file(path: Path, options: ImportOptions) -> int:
+    """Size, emptiness, encoding and NUL bytes; returns the size in bytes."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ImportRejected("empty_file", "the file is empty", path.name)
+    if options.max_bytes is not None and size > options.max_bytes:
+        raise ImportRejected(
+            "too_large",
+            f"the file has {size:,} bytes, over the limit of {options.max_bytes:,}",
+            path.name,
+        )
+    return size
+
+
+def _check_text(path: Path) -> None:
+    """Reject text that is not UTF-8 or contains NUL bytes, naming the line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    offset = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(16 << 20):
+            nul = chunk.find(b"\x00")
+            if nul >= 0:
+                where = line + chunk.count(b"\n", 0, nul)
+                raise ImportRejected("nul_bytes", "the file contains NUL bytes",
+                                     f"line {where}, byte {offset + nul}")
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                where = line + chunk.count(b"\n", 0, exc.start)
+                raise ImportRejected(
+                    "bad_encoding", "the file is not valid UTF-8 text",
+                    f"line {where}, byte {offset + exc.start}",
+                ) from None
+            line += chunk.count(b"\n")
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ImportRejected("bad_encoding", "the file ends inside a UTF-8 character",
+                                 f"line {line}") from None
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
+    _check_text(path)
+    problems = Problems()
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise ImportRejected("missing_header", "the first line (the header) is empty", "line 1")
+    try:
+        header = next(csv.reader([first]))
+    except csv.Error as exc:
+        raise ImportRejected("malformed_header", f"the header cannot be read: {exc}", "line 1") from None
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise ImportRejected("duplicate_columns", f"columns appear twice: {', '.join(dupes)}", "line 1")
+    if any(not h for h in header):
+        raise ImportRejected("missing_header", "a column in the header has no name", "line 1")
+    ragged: list[dict[str, Any]] = []
+    ragged_count = 0
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        nonlocal ragged_count
+        ragged_count += 1
+        if len(ragged) < SAMPLE_LIMIT:
+            ragged.append({"line": row.number, "values": {"text": (row.text or "")[:200],
+                           "expected_columns": row.expected_columns,
+                           "actual_columns": row.actual_columns}})
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, column_names=header,
+                                            skip_rows=1),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        if "straddling" in text or "block" in text:
+            raise ImportRejected("field_too_large",
+                                 f"a row is larger than {CSV_BLOCK_SIZE >> 20} MB", path.name) from None
+        raise ImportRejected("malformed_csv", f"the CSV cannot be parsed: {text[:300]}", path.name) from None
+    frame = table.to_pandas()
+    if ragged_count:
+        # Rare path: a second, record-by-record pass finds the real line of every record.
+        starts, widths = _record_lines(path)
+        good = widths == len(header)
+        ragged = [{"line": int(line), "values": {"fields": int(w), "expected": len(header)}}
+                  for line, w in zip(starts[~good][:SAMPLE_LIMIT], widths[~good][:SAMPLE_LIMIT],
+                                     strict=True)]
+        lines = starts[good]
+        frame["__line"] = lines[: len(frame)] if len(lines) >= len(frame) else np.arange(
+            2, len(frame) + 2)
+    else:
+        # One record per line after the header (line 1); multi-line quoted fields shift this.
+        frame["__line"] = np.arange(2, len(frame) + 2)
+    problems.add_raw("ragged_row", ragged_count, ragged,
+                     "rows with a different number of fields than the header; left out")
+    return frame, problems
+
+
+def _record_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Start line and field count of every data record (used only when rows are ragged)."""
+    starts: list[int] = []
+    widths: list[int] = []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        line = reader.line_num + 1
+        for record in reader:
+            if record:
+                starts.append(line)
+                widths.append(len(record))
+            line = reader.line_num + 1
+    return np.asarray(starts, dtype=np.int64), np.asarray(widths, dtype=np.int64)
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ImportRejected("malformed_parquet", f"the Parquet file cannot be read: {str(exc)[:300]}",
+                             path.name) from None
+    frame = table.to_pandas()
+    frame["__line"] = np.arange(1, len(frame) + 1)
+    return frame, Problems()
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Problems]:
+    _check_text(path)
+    problems = Problems()
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    bad: list[dict[str, Any]] = []
+    bad_count = 0
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, raw in enumerate(handle, start=1):
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                value = exc
+            if not isinstance(value, dict):
+                bad_count += 1
+                if len(bad) < SAMPLE_LIMIT:
+                    bad.append({"line": number, "values": {"text": text[:200]}})
+                continue
+            records.append(_flatten_track_call(value))
+            lines.append(number)
+    if not records and bad_count:
+        raise ImportRejected("malformed_json", "no line of the file is a JSON object",
+                             f"line {bad[0]['line']}")
+    problems.add_raw("malformed_json", bad_count, bad, "lines that are not a JSON object; left out")
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    frame["__line"] = np.asarray(lines, dtype=np.int64)
+    return frame, problems
+
+
+def _flatten_track_call(record: dict[str, Any]) -> dict[str, Any]:
+    """Segment, Mixpanel and Amplitude exports -> flat columns, properties as JSON text."""
+    props = record.get("properties")
+    if props is None:
+        props = record.get("event_properties")
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in ("properties", "event_properties") or key in IGNORED_JSON_KEYS:
+            continue
+        out[key] = value if not isinstance(value, dict | list) else json.dumps(value, sort_keys=True)
+    if isinstance(props, dict):
+        props = dict(props)
+        # Mixpanel keeps the user and the time inside properties.
+        for key in ("distinct_id", "time"):
+            if key in props and key not in out:
+                out[key] = props.pop(key)
+        for key in ("revenue", "cost"):
+            if key in props and key not in out:
+                out[key] = props[key]
+        out["properties"] = json.dumps(props, sort_keys=True, default=str) if props else None
+    elif props is not None:
+        out["properties"] = props if isinstance(props, str) else json.dumps(props)
+    return out
+
+
+def read_table(path: Path, options: ImportOptions) -> tuple[pd.DataFrame, Problems, str]:
+    check_file(path, options)
+    fmt = detect_format(path, options.format)
+    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
+    frame, problems = reader(path)
+    if len(frame) == 0:
+        if problems.counts:
+            raise ImportRejected("no_valid_rows", "no row of the file could be read",
+                                 _first_sample_where(problems))
+        raise ImportRejected("empty_file", "the file has a header but no rows", path.name)
+    return frame, problems, fmt
+
+
+def _first_sample_where(problems: Problems) -> str:
+    for samples in problems.samples.values():
+        if samples:
+            return f"line {samples[0]['line']}"
+    return ""
+
+
+def resolve_columns(
+    available: list[str],
+    aliases: Mapping[str, tuple[str, ...]],
+    mapping: Mapping[str, str],
+    required: tuple[str, ...],
+) -> dict[str, str]:
+    """canonical name -> source column, from the explicit mapping first, then known aliases."""
+    resolved: dict[str, str] = {}
+    lowered = {c.lower(): c for c in available}
+    for canonical, source in mapping.items():
+        if canonical not in aliases:
+            raise ImportRejected("bad_mapping", f"unknown target column {canonical!r} in the mapping",
+                                 f"known: {', '.join(aliases)}")
+        if source not in available:
+            raise ImportRejected("missing_column", f"mapped column {source!r} is not in the file",
+                                 f"columns: {', '.join(available[:20])}")
+        resolved[canonical] = source
+    for canonical, names in aliases.items():
+        if canonical in resolved:
+            continue
+        for name in names:
+            if name.lower() in lowered and lowered[name.lower()] not in resolved.values():
+                resolved[canonical] = lowered[name.lower()]
+                break
+    missing = [c for c in required if c not in resolved]
+    if missing:
+        raise ImportRejected(
+            "missing_column",
+            f"required column {', '.join(missing)} not found",
+            f"columns: {', '.join(available[:20]) or '(none)'}; accepted names for "
+            + "; ".join(f"{m}: {', '.join(aliases[m])}" for m in missing),
+        )
+    return resolved
+
+
+# ----- validation ----------------------------------------------------------------------------
+def parse_timestamps(
+    raw: pd.Series, timezone: str | None
+) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    """-> (UTC timestamps, unparseable mask, naive mask, ambiguous mask)."""
+    n = len(raw)
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        ts = raw
+        if getattr(ts.dt, "tz", None) is None:
+            naive = ts.notna().to_numpy()
+            if timezone:
+                return _localize(ts, timezone, np.zeros(n, bool))
+            return ts.dt.tz_localize("UTC"), np.zeros(n, bool), naive, np.zeros(n, bool)
+        return ts.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), np.zeros(n, bool), \
+            np.zeros(n, bool), np.zeros(n, bool)
+    if pd.api.types.is_numeric_dtype(raw):
+        numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+        return _from_epoch(numbers)
+    text = raw.astype("str").str.strip()
+    missing = raw.isna().to_numpy() | (text == "").to_numpy()
+    epoch = text.str.match(_EPOCH).fillna(False).to_numpy(dtype=bool)
+    aware = text.str.contains(_TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
+    result = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+    unparseable = missing.copy()
+    naive = np.zeros(n, bool)
+    ambiguous = np.zeros(n, bool)
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        result[aware] = parsed.astype("datetime64[us, UTC]")
+        unparseable[np.flatnonzero(aware)[parsed.isna().to_numpy()]] = True
+    if epoch.any():
+        numbers = pd.to_numeric(text[epoch], errors="coerce").astype("float64")
+        parsed, bad, _, _ = _from_epoch(numbers)
+        result[epoch] = parsed
+        unparseable[np.flatnonzero(epoch)[bad]] = True
+    rest = ~(aware | epoch | missing)
+    if rest.any():
+        local = pd.to_datetime(text[rest], format="ISO8601", errors="coerce")
+        if getattr(local.dt, "tz", None) is not None:  # pragma: no cover - regex catches offsets
+            local = local.dt.tz_convert("UTC").dt.tz_localize(None)
+        bad = local.isna().to_numpy()
+        unparseable[np.flatnonzero(rest)[bad]] = True
+        ok_idx = np.flatnonzero(rest)[~bad]
+        if timezone:
+            converted, _, _, amb = _localize(local[~bad], timezone, np.zeros(len(ok_idx), bool))
+            result.iloc[ok_idx] = converted.to_numpy()
+            ambiguous[ok_idx[amb]] = True
+        else:
+            naive[ok_idx] = True
+    return result, unparseable, naive, ambiguous
+
+
+def _localize(
+    ts: pd.Series, timezone: str, _unused: np.ndarray
+) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    localized = ts.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    amb = (localized.isna() & ts.notna()).to_numpy()
+    n = len(ts)
+    return localized.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), np.zeros(n, bool), \
+        np.zeros(n, bool), amb
+
+
+def _from_epoch(numbers: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    n = len(values)
+    finite = np.isfinite(values)
+    # Seconds until 5138 AD are below 1e11; larger magnitudes are milliseconds.
+    millis = finite & (np.abs(values) >= 1e11)
+    micros = np.where(millis, values * 1_000, values * 1_000_000)
+    micros = np.where(finite & (np.abs(micros) < 9e18), micros, np.nan)
+    bad = ~np.isfinite(micros)
+    out = pd.Series(pd.to_datetime(np.where(bad, 0, micros).astype("int64"), unit="us", utc=True),
+                    index=numbers.index).astype("datetime64[us, UTC]")
+    out[bad] = pd.NaT
+    return out, bad, np.zeros(n, bool), np.zeros(n, bool)
+
+
+def parse_amounts(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """-> (float values, NaN where empty; mask of present but non-numeric/non-finite values)."""
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        values = raw.astype("float64")
+        return values, ~np.isfinite(values.to_numpy(na_value=0.0))
+    text = raw.astype("str").str.strip()
+    present = raw.notna().to_numpy() & (text != "").fillna(False).to_numpy(dtype=bool)
+    values = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
+    arr = values.to_numpy(na_value=np.nan)
+    bad = present & ~np.isfinite(arr)
+    return values.where(~pd.Series(bad, index=raw.index)), bad
+
+
+def anomalous_days(timestamps: pd.Series, threshold: float = 5.0, min_days: int = 14) -> pd.DataFrame:
+    """Days whose event count is far from the typical day (robust z-score on log counts)."""
+    if timestamps.empty:
+        return pd.DataFrame(columns=["day", "events", "expected", "score"])
+    days = timestamps.dt.floor("D")
+    counts = days.value_counts().sort_index()
+    full = pd.date_range(counts.index.min(), counts.index.max(), freq="D")
+    counts = counts.reindex(full, fill_value=0)
+    if len(counts) < min_days:
+        return pd.DataFrame(columns=["day", "events", "expected", "score"])
+    logs = np.log1p(counts.to_numpy(dtype=float))
+    median = np.median(logs)
+    mad = np.median(np.abs(logs - median)) * 1.4826
+    mad = max(mad, 0.05)  # very regular volume: do not flag 1% wiggles
+    score = (logs - median) / mad
+    flagged = np.abs(score) > threshold
+    return pd.DataFrame(
+        {
+            "day": counts.index[flagged].strftime("%Y-%m-%d"),
+            "events": counts.to_numpy()[flagged],
+            "expected": np.round(np.expm1(median), 1),
+            "score": np.round(score[flagged], 1),
+        }
+    )
+
+
+def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
+    """Read and validate an events file; rows with problems are counted and left out."""
+    if options.timezone:
+        try:
+            ZoneInfo(options.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ImportRejected("bad_timezone", f"unknown time zone {options.timezone!r}",
+                                 "use an IANA name such as Europe/Berlin") from None
+    frame, problems, fmt = read_table(path, options)
+    rows_read = len(frame) + sum(problems.counts.values())
+    available = [c for c in frame.columns if c != "__line"]
+    columns = resolve_columns(available, EVENT_ALIASES, options.mapping, REQUIRED_EVENT_COLUMNS)
+    unknown = [c for c in available if c not in columns.values()]
+    if unknown:
+        problems.add_raw(
+            "unknown_columns", len(unknown),
+            [{"line": 1, "values": {"column": c}} for c in unknown],
+            "columns that are not user, event, timestamp, revenue, cost or properties; ignored",
+        )
+    show = list(columns.values())
+    work = frame.rename(columns={v: k for k, v in columns.items()})
+    sample_frame = frame  # samples show the file's own column names and raw values
+
+    user = work["user_id"]
+    user_text = user.astype("str").str.strip()
+    missing_user = (user.isna() | (user_text == "")).to_numpy(dtype=bool)
+    problems.add("missing_user_id", missing_user, sample_frame, show)
+    event_text = work["event"].astype("str").str.strip()
+    missing_event = (work["event"].isna() | (event_text == "")).to_numpy(dtype=bool) & ~missing_user
+    problems.add("missing_event", missing_event, sample_frame, show)
+    bad = missing_user | missing_event
+
+    ts, unparseable, naive, ambiguous = parse_timestamps(work["timestamp"], options.timezone)
+    for code, mask in (("bad_timestamp", unparseable), ("naive_timestamp", naive),
+                       ("ambiguous_timestamp", ambiguous)):
+        problems.add(code, mask & ~bad, sample_frame, show)
+        bad |= mask
+    if naive.any():
+        problems.notes["naive_timestamp"] = ("timestamps without a UTC offset; name the import's "
+                                              "time zone to accept them")
+    ts_values = ts.to_numpy()
+    now = np.datetime64(pd.Timestamp(options.now).tz_convert("UTC").tz_localize(None)
+                        + FUTURE_TOLERANCE, "us")
+    floor = np.datetime64(MIN_TIMESTAMP.replace(tzinfo=None), "us")
+    plain = ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    valid_ts = ~np.isnat(plain)
+    future = valid_ts & (plain > now) & ~bad
+    problems.add("future_timestamp", future, sample_frame, show)
+    too_old = valid_ts & (plain < floor) & ~bad
+    problems.add("timestamp_before_2000", too_old, sample_frame, show)
+    bad |= future | too_old
+    del ts_values
+
+    amounts: dict[str, pd.Series] = {}
+    for name in ("revenue", "cost"):
+        if name in work:
+            values, wrong = parse_amounts(work[name])
+            problems.add(f"bad_{name}", wrong & ~bad, sample_frame, show)
+            bad |= wrong
+            amounts[name] = values
+        else:
+            amounts[name] = pd.Series(np.nan, index=work.index, dtype="float64")
+
+    if "properties" in work:
+        props = work["properties"]
+        props = props.where(props.notna(), None)
+        props_text, wrong = _normalize_properties(props)
+        problems.add("bad_properties", wrong & ~bad, sample_frame, show)
+        bad |= wrong
+    else:
+        props_text = pd.Series(None, index=work.index, dtype="str")
+
+    keep = ~bad
+    clean = pd.DataFrame(
+        {
+            "user_id": user_text[keep].astype("str"),
+            "event": event_text[keep].astype("str"),
+            "timestamp": ts[keep],
+            "revenue": amounts["revenue"][keep],
+            "cost": amounts["cost"][keep],
+            "properties": props_text[keep].astype("str"),
+            "__line": frame["__line"][keep],
+        }
+    ).reset_index(drop=True)
+    if len(clean) == 0:
+        worst = max(problems.counts, key=lambda c: problems.counts[c]) if problems.counts else "none"
+        raise ImportRejected(
+            "no_valid_rows",
+            f"none of the {rows_read:,} rows is valid; most common problem: {worst}",
+            _first_sample_where(problems),
+        )
+    return ParsedEvents(frame=clean, rows_read=rows_read, problems=problems, columns=columns,
+                        format=fmt)
+
+
+def _normalize_properties(props: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Properties as canonical JSON object text (sorted keys); mask of invalid values."""
+    out: list[str | None] = []
+    wrong = np.zeros(len(props), bool)
+    for i, value in enumerate(props.tolist()):
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+            out.append(None)
+            continue
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            wrong[i] = True
+            out.append(None)
+            continue
+        out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"), default=str)
+                   if parsed else None)
+    return pd.Series(out, index=props.index, dtype="str"), wrong
+
+
+def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
+    """Read and validate a users file: one row per user, attributes as columns."""
+    frame, problems, fmt = read_table(path, options)
+    rows_read = len(frame) + sum(problems.counts.values())
+    available = [c for c in frame.columns if c != "__line"]
+    columns = resolve_columns(available, USER_ALIASES, options.mapping, ("user_id",))
+    show = available
+    user_text = frame[columns["user_id"]].astype("str").str.strip()
+    missing = (frame[columns["user_id"]].isna() | (user_text == "")).to_numpy(dtype=bool)
+    problems.add("missing_user_id", missing, frame, show)
+    bad = missing.copy()
+    out = pd.DataFrame({"user_id": user_text.astype("str")})
+    if "signup_time" in columns:
+        ts, unparseable, naive, ambiguous = parse_timestamps(frame[columns["signup_time"]],
+                                                             options.timezone)
+        present = frame[columns["signup_time"]].notna().to_numpy()
+        for code, mask in (("bad_signup_time", unparseable & present),
+                           ("naive_signup_time", naive), ("ambiguous_signup_time", ambiguous)):
+            problems.add(code, mask & ~bad, frame, show)
+            bad |= mask
+        out["signup_time"] = ts
+    for col in available:
+        if col in columns.values():
+            continue
+        series = frame[col]
+        if series.dtype == object or pd.api.types.is_string_dtype(series):
+            numeric = pd.to_numeric(series, errors="coerce")
+            if series.notna().any() and numeric.notna().sum() == series.notna().sum():
+                series = numeric
+            else:
+                series = series.astype("str").str.strip()
+        out[col] = series
+    out["__line"] = frame["__line"].to_numpy()
+    out = out[~bad]
+    dupes = out["user_id"].duplicated(keep="last").to_numpy()
+    problems.add("duplicate_user", dupes, out.rename(columns={"user_id": columns["user_id"]}),
+                 [columns["user_id"]])
+    if dupes.any():
+        problems.notes["duplicate_user"] = "the same user twice; the last row wins"
+    out = out[~dupes].reset_index(drop=True)
+    if len(out) == 0:
+        raise ImportRejected("no_valid_rows", f"none of the {rows_read:,} user rows is valid",
+                             _first_sample_where(problems))
+    return ParsedUsers(frame=out, rows_read=rows_read, problems=problems, format=fmt)
+
+
+# ----- merging into the store ----------------------------------------------------------------
+@dataclass
+class MergeResult:
+    version: int
+    rows_added: int
+    duplicates_in_file: int
+    duplicates_of_stored: int
+    users_added: int
+    users_updated: int
+    total_events: int
+    total_users: int
+    already_applied: bool = False
+
+
+DEDUP_KEY = ["user_id", "event", "timestamp", "properties"]
+
+
+def merge_into_store(
+    store: EventStore,
+    key: str,
+    *,
+    import_id: str,
+    events: ParsedEvents | None,
+    users: ParsedUsers | None,
+    report: dict[str, Any],
+) -> MergeResult:
+    """Append validated rows to the dataset as one new version; exactly once per ``import_id``.
+
+    Duplicates (same user, event, timestamp and properties) inside the file and against what
+    is already stored are removed. Each partition is rewritten sorted by (user, time).
+    """
+    current = store.current(key)
+    manifest = dict(current.manifest) if current else {}
+    applied = dict(manifest.get("imports", {}))
+    if import_id in applied:
+        # A redelivered job: the version with this import is already published.
+        return MergeResult(**{**applied[import_id]["result"], "already_applied": True})
+
+    new_parts: dict[int, pa.Table] = {}
+    dup_in_file = dup_stored = added = 0
+    if events is not None:
+        frame = events.frame
+        before = len(frame)
+        frame = frame.drop_duplicates(subset=DEDUP_KEY, keep="first")
+        dup_in_file = before - len(frame)
+        if dup_in_file:
+            events.problems.counts["duplicate"] = dup_in_file
+        parts = partition_of(frame["user_id"].to_numpy(), store.partitions)
+        for part in np.unique(parts):
+            chunk = frame.loc[parts == part, list(EVENT_SCHEMA.names)]
+            existing = store.read_partition_table(key, int(part)).to_pandas()
+            existing["event"] = existing["event"].astype("str")
+            n_existing = len(existing)
+            combined = pd.concat([existing, chunk], ignore_index=True) if n_existing else chunk
+            dup_mask = combined.duplicated(subset=DEDUP_KEY, keep="first").to_numpy()
+            dup_stored += int(dup_mask[n_existing:].sum())
+            combined = combined.loc[~dup_mask]
+            added += len(combined) - n_existing
+            if len(combined) == n_existing:
+                continue
+            new_parts[int(part)] = _sorted_table(combined)
+    users_added = users_updated = 0
+    users_table = None
+    if users is not None:
+        old = store.read_users(key)
+        incoming = users.frame.drop(columns="__line")
+        known = set(old["user_id"]) if len(old) else set()
+        flags = incoming["user_id"].isin(known).to_numpy()
+        users_updated = int(flags.sum())
+        users_added = int((~flags).sum())
+        if len(old):
+            merged = pd.concat([old[~old["user_id"].isin(set(incoming["user_id"]))], incoming],
+                               ignore_index=True)
+        else:
+            merged = incoming
+        merged = merged.sort_values("user_id", kind="stable").reset_index(drop=True)
+        users_table = pa.Table.from_pandas(merged, preserve_index=False)
+    total_events = int(manifest.get("total_events", 0)) + added
+    total_users = _count_users(store, key, new_parts, users_table)
+    result = MergeResult(
+        version=(current.number + 1) if current else 1,
+        rows_added=added,
+        duplicates_in_file=dup_in_file,
+        duplicates_of_stored=dup_stored,
+        users_added=users_added,
+        users_updated=users_updated,
+        total_events=total_events,
+        total_users=total_users,
+    )
+    applied[import_id] = {"result": {k: v for k, v in result.__dict__.items()
+                                     if k != "already_applied"}, "report": report}
+    store.publish(
+        key,
+        new_parts,
+        users_table,
+        {**manifest, "imports": applied, "total_events": total_events, "total_users": total_users},
+    )
+    return result
+
+
+def _sorted_table(frame: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
+    table = table.cast(pa.schema([f if f.name != "event" else pa.field("event", pa.string())
+                                  for f in EVENT_SCHEMA]))
+    order = pa.compute.sort_indices(
+        table, sort_keys=[("user_id", "ascending"), ("timestamp", "ascending"),
+                          ("event", "ascending")]
+    )
+    table = table.take(order)
+    return table.set_column(1, "event", pa.compute.dictionary_encode(table["event"]))
+
+
+def _count_users(store: EventStore, key: str, new_parts: dict[int, pa.Table],
+                 users_table: pa.Table | None) -> int:
+    """Distinct users with events (a user lives in one partition, so per-partition counts add)."""
+    total = 0
+    for part in range(store.partitions):
+        table = new_parts.get(part)
+        if table is None:
+            table = store.read_partition_table(key, part)
+        total += pa.compute.count_distinct(table["user_id"]).as_py() if table.num_rows else 0
+    return total
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + "…"
+    return value if isinstance(value, int | float | str | bool) else str(value)
+
+
+def summarize_text(data: bytes) -> str:
+    """First line of a byte string, for error messages."""
+    return io.BytesIO(data).readline()[:120].decode("utf-8", "replace")

@@ -1,0 +1,147 @@
+"""The job machinery: create, dispatch on commit, claim atomically, report progress, finish.
+
+A job is safe to run twice: a worker claims it with a conditional UPDATE (queued, or running
+with a heartbeat older than the lease, meaning its worker died), and the handlers themselves
+are idempotent (an import already published is finalized, not applied again).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .models import Job, JobState, Workspace
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Job], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def job_handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that does the work of a job kind."""
+
+    def register(func: Handler) -> Handler:
+        HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+class JobFailed(Exception):
+    """A handler's expected failure: the job ends as failed with this message, no retry."""
+
+
+def job_create(
+    *, workspace: Workspace, kind: str, params: dict[str, Any], input_hash: str,
+    user: object | None = None,
+) -> Job:
+    """Create a queued job and send it to a worker once the transaction commits."""
+    job = Job.objects.create(workspace=workspace, kind=kind, params=params,
+                             input_hash=input_hash, created_by=user)
+    job_dispatch(job_id=job.pk)
+    return job
+
+
+def job_dispatch(*, job_id: int) -> None:
+    from .tasks import run_job
+
+    transaction.on_commit(lambda: run_job.delay(job_id))
+
+
+def job_claim(*, job_id: int) -> Job | None:
+    """Atomically take a job; None when it is done or another live worker holds it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    claimed = (
+        Job.objects.filter(pk=job_id)
+        .filter(Q(state=JobState.QUEUED) | Q(state=JobState.RUNNING, heartbeat_at__lt=stale))
+        .update(state=JobState.RUNNING, started_at=now, heartbeat_at=now,
+                attempts=F("attempts") + 1, error="")
+    )
+    if not claimed:
+        return None
+    return Job.objects.get(pk=job_id)
+
+
+def job_progress(job: Job, progress: int, message: str = "") -> None:
+    """Record progress (0-100) and renew the lease."""
+    job.progress = max(0, min(100, int(progress)))
+    job.message = message[:300]
+    job.heartbeat_at = timezone.now()
+    Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        progress=job.progress, message=job.message, heartbeat_at=job.heartbeat_at
+    )
+
+
+def job_run(*, job_id: int) -> Job | None:
+    """Claim and run a job to its end. Transient errors propagate so the task retries."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        log.info("job %s not claimed (done or held by a live worker)", job_id)
+        return None
+    handler = HANDLERS.get(job.kind)
+    if handler is None:
+        return job_finish(job, JobState.FAILED, error=f"no handler for job kind {job.kind!r}")
+    try:
+        result = handler(job)
+    except JobFailed as exc:
+        return job_finish(job, JobState.FAILED, error=str(exc))
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        if _is_transient(exc):
+            job_release(job, f"retrying after: {exc}")
+            raise
+        log.exception("job %s failed", job_id)
+        return job_finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a failed job must say why, whatever happened
+        from django.db import InterfaceError, OperationalError
+
+        if isinstance(exc, OperationalError | InterfaceError):
+            job_release(job, f"retrying after database error: {exc}")
+            raise
+        log.exception("job %s failed", job_id)
+        return job_finish(job, JobState.FAILED,
+                          error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    return job_finish(job, JobState.SUCCEEDED, result=result)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def job_release(job: Job, message: str) -> None:
+    """Put a running job back in the queue state so the retried task can claim it."""
+    Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        state=JobState.QUEUED, message=message[:300]
+    )
+
+
+def job_finish(job: Job, state: str, *, result: dict[str, Any] | None = None,
+               error: str = "") -> Job:
+    job.state = state
+    job.finished_at = timezone.now()
+    job.error = error
+    if state == JobState.SUCCEEDED:
+        job.progress = 100
+        job.message = job.message if job.message else "done"
+    job.result = result or {}
+    Job.objects.filter(pk=job.pk).update(
+        state=job.state, finished_at=job.finished_at, error=job.error, progress=job.progress,
+        message=job.message, result=job.result,
+    )
+    return job
+
+
+def job_give_up(*, job_id: int, error: str) -> None:
+    """After the last retry: the job ends as failed."""
+    Job.objects.filter(pk=job_id).exclude(state__in=[JobState.SUCCEEDED]).update(
+        state=JobState.FAILED, error=error, finished_at=timezone.now()
+    )

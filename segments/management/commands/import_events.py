@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from segments import services
+from segments.ingest import ImportRejected
+from segments.jobs import job_run
+from segments.models import Dataset, Import, Workspace
+
+
+class Command(BaseCommand):
+    help = "Import an events file (and optionally a users file) into a workspace's dataset."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--workspace", required=True, help="workspace slug")
+        parser.add_argument("--events", type=Path, help="CSV, Parquet or JSON Lines file")
+        parser.add_argument("--users", type=Path, help="users file with attributes")
+        parser.add_argument("--dataset", default="events", help="dataset name (created if new)")
+        parser.add_argument("--format", default="auto", choices=["auto", "csv", "parquet", "jsonl"])
+        parser.add_argument("--timezone", default="", help="IANA zone for naive timestamps")
+        parser.add_argument("--mapping", default="", help='JSON, e.g. {"user_id": "customer"}')
+        parser.add_argument("--async", dest="run_async", action="store_true",
+                            help="only queue the job for the worker")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        workspace = Workspace.objects.filter(slug=opts["workspace"]).first()
+        if workspace is None:
+            raise CommandError(f"no workspace with slug {opts['workspace']!r}")
+        if not opts["events"] and not opts["users"]:
+            raise CommandError("give --events, --users or both")
+        for key in ("events", "users"):
+            if opts[key] and not opts[key].is_file():
+                raise CommandError(f"--{key}: {opts[key]} is not a file")
+        try:
+            mapping = json.loads(opts["mapping"]) if opts["mapping"] else {}
+        except ValueError as exc:
+            raise CommandError(f"--mapping is not valid JSON: {exc}") from None
+        dataset, _ = Dataset.objects.get_or_create(workspace=workspace, name=opts["dataset"])
+        try:
+            record, created = services.import_create(
+                dataset=dataset, user=None,
+                events=services.copy_to_uploads(opts["events"]) if opts["events"] else None,
+                users=services.copy_to_uploads(opts["users"]) if opts["users"] else None,
+                options={"format": opts["format"], "timezone": opts["timezone"],
+                         "mapping": mapping},
+            )
+        except ImportRejected as exc:
+            raise CommandError(str(exc)) from None
+        if not created:
+            self.stdout.write(f"already imported as import #{record.pk}; nothing added")
+            return
+        if opts["run_async"]:
+            self.stdout.write(f"queued import #{record.pk} (job #{record.job_id})")
+            return
+        job_run(job_id=record.job_id)
+        record = Import.objects.get(pk=record.pk)
+        if record.status != "succeeded":
+            err = record.error or {"message": record.job.error if record.job else "unknown"}
+            raise CommandError(f"import #{record.pk} {record.status}: {err.get('code', '')} "
+                               f"{err.get('message', '')} {err.get('where', '')}".strip())
+        self.stdout.write(
+            f"import #{record.pk}: {record.rows_read:,} rows read, {record.rows_kept:,} kept, "
+            f"{record.rows_added:,} new events; dataset v{record.dataset_version}"
+        )

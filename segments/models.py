@@ -1,0 +1,194 @@
+"""Workspaces, members, datasets, imports, jobs and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    ANALYST = "analyst", "Analyst"
+    COUNCIL = "council", "Council"
+    ADMIN = "admin", "Admin"
+
+
+# What each role may do. Reading is open to every member.
+ROLE_ACTIONS: dict[str, set[str]] = {
+    Role.VIEWER: {"view"},
+    Role.ANALYST: {"view", "import", "define"},
+    Role.COUNCIL: {"view", "define", "decide"},
+    Role.ADMIN: {"view", "import", "define", "decide", "manage"},
+}
+
+
+class Workspace(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership",
+                                     related_name="workspaces")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="one_membership")]
+
+    def can(self, action: str) -> bool:
+        return action in ROLE_ACTIONS.get(self.role, set())
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class Dataset(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=0, help_text="published event-store version")
+    total_events = models.BigIntegerField(default=0)
+    total_users = models.BigIntegerField(default=0)
+    event_catalog = models.JSONField(default=list, blank=True)
+    attribute_catalog = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="dataset_name_per_workspace")
+        ]
+
+    @property
+    def store_key(self) -> str:
+        return f"ws{self.workspace_id}-ds{self.pk}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Job(models.Model):
+    """A long task: claimed atomically by a worker, safe to run twice, visible in UI and API."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=40)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED,
+                             db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    input_hash = models.CharField(max_length=64, db_index=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    @property
+    def is_done(self) -> bool:
+        return self.state in {JobState.SUCCEEDED, JobState.FAILED}
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.state})"
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Failed"
+
+
+class Import(models.Model):
+    """One upload of an events file and/or a users file into a dataset."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="imports")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="imports")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="import_record")
+    status = models.CharField(max_length=16, choices=ImportStatus.choices,
+                              default=ImportStatus.PENDING, db_index=True)
+    events_name = models.CharField(max_length=255, blank=True)
+    users_name = models.CharField(max_length=255, blank=True)
+    events_path = models.CharField(max_length=500, blank=True)
+    users_path = models.CharField(max_length=500, blank=True)
+    input_hash = models.CharField(max_length=64, db_index=True,
+                                  help_text="sha256 of the files' bytes and the options")
+    options = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(default=dict, blank=True)
+    rows_read = models.BigIntegerField(default=0)
+    rows_kept = models.BigIntegerField(default=0)
+    rows_added = models.BigIntegerField(default=0)
+    dataset_version = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} into {self.dataset}"
+
+
+class ApiToken(models.Model):
+    """A named API token; only its hash is stored, the key is shown once at creation."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user: object, name: str) -> tuple[ApiToken, str]:
+        key = "spk_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[:12],
+                                   key_hash=cls.hash_key(key))
+        return token, key
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

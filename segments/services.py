@@ -1,0 +1,285 @@
+"""Writes: datasets and imports. Thin orchestration around the pure ingest core."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .analytics.catalog import attribute_catalog, event_catalog
+from .ingest import (
+    ImportOptions,
+    ImportRejected,
+    anomalous_days,
+    merge_into_store,
+    parse_events,
+    parse_users,
+)
+from .jobs import Job, JobFailed, job_create, job_handler, job_progress
+from .models import Dataset, Import, ImportStatus, Workspace
+from .store import EventStore
+
+
+def get_store() -> EventStore:
+    return EventStore(settings.EVENT_STORE, partitions=settings.EVENT_STORE_PARTITIONS)
+
+
+def dataset_create(*, workspace: Workspace, name: str, description: str = "") -> Dataset:
+    """Create an empty dataset in a workspace."""
+    return Dataset.objects.create(workspace=workspace, name=name.strip(), description=description)
+
+
+def _upload_dir() -> Path:
+    path = Path(settings.EVENT_STORE) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_upload(stream: BinaryIO, *, name: str, max_bytes: int | None = None) -> tuple[Path, str]:
+    """Copy an uploaded stream to the upload folder under its sha256; returns (path, sha)."""
+    digest = hashlib.sha256()
+    tmp = _upload_dir() / f".incoming-{os.getpid()}-{id(stream)}"
+    size = 0
+    try:
+        with open(tmp, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise ImportRejected("too_large", f"the file is over the limit of {max_bytes:,} bytes",
+                                         name)
+                digest.update(chunk)
+                out.write(chunk)
+        sha = digest.hexdigest()
+        suffix = "".join(Path(name).suffixes[-1:]).lower()[:10]
+        final = _upload_dir() / f"{sha}{suffix}"
+        os.replace(tmp, final)
+        return final, sha
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _file_sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_create(
+    *,
+    dataset: Dataset,
+    user: object | None,
+    events: tuple[Path, str] | None,
+    users: tuple[Path, str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[Import, bool]:
+    """Register an import and queue its job. Returns (import, created).
+
+    The same bytes with the same options imported into the same dataset again return the
+    earlier import (created=False) and add nothing.
+    """
+    if events is None and users is None:
+        raise ImportRejected("no_file", "give an events file, a users file or both")
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "", {})}
+    parts = [
+        f"events:{_file_sha(events[0]) if events else ''}",
+        f"users:{_file_sha(users[0]) if users else ''}",
+        "options:" + json.dumps(options, sort_keys=True),
+    ]
+    input_hash = hashlib.sha256("|".join(parts).encode()).hexdigest()
+    with transaction.atomic():
+        # Serialize imports into one dataset so the duplicate check cannot race.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        earlier = (
+            Import.objects.filter(dataset=dataset, input_hash=input_hash)
+            .exclude(status__in=[ImportStatus.REJECTED, ImportStatus.FAILED])
+            .first()
+        )
+        if earlier is not None:
+            return earlier, False
+        record = Import.objects.create(
+            workspace=dataset.workspace,
+            dataset=dataset,
+            events_name=events[1] if events else "",
+            users_name=users[1] if users else "",
+            events_path=str(events[0]) if events else "",
+            users_path=str(users[0]) if users else "",
+            input_hash=input_hash,
+            options=options,
+            created_by=user,
+        )
+        job = job_create(workspace=dataset.workspace, kind="import", user=user,
+                         params={"import_id": record.pk}, input_hash=input_hash)
+        record.job = job
+        record.save(update_fields=["job"])
+    return record, True
+
+
+def import_options(options: dict[str, Any], max_bytes: int | None = None) -> ImportOptions:
+    return ImportOptions(
+        now=timezone.now(),
+        format=options.get("format", "auto"),
+        mapping=options.get("mapping", {}) or {},
+        timezone=options.get("timezone") or None,
+        max_bytes=max_bytes,
+    )
+
+
+def build_report(parsed_events: Any, parsed_users: Any, merge: Any) -> dict[str, Any]:
+    """The quality report of one import, as stored and shown."""
+    report: dict[str, Any] = {}
+    if parsed_events is not None:
+        problems = parsed_events.problems
+        days = anomalous_days(parsed_events.frame["timestamp"])
+        if len(days):
+            problems.add_raw(
+                "anomalous_day", len(days),
+                [{"line": None, "values": row} for row in days.head(5).to_dict("records")],
+                "days whose event volume is far from the typical day (robust z-score > 5)",
+            )
+        report["events"] = {
+            "format": parsed_events.format,
+            "columns": parsed_events.columns,
+            "rows_read": parsed_events.rows_read,
+            "rows_valid": len(parsed_events.frame),
+            "problems": problems.as_dict(),
+        }
+    if parsed_users is not None:
+        report["users"] = {
+            "format": parsed_users.format,
+            "rows_read": parsed_users.rows_read,
+            "rows_valid": len(parsed_users.frame),
+            "problems": parsed_users.problems.as_dict(),
+        }
+    return report
+
+
+FAULT_ENV = "SEGMENT_PLANNER_FAULT"
+
+
+def _failpoint(name: str) -> None:
+    """Fault injection for the crash tests: SIGKILL this process once at a named point."""
+    spec = os.environ.get(FAULT_ENV, "")
+    if not spec.startswith(name + ":"):
+        return
+    marker = Path(spec.split(":", 1)[1])
+    if marker.exists():
+        return
+    marker.write_text("fired")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@job_handler("import")
+def import_run(job: Job) -> dict[str, Any]:
+    """Parse, validate, de-duplicate and publish one import; finalize its rows exactly once."""
+    record = Import.objects.select_related("dataset").get(pk=job.params["import_id"])
+    if record.status == ImportStatus.SUCCEEDED:
+        return {"import_id": record.pk, "rows_added": record.rows_added, "reused": True}
+    Import.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
+    dataset = record.dataset
+    store = get_store()
+    opts = import_options(record.options)
+    parsed_events = parsed_users = None
+    try:
+        if record.events_path:
+            job_progress(job, 5, "reading and validating events")
+            parsed_events = parse_events(Path(record.events_path), opts)
+        if record.users_path:
+            job_progress(job, 40, "reading and validating users")
+            parsed_users = parse_users(Path(record.users_path), opts)
+            _check_users_match(store, dataset, parsed_events, parsed_users)
+    except ImportRejected as exc:
+        _reject(record, exc)
+        raise JobFailed(f"rejected: {exc}") from None
+    job_progress(job, 55, "de-duplicating and writing the event store")
+    report = build_report(parsed_events, parsed_users, None)
+    merge = merge_into_store(store, dataset.store_key, import_id=str(record.pk),
+                             events=parsed_events, users=parsed_users, report=report)
+    if parsed_events is not None and merge.duplicates_in_file + merge.duplicates_of_stored:
+        report["events"]["problems"]["duplicate"] = {
+            "count": merge.duplicates_in_file + merge.duplicates_of_stored,
+            "samples": [],
+            "note": f"{merge.duplicates_in_file} repeated inside the file, "
+                    f"{merge.duplicates_of_stored} already stored; removed",
+        }
+    _failpoint("import-after-publish")
+    job_progress(job, 80, "building the event catalog")
+    events_catalog = event_catalog(store.iter_partitions(
+        dataset.store_key, columns=["user_id", "event", "timestamp", "properties"]))
+    users_catalog = attribute_catalog(store.read_users(dataset.store_key))
+    rows_read = (parsed_events.rows_read if parsed_events else 0)
+    rows_kept = len(parsed_events.frame) - merge.duplicates_in_file - merge.duplicates_of_stored \
+        if parsed_events else 0
+    report["summary"] = {**asdict(merge), "rows_read": rows_read, "rows_kept": rows_kept}
+    with transaction.atomic():
+        Dataset.objects.filter(pk=dataset.pk).update(
+            version=merge.version if not merge.already_applied else max(dataset.version, merge.version),
+            total_events=merge.total_events, total_users=merge.total_users,
+            event_catalog=events_catalog, attribute_catalog=users_catalog,
+            updated_at=timezone.now(),
+        )
+        Import.objects.filter(pk=record.pk).update(
+            status=ImportStatus.SUCCEEDED, report=report, error={},
+            rows_read=rows_read, rows_kept=rows_kept, rows_added=merge.rows_added,
+            dataset_version=merge.version, finished_at=timezone.now(),
+        )
+    job_progress(job, 100, f"imported {merge.rows_added:,} new events")
+    return {"import_id": record.pk, "rows_added": merge.rows_added, "version": merge.version}
+
+
+def _check_users_match(store: EventStore, dataset: Dataset, parsed_events: Any,
+                       parsed_users: Any) -> None:
+    """A users file that shares no user with the dataset is the wrong file."""
+    ids = set(parsed_users.frame["user_id"])
+    known: set[str] = set()
+    if parsed_events is not None:
+        known |= set(parsed_events.frame["user_id"])
+    for frame in store.iter_partitions(dataset.store_key, columns=["user_id"]):
+        known |= set(frame["user_id"].unique())
+    if not known:
+        return
+    matched = len(ids & known)
+    if matched == 0:
+        raise ImportRejected(
+            "users_mismatch",
+            f"none of the {len(ids):,} users in the users file has events in this dataset",
+            "users file, column user_id",
+        )
+    missing = len(ids) - matched
+    if missing:
+        parsed_users.problems.add_raw(
+            "users_without_events", missing,
+            [{"line": None, "values": {"user_id": uid}} for uid in sorted(ids - known)[:5]],
+            "users in the users file with no events; kept",
+        )
+
+
+def _reject(record: Import, exc: ImportRejected) -> None:
+    Import.objects.filter(pk=record.pk).update(
+        status=ImportStatus.REJECTED, error=exc.as_dict(), finished_at=timezone.now()
+    )
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset and its stored events."""
+    get_store().delete(dataset.store_key)
+    dataset.delete()
+
+
+def copy_to_uploads(path: Path) -> tuple[Path, str]:
+    """For the command line: keep a copy of the file under its sha256 like an upload."""
+    with open(path, "rb") as handle:
+        stored, _ = save_upload(handle, name=path.name)
+    return stored, path.name
+
+
+__all__ = ["copy_to_uploads", "dataset_create", "dataset_delete", "import_create", "save_upload"]

@@ -1,0 +1,30 @@
+"""Celery tasks: thin. Each receives a job id and hands it to the job machinery."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import services  # noqa: F401 - registers the job handlers
+from .jobs import job_give_up, job_run
+
+MAX_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=False,
+    max_retries=MAX_RETRIES,
+)
+def run_job(self, job_id: int) -> None:
+    try:
+        job_run(job_id=job_id)
+    except Exception as exc:
+        if self.request.retries >= MAX_RETRIES:
+            job_give_up(job_id=job_id, error=f"gave up after {MAX_RETRIES} retries: {exc}")
+        raise

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def thousands(value: object) -> str:
+    """12345 -> '12,345'."""
+    try:
+        return f"{int(value):,}"  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+
+
+@register.filter
+def percent(value: object) -> str:
+    try:
+        return f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""

@@ -1,0 +1,87 @@
+"""Shared fixtures: users with roles, workspaces, API clients, a private event store."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def _redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# Worker tests talk to a real broker; every other test runs tasks eagerly (see below).
+if "CELERY_BROKER_URL" not in os.environ and _redis_reachable():
+    os.environ["CELERY_BROKER_URL"] = os.environ.get("CELERY_TEST_BROKER_URL",
+                                                     "redis://127.0.0.1:6379/15")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _event_store(tmp_path, settings):  # type: ignore[no-untyped-def]
+    settings.EVENT_STORE = str(tmp_path / "event-store")
+    settings.EVENT_STORE_PARTITIONS = 4
+    return settings.EVENT_STORE
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks(request):  # type: ignore[no-untyped-def]
+    """Outside the worker tests a dispatched job runs in-process, right at commit."""
+    from config.celery import app
+
+    eager = request.node.get_closest_marker("worker") is None
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = old
+
+
+@pytest.fixture
+def make_user(db):  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    def make(username: str, password: str = "pw-for-tests-123") -> object:
+        return get_user_model().objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def workspace_factory(db):  # type: ignore[no-untyped-def]
+    from segments.models import Membership, Workspace
+
+    def make(slug: str, members: dict[object, str] | None = None) -> Workspace:
+        ws = Workspace.objects.create(slug=slug, name=slug.title())
+        for user, role in (members or {}).items():
+            Membership.objects.create(workspace=ws, user=user, role=role)
+        return ws
+
+    return make
+
+
+@pytest.fixture
+def team(make_user, workspace_factory):  # type: ignore[no-untyped-def]
+    """Two workspaces: 'acme' with one user per role, 'other' with its own admin."""
+    users = {role: make_user(role) for role in ("viewer", "analyst", "council", "admin")}
+    outsider = make_user("outsider")
+    acme = workspace_factory("acme", {u: r for r, u in users.items()})
+    other = workspace_factory("other", {outsider: "admin"})
+    return {"acme": acme, "other": other, "outsider": outsider, **users}
+
+
+@pytest.fixture
+def api(db):  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    def client_for(user: object | None = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        return client
+
+    return client_for
