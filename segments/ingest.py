@@ -781,6 +781,10 @@ def merge_into_store(
         total_events=total_events,
         total_users=total_users,
     )
+    if not new_parts and users_table is None:
+        # Nothing new (e.g. a file of rows already stored): no new version to publish.
+        result.version = current.number if current else 0
+        return result
     applied[import_id] = {"result": {k: v for k, v in result.__dict__.items()
                                      if k != "already_applied"}, "report": report}
     store.publish(

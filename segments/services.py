@@ -33,8 +33,10 @@ def get_store() -> EventStore:
 
 
 def dataset_create(*, workspace: Workspace, name: str, description: str = "") -> Dataset:
-    """Create an empty dataset in a workspace."""
-    return Dataset.objects.create(workspace=workspace, name=name.strip(), description=description)
+    """Create an empty dataset in a workspace (IntegrityError when the name is taken)."""
+    with transaction.atomic():
+        return Dataset.objects.create(workspace=workspace, name=name.strip(),
+                                      description=description)
 
 
 def _upload_dir() -> Path:

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
-
-def _redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-# Worker tests talk to a real broker; every other test runs tasks eagerly (see below).
-if "CELERY_BROKER_URL" not in os.environ and _redis_reachable():
-    os.environ["CELERY_BROKER_URL"] = os.environ.get("CELERY_TEST_BROKER_URL",
-                                                     "redis://127.0.0.1:6379/15")
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)
 def _event_store(tmp_path, settings):  # type: ignore[no-untyped-def]
+    # Hashing passwords at full strength would dominate the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EVENT_STORE = str(tmp_path / "event-store")
     settings.EVENT_STORE_PARTITIONS = 4
     return settings.EVENT_STORE

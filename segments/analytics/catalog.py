@@ -42,7 +42,9 @@ def event_catalog(partitions: Iterable[pd.DataFrame]) -> list[dict[str, Any]]:
         weekly.append(pd.Series(1, index=pd.MultiIndex.from_arrays([event, week])).groupby(
             level=[0, 1]).sum())
         if "properties" in frame:
-            props = frame.loc[frame["properties"].notna(), ["properties"]].assign(event=event)
+            has = frame["properties"].notna().to_numpy()
+            props = pd.DataFrame({"event": event.to_numpy()[has],
+                                  "properties": frame["properties"].to_numpy()[has]})
             sample = props.groupby("event", observed=True).head(PROPERTY_SAMPLE // 5)
             for name, text in zip(sample["event"], sample["properties"], strict=True):
                 try:

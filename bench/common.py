@@ -1,0 +1,168 @@
+"""Shared helpers for the benchmarks (stdlib only, so an orchestrating process stays small).
+
+Every ``bench/bench_*.py`` measures our code and an anchor (the simplest thing that does the
+same job with a well-known library) in the same run and prints ONE final JSON line with at least
+``bench, seconds, peak_mb, anchor, anchor_seconds, ratio, target``.
+
+Each measured phase runs in a fresh child process (``run_phase``) that does only that phase, so
+its peak memory (``ru_maxrss``) is its own. The parent must stay small: on Linux a child started
+with vfork/posix_spawn inherits the parent's high-water mark into its ``ru_maxrss`` at exec, so
+the orchestrator never imports numpy/pandas/pyarrow and never holds data. Children also report
+``VmHWM`` from /proc as a cross-check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+DATA_DIR = BENCH_DIR / "data"
+RESULTS = BENCH_DIR / "results.jsonl"
+
+PHASE_FLAG = "--phase"
+RESULT_PREFIX = "@@PHASE_RESULT "
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    rows: int
+    users: int
+    repeat: int  # measured runs per phase; seconds = best, peak_mb = worst
+
+
+SCALES = {
+    "small": Scale("small", rows=200_000, users=20_000, repeat=3),
+    "medium": Scale("medium", rows=2_000_000, users=200_000, repeat=1),
+    "full": Scale("full", rows=10_000_000, users=1_000_000, repeat=1),
+}
+
+
+def current_scale() -> Scale:
+    """``BENCH_SCALE`` (small | medium | full, default full); ``BENCH_REPEAT`` overrides repeats."""
+    name = os.environ.get("BENCH_SCALE", "full").strip().lower() or "full"
+    if name not in SCALES:
+        raise SystemExit(f"BENCH_SCALE={name!r}: expected one of {', '.join(SCALES)}")
+    scale = SCALES[name]
+    if os.environ.get("BENCH_REPEAT"):
+        scale = Scale(scale.name, scale.rows, scale.users, max(1, int(os.environ["BENCH_REPEAT"])))
+    return scale
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; stdout is reserved for the final JSON line."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ----- memory --------------------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024)
+
+
+def proc_status_mb(field: str) -> float | None:
+    """``VmHWM`` / ``VmRSS`` from /proc/self/status in MiB (None off Linux)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def current_rss_mb() -> float:
+    """Current resident memory (cheap: one read of /proc/self/statm)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
+
+
+# ----- phases in child processes -------------------------------------------------------------
+def run_phase(script: Path, phase: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
+    """Run ``script --phase PHASE ARGS`` in a fresh interpreter; return the phase's result dict.
+
+    The child prints its result as one line prefixed with ``RESULT_PREFIX``; anything else it
+    prints (stdout or stderr) is passed through to our stderr.
+    """
+    cmd = [sys.executable, str(script), PHASE_FLAG, phase, *args]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=timeout, cwd=ROOT,
+                          env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
+    result: dict[str, Any] | None = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX):])
+        elif line.strip():
+            print(line, file=sys.stderr)
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(f"phase {phase!r} failed (exit {proc.returncode}): {' '.join(cmd)}")
+    return result
+
+
+def phase_main(phases: dict[str, Callable[[list[str]], dict[str, Any]]]) -> bool:
+    """In a child: if argv names a phase, run it, print its result and return True.
+
+    A phase function does its own setup, times only its work and returns a dict with at least
+    ``seconds``; peak memory is added here after it returns.
+    """
+    if len(sys.argv) < 3 or sys.argv[1] != PHASE_FLAG:
+        return False
+    name, args = sys.argv[2], sys.argv[3:]
+    if name not in phases:
+        raise SystemExit(f"unknown phase {name!r}; known: {', '.join(phases)}")
+    result = dict(phases[name](args))
+    result.setdefault("peak_mb", round(peak_rss_mb(), 1))
+    hwm = proc_status_mb("VmHWM")
+    if hwm is not None:
+        result.setdefault("vm_hwm_mb", round(hwm, 1))
+    print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
+    return True
+
+
+def measure(script: Path, phase: str, *args: str, repeat: int = 1) -> dict[str, Any]:
+    """Run a phase ``repeat`` times (each in a fresh process): best seconds, worst peak memory."""
+    runs = [run_phase(script, phase, *args) for _ in range(max(1, repeat))]
+    best = min(runs, key=lambda r: r["seconds"])
+    return {
+        **best,
+        "peak_mb": max(r["peak_mb"] for r in runs),
+        "all_seconds": [round(r["seconds"], 3) for r in runs],
+    }
+
+
+# ----- the final line ------------------------------------------------------------------------
+def emit(bench: str, *, seconds: float, peak_mb: float, anchor: str, anchor_seconds: float,
+         target: str, passed: bool, **extra: Any) -> dict[str, Any]:
+    """Print the one final JSON line (the required keys first) and return it."""
+    line = {
+        "bench": bench,
+        "seconds": round(seconds, 3),
+        "peak_mb": round(peak_mb, 1),
+        "anchor": anchor,
+        "anchor_seconds": round(anchor_seconds, 3),
+        "ratio": round(seconds / anchor_seconds, 3) if anchor_seconds > 0 else None,
+        "target": target,
+        "passed": passed,
+        **extra,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    print(json.dumps(line), flush=True)
+    return line

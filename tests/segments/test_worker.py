@@ -1,0 +1,158 @@
+"""Jobs through a real Celery worker on Redis, including a worker killed mid-import."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from segments import services
+from segments.models import Dataset, Import, Job
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+ROWS = 3000
+
+
+def _db_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    return f"postgres://{user}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def broker():
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        pytest.skip("worker tests need Redis (CELERY_BROKER_URL=redis://...)")
+    from config.celery import app
+
+    app.control.purge()
+    return url
+
+
+def start_worker(broker: str, tmp_path: Path, name: str, **extra: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _db_url(),
+        "CELERY_BROKER_URL": broker,
+        "EVENT_STORE": settings.EVENT_STORE,
+        "EVENT_STORE_PARTITIONS": str(settings.EVENT_STORE_PARTITIONS),
+        "JOB_LEASE_SECONDS": "1",
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "CELERY_RESTORE_INTERVAL": "1",
+        "CELERY_RESTORE_THROTTLE": "1",
+        **extra,
+    }
+    log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h",
+         "--loglevel=INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def events_file(tmp_path: Path) -> Path:
+    lines = ["user_id,event,timestamp,revenue"]
+    for i in range(ROWS):
+        lines.append(f"u{i % 500},e{i % 7},2025-03-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00Z,")
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def queue_import(tmp_path: Path, team) -> Import:  # type: ignore[no-untyped-def]
+    dataset = Dataset.objects.create(workspace=team["acme"], name="worker")
+    path = events_file(tmp_path)
+    with open(path, "rb") as handle:
+        stored = services.save_upload(handle, name="events.csv")
+    record, created = services.import_create(dataset=dataset, user=None,
+                                             events=(stored[0], "events.csv"))
+    assert created
+    return record
+
+
+def test_an_import_runs_through_a_real_worker(broker, tmp_path, team):
+    worker = start_worker(broker, tmp_path, "w1")
+    try:
+        record = queue_import(tmp_path, team)
+        wait_for(lambda: Import.objects.get(pk=record.pk).status == "succeeded",
+                 what="import to succeed")
+    finally:
+        stop(worker)
+    record.refresh_from_db()
+    job = Job.objects.get(pk=record.job_id)
+    assert (job.state, job.progress, job.attempts) == ("succeeded", 100, 1)
+    assert job.started_at <= job.finished_at
+    assert record.rows_added == ROWS
+    stored = services.get_store().read_events(record.dataset.store_key)
+    assert len(stored) == ROWS
+
+
+def test_a_worker_killed_mid_import_ends_complete_exactly_once(broker, tmp_path, team):
+    marker = tmp_path / "fault-fired"
+    doomed = start_worker(broker, tmp_path, "doomed",
+                          SEGMENT_PLANNER_FAULT=f"import-after-publish:{marker}")
+    record = queue_import(tmp_path, team)
+    try:
+        doomed.wait(timeout=90)
+    finally:
+        stop(doomed)
+    assert doomed.returncode == -signal.SIGKILL
+    assert marker.exists()
+    # The row tells the truth: the job was running when its worker died; the events are
+    # published in the store but the import is not finalized.
+    job = Job.objects.get(pk=record.job_id)
+    assert (job.state, job.attempts) == ("running", 1)
+    assert Import.objects.get(pk=record.pk).status == "running"
+    version = services.get_store().current(record.dataset.store_key)
+    assert version is not None and version.number == 1
+
+    rescuer = start_worker(broker, tmp_path, "rescuer")
+    try:
+        wait_for(lambda: Import.objects.get(pk=record.pk).status == "succeeded",
+                 what="the redelivered import to finish")
+    finally:
+        stop(rescuer)
+    record.refresh_from_db()
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("succeeded", 2)
+    assert record.rows_added == ROWS
+    store = services.get_store()
+    assert store.current(record.dataset.store_key).number == 1  # no second version
+    stored = store.read_events(record.dataset.store_key)
+    assert len(stored) == ROWS
+    assert not stored.duplicated(["user_id", "event", "timestamp"]).any()
+    dataset = Dataset.objects.get(pk=record.dataset_id)
+    assert (dataset.total_events, dataset.version) == (ROWS, 1)
