@@ -13,6 +13,7 @@ the orchestrator never imports numpy/pandas/pyarrow and never holds data. Childr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -135,15 +136,41 @@ def phase_main(phases: dict[str, Callable[[list[str]], dict[str, Any]]]) -> bool
     return True
 
 
-def measure(script: Path, phase: str, *args: str, repeat: int = 1) -> dict[str, Any]:
-    """Run a phase ``repeat`` times (each in a fresh process): best seconds, worst peak memory."""
-    runs = [run_phase(script, phase, *args) for _ in range(max(1, repeat))]
+def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best = min(runs, key=lambda r: r["seconds"])
     return {
         **best,
         "peak_mb": max(r["peak_mb"] for r in runs),
         "all_seconds": [round(r["seconds"], 3) for r in runs],
     }
+
+
+def measure(script: Path, phase: str, *args: str, repeat: int = 1) -> dict[str, Any]:
+    """Run a phase ``repeat`` times (each in a fresh process): best seconds, worst peak memory."""
+    return _summarize([run_phase(script, phase, *args) for _ in range(max(1, repeat))])
+
+
+def measure_interleaved(script: Path, phases: dict[str, tuple[str, ...]], repeat: int = 1,
+                        ) -> dict[str, dict[str, Any]]:
+    """Like ``measure`` for several phases, alternating them (A B A B ...) so that load from
+    other processes on the machine hits ours and the anchor alike."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in phases}
+    for i in range(max(1, repeat)):
+        for name, args in phases.items():
+            result = run_phase(script, name, *args)
+            log(f"  {name} run {i + 1}/{repeat}: {result['seconds']:.2f}s, "
+                f"peak {result['peak_mb']:.0f} MB")
+            runs[name].append(result)
+    return {name: _summarize(r) for name, r in runs.items()}
+
+
+def fingerprint(*relative: str) -> dict[str, str]:
+    """Short content hashes of the measured source files (they change under concurrent edits)."""
+    out = {}
+    for rel in relative:
+        path = ROOT / rel
+        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "-"
+    return out
 
 
 # ----- the final line ------------------------------------------------------------------------
@@ -161,6 +188,7 @@ def emit(bench: str, *, seconds: float, peak_mb: float, anchor: str, anchor_seco
         "passed": passed,
         **extra,
         "cpus": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": sys.version.split()[0],
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "segments",
+    "planner",
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "refresh-due-segments": {"task": "segments.tasks.refresh_due_segments", "schedule": 3600.0},
+}
 # A job whose worker has not reported for this long may be claimed again.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
 

@@ -149,8 +149,52 @@ def _iso(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(int(epoch_seconds), tz=UTC).strftime(ISO_FORMAT)
 
 
+def _civil_dates(days: np.ndarray) -> np.ndarray:
+    """"YYYY-MM-DD" as a (len, 10) uint8 array for days since 1970-01-01 (years 1000-9999)."""
+    z = days + 719_468  # proleptic Gregorian date from a day number, by 400-year eras
+    era = np.floor_divide(z, 146_097)
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    out = np.full((len(days), 10), ord("-"), dtype=np.uint8)
+    for value, pos, width in ((year, 0, 4), (month, 5, 2), (day, 8, 2)):
+        for i in range(width):
+            out[:, pos + width - 1 - i] = value // 10**i % 10 + 48
+    return out
+
+
+def _clock_table() -> np.ndarray:
+    """"HH:MM:SSZ" as a (86400, 9) uint8 array indexed by second of the day."""
+    sod = np.arange(DAY)
+    out = np.full((DAY, 9), ord(":"), dtype=np.uint8)
+    out[:, 8] = ord("Z")
+    for value, pos in ((sod // 3600, 0), (sod // 60 % 60, 3), (sod % 60, 6)):
+        out[:, pos], out[:, pos + 1] = value // 10 + 48, value % 10 + 48
+    return out
+
+
 def _iso_array(epoch_seconds: np.ndarray) -> pa.Array:
-    return pc.strftime(pa.array(epoch_seconds, type=pa.timestamp("s")), format=ISO_FORMAT)
+    """"YYYY-MM-DDTHH:MM:SSZ" strings for epoch seconds, assembled as bytes from lookup tables."""
+    days, sod = np.divmod(np.asarray(epoch_seconds, dtype=np.int64), DAY)
+    chars = np.empty((len(days), 20), dtype=np.uint8)
+    if len(days):
+        first = int(days.min())
+        if int(days.max()) - first < 1_000_000:
+            chars[:, :10] = _civil_dates(np.arange(first, int(days.max()) + 1))[days - first]
+        else:
+            unique, inverse = np.unique(days, return_inverse=True)
+            chars[:, :10] = _civil_dates(unique)[inverse]
+    chars[:, 10] = ord("T")
+    chars[:, 11:] = _clock_table()[sod]
+    kind, offset_type = ((pa.string(), np.int32) if chars.size < 2**31
+                         else (pa.large_string(), np.int64))
+    offsets = np.arange(0, chars.size + 1, 20, dtype=offset_type)
+    return pa.Array.from_buffers(kind, len(days),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
 
 
 def _span(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, a: float = 1.0,
@@ -178,7 +222,7 @@ def _signup_day_weights(start_epoch: int) -> np.ndarray:
     """Share of signups on each day of the year: growth, quiet weekends, holidays, a launch."""
     days = pd.to_datetime(start_epoch // DAY + np.arange(HISTORY_DAYS), unit="D")
     weights = np.exp(np.log(SIGNUP_GROWTH) * np.arange(HISTORY_DAYS) / HISTORY_DAYS)
-    weights[days.dayofweek.to_numpy() >= 5] *= WEEKEND_FACTOR
+    weights[days.day_of_week.to_numpy() >= 5] *= WEEKEND_FACTOR
     month, day = days.month.to_numpy(), days.day.to_numpy()
     weights[((month == 12) & (day >= 23)) | ((month == 1) & (day == 1))] *= 0.5
     launch = HISTORY_DAYS - LAUNCH_DAYS_BEFORE_END

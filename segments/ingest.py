@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +34,12 @@ SAMPLE_LIMIT = 5
 MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 # Clock skew we tolerate before calling a timestamp "in the future".
 FUTURE_TOLERANCE = pd.Timedelta(minutes=10)
+# A single value (user id, event name, properties) larger than this is a row problem.
 MAX_FIELD_BYTES = 1_000_000
 CSV_BLOCK_SIZE = 8 << 20
+SCAN_CHUNK = 16 << 20
+# User ids that are an exporter's spelling of "no user" rather than a user.
+NULL_USER_IDS = ("null", "none", "nan", "undefined")
 
 EVENT_ALIASES: dict[str, tuple[str, ...]] = {
     "user_id": ("user_id", "userId", "distinct_id", "userid", "user"),
@@ -55,6 +60,33 @@ IGNORED_JSON_KEYS = {"type", "messageId", "anonymousId", "context", "receivedAt"
 
 _TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|z|UTC|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH = r"^\s*-?\d{9,13}(?:\.\d+)?\s*$"
+_UTC_SUFFIX = r"\s*(?:UTC|[Zz])$"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+# Leading bytes of files people upload by mistake; named in the rejection message.
+BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls / Office document"),
+    (b"\x1f\x8b", "gzip-compressed; decompress it first"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed; decompress it first"),
+    (b"\xfd7zXZ\x00", "xz-compressed; decompress it first"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"ARROW1", "an Arrow/Feather file"),
+    (b"Obj\x01", "an Avro file"),
+)
+UNICODE_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 
 
 class ImportRejected(Exception):
@@ -144,13 +176,16 @@ class ParsedUsers:
 
 # ----- reading raw files ---------------------------------------------------------------------
 def detect_format(path: Path, declared: str = "auto") -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
     if declared != "auto":
         if declared not in {"csv", "parquet", "jsonl"}:
             raise ImportRejected("unknown_format", f"unsupported format {declared!r}",
                                  "expected csv, parquet or jsonl")
+        if declared != "parquet" and head[:4] == b"PAR1":
+            raise ImportRejected("wrong_format", f"this is a Parquet file, not {declared}",
+                                 f"{path.name}: set the format to parquet or auto")
         return declared
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
     if head[:4] == b"PAR1":
         return "parquet"
     suffix = path.suffix.lower()
@@ -165,7 +200,7 @@ def detect_format(path: Path, declared: str = "auto") -> str:
 
 
 def check_file(path: Path, options: ImportOptions) -> int:
-    """Size, emptiness, encoding and NUL bytes; returns the size in bytes."""
+    """Size, emptiness and known non-tabular formats; returns the size in bytes."""
     size = path.stat().st_size
     if size == 0:
         raise ImportRejected("empty_file", "the file is empty", path.name)
@@ -175,45 +210,92 @@ def check_file(path: Path, options: ImportOptions) -> int:
             f"the file has {size:,} bytes, over the limit of {options.max_bytes:,}",
             path.name,
         )
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    for magic, what in BINARY_SIGNATURES:
+        if head.startswith(magic):
+            raise ImportRejected(
+                "wrong_format", f"the file is {what}, not CSV, Parquet or JSON Lines",
+                f"{path.name}, byte 0",
+            )
     return size
 
 
-def _check_text(path: Path) -> None:
+@dataclass(frozen=True)
+class TextShape:
+    """What the encoding check learned on its way through a text file."""
+
+    newlines: int
+    ends_with_newline: bool
+
+
+def _check_text(path: Path) -> TextShape:
     """Reject text that is not UTF-8 or contains NUL bytes, naming the line."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
     offset = 0
+    last = b""
     with open(path, "rb") as handle:
         while chunk := handle.read(16 << 20):
+            if offset == 0:
+                _check_not_utf16(chunk)
             nul = chunk.find(b"\x00")
             if nul >= 0:
                 where = line + chunk.count(b"\n", 0, nul)
-                raise ImportRejected("nul_bytes", "the file contains NUL bytes",
+                raise ImportRejected("nul_bytes",
+                                     "the file contains NUL bytes (is it a binary file?)",
                                      f"line {where}, byte {offset + nul}")
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 where = line + chunk.count(b"\n", 0, exc.start)
                 raise ImportRejected(
-                    "bad_encoding", "the file is not valid UTF-8 text",
+                    "bad_encoding", "the file is not valid UTF-8 text; save it as UTF-8",
                     f"line {where}, byte {offset + exc.start}",
                 ) from None
             line += chunk.count(b"\n")
             offset += len(chunk)
+            last = chunk[-1:]
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise ImportRejected("bad_encoding", "the file ends inside a UTF-8 character",
-                                 f"line {line}") from None
+                                 f"line {line}, byte {offset}") from None
+    return TextShape(newlines=line - 1, ends_with_newline=last == b"\n")
+
+
+def _check_not_utf16(head: bytes) -> None:
+    """UTF-16/32 text (with or without a byte order mark) is an encoding problem, not NULs."""
+    for bom, name in UNICODE_BOMS:
+        if head.startswith(bom):
+            raise ImportRejected("bad_encoding",
+                                 f"the file is {name} text; save it as UTF-8",
+                                 "byte 0 (byte order mark)")
+    sample = head[:4096]
+    half = len(sample) // 2
+    if half < 4:
+        return
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    # ASCII in UTF-16: every other byte is NUL, the bytes between are not.
+    if max(even, odd) >= 0.6 * half and min(even, odd) <= 0.05 * half:
+        raise ImportRejected(
+            "bad_encoding",
+            f"the file looks like UTF-16{'-LE' if odd > even else '-BE'} text "
+            "(every other byte is NUL); save it as UTF-8",
+            "line 1, byte 0",
+        )
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
-    _check_text(path)
+    shape = _check_text(path)
     problems = Problems()
     with open(path, encoding="utf-8-sig", newline="") as handle:
         first = handle.readline()
     if not first.strip():
         raise ImportRejected("missing_header", "the first line (the header) is empty", "line 1")
+    if not first.endswith(("\n", "\r")):
+        raise ImportRejected("empty_file", "the file has a header but no rows",
+                             f"{path.name}, line 1")
     try:
         header = next(csv.reader([first]))
     except csv.Error as exc:
@@ -224,16 +306,18 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
         raise ImportRejected("duplicate_columns", f"columns appear twice: {', '.join(dupes)}", "line 1")
     if any(not h for h in header):
         raise ImportRejected("missing_header", "a column in the header has no name", "line 1")
-    ragged: list[dict[str, Any]] = []
+    ragged_text: list[str] = []
     ragged_count = 0
+    open_quote: list[str] = []  # ragged records that may be a quote never closed
 
     def on_invalid(row: pa_csv.InvalidRow) -> str:
         nonlocal ragged_count
         ragged_count += 1
-        if len(ragged) < SAMPLE_LIMIT:
-            ragged.append({"line": row.number, "values": {"text": (row.text or "")[:200],
-                           "expected_columns": row.expected_columns,
-                           "actual_columns": row.actual_columns}})
+        text = row.text or ""
+        if len(ragged_text) < SAMPLE_LIMIT:
+            ragged_text.append(text[:200])
+        if "\n" in text and text.count('"') % 2:
+            open_quote.append(text)
         return "skip"
 
     try:
@@ -241,7 +325,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
             path,
             read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_SIZE, column_names=header,
                                             skip_rows=1),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid,
+                                              newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types={h: pa.string() for h in header},
                 strings_can_be_null=True,
@@ -250,42 +335,149 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
         )
     except pa.ArrowInvalid as exc:
         text = str(exc)
-        if "straddling" in text or "block" in text:
+        if "straddl" in text or "larger than block size" in text:
             raise ImportRejected("field_too_large",
                                  f"a row is larger than {CSV_BLOCK_SIZE >> 20} MB", path.name) from None
         raise ImportRejected("malformed_csv", f"the CSV cannot be parsed: {text[:300]}", path.name) from None
+    lines_in_file = shape.newlines + (0 if shape.ends_with_newline else 1)
+    for text in open_quote:
+        _reject_if_unclosed_quote(path, text, lines_in_file)
     frame = table.to_pandas()
-    if ragged_count:
-        # Rare path: a second, record-by-record pass finds the real line of every record.
-        starts, widths = _record_lines(path)
-        good = widths == len(header)
-        ragged = [{"line": int(line), "values": {"fields": int(w), "expected": len(header)}}
+    width = len(header)
+    layout = None
+    if ragged_count or lines_in_file != len(frame) + 1:
+        # Not one record per line (quoted newlines, blank lines) or rows left out: find
+        # the start line of every record so samples name the right line.
+        layout = _consistent(_record_layout(path), width, len(frame), ragged_count)
+        if layout is None:  # quoting this scan does not model: the csv module's reading
+            layout = _consistent(_record_lines(path), width, len(frame), ragged_count)
+    if layout is not None:
+        starts, widths = layout
+        good = widths == width
+        frame["__line"] = starts[good]
+        ragged = [{"line": int(line), "values": {"fields": int(w), "expected": width}}
                   for line, w in zip(starts[~good][:SAMPLE_LIMIT], widths[~good][:SAMPLE_LIMIT],
                                      strict=True)]
-        lines = starts[good]
-        frame["__line"] = lines[: len(frame)] if len(lines) >= len(frame) else np.arange(
-            2, len(frame) + 2)
     else:
-        # One record per line after the header (line 1); multi-line quoted fields shift this.
+        # One record per line after the header (line 1).
         frame["__line"] = np.arange(2, len(frame) + 2)
+        ragged = [{"line": None, "values": {"text": text, "expected": width}}
+                  for text in ragged_text]
     problems.add_raw("ragged_row", ragged_count, ragged,
                      "rows with a different number of fields than the header; left out")
     return frame, problems
 
 
-def _record_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Start line and field count of every data record (used only when rows are ragged)."""
+def _reject_if_unclosed_quote(path: Path, text: str, lines_in_file: int) -> None:
+    """A ragged record that runs to the end of the file with an odd number of quotes is an
+    opening quote never closed: the rest of the file would silently become one value."""
+    raw = text.encode("utf-8").rstrip(b"\r\n")
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - len(raw) - 4))
+        tail = handle.read().rstrip(b"\r\n")
+    if tail.endswith(raw):
+        start = max(2, lines_in_file - text.rstrip("\r\n").count("\n"))
+        raise ImportRejected(
+            "unclosed_quote",
+            "a quoted field is never closed; the rest of the file would be read as one value",
+            f"line {start}",
+        )
+
+
+def _consistent(
+    layout: tuple[np.ndarray, np.ndarray] | None, width: int, rows: int, ragged: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The layout if it agrees with what the CSV reader kept and left out, else None."""
+    if layout is None:
+        return None
+    good = layout[1] == width
+    if int(good.sum()) != rows or int((~good).sum()) != ragged:
+        return None
+    return layout
+
+
+_BOUNDARY = np.zeros(256, dtype=bool)
+_BOUNDARY[[10, 13, 34, 44]] = True  # newline, carriage return, quote, comma
+
+
+def _record_layout(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Start line and field count of every data record of a CSV file, vectorized.
+
+    A double quote next to a field boundary toggles "inside quotes" (an escaped "" toggles
+    twice); a quote inside an unquoted value (5" screen) is a literal. Newlines and commas
+    outside quotes end records and fields; empty lines are not records. Returns None for
+    bare-CR line endings; the caller checks the result against what the CSV reader found.
+    """
+    starts: list[np.ndarray] = []
+    widths: list[np.ndarray] = []
+    inside = np.uint8(0)  # quote state at the end of the previous chunk
+    newlines = offset = open_commas = 0
+    record_start, record_line = 0, 1
+    prev = 10  # the byte before the file counts as a line break
+    with open(path, "rb") as handle:
+        while chunk := handle.read(SCAN_CHUNK):
+            arr = np.frombuffer(chunk, dtype=np.uint8)
+            following = handle.peek(1)[:1]
+            before = np.empty_like(arr)
+            before[0] = prev
+            before[1:] = arr[:-1]
+            after = np.empty_like(arr)
+            after[-1] = following[0] if following else 10
+            after[:-1] = arr[1:]
+            quote = (arr == 34) & (_BOUNDARY[before] | _BOUNDARY[after])
+            state = np.bitwise_xor.accumulate(quote.view(np.uint8)) ^ inside
+            outside = state == 0
+            if np.any(outside & (arr == 13) & (after != 10)):
+                return None
+            newline_at = np.flatnonzero(arr == 10)
+            ends = newline_at[outside[newline_at]]
+            commas = np.flatnonzero((arr == 44) & outside)
+            if len(ends):
+                commas_before = np.searchsorted(commas, ends)
+                per_record = np.diff(commas_before, prepend=0)
+                per_record[0] += open_commas
+                global_ends = ends + offset
+                global_starts = np.concatenate(([record_start], global_ends[:-1] + 1))
+                index = np.searchsorted(newline_at, ends)
+                lines = np.concatenate(([record_line], newlines + index[:-1] + 2))
+                length = global_ends - global_starts
+                empty = (length == 0) | ((length == 1) & (before[ends] == 13))
+                starts.append(lines[~empty])
+                widths.append(per_record[~empty] + 1)
+                record_start = int(global_ends[-1]) + 1
+                record_line = newlines + int(index[-1]) + 2
+                open_commas = len(commas) - int(commas_before[-1])
+            else:
+                open_commas += len(commas)
+            newlines += len(newline_at)
+            offset += len(arr)
+            inside = state[-1]
+            prev = int(arr[-1])
+    length = offset - record_start
+    if length > 0 and not (length == 1 and prev == 13):
+        starts.append(np.asarray([record_line]))
+        widths.append(np.asarray([open_commas + 1]))
+    all_starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+    all_widths = np.concatenate(widths) if widths else np.zeros(0, np.int64)
+    return all_starts[1:].astype(np.int64), all_widths[1:].astype(np.int64)  # without the header
+
+
+def _record_lines(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Start line and field count of every data record, read by the csv module (fallback)."""
     starts: list[int] = []
     widths: list[int] = []
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
-        next(reader, None)
-        line = reader.line_num + 1
-        for record in reader:
-            if record:
-                starts.append(line)
-                widths.append(len(record))
+        try:
+            next(reader, None)
             line = reader.line_num + 1
+            for record in reader:
+                if record:
+                    starts.append(line)
+                    widths.append(len(record))
+                line = reader.line_num + 1
+        except csv.Error:  # e.g. a value over the csv module's field size limit
+            return None
     return np.asarray(starts, dtype=np.int64), np.asarray(widths, dtype=np.int64)
 
 
@@ -294,12 +486,41 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
 
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise ImportRejected("malformed_parquet", f"the Parquet file cannot be read: {str(exc)[:300]}",
                              path.name) from None
-    frame = table.to_pandas()
+    nan_masks: dict[str, np.ndarray] = {}
+    for i, column in enumerate(table.schema):
+        kind = column.type
+        if (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+                or pa.types.is_fixed_size_binary(kind) or pa.types.is_binary_view(kind)):
+            try:
+                table = table.set_column(i, column.name, table.column(i).cast(pa.string()))
+            except pa.ArrowInvalid:
+                raise ImportRejected("bad_encoding",
+                                     f"column {column.name!r} holds bytes that are not UTF-8 text",
+                                     path.name) from None
+        elif pa.types.is_floating(kind):
+            # NaN is a value, not a missing one: keep the difference for revenue and cost.
+            nan = pa.compute.is_nan(table.column(i)).fill_null(False)
+            if pa.compute.any(nan).as_py():
+                nan_masks[column.name] = nan.to_numpy(zero_copy_only=False)
+    try:
+        # Integers stay integers when some are missing (user id 7, not 7.0).
+        frame = table.to_pandas(types_mapper=_nullable_integers)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise ImportRejected("malformed_parquet",
+                             f"the Parquet file's columns cannot be read: {str(exc)[:300]}",
+                             path.name) from None
+    frame.attrs["nan_masks"] = nan_masks
     frame["__line"] = np.arange(1, len(frame) + 1)
     return frame, Problems()
+
+
+def _nullable_integers(kind: pa.DataType) -> Any:
+    if pa.types.is_integer(kind):
+        return pd.UInt64Dtype() if kind == pa.uint64() else pd.Int64Dtype()
+    return None
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Problems]:
@@ -314,16 +535,13 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Problems]:
             text = raw.strip()
             if not text:
                 continue
-            try:
-                value = json.loads(text)
-            except ValueError as exc:
-                value = exc
-            if not isinstance(value, dict):
+            record = _json_record(text)
+            if record is None:
                 bad_count += 1
                 if len(bad) < SAMPLE_LIMIT:
                     bad.append({"line": number, "values": {"text": text[:200]}})
                 continue
-            records.append(_flatten_track_call(value))
+            records.append(record)
             lines.append(number)
     if not records and bad_count:
         raise ImportRejected("malformed_json", "no line of the file is a JSON object",
@@ -332,6 +550,22 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Problems]:
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame["__line"] = np.asarray(lines, dtype=np.int64)
     return frame, problems
+
+
+def _json_record(text: str) -> dict[str, Any] | None:
+    """One line as a flat record, or None when it is not a usable JSON object."""
+    try:
+        # NaN and Infinity stay text, so revenue "NaN" is reported, not taken as missing.
+        value = json.loads(text, parse_constant=str)
+        if not isinstance(value, dict):
+            return None
+        record = _flatten_track_call(value)
+        if _SURROGATE_ESCAPE.search(text):
+            # A lone UTF-16 surrogate (\ud800) decodes to a str that is not valid text.
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
+    return record
 
 
 def _flatten_track_call(record: dict[str, Any]) -> dict[str, Any]:
@@ -366,7 +600,9 @@ def read_table(path: Path, options: ImportOptions) -> tuple[pd.DataFrame, Proble
     frame, problems = reader(path)
     if len(frame) == 0:
         if problems.counts:
-            raise ImportRejected("no_valid_rows", "no row of the file could be read",
+            worst = max(problems.counts, key=lambda c: problems.counts[c])
+            raise ImportRejected("no_valid_rows",
+                                 f"no row of the file could be read; the problem: {worst}",
                                  _first_sample_where(problems))
         raise ImportRejected("empty_file", "the file has a header but no rows", path.name)
     return frame, problems, fmt
@@ -374,7 +610,7 @@ def read_table(path: Path, options: ImportOptions) -> tuple[pd.DataFrame, Proble
 
 def _first_sample_where(problems: Problems) -> str:
     for samples in problems.samples.values():
-        if samples:
+        if samples and samples[0].get("line") is not None:
             return f"line {samples[0]['line']}"
     return ""
 
@@ -387,7 +623,10 @@ def resolve_columns(
 ) -> dict[str, str]:
     """canonical name -> source column, from the explicit mapping first, then known aliases."""
     resolved: dict[str, str] = {}
-    lowered = {c.lower(): c for c in available}
+    lowered: dict[str, str] = {}
+    for c in available:  # "user_id" beats "USER_ID" when a file has both
+        if c.lower() not in lowered or c == c.lower():
+            lowered[c.lower()] = c
     for canonical, source in mapping.items():
         if canonical not in aliases:
             raise ImportRejected("bad_mapping", f"unknown target column {canonical!r} in the mapping",
@@ -404,6 +643,15 @@ def resolve_columns(
                 resolved[canonical] = lowered[name.lower()]
                 break
     missing = [c for c in required if c not in resolved]
+    if missing and len(available) == 1:
+        separator = next((sep for sep in (";", "\t", "|") if sep in available[0]), None)
+        if separator is not None:
+            raise ImportRejected(
+                "missing_column",
+                f"the header is one column; the file seems separated by {separator!r}, "
+                "not by commas",
+                f"line 1: {available[0][:100]}",
+            )
     if missing:
         raise ImportRejected(
             "missing_column",
@@ -420,6 +668,9 @@ def parse_timestamps(
 ) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
     """-> (UTC timestamps, unparseable mask, naive mask, ambiguous mask)."""
     n = len(raw)
+    if pd.api.types.is_bool_dtype(raw):
+        return (pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]"), np.ones(n, bool),
+                np.zeros(n, bool), np.zeros(n, bool))
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
         if getattr(ts.dt, "tz", None) is None:
@@ -441,7 +692,8 @@ def parse_timestamps(
     naive = np.zeros(n, bool)
     ambiguous = np.zeros(n, bool)
     if aware.any():
-        parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        offsets = text[aware].str.replace(_UTC_SUFFIX, "+00:00", regex=True)
+        parsed = pd.to_datetime(offsets, format="ISO8601", utc=True, errors="coerce")
         result[aware] = parsed.astype("datetime64[us, UTC]")
         unparseable[np.flatnonzero(aware)[parsed.isna().to_numpy()]] = True
     if epoch.any():
@@ -482,7 +734,8 @@ def _from_epoch(numbers: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, 
     finite = np.isfinite(values)
     # Seconds until 5138 AD are below 1e11; larger magnitudes are milliseconds.
     millis = finite & (np.abs(values) >= 1e11)
-    micros = np.where(millis, values * 1_000, values * 1_000_000)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow -> inf -> unparseable
+        micros = np.where(millis, values * 1_000, values * 1_000_000)
     micros = np.where(finite & (np.abs(micros) < 9e18), micros, np.nan)
     bad = ~np.isfinite(micros)
     out = pd.Series(pd.to_datetime(np.where(bad, 0, micros).astype("int64"), unit="us", utc=True),
@@ -550,17 +803,27 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
             "columns that are not user, event, timestamp, revenue, cost or properties; ignored",
         )
     show = list(columns.values())
-    work = frame.rename(columns={v: k for k, v in columns.items()})
+    # Canonical names by selection, not renaming: a file may also hold an unused column
+    # that is called like a canonical one ("user_id" beside a mapped "customer").
+    work = pd.DataFrame({canonical: frame[source] for canonical, source in columns.items()})
     sample_frame = frame  # samples show the file's own column names and raw values
 
     user = work["user_id"]
     user_text = user.astype("str").str.strip()
-    missing_user = (user.isna() | (user_text == "")).to_numpy(dtype=bool)
+    missing_user = _missing_ids(user, user_text)
     problems.add("missing_user_id", missing_user, sample_frame, show)
     event_text = work["event"].astype("str").str.strip()
     missing_event = (work["event"].isna() | (event_text == "")).to_numpy(dtype=bool) & ~missing_user
     problems.add("missing_event", missing_event, sample_frame, show)
     bad = missing_user | missing_event
+    oversized = _oversized(user_text) | _oversized(event_text)
+    if "properties" in work:
+        oversized |= _oversized(work["properties"])
+    problems.add("field_too_large", oversized & ~bad, sample_frame, show)
+    if oversized.any():
+        problems.notes["field_too_large"] = (f"a user id, event name or properties value over "
+                                             f"{MAX_FIELD_BYTES:,} bytes; left out")
+    bad |= oversized
 
     ts, unparseable, naive, ambiguous = parse_timestamps(work["timestamp"], options.timezone)
     for code, mask in (("bad_timestamp", unparseable), ("naive_timestamp", naive),
@@ -584,9 +847,12 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
     del ts_values
 
     amounts: dict[str, pd.Series] = {}
+    nan_masks: dict[str, np.ndarray] = frame.attrs.get("nan_masks", {})
     for name in ("revenue", "cost"):
         if name in work:
             values, wrong = parse_amounts(work[name])
+            if columns[name] in nan_masks:  # NaN stored as a value (Parquet), not as missing
+                wrong = wrong | nan_masks[columns[name]]
             problems.add(f"bad_{name}", wrong & ~bad, sample_frame, show)
             bad |= wrong
             amounts[name] = values
@@ -625,24 +891,42 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
                         format=fmt)
 
 
+def _missing_ids(raw: pd.Series, text: pd.Series) -> np.ndarray:
+    """Empty user ids, and the ones an exporter wrote for "no user" ("null", "undefined")."""
+    nullish = text.str.lower().isin(NULL_USER_IDS).fillna(False).to_numpy(dtype=bool)
+    return (raw.isna() | (text == "")).fillna(True).to_numpy(dtype=bool) | nullish
+
+
+def _oversized(values: pd.Series) -> np.ndarray:
+    """Text values longer than MAX_FIELD_BYTES in UTF-8."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return np.zeros(len(values), bool)
+    try:
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # mixed objects (JSON): measure as text
+        text = pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
+    lengths = pa.compute.binary_length(text).fill_null(0)
+    return (lengths.to_numpy(zero_copy_only=False) > MAX_FIELD_BYTES).astype(bool)
+
+
 def _normalize_properties(props: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Properties as canonical JSON object text (sorted keys); mask of invalid values."""
     out: list[str | None] = []
     wrong = np.zeros(len(props), bool)
     for i, value in enumerate(props.tolist()):
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        if value is None or (isinstance(value, float) and math.isnan(value)) or (
+                isinstance(value, str) and not value.strip()):
             out.append(None)
             continue
         try:
             parsed = json.loads(value) if isinstance(value, str) else value
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
+            if not isinstance(parsed, dict):
+                raise ValueError("not an object")
+            out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"), default=str)
+                       if parsed else None)
+        except (ValueError, TypeError, RecursionError):
             wrong[i] = True
             out.append(None)
-            continue
-        out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"), default=str)
-                   if parsed else None)
     return pd.Series(out, index=props.index, dtype="str"), wrong
 
 
@@ -654,9 +938,14 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
     columns = resolve_columns(available, USER_ALIASES, options.mapping, ("user_id",))
     show = available
     user_text = frame[columns["user_id"]].astype("str").str.strip()
-    missing = (frame[columns["user_id"]].isna() | (user_text == "")).to_numpy(dtype=bool)
+    missing = _missing_ids(frame[columns["user_id"]], user_text)
     problems.add("missing_user_id", missing, frame, show)
     bad = missing.copy()
+    oversized = np.zeros(len(frame), bool)
+    for col in available:
+        oversized |= _oversized(frame[col])
+    problems.add("field_too_large", oversized & ~bad, frame, show)
+    bad |= oversized
     out = pd.DataFrame({"user_id": user_text.astype("str")})
     if "signup_time" in columns:
         ts, unparseable, naive, ambiguous = parse_timestamps(frame[columns["signup_time"]],
@@ -667,8 +956,13 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
             problems.add(code, mask & ~bad, frame, show)
             bad |= mask
         out["signup_time"] = ts
+    shadowed = [c for c in available if c not in columns.values() and c in (*USER_ALIASES, "__line")]
+    if shadowed:  # e.g. a raw "signup_time" beside the column mapped to signup_time
+        problems.add_raw("unknown_columns", len(shadowed),
+                         [{"line": 1, "values": {"column": c}} for c in shadowed],
+                         "columns named like a mapped column; ignored")
     for col in available:
-        if col in columns.values():
+        if col in columns.values() or col in shadowed:
             continue
         series = frame[col]
         if series.dtype == object or pd.api.types.is_string_dtype(series):

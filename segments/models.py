@@ -32,6 +32,11 @@ class Workspace(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership",
                                      related_name="workspaces")
+    min_segment_size = models.PositiveIntegerField(
+        default=10, help_text="segments smaller than this are hidden (privacy)")
+    refresh_every_days = models.PositiveIntegerField(
+        default=91, help_text="scheduled segment refresh cadence (quarterly by default)")
+    next_refresh_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -64,6 +69,8 @@ class Dataset(models.Model):
     version = models.PositiveIntegerField(default=0, help_text="published event-store version")
     total_events = models.BigIntegerField(default=0)
     total_users = models.BigIntegerField(default=0)
+    outcome_event = models.CharField(max_length=200, blank=True,
+                                     help_text="the event counted as conversion (e.g. upgrade)")
     event_catalog = models.JSONField(default=list, blank=True)
     attribute_catalog = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -192,3 +199,84 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class SegmentKind(models.TextChoices):
+    RULE = "rule", "Rule"
+    RFM = "rfm", "RFM segment"
+    CLUSTER = "cluster", "Cluster suggestion"
+
+
+class Segment(models.Model):
+    """A group of users defined by a rule tree (or an RFM class / a saved cluster)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=SegmentKind.choices, default=SegmentKind.RULE)
+    definition = models.JSONField(default=dict, help_text="rule tree, or {'rfm': name}, or "
+                                  "{'cluster': {...centroid...}}")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="owned_segments")
+    assumptions = models.TextField(blank=True, help_text="what this definition takes for granted")
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="segment_name_per_dataset")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Refresh(models.Model):
+    """One evaluation of every segment of a dataset at one dataset version."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="refreshes")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="refreshes")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="refresh")
+    dataset_version = models.PositiveIntegerField()
+    as_of = models.DateTimeField()
+    baseline = models.JSONField(default=dict, blank=True, help_text="signals of all users")
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"refresh #{self.pk} of {self.dataset} v{self.dataset_version}"
+
+
+class SegmentSnapshot(models.Model):
+    """A segment's membership size and value signals at one refresh."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="snapshots")
+    refresh = models.ForeignKey(Refresh, on_delete=models.CASCADE, related_name="snapshots")
+    dataset_version = models.PositiveIntegerField()
+    computed_at = models.DateTimeField(default=timezone.now)
+    size = models.BigIntegerField()
+    share = models.FloatField()
+    hidden = models.BooleanField(default=False, help_text="below the minimum displayable size")
+    signals = models.JSONField(default=dict)
+    holdout = models.JSONField(default=dict, blank=True)
+    drift = models.JSONField(default=dict, blank=True)
+    retention = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "refresh"], name="one_snapshot_per_refresh")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment} @ v{self.dataset_version}"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from .models import Dataset, Import, Job, Membership, Workspace
+from .models import Dataset, Import, Job, Membership, Refresh, Segment, SegmentSnapshot, Workspace
 
 
 def workspaces_for(user: object) -> QuerySet[Workspace]:
@@ -43,3 +43,28 @@ def imports_for(user: object) -> QuerySet[Import]:
 
 def jobs_for(user: object) -> QuerySet[Job]:
     return Job.objects.filter(workspace__in=workspaces_for(user)).select_related("workspace")
+
+
+def segments_for(user: object) -> QuerySet[Segment]:
+    """Segments in the user's workspaces, each with its latest snapshot prefetched."""
+    latest = Prefetch("snapshots", queryset=SegmentSnapshot.objects.order_by("-computed_at", "-id"),
+                      to_attr="_snapshots")
+    qs = Segment.objects.filter(workspace__in=workspaces_for(user)).select_related(
+        "workspace", "owner", "dataset").prefetch_related(latest).order_by("name", "id")
+    return qs
+
+
+def latest_snapshot(segment: Segment) -> SegmentSnapshot | None:
+    snaps = getattr(segment, "_snapshots", None)
+    if snaps is not None:
+        return snaps[0] if snaps else None
+    return segment.snapshots.order_by("-computed_at", "-id").first()
+
+
+def refreshes_for(user: object) -> QuerySet[Refresh]:
+    return Refresh.objects.filter(workspace__in=workspaces_for(user)).order_by("-created_at", "-id")
+
+
+def snapshots_for(user: object) -> QuerySet[SegmentSnapshot]:
+    return SegmentSnapshot.objects.filter(workspace__in=workspaces_for(user)).select_related(
+        "segment").order_by("-computed_at", "-id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import services  # noqa: F401 - registers the job handlers
+from . import segment_services, services  # noqa: F401 - registers the job handlers
 from .jobs import job_give_up, job_run
 
 MAX_RETRIES = 5
@@ -28,3 +28,9 @@ def run_job(self, job_id: int) -> None:
         if self.request.retries >= MAX_RETRIES:
             job_give_up(job_id=job_id, error=f"gave up after {MAX_RETRIES} retries: {exc}")
         raise
+
+
+@shared_task(acks_late=True)
+def refresh_due_segments() -> int:
+    """Beat: queue the scheduled refreshes whose time has come."""
+    return len(segment_services.refresh_due())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import segment_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,4 +10,11 @@ urlpatterns = [
     path("w/<slug:slug>/datasets/<int:pk>/", views.dataset_detail, name="dataset"),
     path("w/<slug:slug>/imports/<int:pk>/", views.import_detail, name="import"),
     path("w/<slug:slug>/jobs/", views.job_list, name="jobs"),
+    path("w/<slug:slug>/segments/", segment_views.segment_list, name="segments"),
+    path("w/<slug:slug>/segments/new/", segment_views.segment_form, name="segment-new"),
+    path("w/<slug:slug>/segments/refresh/", segment_views.segment_refresh, name="segment-refresh"),
+    path("w/<slug:slug>/segments/compare/", segment_views.segment_compare, name="segment-compare"),
+    path("w/<slug:slug>/segments/<int:pk>/", segment_views.segment_detail, name="segment"),
+    path("w/<slug:slug>/segments/<int:pk>/edit/", segment_views.segment_form, name="segment-edit"),
+    path("vendor/plotly.min.js", segment_views.plotly_js, name="plotly-js"),
 ]

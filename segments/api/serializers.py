@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ..models import Dataset, Import, Job, Workspace
+from ..models import Dataset, Import, Job, Refresh, Segment, SegmentSnapshot, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -93,3 +93,93 @@ class ImportCreateSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class SegmentSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    description_text = serializers.SerializerMethodField()
+    latest = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Segment
+        fields = ["id", "workspace", "dataset", "name", "description", "kind", "definition",
+                  "description_text", "owner", "assumptions", "archived", "latest",
+                  "created_at", "updated_at"]
+        read_only_fields = ["workspace", "owner", "created_at", "updated_at", "latest",
+                            "description_text"]
+
+    def get_description_text(self, obj: Segment) -> str:
+        from ..analytics.rules import describe_rule
+
+        if obj.kind == "rule":
+            try:
+                return describe_rule(obj.definition)
+            except ValueError:
+                return ""
+        if obj.kind == "rfm":
+            return f"RFM class: {obj.definition.get('rfm')}"
+        return "saved cluster suggestion"
+
+    def get_latest(self, obj: Segment) -> dict | None:
+        from ..selectors import latest_snapshot
+
+        snap = latest_snapshot(obj)
+        if snap is None:
+            return None
+        return SnapshotSerializer(snap).data
+
+
+class SegmentWriteSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=["rule", "rfm", "cluster"], default="rule")
+    definition = serializers.JSONField()
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    assumptions = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class SegmentUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    definition = serializers.JSONField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    assumptions = serializers.CharField(required=False, allow_blank=True)
+    archived = serializers.BooleanField(required=False)
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    signals = serializers.SerializerMethodField()
+    size = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SegmentSnapshot
+        fields = ["id", "segment", "refresh", "dataset_version", "computed_at", "size", "share",
+                  "hidden", "signals", "holdout", "drift", "warnings"]
+        read_only_fields = fields
+
+    def get_signals(self, obj: SegmentSnapshot) -> dict:
+        # Below the minimum displayable size, nothing about the members is shown.
+        return {} if obj.hidden else obj.signals
+
+    def get_size(self, obj: SegmentSnapshot) -> int | None:
+        return None if obj.hidden else obj.size
+
+
+class RefreshSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Refresh
+        fields = ["id", "dataset", "job", "dataset_version", "as_of", "baseline", "summary",
+                  "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class RefreshStartSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+
+
+class SweepSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="path of the behavioural node, e.g. all[0]")
+    thresholds = serializers.ListField(child=serializers.IntegerField(min_value=0),
+                                       required=False, max_length=50)
+    window_days = serializers.ListField(child=serializers.IntegerField(min_value=1),
+                                        required=False, max_length=50)

@@ -11,6 +11,9 @@ router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register("imports", views.ImportViewSet, basename="import")
 router.register("jobs", views.JobViewSet, basename="job")
+router.register("segments", views.SegmentViewSet, basename="segment")
+router.register("snapshots", views.SnapshotViewSet, basename="snapshot")
+router.register("refreshes", views.RefreshViewSet, basename="refresh")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -13,7 +13,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import selectors, services
+from .. import segment_services, selectors, services
 from ..models import Membership
 from .serializers import (
     CatalogSerializer,
@@ -24,6 +24,13 @@ from .serializers import (
     ImportReportSerializer,
     ImportSerializer,
     JobSerializer,
+    RefreshSerializer,
+    RefreshStartSerializer,
+    SegmentSerializer,
+    SegmentUpdateSerializer,
+    SegmentWriteSerializer,
+    SnapshotSerializer,
+    SweepSerializer,
     WorkspaceSerializer,
 )
 
@@ -177,3 +184,129 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.jobs_for(self.request.user).order_by("-created_at", "-id")
 
 
+
+
+# ----- segments, snapshots, refreshes ----------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(responses={200: SegmentSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: SegmentSerializer, **READ_ERRORS}),
+    create=extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSerializer,
+                                                                    **ERRORS}),
+    partial_update=extend_schema(request=SegmentUpdateSerializer,
+                                 responses={200: SegmentSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                     mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = SegmentSerializer
+    filterset_fields = {"dataset": ["exact"], "kind": ["exact"], "archived": ["exact"],
+                        "updated_at": ["gte"]}
+    ordering_fields = ["name", "created_at", "updated_at"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = selectors.segments_for(self.request.user)
+        since = self.request.query_params.get("updated_since")
+        if since:
+            qs = qs.filter(updated_at__gte=since)
+        return qs
+
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        data = SegmentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
+        if dataset is None:
+            raise Http404("No such dataset")
+        require_role(request.user, dataset.workspace_id, "define")
+        try:
+            segment = segment_services.segment_create(
+                dataset=dataset, name=values["name"], kind=values["kind"],
+                definition=values["definition"], owner=request.user,
+                description=values["description"], assumptions=values["assumptions"],
+            )
+        except segment_services.DefinitionError as exc:
+            raise ValidationError({"definition": [str(exc)], "path": exc.path}) from None
+        except IntegrityError:
+            raise ValidationError({"name": ["a segment with this name exists in the dataset"]}) \
+                from None
+        return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
+        segment = self.get_object()
+        require_role(request.user, segment.workspace_id, "define")
+        data = SegmentUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            segment = segment_services.segment_update(segment=segment, **data.validated_data)
+        except segment_services.DefinitionError as exc:
+            raise ValidationError({"definition": [str(exc)], "path": exc.path}) from None
+        return Response(SegmentSerializer(segment).data)
+
+    def update(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return self.partial_update(request, *args, **kwargs)
+
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
+        segment = self.get_object()
+        require_role(request.user, segment.workspace_id, "define")
+        segment.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: SnapshotSerializer(many=True), **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def snapshots(self, request: Request, pk: str | None = None) -> Response:
+        """Every snapshot of the segment, newest first (signals with intervals, drift)."""
+        segment = self.get_object()
+        page = self.paginate_queryset(segment.snapshots.order_by("-computed_at", "-id"))
+        return self.get_paginated_response(SnapshotSerializer(page, many=True).data)
+
+    @extend_schema(request=SweepSerializer, responses={200: None, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def sweep(self, request: Request, pk: str | None = None) -> Response:
+        """Size and value of the rule as one behavioural threshold or window changes."""
+        segment = self.get_object()
+        data = SweepSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            rows = segment_services.segment_sweep(segment=segment, **data.validated_data)
+        except segment_services.DefinitionError as exc:
+            raise ValidationError({"path": [str(exc)]}) from None
+        return Response({"rows": rows})
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: RefreshSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: RefreshSerializer, **READ_ERRORS}),
+)
+class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = RefreshSerializer
+    filterset_fields = ["dataset"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.refreshes_for(self.request.user)
+
+    @extend_schema(request=RefreshStartSerializer, responses={202: JobSerializer, **ERRORS},
+                   description="Queue a refresh of every segment of the dataset (one job).")
+    def create(self, request: Request) -> Response:
+        data = RefreshStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = selectors.datasets_for(request.user).filter(pk=data.validated_data["dataset"]).first()
+        if dataset is None:
+            raise Http404("No such dataset")
+        require_role(request.user, dataset.workspace_id, "define")
+        job = segment_services.refresh_start(dataset=dataset, user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: SnapshotSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: SnapshotSerializer, **READ_ERRORS}),
+)
+class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = SnapshotSerializer
+    filterset_fields = ["segment", "refresh"]
+    ordering_fields = ["computed_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.snapshots_for(self.request.user)

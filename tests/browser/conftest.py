@@ -32,11 +32,23 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+NO_CHROMIUM = "chromium is not installed (apt-get install chromium)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip browser tests up front (before any database fixture runs) without chromium."""
+    if chromium_path() is not None:
+        return
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.skip(reason=NO_CHROMIUM))
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        pytest.skip(NO_CHROMIUM)
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=executable, headless=True,

@@ -1,0 +1,708 @@
+"""Value signals per segment, each with a 95% interval and a warning when it is not actionable.
+
+Pure: numpy, pandas, scipy and statsmodels only; no Django. Everything is vectorized over
+users and events (``np.bincount`` on the dense user codes of ``UserEvents``).
+
+Definitions
+-----------
+* Events after ``as_of`` are ignored; times are µs since the epoch (UTC).
+* **Last period**: events with ``as_of - period_days < time <= as_of``. A user is *active* when
+  they have at least one event there; ``revenue_per_active_user`` is the mean revenue in that
+  period over active users.
+* **Historical LTV at H days**: a user's revenue from events with ``time < signup + H days``
+  (revenue logged before the signup attribute, a data quirk, counts as lifetime revenue). It is
+  averaged only over **matured** users, ``signup + H days <= as_of``, so every user in the mean
+  had the full H days to spend.
+* **Retention on day N** (D1/D7/D30): the user has an event in ``[signup + N days,
+  signup + N+1 days)``. A user is **eligible** only when that whole window is in the past,
+  ``signup + (N+1) days <= as_of``; the rate is retained / eligible.
+* **Conversion**: the user has at least one outcome event (``outcome`` names one or more event
+  names) by ``as_of``.
+* **Cost to serve**: mean cost in the last period per active user (same basis as
+  ``revenue_per_active_user``, so the two give a margin); only when the data has cost.
+* **Lift vs baseline** (LTV90 and conversion): ratio segment / baseline. Interval by the delta
+  method on the log ratio, treating segment and baseline as independent:
+  ``se(log R)^2 = se_s^2 / s^2 + se_b^2 / b^2``. The segment is usually part of the baseline,
+  which correlates them positively, so this interval is conservative (slightly too wide).
+
+Intervals
+---------
+Proportions use Wilson (statsmodels). Means of skewed money values use a percentile bootstrap
+(vectorized, seeded): only the nonzero values are resampled (the number of nonzero draws in a
+resample of n is Binomial(n, k/n)), which is exact and fast on sparse revenue. When a sample has
+more than ``BOOTSTRAP_MAX_NONZERO`` nonzero values the Student t interval is used instead: the
+sample is then far inside the range where the central limit theorem holds and the bootstrap
+would be slow.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from .data import US_PER_DAY, UserEvents
+
+Z95 = float(stats.norm.ppf(0.975))
+HORIZONS = (30, 90, 365)
+RETENTION_DAYS = (1, 7, 30)
+TOP_EVENTS = 20
+EVENT_PREFIX = "event:"
+BOOTSTRAP_MAX_NONZERO = 50_000
+BOOT_BATCH_DRAWS = 4_000_000
+HELD_RATIO = (0.5, 2.0)
+METHODS = ("wilson", "t", "bootstrap", "delta", "count")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(value: int | float | datetime | pd.Timestamp | np.datetime64) -> int:
+    """Microseconds since the epoch from an int, a tz-aware datetime/Timestamp or datetime64."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("a time cannot be a bool")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value)
+    if isinstance(value, np.datetime64):
+        return int(value.astype("datetime64[us]").astype(np.int64))
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("times must be timezone-aware")
+        return (value - EPOCH) // timedelta(microseconds=1)
+    raise TypeError(f"cannot read a time from {type(value).__name__}")
+
+
+def _clean(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One value estimate with its 95% interval, sample size, method, unit and warning."""
+
+    name: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    n: int
+    method: str
+    unit: str
+    warning: str | None = None
+
+    @property
+    def rel_half_width(self) -> float | None:
+        """Half the interval width relative to |estimate|; None when undefined."""
+        if self.estimate is None or self.low is None or self.high is None or self.estimate == 0:
+            return None
+        return (self.high - self.low) / 2 / abs(self.estimate)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; non-finite numbers become None."""
+        return {
+            "name": self.name,
+            "estimate": _clean(self.estimate),
+            "low": _clean(self.low),
+            "high": _clean(self.high),
+            "n": int(self.n),
+            "method": self.method,
+            "unit": self.unit,
+            "warning": self.warning,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> Signal:
+        """Rebuild a signal from ``to_dict`` output."""
+        return cls(
+            name=str(payload["name"]),
+            estimate=_clean(payload.get("estimate")),
+            low=_clean(payload.get("low")),
+            high=_clean(payload.get("high")),
+            n=int(payload.get("n", 0)),
+            method=str(payload.get("method", "")),
+            unit=str(payload.get("unit", "")),
+            warning=payload.get("warning"),
+        )
+
+
+def as_signal(value: Signal | Mapping[str, Any]) -> Signal:
+    """A ``Signal`` from a Signal or its dict form."""
+    return value if isinstance(value, Signal) else Signal.from_dict(value)
+
+
+def _make(
+    name: str,
+    estimate: float | None,
+    low: float | None,
+    high: float | None,
+    n: int,
+    method: str,
+    unit: str,
+    *,
+    min_n: int,
+    max_rel_width: float,
+    reason: str | None = None,
+) -> Signal:
+    """Build a signal and attach the small-sample / too-wide / not-computable warnings."""
+    estimate, low, high = _clean(estimate), _clean(low), _clean(high)
+    warnings: list[str] = []
+    if estimate is None:
+        warnings.append(reason or "not computable")
+        low = high = None
+    else:
+        if reason:
+            warnings.append(reason)
+        if n < min_n:
+            warnings.append(f"small sample: n={n} (< {min_n})")
+        rel = Signal(name, estimate, low, high, n, method, unit).rel_half_width
+        if rel is not None and rel > max_rel_width:
+            warnings.append(f"interval too wide to act on: ±{rel * 100:.0f}%")
+    return Signal(name, estimate, low, high, int(n), method, unit,
+                  "; ".join(warnings) if warnings else None)
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    """A generator per (seed, signal name), so adding a signal never shifts another's draws."""
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+
+
+def bootstrap_means(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``x``, drawing only its nonzero values (exact)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return np.full(n_boot, np.nan)
+    nonzero = x[x != 0]
+    k = len(nonzero)
+    if k == 0:
+        return np.zeros(n_boot)
+    counts = rng.binomial(n, k / n, size=n_boot)
+    cum = np.cumsum(counts)
+    sums = np.empty(n_boot)
+    first = 0
+    while first < n_boot:  # batches keep the index matrix under BOOT_BATCH_DRAWS draws
+        base = int(cum[first - 1]) if first else 0
+        last = max(first + 1, int(np.searchsorted(cum, base + BOOT_BATCH_DRAWS, side="right")))
+        batch = counts[first:last]
+        idx = rng.integers(0, k, size=int(batch.sum()))
+        rep = np.repeat(np.arange(last - first), batch)
+        sums[first:last] = np.bincount(rep, weights=nonzero[idx], minlength=last - first)
+        first = last
+    return sums / n
+
+
+def mean_interval(
+    x: np.ndarray, rng: np.random.Generator, n_boot: int = 1000
+) -> tuple[float | None, float | None, float | None, str]:
+    """(mean, low, high, method): percentile bootstrap, or t when the sample is very large."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return None, None, None, "bootstrap"
+    estimate = float(x.mean())
+    if np.count_nonzero(x) <= BOOTSTRAP_MAX_NONZERO:
+        means = bootstrap_means(x, rng, n_boot)
+        low, high = np.quantile(means, [0.025, 0.975])
+        return estimate, float(low), float(high), "bootstrap"
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return estimate, estimate - half, estimate + half, "t"
+
+
+def _mean_se(x: np.ndarray) -> float | None:
+    return float(np.std(x, ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
+
+
+def _interval_se(signal: Signal) -> float | None:
+    """Standard error implied by a 95% interval (half-width / 1.96)."""
+    if signal.low is None or signal.high is None:
+        return None
+    return (signal.high - signal.low) / (2 * Z95)
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def _event_codes(data: UserEvents, outcome: str | Sequence[str] | None) -> np.ndarray:
+    if outcome is None:
+        return np.zeros(0, dtype=np.int64)
+    names = [outcome] if isinstance(outcome, str) else list(outcome)
+    codes = [data.event_code(name) for name in names]
+    return np.array([c for c in codes if c >= 0], dtype=np.int64)
+
+
+def user_features(
+    data: UserEvents,
+    as_of: int | datetime | pd.Timestamp | np.datetime64 | None = None,
+    *,
+    period_days: int = 30,
+    outcome: str | Sequence[str] | None = None,
+    horizons: Sequence[int] = HORIZONS,
+    retention_days: Sequence[int] = RETENTION_DAYS,
+    top_events: int = TOP_EVENTS,
+) -> pd.DataFrame:
+    """Per-user behaviour and value table (index = user code), computed once per refresh.
+
+    Columns: n_events, active_days (distinct UTC days), first_seen, last_seen, signup,
+    recency_days, tenure_days, revenue_total, revenue_period, active_period, cost_total,
+    cost_period, ltv_H / matured_H per horizon, retained_dN / eligible_dN per retention day,
+    converted, and ``event:<name>`` counts for the ``top_events`` most frequent event names.
+    ``attrs`` records as_of, period_days, outcome, has_cost, horizons and retention days.
+    """
+    n = data.n_users
+    default = int(data.time.max()) if data.n_events else 0
+    as_of_us = default if as_of is None else to_us(as_of)
+    keep = data.time <= as_of_us
+    user = data.user[keep].astype(np.int64)
+    time = data.time[keep]
+    event = data.event[keep]
+    revenue = data.revenue[keep]
+    cost = data.cost[keep]
+    signup = data.signup.astype(np.int64)
+
+    n_events = np.bincount(user, minlength=n)
+    day = time // US_PER_DAY
+    new_day = np.ones(len(user), dtype=bool)
+    new_day[1:] = (user[1:] != user[:-1]) | (day[1:] != day[:-1])
+    active_days = np.bincount(user[new_day], minlength=n)
+
+    starts = np.searchsorted(user, np.arange(n + 1), side="left")
+    has = n_events > 0
+    first = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    first[has] = time[starts[:-1][has]]
+    last[has] = time[starts[1:][has] - 1]
+
+    def as_datetime(values: np.ndarray, valid: np.ndarray) -> pd.DatetimeIndex:
+        stamps = values.astype("datetime64[us]")
+        stamps[~valid] = np.datetime64("NaT", "us")
+        return pd.DatetimeIndex(stamps).tz_localize("UTC")
+
+    in_period = time > as_of_us - period_days * US_PER_DAY
+    since = time - signup[user]
+    columns: dict[str, Any] = {
+        "n_events": n_events,
+        "active_days": active_days,
+        "first_seen": as_datetime(first, has),
+        "last_seen": as_datetime(last, has),
+        "signup": as_datetime(signup, np.ones(n, dtype=bool)),
+        "recency_days": np.where(has, (as_of_us - last) / US_PER_DAY, np.nan),
+        "tenure_days": (as_of_us - signup) / US_PER_DAY,
+        "revenue_total": np.bincount(user, weights=revenue, minlength=n),
+        "revenue_period": np.bincount(user[in_period], weights=revenue[in_period], minlength=n),
+        "active_period": np.bincount(user[in_period], minlength=n) > 0,
+        "cost_total": np.bincount(user, weights=cost, minlength=n),
+        "cost_period": np.bincount(user[in_period], weights=cost[in_period], minlength=n),
+    }
+    for h in horizons:
+        within = since < h * US_PER_DAY
+        columns[f"ltv_{h}"] = np.bincount(user[within], weights=revenue[within], minlength=n)
+        columns[f"matured_{h}"] = signup + h * US_PER_DAY <= as_of_us
+    for d in retention_days:
+        window = (since >= d * US_PER_DAY) & (since < (d + 1) * US_PER_DAY)
+        columns[f"retained_d{d}"] = np.bincount(user[window], minlength=n) > 0
+        columns[f"eligible_d{d}"] = signup + (d + 1) * US_PER_DAY <= as_of_us
+    codes = _event_codes(data, outcome)
+    hit = np.isin(event, codes)
+    columns["converted"] = np.bincount(user[hit], minlength=n) > 0
+
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n, name="user"))
+    if top_events and len(event):
+        totals = np.bincount(event, minlength=len(data.event_names))
+        top = np.argsort(-totals, kind="stable")[:top_events]
+        top = top[totals[top] > 0]
+        position = np.full(len(data.event_names), -1, dtype=np.int64)
+        position[top] = np.arange(len(top))
+        pos = position[event]
+        sel = pos >= 0
+        counts = np.bincount(user[sel] * len(top) + pos[sel], minlength=n * len(top))
+        counts = counts.reshape(n, len(top)).astype(np.int64)
+        event_cols = pd.DataFrame(
+            counts, index=frame.index,
+            columns=[f"{EVENT_PREFIX}{data.event_names[c]}" for c in top],
+        )
+        frame = pd.concat([frame, event_cols], axis=1)
+    frame.attrs.update(
+        as_of=as_of_us,
+        period_days=int(period_days),
+        outcome=None if outcome is None else ([outcome] if isinstance(outcome, str)
+                                              else list(outcome)),
+        outcome_found=bool(len(codes)),
+        has_cost=bool(data.has_cost),
+        horizons=[int(h) for h in horizons],
+        retention_days=[int(d) for d in retention_days],
+    )
+    return frame
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+def _as_mask(mask: np.ndarray, n: int) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise TypeError("mask must be a boolean array")
+    if mask.shape != (n,):
+        raise ValueError(f"mask has shape {mask.shape}, expected ({n},)")
+    return mask
+
+
+def _wilson(
+    name: str, successes: int, trials: int, unit: str, *, min_n: int, max_rel_width: float,
+    empty: str,
+) -> Signal:
+    if trials == 0:
+        return _make(name, None, None, None, 0, "wilson", unit, min_n=min_n,
+                     max_rel_width=max_rel_width, reason=empty)
+    low, high = proportion_confint(successes, trials, alpha=0.05, method="wilson")
+    return _make(name, successes / trials, low, high, trials, "wilson", unit, min_n=min_n,
+                 max_rel_width=max_rel_width)
+
+
+def _mean_signal(
+    name: str, x: np.ndarray, unit: str, *, seed: int, n_boot: int, min_n: int,
+    max_rel_width: float, empty: str,
+) -> Signal:
+    estimate, low, high, method = mean_interval(x, _rng(seed, name), n_boot)
+    return _make(name, estimate, low, high, len(x), method, unit, min_n=min_n,
+                 max_rel_width=max_rel_width, reason=None if len(x) else empty)
+
+
+def _lift(
+    name: str, seg: tuple[float | None, float | None, int], base: tuple[float | None,
+                                                                         float | None],
+    unit: str, *, min_n: int, max_rel_width: float,
+) -> Signal:
+    """Ratio segment / baseline with a delta-method interval on the log ratio (independent)."""
+    (s, se_s, n), (b, se_b) = seg, base
+    kw = {"min_n": min_n, "max_rel_width": max_rel_width}
+    if s is None:
+        return _make(name, None, None, None, n, "delta", unit, reason="segment value unknown",
+                     **kw)
+    if b is None or b == 0:
+        return _make(name, None, None, None, n, "delta", unit,
+                     reason="baseline value is zero or unknown", **kw)
+    ratio = s / b
+    if s <= 0 or b < 0 or se_s is None or se_b is None:
+        return _make(name, ratio, None, None, n, "delta", unit,
+                     reason="no interval: the ratio's log is undefined or a variance is unknown",
+                     **kw)
+    se_log = math.sqrt((se_s / s) ** 2 + (se_b / b) ** 2)
+    return _make(name, ratio, ratio * math.exp(-Z95 * se_log), ratio * math.exp(Z95 * se_log),
+                 n, "delta", unit, **kw)
+
+
+def _baseline_part(
+    baseline: Mapping[str, Any] | None, key: str, features: pd.DataFrame, analytic: Any
+) -> tuple[float | None, float | None]:
+    """(estimate, se) of the baseline for one signal: from the given dict or all users."""
+    if baseline is None:
+        return analytic(np.ones(len(features), dtype=bool))
+    if key not in baseline:
+        return None, None
+    signal = as_signal(baseline[key])
+    return signal.estimate, _interval_se(signal)
+
+
+def segment_signals(
+    mask: np.ndarray,
+    features: pd.DataFrame,
+    *,
+    baseline: Mapping[str, Any] | None = None,
+    period_days: int = 30,
+    min_n: int = 30,
+    max_rel_width: float = 0.5,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Signal]:
+    """Every value signal of one segment (boolean mask over ``features`` rows).
+
+    ``baseline`` is ``segment_signals`` output for all users (Signals or their dicts); lift uses
+    its estimates and the standard errors implied by its intervals. Without it the baseline is
+    all rows of ``features`` with analytic standard errors.
+    """
+    mask = _as_mask(mask, len(features))
+    stored = features.attrs.get("period_days")
+    if stored is not None and int(stored) != int(period_days):
+        raise ValueError(f"features were computed with period_days={stored}, not {period_days}")
+    kw = {"min_n": min_n, "max_rel_width": max_rel_width}
+    boot = {"seed": seed, "n_boot": n_boot, **kw}
+    size = int(mask.sum())
+    total = len(features)
+    out: dict[str, Signal] = {}
+    out["size"] = _make("size", float(size), None, None, size, "count", "users",
+                        reason=None, **kw)
+    out["share"] = _wilson("share", size, total, "share of all users", empty="no users", **kw)
+
+    active = mask & features["active_period"].to_numpy(dtype=bool)
+    out["revenue_per_active_user"] = _mean_signal(
+        "revenue_per_active_user", features["revenue_period"].to_numpy()[active],
+        f"revenue per active user per {period_days} days",
+        empty=f"no user active in the last {period_days} days", **boot)
+
+    horizons = features.attrs.get("horizons") or [
+        int(c.split("_")[1]) for c in features.columns if c.startswith("matured_")]
+    for h in horizons:
+        matured = mask & features[f"matured_{h}"].to_numpy(dtype=bool)
+        out[f"ltv_{h}"] = _mean_signal(
+            f"ltv_{h}", features[f"ltv_{h}"].to_numpy()[matured],
+            f"revenue per user in the first {h} days",
+            empty=f"no user has {h} days of history", **boot)
+
+    days = features.attrs.get("retention_days") or [
+        int(c[len("eligible_d"):]) for c in features.columns if c.startswith("eligible_d")]
+    for d in days:
+        eligible = mask & features[f"eligible_d{d}"].to_numpy(dtype=bool)
+        retained = int((eligible & features[f"retained_d{d}"].to_numpy(dtype=bool)).sum())
+        out[f"retention_d{d}"] = _wilson(
+            f"retention_d{d}", retained, int(eligible.sum()), f"share active on day {d}",
+            empty=f"no user is old enough for day-{d} retention (needs {d + 1} days)", **kw)
+
+    converted = features["converted"].to_numpy(dtype=bool)
+    outcome = features.attrs.get("outcome")
+    if outcome is None and "outcome" in features.attrs:
+        out["conversion"] = _make("conversion", None, None, None, size, "wilson",
+                                  "share converted", reason="no outcome event chosen", **kw)
+    else:
+        out["conversion"] = _wilson("conversion", int((mask & converted).sum()), size,
+                                    "share converted", empty="no users in the segment", **kw)
+        if outcome and not features.attrs.get("outcome_found", True):
+            names = ", ".join(outcome)
+            out["conversion"] = _make(
+                "conversion", out["conversion"].estimate, out["conversion"].low,
+                out["conversion"].high, size, "wilson", "share converted",
+                reason=f"outcome event never occurs in the data: {names}", **kw)
+
+    if features.attrs.get("has_cost", False):
+        out["cost_to_serve"] = _mean_signal(
+            "cost_to_serve", features["cost_period"].to_numpy()[active],
+            f"cost per active user per {period_days} days",
+            empty=f"no user active in the last {period_days} days", **boot)
+
+    if 90 in horizons:
+        ltv = features["ltv_90"].to_numpy()
+        matured90 = features["matured_90"].to_numpy(dtype=bool)
+
+        def ltv_stats(rows: np.ndarray) -> tuple[float | None, float | None]:
+            x = ltv[rows & matured90]
+            return (float(x.mean()) if len(x) else None), _mean_se(x)
+
+        seg_x = ltv[mask & matured90]
+        out["lift_vs_baseline_ltv_90"] = _lift(
+            "lift_vs_baseline_ltv_90",
+            (out["ltv_90"].estimate, _mean_se(seg_x), len(seg_x)),
+            _baseline_part(baseline, "ltv_90", features, ltv_stats),
+            "ratio of LTV90 to all users", **kw)
+
+    if out["conversion"].estimate is not None:
+        def conv_stats(rows: np.ndarray) -> tuple[float | None, float | None]:
+            m = int(rows.sum())
+            if m == 0:
+                return None, None
+            p = float(converted[rows].mean())
+            return p, math.sqrt(p * (1 - p) / m)
+
+        p, se = conv_stats(mask)
+        out["lift_vs_baseline_conversion"] = _lift(
+            "lift_vs_baseline_conversion", (p, se, size),
+            _baseline_part(baseline, "conversion", features, conv_stats),
+            "ratio of conversion to all users", **kw)
+    return out
+
+
+def signals_to_dict(signals: Mapping[str, Signal]) -> dict[str, dict[str, Any]]:
+    """``{name: signal.to_dict()}`` for JSON storage."""
+    return {name: signal.to_dict() for name, signal in signals.items()}
+
+
+# ----------------------------------------------------------------------------- retention curve
+
+
+def _cohort_start(signup: np.ndarray, cohort: str) -> np.ndarray:
+    """Start (µs) of the UTC calendar week (Monday) or month containing each signup."""
+    if cohort == "week":
+        days = np.floor_divide(signup, US_PER_DAY)
+        monday = days - (days + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
+        return monday * US_PER_DAY
+    if cohort == "month":
+        months = signup.astype("datetime64[us]").astype("datetime64[M]")
+        return months.astype("datetime64[us]").astype(np.int64)
+    raise ValueError("cohort must be 'week' or 'month'")
+
+
+def retention_curve(
+    mask: np.ndarray,
+    data: UserEvents,
+    as_of: int | datetime | pd.Timestamp | np.datetime64,
+    cohort: str = "week",
+    max_periods: int = 12,
+    mode: str = "on",
+) -> pd.DataFrame:
+    """Cohort retention table: one row per signup cohort plus a size-weighted average row.
+
+    Columns: ``cohort`` (start date, or "average"), ``size`` and one column per period
+    0..max_periods-1 with the share retained. Periods are per user: period p is
+    ``[signup + p*L, signup + (p+1)*L)`` with L = 7 days (week cohorts) or 30 days (month).
+    ``mode="on"``: an event in period p; ``"on_or_after"``: an event in period p or later. A
+    user counts in period p only once that window has closed (``signup + (p+1)*L <= as_of``);
+    cells with no such user are NaN. The average row pools cohorts, i.e. weights each cohort
+    by its users counted in that period.
+    """
+    if mode not in {"on", "on_or_after"}:
+        raise ValueError("mode must be 'on' or 'on_or_after'")
+    length = (7 if cohort == "week" else 30) * US_PER_DAY
+    as_of_us = to_us(as_of)
+    mask = _as_mask(mask, data.n_users)
+    signup = data.signup.astype(np.int64)
+    members = np.flatnonzero(mask & (signup <= as_of_us))
+    starts_us = _cohort_start(signup[members], cohort)
+    periods = np.arange(max_periods)
+    m = len(members)
+    position = np.full(data.n_users, -1, dtype=np.int64)
+    position[members] = np.arange(m)
+
+    keep = (data.time <= as_of_us) & (position[data.user] >= 0)
+    pos = position[data.user[keep]]
+    period = np.floor_divide(data.time[keep] - signup[data.user[keep]], length)
+    if mode == "on":
+        sel = (period >= 0) & (period < max_periods)
+        flags = np.zeros(m * max_periods, dtype=bool)
+        flags[pos[sel] * max_periods + period[sel]] = True
+        retained = flags.reshape(m, max_periods)
+    else:
+        last = np.full(m, -1, dtype=np.int64)
+        if len(pos):
+            ends = np.flatnonzero(np.r_[pos[1:] != pos[:-1], True])
+            last[pos[ends]] = period[ends]  # events are time-sorted within a user
+        retained = last[:, None] >= periods[None, :]
+    eligible = (signup[members][:, None] + (periods[None, :] + 1) * length) <= as_of_us
+
+    cohorts, code = np.unique(starts_us, return_inverse=True)
+    c = len(cohorts)
+    flat = (code[:, None] * max_periods + periods[None, :]).ravel()
+    hits = np.bincount(flat, weights=(retained & eligible).ravel(), minlength=c * max_periods)
+    base = np.bincount(flat, weights=eligible.ravel(), minlength=c * max_periods)
+    hits, base = hits.reshape(c, max_periods), base.reshape(c, max_periods)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(base > 0, hits / base, np.nan)
+        pooled = np.where(base.sum(0) > 0, hits.sum(0) / base.sum(0), np.nan)
+    labels = pd.to_datetime(cohorts, unit="us", utc=True).strftime("%Y-%m-%d").tolist()
+    table = pd.DataFrame(np.vstack([share, pooled[None, :]]) if c else pooled[None, :],
+                         columns=list(periods))
+    table.insert(0, "size", np.r_[np.bincount(code, minlength=c), m].astype(np.int64))
+    table.insert(0, "cohort", [*labels, "average"])
+    table.attrs.update(cohort=cohort, mode=mode, period_days=length // US_PER_DAY)
+    return table
+
+
+# ----------------------------------------------------------------------------- holdout
+
+
+def _window_revenue(data: UserEvents, start: int, end: int) -> np.ndarray:
+    sel = (data.time >= start) & (data.time < end)
+    return np.bincount(data.user[sel], weights=data.revenue[sel], minlength=data.n_users)
+
+
+def _ratio_delta(cal: np.ndarray, hold: np.ndarray) -> tuple[float | None, float | None,
+                                                             float | None]:
+    """Paired ratio mean(hold)/mean(cal) with a delta-method 95% interval on its log."""
+    n = len(cal)
+    if n == 0 or cal.mean() <= 0:
+        return None, None, None
+    mc, mh = float(cal.mean()), float(hold.mean())
+    ratio = mh / mc
+    if mh <= 0 or n < 2:
+        return ratio, None, None
+    cov = np.cov(np.vstack([cal, hold]), ddof=1)
+    var = (cov[1, 1] / mh**2 + cov[0, 0] / mc**2 - 2 * cov[0, 1] / (mh * mc)) / n
+    se = math.sqrt(max(var, 0.0))
+    return ratio, ratio * math.exp(-Z95 * se), ratio * math.exp(Z95 * se)
+
+
+def holdout_check(
+    calibration_mask: np.ndarray,
+    data: UserEvents,
+    split: int | datetime | pd.Timestamp | np.datetime64,
+    end: int | datetime | pd.Timestamp | np.datetime64,
+    *,
+    start: int | datetime | pd.Timestamp | np.datetime64 | None = None,
+    min_n: int = 30,
+    seed: int = 0,
+    n_boot: int = 1000,
+    max_rel_width: float = 0.5,
+) -> dict[str, Any]:
+    """Did the segment's value hold out of sample?
+
+    Value = revenue per member per 30 days, in the calibration window ``[start, split)``
+    (default ``start = split - (end - split)``, same length as the holdout) and the holdout
+    window ``[split, end)``, for the members (the mask, defined on calibration data) and for all
+    users who signed up before ``split``. ``held`` = the two intervals overlap AND the ratio
+    holdout / calibration is within [0.5, 2].
+    """
+    mask = _as_mask(calibration_mask, data.n_users)
+    split_us, end_us = to_us(split), to_us(end)
+    if end_us <= split_us:
+        raise ValueError("end must be after split")
+    start_us = split_us - (end_us - split_us) if start is None else to_us(start)
+    if start_us >= split_us:
+        raise ValueError("start must be before split")
+    cal_scale = 30 * US_PER_DAY / (split_us - start_us)
+    hold_scale = 30 * US_PER_DAY / (end_us - split_us)
+    cal_rev = _window_revenue(data, start_us, split_us) * cal_scale
+    hold_rev = _window_revenue(data, split_us, end_us) * hold_scale
+    unit = "revenue per user per 30 days"
+    kw = {"seed": seed, "n_boot": n_boot, "min_n": min_n, "max_rel_width": max_rel_width}
+
+    def group(rows: np.ndarray, who: str) -> dict[str, Any]:
+        cal = _mean_signal(f"{who}_calibration", cal_rev[rows], unit, empty="no users", **kw)
+        hold = _mean_signal(f"{who}_holdout", hold_rev[rows], unit, empty="no users", **kw)
+        ratio, low, high = _ratio_delta(cal_rev[rows], hold_rev[rows])
+        overlap = False
+        if None not in (cal.low, cal.high, hold.low, hold.high):
+            overlap = cal.low <= hold.high and hold.low <= cal.high
+        return {"n": int(rows.sum()), "calibration": cal.to_dict(), "holdout": hold.to_dict(),
+                "ratio": ratio, "ratio_low": low, "ratio_high": high, "overlap": bool(overlap)}
+
+    seg = group(mask, "segment")
+    base = group(data.signup.astype(np.int64) < split_us, "all_users")
+    ratio = seg["ratio"]
+    held = bool(seg["overlap"] and ratio is not None and HELD_RATIO[0] <= ratio <= HELD_RATIO[1])
+    cal_v, hold_v = seg["calibration"]["estimate"], seg["holdout"]["estimate"]
+    warning = f"small sample: n={seg['n']} (< {min_n})" if seg["n"] < min_n else None
+    if seg["n"] == 0:
+        sentence = "Not held: the segment has no members."
+    elif ratio is None:
+        sentence = (f"Not held: the {seg['n']} members had no revenue in the calibration "
+                    "period, so there was no value to hold.")
+    else:
+        verdict = "Held" if held else "Not held"
+        overlap = "intervals overlap" if seg["overlap"] else "intervals do not overlap"
+        sentence = (f"{verdict}: the {seg['n']} members earned {cal_v:.2f} per member per 30 "
+                    f"days in the calibration period and {hold_v:.2f} in the holdout "
+                    f"({ratio:.2f}x; {overlap}).")
+        if base["ratio"] is not None:
+            sentence += f" All users over the same windows: {base['ratio']:.2f}x."
+    if warning:
+        sentence += f" Caution: {warning}."
+    relative = (ratio / base["ratio"] if ratio is not None and base["ratio"] else None)
+    return {
+        "calibration_window": [start_us, split_us],
+        "holdout_window": [split_us, end_us],
+        "unit": unit,
+        "segment": seg,
+        "all_users": base,
+        "ratio": ratio,
+        "ratio_vs_all_users": relative,
+        "held": held,
+        "warning": warning,
+        "sentence": sentence,
+    }

@@ -1,0 +1,254 @@
+"""Writes for segments and refreshes: validate definitions, run a refresh as a job."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.db import transaction
+from django.utils import timezone
+
+from .analytics.data import build_user_events
+from .analytics.drift import membership_drift, rank_changes, value_drift
+from .analytics.refresh import SegmentSpec, run_refresh
+from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
+from .analytics.rules import RuleError, validate_rule
+from .analytics.value import Signal
+from .jobs import Job, JobFailed, job_create, job_handler, job_progress
+from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot, Workspace
+from .services import get_store
+
+HEADLINE_SIGNAL = "ltv_90"
+
+
+class DefinitionError(ValueError):
+    """A segment definition was refused; ``path`` points at the offending node."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+def check_definition(*, dataset: Dataset, kind: str, definition: dict[str, Any]) -> None:
+    """Validate a segment definition against the dataset's catalog."""
+    if kind == SegmentKind.RULE:
+        events = [e["event"] for e in dataset.event_catalog] or None
+        attributes = [a["attribute"] for a in dataset.attribute_catalog] or None
+        try:
+            validate_rule(definition, event_names=events, attributes=attributes)
+        except RuleError as exc:
+            raise DefinitionError(exc.path, exc.message) from None
+    elif kind == SegmentKind.RFM:
+        name = definition.get("rfm") if isinstance(definition, dict) else None
+        if name not in RFM_SEGMENTS:
+            raise DefinitionError("rfm", f"unknown RFM segment {name!r}; one of "
+                                  + ", ".join(RFM_SEGMENTS))
+    elif kind == SegmentKind.CLUSTER:
+        if not isinstance(definition, dict) or not (
+            "rule" in definition or "members" in definition
+        ):
+            raise DefinitionError("", "a cluster segment needs 'rule' or 'members'")
+        if "rule" in definition:
+            check_definition(dataset=dataset, kind=SegmentKind.RULE, definition=definition["rule"])
+    else:
+        raise DefinitionError("kind", f"unknown segment kind {kind!r}")
+
+
+def segment_create(*, dataset: Dataset, name: str, kind: str = SegmentKind.RULE,
+                   definition: dict[str, Any], owner: object | None = None,
+                   description: str = "", assumptions: str = "") -> Segment:
+    """Create a segment after validating its definition."""
+    check_definition(dataset=dataset, kind=kind, definition=definition)
+    with transaction.atomic():
+        return Segment.objects.create(
+            workspace=dataset.workspace, dataset=dataset, name=name.strip(), kind=kind,
+            definition=definition, owner=owner, description=description,
+            assumptions=assumptions,
+        )
+
+
+def segment_update(*, segment: Segment, **fields: Any) -> Segment:
+    """Change a segment's name, definition, owner or assumptions (definition re-validated)."""
+    if "definition" in fields or "kind" in fields:
+        check_definition(dataset=segment.dataset, kind=fields.get("kind", segment.kind),
+                         definition=fields.get("definition", segment.definition))
+    for key, value in fields.items():
+        setattr(segment, key, value)
+    segment.save()
+    return segment
+
+
+def refresh_start(*, dataset: Dataset, user: object | None = None) -> Job:
+    """Queue a refresh of every segment of a dataset (one job; reused while one is queued)."""
+    input_hash = f"refresh:{dataset.pk}:v{dataset.version}"
+    with transaction.atomic():
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        pending = Job.objects.filter(workspace=dataset.workspace, kind="refresh",
+                                     input_hash=input_hash, state__in=["queued", "running"]).first()
+        if pending is not None:
+            return pending
+        return job_create(workspace=dataset.workspace, kind="refresh", user=user,
+                          params={"dataset_id": dataset.pk}, input_hash=input_hash)
+
+
+def _members_path(refresh: Refresh) -> Path:
+    store = get_store()
+    return store.root / "snapshots" / refresh.dataset.store_key / f"refresh-{refresh.pk}.parquet"
+
+
+def snapshot_members(snapshot: SegmentSnapshot) -> np.ndarray:
+    """The user ids a snapshot counted (read back from the refresh's membership file)."""
+    path = _members_path(snapshot.refresh)
+    if not path.exists():
+        return np.array([], dtype=object)
+    table = pq.read_table(path, filters=[("segment_id", "=", snapshot.segment_id)],
+                          columns=["user_id"])
+    return table.column("user_id").to_numpy(zero_copy_only=False)
+
+
+@job_handler("refresh")
+def refresh_run(job: Job) -> dict[str, Any]:
+    """Build the feature table once, evaluate every segment, store snapshots with drift."""
+    dataset = Dataset.objects.select_related("workspace").get(pk=job.params["dataset_id"])
+    existing = Refresh.objects.filter(job=job).first()
+    if existing is not None and existing.finished_at is not None:
+        return {"refresh_id": existing.pk, "reused": True}
+    job_progress(job, 5, "loading events")
+    data = load_user_events(dataset)
+    as_of = int(data.time.max()) + 1 if data.n_events else 0
+    segments = list(Segment.objects.filter(dataset=dataset, archived=False).order_by("pk"))
+    specs = [SegmentSpec(key=str(s.pk), kind=s.kind, definition=s.definition) for s in segments]
+    job_progress(job, 25, f"computing {len(specs)} segments on {data.n_users:,} users")
+    result = run_refresh(data, specs, as_of=as_of, outcome_event=dataset.outcome_event or None)
+    job_progress(job, 80, "storing snapshots")
+    by_key = {r.key: r for r in result.segments}
+    min_size = dataset.workspace.min_segment_size
+    as_of_dt = pd.Timestamp(as_of, unit="us", tz="UTC").to_pydatetime()
+    with transaction.atomic():
+        refresh = Refresh.objects.create(
+            workspace=dataset.workspace, dataset=dataset, job=job,
+            dataset_version=dataset.version, as_of=as_of_dt, baseline=result.baseline,
+            summary={"users": data.n_users, "events": data.n_events, "clv_fit": result.clv_fit,
+                     "errors": {r.key: r.error for r in result.segments if r.error}},
+        )
+        ids, segs = [], []
+        for segment in segments:
+            res = by_key[str(segment.pk)]
+            ids.append(res.members)
+            segs.append(np.full(len(res.members), segment.pk, dtype=np.int64))
+        path = _members_path(refresh)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(pa.table({
+            "segment_id": np.concatenate(segs) if segs else np.zeros(0, np.int64),
+            "user_id": pa.array(np.concatenate(ids) if ids else [], type=pa.string()),
+        }), tmp)
+        tmp.replace(path)
+        previous_values: dict[str, float] = {}
+        current_values: dict[str, float] = {}
+        for segment in segments:
+            res = by_key[str(segment.pk)]
+            prev = segment.snapshots.exclude(refresh=refresh).order_by("-computed_at").first()
+            drift: dict[str, Any] = {}
+            if prev is not None:
+                drift["membership"] = membership_drift(snapshot_members(prev), res.members)
+                drift["values"] = {
+                    name: value_drift(_signal(prev.signals.get(name)), _signal(res.signals[name]))
+                    for name in ("ltv_90", "conversion", "revenue_per_active_user")
+                    if name in res.signals and prev.signals.get(name)
+                }
+                drift["since"] = prev.computed_at.isoformat()
+                previous_values[segment.name] = _estimate(prev.signals, HEADLINE_SIGNAL)
+            current_values[segment.name] = _estimate(res.signals, HEADLINE_SIGNAL)
+            warnings = sorted({s["warning"] for s in res.signals.values() if s.get("warning")})
+            if res.error:
+                warnings.insert(0, f"definition failed: {res.error}")
+            SegmentSnapshot.objects.create(
+                workspace=dataset.workspace, segment=segment, refresh=refresh,
+                dataset_version=dataset.version, size=res.size, share=res.share,
+                hidden=res.size < min_size, signals=res.signals, holdout=res.holdout,
+                retention=res.retention, drift=drift, warnings=warnings,
+            )
+        changes = rank_changes(
+            {k: v for k, v in previous_values.items() if v is not None},
+            {k: v for k, v in current_values.items() if v is not None},
+        ) if previous_values else []
+        refresh.summary = {**refresh.summary, "rank_changes": changes}
+        refresh.finished_at = timezone.now()
+        refresh.save(update_fields=["summary", "finished_at"])
+        workspace = dataset.workspace
+        Workspace.objects.filter(pk=workspace.pk).update(
+            next_refresh_at=timezone.now() + timedelta(days=workspace.refresh_every_days))
+    return {"refresh_id": refresh.pk, "segments": len(segments)}
+
+
+def _signal(data: dict[str, Any] | None) -> Signal:
+    data = data or {}
+    return Signal(**{k: data.get(k) for k in ("name", "estimate", "low", "high", "n", "method",
+                                               "unit", "warning")})
+
+
+def _estimate(signals: dict[str, Any], name: str) -> float | None:
+    value = (signals.get(name) or {}).get("estimate")
+    return float(value) if value is not None else None
+
+
+def refresh_due(*, now: Any = None) -> list[Job]:
+    """Queue refreshes for workspaces whose scheduled refresh time has come."""
+    now = now or timezone.now()
+    jobs = []
+    for workspace in Workspace.objects.filter(next_refresh_at__lte=now):
+        for dataset in Dataset.objects.filter(workspace=workspace, version__gt=0):
+            jobs.append(refresh_start(dataset=dataset))
+    return jobs
+
+
+_CACHE: dict[tuple[str, int], Any] = {}
+
+
+def load_user_events(dataset: Dataset) -> Any:
+    """The dataset's events as arrays, cached per process for the current store version."""
+    store = get_store()
+    version = store.current(dataset.store_key)
+    if version is None:
+        raise JobFailed("the dataset has no events yet; import some first")
+    key = (dataset.store_key, version.number)
+    if key not in _CACHE:
+        _CACHE.clear()  # one dataset at a time: bounded memory
+        _CACHE[key] = build_user_events(
+            store.iter_partitions(dataset.store_key, columns=[
+                "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
+            store.read_users(dataset.store_key), with_properties=True,
+        )
+    return _CACHE[key]
+
+
+def segment_sweep(*, segment: Segment, path: str, thresholds: list[int] | None = None,
+                  window_days: list[int] | None = None) -> list[dict[str, Any]]:
+    """Refine a behavioural rule: size and 90-day value per threshold or window length."""
+    from .analytics.refine import sweep_threshold, sweep_window
+
+    if segment.kind != SegmentKind.RULE:
+        raise DefinitionError("kind", "only rule segments can be swept")
+    data = load_user_events(segment.dataset)
+    as_of = int(data.time.max()) + 1 if data.n_events else 0
+    try:
+        if window_days:
+            rows = sweep_window(segment.definition, path, window_days, data, as_of)
+        else:
+            rows = sweep_threshold(segment.definition, path, thresholds or list(range(1, 11)),
+                                   data, as_of)
+    except RuleError as exc:
+        raise DefinitionError(exc.path, exc.message) from None
+    min_size = segment.workspace.min_segment_size
+    for row in rows:
+        if row.get("size", 0) < min_size:
+            row.update({k: None for k in row if k not in ("value", "threshold", "days", "k")})
+            row["hidden"] = True
+    return rows

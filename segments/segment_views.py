@@ -1,0 +1,205 @@
+"""Segment pages: list, detail with charts, comparison, create/edit, refresh."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import plotly
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import cache_control
+
+from . import segment_services, selectors
+from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
+from .analytics.rules import describe_rule
+from .models import Dataset, Job, Refresh, Segment
+
+SIGNAL_LABELS = {
+    "share": "Share of users",
+    "revenue_per_active_user": "Revenue per active user (30 days)",
+    "ltv_30": "LTV at 30 days",
+    "ltv_90": "LTV at 90 days",
+    "ltv_365": "LTV at 365 days",
+    "predicted_clv": "Predicted CLV (1 year, BG/NBD + Gamma-Gamma)",
+    "retention_d1": "Retention D1",
+    "retention_d7": "Retention D7",
+    "retention_d30": "Retention D30",
+    "conversion": "Conversion to outcome",
+    "cost_to_serve": "Cost to serve per user",
+    "lift_vs_baseline_ltv_90": "Lift vs all users: LTV 90",
+    "lift_vs_baseline_conversion": "Lift vs all users: conversion",
+}
+
+
+@cache_control(max_age=86400, public=True)
+def plotly_js(request: HttpRequest) -> FileResponse:
+    """Plotly's JavaScript from the installed package (no CDN)."""
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return FileResponse(open(path, "rb"), content_type="application/javascript")  # noqa: SIM115
+
+
+def _describe(segment: Segment) -> str:
+    if segment.kind == "rule":
+        try:
+            return describe_rule(segment.definition)
+        except ValueError:
+            return json.dumps(segment.definition)
+    if segment.kind == "rfm":
+        return f"RFM class “{segment.definition.get('rfm')}”"
+    return "saved cluster suggestion"
+
+
+def _row(segment: Segment) -> dict[str, Any]:
+    snap = selectors.latest_snapshot(segment)
+    signals = snap.signals if snap and not snap.hidden else {}
+    return {"segment": segment, "snap": snap, "signals": signals, "text": _describe(segment)}
+
+
+@login_required
+def segment_list(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    segments = [s for s in selectors.segments_for(request.user).filter(workspace=workspace)
+                if not s.archived]
+    rows = sorted((_row(s) for s in segments),
+                  key=lambda r: -((r["signals"].get("ltv_90") or {}).get("estimate") or -1e18))
+    datasets = Dataset.objects.filter(workspace=workspace).order_by("name")
+    refresh = Refresh.objects.filter(workspace=workspace).order_by("-created_at").first()
+    running = Job.objects.filter(workspace=workspace, kind="refresh",
+                                 state__in=["queued", "running"]).first()
+    return render(request, "segments/segment_list.html", {
+        "workspace": workspace, "membership": membership, "rows": rows, "datasets": datasets,
+        "refresh": refresh, "running": running, "labels": SIGNAL_LABELS,
+    })
+
+
+@login_required
+def segment_refresh(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    if request.method != "POST":
+        return redirect("segments", slug=slug)
+    if not membership.can("define"):
+        raise PermissionDenied
+    dataset = get_object_or_404(Dataset, workspace=workspace, pk=request.POST.get("dataset"))
+    segment_services.refresh_start(dataset=dataset, user=request.user)
+    return redirect("segments", slug=slug)
+
+
+def _chart_signals(signals: dict[str, Any], baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, label in SIGNAL_LABELS.items():
+        if name == "share":  # shown as a headline figure; against "all users = 100%" it is noise
+            continue
+        sig = signals.get(name)
+        if not sig or sig.get("estimate") is None:
+            continue
+        base = (baseline or {}).get(name) or {}
+        out.append({"name": name, "label": label, **sig,
+                    "baseline": base.get("estimate"), "baseline_low": base.get("low"),
+                    "baseline_high": base.get("high")})
+    return out
+
+
+@login_required
+def segment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    segment = get_object_or_404(Segment.objects.select_related("dataset", "owner"),
+                                workspace=workspace, pk=pk)
+    snaps = list(segment.snapshots.select_related("refresh").order_by("-computed_at")[:12])
+    snap = snaps[0] if snaps else None
+    signals = _chart_signals(snap.signals, snap.refresh.baseline) if snap and not snap.hidden \
+        else []
+    trend = [{"at": s.computed_at.isoformat(), "version": s.dataset_version,
+              "ltv_90": (s.signals.get("ltv_90") or {}).get("estimate"),
+              "size": None if s.hidden else s.size} for s in reversed(snaps)]
+    charts = {
+        "signals": signals,
+        "retention": snap.retention if snap and not snap.hidden else {},
+        "trend": trend,
+    }
+    return render(request, "segments/segment_detail.html", {
+        "workspace": workspace, "membership": membership, "segment": segment, "snap": snap,
+        "text": _describe(segment), "signals": signals, "charts": charts,
+        "definition_json": json.dumps(segment.definition, indent=2),
+        "min_size": workspace.min_segment_size,
+    })
+
+
+@login_required
+def segment_compare(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    ids = [int(i) for i in request.GET.getlist("s") if i.isdigit()]
+    segments = selectors.segments_for(request.user).filter(workspace=workspace)
+    chosen = [s for s in segments if s.pk in ids] or list(segments)[:4]
+    rows = [_row(s) for s in chosen]
+    names = [n for n in SIGNAL_LABELS if any(n in r["signals"] for r in rows)]
+    table = [{"label": SIGNAL_LABELS[n], "cells": [r["signals"].get(n) for r in rows]}
+             for n in names]
+    charts = {"segments": [r["segment"].name for r in rows],
+              "signals": [{"label": SIGNAL_LABELS[n], "name": n,
+                           "values": [r["signals"].get(n) for r in rows]}
+                          for n in ("ltv_90", "conversion", "retention_d7", "predicted_clv")
+                          if n in names]}
+    return render(request, "segments/segment_compare.html", {
+        "workspace": workspace, "membership": membership, "rows": rows, "table": table,
+        "all_segments": segments, "chosen_ids": [s.pk for s in chosen], "charts": charts,
+    })
+
+
+@login_required
+def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    if not membership.can("define"):
+        raise PermissionDenied
+    segment = get_object_or_404(Segment, workspace=workspace, pk=pk) if pk else None
+    datasets = Dataset.objects.filter(workspace=workspace).order_by("name")
+    errors: dict[str, str] = {}
+    values = {
+        "name": segment.name if segment else "",
+        "dataset": segment.dataset_id if segment else (datasets[0].pk if datasets else None),
+        "kind": segment.kind if segment else "rule",
+        "definition": json.dumps(segment.definition, indent=2) if segment else
+        '{"all": [\n  {"event": "report_created", "min_count": 2,\n   "window": '
+        '{"from_signup_days": [0, 7]}}\n]}',
+        "assumptions": segment.assumptions if segment else "",
+        "description": segment.description if segment else "",
+    }
+    if request.method == "POST":
+        values.update({k: request.POST.get(k, "") for k in values})
+        try:
+            definition = json.loads(values["definition"] or "{}")
+        except ValueError as exc:
+            errors["definition"] = f"not valid JSON: {exc}"
+            definition = None
+        if values["kind"] == "rfm" and request.POST.get("rfm"):
+            definition = {"rfm": request.POST["rfm"]}
+        dataset = datasets.filter(pk=values["dataset"] or 0).first()
+        if dataset is None:
+            errors["dataset"] = "choose a dataset"
+        if not values["name"].strip():
+            errors["name"] = "give the segment a name"
+        if not errors:
+            try:
+                if segment:
+                    segment_services.segment_update(
+                        segment=segment, name=values["name"], definition=definition,
+                        kind=values["kind"], assumptions=values["assumptions"],
+                        description=values["description"])
+                else:
+                    segment = segment_services.segment_create(
+                        dataset=dataset, name=values["name"], kind=values["kind"],
+                        definition=definition, owner=request.user,
+                        assumptions=values["assumptions"], description=values["description"])
+                return redirect("segment", slug=slug, pk=segment.pk)
+            except segment_services.DefinitionError as exc:
+                errors["definition"] = str(exc)
+            except IntegrityError:
+                errors["name"] = "a segment with this name exists in the dataset"
+    return render(request, "segments/segment_form.html", {
+        "workspace": workspace, "membership": membership, "segment": segment,
+        "datasets": datasets, "values": values, "errors": errors, "rfm_names": RFM_SEGMENTS,
+    })

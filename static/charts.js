@@ -1,0 +1,114 @@
+// Plotly charts for segment pages. Data comes from json_script blocks rendered by the server.
+(function () {
+  "use strict";
+  if (typeof Plotly === "undefined") return;
+  const config = { responsive: true, displaylogo: false };
+  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
+  const RATES = new Set(["share", "retention_d1", "retention_d7", "retention_d30", "conversion"]);
+  const LIFTS = new Set(["lift_vs_baseline_ltv_90", "lift_vs_baseline_conversion"]);
+
+  function errorBars(items) {
+    return {
+      type: "data", symmetric: false, color: "#1d2330", thickness: 1.5, width: 6,
+      array: items.map((s) => (s.high != null ? s.high - s.estimate : 0)),
+      arrayminus: items.map((s) => (s.low != null ? s.estimate - s.low : 0)),
+    };
+  }
+
+  function signalChart(el, signals) {
+    const groups = [
+      { title: "Money per user", items: signals.filter((s) => !RATES.has(s.name) && !LIFTS.has(s.name)), fmt: ",.2f" },
+      { title: "Rates", items: signals.filter((s) => RATES.has(s.name)), fmt: ".1%" },
+      { title: "Lift vs all users (ratio; 1 = same)", items: signals.filter((s) => LIFTS.has(s.name)), fmt: ".2f" },
+    ].filter((g) => g.items.length);
+    el.innerHTML = "";
+    groups.forEach((g) => {
+      const div = document.createElement("div");
+      div.className = "chart-part";
+      el.appendChild(div);
+      const labels = g.items.map((s) => s.label);
+      const traces = [{
+        type: "bar", orientation: "h", name: "Segment", y: labels, x: g.items.map((s) => s.estimate),
+        error_x: errorBars(g.items), marker: { color: "#1f5fbf" },
+        hovertemplate: "%{y}: %{x:" + g.fmt + "}<extra>segment</extra>",
+      }];
+      if (g.items.some((s) => s.baseline != null) && !g.title.startsWith("Lift")) {
+        traces.push({
+          type: "bar", orientation: "h", name: "All users", y: labels, x: g.items.map((s) => s.baseline),
+          marker: { color: "#9aa3b2" }, hovertemplate: "%{y}: %{x:" + g.fmt + "}<extra>all users</extra>",
+        });
+      }
+      Plotly.newPlot(div, traces, {
+        title: { text: g.title, font: { size: 14 } }, barmode: "group", font,
+        margin: { l: 260, r: 20, t: 40, b: 40 }, height: 80 + 48 * g.items.length * traces.length,
+        xaxis: { tickformat: g.fmt, zeroline: true, title: { text: g.title.startsWith("Lift") ? "ratio" : (g.fmt.includes("%") ? "share of users" : "money") } },
+        yaxis: { automargin: true, autorange: "reversed" }, legend: { orientation: "h", y: -0.25 },
+      }, config);
+    });
+  }
+
+  function retentionChart(el, table) {
+    if (!table || !table.rows || !table.rows.length) { el.textContent = "No cohort data."; return; }
+    const cols = table.columns;
+    const cohortIdx = 0;
+    const sizeIdx = cols.findIndex((c) => c === "size");
+    const periodCols = cols.map((c, i) => [c, i]).filter(([c, i]) => i !== cohortIdx && i !== sizeIdx);
+    const y = table.rows.map((r) => String(r[cohortIdx]).slice(0, 10) + (sizeIdx >= 0 && r[sizeIdx] != null ? " (n=" + r[sizeIdx] + ")" : ""));
+    const z = table.rows.map((r) => periodCols.map(([c, i]) => r[i]));
+    // Period 0 is 100% by definition; scale the colours to the later periods so they read.
+    const later = z.flatMap((row) => row.slice(1)).filter((v) => v != null);
+    const zmax = later.length ? Math.min(1, Math.max(...later) * 1.1) : 1;
+    Plotly.newPlot(el, [{
+      type: "heatmap", x: periodCols.map(([c]) => c), y, z, colorscale: "Blues", reversescale: true, zmin: 0, zmax,
+      text: z.map((row) => row.map((v) => (v == null ? "" : Math.round(v * 100) + "%"))), texttemplate: "%{text}", textfont: { size: 10 },
+      colorbar: { title: { text: "retained" }, tickformat: ".0%" },
+      hovertemplate: "cohort %{y}<br>period %{x}: %{z:.1%}<extra></extra>",
+    }], {
+      font, margin: { l: 170, r: 20, t: 20, b: 60 }, height: Math.max(260, 60 + 26 * y.length),
+      xaxis: { title: { text: "months since signup" }, type: "category" },
+      yaxis: { title: { text: "signup cohort" }, autorange: "reversed", type: "category" },
+    }, config);
+  }
+
+  function trendChart(el, trend) {
+    if (!trend || trend.length < 2) { el.textContent = "One refresh so far: the trend appears after the next refresh."; return; }
+    Plotly.newPlot(el, [{
+      type: "scatter", mode: "lines+markers", x: trend.map((t) => t.at), y: trend.map((t) => t.ltv_90),
+      name: "LTV 90 days", line: { color: "#1f5fbf" },
+    }], { font, height: 260, margin: { l: 70, r: 20, t: 20, b: 50 },
+      xaxis: { title: { text: "refresh" } }, yaxis: { title: { text: "LTV at 90 days" } } }, config);
+  }
+
+  function compareChart(el, data) {
+    const traces = data.signals.map((sig) => ({
+      type: "bar", name: sig.label, x: data.segments,
+      y: sig.values.map((v) => (v && v.estimate != null ? v.estimate : null)),
+      error_y: { type: "data", symmetric: false,
+        array: sig.values.map((v) => (v && v.high != null ? v.high - v.estimate : 0)),
+        arrayminus: sig.values.map((v) => (v && v.low != null ? v.estimate - v.low : 0)) },
+      yaxis: RATES.has(sig.name) ? "y2" : "y",
+    }));
+    Plotly.newPlot(el, traces, {
+      font, barmode: "group", height: 420, margin: { l: 70, r: 70, t: 30, b: 80 },
+      yaxis: { title: { text: "money per user" } },
+      yaxis2: { title: { text: "rate" }, overlaying: "y", side: "right", tickformat: ".0%" },
+      legend: { orientation: "h", y: -0.2 },
+    }, config);
+  }
+
+  const detail = document.getElementById("chart-data");
+  if (detail) {
+    const data = JSON.parse(detail.textContent);
+    const s = document.getElementById("chart-signals");
+    if (s) signalChart(s, data.signals || []);
+    const r = document.getElementById("chart-retention");
+    if (r) retentionChart(r, data.retention);
+    const t = document.getElementById("chart-trend");
+    if (t) trendChart(t, data.trend);
+  }
+  const compare = document.getElementById("compare-data");
+  if (compare) {
+    const el = document.getElementById("chart-compare");
+    if (el) compareChart(el, JSON.parse(compare.textContent));
+  }
+})();
