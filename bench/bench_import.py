@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `segments` an
 
 from bench.common import (  # noqa: E402
     DATA_DIR,
+    Stopwatch,
     current_rss_mb,
     current_scale,
     emit,
@@ -170,16 +171,16 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
 
     csv_path = Path(args[0])
     with tempfile.TemporaryDirectory(prefix="bench-anchor-", dir=DATA_DIR) as tmp:
-        started = time.perf_counter()
-        table = pa_csv.read_csv(csv_path)
-        pq.write_table(table, Path(tmp) / "events.parquet")
-        seconds = time.perf_counter() - started
+        with Stopwatch() as watch:
+            table = pa_csv.read_csv(csv_path)
+            pq.write_table(table, Path(tmp) / "events.parquet")
         peak = peak_rss_mb()
-        return {"seconds": seconds, "peak_mb": round(peak, 1), "rows": table.num_rows}
+        return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
+                "peak_mb": round(peak, 1), "rows": table.num_rows}
 
 
 # ----- phase: ours ---------------------------------------------------------------------------
-def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, float]:
+def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, Stopwatch]:
     from datetime import datetime
 
     from segments.ingest import ImportOptions, merge_into_store, parse_events
@@ -187,13 +188,12 @@ def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, float]:
 
     store = EventStore(store_root, partitions=PARTITIONS)
     options = ImportOptions(now=datetime.fromisoformat(NOW))
-    started = time.perf_counter()
-    parsed = parse_events(csv_path, options)
-    result = merge_into_store(store, "bench", import_id="bench-import", events=parsed,
-                              users=None, report={})
-    seconds = time.perf_counter() - started
+    with Stopwatch() as watch:
+        parsed = parse_events(csv_path, options)
+        result = merge_into_store(store, "bench", import_id="bench-import", events=parsed,
+                                  users=None, report={})
     problems = dict(parsed.problems.counts)
-    return store, {"merge": result, "problems": problems}, seconds
+    return store, {"merge": result, "problems": problems}, watch
 
 
 def _verify(store: Any, outcome: dict[str, Any]) -> dict[str, Any]:
@@ -226,9 +226,10 @@ def _verify(store: Any, outcome: dict[str, Any]) -> dict[str, Any]:
 def phase_ours(args: list[str]) -> dict[str, Any]:
     csv_path = Path(args[0])
     with tempfile.TemporaryDirectory(prefix="bench-store-", dir=DATA_DIR) as tmp:
-        store, outcome, seconds = _import(csv_path, Path(tmp))
+        store, outcome, watch = _import(csv_path, Path(tmp))
         peak = peak_rss_mb()  # before the checks below touch any memory
-        return {"seconds": seconds, "peak_mb": round(peak, 1), **_verify(store, outcome)}
+        return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
+                "peak_mb": round(peak, 1), **_verify(store, outcome)}
 
 
 # ----- phase: profile ------------------------------------------------------------------------
@@ -406,7 +407,8 @@ def phase_profile(args: list[str]) -> dict[str, Any]:
         for owner, name, label in targets:
             profiler.patch(owner, name, label)
         with profiler:
-            store, outcome, seconds = _import(csv_path, Path(tmp))
+            store, outcome, watch = _import(csv_path, Path(tmp))
+        seconds = watch.seconds
         peak = peak_rss_mb()
         check = _verify(store, outcome)
     steps: dict[str, float] = defaultdict(float)
@@ -486,6 +488,9 @@ def main() -> None:
         rows_per_s=round(meta["rows"] / ours["seconds"]),
         anchor_rows_per_s=round(meta["rows"] / anchor["seconds"]),
         anchor_peak_mb=anchor["peak_mb"],
+        cpu_seconds=round(ours["cpu_seconds"], 2),
+        anchor_cpu_seconds=round(anchor["cpu_seconds"], 2),
+        cpu_ratio=round(ours["cpu_seconds"] / anchor["cpu_seconds"], 3),
         stored_rows=ours["stored_rows"],
         expected_rows=expected,
         duplicates_removed=ours["duplicates_in_file"],

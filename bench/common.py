@@ -95,6 +95,28 @@ def current_rss_mb() -> float:
         return peak_rss_mb()
 
 
+class Stopwatch:
+    """Wall seconds and CPU seconds (user + system, all threads) of this process for a block.
+
+    CPU seconds are less sensitive than wall time to other load on the machine, but count
+    every core a multi-threaded library keeps busy.
+    """
+
+    def __enter__(self) -> Stopwatch:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu_now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = _cpu_now() - self._cpu
+
+
+def _cpu_now() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # ----- phases in child processes -------------------------------------------------------------
 def run_phase(script: Path, phase: str, *args: str, timeout: float | None = None) -> dict[str, Any]:
     """Run ``script --phase PHASE ARGS`` in a fresh interpreter; return the phase's result dict.
@@ -132,6 +154,9 @@ def phase_main(phases: dict[str, Callable[[list[str]], dict[str, Any]]]) -> bool
     hwm = proc_status_mb("VmHWM")
     if hwm is not None:
         result.setdefault("vm_hwm_mb", round(hwm, 1))
+        if peak_rss_mb() > hwm + 64:
+            log(f"warning: ru_maxrss {peak_rss_mb():.0f} MB > VmHWM {hwm:.0f} MB: the parent "
+                "process was large when it started this phase (its peak leaks into ru_maxrss)")
     print(RESULT_PREFIX + json.dumps(result, default=str), flush=True)
     return True
 
@@ -142,6 +167,7 @@ def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         **best,
         "peak_mb": max(r["peak_mb"] for r in runs),
         "all_seconds": [round(r["seconds"], 3) for r in runs],
+        "cpu_seconds": min((r["cpu_seconds"] for r in runs if "cpu_seconds" in r), default=None),
     }
 
 

@@ -1059,6 +1059,9 @@ def merge_into_store(
         if len(old):
             merged = pd.concat([old[~old["user_id"].isin(set(incoming["user_id"]))], incoming],
                                ignore_index=True)
+            for col in merged.columns:
+                if merged[col].dtype == object:  # an attribute whose type differs between files
+                    merged[col] = merged[col].astype("str")
         else:
             merged = incoming
         merged = merged.sort_values("user_id", kind="stable").reset_index(drop=True)

@@ -209,7 +209,7 @@ def refresh_due(*, now: Any = None) -> list[Job]:
     return jobs
 
 
-_CACHE: dict[tuple[str, int], Any] = {}
+_CACHE: dict[str, Any] = {}
 
 
 def load_user_events(dataset: Dataset) -> Any:
@@ -218,7 +218,7 @@ def load_user_events(dataset: Dataset) -> Any:
     version = store.current(dataset.store_key)
     if version is None:
         raise JobFailed("the dataset has no events yet; import some first")
-    key = (dataset.store_key, version.number)
+    key = str(version.path)  # the published version's directory: unique and immutable
     if key not in _CACHE:
         _CACHE.clear()  # one dataset at a time: bounded memory
         _CACHE[key] = build_user_events(
@@ -248,7 +248,7 @@ def segment_sweep(*, segment: Segment, path: str, thresholds: list[int] | None =
         raise DefinitionError(exc.path, exc.message) from None
     min_size = segment.workspace.min_segment_size
     for row in rows:
-        if row.get("size", 0) < min_size:
+        if 0 < (row.get("size") or 0) < min_size:
             row.update({k: None for k in row if k not in ("value", "threshold", "days", "k")})
             row["hidden"] = True
     return rows

@@ -137,12 +137,14 @@ class Session:
     def set_row_bounds(self, row: int, lower: float, upper: float) -> None:
         """Change one row's bounds (use +-inf to switch it off)."""
         self.row_lower[row], self.row_upper[row] = lower, upper
+        self.lp_fresh = False
         for h in (self.lp, self.mip):
             h.changeRowBounds(row, lower, upper)
 
     def set_col_bounds(self, col: int, lower: float, upper: float) -> None:
         """Change one column's bounds (the problem's own, e.g. forcing an item in)."""
         self.lower[col], self.upper[col] = lower, upper
+        self.lp_fresh = False
         for h in (self.lp, self.mip):
             h.changeColBounds(col, lower, upper)
 
@@ -151,6 +153,7 @@ class Session:
         cols = np.asarray(cols, dtype=np.int32)
         costs = np.asarray(costs, dtype=np.float64)
         self.cost[cols] = costs
+        self.lp_fresh = False
         for h in (self.lp, self.mip):
             h.changeColsCost(len(cols), cols, costs)
 
@@ -184,7 +187,8 @@ class Session:
         h.setOptionValue("time_limit", max(0.01, float(time_limit)))
         h.setOptionValue("mip_rel_gap", float(gap))
         if start is not None:
-            h.setSolution(highspy.HighsSolution() if False else _as_solution(start))
+            h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32),
+                          np.asarray(start, dtype=np.float64))
         h.run()
         status = h.getModelStatus()
         info = h.getInfo()
@@ -237,9 +241,7 @@ class Session:
         remaining = deadline - time.perf_counter()
         warm = best_x if best_x is not None else start
         status, z, bound, values = self._run_mip(max(remaining, 0.05), gap, warm)
-        if z is None and best_x is not None:
-            z, values = best_z, best_x
-        elif z is not None and best_z is not None and best_z > z:
+        if best_x is not None and (z is None or (best_z is not None and best_z > z)):
             z, values = best_z, best_x
         if status == _MS.kInfeasible:
             return Outcome("infeasible", method="mip", solver_status=str(status),
@@ -272,53 +274,51 @@ class Session:
         rounded = np.clip(np.round(x_lp[ints]), lower, upper)
         magnitude = np.abs(d_lp[ints])
         order = np.sort(magnitude[fixable])
-        size = min(n_fixable, max(64, 4 * int(frac.sum()), len(ints) // 40))
-        best: Outcome | None = None
-        for _attempt in range(4):
-            if size >= 0.5 * len(ints) or time.perf_counter() >= deadline:
-                break
-            tau = order[size - 1]
-            free = ~fixable | (magnitude <= tau)
-            fixed = ~free
-            fix_lo = np.where(fixed, rounded, lower)
-            fix_hi = np.where(fixed, rounded, upper)
-            self._set_mip_int_bounds(fix_lo, fix_hi)
-            warm = best.col_value if best is not None else None
-            status, z, core_bound, values = self._run_mip(
-                deadline - time.perf_counter(), gap / 4, warm)
-            n_free = int(free.sum())
-            if z is None:
-                # No solution in this core (infeasible or out of time): widen it.
-                size = min(n_fixable, size * 4)
-                continue
-            # Anything moving a fixed binary is worth at most z_lp - min |d_fixed|.
-            outside = z_lp - float(magnitude[fixed].min()) if fixed.any() else -math.inf
-            inside = core_bound if (core_bound is not None and status == _MS.kOptimal) \
-                else (core_bound if core_bound is not None else z_lp)
-            bound = min(z_lp, max(inside, outside, z))
-            rel = relative_gap(z, bound)
-            if best is None or z > (best.objective or -math.inf):
-                best = Outcome("feasible", objective=z, bound=bound, gap=rel, col_value=values,
-                               method="core", solver_status=str(status), core_size=n_free)
-            else:
-                best.bound = min(best.bound or bound, bound)
-                best.gap = relative_gap(best.objective, best.bound)
-            if rel is not None and rel <= gap:
-                best.status = "optimal"
-                best.bound, best.gap = bound, rel
-                best.core_size = n_free
-                best.solver_status = f"core MIP {status} ({n_free} of {len(ints)} binaries free)"
-                break
-            # Widen the core so that what stays fixed provably cannot beat the incumbent.
-            needed = z_lp - z
-            size = max(size * 3, int(np.searchsorted(order, needed, side="right")) + 1)
-            size = min(size, n_fixable)
-        self._set_mip_int_bounds(lower, upper)
-        return best
-
-
-def _as_solution(values: np.ndarray) -> highspy.HighsSolution:
-    solution = highspy.HighsSolution()
-    solution.col_value = np.asarray(values, dtype=np.float64).tolist()
-    solution.value_valid = True
-    return solution
+        size = min(n_fixable, max(128, 4 * int(frac.sum()), len(ints) // 40))
+        best_z, best_x, best_status, best_free = -math.inf, start, "", 0
+        bound = z_lp
+        try:
+            for _attempt in range(8):
+                if time.perf_counter() >= deadline:
+                    break
+                tau = order[size - 1]
+                free = ~fixable | (magnitude <= tau)
+                fixed = ~free
+                self._set_mip_int_bounds(np.where(fixed, rounded, lower),
+                                         np.where(fixed, rounded, upper))
+                # Half the remaining time per attempt: a core that turns out hard must leave
+                # time for a wider one or for the full MIP.
+                status, z, core_bound, values = self._run_mip(
+                    (deadline - time.perf_counter()) / 2, gap, best_x)
+                if z is not None:
+                    # Moving any fixed binary is worth at most z_lp - min |d_fixed|; inside the
+                    # core HiGHS proved core_bound. Every attempt's bound is valid: keep the least.
+                    outside = z_lp - float(magnitude[fixed].min()) if fixed.any() else -math.inf
+                    inside = core_bound if core_bound is not None else z_lp
+                    bound = min(bound, max(inside, outside, z))
+                    if z > best_z:
+                        best_z, best_x = z, values
+                        best_status, best_free = str(status), int(free.sum())
+                    rel = relative_gap(best_z, bound)
+                    if rel is not None and rel <= gap:
+                        return Outcome(
+                            "optimal", objective=best_z, bound=bound, gap=rel, col_value=best_x,
+                            method="core", core_size=best_free,
+                            solver_status=f"core MIP {best_status} "
+                                          f"({best_free} of {len(ints)} binaries free)")
+                if size >= n_fixable or size >= 0.5 * len(ints):
+                    break
+                # Widen the core so that what stays fixed provably cannot beat the incumbent
+                # (or, without one, just widen it).
+                # Doubling (not jumping straight to the proof's size) keeps each MIP small
+                # while the incumbent improves, which in turn shrinks the size the proof needs.
+                needed = z_lp - best_z
+                count = int(np.searchsorted(order, needed, side="right")) + 1
+                size = min(n_fixable, 2 * size if count > 2 * size else max(count, size + 1))
+        finally:
+            self._set_mip_int_bounds(lower, upper)
+        if best_z == -math.inf:
+            return None
+        return Outcome("feasible", objective=best_z, bound=bound,
+                       gap=relative_gap(best_z, bound), col_value=best_x, method="core",
+                       core_size=best_free, solver_status=f"core MIP {best_status}")

@@ -72,6 +72,8 @@ def random_problem(
     for k in must_do_set:
         deps.pop(k, None)
         cost[k] = min(cost[k], 20.0)
+        effort_total[k] = min(effort_total[k], 1.0)
+        duration[k] = 1
 
     items = []
     for k in range(n_items):
@@ -102,7 +104,15 @@ def random_problem(
             demand[team] += units
     capacity = {(team, quarter): round(demand[team] * capacity_share / len(QUARTERS), 1)
                 for team in TEAMS for quarter in QUARTERS}
-    min_coverage = {f"S{s}": coverage for s in range(min(3, n_seg))} if coverage else {}
+    # Coverage asks for at most half of the items that target a segment, so small random
+    # instances stay feasible.
+    targeting = {f"S{s}": 0 for s in range(min(3, n_seg))}
+    for item in items:
+        for segment in item.segments:
+            if segment in targeting:
+                targeting[segment] += 1
+    min_coverage = {segment: min(coverage, have // 2) for segment, have in targeting.items()
+                    if coverage and have >= 2}
     return Problem(
         items=tuple(items), budget=round(float(cost.sum()) * budget_share, 1),
         capacity=capacity, quarters=QUARTERS, exclusions=tuple(exclusions),

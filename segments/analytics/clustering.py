@@ -1,9 +1,10 @@
 """Clustering suggestions: k-means on log-scaled, standardized per-user behaviour. Pure.
 
 Pipeline: pick behaviour columns of a ``user_features`` table, ``sign(x) * log1p(|x|)``, then
-``StandardScaler`` (fitted on all users). k-means (scikit-learn) is fitted on a seeded random
-sample for each k in ``k_range``; k with the best silhouette (on at most ``SILHOUETTE_SAMPLE``
-sample points) wins, ties to the smaller k. Every user is then labelled by ``predict``.
+``StandardScaler`` (fitted on all users). For each k in ``k_range`` k-means (scikit-learn) is fitted
+on a seeded scan sample of at most ``SCAN_SAMPLE`` users and scored by its silhouette there; the
+best k wins (ties to the smaller k) and is refitted on the larger seeded sample of at most
+``sample_size`` users. Every user is then labelled by ``predict``.
 Clusters are numbered by size (0 = largest). Each is described by its most distinguishing
 columns: the cluster mean in the standardized log space is a z-score against the overall mean
 (0); the columns with the largest |z| (at least ``MIN_Z``) are put in words, with the ratio of
@@ -30,8 +31,9 @@ from .value import EVENT_PREFIX
 BEHAVIOUR_COLUMNS = ("n_events", "active_days", "revenue_total", "revenue_period", "ltv_90",
                      "recency_days")
 MAX_EVENT_COLUMNS = 10
-SILHOUETTE_SAMPLE = 5_000
+SCAN_SAMPLE = 5_000
 N_INIT = 4
+BOOT_N_INIT = 2
 MIN_Z = 0.5
 MAX_PHRASES = 3
 
@@ -73,7 +75,10 @@ def _ratio_text(ratio: float | None) -> str:
     return f" ({number}x average)"
 
 
-def phrase(column: str, z: float, ratio: float | None) -> str:
+def phrase(
+    column: str, z: float, ratio: float | None, mean: float | None = None,
+    overall: float | None = None,
+) -> str:
     """Plain words for one distinguishing column, e.g. 'many more events (3.1x average)'."""
     noun, kind = _label(column)
     strong = abs(z) >= 1
@@ -84,7 +89,9 @@ def phrase(column: str, z: float, ratio: float | None) -> str:
     elif kind == "recency":
         text = ("long inactive" if strong else "less recently active") if z > 0 else (
             "very recently active" if strong else "more recently active")
-        noun = ""
+        if mean is None or overall is None:
+            return text
+        return f"{text} (last seen {mean:.0f} days ago on average vs {overall:.0f})"
     else:
         words = ("very high" if strong else "high") if z > 0 else ("very low" if strong else "low")
         text = f"{words} {noun}"
@@ -188,17 +195,18 @@ def suggest_clusters(
     if not ks:
         raise ValueError(f"too few distinct users ({distinct}) to form clusters")
 
-    sil_n = min(len(sample), SILHOUETTE_SAMPLE)
+    # k is chosen on a smaller scan sample (the silhouette is quadratic in its size).
+    scan = sample[np.sort(rng.choice(len(sample), size=min(len(sample), SCAN_SAMPLE),
+                                     replace=False))]
     silhouettes: dict[int, float] = {}
-    models: dict[int, KMeans] = {}
     for k in ks:
-        model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(sample)
-        models[k] = model
-        silhouettes[k] = float(silhouette_score(
-            sample, model.labels_, sample_size=sil_n if sil_n < len(sample) else None,
-            random_state=seed))
+        scan_model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(scan)
+        if len(np.unique(scan_model.labels_)) < 2:
+            silhouettes[k] = -1.0
+            continue
+        silhouettes[k] = float(silhouette_score(scan, scan_model.labels_))
     best = max(ks, key=lambda k: (silhouettes[k], -k))
-    model = models[best]
+    model = KMeans(n_clusters=best, n_init=N_INIT, random_state=seed).fit(sample)
 
     # Number clusters by size, largest first.
     raw_labels = model.predict(scaled)
@@ -213,7 +221,8 @@ def suggest_clusters(
     for b in range(n_bootstrap):
         boot_rng = np.random.default_rng([seed, b])
         idx = boot_rng.integers(0, len(sample), size=len(sample))
-        refit = KMeans(n_clusters=best, n_init=N_INIT, random_state=seed + b + 1).fit(sample[idx])
+        refit = KMeans(n_clusters=best, n_init=BOOT_N_INIT, random_state=seed + b + 1)
+        refit.fit(sample[idx])
         scores.append(float(adjusted_rand_score(sample_labels, refit.predict(sample))))
     stability = float(np.mean(scores)) if scores else float("nan")
 
@@ -234,7 +243,8 @@ def suggest_clusters(
             ratio = float(means[i] / overall[i]) if overall[i] > 0 else None
             distinguishing.append({"column": cols[i], "z": round(float(z[i]), 3),
                                    "ratio": None if ratio is None else round(ratio, 3),
-                                   "phrase": phrase(cols[i], float(z[i]), ratio)})
+                                   "phrase": phrase(cols[i], float(z[i]), ratio,
+                                                    float(means[i]), float(overall[i]))})
         words = ", ".join(d["phrase"] for d in distinguishing) or "close to the average user"
         clusters.append({
             "cluster": c,

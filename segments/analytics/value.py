@@ -294,7 +294,7 @@ def user_features(
         "active_days": active_days,
         "first_seen": as_datetime(first, has),
         "last_seen": as_datetime(last, has),
-        "signup": as_datetime(signup, np.ones(n, dtype=bool)),
+        "signup": as_datetime(signup, signup != np.iinfo(np.int64).max),
         "recency_days": np.where(has, (as_of_us - last) / US_PER_DAY, np.nan),
         "tenure_days": (as_of_us - signup) / US_PER_DAY,
         "revenue_total": np.bincount(user, weights=revenue, minlength=n),
@@ -306,11 +306,11 @@ def user_features(
     for h in horizons:
         within = since < h * US_PER_DAY
         columns[f"ltv_{h}"] = np.bincount(user[within], weights=revenue[within], minlength=n)
-        columns[f"matured_{h}"] = signup + h * US_PER_DAY <= as_of_us
+        columns[f"matured_{h}"] = signup <= as_of_us - h * US_PER_DAY
     for d in retention_days:
         window = (since >= d * US_PER_DAY) & (since < (d + 1) * US_PER_DAY)
         columns[f"retained_d{d}"] = np.bincount(user[window], minlength=n) > 0
-        columns[f"eligible_d{d}"] = signup + (d + 1) * US_PER_DAY <= as_of_us
+        columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
     codes = _event_codes(data, outcome)
     hit = np.isin(event, codes)
     columns["converted"] = np.bincount(user[hit], minlength=n) > 0
@@ -380,14 +380,14 @@ def _mean_signal(
 def _lift(
     name: str, seg: tuple[float | None, float | None, int], base: tuple[float | None,
                                                                          float | None],
-    unit: str, *, min_n: int, max_rel_width: float,
+    unit: str, *, min_n: int, max_rel_width: float, unknown: str | None = None,
 ) -> Signal:
     """Ratio segment / baseline with a delta-method interval on the log ratio (independent)."""
     (s, se_s, n), (b, se_b) = seg, base
     kw = {"min_n": min_n, "max_rel_width": max_rel_width}
     if s is None:
-        return _make(name, None, None, None, n, "delta", unit, reason="segment value unknown",
-                     **kw)
+        return _make(name, None, None, None, n, "delta", unit,
+                     reason=unknown or "segment value unknown", **kw)
     if b is None or b == 0:
         return _make(name, None, None, None, n, "delta", unit,
                      reason="baseline value is zero or unknown", **kw)
@@ -425,6 +425,12 @@ def segment_signals(
     n_boot: int = 1000,
 ) -> dict[str, Signal]:
     """Every value signal of one segment (boolean mask over ``features`` rows).
+
+    Signals and their ``n``: size (members; count, no interval), share (of all rows; n = all
+    rows; Wilson), revenue_per_active_user (members active in the last period; bootstrap),
+    ltv_H (matured members; bootstrap), retention_dN (eligible members; Wilson), conversion
+    (members; Wilson), cost_to_serve (active members; only when the data has cost),
+    lift_vs_baseline_ltv_90 and lift_vs_baseline_conversion (delta method, see module doc).
 
     ``baseline`` is ``segment_signals`` output for all users (Signals or their dicts); lift uses
     its estimates and the standard errors implied by its intervals. Without it the baseline is
@@ -503,19 +509,21 @@ def segment_signals(
             _baseline_part(baseline, "ltv_90", features, ltv_stats),
             "ratio of LTV90 to all users", **kw)
 
-    if out["conversion"].estimate is not None:
-        def conv_stats(rows: np.ndarray) -> tuple[float | None, float | None]:
-            m = int(rows.sum())
-            if m == 0:
-                return None, None
-            p = float(converted[rows].mean())
-            return p, math.sqrt(p * (1 - p) / m)
+    known = out["conversion"].estimate is not None
 
-        p, se = conv_stats(mask)
-        out["lift_vs_baseline_conversion"] = _lift(
-            "lift_vs_baseline_conversion", (p, se, size),
-            _baseline_part(baseline, "conversion", features, conv_stats),
-            "ratio of conversion to all users", **kw)
+    def conv_stats(rows: np.ndarray) -> tuple[float | None, float | None]:
+        m = int(rows.sum())
+        if m == 0 or not known:
+            return None, None
+        p = float(converted[rows].mean())
+        return p, math.sqrt(p * (1 - p) / m)
+
+    p, se = conv_stats(mask)
+    out["lift_vs_baseline_conversion"] = _lift(
+        "lift_vs_baseline_conversion", (p, se, size),
+        _baseline_part(baseline, "conversion", features, conv_stats),
+        "ratio of conversion to all users",
+        unknown=None if known else out["conversion"].warning, **kw)
     return out
 
 
@@ -584,7 +592,7 @@ def retention_curve(
             ends = np.flatnonzero(np.r_[pos[1:] != pos[:-1], True])
             last[pos[ends]] = period[ends]  # events are time-sorted within a user
         retained = last[:, None] >= periods[None, :]
-    eligible = (signup[members][:, None] + (periods[None, :] + 1) * length) <= as_of_us
+    eligible = signup[members][:, None] <= as_of_us - (periods[None, :] + 1) * length
 
     cohorts, code = np.unique(starts_us, return_inverse=True)
     c = len(cohorts)

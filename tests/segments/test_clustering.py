@@ -95,9 +95,11 @@ def test_descriptions_name_the_planted_features(
 
 def test_deterministic_and_json_ready(result: tuple[ClusterSuggestions, np.ndarray]) -> None:
     out, _ = result
-    again = suggest_clusters(planted()[0], seed=0, n_bootstrap=5)
-    assert (again.labels == out.labels).all()
-    assert again.to_dict() == out.to_dict()
+    features = planted()[0]
+    first = suggest_clusters(features, k_range=range(2, 5), seed=4, n_bootstrap=2)
+    again = suggest_clusters(features, k_range=range(2, 5), seed=4, n_bootstrap=2)
+    assert (again.labels == first.labels).all()
+    assert again.to_dict() == first.to_dict()
     payload = json.loads(json.dumps(out.to_dict(include_labels=True)))
     assert payload["k"] == 3 and len(payload["labels"]) == 3 * GROUP
 
@@ -128,6 +130,8 @@ def test_default_columns_and_phrases() -> None:
     assert phrase("active_days", -0.7, 0.5) == "fewer active days (0.5x average)"
     assert phrase("ltv_90", 1.5, 12.4) == "very high revenue in first 90 days (12x average)"
     assert phrase("recency_days", 1.2, None) == "long inactive"
+    assert phrase("recency_days", -1.2, 0.1, 2.4, 24.0) == (
+        "very recently active (last seen 2 days ago on average vs 24)")
 
 
 def test_too_few_distinct_users() -> None:

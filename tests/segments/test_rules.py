@@ -499,23 +499,23 @@ HOURS = 3_600_000_000
 def event_logs(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], int]:
     events: list[tuple[Any, ...]] = []
     users: list[dict[str, Any]] = []
-    for u in range(draw(st.integers(1, 5))):
+    # Times fall on quarter days so events often sit exactly on window and as_of boundaries.
+    quarter = st.integers(0, 40 * 4).map(lambda q: at(hours=6 * q))
+    for u in range(draw(st.integers(1, 6))):
         uid = f"u{u}"
-        has_signup = draw(st.booleans())
         users.append({
             "user_id": uid,
             "plan": draw(st.sampled_from(["free", "pro", "team", None])),
             "seats": draw(st.sampled_from([1.0, 3.0, 10.0, None])),
-            "signup_time": at(hours=draw(st.integers(0, 20 * 24))) if has_signup else None,
+            "signup_time": draw(st.one_of(st.none(), quarter.filter(lambda t: t < at(20)))),
         })
-        for _ in range(draw(st.integers(1, 6))):
+        for _ in range(draw(st.integers(1, 8))):
             props = draw(st.one_of(st.none(), st.fixed_dictionaries(
                 {}, optional={"feature": st.one_of(st.sampled_from(FEATURES), st.none()),
                               "n": st.integers(0, 5)})))
-            events.append((uid, draw(st.sampled_from(EVENT_NAMES)),
-                           at(hours=draw(st.integers(0, 40 * 24))),
+            events.append((uid, draw(st.sampled_from(EVENT_NAMES)), draw(quarter),
                            draw(st.sampled_from([0.0, 0.0, 5.0, 12.5, 100.0])), props))
-    as_of = micros(at(hours=draw(st.integers(0, 45 * 24))))
+    as_of = micros(at(hours=6 * draw(st.integers(0, 45 * 4))))
     return events, users, as_of
 
 
@@ -780,12 +780,20 @@ def naive_members(rule: dict[str, Any], events: list[tuple[Any, ...]],
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(log=event_logs(), rules=st.lists(rule_trees(3), min_size=1, max_size=3))
-def test_matches_naive_evaluator(log: tuple[list, list, int], rules: list[dict]) -> None:
+@given(log=event_logs(), trees=st.lists(rule_trees(3), min_size=1, max_size=3),
+       more_leaves=st.lists(leaves(), min_size=4, max_size=10))
+def test_matches_naive_evaluator(log: tuple[list, list, int], trees: list[dict],
+                                 more_leaves: list[dict]) -> None:
     events, users, as_of = log
     data = make_data(events, users)
-    for rule in rules:
-        validate_rule(rule, event_names=None, attributes=["plan", "seats", "signup_time"])
+    for rule in trees + more_leaves:
+        validate_rule(rule, attributes=["plan", "seats", "signup_time"])
         assert isinstance(describe_rule(rule), str)
-        got = set(data.user_ids[evaluate_rule(rule, data, as_of)])
-        assert got == naive_members(rule, events, users, as_of), rule
+        for node in subtrees(rule):  # every subtree, so a wrong leaf cannot hide in the tree
+            got = set(data.user_ids[evaluate_rule(node, data, as_of)])
+            assert got == naive_members(node, events, users, as_of), node
+
+
+def subtrees(node: dict[str, Any]) -> list[dict[str, Any]]:
+    children = node.get("all") or node.get("any") or ([node["not"]] if "not" in node else [])
+    return [node] + [sub for child in children for sub in subtrees(child)]

@@ -340,7 +340,20 @@ def test_cost_only_with_cost_data_and_no_outcome() -> None:
     s = segment_signals(np.ones(3, bool), f)
     assert s["cost_to_serve"].estimate == 3.0 and s["cost_to_serve"].method == "bootstrap"
     assert s["conversion"].estimate is None and s["conversion"].warning == "no outcome event chosen"
-    assert "lift_vs_baseline_conversion" not in s
+    lift = s["lift_vs_baseline_conversion"]
+    assert lift.estimate is None and lift.warning == "no outcome event chosen"
+
+
+def test_outcome_never_seen_and_empty_data() -> None:
+    data = make_data([("a", "view", T0, None, None)])
+    f = user_features(data, T0, outcome="purchase")
+    s = segment_signals(np.ones(1, bool), f)["conversion"]
+    assert s.estimate == 0.0 and "never occurs in the data: purchase" in s.warning
+    empty = make_data([])
+    f = user_features(empty, T0)
+    assert len(f) == 0 and "n_events" in f
+    s = segment_signals(np.zeros(0, bool), f)
+    assert s["size"].estimate == 0 and s["share"].estimate is None
 
 
 def test_lift_delta_method_against_given_baseline() -> None:
