@@ -96,6 +96,8 @@ def phase_generate(args: list[str]) -> dict[str, Any]:
     seconds = rng.integers(0, year_seconds, drawn, dtype=np.int64)
     key = (user_idx * n_events + event_idx) * year_seconds + seconds
     _, first = np.unique(key, return_index=True)
+    if len(first) < n_unique:
+        raise SystemExit("too many (user, event, second) collisions; draw more rows")
     keep = np.sort(first)[:n_unique]  # lowest indices first: keeps the every-user prefix
     del key, first
     user_idx, event_idx, seconds = user_idx[keep], event_idx[keep], seconds[keep]

@@ -51,9 +51,9 @@ def check_definition(*, dataset: Dataset, kind: str, definition: dict[str, Any])
                                   + ", ".join(RFM_SEGMENTS))
     elif kind == SegmentKind.CLUSTER:
         if not isinstance(definition, dict) or not (
-            "rule" in definition or "members" in definition
+            "rule" in definition or "members" in definition or "cluster_job" in definition
         ):
-            raise DefinitionError("", "a cluster segment needs 'rule' or 'members'")
+            raise DefinitionError("", "a cluster segment needs 'cluster_job', 'rule' or 'members'")
         if "rule" in definition:
             check_definition(dataset=dataset, kind=SegmentKind.RULE, definition=definition["rule"])
     else:
@@ -123,7 +123,7 @@ def refresh_run(job: Job) -> dict[str, Any]:
     data = load_user_events(dataset)
     as_of = int(data.time.max()) + 1 if data.n_events else 0
     segments = list(Segment.objects.filter(dataset=dataset, archived=False).order_by("pk"))
-    specs = [SegmentSpec(key=str(s.pk), kind=s.kind, definition=s.definition) for s in segments]
+    specs = [SegmentSpec(key=str(s.pk), kind=s.kind, definition=_resolved(s)) for s in segments]
     job_progress(job, 25, f"computing {len(specs)} segments on {data.n_users:,} users")
     result = run_refresh(data, specs, as_of=as_of, outcome_event=dataset.outcome_event or None)
     job_progress(job, 80, "storing snapshots")
@@ -186,6 +186,16 @@ def refresh_run(job: Job) -> dict[str, Any]:
         Workspace.objects.filter(pk=workspace.pk).update(
             next_refresh_at=timezone.now() + timedelta(days=workspace.refresh_every_days))
     return {"refresh_id": refresh.pk, "segments": len(segments)}
+
+
+def _resolved(segment: Segment) -> dict[str, Any]:
+    """A saved cluster's definition with its member list read from the clustering job."""
+    definition = dict(segment.definition)
+    if segment.kind == SegmentKind.CLUSTER and "cluster_job" in definition:
+        job = Job.objects.filter(pk=definition["cluster_job"]).first()
+        members = cluster_members(job=job, label=definition["label"]) if job else []
+        definition = {"members": list(members)}
+    return definition
 
 
 def _signal(data: dict[str, Any] | None) -> Signal:
@@ -252,3 +262,72 @@ def segment_sweep(*, segment: Segment, path: str, thresholds: list[int] | None =
             row.update({k: None for k in row if k not in ("value", "threshold", "days", "k")})
             row["hidden"] = True
     return rows
+
+
+def _labels_path(job: Job) -> Path:
+    return get_store().root / "clusters" / f"job-{job.pk}.parquet"
+
+
+def clusters_start(*, dataset: Dataset, user: object | None = None) -> Job:
+    """Queue a clustering suggestion for a dataset (k-means on behaviour features)."""
+    input_hash = f"clusters:{dataset.pk}:v{dataset.version}"
+    done = Job.objects.filter(workspace=dataset.workspace, kind="clusters", input_hash=input_hash,
+                              state__in=["queued", "running", "succeeded"]).first()
+    if done is not None:
+        return done
+    return job_create(workspace=dataset.workspace, kind="clusters", user=user,
+                      params={"dataset_id": dataset.pk}, input_hash=input_hash)
+
+
+@job_handler("clusters")
+def clusters_run(job: Job) -> dict[str, Any]:
+    """Fit the suggestions; keep every user's label in a file so a cluster can become a segment."""
+    from .analytics.clustering import suggest_clusters
+    from .analytics.value import user_features
+
+    dataset = Dataset.objects.get(pk=job.params["dataset_id"])
+    job_progress(job, 10, "loading events")
+    data = load_user_events(dataset)
+    as_of = int(data.time.max()) + 1 if data.n_events else 0
+    job_progress(job, 30, "computing behaviour features")
+    features = user_features(data, as_of, outcome=dataset.outcome_event or None)
+    job_progress(job, 50, "fitting k-means for k = 2..8 and bootstrap refits")
+    suggestions = suggest_clusters(features, seed=0)
+    path = _labels_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(pa.table({"user_id": pa.array(data.user_ids[suggestions.index.astype(int)]
+                                                 if len(suggestions.index) else [],
+                                                 type=pa.string()),
+                             "label": suggestions.labels.astype(np.int32)}), tmp)
+    tmp.replace(path)
+    result = suggestions.to_dict(include_labels=False)
+    min_size = dataset.workspace.min_segment_size
+    for cluster in result["clusters"]:
+        if cluster.get("size", 0) < min_size:
+            cluster["hidden"] = True
+    return {"dataset_id": dataset.pk, "dataset_version": dataset.version, **result}
+
+
+def cluster_members(*, job: Job, label: int) -> np.ndarray:
+    table = pq.read_table(_labels_path(job), filters=[("label", "=", int(label))],
+                          columns=["user_id"])
+    return table.column("user_id").to_numpy(zero_copy_only=False)
+
+
+def cluster_save(*, job: Job, label: int, name: str, owner: object | None = None) -> Segment:
+    """Save one suggested cluster as a segment (its members as of that dataset version)."""
+    if job.kind != "clusters" or job.state != "succeeded":
+        raise DefinitionError("job", "the clustering job has not finished")
+    clusters = job.result.get("clusters", [])
+    if not 0 <= int(label) < len(clusters):
+        raise DefinitionError("label", f"no cluster {label}; there are {len(clusters)}")
+    dataset = Dataset.objects.get(pk=job.params["dataset_id"])
+    described = clusters[int(label)].get("description", "")
+    return segment_create(
+        dataset=dataset, name=name, kind=SegmentKind.CLUSTER, owner=owner,
+        definition={"cluster_job": job.pk, "label": int(label)},
+        description=described,
+        assumptions=f"k-means cluster {label} of {len(clusters)} at dataset v"
+                    f"{job.result.get('dataset_version')}; membership frozen at that version",
+    )

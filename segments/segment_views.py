@@ -203,3 +203,37 @@ def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> Http
         "workspace": workspace, "membership": membership, "segment": segment,
         "datasets": datasets, "values": values, "errors": errors, "rfm_names": RFM_SEGMENTS,
     })
+
+
+@login_required
+def cluster_suggestions(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    datasets = Dataset.objects.filter(workspace=workspace, version__gt=0).order_by("name")
+    dataset = datasets.filter(pk=request.GET.get("dataset") or 0).first() or datasets.first()
+    error = ""
+    if request.method == "POST":
+        if not membership.can("define"):
+            raise PermissionDenied
+        if "label" in request.POST:
+            job = get_object_or_404(Job, workspace=workspace, kind="clusters",
+                                    pk=request.POST.get("job"))
+            try:
+                segment = segment_services.cluster_save(
+                    job=job, label=int(request.POST["label"]),
+                    name=request.POST.get("name", "").strip() or f"Cluster {request.POST['label']}",
+                    owner=request.user)
+                return redirect("segment", slug=slug, pk=segment.pk)
+            except (segment_services.DefinitionError, ValueError) as exc:
+                error = str(exc)
+            except IntegrityError:
+                error = "a segment with this name exists in the dataset"
+        elif dataset is not None:
+            segment_services.clusters_start(dataset=dataset, user=request.user)
+            return redirect(f"{request.path}?dataset={dataset.pk}")
+    job = (Job.objects.filter(workspace=workspace, kind="clusters",
+                              params__dataset_id=dataset.pk).order_by("-created_at").first()
+           if dataset else None)
+    return render(request, "segments/clusters.html", {
+        "workspace": workspace, "membership": membership, "datasets": datasets,
+        "dataset": dataset, "job": job, "result": job.result if job else {}, "error": error,
+    })

@@ -61,10 +61,10 @@ def segment_mask(spec: SegmentSpec, data: UserEvents, as_of: int,
         return np.asarray(rfm_segment_mask(rfm, spec.definition["rfm"]), dtype=bool)
     if spec.kind == "cluster":
         # A saved cluster is stored as its rule approximation plus the user list it had.
-        members = set(spec.definition.get("members", []))
         if "rule" in spec.definition:
             return evaluate_rule(spec.definition["rule"], data, as_of)
-        return np.isin(data.user_ids, np.asarray(sorted(members), dtype=object))
+        members = list(spec.definition.get("members", []))
+        return pd.Index(data.user_ids).isin(members)
     return evaluate_rule(dict(spec.definition), data, as_of)
 
 

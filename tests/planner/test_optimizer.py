@@ -218,7 +218,7 @@ def test_never_worse_than_greedy(seed: int) -> None:
 def test_plan_is_json_serializable(schedule: bool) -> None:
     from planner.optimizer import random_problem
 
-    problem = random_problem(30, seed=1, schedule=schedule)
+    problem = random_problem(120, seed=1, schedule=schedule)
     plan = solve(problem, entry_values=5)
     assert plan.status == "optimal"
     data = json.loads(json.dumps(plan.to_dict(), allow_nan=False))

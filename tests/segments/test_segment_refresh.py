@@ -189,3 +189,42 @@ def test_the_demo_datas_planted_segment_values_are_recovered(team, tmp_path):
     assert values["team"] > values["pro"] > values["free"]
     assert np.isclose(values["team"] / values["free"], planted["team"]["planted_mean"]
                       / planted["free"]["planted_mean"], rtol=0.35)
+
+
+def test_a_cluster_suggestion_can_be_saved_as_a_segment(client, team, tmp_path):
+    # Two planted behaviour groups: 40 heavy buyers with many reports, 60 one-visit users.
+    lines = ["user_id,event,timestamp,revenue"]
+    for i in range(40):
+        for d in range(12):
+            lines.append(f"h{i},report_created,2025-02-{1 + d:02d}T10:00:00Z,")
+        lines.append(f"h{i},purchase,2025-02-15T10:00:00Z,{50 + i}")
+    for i in range(60):
+        lines.append(f"l{i},signup,2025-02-{1 + i % 20:02d}T09:00:00Z,")
+    (tmp_path / "e.csv").write_text("\n".join(lines) + "\n")
+    call_command("import_events", workspace="acme", events=tmp_path / "e.csv", dataset="beh")
+    dataset = Dataset.objects.get(name="beh")
+    client.force_login(team["analyst"])
+    url = f"/w/acme/segments/clusters/?dataset={dataset.pk}"
+    from django.db import transaction
+
+    with transaction.atomic():  # the job is dispatched on commit and runs eagerly
+        client.post(url)
+    from segments.models import Job
+
+    job = Job.objects.get(kind="clusters")
+    if job.state != "succeeded":
+        from segments.jobs import job_run
+
+        job_run(job_id=job.pk)
+        job.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    sizes = sorted(c["size"] for c in job.result["clusters"])
+    assert job.result["k"] == 2 and sizes == [40, 60]
+    heavy = next(i for i, c in enumerate(job.result["clusters"]) if c["size"] == 40)
+    res = client.post(url, {"job": job.pk, "label": heavy, "name": "Heavy"})
+    seg = Segment.objects.get(name="Heavy")
+    assert res["Location"] == f"/w/acme/segments/{seg.pk}/"
+    run = refresh(dataset)
+    snap = SegmentSnapshot.objects.get(segment=seg, refresh=run)
+    members = segment_services.snapshot_members(snap)
+    assert snap.size == 40 and all(m.startswith("h") for m in members)
