@@ -39,10 +39,15 @@ demo: install
 	DEBUG=1 $(PY) manage.py setup_demo
 	test -f $(DEMO_DIR)/events.csv || DEBUG=1 $(PY) manage.py generate_demo_data --out $(DEMO_DIR) --users $(DEMO_USERS) --seed 7
 	DEBUG=1 $(PY) manage.py import_events --workspace demo --dataset "Demo events" --events $(DEMO_DIR)/events.csv --users $(DEMO_DIR)/users.csv
+	DEBUG=1 $(PY) manage.py create_demo_segments
+	DEBUG=1 $(PY) manage.py refresh_segments --workspace demo
+	DEBUG=1 $(PY) manage.py create_demo_plan
 	@echo "== worker (filesystem broker, no server needed) and web server at http://127.0.0.1:8000 =="
 	@echo "== log in as demo / demo-pass-2026 (also analyst, council, viewer; same password) =="
 	DEBUG=1 $(VENV)/bin/celery -A config worker --pool=solo --loglevel=INFO > var/worker.log 2>&1 & \
-	  trap "kill $$! 2>/dev/null" EXIT; \
+	  worker=$$!; DEBUG=1 $(VENV)/bin/celery -A config beat --loglevel=INFO \
+	    --schedule var/celerybeat-schedule > var/beat.log 2>&1 & \
+	  beat=$$!; trap "kill $$worker $$beat 2>/dev/null" EXIT; \
 	  DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000 --noreload
 
 test: install

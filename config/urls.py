@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include("planner.api.urls")),
     path("api/v1/", include("segments.api.urls")),
+    path("", include("planner.urls")),
     path("", include("segments.urls")),
 ]

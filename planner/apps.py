@@ -7,3 +7,13 @@ class PlannerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "planner"
     verbose_name = "Planner"
+
+    def ready(self) -> None:
+        from segments import segment_services
+
+        from . import services  # registers the "optimize" job handler
+
+        # A segment refresh changes reach and value per user: re-value the investments.
+        segment_services.AFTER_REFRESH.append(
+            lambda workspace: services.workspace_revalue(workspace=workspace,
+                                                         reason="segment refresh"))

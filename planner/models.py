@@ -130,6 +130,8 @@ class Investment(models.Model):
     value_low = models.FloatField(default=0.0)
     value_high = models.FloatField(default=0.0)
     value_sources = models.JSONField(default=dict, blank=True)
+    reach_users = models.FloatField(default=0.0, help_text="users reached: reach x adoption")
+    effort_total = models.FloatField(default=0.0, help_text="sum of team effort units")
     value_computed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

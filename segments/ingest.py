@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from .store import EVENT_SCHEMA, EventStore, partition_of
@@ -307,6 +308,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
     if any(not h for h in header):
         raise ImportRejected("missing_header", "a column in the header has no name", "line 1")
     ragged_text: list[str] = []
+    ragged_shapes: list[tuple[int, int, int]] = []  # (fields, lines, bytes) of rows left out
     ragged_count = 0
     open_quote: list[str] = []  # ragged records that may be a quote never closed
 
@@ -314,6 +316,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
         nonlocal ragged_count
         ragged_count += 1
         text = row.text or ""
+        ragged_shapes.append((int(row.actual_columns), text.count("\n") + 1,
+                              len(text.encode("utf-8"))))
         if len(ragged_text) < SAMPLE_LIMIT:
             ragged_text.append(text[:200])
         if "\n" in text and text.count('"') % 2:
@@ -342,15 +346,26 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
     lines_in_file = shape.newlines + (0 if shape.ends_with_newline else 1)
     for text in open_quote:
         _reject_if_unclosed_quote(path, text, lines_in_file)
-    frame = table.to_pandas()
+    if table.num_rows:
+        for column in table.columns:  # the last value may be a quote never closed, too
+            value = column[-1].as_py()
+            if value and "\n" in value:
+                _reject_if_unclosed_quote(path, value, lines_in_file)
     width = len(header)
     layout = None
-    if ragged_count or lines_in_file != len(frame) + 1:
+    if ragged_count or lines_in_file != table.num_rows + 1:
         # Not one record per line (quoted newlines, blank lines) or rows left out: find
-        # the start line of every record so samples name the right line.
-        layout = _consistent(_record_layout(path), width, len(frame), ragged_count)
+        # the start line of every record so samples name the right line. Each row spans
+        # one line more than the line breaks inside its values.
+        spans = np.ones(table.num_rows, dtype=np.int64)
+        for column in table.columns:
+            breaks = pc.count_substring(column, "\n").fill_null(0)
+            spans += np.asarray(breaks.to_numpy(), dtype=np.int64)
+        shapes = (spans, ragged_shapes)
+        layout = _consistent(_record_layout(path), width, shapes)
         if layout is None:  # quoting this scan does not model: the csv module's reading
-            layout = _consistent(_record_lines(path), width, len(frame), ragged_count)
+            layout = _consistent(_record_lines(path), width, shapes)
+    frame = table.to_pandas()
     if layout is not None:
         starts, widths = layout
         good = widths == width
@@ -384,32 +399,51 @@ def _reject_if_unclosed_quote(path: Path, text: str, lines_in_file: int) -> None
         )
 
 
+Layout = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+
 def _consistent(
-    layout: tuple[np.ndarray, np.ndarray] | None, width: int, rows: int, ragged: int
+    layout: Layout | None,
+    width: int,
+    shapes: tuple[np.ndarray, list[tuple[int, int, int]]],
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The layout if it agrees with what the CSV reader kept and left out, else None."""
+    """(starts, widths) if the layout agrees record by record with what the CSV reader
+    kept (in order: lines spanned) and left out (fields, lines and bytes), else None."""
     if layout is None:
         return None
-    good = layout[1] == width
-    if int(good.sum()) != rows or int((~good).sum()) != ragged:
+    starts, widths, spans, sizes = layout
+    good = widths == width
+    kept_spans, ragged = shapes
+    if not np.array_equal(spans[good], kept_spans):
         return None
-    return layout
+    if sizes is None:
+        found = sorted(zip(widths[~good].tolist(), spans[~good].tolist(), strict=True))
+        expected = sorted(shape[:2] for shape in ragged)
+    else:
+        found = sorted(zip(widths[~good].tolist(), spans[~good].tolist(),
+                           sizes[~good].tolist(), strict=True))
+        expected = sorted(ragged)
+    return (starts, widths) if found == expected else None
 
 
 _BOUNDARY = np.zeros(256, dtype=bool)
 _BOUNDARY[[10, 13, 34, 44]] = True  # newline, carriage return, quote, comma
 
 
-def _record_layout(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Start line and field count of every data record of a CSV file, vectorized.
+def _record_layout(path: Path) -> Layout | None:
+    """Start line, field count, lines spanned and size in bytes (without the line break)
+    of every data record of a CSV file, vectorized over the bytes.
 
     A double quote next to a field boundary toggles "inside quotes" (an escaped "" toggles
     twice); a quote inside an unquoted value (5" screen) is a literal. Newlines and commas
     outside quotes end records and fields; empty lines are not records. Returns None for
-    bare-CR line endings; the caller checks the result against what the CSV reader found.
+    bare-CR line endings and quotes left open; the caller also checks the result against
+    what the CSV reader found.
     """
     starts: list[np.ndarray] = []
     widths: list[np.ndarray] = []
+    ends_at: list[np.ndarray] = []  # line of the newline that ends each record
+    sizes: list[np.ndarray] = []
     inside = np.uint8(0)  # quote state at the end of the previous chunk
     newlines = offset = open_commas = 0
     record_start, record_line = 0, 1
@@ -444,6 +478,8 @@ def _record_layout(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
                 empty = (length == 0) | ((length == 1) & (before[ends] == 13))
                 starts.append(lines[~empty])
                 widths.append(per_record[~empty] + 1)
+                ends_at.append((newlines + index + 1)[~empty])
+                sizes.append((length - (before[ends] == 13))[~empty])
                 record_start = int(global_ends[-1]) + 1
                 record_line = newlines + int(index[-1]) + 2
                 open_commas = len(commas) - int(commas_before[-1])
@@ -453,19 +489,28 @@ def _record_layout(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
             offset += len(arr)
             inside = state[-1]
             prev = int(arr[-1])
+    if inside:  # quotes left open: this reading of the quotes is not the CSV reader's
+        return None
     length = offset - record_start
     if length > 0 and not (length == 1 and prev == 13):
         starts.append(np.asarray([record_line]))
         widths.append(np.asarray([open_commas + 1]))
-    all_starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-    all_widths = np.concatenate(widths) if widths else np.zeros(0, np.int64)
-    return all_starts[1:].astype(np.int64), all_widths[1:].astype(np.int64)  # without the header
+        ends_at.append(np.asarray([newlines + 1]))
+        sizes.append(np.asarray([length - (prev == 13)]))
+
+    def joined(parts: list[np.ndarray]) -> np.ndarray:  # without the header record
+        return (np.concatenate(parts) if parts else np.zeros(0, np.int64))[1:].astype(np.int64)
+
+    first, last = joined(starts), joined(ends_at)
+    return first, joined(widths), last - first + 1, joined(sizes)
 
 
-def _record_lines(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Start line and field count of every data record, read by the csv module (fallback)."""
+def _record_lines(path: Path) -> Layout | None:
+    """Start line, field count and lines spanned of every data record, read by the csv
+    module (the fallback for quoting the byte scan does not model)."""
     starts: list[int] = []
     widths: list[int] = []
+    spans: list[int] = []
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         try:
@@ -475,10 +520,12 @@ def _record_lines(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
                 if record:
                     starts.append(line)
                     widths.append(len(record))
+                    spans.append(reader.line_num - line + 1)
                 line = reader.line_num + 1
         except csv.Error:  # e.g. a value over the csv module's field size limit
             return None
-    return np.asarray(starts, dtype=np.int64), np.asarray(widths, dtype=np.int64)
+    return (np.asarray(starts, dtype=np.int64), np.asarray(widths, dtype=np.int64),
+            np.asarray(spans, dtype=np.int64), None)
 
 
 def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
@@ -544,7 +591,10 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Problems]:
             records.append(record)
             lines.append(number)
     if not records and bad_count:
-        raise ImportRejected("malformed_json", "no line of the file is a JSON object",
+        first = bad[0]["values"]["text"]
+        hint = ("; the file is one JSON array, but JSON Lines needs one object per line"
+                if first.startswith("[") and bad_count == 1 else "")
+        raise ImportRejected("malformed_json", f"no line of the file is a JSON object{hint}",
                              f"line {bad[0]['line']}")
     problems.add_raw("malformed_json", bad_count, bad, "lines that are not a JSON object; left out")
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
@@ -684,16 +734,23 @@ def parse_timestamps(
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
         return _from_epoch(numbers)
     text = raw.astype("str").str.strip()
+    arrow = _arrow_text(text)
     missing = raw.isna().to_numpy() | (text == "").to_numpy()
-    epoch = text.str.match(_EPOCH).fillna(False).to_numpy(dtype=bool)
-    aware = text.str.contains(_TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
+    epoch = _where(pc.match_substring_regex(arrow, _EPOCH))
+    aware = _where(pc.match_substring_regex(arrow, _TZ_SUFFIX))
     result = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
     unparseable = missing.copy()
     naive = np.zeros(n, bool)
     ambiguous = np.zeros(n, bool)
     if aware.any():
-        offsets = text[aware].str.replace(_UTC_SUFFIX, "+00:00", regex=True)
-        parsed = pd.to_datetime(offsets, format="ISO8601", utc=True, errors="coerce")
+        offsets = text[aware].to_numpy(dtype=object)
+        # "... UTC" and a lower-case "z" mean +00:00 but are not ISO 8601 to the parser.
+        spelled = aware & _where(pc.match_substring_regex(arrow, r"(?:UTC|z|\sZ)$"))
+        if spelled.any():
+            offsets[spelled[aware]] = text[spelled].str.replace(
+                _UTC_SUFFIX, "+00:00", regex=True).to_numpy(dtype=object)
+        parsed = pd.to_datetime(pd.Series(offsets, index=text.index[aware]), format="ISO8601",
+                                utc=True, errors="coerce")
         result[aware] = parsed.astype("datetime64[us, UTC]")
         unparseable[np.flatnonzero(aware)[parsed.isna().to_numpy()]] = True
     if epoch.any():
@@ -810,13 +867,14 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
 
     user = work["user_id"]
     user_text = user.astype("str").str.strip()
-    missing_user = _missing_ids(user, user_text)
+    user_arrow = _arrow_text(user_text)
+    missing_user = _missing_ids(user, user_arrow)
     problems.add("missing_user_id", missing_user, sample_frame, show)
     event_text = work["event"].astype("str").str.strip()
     missing_event = (work["event"].isna() | (event_text == "")).to_numpy(dtype=bool) & ~missing_user
     problems.add("missing_event", missing_event, sample_frame, show)
     bad = missing_user | missing_event
-    oversized = _oversized(user_text) | _oversized(event_text)
+    oversized = _oversized(user_arrow) | _oversized(event_text)
     if "properties" in work:
         oversized |= _oversized(work["properties"])
     problems.add("field_too_large", oversized & ~bad, sample_frame, show)
@@ -833,7 +891,9 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
     if naive.any():
         problems.notes["naive_timestamp"] = ("timestamps without a UTC offset; name the import's "
                                               "time zone to accept them")
-    ts_values = ts.to_numpy()
+    if ambiguous.any():
+        problems.notes["ambiguous_timestamp"] = ("local times that happen twice or never in the "
+                                                  "import's time zone (a daylight saving change)")
     now = np.datetime64(pd.Timestamp(options.now).tz_convert("UTC").tz_localize(None)
                         + FUTURE_TOLERANCE, "us")
     floor = np.datetime64(MIN_TIMESTAMP.replace(tzinfo=None), "us")
@@ -844,7 +904,6 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
     too_old = valid_ts & (plain < floor) & ~bad
     problems.add("timestamp_before_2000", too_old, sample_frame, show)
     bad |= future | too_old
-    del ts_values
 
     amounts: dict[str, pd.Series] = {}
     nan_masks: dict[str, np.ndarray] = frame.attrs.get("nan_masks", {})
@@ -891,22 +950,32 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
                         format=fmt)
 
 
-def _missing_ids(raw: pd.Series, text: pd.Series) -> np.ndarray:
-    """Empty user ids, and the ones an exporter wrote for "no user" ("null", "undefined")."""
-    nullish = text.str.lower().isin(NULL_USER_IDS).fillna(False).to_numpy(dtype=bool)
-    return (raw.isna() | (text == "")).fillna(True).to_numpy(dtype=bool) | nullish
-
-
-def _oversized(values: pd.Series) -> np.ndarray:
-    """Text values longer than MAX_FIELD_BYTES in UTF-8."""
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
-        return np.zeros(len(values), bool)
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Text values as an Arrow string array (missing -> null) for vectorized string kernels."""
     try:
-        text = pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError):  # mixed objects (JSON): measure as text
-        text = pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
-    lengths = pa.compute.binary_length(text).fill_null(0)
-    return (lengths.to_numpy(zero_copy_only=False) > MAX_FIELD_BYTES).astype(bool)
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # mixed objects (JSON): as text
+        return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
+
+
+def _where(flags: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(flags.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _missing_ids(raw: pd.Series, text: pa.Array) -> np.ndarray:
+    """Empty user ids, and the ones an exporter wrote for "no user" ("null", "undefined")."""
+    nullish = _where(pc.is_in(pc.utf8_lower(text), value_set=pa.array(NULL_USER_IDS)))
+    empty = _where(pc.equal(text, "")) | ~_where(pc.is_valid(text))
+    return raw.isna().to_numpy(dtype=bool) | empty | nullish
+
+
+def _oversized(values: pd.Series | pa.Array) -> np.ndarray:
+    """Text values longer than MAX_FIELD_BYTES in UTF-8."""
+    if isinstance(values, pd.Series):
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            return np.zeros(len(values), bool)
+        values = _arrow_text(values)
+    return _where(pc.greater(pc.binary_length(values), MAX_FIELD_BYTES))
 
 
 def _normalize_properties(props: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -938,7 +1007,7 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
     columns = resolve_columns(available, USER_ALIASES, options.mapping, ("user_id",))
     show = available
     user_text = frame[columns["user_id"]].astype("str").str.strip()
-    missing = _missing_ids(frame[columns["user_id"]], user_text)
+    missing = _missing_ids(frame[columns["user_id"]], _arrow_text(user_text))
     problems.add("missing_user_id", missing, frame, show)
     bad = missing.copy()
     oversized = np.zeros(len(frame), bool)

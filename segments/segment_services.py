@@ -24,6 +24,8 @@ from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot, Wor
 from .services import get_store
 
 HEADLINE_SIGNAL = "ltv_90"
+# Called with the workspace after every refresh (the planner re-values investments here).
+AFTER_REFRESH: list[Any] = []
 
 
 class DefinitionError(ValueError):
@@ -185,6 +187,8 @@ def refresh_run(job: Job) -> dict[str, Any]:
         workspace = dataset.workspace
         Workspace.objects.filter(pk=workspace.pk).update(
             next_refresh_at=timezone.now() + timedelta(days=workspace.refresh_every_days))
+    for callback in AFTER_REFRESH:
+        callback(dataset.workspace)
     return {"refresh_id": refresh.pk, "segments": len(segments)}
 
 

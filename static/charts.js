@@ -112,3 +112,37 @@
     if (el) compareChart(el, JSON.parse(compare.textContent));
   }
 })();
+
+// Planner: efficient frontier and robust inclusion probabilities.
+(function () {
+  "use strict";
+  const el = document.getElementById("run-data");
+  if (!el || typeof Plotly === "undefined") return;
+  const data = JSON.parse(el.textContent);
+  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
+  const config = { responsive: true, displaylogo: false };
+  const f = document.getElementById("chart-frontier");
+  if (f) {
+    const pts = (data.frontier || []).filter((p) => p.value != null);
+    if (!pts.length) { f.textContent = "No frontier computed for this run."; }
+    else {
+      Plotly.newPlot(f, [
+        { type: "scatter", mode: "lines+markers", name: "best value at budget", x: pts.map((p) => p.budget), y: pts.map((p) => p.value),
+          line: { color: "#1f5fbf", shape: "hv" }, hovertemplate: "budget %{x:,.0f}<br>value %{y:,.0f}<extra></extra>" },
+        { type: "scatter", mode: "markers", name: "this scenario", x: [data.budget], y: [data.objective],
+          marker: { color: "#b3261e", size: 12, symbol: "diamond" } },
+      ], { font, height: 340, margin: { l: 80, r: 20, t: 20, b: 60 },
+        xaxis: { title: { text: "budget" }, tickformat: ",.0f" }, yaxis: { title: { text: "risk-adjusted value" }, tickformat: ",.0f" },
+        legend: { orientation: "h", y: -0.25 } }, config);
+    }
+  }
+  const r = document.getElementById("chart-robust");
+  if (r && data.robust && data.robust.length) {
+    const rows = data.robust.slice().sort((a, b) => a.p - b.p);
+    Plotly.newPlot(r, [{ type: "bar", orientation: "h", x: rows.map((x) => x.p), y: rows.map((x) => x.title),
+      marker: { color: "#1f5fbf" }, hovertemplate: "%{y}: %{x:.0%}<extra></extra>" }],
+      { font, height: 80 + 26 * rows.length, margin: { l: 260, r: 20, t: 10, b: 50 },
+        xaxis: { title: { text: "probability of being in the optimal portfolio" }, tickformat: ".0%", range: [0, 1] },
+        yaxis: { automargin: true } }, config);
+  }
+})();

@@ -78,7 +78,8 @@ class Outcome:
 class Session:
     """A model loaded into HiGHS once, solved many times with small changes in between."""
 
-    def __init__(self, form: Formulation, *, threads: int | None = None, seed: int = 0) -> None:
+    def __init__(self, form: Formulation, *, threads: int | None = None, seed: int = 0,
+                 time_limit: float | None = None) -> None:
         self.form = form
         self.threads = threads
         self.seed = seed
@@ -90,7 +91,7 @@ class Session:
         # model into a highspy object we keep. PuLP 4 reports why the solver stopped
         # (stats.status, an LpSolveStatus) and whether a solution came back (has_solution).
         self.first_stats = prob.solve(pulp.HiGHS(mip=False, msg=False, threads=threads,
-                                                 **options))
+                                                 timeLimit=time_limit, **options))
         self.first_lp_seconds = time.perf_counter() - started
         self.lp: highspy.Highs = prob.solverModel
         self.lp_fresh = True

@@ -178,8 +178,10 @@ def solve(problem: Problem, *, entry_values: int = DEFAULT_ENTRY_LIMIT,
     """
     form = build(problem)
     started = time.perf_counter()
-    session = Session(form, threads=problem.threads)
-    outcome = session.optimize(time_limit=problem.time_limit, gap=problem.gap)
+    session = Session(form, threads=problem.threads, time_limit=problem.time_limit)
+    # The time limit covers loading the model and the first LP too.
+    remaining = problem.time_limit - (time.perf_counter() - started)
+    outcome = session.optimize(time_limit=max(remaining, 0.05), gap=problem.gap)
     solve_seconds = time.perf_counter() - started
     notes = list(outcome.notes)
     plan = plan_from(form, session, outcome, build_seconds=form.build_seconds,

@@ -20,3 +20,17 @@ def percent(value: object) -> str:
         return f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def get_item(mapping: object, key: object) -> object:
+    """{{ dict|get_item:key }}."""
+    try:
+        return mapping.get(key)  # type: ignore[attr-defined]
+    except AttributeError:
+        return None
+
+
+@register.filter
+def split(value: str, sep: str = " ") -> list[str]:
+    return value.split(sep)

@@ -115,7 +115,7 @@ def test_dependent_starts_after_its_prerequisite_ends() -> None:
     quarters = ("Q1", "Q2", "Q3")
     plan = solve(problem(items, 10, quarters=quarters, schedule=True))
     assert plan.schedule == {"A": "Q1", "B": "Q3"}
-    # With two quarters A ends too late for B: neither B nor (pointlessly) A... A still pays.
+    # With two quarters A ends too late for B, so B cannot enter at any value.
     short = solve(problem(items, 10, quarters=quarters[:2], schedule=True))
     assert short.chosen == ("A",) and short.entry_values["B"] == math.inf
 

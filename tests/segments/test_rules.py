@@ -499,8 +499,10 @@ HOURS = 3_600_000_000
 def event_logs(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], int]:
     events: list[tuple[Any, ...]] = []
     users: list[dict[str, Any]] = []
-    # Times fall on quarter days so events often sit exactly on window and as_of boundaries.
-    quarter = st.integers(0, 40 * 4).map(lambda q: at(hours=6 * q))
+    # Times fall mostly on whole days, so events often sit exactly on window, signup and
+    # as_of boundaries (all whole days); a few are a quarter day off.
+    quarter = st.tuples(st.integers(0, 40), st.sampled_from([0, 0, 0, 6, 18])).map(
+        lambda t: at(days=t[0], hours=t[1]))
     for u in range(draw(st.integers(1, 6))):
         uid = f"u{u}"
         users.append({
@@ -515,7 +517,7 @@ def event_logs(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[dict[str, A
                               "n": st.integers(0, 5)})))
             events.append((uid, draw(st.sampled_from(EVENT_NAMES)), draw(quarter),
                            draw(st.sampled_from([0.0, 0.0, 5.0, 12.5, 100.0])), props))
-    as_of = micros(at(hours=6 * draw(st.integers(0, 45 * 4))))
+    as_of = micros(at(days=draw(st.integers(0, 45)), hours=draw(st.sampled_from([0, 0, 12]))))
     return events, users, as_of
 
 

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from segments.models import Segment
+
+from ..models import (
+    Allocation,
+    Decision,
+    Hypothesis,
+    Investment,
+    OptimizationRun,
+    Roadmap,
+    Scenario,
+    ValueEstimate,
+    Verdict,
+)
+
+
+class WorkspaceScoped(serializers.ModelSerializer):
+    """Creates take the workspace slug; it can never change afterwards."""
+
+    workspace = serializers.SlugField(write_only=True, required=True)
+    workspace_slug = serializers.SerializerMethodField()
+
+    def get_workspace_slug(self, obj) -> str:  # type: ignore[no-untyped-def]
+        return obj.workspace.slug
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["workspace"].required = False
+            fields["workspace"].read_only = True
+        return fields
+
+
+class HypothesisSerializer(WorkspaceScoped):
+    segments = serializers.PrimaryKeyRelatedField(many=True, queryset=Segment.objects.all(),
+                                                  required=False)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Hypothesis
+        fields = ["id", "workspace", "workspace_slug", "statement", "mechanism", "metric",
+                  "expected_lift", "expected_lift_low", "expected_lift_high", "basis",
+                  "evidence", "measured_lift", "measured_lift_low", "measured_lift_high",
+                  "status", "segments", "owner", "exploratory", "created_at", "updated_at"]
+        read_only_fields = ["owner", "created_at", "updated_at", "measured_lift",
+                            "measured_lift_low", "measured_lift_high", "status"]
+
+
+class InvestmentSerializer(WorkspaceScoped):
+    target_segments = serializers.PrimaryKeyRelatedField(many=True, queryset=Segment.objects.all(),
+                                                         required=False)
+    hypotheses = serializers.PrimaryKeyRelatedField(many=True, queryset=Hypothesis.objects.all(),
+                                                    required=False)
+    depends_on = serializers.PrimaryKeyRelatedField(many=True, queryset=Investment.objects.all(),
+                                                    required=False)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    value_per_cost = serializers.FloatField(read_only=True, required=False)
+    rice = serializers.FloatField(read_only=True, required=False, allow_null=True)
+    ice = serializers.FloatField(read_only=True, required=False)
+
+    class Meta:
+        model = Investment
+        fields = ["id", "workspace", "workspace_slug", "title", "description", "roadmap", "cost",
+                  "effort", "duration_quarters", "target_segments", "hypotheses", "depends_on",
+                  "exclusion_group", "must_do", "must_not", "status", "owner", "adoption",
+                  "value_basis", "horizon_months", "assumed_reach", "assumed_value_per_user",
+                  "assumed_lift", "impact", "confidence", "ease", "expected_value", "value_low",
+                  "value_high", "value_sources", "value_computed_at", "reach_users",
+                  "effort_total", "value_per_cost", "rice", "ice", "created_at", "updated_at"]
+        read_only_fields = ["owner", "status", "expected_value", "value_low", "value_high",
+                            "value_sources", "value_computed_at", "reach_users", "effort_total",
+                            "created_at", "updated_at"]
+
+    def validate_cost(self, value: float) -> float:
+        if value <= 0:
+            raise serializers.ValidationError("cost must be positive")
+        return value
+
+    def validate_effort(self, value: object) -> dict:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and v >= 0 for k, v in value.items()
+        ):
+            raise serializers.ValidationError("effort must map team names to non-negative numbers")
+        return value
+
+    def validate_adoption(self, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise serializers.ValidationError("adoption is a share between 0 and 1")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("must_do") and attrs.get("must_not"):
+            raise serializers.ValidationError("an item cannot be both must-do and must-not")
+        return attrs
+
+
+class ValueEstimateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ValueEstimate
+        fields = ["expected_value", "value_low", "value_high", "sources", "reason", "created_at"]
+
+
+class ScenarioSerializer(WorkspaceScoped):
+    class Meta:
+        model = Scenario
+        fields = ["id", "workspace", "workspace_slug", "name", "budget", "shares", "capacity",
+                  "quarters", "min_coverage", "schedule", "robust_draws", "frontier_points",
+                  "time_limit", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate_budget(self, value: float) -> float:
+        if value < 0:
+            raise serializers.ValidationError("budget cannot be negative")
+        return value
+
+    def validate_shares(self, value: object) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("shares map a roadmap to [min, max]")
+        for key, pair in value.items():
+            if key not in Roadmap.values:
+                raise serializers.ValidationError(f"unknown roadmap {key!r}")
+            if (not isinstance(pair, list | tuple) or len(pair) != 2
+                    or not 0 <= float(pair[0]) <= float(pair[1]) <= 1):
+                raise serializers.ValidationError(f"{key}: give [min, max] with 0 <= min <= max <= 1")
+        return value
+
+    def validate_capacity(self, value: object) -> dict:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and "|" in k and isinstance(v, int | float) and v >= 0
+            for k, v in value.items()
+        ):
+            raise serializers.ValidationError('capacity maps "team|quarter" to a non-negative number')
+        return value
+
+    def validate_time_limit(self, value: float) -> float:
+        if not 0 < value <= 600:
+            raise serializers.ValidationError("time limit is between 0 and 600 seconds")
+        return value
+
+
+class AllocationSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="investment.title", read_only=True)
+
+    class Meta:
+        model = Allocation
+        fields = ["investment", "title", "roadmap", "chosen", "start_quarter", "cost", "value",
+                  "inclusion_probability", "entry_value"]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = OptimizationRun
+        fields = ["id", "workspace", "scenario", "job", "input_hash", "status", "proven_optimal",
+                  "gap", "objective", "best_bound", "plan", "frontier", "robust", "created_at",
+                  "finished_at"]
+        read_only_fields = fields
+
+
+class RunInputsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OptimizationRun
+        fields = ["id", "inputs", "input_hash"]
+        read_only_fields = fields
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Decision
+        fields = ["id", "run", "investment", "verdict", "rationale", "decided_by", "decided_at"]
+        read_only_fields = ["id", "run", "decided_by", "decided_at"]
+
+
+class DecideSerializer(serializers.Serializer):
+    investment = serializers.IntegerField()
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    rationale = serializers.CharField(max_length=5000)

@@ -1,0 +1,248 @@
+"""REST API v1 for the planner: hypotheses, investments (the ranked backlog), scenarios,
+optimizer runs with allocations and the approved roadmap, council decisions."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError
+from django.http import Http404, HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from segments import selectors as seg_selectors
+from segments.api.views import ERRORS, READ_ERRORS, require_role
+from segments.jobs import JobFailed
+
+from .. import selectors, services
+from ..models import Investment, OptimizationRun
+from .serializers import (
+    AllocationSerializer,
+    DecideSerializer,
+    DecisionSerializer,
+    HypothesisSerializer,
+    InvestmentSerializer,
+    RunInputsSerializer,
+    RunSerializer,
+    ScenarioSerializer,
+    ValueEstimateSerializer,
+)
+
+
+class ScopedWrites:
+    """Create in a workspace the caller may `action` in; related objects from that workspace."""
+
+    write_action = "define"
+    related_fields: tuple[str, ...] = ()
+
+    def _workspace_for_create(self, serializer):  # type: ignore[no-untyped-def]
+        workspace, _ = seg_selectors.workspace_get(self.request.user,
+                                                   serializer.validated_data.pop("workspace"))
+        require_role(self.request.user, workspace.pk, self.write_action)
+        return workspace
+
+    def _check_related(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        for name in self.related_fields:
+            for obj in serializer.validated_data.get(name, []):
+                if obj.workspace_id != workspace.pk:
+                    raise ValidationError({name: [f"{obj.pk} is not in this workspace"]})
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        workspace = self._workspace_for_create(serializer)
+        self._check_related(serializer, workspace)
+        try:
+            self.saved = serializer.save(workspace=workspace, **self.extra_create())
+        except IntegrityError:
+            raise ValidationError({"name": ["already exists in this workspace"]}) from None
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        require_role(self.request.user, serializer.instance.workspace_id, self.write_action)
+        self._check_related(serializer, serializer.instance.workspace)
+        self.saved = serializer.save()
+
+    def perform_destroy(self, instance):  # type: ignore[no-untyped-def]
+        require_role(self.request.user, instance.workspace_id, self.write_action)
+        instance.delete()
+
+    def extra_create(self) -> dict:
+        return {}
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: HypothesisSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: HypothesisSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: HypothesisSerializer, **ERRORS}),
+    partial_update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
+    update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
+    serializer_class = HypothesisSerializer
+    related_fields = ("segments",)
+    filterset_fields = {"status": ["exact"], "evidence": ["exact"], "segments": ["exact"],
+                        "updated_at": ["gte"]}
+    ordering_fields = ["updated_at", "created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = selectors.hypotheses_for(self.request.user).order_by("-updated_at", "-id")
+        if since := self.request.query_params.get("updated_since"):
+            qs = qs.filter(updated_at__gte=since)
+        return qs
+
+    def extra_create(self) -> dict:
+        return {"owner": self.request.user}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: InvestmentSerializer(many=True), **READ_ERRORS},
+        description="The ranked backlog. Default order: risk-adjusted value per unit cost. "
+                    "ordering= value_per_cost | expected_value | rice | ice (prefix - for desc).",
+        parameters=[OpenApiParameter("updated_since", str, description="ISO time")]),
+    retrieve=extend_schema(responses={200: InvestmentSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: InvestmentSerializer, **ERRORS}),
+    partial_update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
+    update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
+    serializer_class = InvestmentSerializer
+    related_fields = ("target_segments", "hypotheses", "depends_on")
+    filterset_fields = {"roadmap": ["exact"], "status": ["exact"], "target_segments": ["exact"],
+                        "workspace__slug": ["exact"], "updated_at": ["gte"]}
+    ordering_fields = ["value_per_cost", "expected_value", "rice", "ice", "cost", "updated_at"]
+    ordering = ["-value_per_cost", "id"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = selectors.backlog(self.request.user).order_by("-value_per_cost", "id")
+        if since := self.request.query_params.get("updated_since"):
+            qs = qs.filter(updated_at__gte=since)
+        return qs
+
+    def extra_create(self) -> dict:
+        return {"owner": self.request.user}
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        super().perform_create(serializer)
+        services.investment_revalue(investment=self.saved, reason="created")
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        super().perform_update(serializer)
+        services.investment_revalue(investment=self.saved, reason="edited")
+
+    @extend_schema(responses={200: ValueEstimateSerializer(many=True), **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """Every change of the computed value, with its sources and the reason."""
+        investment = self.get_object()
+        page = self.paginate_queryset(investment.estimates.all())
+        return self.get_paginated_response(ValueEstimateSerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ScenarioSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: ScenarioSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: ScenarioSerializer, **ERRORS}),
+    partial_update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
+    update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
+    serializer_class = ScenarioSerializer
+    filterset_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.scenarios_for(self.request.user).order_by("name", "id")
+
+    def extra_create(self) -> dict:
+        return {"created_by": self.request.user}
+
+    @extend_schema(request=None, responses={202: RunSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def run(self, request: Request, pk: str | None = None) -> Response:
+        """Snapshot the inputs and queue the optimizer; an identical input reuses its run."""
+        scenario = self.get_object()
+        require_role(request.user, scenario.workspace_id, "define")
+        try:
+            run = services.run_start(scenario=scenario, user=request.user)
+        except JobFailed as exc:
+            raise ValidationError({"scenario": [str(exc)]}) from None
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: RunSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: RunSerializer, **READ_ERRORS}),
+)
+class RunViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RunSerializer
+    filterset_fields = ["scenario", "status"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.runs_for(self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(responses={200: AllocationSerializer(many=True), **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def allocations(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        rows = run.allocations.select_related("investment").order_by("-chosen", "-value")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(AllocationSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: RunInputsSerializer, **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def inputs(self, request: Request, pk: str | None = None) -> Response:
+        """Everything the run used, so the roadmap can be reproduced."""
+        return Response(RunInputsSerializer(self.get_object()).data)
+
+    @extend_schema(parameters=[OpenApiParameter("as", str, enum=["json", "csv"])],
+                   responses={200: None, **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def roadmap(self, request: Request, pk: str | None = None) -> Response | HttpResponse:
+        """The approved roadmap of this run (items whose latest decision is approve)."""
+        rows = services.approved_roadmap(self.get_object())
+        if request.query_params.get("as") == "csv":
+            response = HttpResponse(services.to_csv(rows), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="roadmap-run-{pk}.csv"'
+            return response
+        return Response({"run": int(pk), "items": rows})
+
+    @extend_schema(request=DecideSerializer, responses={201: DecisionSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def decide(self, request: Request, pk: str | None = None) -> Response:
+        """Record the council's verdict on one item of this run, with its rationale."""
+        run: OptimizationRun = self.get_object()
+        require_role(request.user, run.workspace_id, "decide")
+        data = DecideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        investment = Investment.objects.filter(pk=data.validated_data["investment"],
+                                               workspace=run.workspace).first()
+        if investment is None:
+            raise Http404("No such investment")
+        try:
+            decision = services.decision_record(run=run, investment=investment,
+                                                verdict=data.validated_data["verdict"],
+                                                rationale=data.validated_data["rationale"],
+                                                user=request.user)
+        except ValueError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: DecisionSerializer(many=True), **READ_ERRORS}),
+    retrieve=extend_schema(responses={200: DecisionSerializer, **READ_ERRORS}),
+)
+class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = DecisionSerializer
+    filterset_fields = ["run", "investment", "verdict"]
+    ordering_fields = ["decided_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.decisions_for(self.request.user).order_by("-decided_at", "-id")
+
+

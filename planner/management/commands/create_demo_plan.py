@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from planner import services
+from planner.models import Evidence, Hypothesis, Investment, OptimizationRun, Scenario
+from segments.jobs import job_run
+from segments.models import Segment, Workspace
+
+HYPOTHESES = [
+    ("Early report creators upgrade more when nudged to share a report",
+     "Early report creators", "sharing exposes the team plan's collaboration value", 0.15,
+     (0.05, 0.25), Evidence.OBSERVATIONAL),
+    ("Team-plan accounts expand with admin analytics", "Team plan",
+     "admins who see usage justify more seats", 0.08, (0.02, 0.14), Evidence.ASSUMPTION),
+    ("An onboarding checklist lifts web activation", "Web users",
+     "a visible next step reduces first-week drop-off", 0.10, (0.06, 0.14), Evidence.EXPERIMENT),
+    ("Partner-sourced users respond to co-branded templates", "Partner channel",
+     "partners' templates match their customers' workflows", 0.12, (0.0, 0.25),
+     Evidence.ASSUMPTION),
+]
+# title, roadmap, cost, effort, segment, hypothesis index, value basis, extra
+INVESTMENTS: list[tuple[str, str, float, dict[str, float], str, int | None, str, dict]] = [
+    ("Share-a-report flow", "core", 6000, {"growth": 2, "web": 1}, "Early report creators", 0,
+     "ltv_90", {}),
+    ("Admin analytics dashboard", "core", 13000, {"platform": 3, "web": 2}, "Team plan", 1,
+     "predicted_clv", {}),
+    ("Onboarding checklist v2 (web)", "core", 4500, {"growth": 1, "web": 1}, "Web users", 2,
+     "ltv_90", {}),
+    ("Onboarding checklist (mobile)", "experimental", 4000, {"mobile": 2}, "Mobile users", 2,
+     "ltv_90", {"assumed_lift": 0.02}),
+    ("Co-branded partner templates", "experimental", 3000, {"growth": 1}, "Partner channel", 3,
+     "ltv_90", {}),
+    ("Win-back emails for at-risk users", "experimental", 2000, {"growth": 1},
+     "At risk (RFM)", None, "ltv_90", {"assumed_lift": 0.05}),
+    ("Champions referral programme", "core", 7500, {"growth": 2}, "Champions (RFM)", None,
+     "ltv_90", {"assumed_lift": 0.06}),
+    ("Offline mode for field teams", "niche", 3500, {"mobile": 2}, "Mobile users", None,
+     "ltv_90", {"assumed_lift": 0.01}),
+    ("SSO for enterprise pilots", "niche", 2500, {"platform": 1}, "Team plan", None,
+     "predicted_clv", {"assumed_lift": 0.03}),
+    ("Pricing page redesign A", "core", 3500, {"web": 1}, "Free plan", None, "ltv_90",
+     {"assumed_lift": 0.05, "exclusion_group": "pricing page"}),
+    ("Pricing page redesign B", "core", 5500, {"web": 2}, "Free plan", None, "ltv_90",
+     {"assumed_lift": 0.07, "exclusion_group": "pricing page"}),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo hypotheses, investments and a scenario, and run the optimizer."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--workspace", default="demo")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        workspace = Workspace.objects.filter(slug=opts["workspace"]).first()
+        if workspace is None:
+            raise CommandError("run setup_demo first")
+        segments = {s.name: s for s in Segment.objects.filter(workspace=workspace)}
+        owner = get_user_model().objects.filter(username="analyst").first()
+        hyps = []
+        for statement, seg, mechanism, lift, (lo, hi), evidence in HYPOTHESES:
+            hyp, _ = Hypothesis.objects.get_or_create(
+                workspace=workspace, statement=statement,
+                defaults={"mechanism": mechanism, "metric": "ltv_90", "expected_lift": lift,
+                          "expected_lift_low": lo, "expected_lift_high": hi,
+                          "evidence": evidence, "owner": owner,
+                          "basis": "segment signals and the team's judgement"})
+            if seg in segments:
+                hyp.segments.add(segments[seg])
+            hyps.append(hyp)
+        created = {}
+        for title, roadmap, cost, effort, seg, hyp, basis, extra in INVESTMENTS:
+            inv, _ = Investment.objects.get_or_create(
+                workspace=workspace, title=title,
+                defaults={"roadmap": roadmap, "cost": cost, "effort": effort, "owner": owner,
+                          "value_basis": basis, "adoption": 0.3,
+                          "duration_quarters": 3 if title.startswith("Admin") else
+                          2 if effort.get("mobile", 0) > 1 else 1, **extra})
+            if seg in segments:
+                inv.target_segments.add(segments[seg])
+            if hyp is not None:
+                inv.hypotheses.add(hyps[hyp])
+            created[title] = inv
+        created["Share-a-report flow"].depends_on.add(created["Onboarding checklist v2 (web)"])
+        services.workspace_revalue(workspace=workspace, reason="demo setup")
+        quarters = ["2027Q1", "2027Q2", "2027Q3", "2027Q4"]
+        capacity = {f"{team}|{q}": cap for q in quarters
+                    for team, cap in {"growth": 2, "web": 2, "platform": 1, "mobile": 1}.items()}
+        scenario, _ = Scenario.objects.get_or_create(
+            workspace=workspace, name="2027 plan",
+            defaults={"budget": 30_000, "capacity": capacity, "quarters": quarters,
+                      "schedule": True, "robust_draws": 100, "frontier_points": 10})
+        Scenario.objects.get_or_create(
+            workspace=workspace, name="2027 lean",
+            defaults={"budget": 18_000, "capacity": capacity, "quarters": quarters,
+                      "robust_draws": 0, "frontier_points": 10})
+        for sc in Scenario.objects.filter(workspace=workspace):
+            run = services.run_start(scenario=sc)
+            if run.job_id and run.finished_at is None:
+                job_run(job_id=run.job_id)
+            run = OptimizationRun.objects.get(pk=run.pk)
+            self.stdout.write(f"scenario '{sc.name}': {run.status}, value {run.objective or 0:,.0f}"
+                              f", {run.allocations.filter(chosen=True).count()} items chosen")

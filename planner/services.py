@@ -1,0 +1,336 @@
+"""Planner writes: value investments from their sources, run the optimizer, record decisions."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
+from segments.models import Refresh, SegmentSnapshot, Workspace
+
+from .models import (
+    PROBABILITY_OF_SUCCESS,
+    Allocation,
+    Decision,
+    Evidence,
+    HypothesisStatus,
+    Investment,
+    InvestmentStatus,
+    OptimizationRun,
+    Scenario,
+    ValueBasis,
+    ValueEstimate,
+    Verdict,
+)
+from .optimizer import DEFAULT_SHARES, Item, Problem, ProblemError, frontier, robust, solve
+from .valuation import Figure, combine_segments, value_investment
+
+EVIDENCE_ORDER = [Evidence.ASSUMPTION, Evidence.OBSERVATIONAL, Evidence.EXPERIMENT,
+                  Evidence.REPLICATED]
+
+
+# ----- valuation -----------------------------------------------------------------------------
+def _segment_figures(investment: Investment) -> list[tuple[Figure, Figure]]:
+    parts = []
+    for segment in investment.target_segments.all():
+        snap = (SegmentSnapshot.objects.filter(segment=segment).select_related("refresh")
+                .order_by("-computed_at", "-id").first())
+        if snap is None or snap.hidden:
+            continue
+        latest = Refresh.objects.filter(dataset_id=segment.dataset_id).order_by("-id").first()
+        stale = (latest is not None and latest.pk != snap.refresh_id) or \
+            snap.dataset_version < segment.dataset.version
+        where = f"snapshot #{snap.pk} of '{segment.name}' (dataset v{snap.dataset_version})"
+        reach = Figure(snap.size, snap.size, snap.size, where, stale)
+        sig = snap.signals.get(investment.value_basis) or {}
+        if sig.get("estimate") is None:
+            continue
+        low = sig.get("low") if sig.get("low") is not None else sig["estimate"]
+        high = sig.get("high") if sig.get("high") is not None else sig["estimate"]
+        value = Figure(sig["estimate"], low, high,
+                       f"{where}: {investment.get_value_basis_display()}", stale)
+        parts.append((reach, value))
+    return parts
+
+
+def _lift_figures(investment: Investment) -> tuple[Figure, Figure]:
+    """(lift, probability of success) from the strongest hypothesis, else the assumption."""
+    hyps = list(investment.hypotheses.all())
+    invalidated = [h for h in hyps if h.status == HypothesisStatus.INVALIDATED]
+    live = [h for h in hyps if h.status != HypothesisStatus.INVALIDATED]
+    if live:
+        def strength(h):  # type: ignore[no-untyped-def]
+            return (h.measured_lift is not None, EVIDENCE_ORDER.index(h.evidence))
+
+        best = max(live, key=strength)
+        if best.measured_lift is not None:
+            lift = Figure(best.measured_lift,
+                          best.measured_lift_low if best.measured_lift_low is not None
+                          else best.measured_lift,
+                          best.measured_lift_high if best.measured_lift_high is not None
+                          else best.measured_lift,
+                          f"experiment estimate on hypothesis #{best.pk} '{best.statement}'")
+            evidence = best.evidence if best.evidence in (Evidence.EXPERIMENT,
+                                                          Evidence.REPLICATED) \
+                else Evidence.EXPERIMENT
+        else:
+            lift = Figure(best.expected_lift,
+                          best.expected_lift_low if best.expected_lift_low is not None
+                          else best.expected_lift,
+                          best.expected_lift_high if best.expected_lift_high is not None
+                          else best.expected_lift,
+                          f"expected lift of hypothesis #{best.pk} '{best.statement}'")
+            evidence = best.evidence
+        p = PROBABILITY_OF_SUCCESS[evidence]
+        return lift, Figure(p, p, p, f"evidence level '{evidence}' of hypothesis #{best.pk}")
+    stale = bool(invalidated)
+    if investment.assumed_lift is not None:
+        p = PROBABILITY_OF_SUCCESS[Evidence.ASSUMPTION]
+        note = "; its hypothesis was invalidated" if stale else ""
+        return (Figure(investment.assumed_lift, investment.assumed_lift, investment.assumed_lift,
+                       "investment assumption" + note, stale),
+                Figure(p, p, p, "no evidence: an assumption"))
+    reason = "hypothesis invalidated" if stale else "no hypothesis and no assumed lift"
+    return Figure(0.0, 0.0, 0.0, reason, stale), Figure(0.0, 0.0, 0.0, reason, stale)
+
+
+def investment_revalue(*, investment: Investment, reason: str = "recomputed") -> Investment:
+    """Recompute an investment's expected value from its sources; keep the history."""
+    parts = _segment_figures(investment)
+    if parts:
+        reach, value = combine_segments(parts)
+    else:
+        r = float(investment.assumed_reach or 0)
+        v = float(investment.assumed_value_per_user or 0)
+        reach = Figure(r, r, r, "investment assumption" if investment.assumed_reach else
+                       "missing: no target segment snapshot and no assumed reach")
+        value = Figure(v, v, v, "investment assumption" if investment.assumed_value_per_user
+                       else "missing: no snapshot value and no assumed value per user")
+    lift, probability = _lift_figures(investment)
+    horizon = float(investment.horizon_months) if investment.value_basis == ValueBasis.ARPU else 1.0
+    result = value_investment(reach=reach, adoption=investment.adoption, value_per_user=value,
+                              lift=lift, probability=probability, horizon_factor=horizon)
+    changed = (round(result.expected_value, 6), round(result.low, 6), round(result.high, 6)) != (
+        round(investment.expected_value, 6), round(investment.value_low, 6),
+        round(investment.value_high, 6)) or investment.value_computed_at is None
+    investment.expected_value = result.expected_value
+    investment.value_low = result.low
+    investment.value_high = result.high
+    investment.value_sources = {**result.sources, "stale": result.stale}
+    investment.value_computed_at = timezone.now()
+    investment.reach_users = reach.estimate * investment.adoption
+    investment.effort_total = float(sum(float(v) for v in (investment.effort or {}).values()))
+    Investment.objects.filter(pk=investment.pk).update(
+        expected_value=result.expected_value, value_low=result.low, value_high=result.high,
+        value_sources=investment.value_sources, value_computed_at=investment.value_computed_at,
+        reach_users=investment.reach_users, effort_total=investment.effort_total)
+    if changed:
+        ValueEstimate.objects.create(investment=investment, expected_value=result.expected_value,
+                                     value_low=result.low, value_high=result.high,
+                                     sources=investment.value_sources, reason=reason[:200])
+    return investment
+
+
+def workspace_revalue(*, workspace: Workspace, reason: str) -> int:
+    """Recompute every investment of a workspace (after a refresh or a concluded experiment)."""
+    count = 0
+    for investment in Investment.objects.filter(workspace=workspace).prefetch_related(
+            "target_segments", "hypotheses"):
+        investment_revalue(investment=investment, reason=reason)
+        count += 1
+    return count
+
+
+# ----- optimizer runs ------------------------------------------------------------------------
+def scenario_problem(scenario: Scenario) -> dict[str, Any]:
+    """The full, reproducible input of a run: every item with its figures at this moment."""
+    investments = list(Investment.objects.filter(workspace=scenario.workspace).exclude(
+        status__in=[InvestmentStatus.REJECTED, InvestmentStatus.DONE]).prefetch_related(
+        "target_segments", "depends_on").order_by("pk"))
+    ids = {i.pk for i in investments}
+    groups: dict[str, list[str]] = {}
+    items = []
+    for inv in investments:
+        if inv.exclusion_group:
+            groups.setdefault(inv.exclusion_group, []).append(str(inv.pk))
+        items.append({
+            "id": str(inv.pk), "roadmap": inv.roadmap, "cost": inv.cost,
+            "value": inv.expected_value, "value_low": inv.value_low,
+            "value_high": inv.value_high, "effort": inv.effort,
+            "segments": [str(s.pk) for s in inv.target_segments.all()],
+            "depends_on": [str(d.pk) for d in inv.depends_on.all() if d.pk in ids],
+            "must_do": inv.must_do, "must_not": inv.must_not,
+            "duration": inv.duration_quarters,
+        })
+    shares = scenario.shares or {k: list(v) for k, v in DEFAULT_SHARES.items()}
+    return {
+        "items": items, "budget": scenario.budget, "shares": shares,
+        "capacity": scenario.capacity, "quarters": scenario.quarters,
+        "exclusions": [g for g in groups.values() if len(g) > 1],
+        "min_coverage": scenario.min_coverage, "schedule": scenario.schedule,
+        "time_limit": scenario.time_limit, "robust_draws": scenario.robust_draws,
+        "frontier_points": scenario.frontier_points,
+    }
+
+
+def build_problem(inputs: dict[str, Any], budget: float | None = None) -> Problem:
+    """The pure optimizer's Problem from stored run inputs."""
+    items = tuple(Item(id=i["id"], roadmap=i["roadmap"], cost=i["cost"], value=i["value"],
+                       value_low=i.get("value_low"), value_high=i.get("value_high"),
+                       effort=i.get("effort") or {}, segments=tuple(i.get("segments", ())),
+                       depends_on=tuple(i.get("depends_on", ())), must_do=i.get("must_do", False),
+                       must_not=i.get("must_not", False), duration=i.get("duration", 1))
+                  for i in inputs["items"])
+    capacity = {}
+    for key, value in (inputs.get("capacity") or {}).items():
+        team, _, quarter = key.partition("|")
+        capacity[(team, quarter)] = float(value)
+    return Problem(
+        items=items, budget=float(inputs["budget"] if budget is None else budget),
+        shares={k: (float(v[0]), float(v[1])) for k, v in inputs["shares"].items()},
+        capacity=capacity, quarters=tuple(inputs.get("quarters") or ()),
+        exclusions=tuple(tuple(g) for g in inputs.get("exclusions", ())),
+        min_coverage={k: int(v) for k, v in (inputs.get("min_coverage") or {}).items()},
+        schedule=bool(inputs.get("schedule")), time_limit=float(inputs.get("time_limit", 30)),
+    )
+
+
+def run_start(*, scenario: Scenario, user: object | None = None) -> OptimizationRun:
+    """Snapshot the scenario's inputs and queue the optimizer (one run per identical input)."""
+    inputs = scenario_problem(scenario)
+    input_hash = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        Scenario.objects.select_for_update().filter(pk=scenario.pk).first()
+        same = OptimizationRun.objects.filter(scenario=scenario, input_hash=input_hash).exclude(
+            status="failed").first()
+        if same is not None:
+            return same
+        try:
+            build_problem(inputs)
+        except ProblemError as exc:
+            raise JobFailed(f"the scenario cannot be optimized: {exc}") from None
+        run = OptimizationRun.objects.create(workspace=scenario.workspace, scenario=scenario,
+                                             input_hash=input_hash, inputs=inputs,
+                                             created_by=user, status="queued")
+        run.job = job_create(workspace=scenario.workspace, kind="optimize", user=user,
+                             params={"run_id": run.pk}, input_hash=input_hash)
+        run.save(update_fields=["job"])
+    return run
+
+
+def frontier_budgets(inputs: dict[str, Any], points: int) -> list[float]:
+    total = sum(i["cost"] for i in inputs["items"] if not i.get("must_not"))
+    top = max(total, float(inputs["budget"]))
+    return [round(top * (k + 1) / points, 2) for k in range(points)]
+
+
+@job_handler("optimize")
+def run_optimize(job: Job) -> dict[str, Any]:
+    """Solve the stored inputs; frontier and robust mode when asked; store allocations."""
+    run = OptimizationRun.objects.get(pk=job.params["run_id"])
+    if run.finished_at is not None:
+        return {"run_id": run.pk, "reused": True}
+    problem = build_problem(run.inputs)
+    job_progress(job, 10, f"solving {len(problem.items)} items")
+    plan = solve(problem)
+    points: list[dict[str, Any]] = []
+    if run.inputs.get("frontier_points") and plan.status != "infeasible":
+        job_progress(job, 50, "efficient frontier")
+        budgets = frontier_budgets(run.inputs, int(run.inputs["frontier_points"]))
+        points = [p.to_dict() for p in frontier(problem, budgets)]
+    robust_result: dict[str, Any] = {}
+    if run.inputs.get("robust_draws") and plan.status != "infeasible":
+        job_progress(job, 70, f"robust mode: {run.inputs['robust_draws']} draws")
+        robust_result = robust(problem, draws=int(run.inputs["robust_draws"]), seed=0,
+                               quantile=0.1).to_dict()
+    job_progress(job, 90, "storing the allocation")
+    data = plan.to_dict()
+    chosen = set(plan.chosen)
+    inclusion = robust_result.get("inclusion_probability", {})
+    with transaction.atomic():
+        Allocation.objects.filter(run=run).delete()
+        Allocation.objects.bulk_create([
+            Allocation(run=run, investment_id=int(i.id), roadmap=i.roadmap, chosen=i.id in chosen,
+                       start_quarter=plan.schedule.get(i.id, ""), cost=i.cost, value=i.value,
+                       inclusion_probability=inclusion.get(i.id),
+                       entry_value=_finite(plan.entry_values.get(i.id)))
+            for i in problem.items
+        ])
+        OptimizationRun.objects.filter(pk=run.pk).update(
+            status=plan.status, proven_optimal=plan.proven_optimal, gap=plan.gap,
+            objective=plan.objective, best_bound=plan.best_bound, plan=data, frontier=points,
+            robust=robust_result, finished_at=timezone.now())
+    return {"run_id": run.pk, "status": plan.status, "chosen": len(chosen)}
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+# ----- decisions and exports -----------------------------------------------------------------
+VERDICT_STATUS = {Verdict.APPROVE: InvestmentStatus.APPROVED, Verdict.DEFER:
+                  InvestmentStatus.DEFERRED, Verdict.REJECT: InvestmentStatus.REJECTED}
+
+
+def decision_record(*, run: OptimizationRun, investment: Investment, verdict: str,
+                    rationale: str, user: object | None) -> Decision:
+    """The council's verdict on one item of a run; the investment's status follows it."""
+    if not rationale.strip():
+        raise ValueError("a decision needs a rationale")
+    if not Allocation.objects.filter(run=run, investment=investment).exists():
+        raise ValueError("the investment is not part of this run")
+    with transaction.atomic():
+        decision = Decision.objects.create(workspace=run.workspace, run=run, investment=investment,
+                                           verdict=verdict, rationale=rationale.strip(),
+                                           decided_by=user)
+        Investment.objects.filter(pk=investment.pk).update(status=VERDICT_STATUS[verdict],
+                                                           updated_at=timezone.now())
+    return decision
+
+
+def approved_roadmap(run: OptimizationRun) -> list[dict[str, Any]]:
+    """Items of a run whose latest decision is 'approve', with their allocation."""
+    latest: dict[int, Decision] = {}
+    for d in run.decisions.order_by("decided_at", "id").select_related("decided_by"):
+        latest[d.investment_id] = d
+    rows = []
+    for alloc in run.allocations.select_related("investment").order_by("roadmap", "-value"):
+        decision = latest.get(alloc.investment_id)
+        if decision is None or decision.verdict != Verdict.APPROVE:
+            continue
+        rows.append({
+            "investment_id": alloc.investment_id, "title": alloc.investment.title,
+            "roadmap": alloc.roadmap, "cost": alloc.cost, "expected_value": alloc.value,
+            "start_quarter": alloc.start_quarter, "chosen_by_optimizer": alloc.chosen,
+            "rationale": decision.rationale,
+            "decided_by": decision.decided_by.username if decision.decided_by else "",
+            "decided_at": decision.decided_at.isoformat(),
+        })
+    return rows
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralize spreadsheet formulas: text starting with = + - @ (or tab/CR) gets a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text of dict rows, formula-injection safe."""
+    out = io.StringIO()
+    if not rows:
+        return ""
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: safe_cell(v) for k, v in row.items()})
+    return out.getvalue()

@@ -1,0 +1,200 @@
+"""Planner pages: ranked backlog, investments, scenarios, runs with decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from segments import selectors as seg_selectors
+from segments.jobs import JobFailed
+from segments.models import Refresh, Segment
+
+from . import selectors, services
+from .forms import DecisionForm, InvestmentForm, ScenarioForm
+from .models import Investment, OptimizationRun, Roadmap, Scenario
+
+SORTS = {"value_per_cost": "-value_per_cost", "expected_value": "-expected_value",
+         "rice": "-rice", "ice": "-ice", "cost": "cost"}
+
+
+def _stale_flags(inv: Investment, latest_refresh_by_dataset: dict[int, int]) -> list[str]:
+    flags = []
+    sources = inv.value_sources or {}
+    for key in ("reach", "value_per_user", "lift"):
+        src = sources.get(key) or {}
+        if src.get("stale"):
+            flags.append(f"{key.replace('_', ' ')}: {src.get('source', '')[:80]}")
+        if str(src.get("source", "")).startswith("missing"):
+            flags.append(src["source"])
+    if any(h.status == "invalidated" for h in inv.hypotheses.all()):
+        flags.append("a linked hypothesis was invalidated")
+    return flags
+
+
+@login_required
+def backlog(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    sort = request.GET.get("sort", "value_per_cost")
+    qs = selectors.backlog(request.user).filter(workspace=workspace)
+    if roadmap := request.GET.get("roadmap"):
+        qs = qs.filter(roadmap=roadmap)
+    if status := request.GET.get("status"):
+        qs = qs.filter(status=status)
+    if segment := request.GET.get("segment"):
+        qs = qs.filter(target_segments__id=segment)
+    qs = qs.order_by(SORTS.get(sort, "-value_per_cost"), "id").distinct()[:200]
+    latest = dict(Refresh.objects.filter(workspace=workspace).values_list("dataset_id", "id"))
+    rows = [{"inv": inv, "rank": n, "flags": _stale_flags(inv, latest)}
+            for n, inv in enumerate(qs, start=1)]
+    return render(request, "planner/backlog.html", {
+        "workspace": workspace, "membership": membership, "rows": rows, "sort": sort,
+        "rankings": selectors.RANKINGS, "roadmaps": Roadmap.choices,
+        "segments": Segment.objects.filter(workspace=workspace).order_by("name"),
+        "filters": request.GET,
+    })
+
+
+@login_required
+def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    inv = get_object_or_404(selectors.backlog(request.user).filter(workspace=workspace), pk=pk)
+    better = selectors.backlog(request.user).filter(
+        workspace=workspace, value_per_cost__gt=inv.value_per_cost).count()
+    sources = inv.value_sources or {}
+    trace = [(label, sources.get(key) or {}) for key, label in (
+        ("reach", "Reach (users in the target segments)"),
+        ("value_per_user", "Value per user"),
+        ("lift", "Expected lift"),
+        ("probability_of_success", "Probability of success"),
+    )]
+    return render(request, "planner/investment.html", {
+        "workspace": workspace, "membership": membership, "inv": inv, "rank": better + 1,
+        "trace": trace, "sources": sources, "history": inv.estimates.all()[:20],
+        "allocations": inv.allocations.select_related("run__scenario").order_by("-run__created_at")[:10],
+        "decisions": inv.decisions.select_related("decided_by").all()[:10],
+        "flags": _stale_flags(inv, {}),
+    })
+
+
+@login_required
+def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
+    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    if not membership.can("define"):
+        raise PermissionDenied
+    instance = get_object_or_404(Investment, workspace=workspace, pk=pk) if pk else None
+    form = InvestmentForm(request.POST or None, instance=instance, workspace=workspace)
+    if request.method == "POST" and form.is_valid():
+        inv = form.save(commit=False)
+        inv.workspace = workspace
+        if instance is None:
+            inv.owner = request.user
+        inv.save()
+        form.save_m2m()
+        services.investment_revalue(investment=inv, reason="edited" if instance else "created")
+        return redirect("investment", slug=slug, pk=inv.pk)
+    return render(request, "planner/investment_form.html", {
+        "workspace": workspace, "membership": membership, "form": form, "inv": instance})
+
+
+@login_required
+def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    form = ScenarioForm(request.POST or None)
+    error = ""
+    if request.method == "POST":
+        if not membership.can("define"):
+            raise PermissionDenied
+        if "run" in request.POST:
+            scenario = get_object_or_404(Scenario, workspace=workspace, pk=request.POST["run"])
+            try:
+                run = services.run_start(scenario=scenario, user=request.user)
+                return redirect("run", slug=slug, pk=run.pk)
+            except JobFailed as exc:
+                error = str(exc)
+        elif form.is_valid():
+            scenario = form.save(commit=False)
+            scenario.workspace = workspace
+            scenario.created_by = request.user
+            try:
+                scenario.save()
+                return redirect("scenarios", slug=slug)
+            except IntegrityError:
+                form.add_error("name", "a scenario with this name exists")
+    items = []
+    for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
+        items.append({"scenario": sc, "run": sc.runs.order_by("-created_at").first()})
+    return render(request, "planner/scenarios.html", {
+        "workspace": workspace, "membership": membership, "items": items, "form": form,
+        "error": error})
+
+
+def _run_context(run: OptimizationRun) -> dict[str, Any]:
+    allocations = list(run.allocations.select_related("investment").order_by("-chosen", "-value"))
+    by_roadmap: dict[str, list[Any]] = {}
+    for a in allocations:
+        if a.chosen:
+            by_roadmap.setdefault(a.roadmap, []).append(a)
+    return {"allocations": allocations, "by_roadmap": by_roadmap}
+
+
+@login_required
+def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    run = get_object_or_404(OptimizationRun.objects.select_related("scenario", "job"),
+                            workspace=workspace, pk=pk)
+    form = DecisionForm(request.POST or None)
+    if request.method == "POST":
+        if not membership.can("decide"):
+            raise PermissionDenied
+        if form.is_valid():
+            inv = get_object_or_404(Investment, workspace=workspace,
+                                    pk=form.cleaned_data["investment"])
+            try:
+                services.decision_record(run=run, investment=inv,
+                                         verdict=form.cleaned_data["verdict"],
+                                         rationale=form.cleaned_data["rationale"],
+                                         user=request.user)
+                return redirect("run", slug=slug, pk=pk)
+            except ValueError as exc:
+                form.add_error("rationale", str(exc))
+    latest: dict[int, Any] = {}
+    for d in run.decisions.select_related("decided_by").order_by("decided_at", "id"):
+        latest[d.investment_id] = d
+    ctx = _run_context(run)
+    charts = {"frontier": run.frontier, "budget": run.scenario.budget,
+              "objective": run.objective,
+              "robust": [{"title": a.investment.title, "p": a.inclusion_probability}
+                         for a in ctx["allocations"] if a.inclusion_probability is not None]}
+    capacity = (run.plan or {}).get("capacity_use", {})
+    marginal = (run.plan or {}).get("marginal_values", {})
+    binding = {k: v for k, v in (marginal.get("capacity") or {}).items() if v}
+    return render(request, "planner/run.html", {
+        "workspace": workspace, "membership": membership, "run": run, **ctx,
+        "decisions": latest, "form": form, "charts": charts, "capacity": capacity,
+        "plan": run.plan or {}, "roadmap_rows": services.approved_roadmap(run),
+        "binding": binding,
+    })
+
+
+@login_required
+def scenario_compare(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    runs = []
+    for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
+        run = sc.runs.filter(finished_at__isnull=False).order_by("-created_at").first()
+        if run:
+            runs.append({"scenario": sc, "run": run,
+                         "chosen": set(run.allocations.filter(chosen=True)
+                                       .values_list("investment_id", flat=True))})
+    investments = Investment.objects.filter(workspace=workspace).order_by("-expected_value")
+    matrix = [{"inv": inv, "cells": [inv.pk in r["chosen"] for r in runs]} for inv in investments]
+    return render(request, "planner/compare.html", {
+        "workspace": workspace, "membership": membership, "runs": runs, "matrix": matrix,
+        "roadmaps": [r[0] for r in Roadmap.choices]})
+
+
