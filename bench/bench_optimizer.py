@@ -16,6 +16,7 @@ The last stdout line is the one JSON result; the variants' numbers are extra key
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
 import time
@@ -107,9 +108,10 @@ def phase_entry(args: list[str]) -> dict[str, Any]:
     problem = _instance(args[0], int(args[1]))
     wall = time.perf_counter()
     plan = solve(problem)
-    computed = sum(1 for v in plan.entry_values.values() if v is not None)
-    return {"seconds": time.perf_counter() - wall, "entry_values_computed": computed,
-            "status": plan.status}
+    values = plan.entry_values.values()
+    return {"seconds": time.perf_counter() - wall, "status": plan.status,
+            "entry_values_computed": sum(1 for v in values if v is not None and v != math.inf),
+            "entry_values_blocked": sum(1 for v in values if v == math.inf)}
 
 
 def phase_frontier(args: list[str]) -> dict[str, Any]:
@@ -205,6 +207,7 @@ def main() -> None:
         frontier_target_met=front_ok,
         entry_values_seconds=round(entry["seconds"], 3),
         entry_values_computed=entry["entry_values_computed"],
+        entry_values_blocked=entry["entry_values_blocked"],
     )
 
 

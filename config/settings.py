@@ -189,6 +189,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ImportStatusEnum": "segments.models.ImportStatus",
+        "JobStateEnum": "segments.models.JobState",
+        "HypothesisStatusEnum": "planner.models.HypothesisStatus",
+        "InvestmentStatusEnum": "planner.models.InvestmentStatus",
+        "RoadmapEnum": "planner.models.Roadmap",
+        "VerdictEnum": "planner.models.Verdict",
+        "EvidenceEnum": "planner.models.Evidence",
+    },
 }
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off.

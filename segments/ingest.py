@@ -723,12 +723,14 @@ def parse_timestamps(
                 np.zeros(n, bool), np.zeros(n, bool))
     if pd.api.types.is_datetime64_any_dtype(raw):
         ts = raw
+        missing = ts.isna().to_numpy(dtype=bool)  # a null time is as unusable as a wrong one
         if getattr(ts.dt, "tz", None) is None:
-            naive = ts.notna().to_numpy()
             if timezone:
-                return _localize(ts, timezone, np.zeros(n, bool))
-            return ts.dt.tz_localize("UTC"), np.zeros(n, bool), naive, np.zeros(n, bool)
-        return ts.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), np.zeros(n, bool), \
+                localized, _, _, amb = _localize(ts, timezone, np.zeros(n, bool))
+                return localized, missing, np.zeros(n, bool), amb
+            return (ts.dt.tz_localize("UTC").astype("datetime64[us, UTC]"), missing, ~missing,
+                    np.zeros(n, bool))
+        return ts.dt.tz_convert("UTC").astype("datetime64[us, UTC]"), missing, \
             np.zeros(n, bool), np.zeros(n, bool)
     if pd.api.types.is_numeric_dtype(raw):
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")

@@ -125,8 +125,28 @@ def segment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "workspace": workspace, "membership": membership, "segment": segment, "snap": snap,
         "text": _describe(segment), "signals": signals, "charts": charts,
         "definition_json": json.dumps(segment.definition, indent=2),
-        "min_size": workspace.min_segment_size,
+        "min_size": workspace.min_segment_size, "sweep_path": _first_behaviour_path(segment),
     })
+
+
+def _first_behaviour_path(segment: Segment) -> str:
+    """Path of the first event/distinct/revenue node of a rule, for the refine form."""
+    def walk(node: Any, path: str) -> str | None:
+        if not isinstance(node, dict):
+            return None
+        for key in ("event", "distinct", "revenue"):
+            if key in node:
+                return path or "$"
+        for key in ("all", "any"):
+            for i, child in enumerate(node.get(key) or []):
+                found = walk(child, f"{path + '.' if path else ''}{key}[{i}]")
+                if found:
+                    return found
+        if "not" in node:
+            return walk(node["not"], f"{path + '.' if path else ''}not")
+        return None
+
+    return walk(segment.definition, "") or "" if segment.kind == "rule" else ""
 
 
 @login_required

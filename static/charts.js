@@ -146,3 +146,39 @@
         yaxis: { automargin: true } }, config);
   }
 })();
+
+// Segment refine sweep: size and value per threshold / window length.
+(function () {
+  "use strict";
+  const form = document.getElementById("sweep-form");
+  if (!form || typeof Plotly === "undefined") return;
+  const csrf = () => (document.cookie.match(/csrftoken=([^;]+)/) || [])[1] || "";
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const err = document.getElementById("sweep-error");
+    err.hidden = true;
+    const kind = form.querySelector("#sweep-kind").value;
+    const body = { path: form.querySelector("#sweep-path").value };
+    if (kind === "thresholds") body.thresholds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    else body.window_days = [3, 5, 7, 10, 14, 21, 30];
+    fetch(form.dataset.url, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: JSON.stringify(body) })
+      .then((r) => r.json().then((j) => ({ ok: r.ok, j })))
+      .then(({ ok, j }) => {
+        if (!ok) { err.textContent = JSON.stringify(j); err.hidden = false; return; }
+        const rows = j.rows;
+        const x = rows.map((r) => (r.threshold != null ? r.threshold : r.days));
+        const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
+        Plotly.newPlot("chart-sweep", [
+          { type: "bar", name: "members", x, y: rows.map((r) => r.size), marker: { color: "#9aa3b2" } },
+          { type: "scatter", mode: "lines+markers", name: "90-day revenue per member", x,
+            y: rows.map((r) => r.value), yaxis: "y2", line: { color: "#1f5fbf" } },
+        ], { font, height: 320, margin: { l: 70, r: 70, t: 20, b: 60 },
+          xaxis: { title: { text: kind === "thresholds" ? "at least k events" : "window (days after signup)" } },
+          yaxis: { title: { text: "members" } },
+          yaxis2: { title: { text: "revenue per member" }, overlaying: "y", side: "right" },
+          legend: { orientation: "h", y: -0.3 } }, { responsive: true, displaylogo: false });
+      })
+      .catch((e) => { err.textContent = String(e); err.hidden = false; });
+  });
+})();

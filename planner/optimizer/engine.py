@@ -4,9 +4,9 @@ PuLP builds the model and runs the first solve (the LP relaxation, through ``pul
 loads it into a ``highspy.Highs`` object; every later change (budget, item values, forced items,
 switched-off constraints) is applied to that solver model in place, so re-solves never rebuild.
 
-Why a core: portfolio MILPs are knapsack-like. Their LP bound is within ~0.01% of the optimum,
-and HiGHS proves that bound at the root, but its primal heuristics can take many seconds to find
-an incumbent within 1e-4 of it. Reduced-cost fixing closes that gap directly: with LP optimum
+Why a core: portfolio MILPs are knapsack-like. On real-sized portfolios their LP bound is within
+~0.01% of the optimum, but HiGHS's primal heuristics can take many seconds to find an incumbent
+within 1e-4 of it. Reduced-cost fixing closes that gap directly: with LP optimum
 ``z_lp`` and reduced costs ``d``, any solution that moves a binary ``j`` off its LP value is worth
 at most ``z_lp - |d_j|``. So fixing every binary with ``|d_j| > tau`` at its LP value, solving the
 small MIP over the rest (the *core*) and checking that ``z_lp - min |d_fixed| <= incumbent``
@@ -26,9 +26,14 @@ import pulp
 
 from .formulate import Formulation, GroupKey
 
-_INF = highspy.kHighsInf
+if not hasattr(pulp, "LpSolveStats"):  # PuLP 3 solves return an int and build models differently
+    raise ImportError(f"planner.optimizer needs PuLP >= 4.2 with HiGHS (PuLP[highs]); "
+                      f"found PuLP {getattr(pulp, '__version__', '?')}")
+
 _INT_TOL = 1e-6
 _MS = highspy.HighsModelStatus
+# Every variable is bounded, so "unbounded or infeasible" can only mean infeasible.
+_INFEASIBLE = (_MS.kInfeasible, _MS.kUnboundedOrInfeasible)
 
 # highspy's global thread scheduler keeps the thread count of its first run; asking a later
 # solver for another count fails the run, so the scheduler is reset when the count changes.
@@ -86,13 +91,11 @@ class Session:
         prob = form.prob
         _use_threads(threads)
         options: dict[str, object] = {"random_seed": seed}
-        started = time.perf_counter()
         # The first solve goes through PuLP: the LP relaxation (mip=False), which also loads the
         # model into a highspy object we keep. PuLP 4 reports why the solver stopped
         # (stats.status, an LpSolveStatus) and whether a solution came back (has_solution).
         self.first_stats = prob.solve(pulp.HiGHS(mip=False, msg=False, threads=threads,
                                                  timeLimit=time_limit, **options))
-        self.first_lp_seconds = time.perf_counter() - started
         self.lp: highspy.Highs = prob.solverModel
         self.lp_fresh = True
         columns = prob.exported_variables()
@@ -164,14 +167,15 @@ class Session:
         if self.lp_fresh:
             self.lp_fresh = False  # PuLP's first solve already ran it on the unchanged model
             stats = self.first_stats
+            # Both halves of PuLP 4's answer: why HiGHS stopped, and whether a solution came back.
             if stats.status == pulp.LpSolveStatus.Infeasible:
                 return "infeasible", None, np.zeros(0), np.zeros(0), np.zeros(0)
-            if not stats.has_solution:
+            if stats.status != pulp.LpSolveStatus.Optimal or not stats.has_solution:
                 return "not_solved", None, np.zeros(0), np.zeros(0), np.zeros(0)
         else:
             self.lp.run()
             model_status = self.lp.getModelStatus()
-            if model_status == _MS.kInfeasible:
+            if model_status in _INFEASIBLE:
                 return "infeasible", None, np.zeros(0), np.zeros(0), np.zeros(0)
             if model_status != _MS.kOptimal:
                 return "not_solved", None, np.zeros(0), np.zeros(0), np.zeros(0)
@@ -216,6 +220,7 @@ class Session:
                            seconds=time.perf_counter() - started)
         best_x: np.ndarray | None = None
         best_z: float | None = None
+        core_bound: float | None = None  # a valid bound on the whole problem from the core
         notes: list[str] = []
         if lp_status == "optimal":
             ints = self.int_cols
@@ -235,7 +240,7 @@ class Session:
                     result.seconds = time.perf_counter() - started
                     if result.status == "optimal":
                         return result
-                    best_x, best_z = result.col_value, result.objective
+                    best_x, best_z, core_bound = result.col_value, result.objective, result.bound
                     notes.extend(result.notes)
         # The full MIP, warm-started from the best solution found so far.
         self._set_mip_int_bounds(self.lower[self.int_cols], self.upper[self.int_cols])
@@ -244,7 +249,7 @@ class Session:
         status, z, bound, values = self._run_mip(max(remaining, 0.05), gap, warm)
         if best_x is not None and (z is None or (best_z is not None and best_z > z)):
             z, values = best_z, best_x
-        if status == _MS.kInfeasible:
+        if status in _INFEASIBLE:
             return Outcome("infeasible", method="mip", solver_status=str(status),
                            lp_objective=z_lp, row_dual=row_dual,
                            seconds=time.perf_counter() - started, notes=notes)
@@ -252,11 +257,9 @@ class Session:
             return Outcome("not_solved", bound=bound, method="mip", solver_status=str(status),
                            lp_objective=z_lp, row_dual=row_dual,
                            seconds=time.perf_counter() - started, notes=notes)
-        if z_lp is not None:
-            bound = z_lp if bound is None else min(bound, z_lp)
-        if bound is None:
-            bound = z
-        bound = max(bound, z)
+        # Every bound we have is valid for the whole problem: keep the tightest.
+        valid = [b for b in (bound, z_lp, core_bound) if b is not None]
+        bound = max(min(valid), z) if valid else z
         rel = relative_gap(z, bound)
         proven = status == _MS.kOptimal or (rel is not None and rel <= gap)
         return Outcome("optimal" if proven else "feasible", objective=z, bound=bound, gap=rel,

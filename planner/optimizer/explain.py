@@ -79,8 +79,7 @@ class _Toggler:
         h.setOptionValue("time_limit", max(0.05, time_limit))
         h.setOptionValue("mip_rel_gap", 1.0)
         h.run()
-        model_status = h.getModelStatus()
-        if model_status == _MS.kInfeasible:
+        if h.getModelStatus() in (_MS.kInfeasible, _MS.kUnboundedOrInfeasible):
             return False
         info = h.getInfo()
         if info.primal_solution_status == 2:

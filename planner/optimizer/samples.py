@@ -21,7 +21,7 @@ def random_problem(
     n_exclusions: int | None = None,
     n_segments: int = 12,
     coverage: int = 3,
-    must_do: int = 5,
+    must_do: int | None = None,
     must_not: int = 5,
     schedule: bool = False,
     time_limit: float = 60.0,
@@ -32,11 +32,13 @@ def random_problem(
     Costs are log-normal; values are cost x a log-normal return x a success probability, with
     wider intervals for experimental work. ``budget_share`` and ``capacity_share`` set the
     budget and the capacity as fractions of the total cost and total effort demanded.
-    Dependencies default to 15% of the items and exclusion pairs to 2.5% (300 and 50 at 2,000).
+    Dependencies default to 15% of the items and exclusion pairs to 2.5% (300 and 50 at 2,000);
+    must-do items to one per 100 items, at most 5.
     """
     rng = np.random.default_rng(seed)
     n_dependencies = round(0.15 * n_items) if n_dependencies is None else n_dependencies
     n_exclusions = round(0.025 * n_items) if n_exclusions is None else n_exclusions
+    must_do = min(5, n_items // 100) if must_do is None else must_do
     names = [name for name, _ in ROADMAP_MIX]
     roadmap_idx = rng.choice(len(names), n_items, p=[share for _, share in ROADMAP_MIX])
     cost = np.round(rng.lognormal(np.log(40.0), 0.7, n_items), 1) + 1.0

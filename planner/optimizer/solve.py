@@ -231,6 +231,9 @@ def frontier(problem: Problem, budgets: Sequence[float]) -> list[FrontierPoint]:
             raise ValueError(f"frontier budget must be finite and >= 0, got {budget}")
         session.set_row_bounds(budget_row, -math.inf, budget)
         outcome = session.optimize(time_limit=problem.time_limit, gap=problem.gap, start=best_x)
+        if outcome.col_value is None and best_x is not None and outcome.status != "infeasible":
+            # Out of time without a solution: the previous budget's plan still fits this one.
+            outcome.col_value, outcome.status = best_x, "feasible"
         if outcome.col_value is not None:
             chosen, _ = chosen_from(form, session, outcome.col_value)
             value = math.fsum(by_id[i].value for i in chosen)

@@ -196,11 +196,11 @@ def test_schedule_matches_brute_force(seed: int) -> None:
     assert violations(problem, plan.chosen, starts) == []
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(10))
 def test_never_worse_than_greedy(seed: int) -> None:
     from planner.optimizer import random_problem
 
-    problem = random_problem(40 + 30 * seed, seed=seed, budget_share=0.2 + 0.03 * seed,
+    problem = random_problem(30 + 20 * seed, seed=seed, budget_share=0.2 + 0.025 * seed,
                              capacity_share=0.3 + 0.04 * seed, schedule=seed % 4 == 3,
                              time_limit=20)
     baseline = greedy(problem)
@@ -218,8 +218,8 @@ def test_never_worse_than_greedy(seed: int) -> None:
 def test_plan_is_json_serializable(schedule: bool) -> None:
     from planner.optimizer import random_problem
 
-    problem = random_problem(120, seed=1, schedule=schedule)
-    plan = solve(problem, entry_values=5)
+    problem = random_problem(80, seed=1, schedule=schedule)
+    plan = solve(problem, entry_values=3)
     assert plan.status == "optimal"
     data = json.loads(json.dumps(plan.to_dict(), allow_nan=False))
     assert data["status"] == "optimal" and data["chosen"] == list(plan.chosen)

@@ -495,28 +495,33 @@ FEATURES = ["f1", "f2", "f3"]
 HOURS = 3_600_000_000
 
 
+# Property payloads: absent, empty, text and numeric keys, an explicit null.
+PROPS: list[dict[str, Any] | None] = [
+    None, {}, {"feature": "f1"}, {"feature": "f2"}, {"feature": "f3", "n": 3},
+    {"feature": "f1", "n": 0}, {"feature": None}, {"n": 5}, {"n": 2, "feature": "f2"},
+]
+# Times fall mostly on whole days, so events often sit exactly on window, signup and as_of
+# boundaries (all whole days); a few are a quarter day off.
+EVENT = st.tuples(st.sampled_from(EVENT_NAMES), st.integers(0, 40),
+                  st.sampled_from([0, 0, 0, 6, 18]), st.sampled_from([0.0, 0.0, 5.0, 12.5, 100.0]),
+                  st.sampled_from(PROPS))
+USER = st.tuples(st.sampled_from(["free", "pro", "team", None]),
+                 st.sampled_from([1.0, 3.0, 10.0, None]),
+                 st.one_of(st.none(), st.tuples(st.integers(0, 19), st.sampled_from([0, 6]))),
+                 st.lists(EVENT, min_size=1, max_size=8))
+
+
 @st.composite
 def event_logs(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], int]:
     events: list[tuple[Any, ...]] = []
     users: list[dict[str, Any]] = []
-    # Times fall mostly on whole days, so events often sit exactly on window, signup and
-    # as_of boundaries (all whole days); a few are a quarter day off.
-    quarter = st.tuples(st.integers(0, 40), st.sampled_from([0, 0, 0, 6, 18])).map(
-        lambda t: at(days=t[0], hours=t[1]))
-    for u in range(draw(st.integers(1, 6))):
+    for u, (plan, seats, signup, mine) in enumerate(draw(st.lists(USER, min_size=1,
+                                                                  max_size=6))):
         uid = f"u{u}"
-        users.append({
-            "user_id": uid,
-            "plan": draw(st.sampled_from(["free", "pro", "team", None])),
-            "seats": draw(st.sampled_from([1.0, 3.0, 10.0, None])),
-            "signup_time": draw(st.one_of(st.none(), quarter.filter(lambda t: t < at(20)))),
-        })
-        for _ in range(draw(st.integers(1, 8))):
-            props = draw(st.one_of(st.none(), st.fixed_dictionaries(
-                {}, optional={"feature": st.one_of(st.sampled_from(FEATURES), st.none()),
-                              "n": st.integers(0, 5)})))
-            events.append((uid, draw(st.sampled_from(EVENT_NAMES)), draw(quarter),
-                           draw(st.sampled_from([0.0, 0.0, 5.0, 12.5, 100.0])), props))
+        users.append({"user_id": uid, "plan": plan, "seats": seats,
+                      "signup_time": None if signup is None else at(*signup)})
+        events += [(uid, name, at(day, hour), rev, props)
+                   for name, day, hour, rev, props in mine]
     as_of = micros(at(days=draw(st.integers(0, 45)), hours=draw(st.sampled_from([0, 0, 12]))))
     return events, users, as_of
 
