@@ -384,8 +384,11 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
 
 
 def _reject_if_unclosed_quote(path: Path, text: str, lines_in_file: int) -> None:
-    """A ragged record that runs to the end of the file with an odd number of quotes is an
-    opening quote never closed: the rest of the file would silently become one value."""
+    """A record (or last value) that runs to the very end of the file across lines is an
+    opening quote never closed: the rest of the file would silently become one value.
+
+    A value whose quotes are closed cannot match the file's tail: the file has the closing
+    quote after it, and any quote inside it is doubled in the file."""
     raw = text.encode("utf-8").rstrip(b"\r\n")
     with open(path, "rb") as handle:
         handle.seek(max(0, path.stat().st_size - len(raw) - 4))
@@ -549,8 +552,8 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
                                      path.name) from None
         elif pa.types.is_floating(kind):
             # NaN is a value, not a missing one: keep the difference for revenue and cost.
-            nan = pa.compute.is_nan(table.column(i)).fill_null(False)
-            if pa.compute.any(nan).as_py():
+            nan = pc.is_nan(table.column(i)).fill_null(False)
+            if pc.any(nan).as_py():
                 nan_masks[column.name] = nan.to_numpy(zero_copy_only=False)
     try:
         # Integers stay integers when some are missing (user id 7, not 7.0).
@@ -1027,7 +1030,7 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
             problems.add(code, mask & ~bad, frame, show)
             bad |= mask
         out["signup_time"] = ts
-    shadowed = [c for c in available if c not in columns.values() and c in (*USER_ALIASES, "__line")]
+    shadowed = [c for c in available if c not in columns.values() and c in USER_ALIASES]
     if shadowed:  # e.g. a raw "signup_time" beside the column mapped to signup_time
         problems.add_raw("unknown_columns", len(shadowed),
                          [{"line": 1, "values": {"column": c}} for c in shadowed],

@@ -294,6 +294,7 @@ class Session:
                 # time for a wider one or for the full MIP.
                 status, z, core_bound, values = self._run_mip(
                     (deadline - time.perf_counter()) / 2, gap, best_x)
+                improved = z is not None and z > best_z + 1e-9 * max(1.0, abs(z))
                 if z is not None:
                     # Moving any fixed binary is worth at most z_lp - min |d_fixed|; inside the
                     # core HiGHS proved core_bound. Every attempt's bound is valid: keep the least.
@@ -312,13 +313,18 @@ class Session:
                                           f"({best_free} of {len(ints)} binaries free)")
                 if size >= n_fixable or size >= 0.5 * len(ints):
                     break
-                # Widen the core so that what stays fixed provably cannot beat the incumbent
-                # (or, without one, just widen it).
-                # Doubling (not jumping straight to the proof's size) keeps each MIP small
-                # while the incumbent improves, which in turn shrinks the size the proof needs.
+                # Widen the core so that what stays fixed provably cannot beat the incumbent.
+                # While the incumbent improves, doubling keeps each MIP small (a better
+                # incumbent shrinks the size the proof needs); once it stalls, go straight to
+                # the proof's size rather than re-proving a core that cannot settle it.
                 needed = z_lp - best_z
                 count = int(np.searchsorted(order, needed, side="right")) + 1
-                size = min(n_fixable, 2 * size if count > 2 * size else max(count, size + 1))
+                if improved and count > 2 * size:
+                    size = min(n_fixable, 2 * size)
+                elif z is None:
+                    size = min(n_fixable, 2 * size)  # no solution in this core: widen it
+                else:
+                    size = min(n_fixable, max(count, size + 1))
         finally:
             self._set_mip_int_bounds(lower, upper)
         if best_z == -math.inf:

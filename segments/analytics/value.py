@@ -261,21 +261,29 @@ def user_features(
     n = data.n_users
     default = int(data.time.max()) if data.n_events else 0
     as_of_us = default if as_of is None else to_us(as_of)
-    keep = data.time <= as_of_us
-    user = data.user[keep].astype(np.int64)
-    time = data.time[keep]
-    event = data.event[keep]
-    revenue = data.revenue[keep]
-    cost = data.cost[keep]
     signup = data.signup.astype(np.int64)
+    if default <= as_of_us:
+        # Nothing after as_of (the usual refresh): use the arrays as they are, no copies.
+        time, event, revenue, cost = data.time, data.event, data.revenue, data.cost
+        user = data.user.astype(np.int64)
+        starts = data.starts
+    else:
+        keep = data.time <= as_of_us
+        user = data.user[keep].astype(np.int64)
+        time = data.time[keep]
+        event = data.event[keep]
+        revenue = data.revenue[keep]
+        cost = data.cost[keep]
+        starts = np.searchsorted(user, np.arange(n + 1), side="left")
 
-    n_events = np.bincount(user, minlength=n)
+    n_events = np.diff(starts)  # events are grouped by user
     day = time // US_PER_DAY
     new_day = np.ones(len(user), dtype=bool)
     new_day[1:] = (user[1:] != user[:-1]) | (day[1:] != day[:-1])
+    del day
     active_days = np.bincount(user[new_day], minlength=n)
+    del new_day
 
-    starts = np.searchsorted(user, np.arange(n + 1), side="left")
     has = n_events > 0
     first = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
@@ -287,8 +295,31 @@ def user_features(
         stamps[~valid] = np.datetime64("NaT", "us")
         return pd.DatetimeIndex(stamps).tz_localize("UTC")
 
-    in_period = time > as_of_us - period_days * US_PER_DAY
+    period_start = as_of_us - period_days * US_PER_DAY
+
+    def money(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(user, amount, time) of the events with a nonzero amount. Sums over them equal sums
+        over all events bit for bit: adding 0.0 never changes a float sum started at 0.0."""
+        idx = np.flatnonzero(values != 0)
+        return user[idx], values[idx], time[idx]
+
+    def total(users: np.ndarray, amounts: np.ndarray, any_event: bool) -> np.ndarray:
+        """Per-user sum; like ``np.bincount`` over all the selected events, which returns
+        integer zeros when no event is selected at all."""
+        if not any_event:
+            return np.zeros(n, dtype=np.intp)
+        return np.bincount(users, weights=amounts, minlength=n).astype(np.float64, copy=False)
+
+    pay_user, pay_amount, pay_time = money(revenue)
+    cost_user, cost_amount, cost_time = money(cost)
+    pay_period = pay_time > period_start
+    cost_period = cost_time > period_start
+    pay_since = pay_time - signup[pay_user]
+    # Active in the period = the last event (times are sorted within a user) is in it.
+    active_period = has & (last > period_start)
+    any_event, any_in_period = len(user) > 0, bool(active_period.any())
     since = time - signup[user]
+    min_since = int(since.min()) if len(since) else 0
     columns: dict[str, Any] = {
         "n_events": n_events,
         "active_days": active_days,
@@ -297,40 +328,55 @@ def user_features(
         "signup": as_datetime(signup, signup != np.iinfo(np.int64).max),
         "recency_days": np.where(has, (as_of_us - last) / US_PER_DAY, np.nan),
         "tenure_days": (as_of_us - signup) / US_PER_DAY,
-        "revenue_total": np.bincount(user, weights=revenue, minlength=n),
-        "revenue_period": np.bincount(user[in_period], weights=revenue[in_period], minlength=n),
-        "active_period": np.bincount(user[in_period], minlength=n) > 0,
-        "cost_total": np.bincount(user, weights=cost, minlength=n),
-        "cost_period": np.bincount(user[in_period], weights=cost[in_period], minlength=n),
+        "revenue_total": total(pay_user, pay_amount, any_event),
+        "revenue_period": total(pay_user[pay_period], pay_amount[pay_period], any_in_period),
+        "active_period": active_period,
+        "cost_total": total(cost_user, cost_amount, any_event),
+        "cost_period": total(cost_user[cost_period], cost_amount[cost_period], any_in_period),
     }
     for h in horizons:
-        within = since < h * US_PER_DAY
-        columns[f"ltv_{h}"] = np.bincount(user[within], weights=revenue[within], minlength=n)
+        within = pay_since < h * US_PER_DAY
+        columns[f"ltv_{h}"] = total(pay_user[within], pay_amount[within],
+                                    any_event and min_since < h * US_PER_DAY)
         columns[f"matured_{h}"] = signup <= as_of_us - h * US_PER_DAY
+    if len(retention_days):
+        # One pass picks the events inside any retention window; each day then scans those.
+        lo, hi = min(retention_days) * US_PER_DAY, (max(retention_days) + 1) * US_PER_DAY
+        near = np.flatnonzero((since >= lo) & (since < hi))
+        near_user, near_since = user[near], since[near]
+        del near
     for d in retention_days:
-        window = (since >= d * US_PER_DAY) & (since < (d + 1) * US_PER_DAY)
-        columns[f"retained_d{d}"] = np.bincount(user[window], minlength=n) > 0
+        window = (near_since >= d * US_PER_DAY) & (near_since < (d + 1) * US_PER_DAY)
+        columns[f"retained_d{d}"] = np.bincount(near_user[window], minlength=n) > 0
         columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
+    del since
     codes = _event_codes(data, outcome)
-    hit = np.isin(event, codes)
-    columns["converted"] = np.bincount(user[hit], minlength=n) > 0
+    wanted = np.zeros(len(data.event_names), dtype=bool)
+    wanted[codes] = True
+    columns["converted"] = np.bincount(user[wanted[event]], minlength=n) > 0
 
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(n, name="user"))
     if top_events and len(event):
-        totals = np.bincount(event, minlength=len(data.event_names))
+        names = len(data.event_names)
+        totals = np.bincount(event, minlength=names)
         top = np.argsort(-totals, kind="stable")[:top_events]
         top = top[totals[top] > 0]
-        position = np.full(len(data.event_names), -1, dtype=np.int64)
+        position = np.full(names, -1, dtype=np.int64)
         position[top] = np.arange(len(top))
         pos = position[event]
-        sel = pos >= 0
-        counts = np.bincount(user[sel] * len(top) + pos[sel], minlength=n * len(top))
-        counts = counts.reshape(n, len(top)).astype(np.int64)
-        event_cols = pd.DataFrame(
-            counts, index=frame.index,
-            columns=[f"{EVENT_PREFIX}{data.event_names[c]}" for c in top],
-        )
-        frame = pd.concat([frame, event_cols], axis=1)
+        if names <= top_events:  # every name that occurs is in the top: nothing to drop
+            key = user * len(top) + pos
+        else:
+            sel = pos >= 0
+            key = user[sel] * len(top) + pos[sel]
+            del sel
+        del pos
+        counts = np.bincount(key, minlength=n * len(top)).reshape(n, len(top))
+        del key
+        counts = counts.astype(np.int64, copy=False)
+        for j, c in enumerate(top):
+            columns[f"{EVENT_PREFIX}{data.event_names[c]}"] = counts[:, j]
+    # The arrays are all new, so the frame can own them as they are (no consolidating copy).
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n, name="user"), copy=False)
     frame.attrs.update(
         as_of=as_of_us,
         period_days=int(period_days),

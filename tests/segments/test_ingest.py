@@ -173,6 +173,25 @@ def test_parquet_written_with_pyarrow(tmp_path):
     ]
 
 
+def test_parquet_timestamps_null_naive_and_localized(tmp_path):
+    table = pa.table({
+        "user_id": ["u1", "u2", "u3"],
+        "event": ["view", "view", "view"],
+        # No time zone in the file: naive on purpose.
+        "timestamp": pa.array([datetime(2024, 7, 1, 12, 0), None,  # noqa: DTZ001
+                               datetime(2024, 1, 15, 12, 0)], pa.timestamp("us")),  # noqa: DTZ001
+    })
+    path = tmp_path / "naive.parquet"
+    pq.write_table(table, path)
+    error = rejected(path)  # no time zone named: no row has a usable time
+    assert error.code == "no_valid_rows"
+    assert "naive_timestamp" in error.message
+    berlin = parse_events(path, opts(timezone="Europe/Berlin"))
+    assert counts(berlin) == {"bad_timestamp": 1}
+    assert berlin.frame["timestamp"].tolist() == [utc("2024-07-01T10:00:00Z"),
+                                                  utc("2024-01-15T11:00:00Z")]
+
+
 def test_parquet_detected_by_magic_bytes_whatever_the_name(tmp_path):
     path = tmp_path / "export.dat"
     pq.write_table(pa.table({"user_id": ["u1"], "event": ["e"],
