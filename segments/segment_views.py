@@ -183,8 +183,7 @@ def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> Http
         "dataset": segment.dataset_id if segment else (datasets[0].pk if datasets else None),
         "kind": segment.kind if segment else "rule",
         "definition": json.dumps(segment.definition, indent=2) if segment else
-        '{"all": [\n  {"event": "report_created", "min_count": 2,\n   "window": '
-        '{"from_signup_days": [0, 7]}}\n]}',
+        '{"all": []}',
         "assumptions": segment.assumptions if segment else "",
         "description": segment.description if segment else "",
     }
@@ -219,7 +218,11 @@ def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> Http
                 errors["definition"] = str(exc)
             except IntegrityError:
                 errors["name"] = "a segment with this name exists in the dataset"
+    catalog_ds = segment.dataset if segment else datasets.first()
     return render(request, "segments/segment_form.html", {
+        "event_names": [e["event"] for e in (catalog_ds.event_catalog if catalog_ds else [])],
+        "attribute_names": [a["attribute"] for a in
+                            (catalog_ds.attribute_catalog if catalog_ds else [])],
         "workspace": workspace, "membership": membership, "segment": segment,
         "datasets": datasets, "values": values, "errors": errors, "rfm_names": RFM_SEGMENTS,
     })

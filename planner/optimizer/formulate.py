@@ -11,6 +11,7 @@ model, which is how infeasibility is explained (see ``explain.py``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ def build(problem: Problem, *, values: dict[str, float] | None = None) -> Formul
                     if team in team_set:
                         use_total[team].append((xs[item.id], effort))
             for team in teams:
-                cap = sum(problem.capacity.get((team, q), 0.0) for q in quarters)
+                cap = math.fsum(problem.capacity.get((team, q), 0.0) for q in quarters)
                 add(("capacity", team), _expr(use_total.get(team, [])) <= cap)
 
     # Dependencies: B only with A; when scheduling, B starts only after A has ended.

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
+from collections import ChainMap, defaultdict
+from collections.abc import Mapping
 
 from .report import capacity_summary, roadmap_summary, violations
 from .types import Item, Plan, Problem
@@ -66,7 +67,7 @@ class _State:
         return order if visit(item) else None
 
     def earliest_start(self, item: Item, cap_left: dict[object, float],
-                       starts: dict[str, int]) -> int | None:
+                       starts: Mapping[str, int]) -> int | None:
         duration = item.duration
         ready = max((starts[p] + self.by_id[p].duration for p in item.depends_on), default=0)
         for start in range(ready, len(self.quarters) - duration + 1):
@@ -106,7 +107,8 @@ class _State:
                     return False
                 groups.add(index)
         cap_left = dict(self.cap_left)
-        starts = dict(self.starts)
+        # Tentative starts layered over the committed ones (no copy: bundles are small).
+        starts: ChainMap[str, int] = ChainMap({}, self.starts)
         for item in items:
             if self.problem.schedule:
                 start = self.earliest_start(item, cap_left, starts)
@@ -125,7 +127,8 @@ class _State:
                         if cap_left[team] + _TOL < effort and not force:
                             return False
                         cap_left[team] -= effort
-        self.cap_left, self.starts = cap_left, starts
+        self.cap_left = cap_left
+        self.starts.update(starts.maps[0])
         self.group_used |= groups
         for item in items:
             self.chosen[item.id] = None
@@ -161,14 +164,14 @@ def greedy(problem: Problem) -> Plan:
                 if bundle:
                     state.try_add(bundle)
     for segment, count in problem.min_coverage.items():
+        have = sum(1 for i in state.chosen if segment in state.by_id[i].segments)
         for item in order:
-            have = sum(1 for i in state.chosen if segment in state.by_id[i].segments)
             if have >= count:
                 break
             if segment in item.segments and item.id not in state.chosen:
                 bundle = state.bundle(item)
-                if bundle:
-                    state.try_add(bundle)
+                if bundle and state.try_add(bundle):
+                    have += sum(1 for added in bundle if segment in added.segments)
     for item in order:
         if item.value <= 0 or item.id in state.chosen:
             continue

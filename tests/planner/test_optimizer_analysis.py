@@ -114,3 +114,14 @@ def test_proven_plan_reports_its_bound() -> None:
     by_id = problem.by_id
     # An excluded item needs at least its current value to get in.
     assert all(v >= by_id[k].value - 1e-9 for k, v in computed.items())
+
+
+def test_thread_count_can_change_between_solves() -> None:
+    # highspy keeps one global scheduler; a different thread count must not fail the run.
+    problem = random_problem(120, seed=5)
+    default = solve(problem, entry_values=0)
+    single = solve(dataclasses.replace(problem, threads=1), entry_values=0)
+    again = solve(problem, entry_values=0)
+    assert default.status == single.status == again.status == "optimal"
+    assert single.objective == pytest.approx(default.objective, rel=2 * problem.gap)
+    assert again.chosen == default.chosen  # deterministic for the same input

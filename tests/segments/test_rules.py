@@ -522,7 +522,7 @@ def event_logs(draw: st.DrawFn) -> tuple[list[tuple[Any, ...]], list[dict[str, A
                       "signup_time": None if signup is None else at(*signup)})
         events += [(uid, name, at(day, hour), rev, props)
                    for name, day, hour, rev, props in mine]
-    as_of = micros(at(days=draw(st.integers(0, 45)), hours=draw(st.sampled_from([0, 0, 12]))))
+    as_of = micros(at(days=draw(st.integers(5, 45)), hours=draw(st.sampled_from([0, 0, 12]))))
     return events, users, as_of
 
 

@@ -1,0 +1,54 @@
+// Rule builder: turns simple form rows into the segment rule JSON in the textarea.
+(function () {
+  "use strict";
+  const box = document.getElementById("rule-builder");
+  const area = document.getElementById("id_definition");
+  if (!box || !area) return;
+  const $ = (id) => document.getElementById(id);
+  function current() {
+    try {
+      const rule = JSON.parse(area.value || "{}");
+      if (rule.all || rule.any) return rule;
+      return Object.keys(rule).length ? { all: [rule] } : { all: [] };
+    } catch (e) { return { all: [] }; }
+  }
+  function condition() {
+    const kind = $("rb-kind").value;
+    const subject = $("rb-subject").value.trim();
+    const raw = $("rb-value").value.trim();
+    const days = parseInt($("rb-window").value, 10);
+    const window = Number.isFinite(days) && days > 0 ? { from_signup_days: [0, days] } : null;
+    if (kind === "event") {
+      if (!subject) throw new Error("name the event");
+      const node = { event: subject, min_count: parseInt(raw || "1", 10) };
+      if (window) node.window = window;
+      return node;
+    }
+    if (kind === "attribute") {
+      if (!subject) throw new Error("name the attribute");
+      const values = raw.split(",").map((v) => v.trim()).filter(Boolean);
+      if (!values.length) throw new Error("give a value");
+      return values.length > 1 ? { attribute: subject, op: "in", value: values } : { attribute: subject, op: "eq", value: values[0] };
+    }
+    if (kind === "revenue") {
+      const amount = parseFloat(raw);
+      if (!Number.isFinite(amount)) throw new Error("give an amount");
+      const node = { revenue: { op: "gte", value: amount } };
+      if (window) node.window = window;
+      return node;
+    }
+    const n = parseInt(raw, 10);
+    if (!Number.isFinite(n) || n <= 0) throw new Error("give a number of days");
+    return { last_seen: { op: "within_days", value: n } };
+  }
+  $("rb-add").addEventListener("click", () => {
+    let node;
+    try { node = condition(); } catch (e) { alert(e.message); return; }
+    const rule = current();
+    const comb = $("rb-combinator").value;
+    const list = rule.all || rule.any || [];
+    const out = {}; out[comb] = list.concat([node]);
+    area.value = JSON.stringify(out, null, 2);
+  });
+  $("rb-clear").addEventListener("click", () => { area.value = JSON.stringify({ all: [] }, null, 2); });
+})();
