@@ -8,7 +8,6 @@ import pytest
 
 from segments.models import Segment
 
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
