@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `segments` an
 from bench.common import (  # noqa: E402
     DATA_DIR,
     Stopwatch,
+    current_rss_mb,
     current_scale,
     emit,
     fingerprint,
@@ -62,6 +63,7 @@ from bench.common import (  # noqa: E402
     measure_interleaved,
     peak_rss_mb,
     phase_main,
+    proc_status_mb,
     run_phase,
 )
 
@@ -298,6 +300,16 @@ def _load(folder: Path) -> Any:
     return build_user_events([events], users, with_properties=True)
 
 
+def _reset_hwm() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux ``clear_refs``); False if not."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def _signal_values(signals: dict[str, Any]) -> dict[str, list[Any]]:
     return {name: [s.estimate, s.low, s.high, s.n, s.method]
             for name, s in signals.items() if name in SIGNALS}
@@ -314,6 +326,8 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
         value.BOOTSTRAP_MAX_NONZERO = -1
     with Stopwatch() as load:
         data = _load(folder)
+    load_peak, after_load = proc_status_mb("VmHWM"), current_rss_mb()
+    hwm_reset = _reset_hwm()  # so VmHWM below is the compute's own peak
     if int(data.time.max()) + 1 != as_of:
         raise SystemExit(f"as_of mismatch: data ends at {int(data.time.max())}, meta {as_of}")
     seg_seconds: dict[str, float] = {}
@@ -338,16 +352,23 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
             seg_seconds[key] = t2 - t0
             results[key] = signals
     peak = peak_rss_mb()
+    compute_peak = proc_status_mb("VmHWM") if hwm_reset else None
     methods: dict[str, int] = {}
     for signals in results.values():
         for s in signals.values():
             methods[s.method] = methods.get(s.method, 0) + 1
+    if hwm_reset:  # the reset also cleared ru_maxrss: the process peak is the larger of the two
+        peak = max(peak, load_peak or 0.0)
     return {
         "seconds": work.seconds,
         "cpu_seconds": work.cpu_seconds,
         "peak_mb": round(peak, 1),
+        "vm_hwm_mb": round(peak, 1),
         "load_seconds": load.seconds,
         "load_cpu_seconds": load.cpu_seconds,
+        "load_peak_mb": round(load_peak, 1) if load_peak else None,
+        "rss_after_load_mb": round(after_load, 1),
+        "compute_peak_mb": round(compute_peak, 1) if compute_peak else None,
         "features_seconds": feat.seconds,
         "baseline_seconds": base.seconds,
         "masks_seconds": mask_seconds,
@@ -619,6 +640,8 @@ def main() -> None:
     log(f"ours: load {ours['load_seconds']:.2f}s, features {ours['features_seconds']:.2f}s, "
         f"baseline {ours['baseline_seconds']:.2f}s, masks {ours['masks_seconds']:.2f}s, "
         f"signals {ours['signals_seconds']:.2f}s, peak {ours['peak_mb']:.0f} MB")
+    log(f"ours: peak during load {ours['load_peak_mb']} MB, RSS after load "
+        f"{ours['rss_after_load_mb']} MB, peak during compute {ours['compute_peak_mb']} MB")
     log(f"ours (analytic): {analytic['seconds']:.2f}s (signals {analytic['signals_seconds']:.2f}s)")
     slowest = sorted(ours["segment_seconds"].items(), key=lambda kv: -kv[1])[:5]
     log("slowest segments (ours): " + ", ".join(f"{k} {v:.2f}s" for k, v in slowest))
@@ -684,12 +707,17 @@ def main() -> None:
         signals_seconds=round(ours["signals_seconds"], 3),
         per_segment_seconds=round((ours["masks_seconds"] + ours["signals_seconds"]) / n_seg, 4),
         total_seconds=round(ours["load_seconds"] + ours["seconds"], 3),
+        load_peak_mb=ours["load_peak_mb"],
+        rss_after_load_mb=ours["rss_after_load_mb"],
+        compute_peak_mb=ours["compute_peak_mb"],
         slowest_segments={k: round(v, 3) for k, v in slowest},
         signal_methods=ours["methods"],
         analytic_seconds=round(analytic["seconds"], 3),
         analytic_ratio=round(analytic["seconds"] / anchor["seconds"], 3),
         analytic_signals_seconds=round(analytic["signals_seconds"], 3),
         analytic_peak_mb=analytic["peak_mb"],
+        analytic_cpu_seconds=round(analytic["cpu_seconds"], 2),
+        analytic_cpu_ratio=round(analytic["cpu_seconds"] / anchor["cpu_seconds"], 3),
         anchor_load_seconds=round(anchor["load_seconds"], 3),
         anchor_features_seconds=round(anchor["features_seconds"], 3),
         anchor_signals_seconds=round(anchor["signals_seconds"], 3),

@@ -3,7 +3,7 @@
 
 Starts no server: point it at one (`make demo` serves http://127.0.0.1:8000). It logs in
 through the login form, finds the pages by following links from the workspace page and writes
-docs/screenshots/{workspace,dataset,import,jobs,api-docs}.png.
+docs/screenshots/{workspace,dataset,import,jobs,segments,segment,backlog,run,api-docs}.png.
 
     python scripts/screenshots.py [--base-url URL] [--username demo] [--password ...]
 
@@ -113,6 +113,19 @@ def run(args: argparse.Namespace) -> list[Path]:
             # Jobs and the API docs: from the navigation bar.
             goto(page, first_href(page, 'nav a:text-is("Jobs")', "jobs page"))
             written.append(shoot(page, args.out, "jobs"))
+            # Segments: the ranked list, the top segment's page with its charts.
+            goto(page, first_href(page, 'nav a:text-is("Segments")', "segments"))
+            written.append(shoot(page, args.out, "segments"))
+            goto(page, first_href(page, 'table a[href*="/segments/"]', "a segment"))
+            page.locator("#chart-signals .main-svg").first.wait_for()
+            written.append(shoot(page, args.out, "segment"))
+            # Planner: the ranked backlog and the latest optimizer run of the first scenario.
+            goto(page, first_href(page, 'nav a:text-is("Backlog")', "backlog"))
+            written.append(shoot(page, args.out, "backlog"))
+            goto(page, first_href(page, 'nav a:text-is("Scenarios")', "scenarios"))
+            goto(page, first_href(page, 'table a[href*="/runs/"]', "a run"))
+            page.locator("#chart-frontier .main-svg").first.wait_for()
+            written.append(shoot(page, args.out, "run"))
             goto(page, first_href(page, 'nav a:text-is("API")', "API docs"))
             page.locator(".swagger-ui .info .title").wait_for()
             page.locator(".opblock").first.wait_for()

@@ -39,6 +39,8 @@ FUTURE_TOLERANCE = pd.Timedelta(minutes=10)
 MAX_FIELD_BYTES = 1_000_000
 CSV_BLOCK_SIZE = 8 << 20
 SCAN_CHUNK = 16 << 20
+# Rows per piece of the fast timestamp parser; a piece it cannot take goes the general way.
+TS_CHUNK = 1 << 20
 # User ids that are an exporter's spelling of "no user" rather than a user.
 NULL_USER_IDS = ("null", "none", "nan", "undefined")
 
@@ -247,7 +249,9 @@ def _check_text(path: Path) -> TextShape:
                                      "the file contains NUL bytes (is it a binary file?)",
                                      f"line {where}, byte {offset + nul}")
             try:
-                decoder.decode(chunk)
+                # Plain ASCII after a complete character is valid UTF-8: no decoding needed.
+                if not (chunk.isascii() and decoder.getstate()[0] == b""):
+                    decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 where = line + chunk.count(b"\n", 0, exc.start)
                 raise ImportRejected(
@@ -738,9 +742,85 @@ def parse_timestamps(
     if pd.api.types.is_numeric_dtype(raw):
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
         return _from_epoch(numbers)
-    text = raw.astype("str").str.strip()
-    arrow = _arrow_text(text)
+    text = _strip(raw)
     missing = raw.isna().to_numpy() | (text == "").to_numpy()
+    micros, done = _aware_iso_fast(_arrow_text(text), missing)
+    if not done.any():
+        return _parse_text_timestamps(raw, text, missing, timezone)
+    unparseable = missing.copy()
+    naive = np.zeros(n, bool)
+    ambiguous = np.zeros(n, bool)
+    slow = ~done
+    if slow.any():  # chunks the fast path could not take: the general parser, for them only
+        parsed, bad, local, amb = _parse_text_timestamps(raw[slow], text[slow], missing[slow],
+                                                         timezone)
+        micros[slow] = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]").view("int64")
+        unparseable[slow] = bad
+        naive[slow] = local
+        ambiguous[slow] = amb
+    result = pd.Series(micros.view("datetime64[us]"), index=raw.index).dt.tz_localize("UTC")
+    return result, unparseable, naive, ambiguous
+
+
+def _aware_iso_fast(arrow: pa.Array | pa.ChunkedArray,
+                    missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ISO 8601 text with a UTC offset ("2025-06-22T17:07:58Z", "...+02:00"), parsed by Arrow.
+
+    Works in chunks of rows: a chunk is taken only when every present value has the
+    "YYYY-MM-DD[T ]HH:MM" layout and Arrow's strict parser accepts all of them (it refuses
+    naive times, offsets out of range and anything else unusual); other chunks are left to
+    the general parser. Returns (microseconds since the epoch, NaT for missing values; mask
+    of the rows done)."""
+    n = len(missing)
+    micros = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    done = np.zeros(n, bool)
+    null = pa.scalar(None, pa.string())
+    for lo in range(0, n, TS_CHUNK):
+        size = min(TS_CHUNK, n - lo)
+        part = arrow.slice(lo, size)
+        gaps = missing[lo:lo + size]
+        if gaps.all():
+            continue
+        if gaps.any():  # empty text is missing, like null
+            part = pc.if_else(pa.array(gaps), null, part)
+        if not _iso_layout(part):
+            continue
+        try:
+            stamps = pc.cast(part, pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, OverflowError):
+            continue
+        values = pc.cast(stamps, pa.int64()).fill_null(np.iinfo(np.int64).min)
+        micros[lo:lo + size] = np.asarray(values.to_numpy(), dtype=np.int64)
+        done[lo:lo + size] = True
+    return micros, done
+
+
+def _iso_layout(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Every present value is at least "YYYY-MM-DDTHH:MMZ" long, with "T" or " " after the
+    date and ":" after the hour (Arrow also takes an hour without minutes; we do not)."""
+    for chunk in _chunks(values):
+        offsets, data = _string_buffers(chunk)
+        starts = offsets[:-1]
+        lengths = offsets[1:] - starts
+        if chunk.null_count:
+            valid = np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            starts, lengths = starts[valid], lengths[valid]
+        if len(starts) == 0:
+            continue
+        if lengths.min() < 17 or not (data[starts + 13] == 58).all():
+            return False
+        sep = data[starts + 10]
+        if not ((sep == 84) | (sep == 32)).all():
+            return False
+    return True
+
+
+def _parse_text_timestamps(
+    raw: pd.Series, text: pd.Series, missing: np.ndarray, timezone: str | None
+) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    """The general text parser: offsets, "UTC" and "z" spellings, epoch numbers, local times."""
+    n = len(raw)
+    arrow = _arrow_text(text)
     epoch = _where(pc.match_substring_regex(arrow, _EPOCH))
     aware = _where(pc.match_substring_regex(arrow, _TZ_SUFFIX))
     result = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
@@ -811,9 +891,20 @@ def parse_amounts(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         values = raw.astype("float64")
         return values, ~np.isfinite(values.to_numpy(na_value=0.0))
-    text = raw.astype("str").str.strip()
+    text = _strip(raw)
     present = raw.notna().to_numpy() & (text != "").fillna(False).to_numpy(dtype=bool)
-    values = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
+    if present.all():
+        values = pd.to_numeric(text.where(present), errors="coerce").astype("float64")
+    else:
+        # Only the present values and one missing one (to_numeric infers the same result
+        # type as for the whole column) go through the element-wise parser.
+        rows = np.flatnonzero(present)
+        rows = np.insert(rows, np.searchsorted(rows, int(np.argmin(present))),
+                         int(np.argmin(present)))
+        some = pd.to_numeric(text.where(present).iloc[rows], errors="coerce").astype("float64")
+        arr = np.full(len(raw), np.nan)
+        arr[rows] = some.to_numpy(dtype="float64", na_value=np.nan)
+        values = pd.Series(arr, index=raw.index, name=text.name)
     arr = values.to_numpy(na_value=np.nan)
     bad = present & ~np.isfinite(arr)
     return values.where(~pd.Series(bad, index=raw.index)), bad
@@ -871,11 +962,11 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
     sample_frame = frame  # samples show the file's own column names and raw values
 
     user = work["user_id"]
-    user_text = user.astype("str").str.strip()
+    user_text = _strip(user)
     user_arrow = _arrow_text(user_text)
     missing_user = _missing_ids(user, user_arrow)
     problems.add("missing_user_id", missing_user, sample_frame, show)
-    event_text = work["event"].astype("str").str.strip()
+    event_text = _strip(work["event"])
     missing_event = (work["event"].isna() | (event_text == "")).to_numpy(dtype=bool) & ~missing_user
     problems.add("missing_event", missing_event, sample_frame, show)
     bad = missing_user | missing_event
@@ -933,15 +1024,20 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
         props_text = pd.Series(None, index=work.index, dtype="str")
 
     keep = ~bad
+    everything = bool(keep.all())
+
+    def kept(values: pd.Series) -> pd.Series:
+        return values if everything else values[keep]
+
     clean = pd.DataFrame(
         {
-            "user_id": user_text[keep].astype("str"),
-            "event": event_text[keep].astype("str"),
-            "timestamp": ts[keep],
-            "revenue": amounts["revenue"][keep],
-            "cost": amounts["cost"][keep],
-            "properties": props_text[keep].astype("str"),
-            "__line": frame["__line"][keep],
+            "user_id": kept(user_text).astype("str"),
+            "event": kept(event_text).astype("str"),
+            "timestamp": kept(ts),
+            "revenue": kept(amounts["revenue"]),
+            "cost": kept(amounts["cost"]),
+            "properties": kept(props_text).astype("str"),
+            "__line": kept(frame["__line"]),
         }
     ).reset_index(drop=True)
     if len(clean) == 0:
@@ -963,13 +1059,67 @@ def _arrow_text(values: pd.Series) -> pa.Array:
         return pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
 
 
+def _chunks(values: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    return list(values.chunks) if isinstance(values, pa.ChunkedArray) else [values]
+
+
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets into the data, int64, one more than values; data bytes) of a string array."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.large_string())
+    n = len(values)
+    buffers = values.buffers()
+    if n == 0 or buffers[1] is None:
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.uint8)
+    width = np.dtype(np.int32 if pa.types.is_string(values.type) else np.int64)
+    offsets = np.frombuffer(buffers[1], dtype=width, count=n + 1,
+                            offset=values.offset * width.itemsize).astype(np.int64)
+    data = (np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None
+            else np.zeros(0, np.uint8))
+    return offsets, data
+
+
+# Bytes that can begin or end a value str.strip() changes: ASCII whitespace (Arrow's
+# utf8_trim_whitespace also trims the separators 0x1c-0x1f) and any non-ASCII byte.
+_EDGE_BYTES = np.zeros(256, dtype=bool)
+_EDGE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_EDGE_BYTES[128:] = True
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    """``values.astype("str").str.strip()``, without the copy when no value needs trimming."""
+    text = values.astype("str")
+    try:
+        arrow = pa.array(text.array)
+    except (pa.ArrowException, TypeError, ValueError):
+        return text.str.strip()
+    if not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        return text.str.strip()
+    for chunk in _chunks(arrow):
+        offsets, data = _string_buffers(chunk)
+        starts, ends = offsets[:-1], offsets[1:]
+        filled = ends > starts
+        if filled.any() and (_EDGE_BYTES[data[starts[filled]]].any()
+                             or _EDGE_BYTES[data[ends[filled] - 1]].any()):
+            return text.str.strip()
+    return text
+
+
 def _where(flags: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(flags.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _missing_ids(raw: pd.Series, text: pa.Array) -> np.ndarray:
     """Empty user ids, and the ones an exporter wrote for "no user" ("null", "undefined")."""
-    nullish = _where(pc.is_in(pc.utf8_lower(text), value_set=pa.array(NULL_USER_IDS)))
+    # Lower-casing keeps the number of characters: only values as long as a null spelling
+    # can be one.
+    lengths = pc.utf8_length(text)
+    spelled = pa.array(sorted({len(word) for word in NULL_USER_IDS}), lengths.type)
+    candidates = np.flatnonzero(_where(pc.is_in(lengths, value_set=spelled)))
+    nullish = np.zeros(len(text), bool)
+    if len(candidates):
+        nullish[candidates] = _where(pc.is_in(pc.utf8_lower(text.take(candidates)),
+                                              value_set=pa.array(NULL_USER_IDS)))
     empty = _where(pc.equal(text, "")) | ~_where(pc.is_valid(text))
     return raw.isna().to_numpy(dtype=bool) | empty | nullish
 
@@ -1011,7 +1161,7 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
     available = [c for c in frame.columns if c != "__line"]
     columns = resolve_columns(available, USER_ALIASES, options.mapping, ("user_id",))
     show = available
-    user_text = frame[columns["user_id"]].astype("str").str.strip()
+    user_text = _strip(frame[columns["user_id"]])
     missing = _missing_ids(frame[columns["user_id"]], _arrow_text(user_text))
     problems.add("missing_user_id", missing, frame, show)
     bad = missing.copy()
@@ -1044,7 +1194,7 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
             if series.notna().any() and numeric.notna().sum() == series.notna().sum():
                 series = numeric
             else:
-                series = series.astype("str").str.strip()
+                series = _strip(series)
         out[col] = series
     out["__line"] = frame["__line"].to_numpy()
     out = out[~bad]

@@ -786,6 +786,38 @@ def naive_members(rule: dict[str, Any], events: list[tuple[Any, ...]],
     return out
 
 
+# Boundary-sensitive leaves checked on every generated log, beside the random trees.
+BATTERY_WINDOWS: list[dict[str, Any] | None] = [
+    None, {"from_signup_days": [0, 1]}, {"from_signup_days": [0, 3]},
+    {"from_signup_days": [1, 2]}, {"from_signup_days": [2, 10]}, {"last_days": 1},
+    {"last_days": 3}, {"last_days": 10}, {"between": [iso(3), iso(5)]},
+    {"between": [iso(10), iso(20)]},
+]
+BATTERY: list[dict[str, Any]] = [
+    *[{"event": "*", "min_count": k, **({"window": w} if w else {})}
+      for w in BATTERY_WINDOWS for k in (1, 2)],
+    *[{"revenue": {"op": "gt", "value": 0}, **({"window": w} if w else {})}
+      for w in BATTERY_WINDOWS],
+    *[{"distinct": {"event": "*", **({"property": p} if p else {})}, "min": k}
+      for p in (None, "feature", "n") for k in (2, 3)],
+    *[{"event": "*", "where": [f]} for f in (
+        {"property": "feature", "op": "exists"},
+        {"property": "feature", "op": "exists", "value": False},
+        {"property": "n", "op": "exists"},
+        {"property": "n", "op": "gte", "value": 3},
+        {"property": "n", "op": "lt", "value": 3},
+        {"property": "n", "op": "eq", "value": "2"},
+        {"property": "feature", "op": "ne", "value": "f1"},
+        {"property": "feature", "op": "in", "value": ["f2", "f3"]},
+        {"property": "feature", "op": "contains", "value": "1"},
+    )],
+    *[{seen: {"op": op, "value": iso(day)}} for seen in ("first_seen", "last_seen")
+      for op in ("before", "after") for day in (1, 5, 20)],
+    *[{seen: {"op": "within_days", "value": n}} for seen in ("first_seen", "last_seen")
+      for n in (1, 5)],
+]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(log=event_logs(), trees=st.lists(rule_trees(3), min_size=1, max_size=3),
        more_leaves=st.lists(leaves(), min_size=4, max_size=10))
@@ -793,7 +825,7 @@ def test_matches_naive_evaluator(log: tuple[list, list, int], trees: list[dict],
                                  more_leaves: list[dict]) -> None:
     events, users, as_of = log
     data = make_data(events, users)
-    for rule in trees + more_leaves:
+    for rule in trees + more_leaves + BATTERY:
         validate_rule(rule, attributes=["plan", "seats", "signup_time"])
         assert isinstance(describe_rule(rule), str)
         for node in subtrees(rule):  # every subtree, so a wrong leaf cannot hide in the tree
