@@ -17,6 +17,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,11 +238,13 @@ def _check_text(path: Path) -> TextShape:
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
     offset = 0
-    last = b""
+    last = 0
+    buffer = bytearray(SCAN_CHUNK)
     with open(path, "rb") as handle:
-        while chunk := handle.read(16 << 20):
+        while size := handle.readinto(buffer):
+            chunk = buffer if size == len(buffer) else buffer[:size]
             if offset == 0:
-                _check_not_utf16(chunk)
+                _check_not_utf16(bytes(chunk[:4096]))
             nul = chunk.find(b"\x00")
             if nul >= 0:
                 where = line + chunk.count(b"\n", 0, nul)
@@ -258,15 +261,15 @@ def _check_text(path: Path) -> TextShape:
                     "bad_encoding", "the file is not valid UTF-8 text; save it as UTF-8",
                     f"line {where}, byte {offset + exc.start}",
                 ) from None
-            line += chunk.count(b"\n")
-            offset += len(chunk)
-            last = chunk[-1:]
+            line += int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8, count=size) == 10))
+            offset += size
+            last = chunk[size - 1]
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise ImportRejected("bad_encoding", "the file ends inside a UTF-8 character",
                                  f"line {line}, byte {offset}") from None
-    return TextShape(newlines=line - 1, ends_with_newline=last == b"\n")
+    return TextShape(newlines=line - 1, ends_with_newline=last == 10)
 
 
 def _check_not_utf16(head: bytes) -> None:
@@ -336,7 +339,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
             parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid,
                                               newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
+                column_types={h: pa.large_string() for h in header},  # as pandas keeps text
                 strings_can_be_null=True,
                 null_values=[""],
             ),
@@ -1249,28 +1252,14 @@ def merge_into_store(
         return MergeResult(**{**applied[import_id]["result"], "already_applied": True})
 
     new_parts: dict[int, pa.Table] = {}
+    user_counts: dict[int, int] = {}
     dup_in_file = dup_stored = added = 0
     if events is not None:
-        frame = events.frame
-        before = len(frame)
-        frame = frame.drop_duplicates(subset=DEDUP_KEY, keep="first")
-        dup_in_file = before - len(frame)
+        merged = _merge_events(store, key, events.frame)
+        new_parts, user_counts = merged.parts, merged.users
+        dup_in_file, dup_stored, added = merged.in_file, merged.stored, merged.added
         if dup_in_file:
             events.problems.counts["duplicate"] = dup_in_file
-        parts = partition_of(frame["user_id"].to_numpy(), store.partitions)
-        for part in np.unique(parts):
-            chunk = frame.loc[parts == part, list(EVENT_SCHEMA.names)]
-            existing = store.read_partition_table(key, int(part)).to_pandas()
-            existing["event"] = existing["event"].astype("str")
-            n_existing = len(existing)
-            combined = pd.concat([existing, chunk], ignore_index=True) if n_existing else chunk
-            dup_mask = combined.duplicated(subset=DEDUP_KEY, keep="first").to_numpy()
-            dup_stored += int(dup_mask[n_existing:].sum())
-            combined = combined.loc[~dup_mask]
-            added += len(combined) - n_existing
-            if len(combined) == n_existing:
-                continue
-            new_parts[int(part)] = _sorted_table(combined)
     users_added = users_updated = 0
     users_table = None
     if users is not None:
@@ -1291,7 +1280,7 @@ def merge_into_store(
         merged = merged.sort_values("user_id", kind="stable").reset_index(drop=True)
         users_table = pa.Table.from_pandas(merged, preserve_index=False)
     total_events = int(manifest.get("total_events", 0)) + added
-    total_users = _count_users(store, key, new_parts, users_table)
+    total_users = _count_users(store, key, new_parts, users_table, user_counts)
     result = MergeResult(
         version=(current.number + 1) if current else 1,
         rows_added=added,
@@ -1317,26 +1306,329 @@ def merge_into_store(
     return result
 
 
-def _sorted_table(frame: pd.DataFrame) -> pa.Table:
-    table = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
-    table = table.cast(pa.schema([f if f.name != "event" else pa.field("event", pa.string())
-                                  for f in EVENT_SCHEMA]))
-    order = pa.compute.sort_indices(
-        table, sort_keys=[("user_id", "ascending"), ("timestamp", "ascending"),
-                          ("event", "ascending")]
-    )
-    table = table.take(order)
-    return table.set_column(1, "event", pa.compute.dictionary_encode(table["event"]))
+# The events as stored, with the event name as plain text while merging.
+_MERGE_SCHEMA = pa.schema([f if f.name != "event" else pa.field("event", pa.string())
+                           for f in EVENT_SCHEMA])
+# Text keys up to this many 8-byte words are compared as integers; longer ones by Arrow.
+MAX_KEY_WORDS = 8
+# From this many new rows on, partitions are sorted on two threads (numpy and Arrow release
+# the GIL); small imports stay on one.
+PARALLEL_ROWS = 1_000_000
+
+
+@dataclass
+class _MergedEvents:
+    parts: dict[int, pa.Table]
+    users: dict[int, int]  # distinct users of each new partition table
+    in_file: int = 0
+    stored: int = 0
+    added: int = 0
+
+
+@dataclass(frozen=True)
+class _TextCodes:
+    """Text values as integers: ``codes`` (one per value, equal codes for equal text),
+    ``reps`` (a value of each code) and ``ranks`` (each code's place among the sorted
+    distinct values, so sorting by rank is sorting the text as Arrow does, by bytes)."""
+
+    codes: np.ndarray
+    reps: np.ndarray
+    ranks: np.ndarray
+
+
+def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEvents:
+    """De-duplicate the new rows against each other and the stored ones; sort each partition.
+
+    A user lives in one partition, so duplicates (same user, event, timestamp, properties)
+    are found partition by partition: one stable sort by (user, timestamp, event) puts equal
+    rows next to each other, stored rows before new ones and new ones in file order, so the
+    first of each group is the one kept (the file-wide ``drop_duplicates(keep="first")``
+    followed by the same against the stored rows, in one pass)."""
+    new = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
+    new = new.cast(_MERGE_SCHEMA).combine_chunks()
+    n = new.num_rows
+    merged = _MergedEvents(parts={}, users={})
+    if n == 0:
+        return merged
+    user_text = new.column("user_id").chunk(0)
+    event_text = new.column("event").chunk(0)
+    users = _text_codes(user_text)
+    events = _text_codes(event_text)
+    distinct_users = user_text.take(pa.array(users.reps))
+    part_of_user = partition_of(distinct_users.to_numpy(zero_copy_only=False), store.partitions)
+    del distinct_users
+    small = np.uint8 if store.partitions <= 256 else np.int32  # uint8 sorts by radix
+    part = part_of_user.astype(small)[users.codes]
+    order = np.argsort(part, kind="stable")  # rows of each partition together, in file order
+    bounds = np.searchsorted(part[order], np.arange(store.partitions + 1))
+    del part, part_of_user
+    user_rank = users.ranks[users.codes]
+    event_rank = events.ranks[events.codes]
+    stamps = _micros(new.column("timestamp"))
+    event_names = event_text.take(pa.array(events.reps))
+
+    def one(p: int) -> tuple[int, pa.Table | None, int, int, int, int]:
+        rows = order[bounds[p]:bounds[p + 1]]
+        existing = store.read_partition_table(key, p)
+        n_existing = existing.num_rows
+        if n_existing == 0:
+            u = user_rank[rows]
+            keep, in_file, stored = _sorted_unique(u, stamps[rows], event_rank[rows], 0,
+                                                   new.column("properties"), rows)
+            chosen = rows[keep]
+            u = u[keep]
+            table = _sorted_table(new, chosen, u, users.codes[chosen], user_text, users.reps,
+                                  stamps[chosen], events.codes[chosen], event_names)
+        else:
+            source = pa.concat_tables([existing.cast(_MERGE_SCHEMA),
+                                       new.take(pa.array(rows))]).combine_chunks()
+            del existing
+            su = _text_codes(source.column("user_id").chunk(0))
+            se = _text_codes(source.column("event").chunk(0))
+            keep, in_file, stored = _sorted_unique(
+                su.ranks[su.codes], _micros(source.column("timestamp")), se.ranks[se.codes],
+                n_existing, source.column("properties"), None)
+            u = su.ranks[su.codes[keep]]
+            table = None
+            if len(keep) != n_existing:
+                table = source.take(pa.array(keep))
+                table = table.set_column(1, "event", pc.dictionary_encode(table.column("event")))
+        distinct = int(np.count_nonzero(u[1:] != u[:-1])) + 1 if len(keep) else 0
+        return p, table, in_file, stored, len(keep) - n_existing, distinct
+
+    todo = [p for p in range(store.partitions) if bounds[p + 1] > bounds[p]]
+    if n >= PARALLEL_ROWS and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(one, todo))
+    else:
+        results = [one(p) for p in todo]
+    for p, table, in_file, stored, added, distinct in results:
+        merged.in_file += in_file
+        merged.stored += stored
+        merged.added += added
+        if table is not None and added:
+            merged.parts[p] = table
+            merged.users[p] = distinct
+    return merged
+
+
+def _sorted_table(new: pa.Table, rows: np.ndarray, user_rank: np.ndarray,
+                  user_codes: np.ndarray, user_text: pa.Array, user_reps: np.ndarray,
+                  stamps: np.ndarray, event_codes: np.ndarray, event_names: pa.Array) -> pa.Table:
+    """``new.take(rows)`` (rows sorted by user) as stored, with few random reads of text.
+
+    Users: each distinct user's text once, repeated (rows of a user are adjacent). Events:
+    dictionary-encoded in order of first appearance, as ``pc.dictionary_encode`` does."""
+    m = len(rows)
+    starts = np.ones(m, bool)
+    starts[1:] = user_rank[1:] != user_rank[:-1]
+    runs = np.flatnonzero(starts)
+    names = user_text.take(pa.array(user_reps[user_codes[runs]]))
+    users = names.take(pa.array(np.cumsum(starts) - 1))
+    seen = pd.unique(event_codes)
+    renumber = np.zeros(len(event_names), np.int32)
+    renumber[seen] = np.arange(len(seen), dtype=np.int32)
+    events = pa.DictionaryArray.from_arrays(pa.array(renumber[event_codes]),
+                                            event_names.take(pa.array(seen)))
+    picked = pa.array(rows)
+    columns = {
+        "user_id": users,
+        "event": events,
+        "timestamp": pa.array(stamps, pa.int64()).view(pa.timestamp("us", tz="UTC")),
+        "revenue": new.column("revenue").take(picked),
+        "cost": new.column("cost").take(picked),
+        "properties": new.column("properties").take(picked),
+    }
+    return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def _sorted_unique(
+    u: np.ndarray, t: np.ndarray, e: np.ndarray, n_existing: int,
+    properties: pa.ChunkedArray, rows: np.ndarray | None,
+) -> tuple[np.ndarray, int, int]:
+    """Positions of the rows to keep, sorted by (user, timestamp, event) and then position;
+    the number of new rows that repeat a new row / a stored row.
+
+    ``u``, ``t``, ``e`` are integer sort keys (user rank, microseconds, event rank) of the
+    stored rows (the first ``n_existing``) followed by the new ones; ``properties[rows]``
+    (or ``properties`` when ``rows`` is None) are their properties."""
+    m = len(u)
+    if m == 0:
+        return np.zeros(0, np.int64), 0, 0
+    origin = int(t.min())
+    span = t.astype(np.uint64) - np.uint64(origin % (1 << 64))  # exact: all are below 2**64
+    for step in (1_000_000, 1_000, 1):  # whole seconds take fewer bits
+        if step == 1 or not (span % np.uint64(step)).any():
+            break
+    if step > 1:
+        span //= np.uint64(step)
+    u_bits = int(u.max()).bit_length()
+    t_bits = int(span.max()).bit_length()
+    e_bits = int(e.max()).bit_length()
+    uk, ek = u.astype(np.uint64), e.astype(np.uint64)
+    if u_bits + t_bits + e_bits <= 63:
+        combined = (uk << np.uint64(t_bits + e_bits)) | (span << np.uint64(e_bits)) | ek
+        order = np.argsort(combined, kind="stable")
+        ordered = combined[order]
+        same = ordered[1:] == ordered[:-1]
+    elif t_bits + e_bits <= 63:
+        inner = (span << np.uint64(e_bits)) | ek
+        first = np.argsort(inner, kind="stable")
+        order = first[np.argsort(uk[first], kind="stable")]
+        ordered_u, ordered_inner = uk[order], inner[order]
+        same = (ordered_u[1:] == ordered_u[:-1]) & (ordered_inner[1:] == ordered_inner[:-1])
+    else:
+        order = np.lexsort((ek, span, uk))
+        same = np.ones(m - 1, bool)
+        for values in (uk, span, ek):
+            ordered_values = values[order]
+            same &= ordered_values[1:] == ordered_values[:-1]
+    if not same.any():
+        return order, 0, 0
+    # Runs of equal (user, timestamp, event): duplicates are the rows whose properties
+    # equal an earlier row's of the same run.
+    starts = np.ones(m, bool)
+    starts[1:] = ~same
+    run = np.cumsum(starts) - 1
+    member = np.zeros(m, bool)
+    member[1:] |= same
+    member[:-1] |= same
+    slots = np.flatnonzero(member)  # places in the sorted order
+    position = order[slots]
+    picked = pa.array(position if rows is None else rows[position])
+    codes = pc.dictionary_encode(properties.take(picked), null_encoding="encode")
+    props = np.asarray(pc.cast(codes.combine_chunks().indices, pa.int64()).to_numpy(),
+                       dtype=np.int64)
+    regroup = np.lexsort((position, props, run[slots]))
+    runs, props, position = run[slots][regroup], props[regroup], position[regroup]
+    repeat = np.zeros(len(slots), bool)
+    repeat[1:] = (runs[1:] == runs[:-1]) & (props[1:] == props[:-1])
+    previous = np.empty_like(position)
+    previous[1:] = position[:-1]
+    new_repeat = repeat & (position >= n_existing)
+    stored = int(np.count_nonzero(new_repeat & (previous < n_existing)))
+    in_file = int(np.count_nonzero(new_repeat)) - stored
+    drop = np.zeros(m, bool)
+    drop[slots[regroup[repeat]]] = True
+    return order[~drop], in_file, stored
+
+
+def _micros(stamps: pa.ChunkedArray) -> np.ndarray:
+    values = pc.cast(stamps, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return np.asarray(values.fill_null(0).to_numpy(), dtype=np.int64)
+
+
+def _text_codes(values: pa.Array) -> _TextCodes:
+    """Integer codes and sort ranks of text values (one chunk, no nulls expected).
+
+    Few distinct values (event names): Arrow's dictionary encoding. Many (user ids) of up to
+    MAX_KEY_WORDS * 8 bytes: the bytes, zero-padded, as big-endian 64-bit words, so that
+    comparing words compares text by bytes as Arrow's sort does (the byte length breaks ties
+    when text holds NUL bytes); equal keys are found with a hash table. Anything else, and
+    the unlikely case of two different texts hashing alike, goes to Arrow's dictionary."""
+    n = len(values)
+    if n == 0 or values.null_count:
+        return _text_codes_arrow(values)
+    sample = values.take(pa.array(np.linspace(0, n - 1, min(n, 4096)).astype(np.int64)))
+    if pc.count_distinct(sample).as_py() * 8 <= len(sample):
+        return _text_codes_arrow(values)
+    offsets, data = _string_buffers(values)
+    lengths = np.diff(offsets)
+    width = int(lengths.max())
+    words = max(1, (width + 7) // 8)
+    if words > MAX_KEY_WORDS:
+        return _text_codes_arrow(values)
+    keys = _big_endian_words(offsets, data, lengths, width, words)
+    with_nul = bool((data[offsets[0]:offsets[-1]] == 0).any())
+    exact = words == 1 and not with_nul
+    if exact:
+        hashed = keys[:, 0]
+    else:
+        hashed = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        for j in range(words):
+            hashed = (hashed ^ keys[:, j]) * np.uint64(0xBF58476D1CE4E5B9)
+            hashed ^= hashed >> np.uint64(31)
+    codes, count = _factorize_u64(hashed)
+    reps = np.empty(count, np.int64)
+    reps[codes] = np.arange(n)
+    if not exact and not (np.array_equal(keys[reps][codes], keys)  # hashed: equal text?
+                          and np.array_equal(lengths[reps][codes], lengths)):
+        return _text_codes_arrow(values)
+    sort_keys = [keys[reps, j] for j in range(words - 1, -1, -1)]
+    if with_nul:
+        sort_keys.insert(0, lengths[reps])
+    by_text = np.lexsort(sort_keys) if len(sort_keys) > 1 else np.argsort(sort_keys[0])
+    ranks = np.empty(count, np.int64)
+    ranks[by_text] = np.arange(count)
+    return _TextCodes(codes, reps, ranks)
+
+
+def _big_endian_words(offsets: np.ndarray, data: np.ndarray, lengths: np.ndarray,
+                      width: int, words: int) -> np.ndarray:
+    """(values, words) uint64: each value's bytes zero-padded to 8 * words, read big-endian."""
+    n = len(lengths)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    if (lengths == width).all():
+        block = data[start:stop].reshape(n, width)
+        if width != 8 * words:
+            padded = np.zeros((n, 8 * words), np.uint8)
+            padded[:, :width] = block
+            block = padded
+        return block.view(">u8").astype(np.uint64)
+    keys = np.zeros((n, words), np.uint64)
+    last = max(len(data) - 1, 0)
+    for j in range(width):  # byte j of every value (0 past its end)
+        byte = data[np.minimum(offsets[:-1] + j, last)].astype(np.uint64)
+        byte[lengths <= j] = 0
+        keys[:, j // 8] |= byte << np.uint64(8 * (7 - j % 8))
+    return keys
+
+
+def _factorize_u64(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes (equal keys, equal codes) and their number. Large inputs are first split by a
+    hash into buckets whose hash tables stay in cache."""
+    n = len(keys)
+    if n < 1 << 20:
+        codes, uniques = pd.factorize(keys)
+        return codes.astype(np.int64, copy=False), len(uniques)
+    bucket = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(56)).astype(np.uint8)
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(257))
+    grouped = keys[order]
+    codes = np.empty(n, np.int64)
+    count = 0
+    for b in range(256):
+        lo, hi = bounds[b], bounds[b + 1]
+        if hi > lo:
+            local, uniques = pd.factorize(grouped[lo:hi])
+            codes[order[lo:hi]] = local + count
+            count += len(uniques)
+    return codes, count
+
+
+def _text_codes_arrow(values: pa.Array) -> _TextCodes:
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    codes = np.asarray(pc.cast(encoded.indices, pa.int64()).to_numpy(), dtype=np.int64)
+    count = len(encoded.dictionary)
+    reps = np.empty(count, np.int64)
+    reps[codes] = np.arange(len(codes))
+    by_text = np.asarray(pc.sort_indices(encoded.dictionary).to_numpy(), dtype=np.int64)
+    ranks = np.empty(count, np.int64)
+    ranks[by_text] = np.arange(count)
+    return _TextCodes(codes, reps, ranks)
 
 
 def _count_users(store: EventStore, key: str, new_parts: dict[int, pa.Table],
-                 users_table: pa.Table | None) -> int:
+                 users_table: pa.Table | None, known: dict[int, int] | None = None) -> int:
     """Distinct users with events (a user lives in one partition, so per-partition counts add)."""
     total = 0
     for part in range(store.partitions):
+        if known is not None and part in known and part in new_parts:
+            total += known[part]
+            continue
         table = new_parts.get(part)
         if table is None:
-            table = store.read_partition_table(key, part)
+            table = store.read_partition_table(key, part, columns=["user_id"])
         total += pa.compute.count_distinct(table["user_id"]).as_py() if table.num_rows else 0
     return total
 

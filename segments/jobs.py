@@ -130,8 +130,10 @@ def job_finish(job: Job, state: str, *, result: dict[str, Any] | None = None,
     job.finished_at = timezone.now()
     job.error = error
     if state == JobState.SUCCEEDED:
+        # Keep a handler's closing message (set at 100%); otherwise the last step's is stale.
+        if job.progress < 100 or not job.message:
+            job.message = "done"
         job.progress = 100
-        job.message = job.message if job.message else "done"
     job.result = result or {}
     Job.objects.filter(pk=job.pk).update(
         state=job.state, finished_at=job.finished_at, error=job.error, progress=job.progress,

@@ -46,8 +46,11 @@ EVENT_SCHEMA = pa.schema(
 
 
 def partition_of(user_ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
-    """Stable partition number for each user id (same id -> same partition, across runs)."""
-    hashed = pd.util.hash_array(np.asarray(user_ids, dtype=object), categorize=True)
+    """Stable partition number for each user id (same id -> same partition, across runs).
+
+    Each value is hashed on its own (``categorize=True`` gives the same numbers, after a
+    slow factorize of the object array): callers pass distinct ids where they can."""
+    hashed = pd.util.hash_array(np.asarray(user_ids, dtype=object), categorize=False)
     return (hashed % np.uint64(partitions)).astype(np.int32)
 
 
@@ -178,14 +181,17 @@ class EventStore:
         self._prune(directory, keep=final.name)
         return Version(path=final, number=number, manifest=full_manifest)
 
-    def read_partition_table(self, key: str, part: int) -> pa.Table:
+    def read_partition_table(self, key: str, part: int,
+                             columns: Sequence[str] | None = None) -> pa.Table:
         version = self.current(key)
+        cols = list(columns) if columns is not None else None
+        empty = EVENT_SCHEMA.empty_table()
         if version is None:
-            return EVENT_SCHEMA.empty_table()
+            return empty.select(cols) if cols is not None else empty
         path = version.path / f"events-{part:02d}.parquet"
         if not path.exists():
-            return EVENT_SCHEMA.empty_table()
-        return pq.read_table(path)
+            return empty.select(cols) if cols is not None else empty
+        return pq.read_table(path, columns=cols)
 
     def delete(self, key: str) -> None:
         shutil.rmtree(self.dataset_dir(key), ignore_errors=True)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .data import US_PER_DAY, UserEvents
-from .rules import RuleError, RuleEvaluator, as_of_micros, node_kind, validate_rule
+from .rules import MAX_DAYS, RuleError, RuleEvaluator, as_of_micros, node_kind, validate_rule
 
 ValueFn = Callable[[np.ndarray], Any]
 DEFAULT_VALUE_DAYS = 90
@@ -160,9 +160,9 @@ def sweep_window(rule: Any, path: str, days: Sequence[int], data: UserEvents,
 
     rows = []
     for d in days:
-        if isinstance(d, bool) or not isinstance(d, int | np.integer) or d <= start:
+        if isinstance(d, bool) or not isinstance(d, int | np.integer) or not start < d <= MAX_DAYS:
             raise RuleError(window_path, f"window days must be whole numbers after the "
-                            f"start day ({start}), got {d!r}")
+                            f"start day ({start}) and at most {MAX_DAYS}, got {d!r}")
         inside = metric < int(d) * US_PER_DAY + extra
         stat = np.bincount(users[inside], weights=None if weights is None else weights[inside],
                            minlength=data.n_users)

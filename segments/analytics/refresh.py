@@ -138,6 +138,7 @@ def run_refresh(
     start = int(data.time.min()) if data.n_events else as_of
     split = int(as_of - (as_of - start) * HOLDOUT_FRACTION)
     result = RefreshResult(as_of=as_of, baseline=baseline, clv_fit=clv_fit)
+    holdout_shared: dict[Any, Any] = {}  # window revenues and all-users group, computed once
     for spec in specs:
         try:
             mask = segment_mask(spec, data, as_of, rfm)
@@ -149,7 +150,8 @@ def run_refresh(
         signals = segment_signals(mask, features, baseline=baseline_signals, seed=seed,
                                   min_n=min_n)
         signals["predicted_clv"] = _clv_signal(clv_values, mask, seed, min_n)
-        holdout = holdout_check(calibration_mask, data, split, as_of, min_n=min_n, seed=seed)
+        holdout = holdout_check(calibration_mask, data, split, as_of, min_n=min_n, seed=seed,
+                                shared=holdout_shared)
         curve = retention_curve(mask, data, as_of, cohort="month", max_periods=12)
         result.segments.append(
             SegmentResult(

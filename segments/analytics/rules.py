@@ -14,8 +14,9 @@ Attribute (a column of ``UserEvents.attributes``)
     ``not_null`` take no value; ``contains`` takes text (substring of a text attribute).
     A missing value never matches, except for ``is_null`` (``ne``/``not_in`` included). The
     ordering ops and ``between`` need a numeric column (compared with numbers) or a datetime
-    column (compared with ISO 8601 text). An attribute the data does not have counts as
-    missing for every user.
+    column (compared with ISO 8601 text); a text column whose values are all ISO 8601 dates
+    counts as a datetime column for them (equality on a text column stays textual). An
+    attribute the data does not have counts as missing for every user.
 
 Behaviour (count of events)
     ``{"event": "report_created", "min_count": 2, "max_count": null, "window": WINDOW,
@@ -101,6 +102,7 @@ NODE_KEYS: dict[str, tuple[str, ...]] = {
     "last_seen": ("last_seen",),
 }
 ROOT = "(root)"
+MAX_DAYS = 36_600  # a century: windows and day counts beyond it are mistakes
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _GLOB_CHARS = frozenset("*?[")
@@ -370,9 +372,9 @@ class _Validator:
             start_us = parse_iso(lo, f"{value_path}[0]")
             if parse_iso(hi, f"{value_path}[1]") <= start_us:
                 raise RuleError(value_path, "the end must be after the start")
-        elif not _is_int(value) or value <= 0:
-            raise RuleError(value_path, f"within_days needs a whole number of days > 0, "
-                            f"got {value!r}")
+        elif not _is_int(value) or not 0 < value <= MAX_DAYS:
+            raise RuleError(value_path, f"within_days needs a whole number of days from 1 to "
+                            f"{MAX_DAYS}, got {value!r}")
 
     # Parts --------------------------------------------------------------------------------
 
@@ -450,9 +452,9 @@ def validate_window(window: Any, path: str) -> None:
     if kind == "from_signup_days":
         start, end = _need_pair(value, kind_path)
         for i, day in enumerate((start, end)):
-            if not _is_int(day):
-                raise RuleError(f"{kind_path}[{i}]", f"expected a whole number of days, "
-                                f"got {day!r}")
+            if not _is_int(day) or abs(day) > MAX_DAYS:
+                raise RuleError(f"{kind_path}[{i}]", f"expected a whole number of days "
+                                f"(at most {MAX_DAYS}), got {day!r}")
         if end <= start:
             raise RuleError(kind_path, f"the window end ({end}) must be after its start ({start})")
     elif kind == "between":
@@ -461,8 +463,9 @@ def validate_window(window: Any, path: str) -> None:
         if parse_iso(hi, f"{kind_path}[1]") <= start_us:
             raise RuleError(kind_path, "the window end must be after its start")
     elif kind == "last_days":
-        if not _is_int(value) or value <= 0:
-            raise RuleError(kind_path, f"expected a whole number of days > 0, got {value!r}")
+        if not _is_int(value) or not 0 < value <= MAX_DAYS:
+            raise RuleError(kind_path, f"expected a whole number of days from 1 to {MAX_DAYS}, "
+                            f"got {value!r}")
     else:
         raise RuleError(kind_path, f"unknown window {str(kind)!r} (one of: "
                         + ", ".join(WINDOW_KINDS) + ")")
@@ -547,6 +550,7 @@ class RuleEvaluator:
         self._masks: dict[str, np.ndarray] = {}
         self._stats: dict[str, np.ndarray] = {}
         self._parsed: dict[str, Any] = {}
+        self._columns: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
 
     # Trees --------------------------------------------------------------------------------
 
@@ -790,22 +794,28 @@ class RuleEvaluator:
                                 f"{name!r} is {kind}")
             text = col.astype("str")
             return text.str.contains(value, regex=False, na=False).to_numpy(dtype=bool) & present
+        bounds = value if op == "between" else [value]
+        texts = all(isinstance(b, str) for b in bounds)
         if kind == "number":
             numbers = col.to_numpy(dtype="float64", na_value=np.nan)
-            bounds = value if op == "between" else [value]
             if not all(_is_number(b) for b in bounds):
                 raise RuleError(value_path, f"{name!r} is numeric; compare it with numbers")
-        elif kind == "datetime":
-            numbers = _datetime_micros(col)
-            bounds = value if op == "between" else [value]
-            if not all(isinstance(b, str) for b in bounds):
-                raise RuleError(value_path, f"{name!r} is a datetime; compare it with ISO dates")
-            value = ([parse_iso(b, value_path) for b in bounds] if op == "between"
-                     else parse_iso(value, value_path))
+        elif kind == "datetime" and not texts:
+            raise RuleError(value_path, f"{name!r} is a datetime; compare it with ISO 8601 dates")
         else:
-            raise RuleError(_join(path, "op"), f"{op} needs a numeric or datetime attribute; "
-                            f"{name!r} is {kind}")
+            stamps = self._stamps(name, col) if texts and kind in ("datetime", "text") else None
+            if stamps is None:
+                raise RuleError(_join(path, "op"), f"{op} needs a numeric or datetime "
+                                f"attribute; {name!r} is {kind}")
+            numbers, present = stamps
+            value = ([parse_iso(b, f"{value_path}[{i}]") for i, b in enumerate(bounds)]
+                     if op == "between" else parse_iso(value, value_path))
         return compare(numbers, op, value) & present
+
+    def _stamps(self, name: str, col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+        if name not in self._columns:
+            self._columns[name] = _datetime_micros(col, text=_column_kind(col) == "text")
+        return self._columns[name]
 
 
 def compare(values: np.ndarray, op: str, value: Any) -> np.ndarray:
@@ -835,12 +845,20 @@ def _column_kind(col: pd.Series) -> str:
     return "text"
 
 
-def _datetime_micros(col: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(col, utc=True)
-    out = np.zeros(len(col), dtype=np.int64)
+def _datetime_micros(col: pd.Series, text: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """µs since the epoch and presence of a datetime column (or of a text column whose values
+    are all ISO 8601; ``None`` when some are not). Naive datetimes are UTC."""
+    if text:
+        stamps = pd.to_datetime(col, utc=True, errors="coerce", format="ISO8601")
+        if not stamps.notna().any() or (stamps.notna() != col.notna()).any():
+            return None
+    else:
+        stamps = pd.to_datetime(col, utc=True)
     known = stamps.notna().to_numpy(dtype=bool)
-    out[known] = stamps[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
-    return out
+    naive = stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+    out = naive.to_numpy().astype(np.int64)
+    out[~known] = 0
+    return out, known
 
 
 def _equal_any(col: pd.Series, kind: str, values: list[Any], path: str) -> np.ndarray:
@@ -852,7 +870,9 @@ def _equal_any(col: pd.Series, kind: str, values: list[Any], path: str) -> np.nd
         return np.isin(col.to_numpy(dtype=bool, na_value=False), wanted_bools)
     if kind == "datetime":
         wanted_us = [parse_iso(v, path) for v in values if isinstance(v, str)]
-        return np.isin(_datetime_micros(col), wanted_us)
+        stamps = _datetime_micros(col)
+        assert stamps is not None
+        return np.isin(stamps[0], wanted_us) & stamps[1]
     return col.isin(values).to_numpy(dtype=bool)
 
 

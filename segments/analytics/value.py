@@ -37,6 +37,7 @@ would be slow.
 
 from __future__ import annotations
 
+import copy
 import math
 import zlib
 from collections.abc import Mapping, Sequence
@@ -621,12 +622,16 @@ def retention_curve(
     starts_us = _cohort_start(signup[members], cohort)
     periods = np.arange(max_periods)
     m = len(members)
-    position = np.full(data.n_users, -1, dtype=np.int64)
-    position[members] = np.arange(m)
-
-    keep = (data.time <= as_of_us) & (position[data.user] >= 0)
-    pos = position[data.user[keep]]
-    period = np.floor_divide(data.time[keep] - signup[data.user[keep]], length)
+    # The members' events, in event order: their slices starts[u]:starts[u+1] one after the
+    # other (members ascending), so only those events are touched, not the whole dataset.
+    lo = data.starts[members]
+    counts = data.starts[members + 1] - lo
+    owner = np.repeat(np.arange(m), counts)
+    events = np.arange(len(owner)) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    keep = data.time[events] <= as_of_us
+    pos = owner[keep]
+    events = events[keep]
+    period = np.floor_divide(data.time[events] - signup[data.user[events]], length)
     if mode == "on":
         sel = (period >= 0) & (period < max_periods)
         flags = np.zeros(m * max_periods, dtype=bool)
@@ -693,6 +698,7 @@ def holdout_check(
     seed: int = 0,
     n_boot: int = 1000,
     max_rel_width: float = 0.5,
+    shared: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """Did the segment's value hold out of sample?
 
@@ -701,6 +707,10 @@ def holdout_check(
     window ``[split, end)``, for the members (the mask, defined on calibration data) and for all
     users who signed up before ``split``. ``held`` = the two intervals overlap AND the ratio
     holdout / calibration is within [0.5, 2].
+
+    ``shared``: an empty dict that the caller passes to every call on the same ``data`` (one
+    refresh); what does not depend on the mask (the per-user window revenues and the all-users
+    group) is then computed once and reused. The results are the same as without it.
     """
     mask = _as_mask(calibration_mask, data.n_users)
     split_us, end_us = to_us(split), to_us(end)
@@ -709,10 +719,15 @@ def holdout_check(
     start_us = split_us - (end_us - split_us) if start is None else to_us(start)
     if start_us >= split_us:
         raise ValueError("start must be before split")
-    cal_scale = 30 * US_PER_DAY / (split_us - start_us)
-    hold_scale = 30 * US_PER_DAY / (end_us - split_us)
-    cal_rev = _window_revenue(data, start_us, split_us) * cal_scale
-    hold_rev = _window_revenue(data, split_us, end_us) * hold_scale
+    key = ("holdout", id(data), start_us, split_us, end_us, min_n, seed, n_boot, max_rel_width)
+    reuse = shared.get(key) if shared is not None else None
+    if reuse is not None:
+        cal_rev, hold_rev, base = reuse
+    else:
+        cal_scale = 30 * US_PER_DAY / (split_us - start_us)
+        hold_scale = 30 * US_PER_DAY / (end_us - split_us)
+        cal_rev = _window_revenue(data, start_us, split_us) * cal_scale
+        hold_rev = _window_revenue(data, split_us, end_us) * hold_scale
     unit = "revenue per user per 30 days"
     kw = {"seed": seed, "n_boot": n_boot, "min_n": min_n, "max_rel_width": max_rel_width}
 
@@ -727,7 +742,11 @@ def holdout_check(
                 "ratio": ratio, "ratio_low": low, "ratio_high": high, "overlap": bool(overlap)}
 
     seg = group(mask, "segment")
-    base = group(data.signup.astype(np.int64) < split_us, "all_users")
+    if reuse is None:
+        base = group(data.signup.astype(np.int64) < split_us, "all_users")
+        if shared is not None:
+            shared[key] = (cal_rev, hold_rev, base)
+    base = copy.deepcopy(base)  # callers own their result
     ratio = seg["ratio"]
     held = bool(seg["overlap"] and ratio is not None and HELD_RATIO[0] <= ratio <= HELD_RATIO[1])
     cal_v, hold_v = seg["calibration"]["estimate"], seg["holdout"]["estimate"]

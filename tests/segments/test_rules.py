@@ -292,6 +292,25 @@ def test_numeric_and_datetime_attributes(data: UserEvents, attribute: str, op: s
     assert members(rule, data) == expected
 
 
+def test_text_attribute_holding_iso_dates() -> None:
+    users = [{"user_id": u, "trial_end": t, "note": n} for u, t, n in (
+        ("a", "2025-01-05T00:00:00Z", "2025-01-01"), ("b", "2025-02-01T10:00:00+01:00", "soon"),
+        ("c", None, None))]
+    frame = pd.DataFrame(users).astype({"trial_end": "str", "note": "str"})
+    events = pd.DataFrame({"user_id": ["a", "b", "c"], "event": "e",
+                           "timestamp": pd.to_datetime([T0] * 3, utc=True), "revenue": 0.0})
+    data = build_user_events([events], frame)
+    assert members({"attribute": "trial_end", "op": "lt", "value": "2025-02-01T09:30:00Z"},
+                   data) == {"a", "b"}  # b's 10:00+01:00 is 09:00 UTC
+    assert members({"attribute": "trial_end", "op": "between",
+                    "value": ["2025-01-05", "2025-01-05T00:00:00Z"]}, data) == {"a"}
+    assert members({"attribute": "trial_end", "op": "eq", "value": "2025-01-05T00:00:00Z"},
+                   data) == {"a"}  # equality on text stays textual
+    with pytest.raises(RuleError) as err:  # not every value is a date
+        evaluate_rule({"attribute": "note", "op": "gt", "value": "2025-01-01"}, data, AS_OF)
+    assert err.value.path == "op"
+
+
 def test_attribute_type_mismatch_points_at_the_node(data: UserEvents) -> None:
     with pytest.raises(RuleError) as err:
         evaluate_rule({"all": [{"attribute": "plan", "op": "gt", "value": 3}]}, data, AS_OF)
