@@ -904,7 +904,8 @@ def parse_amounts(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         rows = np.flatnonzero(present)
         rows = np.insert(rows, np.searchsorted(rows, int(np.argmin(present))),
                          int(np.argmin(present)))
-        some = pd.to_numeric(text.where(present).iloc[rows], errors="coerce").astype("float64")
+        some = pd.to_numeric(text.iloc[rows].where(present[rows]), errors="coerce")
+        some = some.astype("float64")
         arr = np.full(len(raw), np.nan)
         arr[rows] = some.to_numpy(dtype="float64", na_value=np.nan)
         values = pd.Series(arr, index=raw.index, name=text.name)
@@ -1366,17 +1367,17 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     event_rank = events.ranks[events.codes]
     stamps = _micros(new.column("timestamp"))
     event_names = event_text.take(pa.array(events.reps))
+    sort_keys = _sort_keys(user_rank, stamps, event_rank)
 
     def one(p: int) -> tuple[int, pa.Table | None, int, int, int, int]:
         rows = order[bounds[p]:bounds[p + 1]]
         existing = store.read_partition_table(key, p)
         n_existing = existing.num_rows
         if n_existing == 0:
-            u = user_rank[rows]
-            keep, in_file, stored = _sorted_unique(u, stamps[rows], event_rank[rows], 0,
+            keep, in_file, stored = _sorted_unique([k[rows] for k in sort_keys], 0,
                                                    new.column("properties"), rows)
             chosen = rows[keep]
-            u = u[keep]
+            u = user_rank[chosen]
             table = _sorted_table(new, chosen, u, users.codes[chosen], user_text, users.reps,
                                   stamps[chosen], events.codes[chosen], event_names)
         else:
@@ -1385,9 +1386,11 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
             del existing
             su = _text_codes(source.column("user_id").chunk(0))
             se = _text_codes(source.column("event").chunk(0))
-            keep, in_file, stored = _sorted_unique(
-                su.ranks[su.codes], _micros(source.column("timestamp")), se.ranks[se.codes],
-                n_existing, source.column("properties"), None)
+            keys = _sort_keys(su.ranks[su.codes], _micros(source.column("timestamp")),
+                              se.ranks[se.codes])
+            keep, in_file, stored = _sorted_unique(keys, n_existing, source.column("properties"),
+                                                   None)
+            del keys
             u = su.ranks[su.codes[keep]]
             table = None
             if len(keep) != n_existing:
@@ -1442,22 +1445,15 @@ def _sorted_table(new: pa.Table, rows: np.ndarray, user_rank: np.ndarray,
     return pa.table(columns, schema=EVENT_SCHEMA)
 
 
-def _sorted_unique(
-    u: np.ndarray, t: np.ndarray, e: np.ndarray, n_existing: int,
-    properties: pa.ChunkedArray, rows: np.ndarray | None,
-) -> tuple[np.ndarray, int, int]:
-    """Positions of the rows to keep, sorted by (user, timestamp, event) and then position;
-    the number of new rows that repeat a new row / a stored row.
-
-    ``u``, ``t``, ``e`` are integer sort keys (user rank, microseconds, event rank) of the
-    stored rows (the first ``n_existing``) followed by the new ones; ``properties[rows]``
-    (or ``properties`` when ``rows`` is None) are their properties."""
-    m = len(u)
-    if m == 0:
-        return np.zeros(0, np.int64), 0, 0
+def _sort_keys(u: np.ndarray, t: np.ndarray, e: np.ndarray) -> list[np.ndarray]:
+    """Unsigned sort keys, most significant first, equivalent to (u, t, e): one packed key
+    when the three fit in 63 bits (timestamps relative to the earliest, in whole seconds or
+    milliseconds when they all are), else fewer packed ones."""
+    if len(u) == 0:
+        return [np.zeros(0, np.uint64)]
     origin = int(t.min())
     span = t.astype(np.uint64) - np.uint64(origin % (1 << 64))  # exact: all are below 2**64
-    for step in (1_000_000, 1_000, 1):  # whole seconds take fewer bits
+    for step in (1_000_000, 1_000, 1):
         if step == 1 or not (span % np.uint64(step)).any():
             break
     if step > 1:
@@ -1467,40 +1463,54 @@ def _sorted_unique(
     e_bits = int(e.max()).bit_length()
     uk, ek = u.astype(np.uint64), e.astype(np.uint64)
     if u_bits + t_bits + e_bits <= 63:
-        combined = (uk << np.uint64(t_bits + e_bits)) | (span << np.uint64(e_bits)) | ek
-        order = np.argsort(combined, kind="stable")
-        ordered = combined[order]
+        return [(uk << np.uint64(t_bits + e_bits)) | (span << np.uint64(e_bits)) | ek]
+    if t_bits + e_bits <= 63:
+        return [uk, (span << np.uint64(e_bits)) | ek]
+    return [uk, span, ek]
+
+
+def _sorted_unique(
+    keys: list[np.ndarray], n_existing: int, properties: pa.ChunkedArray,
+    rows: np.ndarray | None,
+) -> tuple[np.ndarray, int, int]:
+    """Positions of the rows to keep, sorted by ``keys`` (see _sort_keys) and then position;
+    the number of new rows that repeat a new row / a stored row.
+
+    The rows are the stored ones (the first ``n_existing``) followed by the new ones;
+    ``properties[rows]`` (or ``properties`` when ``rows`` is None) are their properties."""
+    m = len(keys[0])
+    if m == 0:
+        return np.zeros(0, np.int64), 0, 0
+    if len(keys) == 1:
+        order = np.argsort(keys[0])  # not stable: ties are put in order below
+        ordered = keys[0][order]
         same = ordered[1:] == ordered[:-1]
-    elif t_bits + e_bits <= 63:
-        inner = (span << np.uint64(e_bits)) | ek
-        first = np.argsort(inner, kind="stable")
-        order = first[np.argsort(uk[first], kind="stable")]
-        ordered_u, ordered_inner = uk[order], inner[order]
-        same = (ordered_u[1:] == ordered_u[:-1]) & (ordered_inner[1:] == ordered_inner[:-1])
     else:
-        order = np.lexsort((ek, span, uk))
+        order = np.lexsort(keys[::-1])
         same = np.ones(m - 1, bool)
-        for values in (uk, span, ek):
-            ordered_values = values[order]
-            same &= ordered_values[1:] == ordered_values[:-1]
+        for values in keys:
+            ordered = values[order]
+            same &= ordered[1:] == ordered[:-1]
     if not same.any():
         return order, 0, 0
-    # Runs of equal (user, timestamp, event): duplicates are the rows whose properties
-    # equal an earlier row's of the same run.
+    # Runs of equal (user, timestamp, event): in order of position, and the rows whose
+    # properties equal an earlier row's of the same run are duplicates.
     starts = np.ones(m, bool)
     starts[1:] = ~same
     run = np.cumsum(starts) - 1
     member = np.zeros(m, bool)
     member[1:] |= same
     member[:-1] |= same
-    slots = np.flatnonzero(member)  # places in the sorted order
+    slots = np.flatnonzero(member)  # places in the sorted order, each run's together
     position = order[slots]
+    runs = run[slots]
+    order[slots] = position[np.lexsort((position, runs))]
     picked = pa.array(position if rows is None else rows[position])
     codes = pc.dictionary_encode(properties.take(picked), null_encoding="encode")
     props = np.asarray(pc.cast(codes.combine_chunks().indices, pa.int64()).to_numpy(),
                        dtype=np.int64)
-    regroup = np.lexsort((position, props, run[slots]))
-    runs, props, position = run[slots][regroup], props[regroup], position[regroup]
+    regroup = np.lexsort((position, props, runs))
+    runs, props, position = runs[regroup], props[regroup], position[regroup]
     repeat = np.zeros(len(slots), bool)
     repeat[1:] = (runs[1:] == runs[:-1]) & (props[1:] == props[:-1])
     previous = np.empty_like(position)
@@ -1509,8 +1519,8 @@ def _sorted_unique(
     stored = int(np.count_nonzero(new_repeat & (previous < n_existing)))
     in_file = int(np.count_nonzero(new_repeat)) - stored
     drop = np.zeros(m, bool)
-    drop[slots[regroup[repeat]]] = True
-    return order[~drop], in_file, stored
+    drop[position[repeat]] = True
+    return order[~drop[order]], in_file, stored
 
 
 def _micros(stamps: pa.ChunkedArray) -> np.ndarray:

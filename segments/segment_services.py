@@ -263,7 +263,7 @@ def segment_sweep(*, segment: Segment, path: str, thresholds: list[int] | None =
     min_size = segment.workspace.min_segment_size
     for row in rows:
         if 0 < (row.get("size") or 0) < min_size:
-            row.update({k: None for k in row if k not in ("value", "threshold", "days", "k")})
+            row.update({k: None for k in row if k not in ("threshold", "days", "rule")})
             row["hidden"] = True
     return rows
 

@@ -172,7 +172,7 @@
         Plotly.newPlot("chart-sweep", [
           { type: "bar", name: "members", x, y: rows.map((r) => r.size), marker: { color: "#9aa3b2" } },
           { type: "scatter", mode: "lines+markers", name: "90-day revenue per member", x,
-            y: rows.map((r) => r.value), yaxis: "y2", line: { color: "#1f5fbf" } },
+            y: rows.map((r) => r.metric), yaxis: "y2", line: { color: "#1f5fbf" } },
         ], { font, height: 320, margin: { l: 70, r: 70, t: 20, b: 60 },
           xaxis: { title: { text: kind === "thresholds" ? "at least k events" : "window (days after signup)" } },
           yaxis: { title: { text: "members" } },

@@ -104,7 +104,7 @@ def build_user_events(
         aligned = users.drop_duplicates("user_id", keep="last").set_index("user_id").reindex(ids)
         attributes = aligned.reset_index(drop=True)
         if "signup_time" in attributes:
-            st = pd.to_datetime(attributes["signup_time"], utc=True)
+            st = pd.to_datetime(attributes["signup_time"], utc=True, format="ISO8601")
             known = st.notna().to_numpy()
             signup[known] = st[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
     props = None

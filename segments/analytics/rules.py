@@ -732,6 +732,8 @@ class RuleEvaluator:
         spec = node["distinct"]
         if "property" not in spec:
             return self.data.event[idx].astype(np.int64)
+        if not len(idx):
+            return np.zeros(0, dtype=np.int64)
         codes, texts = self._texts(idx, _join(path, "distinct.property"))
         identity = self._extract(texts, spec["property"]).identity
         value_codes, _ = pd.factorize(pd.Series(identity, dtype=object), use_na_sentinel=True)

@@ -372,6 +372,15 @@ def test_users_without_attributes() -> None:
     assert members({"revenue": {"op": "eq", "value": 3}}, data, at(1)) == {"a"}
 
 
+def test_empty_data() -> None:
+    data = build_user_events([], None, with_properties=True)
+    rule = {"all": [_where("a", {"property": "x", "op": "exists"}),
+                    {"distinct": {"event": "*", "property": "f"}},
+                    {"first_seen": {"op": "within_days", "value": 3}},
+                    {"attribute": "plan", "op": "is_null"}]}
+    assert evaluate_rule(rule, data, AS_OF).shape == (0,)
+
+
 def test_evaluate_returns_a_fresh_array(data: UserEvents) -> None:
     rule = {"event": "report_created"}
     first = evaluate_rule(rule, data, AS_OF)
