@@ -14,8 +14,9 @@ by all segments.
 Data: ``segments.demo.generate_demo(users)`` (full 1M users, medium 200k, small 50k; ~11 events
 per user), generated once per scale into ``bench/data/refresh-<scale>/`` as ``events.parquet``
 (user_id, event, timestamp UTC, revenue, properties; sorted by user then time, like a store
-partition) and ``users.parquet`` (signup_time as a UTC timestamp, like the store's users file).
-``as_of`` = last event + 1 µs, as the refresh job sets it.
+partition; 8 row groups, read as one frame each like the store's 8 partitions) and
+``users.parquet`` (signup_time as a UTC timestamp, like the store's users file). ``as_of`` =
+last event + 1 µs, as the refresh job sets it.
 
 Phases (each in its own fresh process, see bench/common.py):
 
@@ -75,8 +76,9 @@ MAX_PEAK_MB = 2560
 ANCHOR = "duckdb SQL (same signals, analytic CIs)"
 USERS = {"small": 50_000, "medium": 200_000, "full": 1_000_000}
 SEED = 7
-DATA_VERSION = 1  # bump when the data layout changes, to invalidate cached files
+DATA_VERSION = 2  # bump when the data layout changes, to invalidate cached files
 OUTCOME = "upgrade"
+STORE_PARTITIONS = 8  # EventStore's default: the refresh job reads one frame per partition
 PERIOD_DAYS = 30
 HORIZONS = (30, 90, 365)
 RETENTION_DAYS = (1, 7, 30)
@@ -259,7 +261,9 @@ def phase_generate(args: list[str]) -> dict[str, Any]:
     if users_table["signup_time"].null_count:
         raise SystemExit("every demo user must have a signup_time (the SQL anchor relies on it)")
     out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(events, out / "events.parquet", compression="zstd", row_group_size=1_000_000)
+    # One row group per store partition's worth of rows: the loader reads a frame per row group.
+    pq.write_table(events, out / "events.parquet", compression="zstd",
+                   row_group_size=-(-events.num_rows // STORE_PARTITIONS))
     pq.write_table(users_table, out / "users.parquet", compression="zstd")
     last = pc.max(events["timestamp"]).value  # µs since the epoch
     meta = {
@@ -294,14 +298,17 @@ def ensure_data(scale: str) -> tuple[Path, dict[str, Any]]:
 
 # ----- phase: ours ---------------------------------------------------------------------------
 def _load(folder: Path) -> Any:
-    """Parquet -> UserEvents the way the refresh job loads the store (with properties)."""
+    """Parquet -> UserEvents the way the refresh job loads the store (``load_user_events``):
+    one pandas frame per partition (here: per row group, one per store partition), the users
+    file, then ``build_user_events(with_properties=True)``."""
     import pyarrow.parquet as pq
 
     from segments.analytics.data import build_user_events
 
-    events = pq.read_table(folder / "events.parquet").to_pandas()
+    events = pq.ParquetFile(folder / "events.parquet")
+    partitions = (events.read_row_group(i).to_pandas() for i in range(events.num_row_groups))
     users = pq.read_table(folder / "users.parquet").to_pandas()
-    return build_user_events([events], users, with_properties=True)
+    return build_user_events(partitions, users, with_properties=True)
 
 
 def _reset_hwm() -> bool:

@@ -79,6 +79,29 @@
       xaxis: { title: { text: "refresh" } }, yaxis: { title: { text: "LTV at 90 days" } } }, config);
   }
 
+  function ltvChart(el, signals) {
+    const by = Object.fromEntries(signals.map((s) => [s.name, s]));
+    const days = [30, 90, 365].filter((d) => by["ltv_" + d] && by["ltv_" + d].estimate != null);
+    if (!days.length) { el.textContent = "No user has 30 days of history yet."; return; }
+    const seg = days.map((d) => by["ltv_" + d]);
+    const traces = [
+      { type: "scatter", mode: "lines+markers", name: "segment (historical)", x: [0, ...days], y: [0, ...seg.map((s) => s.estimate)],
+        error_y: { type: "data", symmetric: false, array: [0, ...seg.map((s) => (s.high != null ? s.high - s.estimate : 0))],
+          arrayminus: [0, ...seg.map((s) => (s.low != null ? s.estimate - s.low : 0))] }, line: { color: "#1f5fbf" } },
+      { type: "scatter", mode: "lines+markers", name: "all users", x: [0, ...days], y: [0, ...seg.map((s) => s.baseline)],
+        line: { color: "#9aa3b2", dash: "dot" } },
+    ];
+    const clv = by.predicted_clv;
+    if (clv && clv.estimate != null) {
+      traces.push({ type: "scatter", mode: "markers", name: "predicted CLV, next 365 days", x: [365], y: [clv.estimate],
+        marker: { color: "#b3261e", size: 11, symbol: "diamond" },
+        error_y: { type: "data", symmetric: false, array: [clv.high - clv.estimate], arrayminus: [clv.estimate - clv.low] } });
+    }
+    Plotly.newPlot(el, traces, { font, height: 300, margin: { l: 70, r: 20, t: 20, b: 60 },
+      xaxis: { title: { text: "days since signup" } }, yaxis: { title: { text: "revenue per user" } },
+      legend: { orientation: "h", y: -0.3 } }, config);
+  }
+
   function compareChart(el, data) {
     const traces = data.signals.map((sig) => ({
       type: "bar", name: sig.label, x: data.segments,
@@ -105,6 +128,8 @@
     if (r) retentionChart(r, data.retention);
     const t = document.getElementById("chart-trend");
     if (t) trendChart(t, data.trend);
+    const l = document.getElementById("chart-ltv");
+    if (l) ltvChart(l, data.signals || []);
   }
   const compare = document.getElementById("compare-data");
   if (compare) {

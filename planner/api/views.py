@@ -94,6 +94,13 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     def extra_create(self) -> dict:
         return {"owner": self.request.user}
 
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        super().perform_update(serializer)
+        # The investments resting on this hypothesis take its new lift and evidence.
+        for investment in self.saved.investments.all():
+            services.investment_revalue(investment=investment,
+                                        reason=f"hypothesis #{self.saved.pk} changed")
+
 
 @extend_schema_view(
     list=extend_schema(

@@ -199,3 +199,19 @@ def test_planner_pages_render(client, team):
     assert client.get("/w/acme/scenarios/compare/").status_code == 200
     client.force_login(team["outsider"])
     assert client.get(f"/w/acme/runs/{run.pk}/").status_code == 404
+
+
+def test_updating_a_hypothesis_revalues_its_investments(api, team):
+    ws = team["acme"]
+    hyp = Hypothesis.objects.create(workspace=ws, statement="h", expected_lift=0.1)
+    inv = make_investment(ws, assumed_reach=100, assumed_value_per_user=10)
+    inv.hypotheses.add(hyp)
+    services.investment_revalue(investment=inv)
+    assert inv.expected_value == pytest.approx(100 * 10 * 0.1 * 0.2 * inv.adoption)
+    res = api(team["analyst"]).patch(f"/api/v1/hypotheses/{hyp.pk}/",
+                                     {"expected_lift": 0.3, "evidence": "observational"},
+                                     format="json")
+    assert res.status_code == 200
+    inv.refresh_from_db()
+    assert inv.expected_value == pytest.approx(100 * 10 * 0.3 * 0.35 * inv.adoption)
+    assert inv.estimates.first().reason == f"hypothesis #{hyp.pk} changed"
