@@ -36,8 +36,16 @@ Phases (each in its own fresh process, see bench/common.py):
 * ``refresh`` (``--run-refresh``): the whole ``run_refresh`` (also predictive CLV, holdout
   check at a calibration as_of, monthly retention curves), reported apart, not in the ratio.
 
+Rules: 10 attribute-only (eq/in/ne, numeric gte, datetime gte, all/any/not) and 10 with
+behaviour (event counts in from_signup_days / last_days windows, a glob, max_count, revenue
+sums with gt/gte/between, last_seen, and a distinct count of the ``feature`` JSON property; the
+property rule costs ~1 s of ours at full scale, so it stays in).
+
+``peak_mb`` is the whole ``ours`` process, load included; ``load_peak_mb`` and
+``compute_peak_mb`` split it (VmHWM is reset after the load through /proc/self/clear_refs).
+
 Checks (after timing): segment sizes must be identical (exit 1 otherwise) and every point
-estimate is compared (``max_rel_diff``).
+estimate is compared (``max_rel_diff``, must be <= 1e-9: only float summation order differs).
 """
 
 from __future__ import annotations
