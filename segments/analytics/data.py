@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 US_PER_DAY = 86_400_000_000
 
@@ -127,4 +128,7 @@ def build_user_events(
     missing = signup == np.iinfo(np.int64).max
     if missing.any():
         signup[missing] = data.first_event_time()[missing]
+    del frame, frames
+    # Hand Arrow's freed read buffers back to the OS: the arrays above are all that is kept.
+    pa.default_memory_pool().release_unused()
     return data
