@@ -724,7 +724,7 @@ def main() -> None:
         segments=n_seg,
         attribute_segments=ATTRIBUTE_SEGMENTS,
         behavioural_segments=n_seg - ATTRIBUTE_SEGMENTS,
-        intervals="ours: bootstrap (n_boot=1000; t when > 50k nonzero) + Wilson + delta; "
+        intervals="ours: bootstrap (n_boot=1000; t when > 5k nonzero) + Wilson + delta; "
                   "anchor: analytic (mean +- 1.96 sd/sqrt(n), Wilson, delta)",
         load_seconds=round(ours["load_seconds"], 3),
         features_seconds=round(ours["features_seconds"], 3),

@@ -79,6 +79,13 @@ def build_user_events(
     already-sorted runs; numpy's stable sort is fast on that.
     """
     frames = [f for f in partitions if len(f)]
+    # Event names arrive dictionary-encoded: unify the categories across partitions so the
+    # concatenation keeps small integer codes instead of ~10M Python strings.
+    if frames and all(isinstance(f["event"].dtype, pd.CategoricalDtype) for f in frames):
+        names = sorted(set().union(*(f["event"].cat.categories.astype(str) for f in frames)))
+        frames = [f.assign(event=f["event"].cat.rename_categories(
+            f["event"].cat.categories.astype(str)).cat.set_categories(names))
+            if list(f["event"].cat.categories) != names else f for f in frames]
     if frames:
         frame = pd.concat(frames, ignore_index=True)
     else:
@@ -88,7 +95,11 @@ def build_user_events(
                               "revenue": pd.Series([], dtype="float64"),
                               "cost": pd.Series([], dtype="float64")})
     user_codes, user_ids = pd.factorize(frame["user_id"].astype("str"), sort=True)
-    event_codes, event_names = pd.factorize(frame["event"].astype("str"), sort=True)
+    if isinstance(frame["event"].dtype, pd.CategoricalDtype):
+        cats = frame["event"].cat
+        event_codes, event_names = cats.codes.to_numpy(), cats.categories.astype(str)
+    else:
+        event_codes, event_names = pd.factorize(frame["event"].astype("str"), sort=True)
     time = frame["timestamp"].to_numpy(dtype="datetime64[us]").astype(np.int64) \
         if len(frame) else np.zeros(0, np.int64)
     order = np.lexsort((time, user_codes))
