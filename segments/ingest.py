@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -1315,6 +1315,8 @@ MAX_KEY_WORDS = 8
 # From this many new rows on, partitions are sorted on two threads (numpy and Arrow release
 # the GIL); small imports stay on one.
 PARALLEL_ROWS = 1_000_000
+# From this many values on, factorizing goes bucket by bucket (hash tables that fit in cache).
+FACTORIZE_BUCKETS_FROM = 1 << 20
 
 
 @dataclass
@@ -1341,10 +1343,10 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     """De-duplicate the new rows against each other and the stored ones; sort each partition.
 
     A user lives in one partition, so duplicates (same user, event, timestamp, properties)
-    are found partition by partition: one stable sort by (user, timestamp, event) puts equal
-    rows next to each other, stored rows before new ones and new ones in file order, so the
-    first of each group is the one kept (the file-wide ``drop_duplicates(keep="first")``
-    followed by the same against the stored rows, in one pass)."""
+    are found partition by partition: sorting by (user, timestamp, event, position) puts
+    equal rows next to each other, stored rows before new ones and new ones in file order,
+    so the first of each group is the one kept (what the file-wide
+    ``drop_duplicates(keep="first")`` followed by the same against the stored rows did)."""
     new = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
     new = new.cast(_MERGE_SCHEMA).combine_chunks()
     n = new.num_rows
@@ -1359,38 +1361,57 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     part_of_user = partition_of(distinct_users.to_numpy(zero_copy_only=False), store.partitions)
     del distinct_users
     small = np.uint8 if store.partitions <= 256 else np.int32  # uint8 sorts by radix
-    part = part_of_user.astype(small)[users.codes]
+    part_of_user = part_of_user.astype(small)
+    # Each user's rank among the users of its partition (fewer bits to sort by than the
+    # rank among all users).
+    by_text = np.empty(len(users.ranks), np.int64)
+    by_text[users.ranks] = np.arange(len(users.ranks))
+    grouped = by_text[np.argsort(part_of_user[by_text], kind="stable")]
+    per_part = np.bincount(part_of_user, minlength=store.partitions)
+    local_rank = np.empty(len(grouped), np.int64)
+    local_rank[grouped] = np.arange(len(grouped)) - np.repeat(np.cumsum(per_part) - per_part,
+                                                              per_part)
+    del by_text, grouped
+    part = part_of_user[users.codes]
     order = np.argsort(part, kind="stable")  # rows of each partition together, in file order
     bounds = np.searchsorted(part[order], np.arange(store.partitions + 1))
     del part, part_of_user
-    user_rank = users.ranks[users.codes]
+    user_rank = local_rank[users.codes]
     event_rank = events.ranks[events.codes]
     stamps = _micros(new.column("timestamp"))
-    event_names = event_text.take(pa.array(events.reps))
-    sort_keys = _sort_keys(user_rank, stamps, event_rank)
+    by_rank = np.empty(len(events.ranks), np.int64)
+    by_rank[events.ranks] = np.arange(len(events.ranks))
+    events_by_rank = event_text.take(pa.array(events.reps[by_rank]))  # event names, sorted
+    plan = _sort_keys(user_rank, stamps, event_rank, int(np.diff(bounds).max()))
 
     def one(p: int) -> tuple[int, pa.Table | None, int, int, int, int]:
         rows = order[bounds[p]:bounds[p + 1]]
         existing = store.read_partition_table(key, p)
         n_existing = existing.num_rows
         if n_existing == 0:
-            keep, in_file, stored = _sorted_unique([k[rows] for k in sort_keys], 0,
-                                                   new.column("properties"), rows)
-            chosen = rows[keep]
-            u = user_rank[chosen]
-            table = _sorted_table(new, chosen, u, users.codes[chosen], user_text, users.reps,
-                                  stamps[chosen], events.codes[chosen], event_names)
+            part_plan = plan.subset(rows)
+            keep, ordered, in_file, stored = _sorted_unique(part_plan, 0,
+                                                            new.column("properties"), rows)
+            if ordered is not None:  # user, time and event from the sort key itself
+                u, t, e = plan.decode(ordered)
+                if e is None:
+                    e = part_plan.tie[keep]
+            else:  # via the partition's rows: the reads stay in cache
+                u, t, e = user_rank[rows][keep], stamps[rows][keep], event_rank[rows][keep]
+            del part_plan, ordered
+            table = _sorted_table(new, rows, keep, u, t, e, users.codes, user_text, users.reps,
+                                  events_by_rank)
         else:
             source = pa.concat_tables([existing.cast(_MERGE_SCHEMA),
                                        new.take(pa.array(rows))]).combine_chunks()
             del existing
             su = _text_codes(source.column("user_id").chunk(0))
             se = _text_codes(source.column("event").chunk(0))
-            keys = _sort_keys(su.ranks[su.codes], _micros(source.column("timestamp")),
-                              se.ranks[se.codes])
-            keep, in_file, stored = _sorted_unique(keys, n_existing, source.column("properties"),
-                                                   None)
-            del keys
+            local = _sort_keys(su.ranks[su.codes], _micros(source.column("timestamp")),
+                               se.ranks[se.codes], source.num_rows)
+            keep, _, in_file, stored = _sorted_unique(local, n_existing,
+                                                      source.column("properties"), None)
+            del local
             u = su.ranks[su.codes[keep]]
             table = None
             if len(keep) != n_existing:
@@ -1415,44 +1436,82 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     return merged
 
 
-def _sorted_table(new: pa.Table, rows: np.ndarray, user_rank: np.ndarray,
-                  user_codes: np.ndarray, user_text: pa.Array, user_reps: np.ndarray,
-                  stamps: np.ndarray, event_codes: np.ndarray, event_names: pa.Array) -> pa.Table:
-    """``new.take(rows)`` (rows sorted by user) as stored, with few random reads of text.
+def _sorted_table(new: pa.Table, rows: np.ndarray, keep: np.ndarray, user_rank: np.ndarray,
+                  stamps: np.ndarray, event_rank: np.ndarray, user_codes: np.ndarray,
+                  user_text: pa.Array, user_reps: np.ndarray, events_by_rank: pa.Array,
+                  ) -> pa.Table:
+    """``new.take(rows[keep])`` as stored, from the sorted keys (``user_rank``, ``stamps``
+    and ``event_rank`` of ``rows[keep]``) with few random reads.
 
     Users: each distinct user's text once, repeated (rows of a user are adjacent). Events:
     dictionary-encoded in order of first appearance, as ``pc.dictionary_encode`` does."""
-    m = len(rows)
+    m = len(keep)
     starts = np.ones(m, bool)
     starts[1:] = user_rank[1:] != user_rank[:-1]
-    runs = np.flatnonzero(starts)
-    names = user_text.take(pa.array(user_reps[user_codes[runs]]))
+    names = user_text.take(pa.array(user_reps[user_codes[rows[keep[starts]]]]))
     users = names.take(pa.array(np.cumsum(starts) - 1))
-    seen = pd.unique(event_codes)
-    renumber = np.zeros(len(event_names), np.int32)
+    seen = pd.unique(event_rank)
+    renumber = np.zeros(len(events_by_rank), np.int32)
     renumber[seen] = np.arange(len(seen), dtype=np.int32)
-    events = pa.DictionaryArray.from_arrays(pa.array(renumber[event_codes]),
-                                            event_names.take(pa.array(seen)))
-    picked = pa.array(rows)
-    columns = {
+    events = pa.DictionaryArray.from_arrays(pa.array(renumber[event_rank]),
+                                            events_by_rank.take(pa.array(seen)))
+    here, picked = pa.array(rows), pa.array(keep)
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
         "user_id": users,
         "event": events,
         "timestamp": pa.array(stamps, pa.int64()).view(pa.timestamp("us", tz="UTC")),
-        "revenue": new.column("revenue").take(picked),
-        "cost": new.column("cost").take(picked),
-        "properties": new.column("properties").take(picked),
     }
+    for name in ("revenue", "cost", "properties"):
+        column = new.column(name)
+        columns[name] = (pa.nulls(m, column.type) if column.null_count == len(column)
+                         else column.take(here).take(picked))
     return pa.table(columns, schema=EVENT_SCHEMA)
 
 
-def _sort_keys(u: np.ndarray, t: np.ndarray, e: np.ndarray) -> list[np.ndarray]:
-    """Unsigned sort keys, most significant first, equivalent to (u, t, e): one packed key
-    when the three fit in 63 bits (timestamps relative to the earliest, in whole seconds or
-    milliseconds when they all are), else fewer packed ones."""
+@dataclass(frozen=True)
+class _SortPlan:
+    """Integer sort keys equivalent to (user, timestamp, event).
+
+    ``keys``: unsigned, most significant first. One key packs
+    ``user << (t_bits + e_bits) | (timestamp - origin) // step << e_bits | event`` (without
+    the event when ``tie`` is given). ``tie``: when not None, the event's rank, left out of
+    the key to keep it short and ordered within runs of equal keys. ``index_bits``: when not
+    0, ``keys[0] << index_bits | position`` fits 64 bits and is sorted as plain values
+    (much faster than an argsort)."""
+
+    keys: list[np.ndarray]
+    tie: np.ndarray | None
+    index_bits: int
+    origin: int = 0
+    step: int = 1
+    t_bits: int = 0
+    e_bits: int = 0
+
+    def subset(self, rows: np.ndarray) -> _SortPlan:
+        return replace(self, keys=[k[rows] for k in self.keys],
+                       tie=None if self.tie is None else self.tie[rows])
+
+    def decode(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(user rank, timestamp, event rank or None when in ``tie``) of one packed key."""
+        user = key >> np.uint64(self.t_bits + self.e_bits)
+        span = (key >> np.uint64(self.e_bits)) & np.uint64((1 << self.t_bits) - 1)
+        stamps = span.astype(np.int64)
+        if self.step != 1:
+            stamps *= self.step
+        stamps += self.origin
+        event = None if self.tie is not None else key & np.uint64((1 << self.e_bits) - 1)
+        return user, stamps, event
+
+
+def _sort_keys(u: np.ndarray, t: np.ndarray, e: np.ndarray, most: int) -> _SortPlan:
+    """The sort plan for ranks ``u`` and ``e`` (non-negative) and timestamps ``t``, for
+    sorting at most ``most`` rows at a time. Timestamps count from the earliest, in whole
+    seconds or milliseconds when they all are."""
     if len(u) == 0:
-        return [np.zeros(0, np.uint64)]
+        return _SortPlan([np.zeros(0, np.uint64)], None, 0)
     origin = int(t.min())
-    span = t.astype(np.uint64) - np.uint64(origin % (1 << 64))  # exact: all are below 2**64
+    span = t.astype(np.uint64)
+    span -= np.uint64(origin % (1 << 64))  # exact: every difference is below 2**64
     for step in (1_000_000, 1_000, 1):
         if step == 1 or not (span % np.uint64(step)).any():
             break
@@ -1461,27 +1520,46 @@ def _sort_keys(u: np.ndarray, t: np.ndarray, e: np.ndarray) -> list[np.ndarray]:
     u_bits = int(u.max()).bit_length()
     t_bits = int(span.max()).bit_length()
     e_bits = int(e.max()).bit_length()
-    uk, ek = u.astype(np.uint64), e.astype(np.uint64)
-    if u_bits + t_bits + e_bits <= 63:
-        return [(uk << np.uint64(t_bits + e_bits)) | (span << np.uint64(e_bits)) | ek]
-    if t_bits + e_bits <= 63:
-        return [uk, (span << np.uint64(e_bits)) | ek]
-    return [uk, span, ek]
+    i_bits = max(1, int(most - 1).bit_length())
+    if u_bits + t_bits + i_bits <= 64 < u_bits + t_bits + e_bits + i_bits:
+        packed = u.astype(np.uint64) << np.uint64(t_bits)
+        packed |= span
+        return _SortPlan([packed], e, i_bits, origin, step, t_bits)
+    if u_bits + t_bits + e_bits <= 64:
+        packed = u.astype(np.uint64) << np.uint64(t_bits + e_bits)
+        packed |= span << np.uint64(e_bits)
+        packed |= e.astype(np.uint64)
+        fits = u_bits + t_bits + e_bits + i_bits <= 64
+        return _SortPlan([packed], None, i_bits if fits else 0, origin, step, t_bits, e_bits)
+    if t_bits + e_bits <= 64:
+        return _SortPlan([u.astype(np.uint64), (span << np.uint64(e_bits))
+                          | e.astype(np.uint64)], None, 0)
+    return _SortPlan([u.astype(np.uint64), span, e.astype(np.uint64)], None, 0)
 
 
 def _sorted_unique(
-    keys: list[np.ndarray], n_existing: int, properties: pa.ChunkedArray,
-    rows: np.ndarray | None,
-) -> tuple[np.ndarray, int, int]:
-    """Positions of the rows to keep, sorted by ``keys`` (see _sort_keys) and then position;
-    the number of new rows that repeat a new row / a stored row.
+    plan: _SortPlan, n_existing: int, properties: pa.ChunkedArray, rows: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """Positions of the rows to keep, sorted by (user, timestamp, event) and then position;
+    their (single) sort key, or None when the plan has several; the number of new rows that
+    repeat a new row / a stored row.
 
     The rows are the stored ones (the first ``n_existing``) followed by the new ones;
     ``properties[rows]`` (or ``properties`` when ``rows`` is None) are their properties."""
+    keys = plan.keys
     m = len(keys[0])
+    ordered = None
     if m == 0:
-        return np.zeros(0, np.int64), 0, 0
-    if len(keys) == 1:
+        return np.zeros(0, np.int64), keys[0][:0] if len(keys) == 1 else None, 0, 0
+    if plan.index_bits and len(keys) == 1:
+        shift = np.uint64(plan.index_bits)
+        ordered = keys[0] << shift
+        ordered |= np.arange(m, dtype=np.uint64)
+        ordered.sort()  # keys and positions are unique together: no need for a stable sort
+        order = (ordered & np.uint64((1 << plan.index_bits) - 1)).astype(np.int64)
+        ordered >>= shift
+        same = ordered[1:] == ordered[:-1]
+    elif len(keys) == 1:
         order = np.argsort(keys[0])  # not stable: ties are put in order below
         ordered = keys[0][order]
         same = ordered[1:] == ordered[:-1]
@@ -1489,12 +1567,13 @@ def _sorted_unique(
         order = np.lexsort(keys[::-1])
         same = np.ones(m - 1, bool)
         for values in keys:
-            ordered = values[order]
-            same &= ordered[1:] == ordered[:-1]
+            in_order = values[order]
+            same &= in_order[1:] == in_order[:-1]
     if not same.any():
-        return order, 0, 0
-    # Runs of equal (user, timestamp, event): in order of position, and the rows whose
-    # properties equal an earlier row's of the same run are duplicates.
+        return order, ordered, 0, 0
+    # Runs of equal keys: put in order of (tie, position); the rows whose (tie, properties)
+    # equal an earlier row's of the same run are duplicates. (A run's key is the same on
+    # each of its places, so ``ordered`` stays right.)
     starts = np.ones(m, bool)
     starts[1:] = ~same
     run = np.cumsum(starts) - 1
@@ -1504,15 +1583,16 @@ def _sorted_unique(
     slots = np.flatnonzero(member)  # places in the sorted order, each run's together
     position = order[slots]
     runs = run[slots]
-    order[slots] = position[np.lexsort((position, runs))]
+    ties = plan.tie[position] if plan.tie is not None else np.zeros(len(slots), np.int64)
+    order[slots] = position[np.lexsort((position, ties, runs))]
     picked = pa.array(position if rows is None else rows[position])
     codes = pc.dictionary_encode(properties.take(picked), null_encoding="encode")
     props = np.asarray(pc.cast(codes.combine_chunks().indices, pa.int64()).to_numpy(),
                        dtype=np.int64)
-    regroup = np.lexsort((position, props, runs))
-    runs, props, position = runs[regroup], props[regroup], position[regroup]
+    regroup = np.lexsort((position, props, ties, runs))
+    runs, ties, props, position = runs[regroup], ties[regroup], props[regroup], position[regroup]
     repeat = np.zeros(len(slots), bool)
-    repeat[1:] = (runs[1:] == runs[:-1]) & (props[1:] == props[:-1])
+    repeat[1:] = (runs[1:] == runs[:-1]) & (ties[1:] == ties[:-1]) & (props[1:] == props[:-1])
     previous = np.empty_like(position)
     previous[1:] = position[:-1]
     new_repeat = repeat & (position >= n_existing)
@@ -1520,7 +1600,8 @@ def _sorted_unique(
     in_file = int(np.count_nonzero(new_repeat)) - stored
     drop = np.zeros(m, bool)
     drop[position[repeat]] = True
-    return order[~drop[order]], in_file, stored
+    kept = ~drop[order]
+    return order[kept], None if ordered is None else ordered[kept], in_file, stored
 
 
 def _micros(stamps: pa.ChunkedArray) -> np.ndarray:
@@ -1558,9 +1639,8 @@ def _text_codes(values: pa.Array) -> _TextCodes:
         for j in range(words):
             hashed = (hashed ^ keys[:, j]) * np.uint64(0xBF58476D1CE4E5B9)
             hashed ^= hashed >> np.uint64(31)
-    codes, count = _factorize_u64(hashed)
-    reps = np.empty(count, np.int64)
-    reps[codes] = np.arange(n)
+    codes, reps = _factorize_u64(hashed)
+    count = len(reps)
     if not exact and not (np.array_equal(keys[reps][codes], keys)  # hashed: equal text?
                           and np.array_equal(lengths[reps][codes], lengths)):
         return _text_codes_arrow(values)
@@ -1594,26 +1674,44 @@ def _big_endian_words(offsets: np.ndarray, data: np.ndarray, lengths: np.ndarray
     return keys
 
 
-def _factorize_u64(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Codes (equal keys, equal codes) and their number. Large inputs are first split by a
-    hash into buckets whose hash tables stay in cache."""
+def _factorize_u64(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (equal keys, equal codes) and the first position of each code. Large inputs
+    are first split by a hash into buckets whose hash tables stay in cache."""
     n = len(keys)
-    if n < 1 << 20:
-        codes, uniques = pd.factorize(keys)
-        return codes.astype(np.int64, copy=False), len(uniques)
+    if n < FACTORIZE_BUCKETS_FROM:
+        codes, _ = pd.factorize(keys)
+        codes = codes.astype(np.int64, copy=False)
+        return codes, _first_of_each(codes)
     bucket = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(56)).astype(np.uint8)
-    order = np.argsort(bucket, kind="stable")
-    bounds = np.searchsorted(bucket[order], np.arange(257))
+    order = np.argsort(bucket, kind="stable")  # radix sort; each bucket in file order
+    bounds = np.zeros(257, np.int64)
+    np.cumsum(np.bincount(bucket, minlength=256), out=bounds[1:])
+    del bucket
     grouped = keys[order]
     codes = np.empty(n, np.int64)
+    reps: list[np.ndarray] = []
     count = 0
     for b in range(256):
         lo, hi = bounds[b], bounds[b + 1]
         if hi > lo:
-            local, uniques = pd.factorize(grouped[lo:hi])
+            local, _ = pd.factorize(grouped[lo:hi])
+            firsts = _first_of_each(local)
             codes[order[lo:hi]] = local + count
-            count += len(uniques)
-    return codes, count
+            reps.append(order[lo + firsts])
+            count += len(firsts)
+    return codes, np.concatenate(reps)
+
+
+def _first_of_each(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, for codes numbered in order of first appearance
+    (0, 1, 2, ...): where the running maximum grows."""
+    if len(codes) == 0:
+        return np.zeros(0, np.int64)
+    top = np.maximum.accumulate(codes)
+    grows = np.empty(len(codes), bool)
+    grows[0] = True
+    grows[1:] = top[1:] > top[:-1]
+    return np.flatnonzero(grows)
 
 
 def _text_codes_arrow(values: pa.Array) -> _TextCodes:
