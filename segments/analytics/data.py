@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 US_PER_DAY = 86_400_000_000
 
@@ -31,7 +33,9 @@ class UserEvents:
     cost: np.ndarray  # (n_events,) float64, 0 where none
     signup: np.ndarray  # (n_users,) int64 µs: signup_time attribute, else first event
     attributes: pd.DataFrame  # (n_users rows, index = user code), user attributes
-    properties: np.ndarray | None = None  # (n_events,) JSON text or None; loaded on request
+    # (n_events,) JSON text per event, loaded on request: an Arrow dictionary array (as
+    # ``build_user_events`` makes it: codes into the distinct texts) or an object array.
+    properties: pa.DictionaryArray | np.ndarray | None = None
     has_cost: bool = False
     starts: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
 
@@ -55,6 +59,80 @@ class UserEvents:
         except ValueError:
             return -1
 
+    def _derived(self, key: str, make: Any) -> Any:
+        """A value computed from the (never mutated) arrays once per dataset and kept."""
+        cache = self.__dict__.setdefault("_derived_cache", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
+    def time_max(self) -> int | None:
+        """Latest event time (None without events)."""
+        return self._derived("time_max", lambda: int(self.time.max()) if self.n_events else None)
+
+    def events_by_name(self) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, bounds): ``positions[bounds[c]:bounds[c + 1]]`` are the events with name
+        code ``c``, ascending. A stable sort by code, made once per dataset."""
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            names = len(self.event_names)
+            # Shifted by one so that a missing name (code -1) sorts first, out of every slice.
+            keys = self.event.astype(np.int64) + 1
+            if names < 1 << 8:  # small codes: numpy's stable sort is then a radix sort
+                keys = keys.astype(np.uint8)
+            elif names < 1 << 16:
+                keys = keys.astype(np.uint16)
+            positions = np.argsort(keys, kind="stable")
+            bounds = np.zeros(names + 2, dtype=np.int64)
+            np.cumsum(np.bincount(keys, minlength=names + 1), out=bounds[1:])
+            return _frozen(positions), _frozen(bounds[1:])
+        return self._derived("events_by_name", make)
+
+    def events_named(self, codes: np.ndarray) -> np.ndarray:
+        """Ascending positions of the events whose name code is one of ``codes``."""
+        positions, bounds = self.events_by_name()
+        parts = [positions[bounds[c]:bounds[c + 1]] for c in np.unique(codes) if c >= 0]
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        if len(parts) == 1:
+            return parts[0]
+        return np.sort(np.concatenate(parts))
+
+    def revenue_events(self) -> np.ndarray:
+        """Ascending positions of the events with nonzero revenue."""
+        return self._derived("revenue_events", lambda: _frozen(np.flatnonzero(self.revenue != 0)))
+
+    def property_is_text(self) -> np.ndarray:
+        """Per entry of ``property_table()[1]``: whether it is a text (else: no properties)."""
+        def make() -> np.ndarray:
+            texts = self.property_table()[1]
+            return _frozen(np.fromiter((isinstance(t, str) for t in texts), dtype=bool,
+                                       count=len(texts)))
+        return self._derived("property_is_text", make)
+
+    def property_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, texts): per event a code into ``texts``, the distinct properties values;
+        entries of ``texts`` that are not text (null) stand for "no properties". Made once per
+        dataset; only when properties are loaded."""
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            props = self.properties
+            if isinstance(props, pa.ChunkedArray):
+                props = props.combine_chunks()
+            if isinstance(props, pa.Array) and not isinstance(props, pa.DictionaryArray):
+                props = pc.dictionary_encode(props, null_encoding="encode")
+            if isinstance(props, pa.DictionaryArray):
+                codes = props.indices.fill_null(-1).to_numpy() if props.null_count \
+                    else props.indices.to_numpy()
+                texts = props.dictionary.to_numpy(zero_copy_only=False)
+            else:
+                codes, texts = pd.factorize(np.asarray(props, dtype=object),
+                                            use_na_sentinel=True)
+                texts = np.asarray(texts, dtype=object)
+            if (codes < 0).any():  # missing as one more entry, so every code indexes texts
+                codes = np.where(codes < 0, len(texts), codes)
+                texts = np.append(texts, np.array([None], dtype=object))
+            return _frozen(codes), _frozen(np.asarray(texts, dtype=object))
+        return self._derived("property_table", make)
+
     def first_event_time(self) -> np.ndarray:
         out = np.full(self.n_users, np.iinfo(np.int64).max, dtype=np.int64)
         has = self.starts[1:] > self.starts[:-1]
@@ -66,6 +144,64 @@ class UserEvents:
         has = self.starts[1:] > self.starts[:-1]
         out[has] = self.time[self.starts[1:][has] - 1]
         return out
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    """Read-only: shared, cached arrays (slices of them are handed out) must not be changed."""
+    values.flags.writeable = False
+    return values
+
+
+def event_order(user: np.ndarray, time: np.ndarray) -> np.ndarray | None:
+    """The permutation that sorts events by (user, time), stably; None when already sorted.
+
+    The same as ``np.lexsort((time, user))``. Store partitions each come sorted by user then
+    time, so a stable sort by user alone (a merge of sorted runs) or nothing at all is enough
+    when times are then in order within every user; lexsort only otherwise.
+    """
+    if len(user) < 2:
+        return None
+    order = None if bool((user[1:] >= user[:-1]).all()) else np.argsort(user, kind="stable")
+    u, t = (user, time) if order is None else (user[order], time[order])
+    if bool(((u[1:] == u[:-1]) & (t[1:] < t[:-1])).any()):
+        return np.lexsort((time, user))
+    return order
+
+
+def encode_properties(column: pd.Series, order: np.ndarray | None) -> pa.DictionaryArray | np.ndarray:
+    """Properties texts as an Arrow dictionary array in ``order`` (a null is a dictionary entry,
+    so the codes have no nulls): a few bytes per event instead of a Python string each.
+    Values that are not all text stay an object array, as they came."""
+    try:
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype(object)
+        to_arrow = getattr(column.array, "__arrow_array__", None)
+        values = to_arrow() if to_arrow is not None else pa.array(
+            column.to_numpy(dtype=object), from_pandas=True)
+        if isinstance(values, pa.Array):
+            values = pa.chunked_array([values])
+        if pa.types.is_null(values.type):
+            values = values.cast(pa.string())
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            raise TypeError("properties are not text")
+    except (pa.ArrowException, TypeError, ValueError):
+        values = column.to_numpy(dtype=object)
+        return values if order is None else values[order]
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    if encoded.num_chunks:
+        # One memo table encodes every chunk: each chunk's dictionary is a prefix of the last's.
+        dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+        if not all(c.dictionary.equals(dictionary.slice(0, len(c.dictionary)))
+                   for c in encoded.chunks):
+            encoded = pa.chunked_array([pc.dictionary_encode(values.combine_chunks(),
+                                                             null_encoding="encode")])
+            dictionary = encoded.chunk(0).dictionary
+        codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded.chunks])
+    else:
+        codes, dictionary = np.zeros(0, dtype=np.int32), pa.array([], type=values.type)
+    if order is not None:
+        codes = codes[order]
+    return pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)
 
 
 def build_user_events(
@@ -94,7 +230,9 @@ def build_user_events(
                               "timestamp": pd.Series([], dtype="datetime64[us, UTC]"),
                               "revenue": pd.Series([], dtype="float64"),
                               "cost": pd.Series([], dtype="float64")})
+    del frames  # the concatenation holds the rows now; let the partitions go
     user_codes, user_ids = pd.factorize(frame["user_id"].astype("str"), sort=True)
+    frame = frame.drop(columns="user_id")
     if isinstance(frame["event"].dtype, pd.CategoricalDtype):
         cats = frame["event"].cat
         event_codes, event_names = cats.codes.to_numpy(), cats.categories.astype(str)
@@ -102,12 +240,16 @@ def build_user_events(
         event_codes, event_names = pd.factorize(frame["event"].astype("str"), sort=True)
     time = frame["timestamp"].to_numpy(dtype="datetime64[us]").astype(np.int64) \
         if len(frame) else np.zeros(0, np.int64)
-    order = np.lexsort((time, user_codes))
-    revenue = frame["revenue"].to_numpy(dtype="float64", na_value=np.nan)[order]
-    cost_raw = frame["cost"].to_numpy(dtype="float64", na_value=np.nan)[order] \
-        if "cost" in frame else np.full(len(order), np.nan)
+    order = event_order(user_codes, time)
+
+    def arrange(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
+    revenue = arrange(frame["revenue"].to_numpy(dtype="float64", na_value=np.nan))
+    cost_raw = arrange(frame["cost"].to_numpy(dtype="float64", na_value=np.nan)) \
+        if "cost" in frame else np.full(len(time), np.nan)
     has_cost = bool(np.isfinite(cost_raw).any())
-    user_codes = user_codes[order].astype(np.int32)
+    user_codes = arrange(user_codes).astype(np.int32)
     ids = np.asarray(user_ids, dtype=object)
 
     attributes = pd.DataFrame(index=pd.RangeIndex(len(ids)))
@@ -121,12 +263,12 @@ def build_user_events(
             signup[known] = st[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
     props = None
     if with_properties and "properties" in frame:
-        props = frame["properties"].to_numpy(dtype=object)[order]
+        props = encode_properties(frame["properties"], order)
     data = UserEvents(
         user_ids=ids,
         user=user_codes,
-        time=time[order],
-        event=event_codes[order].astype(np.int32),
+        time=arrange(time),
+        event=arrange(event_codes).astype(np.int32),
         event_names=tuple(str(n) for n in event_names),
         revenue=np.nan_to_num(revenue, nan=0.0),
         cost=np.nan_to_num(cost_raw, nan=0.0),
@@ -139,7 +281,7 @@ def build_user_events(
     missing = signup == np.iinfo(np.int64).max
     if missing.any():
         signup[missing] = data.first_event_time()[missing]
-    del frame, frames
+    del frame
     # Hand Arrow's freed read buffers back to the OS: the arrays above are all that is kept.
     pa.default_memory_pool().release_unused()
     return data

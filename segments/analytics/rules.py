@@ -106,6 +106,7 @@ MAX_DAYS = 36_600  # a century: windows and day counts beyond it are mistakes
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _GLOB_CHARS = frozenset("*?[")
+SEEN_MATRIX_CELLS = 64_000_000  # distinct counts by a users x values table up to this size
 
 # Kinds of an extracted property value.
 _MISSING, _TEXT, _NUMBER, _BOOL, _OTHER = 0, 1, 2, 3, 4
@@ -633,14 +634,7 @@ class RuleEvaluator:
 
     def distinct_per_user(self, idx: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Per-user number of distinct non-negative ``codes`` among the events ``idx``."""
-        keep = codes >= 0
-        users = self.data.user[idx][keep].astype(np.int64)
-        codes = codes[keep].astype(np.int64)
-        if not len(codes):
-            return np.zeros(self.data.n_users, dtype=np.int64)
-        width = int(codes.max()) + 1
-        pairs = np.unique(users * width + codes)
-        return np.bincount(pairs // width, minlength=self.data.n_users)
+        return distinct_per_user(self.data.user[idx], codes, self.data.n_users)
 
     def matching_events(self, node: Mapping[str, Any], path: str = "",
                         window: Any = ...) -> np.ndarray:
@@ -652,13 +646,13 @@ class RuleEvaluator:
         data = self.data
         kind = node_kind(node, path)
         if kind == "revenue":
-            candidates = self.before
+            # Only events with revenue: the others add exactly nothing to any sum.
+            idx = self._before_only(data.revenue_events())
         elif kind in ("event", "distinct"):
             pattern = node["event"] if kind == "event" else node["distinct"]["event"]
-            candidates = self.name_table(pattern)[data.event] & self.before
+            idx = self._before_only(data.events_named(np.flatnonzero(self.name_table(pattern))))
         else:
             raise RuleError(path, f"a {kind} node does not select events")
-        idx = np.flatnonzero(candidates)
         win = node.get("window") if window is ... else window
         if win is not None:
             idx = idx[self._in_window(win, idx)]
@@ -666,6 +660,13 @@ class RuleEvaluator:
         if where and len(idx):
             idx = self._filter(where, idx, _join(path, "where"))
         return idx
+
+    def _before_only(self, idx: np.ndarray) -> np.ndarray:
+        """The events of ``idx`` (ascending positions) that happened before ``as_of``."""
+        latest = self.data.time_max()
+        if latest is None or latest < self.as_of:  # the usual refresh: all of them
+            return idx
+        return idx[self.data.time[idx] < self.as_of]
 
     def name_table(self, pattern: str) -> np.ndarray:
         """Per event code: whether its name matches the glob ``pattern``."""
@@ -694,8 +695,16 @@ class RuleEvaluator:
 
     def _texts(self, idx: np.ndarray, path: str) -> tuple[np.ndarray, np.ndarray]:
         """Codes (``-1`` = no properties) and distinct property texts of the events ``idx``."""
-        codes, uniques = pd.factorize(self._properties(path)[idx], use_na_sentinel=True)
-        return codes, np.asarray(uniques, dtype=object)
+        self._properties(path)
+        all_codes, all_texts = self.data.property_table()
+        codes = all_codes[idx]
+        # Only the texts these events use (each is parsed once), numbered 0..k-1.
+        used = np.zeros(len(all_texts), dtype=bool)
+        used[codes] = True
+        used &= self.data.property_is_text()
+        renumber = np.full(len(all_texts), -1, dtype=np.int64)
+        renumber[used] = np.arange(int(used.sum()))
+        return renumber[codes], all_texts[used]
 
     def _extract(self, texts: np.ndarray, key: str) -> _Values:
         """One property of each distinct properties text (parsed once per evaluator)."""
@@ -747,7 +756,11 @@ class RuleEvaluator:
     def _seen(self, spec: Mapping[str, Any], first: bool) -> np.ndarray:
         data = self.data
         if self._n_before is None:
-            self._n_before = np.bincount(data.user[self.before], minlength=data.n_users)
+            latest = data.time_max()
+            if latest is None or latest < self.as_of:  # every event is before as_of
+                self._n_before = np.diff(data.starts)
+            else:
+                self._n_before = np.bincount(data.user[self.before], minlength=data.n_users)
         n_before = self._n_before
         has = n_before > 0
         times = np.zeros(data.n_users, dtype=np.int64)
@@ -818,6 +831,24 @@ class RuleEvaluator:
         if name not in self._columns:
             self._columns[name] = _datetime_micros(col, text=_column_kind(col) == "text")
         return self._columns[name]
+
+
+def distinct_per_user(users: np.ndarray, codes: np.ndarray, n_users: int) -> np.ndarray:
+    """Per user (``0..n_users-1``): the number of distinct non-negative ``codes`` over the
+    (user, code) pairs ``zip(users, codes)``."""
+    keep = codes >= 0
+    users = users[keep].astype(np.int64)
+    codes = codes[keep].astype(np.int64)
+    if not len(codes):
+        return np.zeros(n_users, dtype=np.int64)
+    width = int(codes.max()) + 1
+    if n_users * width <= SEEN_MATRIX_CELLS:
+        # A users x values table of seen flags: no sort, one byte per cell.
+        seen = np.zeros(n_users * width, dtype=bool)
+        seen[users * width + codes] = True
+        return np.count_nonzero(seen.reshape(n_users, width), axis=1).astype(np.int64)
+    pairs = np.unique(users * width + codes)
+    return np.bincount(pairs // width, minlength=n_users)
 
 
 def compare(values: np.ndarray, op: str, value: Any) -> np.ndarray:
