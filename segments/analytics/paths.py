@@ -1,0 +1,258 @@
+"""User paths: the most common sequences of events after a start event or before an end event,
+and which of them reach an outcome. Pure, vectorized (no loop per user, session or event).
+
+Semantics:
+
+* Events of users in ``users`` with ``since_us <= time <= as_of_us``, in the stored order.
+* **Sessions**: a user's events split where the gap to the previous event is more than
+  ``session_gap_minutes`` (default 30; a gap of exactly 30 minutes stays in the session).
+* **Repeats collapsed**: consecutive events with the same name inside a session count once.
+* **Anchor**, one per session at most: with ``start_event``, its first occurrence in the
+  session, and the path is it plus the next ``steps - 1`` events of the session; with
+  ``end_event``, its first occurrence, and the path is the ``steps - 1`` events before it plus
+  it; with neither, the session's first ``steps`` events. Paths are shorter where the session
+  is.
+* **Share of users**: distinct users with the path / distinct users with an anchored session.
+* **Outcome**: a path's session reaches the outcome when an ``outcome_event`` occurs in the
+  session at or after the path's first step. Per path: outcome rate (Wilson) and lift = rate /
+  rate over all anchored sessions; ``reaching`` lists paths (support >= ``min_sessions``) with
+  lift > 1, highest first, ``stalling`` those with lift < 1, lowest first.
+* **Sankey**: nodes (step index, event) and links (step i -> i+1, sessions) of the top paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from segments.analytics.data import UserEvents
+from segments.analytics.funnels import Rate
+
+US_PER_MINUTE = 60_000_000
+
+
+@dataclass(frozen=True)
+class PathRow:
+    steps: tuple[str, ...]
+    sessions: int
+    users: int
+    user_share: float | None
+    session_share: float | None  # support: sessions / anchored sessions
+    outcome_sessions: int
+    outcome_rate: Rate | None  # None without an outcome event
+    lift: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": list(self.steps), "sessions": self.sessions, "users": self.users,
+                "user_share": self.user_share, "session_share": self.session_share,
+                "outcome_sessions": self.outcome_sessions,
+                "outcome_rate": None if self.outcome_rate is None
+                else self.outcome_rate.to_dict(), "lift": self.lift}
+
+
+@dataclass(frozen=True)
+class SankeyNode:
+    id: int
+    step: int  # 0-based position in the path
+    event: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "step": self.step, "event": self.event}
+
+
+@dataclass(frozen=True)
+class SankeyLink:
+    source: int
+    target: int
+    step: int  # the source's step
+    value: int  # sessions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "step": self.step,
+                "value": self.value}
+
+
+@dataclass(frozen=True)
+class PathsResult:
+    direction: str  # "after_start" | "before_end" | "session_start"
+    anchor: str | None
+    steps: int
+    session_gap_minutes: float
+    outcome: str | None
+    as_of_us: int
+    sessions: int  # anchored sessions
+    users: int  # distinct users with an anchored session
+    outcome_rate: Rate | None
+    paths: tuple[PathRow, ...]  # most common, by users then sessions
+    reaching: tuple[PathRow, ...]
+    stalling: tuple[PathRow, ...]
+    nodes: tuple[SankeyNode, ...]
+    links: tuple[SankeyLink, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "anchor": self.anchor, "steps": self.steps,
+                "session_gap_minutes": self.session_gap_minutes, "outcome": self.outcome,
+                "as_of_us": int(self.as_of_us), "sessions": self.sessions, "users": self.users,
+                "outcome_rate": None if self.outcome_rate is None
+                else self.outcome_rate.to_dict(),
+                "paths": [p.to_dict() for p in self.paths],
+                "reaching": [p.to_dict() for p in self.reaching],
+                "stalling": [p.to_dict() for p in self.stalling],
+                "sankey": {"nodes": [n.to_dict() for n in self.nodes],
+                           "links": [link.to_dict() for link in self.links]}}
+
+
+def _first_per_run(positions: np.ndarray, run: np.ndarray) -> np.ndarray:
+    if len(positions) == 0:
+        return positions
+    r = run[positions]
+    return positions[np.r_[True, r[1:] != r[:-1]]]
+
+
+def paths(
+    ue: UserEvents,
+    *,
+    as_of_us: int,
+    start_event: str | None = None,
+    end_event: str | None = None,
+    steps: int = 3,
+    top: int | None = 20,
+    outcome_event: str | None = None,
+    session_gap_minutes: float = 30,
+    users: np.ndarray | None = None,
+    since_us: int | None = None,
+    min_sessions: int = 30,
+    alpha: float = 0.05,
+) -> PathsResult:
+    """Most common paths of up to ``steps`` (1..5) events; see the module docstring."""
+    if not 1 <= steps <= 5:
+        raise ValueError("steps must be between 1 and 5")
+    if start_event is not None and end_event is not None:
+        raise ValueError("give a start event or an end event, not both")
+    gap = int(round(session_gap_minutes * US_PER_MINUTE))
+    sel = ue.time <= as_of_us
+    if since_us is not None:
+        sel &= ue.time >= since_us
+    if users is not None:
+        sel &= np.asarray(users, dtype=bool)[ue.user]
+    pos = np.flatnonzero(sel)
+    del sel
+    u, t, e = ue.user[pos], ue.time[pos], ue.event[pos]
+    del pos
+    if len(u):
+        new = np.empty(len(u), dtype=bool)
+        new[0] = True
+        np.not_equal(u[1:], u[:-1], out=new[1:])
+        new[1:] |= (t[1:] - t[:-1]) > gap
+        keep = new.copy()
+        keep[1:] |= e[1:] != e[:-1]
+        u, e, new = u[keep], e[keep], new[keep]
+        del keep
+    else:
+        new = np.zeros(0, dtype=bool)
+    del t
+    sid = np.cumsum(new) - 1
+    n = len(e)
+    n_sessions = int(sid[-1]) + 1 if n else 0
+    session_first = np.flatnonzero(new)
+    del new
+
+    if start_event is not None or end_event is not None:
+        code = ue.event_code(start_event if start_event is not None else end_event)
+        hits = np.flatnonzero(e == code) if code >= 0 else np.zeros(0, np.int64)
+        anchors = _first_per_run(hits, sid)
+    else:
+        anchors = session_first
+    before = end_event is not None
+    direction = "before_end" if before else "after_start" if start_event else "session_start"
+    m = len(anchors)
+    base = len(ue.event_names) + 1
+    digits = np.zeros((steps, m), dtype=np.int64)
+    a_sid = sid[anchors]
+    for j in range(steps):
+        idx = anchors - (steps - 1 - j) if before else anchors + j
+        ok = (idx >= 0) & (idx < n)
+        idx_c = np.clip(idx, 0, max(n - 1, 0))
+        ok &= sid[idx_c] == a_sid if n else ok
+        digits[j] = np.where(ok, e[idx_c].astype(np.int64) + 1 if n else 0, 0)
+    if base ** steps < 2**62:
+        key = np.zeros(m, dtype=np.int64)
+        for j in range(steps):
+            key = key * base + digits[j]
+        uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        uniq_digits = np.stack([(uniq // base ** (steps - 1 - j)) % base for j in range(steps)])
+    else:  # pragma: no cover - thousands of event names and 5 steps
+        uniq_digits, inv, counts = np.unique(digits, axis=1, return_inverse=True,
+                                             return_counts=True)
+    inv = inv.ravel()
+    n_paths = len(counts)
+    au = u[anchors].astype(np.int64)
+    pair = np.unique(inv.astype(np.int64) * max(ue.n_users, 1) + au)
+    path_users = np.bincount(pair // max(ue.n_users, 1), minlength=n_paths)
+    total_users = len(np.unique(au))  # anchors are sorted by user: cheap
+
+    out_code = ue.event_code(outcome_event) if outcome_event is not None else -1
+    if outcome_event is not None:
+        last_out = np.full(n_sessions, -1, dtype=np.int64)
+        op = np.flatnonzero(e == out_code) if out_code >= 0 else np.zeros(0, np.int64)
+        if len(op):
+            ends = np.r_[sid[op][1:] != sid[op][:-1], True]
+            last_out[sid[op][ends]] = op[ends]
+        first_step = np.maximum(anchors - (steps - 1), session_first[a_sid]) if before \
+            else anchors
+        reached = last_out[a_sid] >= first_step if m else np.zeros(0, bool)
+        path_out = np.bincount(inv, weights=reached, minlength=n_paths).astype(np.int64)
+        overall = Rate.of(int(reached.sum()), m, alpha)
+    else:
+        path_out = np.zeros(n_paths, dtype=np.int64)
+        overall = None
+
+    names = ue.event_names
+
+    def row(i: int) -> PathRow:
+        d = uniq_digits[:, i]
+        labels = tuple(names[x - 1] for x in d if x > 0)
+        rate = Rate.of(int(path_out[i]), int(counts[i]), alpha) if overall is not None else None
+        lift = rate.estimate / overall.estimate if rate is not None and overall.estimate \
+            else None
+        return PathRow(steps=labels, sessions=int(counts[i]), users=int(path_users[i]),
+                       user_share=path_users[i] / total_users if total_users else None,
+                       session_share=counts[i] / m if m else None,
+                       outcome_sessions=int(path_out[i]), outcome_rate=rate, lift=lift)
+
+    limit = n_paths if top is None else top
+    order = np.lexsort((np.arange(n_paths), -counts, -path_users))[:limit]
+    top_rows = tuple(row(int(i)) for i in order)
+    reaching: tuple[PathRow, ...] = ()
+    stalling: tuple[PathRow, ...] = ()
+    if overall is not None and overall.estimate:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lift = (path_out / counts) / overall.estimate
+        big = counts >= min_sessions
+        up = np.flatnonzero(big & (lift > 1))
+        down = np.flatnonzero(big & (lift < 1))
+        up = up[np.lexsort((up, -counts[up], -lift[up]))][:limit]
+        down = down[np.lexsort((down, -counts[down], lift[down]))][:limit]
+        reaching = tuple(row(int(i)) for i in up)
+        stalling = tuple(row(int(i)) for i in down)
+
+    # Sankey of the top paths: a node per (position, event), links summed over paths.
+    node_id: dict[tuple[int, str], int] = {}
+    link_val: dict[tuple[int, int, int], int] = {}
+    for p in top_rows:
+        offset = steps - len(p.steps) if before else 0
+        ids = []
+        for j, name in enumerate(p.steps):
+            ids.append(node_id.setdefault((j + offset, name), len(node_id)))
+        for j in range(len(ids) - 1):
+            k = (ids[j], ids[j + 1], j + offset)
+            link_val[k] = link_val.get(k, 0) + p.sessions
+    nodes = tuple(SankeyNode(i, s, name) for (s, name), i in node_id.items())
+    links = tuple(SankeyLink(a, b, s, v) for (a, b, s), v in link_val.items())
+    return PathsResult(
+        direction=direction, anchor=start_event if start_event is not None else end_event,
+        steps=steps, session_gap_minutes=float(session_gap_minutes), outcome=outcome_event,
+        as_of_us=int(as_of_us), sessions=m, users=total_users, outcome_rate=overall,
+        paths=top_rows, reaching=reaching, stalling=stalling, nodes=nodes, links=links)
