@@ -120,10 +120,17 @@ class ArmStats:
 
     @property
     def variance(self) -> float | None:
-        """Sample variance (ddof=1); None when n <= 1. Round-off below zero is clipped."""
+        """Sample variance (ddof=1); None when n <= 1.
+
+        Sums of squares lose the variance of near-constant data to round-off: a centred sum
+        below 1e-12 of the raw one is taken as exactly zero variance.
+        """
         if self.n <= 1:
             return None
-        return max((self.sum_sq - self.sum * self.sum / self.n) / (self.n - 1), 0.0)
+        centred = self.sum_sq - self.sum * self.sum / self.n
+        if centred <= 1e-12 * abs(self.sum_sq):
+            return 0.0
+        return centred / (self.n - 1)
 
     @classmethod
     def from_values(cls, values: Any) -> ArmStats:
@@ -214,7 +221,9 @@ def _insufficient(method: str, alpha: float, reason: str, control_mean: float | 
 
 def _welch_df(vc: float, nc: int, vt: float, nt: int) -> float:
     a, b = vc / nc, vt / nt
-    return (a + b) ** 2 / (a * a / (nc - 1) + b * b / (nt - 1))
+    # shares of the variance rather than (a + b)^2 / (a^2/.. + b^2/..): no underflow to 0/0
+    a, b = a / (a + b), b / (a + b)
+    return 1.0 / (a * a / (nc - 1) + b * b / (nt - 1))
 
 
 def _t_inference(estimate: float, se: float, df: float | None, alpha: float
@@ -228,12 +237,20 @@ def _t_inference(estimate: float, se: float, df: float | None, alpha: float
 
 
 def _relative(mc: float, mt: float, vc: float, nc: int, vt: float, nt: int
-              ) -> tuple[float, float] | None:
-    """gbstats' relative lift and its delta-method se; None when the control mean is zero."""
+              ) -> tuple[float, float] | str:
+    """gbstats' relative lift and its delta-method se, or why there is none."""
     if mc == 0:
-        return None
-    rel = (mt - mc) / mc
-    var = vt / (mc * mc * nt) + vc * mt * mt / (mc ** 4 * nc)
+        return "control mean is zero"
+    try:
+        rel = (mt - mc) / mc
+        var = vt / (mc * mc * nt) + vc * mt * mt / (mc ** 4 * nc)
+    except (ZeroDivisionError, OverflowError):
+        rel = var = math.inf
+    if not (math.isfinite(rel) and math.isfinite(var)):
+        return "control mean too close to zero"
+    if var <= 0:
+        # the delta-method variance vanishes when the treatment mean and variance are both 0
+        return "zero variance of the relative effect"
     return rel, math.sqrt(var)
 
 
@@ -259,8 +276,8 @@ def _two_sample(*, mc: float, vc: float, nc: int, mt: float, vt: float, nt: int,
     base_c, base_t = rel_base if rel_base is not None else (mc, mt)
     rel = _relative(base_c, base_t, vc, nc, vt, nt)
     relative = relative_ci = relative_se = None
-    if rel is None:
-        extra.update(relative_status=INSUFFICIENT, relative_reason="control mean is zero")
+    if isinstance(rel, str):
+        extra.update(relative_status=INSUFFICIENT, relative_reason=rel)
     else:
         relative = (absolute / base_c) if rel_base is not None else rel[0]
         relative_se = rel[1]
