@@ -106,6 +106,17 @@ SRM_CASES = [
     ("weights_unnormalised_equiv", [7000, 3100], [0.7, 0.3]),
 ]
 
+# CUPED: (label, n_c, n_t, slope of y on x, treatment shift, covariate shift in treatment).
+# Per-user values come from integer formulas (see cuped_arrays), not an RNG.
+CUPED_CASES = [
+    ("strong", 400, 400, 1.5, 0.3, 0.0),
+    ("weak", 300, 350, 0.2, 0.5, 0.0),
+    ("negative_slope", 250, 250, -0.8, -0.2, 0.0),
+    ("imbalanced_covariate", 500, 450, 1.0, 0.25, 0.4),
+    ("small", 12, 15, 0.9, 1.0, 0.0),
+    ("unequal", 1200, 300, 0.6, 0.1, 0.1),
+]
+
 SEQ_TUNING = [5000.0, 1000.0, 50000.0]
 ALPHAS = [0.05, 0.1, 0.01]
 
@@ -114,6 +125,18 @@ def mean_sums(n: int, mean: float, sd: float) -> dict:
     s = n * mean
     ss = (n - 1) * sd * sd + n * mean * mean
     return {"n": n, "sum": s, "sum_sq": ss}
+
+
+def cuped_arrays(n: int, offset: int, slope: float, shift: float, x_shift: float
+                 ) -> tuple[list[float], list[float]]:
+    """Deterministic, irregular-looking covariate x and outcome y for one arm."""
+    xs, ys = [], []
+    for i in range(n):
+        x = ((i * 37 + offset * 11) % 101) / 10.0 + x_shift
+        noise = (((i * 53 + offset * 7) % 89) - 44) / 20.0
+        xs.append(round(x, 6))
+        ys.append(round(2.0 + slope * x + noise + shift, 6))
+    return xs, ys
 
 
 def _clean(x):
@@ -206,6 +229,34 @@ def make_gbstats() -> dict:
         srm_cases.append({"label": label, "counts": counts, "weights": weights,
                           "p_value": float(check_srm(counts, weights))})
 
+    from gbstats.models.statistics import RegressionAdjustedStatistic
+
+    def ra(xs, ys):
+        return RegressionAdjustedStatistic(
+            n=len(xs),
+            post_statistic=SampleMeanStatistic(n=len(ys), sum=sum(ys),
+                                               sum_squares=sum(v * v for v in ys)),
+            pre_statistic=SampleMeanStatistic(n=len(xs), sum=sum(xs),
+                                              sum_squares=sum(v * v for v in xs)),
+            post_pre_sum_of_products=sum(a * b for a, b in zip(xs, ys, strict=True)),
+            theta=0,
+        )
+
+    cuped_cases = []
+    for i, (label, nc, nt, slope, shift, x_shift) in enumerate(CUPED_CASES):
+        alpha = ALPHAS[i % len(ALPHAS)]
+        xc, yc = cuped_arrays(nc, 2 * i, slope, 0.0, 0.0)
+        xt, yt = cuped_arrays(nt, 2 * i + 1, slope, shift, x_shift)
+        case = {"label": label, "alpha": alpha, "control_x": xc, "control_y": yc,
+                "treatment_x": xt, "treatment_y": yt}
+        for kind in ("absolute", "relative"):
+            t = TwoSidedTTest(ra(xc, yc), ra(xt, yt),
+                              FrequentistConfig(alpha=alpha, difference_type=kind))
+            case[kind] = _result(t.compute_result())
+            case[kind]["df"] = _clean(float(t.dof))
+            case["theta"] = float(t.stat_a.theta)
+        cuped_cases.append(case)
+
     return {
         "library": "gbstats",
         "version": importlib.metadata.version("gbstats"),
@@ -213,11 +264,13 @@ def make_gbstats() -> dict:
         "scipy": importlib.metadata.version("scipy"),
         "notes": "absolute/relative = TwoSidedTTest(difference_type=...); sequential_* = "
                  "SequentialTwoSidedTTest(sequential_tuning_parameter=sequential_tuning); "
-                 "se = uplift.stddev; srm p_value = gbstats.utils.check_srm",
+                 "se = uplift.stddev; srm p_value = gbstats.utils.check_srm; cuped = "
+                 "TwoSidedTTest on RegressionAdjustedStatistic (theta from compute_theta)",
         "mean": mean_cases,
         "proportion": prop_cases,
         "ratio": ratio_cases,
         "srm": srm_cases,
+        "cuped": cuped_cases,
     }
 
 

@@ -110,6 +110,20 @@ def test_ratio_delta_method_matches_gbstats(case):
                   _ref(case["relative"]))
 
 
+@pytest.mark.parametrize("case", GB["cuped"], ids=_ids(GB["cuped"]))
+def test_cuped_with_total_theta_matches_gbstats_regression_adjustment(case):
+    e = stats.cuped_effect(case["control_y"], case["control_x"], case["treatment_y"],
+                           case["treatment_x"], alpha=case["alpha"], theta_method="total")
+    assert e.status == "ok" and e.method == "cuped"
+    assert close(e.extra["theta"], case["theta"])
+    assert_result("absolute", _flat(e.absolute, e.absolute_ci, e.p_value, e.absolute_se),
+                  _ref(case["absolute"]))
+    assert close(e.df, case["absolute"]["df"])
+    assert_result("relative",
+                  _flat(e.relative, e.relative_ci, e.extra["relative_p_value"], e.relative_se),
+                  _ref(case["relative"]))
+
+
 @pytest.mark.parametrize("case", GB["srm"], ids=_ids(GB["srm"]))
 def test_srm_matches_gbstats(case):
     assert close(stats.srm_check(case["counts"], case["weights"]).p_value, case["p_value"])
