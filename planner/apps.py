@@ -11,7 +11,7 @@ class PlannerConfig(AppConfig):
     def ready(self) -> None:
         from segments import segment_services
 
-        from . import services  # registers the "optimize" job handler
+        from . import experiment_services, services  # noqa: F401 - register job handlers
 
         # A segment refresh changes reach and value per user: re-value the investments.
         segment_services.AFTER_REFRESH.append(

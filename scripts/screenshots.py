@@ -3,7 +3,8 @@
 
 Starts no server: point it at one (`make demo` serves http://127.0.0.1:8000). It logs in
 through the login form, finds the pages by following links from the workspace page and writes
-docs/screenshots/{workspace,dataset,import,jobs,segments,segment,backlog,run,api-docs}.png.
+docs/screenshots/{workspace,dataset,import,jobs,segments,segment,backlog,run,
+hypotheses,experiment,learnings,api-docs}.png.
 
     python scripts/screenshots.py [--base-url URL] [--username demo] [--password ...]
 
@@ -126,6 +127,16 @@ def run(args: argparse.Namespace) -> list[Path]:
             goto(page, first_href(page, 'table a[href*="/runs/"]', "a run"))
             page.locator("#chart-frontier .main-svg").first.wait_for()
             written.append(shoot(page, args.out, "run"))
+            # Hypotheses, the concluded A/B test with its per-segment effects, the learnings.
+            goto(page, first_href(page, 'nav a:text-is("Hypotheses")', "hypotheses"))
+            written.append(shoot(page, args.out, "hypotheses"))
+            goto(page, first_href(page, 'table a[href*="/hypotheses/"]', "a hypothesis"))
+            if page.locator('a[href*="/experiments/"]').count():
+                goto(page, first_href(page, 'a[href*="/experiments/"]', "an experiment"))
+                page.locator("#chart-forest .main-svg, #chart-series .main-svg").first.wait_for()
+                written.append(shoot(page, args.out, "experiment"))
+            goto(page, first_href(page, 'nav a:text-is("Learnings")', "learnings"))
+            written.append(shoot(page, args.out, "learnings"))
             goto(page, first_href(page, 'nav a:text-is("API")', "API docs"))
             page.locator(".swagger-ui .info .title").wait_for()
             page.locator(".opblock").first.wait_for()

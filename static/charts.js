@@ -207,3 +207,49 @@
       .catch((e) => { err.textContent = String(e); err.hidden = false; });
   });
 })();
+
+// Experiments: effect intervals (forest plot) and quasi-experiment series with the launch.
+(function () {
+  "use strict";
+  const el = document.getElementById("experiment-data");
+  if (!el || typeof Plotly === "undefined") return;
+  const data = JSON.parse(el.textContent);
+  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
+  const config = { responsive: true, displaylogo: false };
+  const forest = document.getElementById("chart-forest");
+  if (forest && data.forest) {
+    const rows = data.forest.filter((r) => r.estimate != null);
+    if (!rows.length) { forest.textContent = "No estimate to plot (insufficient data)."; }
+    else {
+      const rel = rows.every((r) => r.relative);
+      Plotly.newPlot(forest, [{
+        type: "scatter", mode: "markers", y: rows.map((r) => r.label), x: rows.map((r) => r.estimate),
+        marker: { size: 10, color: rows.map((r) => (r.significant ? "#1f5fbf" : "#9aa3b2")) },
+        error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1.5, width: 6,
+          array: rows.map((r) => (r.high != null ? r.high - r.estimate : 0)),
+          arrayminus: rows.map((r) => (r.low != null ? r.estimate - r.low : 0)) },
+        hovertemplate: "%{y}<br>effect %{x:" + (rel ? ".2%" : ".4f") + "}<extra></extra>",
+      }], { font, height: 90 + 44 * rows.length, margin: { l: 320, r: 30, t: 20, b: 60 },
+        xaxis: { title: { text: rel ? "relative effect vs control (95% CI); blue = significant after adjustment" : "absolute effect vs control (95% CI)" },
+          tickformat: rel ? ".0%" : ".3f", zeroline: true, zerolinewidth: 2, zerolinecolor: "#b3261e" },
+        yaxis: { automargin: true, autorange: "reversed" }, showlegend: false }, config);
+    }
+  }
+  const series = document.getElementById("chart-series");
+  if (series && data.series && data.series.length) {
+    const s = data.series;
+    const traces = [];
+    if (s[0].treated_mean !== undefined) {
+      traces.push({ type: "scatter", mode: "lines+markers", name: "treated", x: s.map((p) => p.period), y: s.map((p) => p.treated_mean), line: { color: "#1f5fbf" } });
+      traces.push({ type: "scatter", mode: "lines+markers", name: "control", x: s.map((p) => p.period), y: s.map((p) => p.control_mean), line: { color: "#9aa3b2" } });
+    } else {
+      traces.push({ type: "scatter", mode: "lines+markers", name: "segment", x: s.map((p) => p.period), y: s.map((p) => p.value), line: { color: "#1f5fbf" } });
+    }
+    Plotly.newPlot(series, traces, { font, height: 340, margin: { l: 70, r: 20, t: 20, b: 60 },
+      xaxis: { title: { text: "period relative to launch (0 = first period after)" }, dtick: 1 },
+      yaxis: { title: { text: "metric per user" } },
+      shapes: [{ type: "line", x0: -0.5, x1: -0.5, yref: "paper", y0: 0, y1: 1, line: { color: "#b3261e", dash: "dash" } }],
+      annotations: [{ x: -0.5, yref: "paper", y: 1, text: "launch", showarrow: false, xanchor: "left", font: { color: "#b3261e" } }],
+      legend: { orientation: "h", y: -0.25 } }, config);
+  }
+})();

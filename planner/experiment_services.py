@@ -1,0 +1,663 @@
+"""Hypotheses' workflow, experiments (design, data, analysis job) and learnings.
+
+The statistics are pure (``planner.stats``, ``planner.experiment_data``); this module loads the
+data, checks input, stores results and keeps the history: status changes, learnings, and the
+investments' value estimates that a concluded result moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
+from segments.models import Dataset, Segment, SegmentSnapshot
+from segments.segment_services import load_user_events, snapshot_members
+from segments.services import get_store
+
+from . import stats
+from .experiment_data import (
+    ExperimentDataError,
+    MetricSpec,
+    RandomizedSettings,
+    Scope,
+    analyze_did,
+    analyze_its,
+    analyze_randomized,
+    analyze_summaries,
+    assignment_from_events,
+    assignment_from_table,
+    baseline,
+    segment_traffic,
+)
+from .models import (
+    CONCLUDED,
+    TRANSITIONS,
+    ArmSummary,
+    DataSource,
+    Evidence,
+    Experiment,
+    ExperimentKind,
+    ExperimentStatus,
+    Hypothesis,
+    HypothesisStatus,
+    HypothesisStatusChange,
+    Learning,
+    Outcome,
+)
+
+MAX_ASSIGNMENT_ROWS = 20_000_000
+
+
+class ExperimentInvalid(ValueError):
+    """Bad experiment input: ``field`` names where, ``message`` says what."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# ----- hypotheses ------------------------------------------------------------------------------
+def hypothesis_transition(*, hypothesis: Hypothesis, to_status: str, user: object | None = None,
+                          note: str = "") -> Hypothesis:
+    """Move a hypothesis along proposed -> prioritized -> testing -> concluded, recorded."""
+    if to_status not in HypothesisStatus.values:
+        raise ExperimentInvalid("status", f"unknown status '{to_status}'")
+    with transaction.atomic():
+        current = Hypothesis.objects.select_for_update().get(pk=hypothesis.pk)
+        if to_status == current.status:
+            return current
+        allowed = TRANSITIONS.get(current.status, ())
+        if to_status not in allowed:
+            raise ExperimentInvalid(
+                "status", f"a {current.status} hypothesis can move to "
+                f"{', '.join(allowed) or 'nothing'}, not to {to_status}")
+        HypothesisStatusChange.objects.create(hypothesis=current, from_status=current.status,
+                                              to_status=to_status, changed_by=_user(user),
+                                              note=note[:2000])
+        current.status = to_status
+        current.save(update_fields=["status", "updated_at"])
+    hypothesis.status = to_status
+    return current
+
+
+def _walk_to(hypothesis: Hypothesis, target: str, user: object | None, note: str) -> Hypothesis:
+    """Take the workflow's steps from the current status to ``target`` (each one recorded)."""
+    path = {HypothesisStatus.PROPOSED: [HypothesisStatus.PRIORITIZED, HypothesisStatus.TESTING],
+            HypothesisStatus.PRIORITIZED: [HypothesisStatus.TESTING]}.get(hypothesis.status, [])
+    if hypothesis.status in CONCLUDED and target != HypothesisStatus.TESTING:
+        path = [HypothesisStatus.TESTING]
+    for step in path:
+        if hypothesis.status == target:
+            break
+        hypothesis = hypothesis_transition(hypothesis=hypothesis, to_status=step, user=user,
+                                           note=note)
+    if hypothesis.status != target:
+        hypothesis = hypothesis_transition(hypothesis=hypothesis, to_status=target, user=user,
+                                           note=note)
+    return hypothesis
+
+
+def _user(user: object | None) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+# ----- experiments: validation -------------------------------------------------------------------
+def _metrics(primary: Any, guardrails: Any) -> list[MetricSpec]:
+    try:
+        out = [MetricSpec.from_dict(primary or {}, "primary_metric")]
+        if not isinstance(guardrails or [], list):
+            raise ExperimentInvalid("guardrail_metrics", "must be a list of metrics")
+        out += [MetricSpec.from_dict(g, f"guardrail_metrics[{i}]")
+                for i, g in enumerate(guardrails or [])]
+    except ExperimentDataError as exc:
+        raise ExperimentInvalid(exc.field, exc.message) from None
+    names = [m.name for m in out]
+    if len(set(names)) != len(names):
+        raise ExperimentInvalid("guardrail_metrics", "metric names must be distinct")
+    return out
+
+
+def _check_arms(arms: Any) -> None:
+    if not isinstance(arms, list) or len(arms) < 2:
+        raise ExperimentInvalid("arms", "give at least two arms; the first is the control")
+    names = []
+    for i, arm in enumerate(arms):
+        if not isinstance(arm, dict) or not str(arm.get("name") or "").strip():
+            raise ExperimentInvalid(f"arms[{i}]", 'each arm needs a name: {"name": ..., '
+                                                  '"weight": ...}')
+        try:
+            weight = float(arm.get("weight", 0))
+        except (TypeError, ValueError):
+            raise ExperimentInvalid(f"arms[{i}].weight", "must be a number") from None
+        if not math.isfinite(weight) or weight <= 0:
+            raise ExperimentInvalid(f"arms[{i}].weight", "must be greater than 0")
+        names.append(str(arm["name"]).strip())
+    if len(set(names)) != len(names):
+        raise ExperimentInvalid("arms", "arm names must be distinct")
+    total = sum(float(a["weight"]) for a in arms)
+    if abs(total - 1.0) > 1e-6:
+        raise ExperimentInvalid("arms", f"the weights must add up to 1 (they add up to {total:g})")
+
+
+def experiment_check(experiment: Experiment) -> list[MetricSpec]:
+    """Validate an experiment's design; raises ExperimentInvalid naming the field."""
+    _check_arms(experiment.arms)
+    metrics = _metrics(experiment.primary_metric, experiment.guardrail_metrics)
+    if not 0 < experiment.alpha < 0.5:
+        raise ExperimentInvalid("alpha", "must be between 0 and 0.5")
+    if not 0 < experiment.power < 1:
+        raise ExperimentInvalid("power", "must be between 0 and 1")
+    if not experiment.mde > 0:
+        raise ExperimentInvalid("mde", "the minimum detectable effect must be greater than 0")
+    if experiment.cuped_pre_days < 0:
+        raise ExperimentInvalid("cuped_pre_days", "must be 0 (off) or a positive number of days")
+    ws = experiment.workspace_id
+    for seg in ([experiment.segment] if experiment.segment_id else []):
+        if seg.workspace_id != ws:
+            raise ExperimentInvalid("segment", f"segment {seg.pk} is not in this workspace")
+    if experiment.dataset_id and experiment.dataset.workspace_id != ws:
+        raise ExperimentInvalid("dataset", f"dataset {experiment.dataset_id} is not in this "
+                                           "workspace")
+    if experiment.hypothesis.workspace_id != ws:
+        raise ExperimentInvalid("hypothesis", "the hypothesis is not in this workspace")
+    needs_data = not (experiment.kind == ExperimentKind.AB
+                      and experiment.data_source == DataSource.SUMMARY)
+    if needs_data and experiment.dataset_id is None:
+        raise ExperimentInvalid("dataset", "choose the dataset whose events the analysis reads")
+    if experiment.kind == ExperimentKind.AB and experiment.data_source == DataSource.EVENTS:
+        a = experiment.assignment or {}
+        if not a.get("event"):
+            raise ExperimentInvalid("assignment.event", "name the exposure event that records "
+                                                        "each user's arm")
+    if experiment.kind in (ExperimentKind.DID, ExperimentKind.ITS):
+        q = experiment.quasi or {}
+        try:
+            pd.Timestamp(q.get("launch"))
+            if pd.isna(pd.Timestamp(q.get("launch"))):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ExperimentInvalid("quasi.launch", "give the launch date (ISO 8601)") from None
+        keys = ("treated_segment", "control_segment") if experiment.kind == ExperimentKind.DID \
+            else ("treated_segment",)
+        for key in keys:
+            seg = Segment.objects.filter(pk=q.get(key), workspace_id=ws).first() \
+                if str(q.get(key, "")).isdigit() or isinstance(q.get(key), int) else None
+            if seg is None:
+                raise ExperimentInvalid(f"quasi.{key}", "choose a segment of this workspace")
+        if experiment.kind == ExperimentKind.DID and \
+                int(q["treated_segment"]) == int(q["control_segment"]):
+            raise ExperimentInvalid("quasi.control_segment", "must differ from the treated segment")
+        for key, default in (("period_days", 7), ("pre_periods", 8), ("post_periods", 8)):
+            try:
+                value = float(q.get(key, default))
+            except (TypeError, ValueError):
+                raise ExperimentInvalid(f"quasi.{key}", "must be a number") from None
+            if value < (2 if key == "pre_periods" else 1):
+                raise ExperimentInvalid(f"quasi.{key}", "is too small")
+    return metrics
+
+
+def experiment_save(experiment: Experiment, breakdown: list[Segment] | None = None,
+                    user: object | None = None) -> Experiment:
+    """Validate then create or update; the breakdown segments must share the workspace."""
+    experiment.workspace_id = experiment.hypothesis.workspace_id
+    experiment_check(experiment)
+    for seg in breakdown or []:
+        if seg.workspace_id != experiment.workspace_id:
+            raise ExperimentInvalid("breakdown_segments", f"segment {seg.pk} is not in this "
+                                                          "workspace")
+    if experiment.pk is None and user is not None:
+        experiment.created_by = _user(user)
+    with transaction.atomic():
+        experiment.save()
+        if breakdown is not None:
+            experiment.breakdown_segments.set(breakdown)
+    return experiment
+
+
+def experiment_start(*, experiment: Experiment, user: object | None = None) -> Experiment:
+    """Mark the experiment running and its hypothesis as being tested."""
+    experiment_check(experiment)
+    _walk_to(experiment.hypothesis, HypothesisStatus.TESTING, user,
+             f"experiment '{experiment.name}' started")
+    if experiment.status == ExperimentStatus.DESIGN:
+        experiment.status = ExperimentStatus.RUNNING
+        experiment.save(update_fields=["status", "updated_at"])
+    return experiment
+
+
+# ----- design: power and duration ----------------------------------------------------------------
+def experiment_power(*, experiment: Experiment, baseline_mean: float | None = None,
+                     baseline_sd: float | None = None, daily_traffic: float | None = None,
+                     cuped_r2: float = 0.0, cluster_size: float = 1.0,
+                     icc: float = 0.0) -> dict[str, Any]:
+    """Sample size per arm and expected duration; baseline and traffic measured from the
+    target segment when not given."""
+    metric = _metrics(experiment.primary_metric, [])[0]
+    measured: dict[str, Any] = {}
+    if (baseline_mean is None or daily_traffic is None) and experiment.dataset_id:
+        ue = load_user_events(experiment.dataset)
+        as_of = int(ue.time.max()) + 1 if ue.n_events else 0
+        mask = (_segment_mask(experiment.segment, ue) if experiment.segment_id
+                else np.ones(ue.n_users, bool))
+        base = baseline(ue, mask, metric, as_of)
+        traffic = segment_traffic(ue, mask, as_of)
+        measured = {"baseline": base, "daily_traffic": traffic,
+                    "source": f"segment '{experiment.segment.name}'" if experiment.segment_id
+                    else "all users of the dataset",
+                    "note": "baseline: the metric measured from signup for members with a full "
+                            "window; traffic: members first seen in the last 28 days / 28"}
+        if baseline_mean is None:
+            baseline_mean = base["mean"]
+            baseline_sd = base["sd"] if baseline_sd is None else baseline_sd
+        if daily_traffic is None:
+            daily_traffic = traffic
+    if baseline_mean is None:
+        raise ExperimentInvalid("baseline_mean", "give the baseline (or a dataset to measure it)")
+    try:
+        result = stats.sample_size(
+            baseline_mean=float(baseline_mean),
+            baseline_sd=None if metric.binary or baseline_sd is None else float(baseline_sd),
+            mde_relative=experiment.mde, alpha=experiment.alpha, power=experiment.power,
+            arms=len(experiment.arms), allocation=experiment.weights, binary=metric.binary,
+            cuped_r2=cuped_r2, cluster_size=cluster_size, icc=icc,
+            daily_traffic=daily_traffic if daily_traffic else None)
+    except ValueError as exc:
+        raise ExperimentInvalid("design", str(exc)) from None
+    design = {"n_per_arm": result.n_per_arm, "total_n": result.total_n, "days": result.days,
+              "effective_mde": result.effective_mde, "notes": list(result.notes),
+              "inputs": {"baseline_mean": baseline_mean, "baseline_sd": baseline_sd,
+                         "daily_traffic": daily_traffic, "mde": experiment.mde,
+                         "alpha": experiment.alpha, "power": experiment.power,
+                         "cuped_r2": cuped_r2, "cluster_size": cluster_size, "icc": icc},
+              "measured": measured}
+    experiment.design = _jsonable(design)
+    experiment.save(update_fields=["design", "updated_at"])
+    return experiment.design
+
+
+# ----- data: assignments and summaries -----------------------------------------------------------
+def _assignments_path(experiment: Experiment) -> Path:
+    return get_store().root / "experiments" / f"experiment-{experiment.pk}-assignments.parquet"
+
+
+def assignments_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv"
+                       ) -> int:
+    """Store an assignment table (CSV: user_id, arm, assigned_at). Bad rows reject the whole
+    file with the line; the previous table stays until a good one replaces it."""
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ExperimentInvalid("file", f"{filename}: not a readable CSV ({exc})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    for column in ("user_id", "arm", "assigned_at"):
+        if column not in frame.columns:
+            raise ExperimentInvalid("file", f"{filename}: the header has no '{column}' column "
+                                            "(expected user_id, arm, assigned_at)")
+    if len(frame) == 0:
+        raise ExperimentInvalid("file", f"{filename}: no rows")
+    if len(frame) > MAX_ASSIGNMENT_ROWS:
+        raise ExperimentInvalid("file", f"{filename}: more than {MAX_ASSIGNMENT_ROWS:,} rows")
+    arms = set(experiment.arm_names)
+    checks = [
+        (frame["user_id"].str.strip() == "", "empty user_id"),
+        (~frame["arm"].str.strip().isin(arms),
+         f"arm is not one of {', '.join(experiment.arm_names)}"),
+        (pd.to_datetime(frame["assigned_at"], utc=True, errors="coerce", format="mixed").isna(),
+         "assigned_at is not a date/time"),
+    ]
+    for bad, message in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ExperimentInvalid("file", f"{filename}, line {row + 2}: {message} "
+                                            f"({int(bad.sum()):,} rows like this)")
+    table = pd.DataFrame({
+        "user_id": frame["user_id"].str.strip(),
+        "arm": frame["arm"].str.strip(),
+        "assigned_at": pd.to_datetime(frame["assigned_at"], utc=True, format="mixed"),
+    })
+    path = _assignments_path(experiment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    table.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    experiment.assignments_file = str(path)
+    experiment.assignments_rows = len(table)
+    experiment.save(update_fields=["assignments_file", "assignments_rows", "updated_at"])
+    return len(table)
+
+
+SUMMARY_COLUMNS = ("arm", "metric", "n", "sum", "sum_sq")
+
+
+def summaries_set(*, experiment: Experiment, rows: list[dict[str, Any]]) -> int:
+    """Replace the per-arm summary statistics; every row is checked before any is stored."""
+    arms = set(experiment.arm_names)
+    metrics = {m.name for m in _metrics(experiment.primary_metric, experiment.guardrail_metrics)}
+    clean = []
+    seen = set()
+    for i, row in enumerate(rows):
+        where = f"rows[{i}]"
+        for column in SUMMARY_COLUMNS:
+            if row.get(column) in (None, ""):
+                raise ExperimentInvalid(f"{where}.{column}", "is missing")
+        if str(row["arm"]) not in arms:
+            raise ExperimentInvalid(f"{where}.arm", f"'{row['arm']}' is not one of "
+                                                    f"{', '.join(experiment.arm_names)}")
+        if str(row["metric"]) not in metrics:
+            raise ExperimentInvalid(f"{where}.metric", f"'{row['metric']}' is not one of "
+                                                       f"{', '.join(sorted(metrics))}")
+        try:
+            n = int(str(row["n"]))
+            total, squares = float(row["sum"]), float(row["sum_sq"])
+        except (TypeError, ValueError):
+            raise ExperimentInvalid(where, "n must be a whole number; sum and sum_sq numbers") \
+                from None
+        if n < 0 or not math.isfinite(total) or not math.isfinite(squares):
+            raise ExperimentInvalid(where, "n must be >= 0 and sums finite")
+        if n > 0 and squares < total * total / n - 1e-9 * max(1.0, abs(squares)):
+            raise ExperimentInvalid(f"{where}.sum_sq", "is smaller than sum^2/n: not a sum of "
+                                                       "squares of the same values")
+        scope = str(row.get("scope") or "all")
+        key = (str(row["arm"]), str(row["metric"]), scope)
+        if key in seen:
+            raise ExperimentInvalid(where, f"a second row for arm {key[0]}, metric {key[1]}, "
+                                           f"scope {scope}")
+        seen.add(key)
+        clean.append(ArmSummary(experiment=experiment, arm=key[0], metric=key[1], scope=scope,
+                                n=n, sum=total, sum_sq=squares))
+    with transaction.atomic():
+        experiment.summaries.all().delete()
+        ArmSummary.objects.bulk_create(clean)
+    return len(clean)
+
+
+def summaries_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv") -> int:
+    try:
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ExperimentInvalid("file", f"{filename}: not a readable CSV ({exc})") from None
+    frame.columns = [c.strip() for c in frame.columns]
+    try:
+        return summaries_set(experiment=experiment, rows=frame.to_dict("records"))
+    except ExperimentInvalid as exc:
+        # rows[i] -> the file's line (header is line 1)
+        field = exc.field
+        if field.startswith("rows["):
+            index = int(field[5:field.index("]")])
+            field = f"{filename}, line {index + 2}{field[field.index(']') + 1:]}"
+        raise ExperimentInvalid(field, exc.message) from None
+
+
+# ----- analysis ---------------------------------------------------------------------------------
+def _segment_mask(segment: Segment, ue: Any) -> np.ndarray:
+    """Members as of the segment's latest snapshot (what the council sees), as a user mask."""
+    snap = (SegmentSnapshot.objects.filter(segment=segment).order_by("-computed_at", "-id")
+            .first())
+    if snap is None:
+        from segments.analytics.rules import evaluate_rule
+
+        if segment.kind != "rule":
+            raise JobFailed(f"segment '{segment.name}' has no snapshot yet: refresh segments "
+                            "first")
+        as_of = int(ue.time.max()) + 1 if ue.n_events else 0
+        return np.asarray(evaluate_rule(dict(segment.definition), ue, as_of), dtype=bool)
+    members = snapshot_members(snap)
+    return np.asarray(pd.Index(ue.user_ids).isin(members), dtype=bool)
+
+
+def _input_hash(experiment: Experiment) -> str:
+    parts = {
+        "design": [experiment.kind, experiment.arms, experiment.primary_metric,
+                   experiment.guardrail_metrics, experiment.alpha, experiment.data_source,
+                   experiment.assignment, experiment.cuped_pre_days, experiment.sequential,
+                   experiment.correction, experiment.quasi, experiment.segment_id,
+                   sorted(experiment.breakdown_segments.values_list("pk", flat=True))],
+        "data": [experiment.dataset.version if experiment.dataset_id else None,
+                 experiment.assignments_file, experiment.assignments_rows,
+                 list(experiment.summaries.values_list("arm", "metric", "scope", "n", "sum",
+                                                      "sum_sq"))],
+        "at": experiment.updated_at.isoformat() if experiment.updated_at else "",
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def analyze_start(*, experiment: Experiment, user: object | None = None) -> Job:
+    """Queue the analysis as a job (the event data can be large)."""
+    experiment_check(experiment)
+    if experiment.data_source == DataSource.ASSIGNMENTS and not experiment.assignments_file:
+        raise ExperimentInvalid("assignments", "upload the assignment table first")
+    if experiment.data_source == DataSource.SUMMARY and not experiment.summaries.exists():
+        raise ExperimentInvalid("summaries", "enter or upload the per-arm summaries first")
+    if experiment.dataset_id and experiment.dataset.version == 0:
+        raise ExperimentInvalid("dataset", "the dataset has no events yet")
+    job = job_create(workspace=experiment.workspace, kind="experiment_analyze", user=_user(user),
+                     params={"experiment_id": experiment.pk}, input_hash=_input_hash(experiment))
+    Experiment.objects.filter(pk=experiment.pk).update(analysis_job=job)
+    experiment.analysis_job = job
+    return job
+
+
+def _settings(experiment: Experiment) -> RandomizedSettings:
+    return RandomizedSettings(weights=experiment.weights, alpha=experiment.alpha,
+                              cuped_pre_days=experiment.cuped_pre_days,
+                              sequential=experiment.sequential, correction=experiment.correction)
+
+
+@job_handler("experiment_analyze")
+def analyze_run(job: Job) -> dict[str, Any]:
+    experiment = Experiment.objects.select_related("dataset", "segment", "hypothesis").get(
+        pk=job.params["experiment_id"])
+    result = experiment_analyze(experiment, progress=lambda p, m: job_progress(job, p, m))
+    return {"experiment_id": experiment.pk, "kind": result.get("kind")}
+
+
+def experiment_analyze(experiment: Experiment, progress: Any = None) -> dict[str, Any]:
+    """Run the analysis now and store it on the experiment."""
+    progress = progress or (lambda p, m: None)
+    metrics = experiment_check(experiment)
+    settings = _settings(experiment)
+    try:
+        if experiment.kind == ExperimentKind.AB and experiment.data_source == DataSource.SUMMARY:
+            rows = list(experiment.summaries.values("arm", "metric", "scope", "n", "sum",
+                                                    "sum_sq"))
+            result = analyze_summaries(rows, experiment.arm_names, metrics, settings)
+        else:
+            progress(10, "loading events")
+            ue = load_user_events(experiment.dataset)
+            if experiment.kind == ExperimentKind.AB:
+                result = _analyze_ab(experiment, ue, metrics, settings, progress)
+            else:
+                result = _analyze_quasi(experiment, ue, metrics[0])
+    except ExperimentDataError as exc:
+        raise JobFailed(f"{exc.field}: {exc.message}") from None
+    result = _jsonable({**result, "dataset_version": experiment.dataset.version
+                        if experiment.dataset_id else None})
+    experiment.result = result
+    experiment.analyzed_at = timezone.now()
+    if experiment.status in (ExperimentStatus.DESIGN, ExperimentStatus.RUNNING):
+        experiment.status = ExperimentStatus.ANALYZED
+    experiment.save(update_fields=["result", "analyzed_at", "status", "updated_at"])
+    return result
+
+
+def _analyze_ab(experiment: Experiment, ue: Any, metrics: list[MetricSpec],
+                settings: RandomizedSettings, progress: Any) -> dict[str, Any]:
+    progress(30, "assignments")
+    if experiment.data_source == DataSource.ASSIGNMENTS:
+        table = pd.read_parquet(experiment.assignments_file)
+        assignment = assignment_from_table(ue, table, experiment.arm_names)
+    else:
+        a = experiment.assignment
+        assignment = assignment_from_events(
+            ue, event=a["event"], arms=experiment.arm_names,
+            experiment_key=a.get("experiment_key") or "experiment",
+            experiment_id=a.get("experiment_id") or None, arm_key=a.get("arm_key") or "arm")
+    if experiment.segment_id:
+        assignment = assignment.restrict(_segment_mask(experiment.segment, ue))
+    if len(assignment.user) == 0:
+        raise JobFailed("no user in the data is assigned to this experiment's arms")
+    progress(50, f"{len(assignment.user):,} assigned users")
+    scopes = [Scope("all", experiment.segment.name if experiment.segment_id else "All assigned")]
+    for seg in experiment.breakdown_segments.order_by("name"):
+        scopes.append(Scope(f"segment:{seg.pk}", seg.name, _segment_mask(seg, ue)))
+    return analyze_randomized(ue, assignment, metrics, scopes, settings)
+
+
+def _analyze_quasi(experiment: Experiment, ue: Any, metric: MetricSpec) -> dict[str, Any]:
+    q = experiment.quasi
+    launch = pd.Timestamp(q["launch"])
+    launch = launch.tz_localize("UTC") if launch.tzinfo is None else launch.tz_convert("UTC")
+    launch_us = int(launch.value // 1000)
+    common = {"metric": metric, "launch_us": launch_us,
+              "period_days": float(q.get("period_days", 7)),
+              "pre_periods": int(q.get("pre_periods", 8)),
+              "post_periods": int(q.get("post_periods", 8)), "alpha": experiment.alpha}
+    treated_seg = Segment.objects.get(pk=q["treated_segment"])
+    treated = _segment_mask(treated_seg, ue)
+    if experiment.kind == ExperimentKind.DID:
+        control_seg = Segment.objects.get(pk=q["control_segment"])
+        control = _segment_mask(control_seg, ue) & ~treated
+        out = analyze_did(ue, treated=treated, control=control, **common)
+        out["groups"] = {"treated": treated_seg.name, "control": control_seg.name}
+        return out
+    out = analyze_its(ue, mask=treated, **common)
+    out["groups"] = {"treated": treated_seg.name}
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+# ----- concluding: learnings ---------------------------------------------------------------------
+def headline(experiment: Experiment, scope: str = "all") -> dict[str, Any] | None:
+    """The primary metric's estimate in one scope (first treatment arm), as a dict."""
+    result = experiment.result or {}
+    if result.get("kind") == "ab":
+        for row in result.get("rows", []):
+            if row.get("primary") and row.get("scope") == scope:
+                return row
+        return None
+    if result.get("kind") in ("did", "its") and result:
+        return result
+    return None
+
+
+def _relative_from(row: dict[str, Any]) -> tuple[float, float, float] | None:
+    if row.get("kind") in ("did", "its"):
+        return None
+    rel, ci = row.get("relative"), row.get("relative_ci")
+    if rel is None or not ci or None in ci:
+        return None
+    return float(rel), float(ci[0]), float(ci[1])
+
+
+def _describe(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "no estimate"
+    if row.get("status") == "insufficient_data":
+        return f"insufficient data ({row.get('reason')})"
+    if row.get("kind") == "did":
+        ci = row.get("ci") or [None, None]
+        return (f"difference-in-differences {row.get('estimate'):+.4g} "
+                f"(95% CI {ci[0]:+.4g} to {ci[1]:+.4g}), p={row.get('p_value'):.3g}")
+    if row.get("kind") == "its":
+        ci = row.get("level_ci") or [None, None]
+        return (f"level change {row.get('level_change'):+.4g} "
+                f"(95% CI {ci[0]:+.4g} to {ci[1]:+.4g})")
+    parts = [f"{row['metric']} in {row['scope_label']}: "
+             f"{row['control_mean']:.4g} ({row['control']}) vs {row['treatment_mean']:.4g} "
+             f"({row['arm']}), absolute {row['absolute']:+.4g} "
+             f"[{row['absolute_ci'][0]:+.4g}, {row['absolute_ci'][1]:+.4g}]"]
+    if row.get("relative") is not None:
+        parts.append(f"relative {row['relative']:+.2%} "
+                     f"[{row['relative_ci'][0]:+.2%}, {row['relative_ci'][1]:+.2%}]")
+    if row.get("p_adjusted") is not None:
+        parts.append(f"adjusted p={row['p_adjusted']:.3g}")
+    return ", ".join(parts)
+
+
+def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: str, decision: str,
+                        tags: list[str] | None = None, scope: str = "all",
+                        happened: str = "", user: object | None = None,
+                        segments: list[Segment] | None = None) -> Learning:
+    """Record the learning, move the hypothesis to its outcome, and update the linked
+    investments' lift (the measured lift with its interval) and their value history."""
+    from .services import investment_revalue
+
+    if outcome not in Outcome.values:
+        raise ExperimentInvalid("outcome", f"must be one of {', '.join(Outcome.values)}")
+    if not (now_believe or "").strip():
+        raise ExperimentInvalid("now_believe", "say what the team believes now")
+    if not (decision or "").strip():
+        raise ExperimentInvalid("decision", "say what was decided")
+    if not experiment.result:
+        raise ExperimentInvalid("result", "analyze the experiment before concluding it")
+    if experiment.status == ExperimentStatus.CONCLUDED:
+        raise ExperimentInvalid("status", "this experiment is already concluded")
+    row = headline(experiment, scope)
+    if row is None:
+        raise ExperimentInvalid("scope", f"the result has no primary estimate for '{scope}'")
+    tags = [str(t).strip()[:50] for t in (tags or []) if str(t).strip()]
+    hypothesis = experiment.hypothesis
+    believed = (f"{hypothesis.statement}. Mechanism: {hypothesis.mechanism or '-'}. "
+                f"Expected {hypothesis.expected_lift:+.1%} on {hypothesis.metric or 'the metric'}"
+                + (f" ({hypothesis.basis})" if hypothesis.basis else ""))
+    if segments is None:
+        segments = list(hypothesis.segments.all())
+        if scope.startswith("segment:"):
+            segments = list(Segment.objects.filter(pk=int(scope.split(":")[1]),
+                                                   workspace=experiment.workspace))
+    with transaction.atomic():
+        learning = Learning.objects.create(
+            workspace=experiment.workspace, hypothesis=hypothesis, experiment=experiment,
+            outcome=outcome, believed=believed, happened=(happened.strip() or _describe(row)),
+            now_believe=now_believe.strip(), decision=decision.strip(),
+            estimates={"scope": scope, "headline": row,
+                       "all_rows": (experiment.result or {}).get("rows", [])},
+            tags=tags, created_by=_user(user))
+        learning.segments.set(segments)
+        rel = _relative_from(row)
+        fields = ["updated_at"]
+        if rel is not None and outcome != Outcome.INCONCLUSIVE:
+            earlier = Learning.objects.filter(hypothesis=hypothesis, outcome=outcome).exclude(
+                pk=learning.pk).exists()
+            hypothesis.measured_lift, hypothesis.measured_lift_low, \
+                hypothesis.measured_lift_high = rel
+            hypothesis.evidence = Evidence.REPLICATED if earlier else Evidence.EXPERIMENT
+            fields += ["measured_lift", "measured_lift_low", "measured_lift_high", "evidence"]
+        hypothesis.save(update_fields=fields)
+        _walk_to(hypothesis, outcome, user, f"concluded by experiment '{experiment.name}'")
+        experiment.status = ExperimentStatus.CONCLUDED
+        experiment.save(update_fields=["status", "updated_at"])
+        hypothesis.refresh_from_db()
+        for investment in hypothesis.investments.all():
+            investment_revalue(investment=investment,
+                               reason=f"experiment '{experiment.name}' concluded: {outcome}")
+    return learning
+
+
+def dataset_choices(workspace_id: int) -> Any:
+    return Dataset.objects.filter(workspace_id=workspace_id)
