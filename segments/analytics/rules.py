@@ -790,13 +790,23 @@ class RuleEvaluator:
         if isinstance(col, pd.DataFrame):  # duplicated column name: the last one wins
             col = col.iloc[:, -1]
         col = col.reset_index(drop=True)
+        kind = _column_kind(col)
+        value_path = _join(path, "value")
+        if kind == "text" and op in ("eq", "ne", "in", "not_in"):
+            # Text: compare the column's distinct values once, then look each user's up.
+            codes, uniques = self.data._derived(("attribute_codes", name),
+                                                lambda: _factorized(col))
+            values = list(value) if op in ("in", "not_in") else [value]
+            table = np.append(np.asarray(uniques.isin(values), dtype=bool), False)
+            hit = table[codes]  # code -1 (missing) reads the final False
+            if op in ("ne", "not_in"):
+                hit = ~hit & (codes >= 0)
+            return hit
         present = col.notna().to_numpy(dtype=bool)
         if op == "is_null":
             return ~present
         if op == "not_null":
             return present
-        kind = _column_kind(col)
-        value_path = _join(path, "value")
         if op in ("eq", "ne", "in", "not_in"):
             values = list(value) if op in ("in", "not_in") else [value]
             hit = _equal_any(col, kind, values, value_path)
@@ -866,6 +876,14 @@ def compare(values: np.ndarray, op: str, value: Any) -> np.ndarray:
     if op == "between":
         return (values >= value[0]) & (values <= value[1])
     raise ValueError(f"unknown comparison {op!r}")
+
+
+def _factorized(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """(codes, distinct values) of a column; code -1 = missing. Codes are read-only (cached)."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    codes.flags.writeable = False
+    return codes, pd.Index(uniques)
 
 
 def _column_kind(col: pd.Series) -> str:

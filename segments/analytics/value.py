@@ -489,44 +489,53 @@ def segment_signals(
         raise ValueError(f"features were computed with period_days={stored}, not {period_days}")
     kw = {"min_n": min_n, "max_rel_width": max_rel_width}
     boot = {"seed": seed, "n_boot": n_boot, **kw}
-    size = int(mask.sum())
+    # Every statistic below reads only the members' rows, taken once in row order: the same
+    # values in the same order as masking each whole column, at the segment's size.
+    members = np.flatnonzero(mask)
+    size = len(members)
     total = len(features)
+
+    def rows(column: str, dtype: Any = None) -> np.ndarray:
+        return features[column].to_numpy(dtype=dtype)[members]
+
     out: dict[str, Signal] = {}
     out["size"] = _make("size", float(size), None, None, size, "count", "users",
                         reason=None, **kw)
     out["share"] = _wilson("share", size, total, "share of all users", empty="no users", **kw)
 
-    active = mask & features["active_period"].to_numpy(dtype=bool)
+    active = rows("active_period", bool)
     out["revenue_per_active_user"] = _mean_signal(
-        "revenue_per_active_user", features["revenue_period"].to_numpy()[active],
+        "revenue_per_active_user", rows("revenue_period")[active],
         f"revenue per active user per {period_days} days",
         empty=f"no user active in the last {period_days} days", **boot)
 
     horizons = features.attrs.get("horizons") or [
         int(c.split("_")[1]) for c in features.columns if c.startswith("matured_")]
+    ltv_rows: dict[int, np.ndarray] = {}
     for h in horizons:
-        matured = mask & features[f"matured_{h}"].to_numpy(dtype=bool)
+        ltv_rows[h] = rows(f"ltv_{h}")[rows(f"matured_{h}", bool)]
         out[f"ltv_{h}"] = _mean_signal(
-            f"ltv_{h}", features[f"ltv_{h}"].to_numpy()[matured],
+            f"ltv_{h}", ltv_rows[h],
             f"revenue per user in the first {h} days",
             empty=f"no user has {h} days of history", **boot)
 
     days = features.attrs.get("retention_days") or [
         int(c[len("eligible_d"):]) for c in features.columns if c.startswith("eligible_d")]
     for d in days:
-        eligible = mask & features[f"eligible_d{d}"].to_numpy(dtype=bool)
-        retained = int((eligible & features[f"retained_d{d}"].to_numpy(dtype=bool)).sum())
+        eligible = rows(f"eligible_d{d}", bool)
+        retained = int(np.count_nonzero(eligible & rows(f"retained_d{d}", bool)))
         out[f"retention_d{d}"] = _wilson(
             f"retention_d{d}", retained, int(eligible.sum()), f"share active on day {d}",
             empty=f"no user is old enough for day-{d} retention (needs {d + 1} days)", **kw)
 
     converted = features["converted"].to_numpy(dtype=bool)
+    converted_rows = converted[members]
     outcome = features.attrs.get("outcome")
     if outcome is None and "outcome" in features.attrs:
         out["conversion"] = _make("conversion", None, None, None, size, "wilson",
                                   "share converted", reason="no outcome event chosen", **kw)
     else:
-        out["conversion"] = _wilson("conversion", int((mask & converted).sum()), size,
+        out["conversion"] = _wilson("conversion", int(np.count_nonzero(converted_rows)), size,
                                     "share converted", empty="no users in the segment", **kw)
         if outcome and not features.attrs.get("outcome_found", True):
             names = ", ".join(outcome)
@@ -537,7 +546,7 @@ def segment_signals(
 
     if features.attrs.get("has_cost", False):
         out["cost_to_serve"] = _mean_signal(
-            "cost_to_serve", features["cost_period"].to_numpy()[active],
+            "cost_to_serve", rows("cost_period")[active],
             f"cost per active user per {period_days} days",
             empty=f"no user active in the last {period_days} days", **boot)
 
@@ -549,7 +558,7 @@ def segment_signals(
             x = ltv[rows & matured90]
             return (float(x.mean()) if len(x) else None), _mean_se(x)
 
-        seg_x = ltv[mask & matured90]
+        seg_x = ltv_rows[90]
         out["lift_vs_baseline_ltv_90"] = _lift(
             "lift_vs_baseline_ltv_90",
             (out["ltv_90"].estimate, _mean_se(seg_x), len(seg_x)),
@@ -558,14 +567,17 @@ def segment_signals(
 
     known = out["conversion"].estimate is not None
 
-    def conv_stats(rows: np.ndarray) -> tuple[float | None, float | None]:
-        m = int(rows.sum())
+    def conv_p(chosen: np.ndarray) -> tuple[float | None, float | None]:
+        m = len(chosen)
         if m == 0 or not known:
             return None, None
-        p = float(converted[rows].mean())
+        p = float(chosen.mean())
         return p, math.sqrt(p * (1 - p) / m)
 
-    p, se = conv_stats(mask)
+    def conv_stats(rows: np.ndarray) -> tuple[float | None, float | None]:
+        return conv_p(converted[rows])
+
+    p, se = conv_p(converted_rows)
     out["lift_vs_baseline_conversion"] = _lift(
         "lift_vs_baseline_conversion", (p, se, size),
         _baseline_part(baseline, "conversion", features, conv_stats),
