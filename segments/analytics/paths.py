@@ -181,7 +181,14 @@ def paths(
         key = np.zeros(m, dtype=np.int64)
         for j in range(steps):
             key = key * base + digits[j]
-        uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        if base ** steps <= 1 << 22:  # dense: counting beats sorting
+            full = np.bincount(key, minlength=base ** steps)
+            uniq = np.flatnonzero(full)
+            rank = np.zeros(len(full), dtype=np.int64)
+            rank[uniq] = np.arange(len(uniq))
+            inv, counts = rank[key], full[uniq]
+        else:
+            uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
         uniq_digits = np.stack([(uniq // base ** (steps - 1 - j)) % base for j in range(steps)])
     else:  # pragma: no cover - thousands of event names and 5 steps
         uniq_digits, inv, counts = np.unique(digits, axis=1, return_inverse=True,
