@@ -110,9 +110,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _experiment_start() -> str:
-        from segments.demo import DEFAULT_END, EXPERIMENT_START_DAYS_BEFORE_END, HISTORY_DAYS
-
         import datetime as dt
+
+        from segments.demo import DEFAULT_END, EXPERIMENT_START_DAYS_BEFORE_END, HISTORY_DAYS
 
         start = DEFAULT_END - dt.timedelta(days=HISTORY_DAYS) + dt.timedelta(
             days=HISTORY_DAYS - EXPERIMENT_START_DAYS_BEFORE_END)
