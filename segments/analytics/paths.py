@@ -196,9 +196,13 @@ def paths(
     inv = inv.ravel()
     n_paths = len(counts)
     au = u[anchors].astype(np.int64)
-    pair = np.unique(inv.astype(np.int64) * max(ue.n_users, 1) + au)
-    path_users = np.bincount(pair // max(ue.n_users, 1), minlength=n_paths)
-    total_users = len(np.unique(au))  # anchors are sorted by user: cheap
+    # Distinct (user, path) pairs: sort the combined key and keep the first of each run
+    # (a plain sort; numpy's hash-based unique is several times slower on millions of keys).
+    pair = au * max(n_paths, 1) + inv
+    pair.sort()
+    first = np.r_[True, pair[1:] != pair[:-1]] if m else np.zeros(0, bool)
+    path_users = np.bincount(pair[first] % max(n_paths, 1), minlength=n_paths)
+    total_users = int(np.count_nonzero(au[1:] != au[:-1])) + 1 if m else 0  # sorted by user
 
     out_code = ue.event_code(outcome_event) if outcome_event is not None else -1
     if outcome_event is not None:
