@@ -229,8 +229,8 @@ def paths(
         lift = rate.estimate / overall.estimate if rate is not None and overall.estimate \
             else None
         return PathRow(steps=labels, sessions=int(counts[i]), users=int(path_users[i]),
-                       user_share=path_users[i] / total_users if total_users else None,
-                       session_share=counts[i] / m if m else None,
+                       user_share=float(path_users[i] / total_users) if total_users else None,
+                       session_share=float(counts[i] / m) if m else None,
                        outcome_sessions=int(path_out[i]), outcome_rate=rate, lift=lift)
 
     limit = n_paths if top is None else top
