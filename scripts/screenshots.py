@@ -131,8 +131,9 @@ def run(args: argparse.Namespace) -> list[Path]:
             goto(page, first_href(page, 'nav a:text-is("Hypotheses")', "hypotheses"))
             written.append(shoot(page, args.out, "hypotheses"))
             goto(page, first_href(page, 'table a[href*="/hypotheses/"]', "a hypothesis"))
-            if page.locator('a[href*="/experiments/"]').count():
-                goto(page, first_href(page, 'a[href*="/experiments/"]', "an experiment"))
+            done = 'a[href*="/experiments/"]:not([href$="/new/"])'
+            if page.locator(done).count():
+                goto(page, first_href(page, done, "an experiment"))
                 page.locator("#chart-forest .main-svg, #chart-series .main-svg").first.wait_for()
                 written.append(shoot(page, args.out, "experiment"))
             goto(page, first_href(page, 'nav a:text-is("Learnings")', "learnings"))
