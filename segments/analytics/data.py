@@ -75,12 +75,11 @@ class UserEvents:
         code ``c``, ascending. A stable sort by code, made once per dataset."""
         def make() -> tuple[np.ndarray, np.ndarray]:
             names = len(self.event_names)
-            # Shifted by one so that a missing name (code -1) sorts first, out of every slice.
-            keys = self.event.astype(np.int64) + 1
-            if names < 1 << 8:  # small codes: numpy's stable sort is then a radix sort
-                keys = keys.astype(np.uint8)
-            elif names < 1 << 16:
-                keys = keys.astype(np.uint16)
+            # Shifted by one so that a missing name (code -1) sorts first, out of every slice;
+            # small keys make numpy's stable sort a radix sort.
+            small = np.uint8 if names < 1 << 8 else np.uint16 if names < 1 << 16 else np.int64
+            keys = self.event.astype(small)  # -1 wraps to the largest value, + 1 to 0
+            keys += 1
             positions = np.argsort(keys, kind="stable")
             bounds = np.zeros(names + 2, dtype=np.int64)
             np.cumsum(np.bincount(keys, minlength=names + 1), out=bounds[1:])
@@ -97,9 +96,18 @@ class UserEvents:
             return parts[0]
         return np.sort(np.concatenate(parts))
 
+    def since_signup(self) -> np.ndarray:
+        """Per event: µs from the user's signup to the event."""
+        return self._derived("since_signup",
+                             lambda: _frozen(self.time - self.signup[self.user]))
+
     def revenue_events(self) -> np.ndarray:
         """Ascending positions of the events with nonzero revenue."""
         return self._derived("revenue_events", lambda: _frozen(np.flatnonzero(self.revenue != 0)))
+
+    def cost_events(self) -> np.ndarray:
+        """Ascending positions of the events with nonzero cost."""
+        return self._derived("cost_events", lambda: _frozen(np.flatnonzero(self.cost != 0)))
 
     def property_is_text(self) -> np.ndarray:
         """Per entry of ``property_table()[1]``: whether it is a text (else: no properties)."""

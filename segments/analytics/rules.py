@@ -676,10 +676,10 @@ class RuleEvaluator:
 
     def _in_window(self, window: Mapping[str, Any], idx: np.ndarray) -> np.ndarray:
         (kind, value), = window.items()
-        time = self.data.time[idx]
         if kind == "from_signup_days":
-            offset = time - self.data.signup[self.data.user[idx]]
+            offset = self.data.since_signup()[idx]
             return (offset >= value[0] * US_PER_DAY) & (offset < value[1] * US_PER_DAY)
+        time = self.data.time[idx]
         if kind == "between":
             return (time >= parse_iso(value[0], "")) & (time < parse_iso(value[1], ""))
         return time >= self.as_of - value * US_PER_DAY

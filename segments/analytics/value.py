@@ -260,13 +260,14 @@ def user_features(
     ``attrs`` records as_of, period_days, outcome, has_cost, horizons and retention days.
     """
     n = data.n_users
-    default = int(data.time.max()) if data.n_events else 0
+    default = data.time_max() or 0
     as_of_us = default if as_of is None else to_us(as_of)
     signup = data.signup.astype(np.int64)
-    if default <= as_of_us:
+    whole = default <= as_of_us
+    if whole:
         # Nothing after as_of (the usual refresh): use the arrays as they are, no copies.
         time, event, revenue, cost = data.time, data.event, data.revenue, data.cost
-        user = data.user.astype(np.int64)
+        user = data.user  # int32: the sums below index with it, none multiplies it
         starts = data.starts
     else:
         keep = data.time <= as_of_us
@@ -282,8 +283,13 @@ def user_features(
     new_day = np.ones(len(user), dtype=bool)
     new_day[1:] = (user[1:] != user[:-1]) | (day[1:] != day[:-1])
     del day
-    active_days = np.bincount(user[new_day], minlength=n)
+    # Days started per user: a running count of day starts, differenced at the user bounds.
+    started = np.empty(len(user) + 1, dtype=np.int64)
+    started[0] = 0
+    np.cumsum(new_day, out=started[1:])
     del new_day
+    active_days = started[starts[1:]] - started[starts[:-1]]
+    del started
 
     has = n_events > 0
     first = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
@@ -298,10 +304,12 @@ def user_features(
 
     period_start = as_of_us - period_days * US_PER_DAY
 
-    def money(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def money(values: np.ndarray, idx: np.ndarray | None = None,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(user, amount, time) of the events with a nonzero amount. Sums over them equal sums
         over all events bit for bit: adding 0.0 never changes a float sum started at 0.0."""
-        idx = np.flatnonzero(values != 0)
+        if idx is None:
+            idx = np.flatnonzero(values != 0)
         return user[idx], values[idx], time[idx]
 
     def total(users: np.ndarray, amounts: np.ndarray, any_event: bool) -> np.ndarray:
@@ -311,15 +319,15 @@ def user_features(
             return np.zeros(n, dtype=np.intp)
         return np.bincount(users, weights=amounts, minlength=n).astype(np.float64, copy=False)
 
-    pay_user, pay_amount, pay_time = money(revenue)
-    cost_user, cost_amount, cost_time = money(cost)
+    pay_user, pay_amount, pay_time = money(revenue, data.revenue_events() if whole else None)
+    cost_user, cost_amount, cost_time = money(cost, data.cost_events() if whole else None)
     pay_period = pay_time > period_start
     cost_period = cost_time > period_start
     pay_since = pay_time - signup[pay_user]
     # Active in the period = the last event (times are sorted within a user) is in it.
     active_period = has & (last > period_start)
     any_event, any_in_period = len(user) > 0, bool(active_period.any())
-    since = time - signup[user]
+    since = data.since_signup() if whole else time - signup[user]
     min_since = int(since.min()) if len(since) else 0
     columns: dict[str, Any] = {
         "n_events": n_events,
@@ -352,11 +360,25 @@ def user_features(
         columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
     del since
     codes = _event_codes(data, outcome)
-    wanted = np.zeros(len(data.event_names), dtype=bool)
-    wanted[codes] = True
-    columns["converted"] = np.bincount(user[wanted[event]], minlength=n) > 0
+    if whole:  # the dataset's index of events by name: only the outcome events are read
+        converted = np.bincount(user[data.events_named(codes)], minlength=n) > 0
+    else:
+        wanted = np.zeros(len(data.event_names), dtype=bool)
+        wanted[codes] = True
+        converted = np.bincount(user[wanted[event]], minlength=n) > 0
+    columns["converted"] = converted
 
-    if top_events and len(event):
+    if top_events and len(event) and whole:
+        # The dataset's index of events by name: one count per user and name, name by name.
+        positions, bounds = data.events_by_name()
+        totals = np.diff(bounds)
+        top = np.argsort(-totals, kind="stable")[:top_events]
+        top = top[totals[top] > 0]
+        for c in top:
+            columns[f"{EVENT_PREFIX}{data.event_names[c]}"] = np.bincount(
+                data.user[positions[bounds[c]:bounds[c + 1]]], minlength=n).astype(
+                    np.int64, copy=False)
+    elif top_events and len(event):
         names = len(data.event_names)
         totals = np.bincount(event, minlength=names)
         top = np.argsort(-totals, kind="stable")[:top_events]
