@@ -177,16 +177,33 @@ def retention(
     cohort = np.where(member, cp - lo_period, -1)
 
     # Return events of members: anchor <= time <= as_of, k = period(event) - period(anchor).
-    sel = (time <= as_of_us) & (time >= anchor_m[user]) & member[user]
+    # Non-members get an anchor past every event, so one comparison selects both; per-user
+    # values reach the events by np.repeat over the contiguous user slices.
+    per_user = np.diff(ue.starts)
+    gate = np.where(member, anchor_m, big)
+    sel = time >= np.repeat(gate, per_user)
+    if as_of_us < ue.time.max(initial=np.iinfo(np.int64).min):
+        sel &= time <= as_of_us
     lut = _codes(ue, return_events)
     if lut is not None:
         sel &= lut[ue.event]
     pos = np.flatnonzero(sel)
     del sel
     u = user[pos]
-    k = period_index(time[pos], period) - cp[u]
+    if period == "week":
+        # k = floor((t - start of the anchor's week) / 1 week): one division of non-negative
+        # differences, exact in float64 below 2**52 µs (142 years).
+        diff = time[pos] - period_start(cp, period)[u]
+        if len(diff) and diff.max() >= 2**52:  # pragma: no cover - absurd spans
+            k = diff // WEEK_US
+        else:
+            k = (diff / WEEK_US).astype(np.int64)
+        del diff
+    else:
+        k = period_index(time[pos], period) - cp[u]
     keep = k < n_periods
-    u, k = u[keep], k[keep]
+    if not keep.all():
+        u, k = u[keep], k[keep]
     del pos
 
     size = np.bincount(cohort[member], minlength=n_cohorts)
