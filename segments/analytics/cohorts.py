@@ -112,6 +112,48 @@ def _codes(ue: UserEvents, names: Sequence[str] | None) -> np.ndarray | None:
     return lut
 
 
+def _week_offsets(ue: UserEvents, member: np.ndarray, anchor: np.ndarray, cp: np.ndarray,
+                  per_user: np.ndarray, lut: np.ndarray | None, as_of_us: int, n_periods: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(user, week offset k) of return events with 0 <= k < n_periods, in event order (one
+    per run of equal (user, k), see below).
+
+    One int64 work array over all events, filled in place: ``time - start of the anchor's
+    week`` (per-user values reach the events by ``np.repeat`` over the user slices), invalid
+    events pushed far negative, then one float division (exact: the differences are below
+    2**52) truncated to int32. Events before the anchor are a prefix of a member's slice, so
+    only members whose first event precedes their anchor are looked at one event at a time.
+    """
+    time = ue.time
+    far = 1 << 61
+    d = np.repeat(np.where(member, period_start(cp, "week"), far), per_user)
+    np.subtract(time, d, out=d)
+    has = per_user > 0
+    early = np.zeros(ue.n_users, dtype=bool)
+    early[has] = time[ue.starts[:-1][has]] < anchor[has]
+    early &= member
+    if early.any():
+        who = np.flatnonzero(early)
+        cnt = per_user[who]
+        idx = np.repeat(ue.starts[who] - (np.cumsum(cnt) - cnt), cnt) + np.arange(cnt.sum())
+        d[idx[time[idx] < np.repeat(anchor[who], cnt)]] = -far
+    if as_of_us < time.max(initial=np.iinfo(np.int64).min):
+        d[time > as_of_us] = -far
+    if lut is not None:
+        d[~lut[ue.event]] = -far
+    weeks = d.view(np.float64)
+    np.divide(d, float(WEEK_US), out=weeks)
+    k = weeks.astype(np.int32)  # truncation = floor for the valid (non-negative) ones
+    del d, weeks
+    # Keep the first event of each run of equal (user, k): first/last k per user and the
+    # distinct (user, k) pairs are unchanged (the caller still drops duplicates left where an
+    # invalid event splits a run).
+    keep = (k >= 0) & (k < n_periods)
+    keep[1:] &= (k[1:] != k[:-1]) | (ue.user[1:] != ue.user[:-1])
+    pos = np.flatnonzero(keep)
+    return ue.user[pos], k[pos]
+
+
 def retention(
     ue: UserEvents,
     *,
@@ -177,34 +219,24 @@ def retention(
     cohort = np.where(member, cp - lo_period, -1)
 
     # Return events of members: anchor <= time <= as_of, k = period(event) - period(anchor).
-    # Non-members get an anchor past every event, so one comparison selects both; per-user
-    # values reach the events by np.repeat over the contiguous user slices.
     per_user = np.diff(ue.starts)
-    gate = np.where(member, anchor_m, big)
-    sel = time >= np.repeat(gate, per_user)
-    if as_of_us < ue.time.max(initial=np.iinfo(np.int64).min):
-        sel &= time <= as_of_us
     lut = _codes(ue, return_events)
-    if lut is not None:
-        sel &= lut[ue.event]
-    pos = np.flatnonzero(sel)
-    del sel
-    u = user[pos]
-    if period == "week":
-        # k = floor((t - start of the anchor's week) / 1 week): one division of non-negative
-        # differences, exact in float64 below 2**52 µs (142 years).
-        diff = time[pos] - period_start(cp, period)[u]
-        if len(diff) and diff.max() >= 2**52:  # pragma: no cover - absurd spans
-            k = diff // WEEK_US
-        else:
-            k = (diff / WEEK_US).astype(np.int64)
-        del diff
+    span_ok = as_of_us - int(period_start(np.array([lo_period]), period)[0]) < 2**52
+    if period == "week" and span_ok:
+        u, k = _week_offsets(ue, member, anchor_m, cp, per_user, lut, as_of_us, n_periods)
     else:
+        # Non-members get an anchor past every event, so one comparison selects both.
+        sel = time >= np.repeat(np.where(member, anchor_m, big), per_user)
+        sel &= time <= as_of_us
+        if lut is not None:
+            sel &= lut[ue.event]
+        pos = np.flatnonzero(sel)
+        del sel
+        u = user[pos]
         k = period_index(time[pos], period) - cp[u]
-    keep = k < n_periods
-    if not keep.all():
+        keep = k < n_periods
         u, k = u[keep], k[keep]
-    del pos
+        del pos
 
     size = np.bincount(cohort[member], minlength=n_cohorts)
     cells = n_cohorts * n_periods

@@ -396,7 +396,14 @@ def _time_stats(dt_us: np.ndarray, from_start_us: np.ndarray, window_us: int) ->
     secs = dt_us / US_PER_S
     window_s = window_us / US_PER_S
     edges = [float(e) for e in HIST_EDGES_S if e < window_s] + [window_s]
-    counts = np.histogram(secs, bins=edges)[0] if len(secs) else np.zeros(len(edges) - 1)
+    # np.histogram sorts its input for uneven bins; a search per value into the few edges does
+    # not (the last bin is closed, as in np.histogram).
+    counts = np.zeros(len(edges) - 1, dtype=np.int64)
+    if len(secs):
+        slot = np.searchsorted(np.asarray(edges), secs, side="right") - 1
+        slot[secs == edges[-1]] = len(edges) - 2
+        inside = (slot >= 0) & (slot < len(edges) - 1)
+        counts = np.bincount(slot[inside], minlength=len(edges) - 1)
     return TimeToConvert(
         n=int(len(secs)),
         median_seconds=_num(np.median(secs)) if len(secs) else None,
