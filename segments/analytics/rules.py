@@ -856,7 +856,7 @@ def distinct_per_user(users: np.ndarray, codes: np.ndarray, n_users: int) -> np.
         # A users x values table of seen flags: no sort, one byte per cell.
         seen = np.zeros(n_users * width, dtype=bool)
         seen[users * width + codes] = True
-        return np.count_nonzero(seen.reshape(n_users, width), axis=1).astype(np.int64)
+        return np.bincount(np.flatnonzero(seen) // width, minlength=n_users)
     pairs = np.unique(users * width + codes)
     return np.bincount(pairs // width, minlength=n_users)
 

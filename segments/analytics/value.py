@@ -41,6 +41,7 @@ import copy
 import math
 import zlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +60,7 @@ TOP_EVENTS = 20
 EVENT_PREFIX = "event:"
 BOOTSTRAP_MAX_NONZERO = 5_000
 BOOT_BATCH_DRAWS = 4_000_000
+PARALLEL_MIN_EVENTS = 500_000  # user_features splits its work over two threads from here
 HELD_RATIO = (0.5, 2.0)
 METHODS = ("wilson", "t", "bootstrap", "delta", "count")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -279,30 +281,8 @@ def user_features(
         starts = np.searchsorted(user, np.arange(n + 1), side="left")
 
     n_events = np.diff(starts)  # events are grouped by user
-    day = time // US_PER_DAY
-    new_day = np.ones(len(user), dtype=bool)
-    new_day[1:] = (user[1:] != user[:-1]) | (day[1:] != day[:-1])
-    del day
-    # Days started per user: a running count of day starts, differenced at the user bounds.
-    started = np.empty(len(user) + 1, dtype=np.int64)
-    started[0] = 0
-    np.cumsum(new_day, out=started[1:])
-    del new_day
-    active_days = started[starts[1:]] - started[starts[:-1]]
-    del started
-
-    has = n_events > 0
-    first = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    first[has] = time[starts[:-1][has]]
-    last[has] = time[starts[1:][has] - 1]
-
-    def as_datetime(values: np.ndarray, valid: np.ndarray) -> pd.DatetimeIndex:
-        stamps = values.astype("datetime64[us]")
-        stamps[~valid] = np.datetime64("NaT", "us")
-        return pd.DatetimeIndex(stamps).tz_localize("UTC")
-
-    period_start = as_of_us - period_days * US_PER_DAY
+    any_event = len(user) > 0
+    codes = _event_codes(data, outcome)
 
     def money(values: np.ndarray, idx: np.ndarray | None = None,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -321,83 +301,92 @@ def user_features(
 
     pay_user, pay_amount, pay_time = money(revenue, data.revenue_events() if whole else None)
     cost_user, cost_amount, cost_time = money(cost, data.cost_events() if whole else None)
-    pay_period = pay_time > period_start
-    cost_period = cost_time > period_start
     pay_since = pay_time - signup[pay_user]
-    # Active in the period = the last event (times are sorted within a user) is in it.
-    active_period = has & (last > period_start)
-    any_event, any_in_period = len(user) > 0, bool(active_period.any())
-    since = data.since_signup() if whole else time - signup[user]
-    min_since = int(since.min()) if len(since) else 0
-    columns: dict[str, Any] = {
-        "n_events": n_events,
-        "active_days": active_days,
-        "first_seen": as_datetime(first, has),
-        "last_seen": as_datetime(last, has),
-        "signup": as_datetime(signup, signup != np.iinfo(np.int64).max),
-        "recency_days": np.where(has, (as_of_us - last) / US_PER_DAY, np.nan),
-        "tenure_days": (as_of_us - signup) / US_PER_DAY,
-        "revenue_total": total(pay_user, pay_amount, any_event),
-        "revenue_period": total(pay_user[pay_period], pay_amount[pay_period], any_in_period),
-        "active_period": active_period,
-        "cost_total": total(cost_user, cost_amount, any_event),
-        "cost_period": total(cost_user[cost_period], cost_amount[cost_period], any_in_period),
-    }
-    for h in horizons:
-        within = pay_since < h * US_PER_DAY
-        columns[f"ltv_{h}"] = total(pay_user[within], pay_amount[within],
-                                    any_event and min_since < h * US_PER_DAY)
-        columns[f"matured_{h}"] = signup <= as_of_us - h * US_PER_DAY
-    if len(retention_days):
-        # One pass picks the events inside any retention window; each day then scans those.
-        lo, hi = min(retention_days) * US_PER_DAY, (max(retention_days) + 1) * US_PER_DAY
-        near = np.flatnonzero((since >= lo) & (since < hi))
-        near_user, near_since = user[near], since[near]
-        del near
-    for d in retention_days:
-        window = (near_since >= d * US_PER_DAY) & (near_since < (d + 1) * US_PER_DAY)
-        columns[f"retained_d{d}"] = np.bincount(near_user[window], minlength=n) > 0
-        columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
-    del since
-    codes = _event_codes(data, outcome)
-    if whole:  # the dataset's index of events by name: only the outcome events are read
-        converted = np.bincount(user[data.events_named(codes)], minlength=n) > 0
-    else:
-        wanted = np.zeros(len(data.event_names), dtype=bool)
-        wanted[codes] = True
-        converted = np.bincount(user[wanted[event]], minlength=n) > 0
-    columns["converted"] = converted
 
-    if top_events and len(event) and whole:
-        # The dataset's index of events by name: one count per user and name, name by name.
-        positions, bounds = data.events_by_name()
-        totals = np.diff(bounds)
-        top = np.argsort(-totals, kind="stable")[:top_events]
-        top = top[totals[top] > 0]
-        for c in top:
-            columns[f"{EVENT_PREFIX}{data.event_names[c]}"] = np.bincount(
-                data.user[positions[bounds[c]:bounds[c + 1]]], minlength=n).astype(
-                    np.int64, copy=False)
-    elif top_events and len(event):
-        names = len(data.event_names)
-        totals = np.bincount(event, minlength=names)
-        top = np.argsort(-totals, kind="stable")[:top_events]
-        top = top[totals[top] > 0]
-        position = np.full(names, -1, dtype=np.int64)
-        position[top] = np.arange(len(top))
-        pos = position[event]
-        if names <= top_events:  # every name that occurs is in the top: nothing to drop
-            key = user * len(top) + pos
+    def since_signup_and_names() -> dict[str, Any]:
+        """LTV, retention, conversion and top-event columns (the second half of the work)."""
+        columns: dict[str, Any] = {}
+        since = data.since_signup() if whole else time - signup[user]
+        min_since = int(since.min()) if len(since) else 0
+        for h in horizons:
+            within = pay_since < h * US_PER_DAY
+            columns[f"ltv_{h}"] = total(pay_user[within], pay_amount[within],
+                                        any_event and min_since < h * US_PER_DAY)
+            columns[f"matured_{h}"] = signup <= as_of_us - h * US_PER_DAY
+        if len(retention_days):
+            # One pass picks the events inside any retention window; each day then scans those.
+            lo, hi = min(retention_days) * US_PER_DAY, (max(retention_days) + 1) * US_PER_DAY
+            near = np.flatnonzero((since >= lo) & (since < hi))
+            near_user, near_since = user[near], since[near]
+            del near
+        for d in retention_days:
+            window = (near_since >= d * US_PER_DAY) & (near_since < (d + 1) * US_PER_DAY)
+            columns[f"retained_d{d}"] = np.bincount(near_user[window], minlength=n) > 0
+            columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
+        del since
+        if whole:  # the dataset's index of events by name: only the outcome events are read
+            converted = np.bincount(user[data.events_named(codes)], minlength=n) > 0
         else:
-            sel = pos >= 0
-            key = user[sel] * len(top) + pos[sel]
-            del sel
-        del pos
-        counts = np.bincount(key, minlength=n * len(top)).reshape(n, len(top))
-        del key
-        counts = counts.astype(np.int64, copy=False)
-        for j, c in enumerate(top):
-            columns[f"{EVENT_PREFIX}{data.event_names[c]}"] = counts[:, j]
+            wanted = np.zeros(len(data.event_names), dtype=bool)
+            wanted[codes] = True
+            converted = np.bincount(user[wanted[event]], minlength=n) > 0
+        columns["converted"] = converted
+        columns.update(_top_event_counts(data, user, event, n, top_events, whole))
+        return columns
+
+    # Two independent halves; numpy releases the GIL in these loops, so on a large dataset the
+    # second half runs on another core meanwhile (the results are the same either way).
+    pool = ThreadPoolExecutor(max_workers=1) if len(user) >= PARALLEL_MIN_EVENTS else None
+    second = pool.submit(since_signup_and_names) if pool is not None else None
+    try:
+        day = time // US_PER_DAY
+        new_day = np.ones(len(user), dtype=bool)
+        new_day[1:] = (user[1:] != user[:-1]) | (day[1:] != day[:-1])
+        del day
+        # Days started per user: a running count of day starts, differenced at the user bounds.
+        started = np.empty(len(user) + 1, dtype=np.int64)
+        started[0] = 0
+        np.cumsum(new_day, out=started[1:])
+        del new_day
+        active_days = started[starts[1:]] - started[starts[:-1]]
+        del started
+
+        has = n_events > 0
+        first = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        first[has] = time[starts[:-1][has]]
+        last[has] = time[starts[1:][has] - 1]
+
+        def as_datetime(values: np.ndarray, valid: np.ndarray) -> pd.DatetimeIndex:
+            stamps = values.astype("datetime64[us]")
+            stamps[~valid] = np.datetime64("NaT", "us")
+            return pd.DatetimeIndex(stamps).tz_localize("UTC")
+
+        period_start = as_of_us - period_days * US_PER_DAY
+        pay_period = pay_time > period_start
+        cost_period = cost_time > period_start
+        # Active in the period = the last event (times are sorted within a user) is in it.
+        active_period = has & (last > period_start)
+        any_in_period = bool(active_period.any())
+        columns: dict[str, Any] = {
+            "n_events": n_events,
+            "active_days": active_days,
+            "first_seen": as_datetime(first, has),
+            "last_seen": as_datetime(last, has),
+            "signup": as_datetime(signup, signup != np.iinfo(np.int64).max),
+            "recency_days": np.where(has, (as_of_us - last) / US_PER_DAY, np.nan),
+            "tenure_days": (as_of_us - signup) / US_PER_DAY,
+            "revenue_total": total(pay_user, pay_amount, any_event),
+            "revenue_period": total(pay_user[pay_period], pay_amount[pay_period], any_in_period),
+            "active_period": active_period,
+            "cost_total": total(cost_user, cost_amount, any_event),
+            "cost_period": total(cost_user[cost_period], cost_amount[cost_period],
+                                 any_in_period),
+        }
+        columns.update(second.result() if second is not None else since_signup_and_names())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     # The arrays are all new, so the frame can own them as they are (no consolidating copy).
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n, name="user"), copy=False)
     frame.attrs.update(
@@ -411,6 +400,46 @@ def user_features(
         retention_days=[int(d) for d in retention_days],
     )
     return frame
+
+
+def _top_event_counts(data: UserEvents, user: np.ndarray, event: np.ndarray, n: int,
+                      top_events: int, whole: bool) -> dict[str, np.ndarray]:
+    """``event:<name>`` per-user counts of the ``top_events`` most frequent names, most
+    frequent first (ties: by code). ``whole``: ``user``/``event`` are the dataset's own."""
+    columns: dict[str, np.ndarray] = {}
+    if not top_events or not len(event):
+        return columns
+    if whole:
+        # The dataset's index of events by name: one count per user and name, name by name.
+        positions, bounds = data.events_by_name()
+        totals = np.diff(bounds)
+        top = np.argsort(-totals, kind="stable")[:top_events]
+        top = top[totals[top] > 0]
+        for c in top:
+            columns[f"{EVENT_PREFIX}{data.event_names[c]}"] = np.bincount(
+                data.user[positions[bounds[c]:bounds[c + 1]]], minlength=n).astype(
+                    np.int64, copy=False)
+        return columns
+    names = len(data.event_names)
+    totals = np.bincount(event, minlength=names)
+    top = np.argsort(-totals, kind="stable")[:top_events]
+    top = top[totals[top] > 0]
+    position = np.full(names, -1, dtype=np.int64)
+    position[top] = np.arange(len(top))
+    pos = position[event]
+    if names <= top_events:  # every name that occurs is in the top: nothing to drop
+        key = user * len(top) + pos
+    else:
+        sel = pos >= 0
+        key = user[sel] * len(top) + pos[sel]
+        del sel
+    del pos
+    counts = np.bincount(key, minlength=n * len(top)).reshape(n, len(top))
+    del key
+    counts = counts.astype(np.int64, copy=False)
+    for j, c in enumerate(top):
+        columns[f"{EVENT_PREFIX}{data.event_names[c]}"] = counts[:, j]
+    return columns
 
 
 # ----------------------------------------------------------------------------- signals
