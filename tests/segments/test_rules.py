@@ -864,3 +864,147 @@ def test_matches_naive_evaluator(log: tuple[list, list, int], trees: list[dict],
 def subtrees(node: dict[str, Any]) -> list[dict[str, Any]]:
     children = node.get("all") or node.get("any") or ([node["not"]] if "not" in node else [])
     return [node] + [sub for child in children for sub in subtrees(child)]
+
+
+# --------------------------------------------------------------------------------------------
+# Vectorized paths against the straightforward computations they replace
+
+
+def test_distinct_per_user_seen_table_matches_sorting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from segments.analytics import rules as rules_module
+
+    rng = np.random.default_rng(5)
+    n_users = 500
+    users = rng.integers(0, n_users, 4000)
+    codes = rng.integers(-1, 12, 4000)  # -1 = nothing to count
+    keep = codes >= 0
+    width = int(codes.max()) + 1
+    pairs = np.unique(users[keep] * width + codes[keep])  # the sort-based count, by hand
+    expected = np.bincount(pairs // width, minlength=n_users)
+    got = rules_module.distinct_per_user(users, codes, n_users)
+    assert got.dtype == np.int64 and (got == expected).all()
+    monkeypatch.setattr(rules_module, "SEEN_MATRIX_CELLS", 0)  # the sorting fallback
+    assert (rules_module.distinct_per_user(users, codes, n_users) == expected).all()
+    assert (rules_module.distinct_per_user(users[:0], codes[:0], n_users) == 0).all()
+
+
+def test_event_order_matches_lexsort() -> None:
+    from segments.analytics.data import event_order
+
+    rng = np.random.default_rng(6)
+    user = np.sort(rng.integers(0, 50, 400))
+    time = rng.integers(0, 1000, 400)
+    for u in np.unique(user):  # times in order within each user, with ties
+        time[user == u] = np.sort(time[user == u])
+    assert event_order(user, time) is None  # already sorted: nothing to do
+    # Partitions of disjoint users, each sorted, concatenated out of user order.
+    parts = [user % 3 == k for k in (2, 0, 1)]
+    shuffled_user = np.concatenate([user[p] for p in parts])
+    shuffled_time = np.concatenate([time[p] for p in parts])
+    order = event_order(shuffled_user, shuffled_time)
+    assert (order == np.lexsort((shuffled_time, shuffled_user))).all()
+    # Times out of order within a user: the full lexsort.
+    messy_time = rng.integers(0, 1000, 400)
+    assert (event_order(shuffled_user, messy_time)
+            == np.lexsort((messy_time, shuffled_user))).all()
+
+
+def test_events_named_matches_a_scan() -> None:
+    rng = np.random.default_rng(7)
+    data = make_data([(f"u{rng.integers(0, 20)}", f"e{rng.integers(0, 6)}",
+                       at(float(rng.integers(0, 30))), 0, None) for _ in range(300)])
+    event = data.event.copy()
+    event[::17] = -1  # an event without a known name is in no slice
+    data = UserEvents(**{**{f: getattr(data, f) for f in data.__dataclass_fields__},
+                         "event": event})
+    for codes in ([0], [2, 4], [5, 1, 1], [], [-1, 3]):
+        expected = np.flatnonzero(np.isin(event, [c for c in codes if c >= 0]))
+        got = data.events_named(np.array(codes, dtype=np.int64))
+        assert (got == expected).all(), codes
+
+
+def test_revenue_rules_read_only_revenue_events_with_identical_sums() -> None:
+    from segments.analytics.rules import RuleEvaluator
+
+    rng = np.random.default_rng(8)
+    events = [(f"u{rng.integers(0, 30)}", "e", at(float(rng.uniform(0, 40))),
+               float(rng.choice([0.0, 0.0, 0.1, 2.5, 1e6, -0.0])), None) for _ in range(500)]
+    data = make_data(events)
+    as_of = micros(at(33))
+    for window in (None, {"last_days": 10}, {"from_signup_days": [0, 5]}):
+        node: dict[str, Any] = {"revenue": {"op": "gt", "value": 0}}
+        if window:
+            node["window"] = window
+        evaluator = RuleEvaluator(data, as_of)
+        got = evaluator.stat(node)
+        # Every event before as_of in the window, zero revenue or not, summed in event order.
+        idx = np.flatnonzero(data.time < as_of)
+        if window:
+            idx = idx[evaluator._in_window(window, idx)]
+        expected = np.bincount(data.user[idx], weights=data.revenue[idx],
+                               minlength=data.n_users)
+        assert got.tobytes() == expected.tobytes(), window  # bit for bit
+        assert set(evaluator.matching_events(node)) <= set(np.flatnonzero(data.revenue != 0))
+
+
+def test_text_attributes_match_pandas_isin() -> None:
+    rng = np.random.default_rng(9)
+    plans = rng.choice(np.array(["free", "pro", "team", None], dtype=object), 200)
+    users = [{"user_id": f"u{i:03d}", "signup_time": at(0), "plan": plans[i], "seats": 1}
+             for i in range(200)]
+    data = make_data([(f"u{i:03d}", "e", at(1), 0, None) for i in range(200)], users)
+    col = data.attributes["plan"]
+    present = col.notna().to_numpy()
+    for op, value in (("eq", "pro"), ("eq", "nope"), ("eq", 3), ("in", ["free", "team"]),
+                      ("ne", "free"), ("not_in", ["pro", "team"]), ("in", [])):
+        values = list(value) if op in ("in", "not_in") else [value]
+        hit = col.isin(values).to_numpy(dtype=bool)
+        expected = (~hit if op in ("ne", "not_in") else hit) & present
+        for _ in range(2):  # the second time reads the cached codes
+            got = evaluate_rule({"attribute": "plan", "op": op, "value": value}, data, AS_OF)
+            assert (got == expected).all(), (op, value)
+
+
+def test_properties_dictionary_coded_like_an_object_array() -> None:
+    import pyarrow as pa
+
+    from segments.analytics.data import encode_properties
+
+    rng = np.random.default_rng(10)
+    texts = [None, '{"feature": "export"}', '{"feature": "share", "n": 2}', '{"n": 2.0}',
+             '{"feature": 1}', "not json", "", '{"flag": true}']
+    rows = [(f"u{rng.integers(0, 25)}", str(rng.choice(["feature_used", "e"])),
+             at(float(rng.uniform(0, 30))), 0.0, texts[rng.integers(0, len(texts))])
+            for _ in range(400)]
+    base = pd.DataFrame({"user_id": [r[0] for r in rows], "event": [r[1] for r in rows],
+                         "timestamp": pd.to_datetime([r[2] for r in rows], utc=True),
+                         "revenue": [r[3] for r in rows]})
+    raw = pd.Series([r[4] for r in rows], dtype=object)
+    as_text = build_user_events([base.assign(properties=raw.astype("str"))],
+                                with_properties=True)
+    as_category = build_user_events([base.assign(properties=raw.astype("category"))],
+                                    with_properties=True)
+    as_object = build_user_events([base.assign(properties=raw)], with_properties=True)
+    assert isinstance(as_text.properties, pa.DictionaryArray)
+    order = np.lexsort((base["timestamp"].to_numpy(dtype="datetime64[us]").astype(np.int64),
+                        pd.factorize(base["user_id"], sort=True)[0]))
+    expected = [t if isinstance(t, str) else None for t in raw.to_numpy()[order]]
+    assert as_text.properties.to_pylist() == expected  # the texts, in event order
+    # The old representation: one Python object per event.
+    old = UserEvents(**{**{f: getattr(as_object, f) for f in as_object.__dataclass_fields__},
+                        "properties": raw.to_numpy()[order]})
+    rules = [
+        {"distinct": {"event": "feature_used", "property": "feature"}, "min": 2},
+        {"distinct": {"event": "*", "property": "n"}},
+        {"event": "*", "where": [{"property": "feature", "op": "exists"}]},
+        {"event": "*", "where": [{"property": "feature", "op": "exists", "value": False}]},
+        {"event": "*", "min_count": 2, "where": [{"property": "n", "op": "eq", "value": 2}]},
+        {"event": "feature_used", "where": [{"property": "feature", "op": "ne",
+                                             "value": "share"}]},
+        {"event": "e", "where": [{"property": "flag", "op": "eq", "value": True}]},
+    ]
+    for rule in rules:
+        want = evaluate_rule(rule, old, AS_OF)
+        for data in (as_text, as_category, as_object):
+            assert (evaluate_rule(rule, data, AS_OF) == want).all(), rule
+    assert encode_properties(pd.Series([1, 2], dtype=object), None).tolist() == [1, 2]

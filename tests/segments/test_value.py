@@ -517,3 +517,96 @@ def test_holdout_small_sample_warning_and_validation() -> None:
     assert out["held"] is True and "Caution" in out["sentence"]
     with pytest.raises(ValueError):
         holdout_check(np.array([True]), data, T0 + timedelta(days=10), T0)
+
+
+# ----------------------------------------------------------------------------- vectorized paths
+
+
+def _random_log(seed: int, n_users: int = 200, n_events: int = 5000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = us(T0)
+    t = start + rng.integers(0, 400 * DAY, n_events)
+    name = rng.choice(["view", "purchase", "share", "invite", "export"], n_events,
+                      p=[0.5, 0.1, 0.2, 0.1, 0.1])
+    return pd.DataFrame({
+        "user_id": np.array([f"u{i:03d}" for i in range(n_users)])[
+            rng.integers(0, n_users, n_events)],
+        "event": name,
+        "timestamp": pd.to_datetime(t, unit="us", utc=True),
+        "revenue": np.where(name == "purchase", rng.exponential(30, n_events).round(2), 0.0),
+        "cost": np.where(rng.random(n_events) < 0.3, rng.random(n_events).round(3), 0.0),
+    })
+
+
+def test_user_features_index_path_matches_filtering_path() -> None:
+    """With nothing after as_of the features read the dataset's name index and shared arrays;
+    with later events they filter first and count the plain way. Same events: same table."""
+    events = _random_log(11)
+    as_of = int(events["timestamp"].max().value // 1000) + 1
+    late = events.groupby("user_id").head(1).assign(
+        timestamp=pd.Timestamp(as_of + 5 * DAY, unit="us", tz="UTC"), revenue=7.0, cost=1.0,
+        event="purchase")
+    whole = build_user_events([events])
+    filtered = build_user_events([pd.concat([events, late], ignore_index=True)])
+    assert list(whole.user_ids) == list(filtered.user_ids)
+    for top in (20, 2):
+        a = user_features(whole, as_of, period_days=30, outcome=["purchase", "export"],
+                          top_events=top)
+        b = user_features(filtered, as_of, period_days=30, outcome=["purchase", "export"],
+                          top_events=top)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        # The event counts, by hand.
+        counts = events.groupby(["user_id", "event"]).size().unstack(fill_value=0)
+        for column in (c for c in a.columns if c.startswith("event:")):
+            want = counts[column[len("event:"):]].reindex(whole.user_ids, fill_value=0)
+            assert (a[column].to_numpy() == want.to_numpy()).all(), column
+        assert len([c for c in a.columns if c.startswith("event:")]) == min(top, 5)
+
+
+def test_user_features_two_threads_match_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = build_user_events([_random_log(12)])
+    as_of = int(data.time.max()) + 1
+    monkeypatch.setattr(value_module, "PARALLEL_MIN_EVENTS", 10**12)
+    one = user_features(data, as_of, period_days=30, outcome="purchase")
+    monkeypatch.setattr(value_module, "PARALLEL_MIN_EVENTS", 0)
+    two = user_features(data, as_of, period_days=30, outcome="purchase")
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert list(one.columns[:3]) == ["n_events", "active_days", "first_seen"]
+
+
+def test_active_days_by_running_count() -> None:
+    day = DAY
+    data = make_data([("a", "x", T0, 0, 0), ("a", "x", T0 + timedelta(hours=23), 0, 0),
+                      ("a", "x", T0 + timedelta(days=1), 0, 0),
+                      ("a", "x", T0 + timedelta(days=5, hours=1), 0, 0),
+                      ("b", "x", T0 + timedelta(days=5, hours=2), 0, 0),
+                      ("c", "x", T0 + timedelta(days=9), 0, 0),
+                      ("c", "x", T0 + timedelta(days=9, hours=3), 0, 0)])
+    f = user_features(data, us(T0) + 20 * day)
+    assert f["active_days"].tolist() == [3, 1, 1]
+    assert f["n_events"].tolist() == [4, 1, 2]
+
+
+def test_segment_signals_member_rows_equal_masked_columns() -> None:
+    data = build_user_events([_random_log(13, n_users=400, n_events=8000)])
+    as_of = int(data.time.max()) + 1
+    f = user_features(data, as_of, period_days=30, outcome="purchase")
+    rng = np.random.default_rng(14)
+    mask = rng.random(len(f)) < 0.4
+    s = segment_signals(mask, f, seed=0)
+    # The old way: each whole column masked by the segment.
+    active = mask & f["active_period"].to_numpy()
+    assert s["revenue_per_active_user"].estimate == float(
+        f["revenue_period"].to_numpy()[active].mean())
+    assert s["revenue_per_active_user"].n == int(active.sum())
+    for h in (30, 90, 365):
+        x = f[f"ltv_{h}"].to_numpy()[mask & f[f"matured_{h}"].to_numpy()]
+        assert s[f"ltv_{h}"].estimate == (float(x.mean()) if len(x) else None)
+    for d in (1, 7, 30):
+        eligible = mask & f[f"eligible_d{d}"].to_numpy()
+        assert s[f"retention_d{d}"].n == int(eligible.sum())
+        if eligible.any():
+            assert s[f"retention_d{d}"].estimate == int(
+                (eligible & f[f"retained_d{d}"].to_numpy()).sum()) / int(eligible.sum())
+    assert s["conversion"].estimate == int((mask & f["converted"].to_numpy()).sum()) / mask.sum()
+    assert s["cost_to_serve"].estimate == float(f["cost_period"].to_numpy()[active].mean())
