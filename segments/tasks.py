@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import segment_services, services  # noqa: F401 - registers the job handlers
+from . import behaviour_services, segment_services, services  # noqa: F401 - job handlers
 from .jobs import job_give_up, job_run
 
 MAX_RETRIES = 5

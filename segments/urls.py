@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import segment_views, views
+from . import behaviour_views, segment_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("w/<slug:slug>/datasets/<int:pk>/", views.dataset_detail, name="dataset"),
     path("w/<slug:slug>/imports/<int:pk>/", views.import_detail, name="import"),
     path("w/<slug:slug>/jobs/", views.job_list, name="jobs"),
+    path("w/<slug:slug>/behaviour/", behaviour_views.behaviour, name="behaviour"),
+    path("w/<slug:slug>/behaviour/<int:pk>/", behaviour_views.analysis_detail, name="analysis"),
     path("w/<slug:slug>/segments/", segment_views.segment_list, name="segments"),
     path("w/<slug:slug>/segments/new/", segment_views.segment_form, name="segment-new"),
     path("w/<slug:slug>/segments/refresh/", segment_views.segment_refresh, name="segment-refresh"),

@@ -253,3 +253,51 @@
       legend: { orientation: "h", y: -0.25 } }, config);
   }
 })();
+
+// Behaviour analyses: funnel bars, paths Sankey, retention heatmap.
+(function () {
+  "use strict";
+  const el = document.getElementById("analysis-data");
+  if (!el || typeof Plotly === "undefined") return;
+  const r = JSON.parse(el.textContent);
+  if (!r) return;
+  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
+  const config = { responsive: true, displaylogo: false };
+  const f = document.getElementById("chart-funnel");
+  if (f && r.overall) {
+    const series = [r.overall].concat(r.breakdown || []);
+    const traces = series.map((s, i) => ({
+      type: "bar", name: i === 0 ? "all users" : s.label,
+      x: s.steps.map((st) => st.index + ". " + st.label),
+      y: s.steps.map((st) => st.conversion_from_start.estimate),
+      error_y: { type: "data", symmetric: false,
+        array: s.steps.map((st) => st.conversion_from_start.high - st.conversion_from_start.estimate),
+        arrayminus: s.steps.map((st) => st.conversion_from_start.estimate - st.conversion_from_start.low) },
+      hovertemplate: "%{x}: %{y:.1%}<extra>" + (i === 0 ? "all users" : s.label) + "</extra>",
+    }));
+    Plotly.newPlot(f, traces, { font, barmode: "group", height: 380, margin: { l: 70, r: 20, t: 20, b: 90 },
+      yaxis: { title: { text: "reached (share, 95% CI)" }, tickformat: ".0%", range: [0, 1.05] },
+      legend: { orientation: "h", y: -0.3 } }, config);
+  }
+  const s = document.getElementById("chart-sankey");
+  if (s && r.nodes) {
+    if (!r.links.length) { s.textContent = "No paths."; }
+    else {
+      Plotly.newPlot(s, [{ type: "sankey", arrangement: "snap",
+        node: { label: r.nodes.map((n) => (n.step + 1) + ". " + n.event), pad: 14, thickness: 14, color: "#1f5fbf" },
+        link: { source: r.links.map((l) => l.source), target: r.links.map((l) => l.target), value: r.links.map((l) => l.value), color: "rgba(31,95,191,0.25)" },
+      }], { font, height: 460, margin: { l: 20, r: 20, t: 20, b: 20 } }, config);
+    }
+  }
+  const h = document.getElementById("chart-heatmap");
+  if (h && r.rows) {
+    const rows = r.rows;
+    const y = rows.map((row) => row.cohort + " (n=" + row.size + ")");
+    const z = rows.map((row) => row.shares.map((v, k) => (k === 0 ? null : v)));
+    Plotly.newPlot(h, [{ type: "heatmap", x: r.periods.map((p) => String(p)), y, z, colorscale: "Blues", reversescale: true, zmin: 0,
+      hovertemplate: "%{y}, " + r.period + " %{x}: %{z:.1%}<extra></extra>", colorbar: { title: { text: "returned" }, tickformat: ".0%" } }],
+      { font, height: Math.max(320, 60 + 18 * rows.length), margin: { l: 170, r: 20, t: 20, b: 60 },
+        xaxis: { title: { text: r.period + "s since the cohort's start (0 = the cohort itself, blank)" }, type: "category" },
+        yaxis: { autorange: "reversed", automargin: true } }, config);
+  }
+})();

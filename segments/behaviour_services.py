@@ -1,0 +1,291 @@
+"""Behaviour analyses (funnels, paths, retention, discovery) as cached jobs, and what they feed:
+drop-off and behaviour segments, and exploratory hypotheses.
+
+The analyses are pure (``segments.analytics.funnels/paths/cohorts/signals``); this module checks
+the input, caches one result per (dataset version, kind, parameters), runs the work as a job
+and turns results into segments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+
+from .jobs import Job, JobFailed, job_create, job_handler, job_progress
+from .models import AnalysisKind, BehaviourAnalysis, Dataset, Segment, SegmentKind
+from .segment_services import load_user_events, segment_create
+
+MAX_STEPS = 20
+
+
+class AnalysisInvalid(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _number(params: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    raw = params.get(key, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise AnalysisInvalid(key, "must be a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise AnalysisInvalid(key, f"must be between {low:g} and {high:g}")
+    return value
+
+
+def _choice(params: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = str(params.get(key, choices[0]))
+    if value not in choices:
+        raise AnalysisInvalid(key, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def _event(params: dict[str, Any], key: str, names: set[str], required: bool) -> str | None:
+    value = params.get(key)
+    if value in (None, ""):
+        if required:
+            raise AnalysisInvalid(key, "choose an event")
+        return None
+    if str(value) not in names:
+        raise AnalysisInvalid(key, f"'{value}' is not an event of this dataset")
+    return str(value)
+
+
+def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Validated, normalized parameters (the cache key); errors name the field."""
+    if kind not in AnalysisKind.values:
+        raise AnalysisInvalid("kind", f"must be one of {', '.join(AnalysisKind.values)}")
+    if not isinstance(params, dict):
+        raise AnalysisInvalid("params", "must be an object")
+    names = {str(e.get("event")) for e in (dataset.event_catalog or [])}
+    attributes = {str(a.get("attribute")) for a in (dataset.attribute_catalog or [])}
+    out: dict[str, Any] = {}
+    segment = params.get("segment")
+    if segment not in (None, ""):
+        if not Segment.objects.filter(pk=segment, dataset=dataset).exists():
+            raise AnalysisInvalid("segment", f"{segment} is not a segment of this dataset")
+        out["segment"] = int(segment)
+    if kind == AnalysisKind.FUNNEL:
+        steps = params.get("steps")
+        if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
+            raise AnalysisInvalid("steps", f"give 2 to {MAX_STEPS} event names in order")
+        for i, step in enumerate(steps):
+            if str(step) not in names:
+                raise AnalysisInvalid(f"steps[{i}]", f"'{step}' is not an event of this dataset")
+        out["steps"] = [str(s) for s in steps]
+        out["window_days"] = _number(params, "window_days", 14, 0.001, 3650)
+        out["mode"] = _choice(params, "mode", ("ordered", "strict", "any_order"))
+        exclusions = params.get("exclusions") or []
+        if not isinstance(exclusions, list):
+            raise AnalysisInvalid("exclusions", "must be a list of event names")
+        for i, name in enumerate(exclusions):
+            if str(name) not in names:
+                raise AnalysisInvalid(f"exclusions[{i}]", f"'{name}' is not an event of this "
+                                                          "dataset")
+            if str(name) in out["steps"]:
+                raise AnalysisInvalid(f"exclusions[{i}]", "an exclusion cannot also be a step")
+        out["exclusions"] = [str(e) for e in exclusions]
+        breakdown = params.get("breakdown") or ""
+        if breakdown and breakdown not in attributes:
+            raise AnalysisInvalid("breakdown", f"'{breakdown}' is not a user attribute")
+        out["breakdown"] = breakdown
+        if out["mode"] == "any_order" and len(set(out["steps"])) != len(out["steps"]):
+            raise AnalysisInvalid("steps", "in any order, each step must be a different event")
+    elif kind == AnalysisKind.PATHS:
+        out["start_event"] = _event(params, "start_event", names, False)
+        out["end_event"] = _event(params, "end_event", names, False)
+        if out["start_event"] and out["end_event"]:
+            raise AnalysisInvalid("end_event", "give a start event or an end event, not both")
+        out["outcome_event"] = _event(params, "outcome_event", names, False)
+        out["steps"] = int(_number(params, "steps", 3, 1, 5))
+        out["top"] = int(_number(params, "top", 20, 1, 200))
+    elif kind == AnalysisKind.RETENTION:
+        out["cohort_by"] = _choice(params, "cohort_by", ("signup", "first_event"))
+        out["period"] = _choice(params, "period", ("week", "month"))
+        out["mode"] = _choice(params, "mode", ("recurring", "first_time"))
+        out["return_on"] = _choice(params, "return_on", ("on", "on_or_after"))
+        out["max_periods"] = int(_number(params, "max_periods", 12, 1, 104))
+    else:
+        out["outcome_event"] = _event(params, "outcome_event", names, True)
+        out["outcome_days"] = _number(params, "outcome_days", 60, 1, 3650)
+        events = params.get("events") or sorted(names - {"signup", out["outcome_event"]})
+        for i, name in enumerate(events):
+            if str(name) not in names:
+                raise AnalysisInvalid(f"events[{i}]", f"'{name}' is not an event of this "
+                                                      "dataset")
+        out["events"] = sorted(str(e) for e in events)
+        out["thresholds"] = [int(t) for t in params.get("thresholds") or (1, 2, 3, 5)]
+        out["windows"] = [float(w) for w in params.get("windows") or (1, 3, 7, 14)]
+        if any(t < 1 for t in out["thresholds"]) or any(w <= 0 for w in out["windows"]):
+            raise AnalysisInvalid("thresholds", "thresholds >= 1 and windows > 0 days")
+    return out
+
+
+def analysis_start(*, dataset: Dataset, kind: str, params: dict[str, Any],
+                   user: object | None = None) -> BehaviourAnalysis:
+    """The cached result for this dataset version and input, else a new job."""
+    if dataset.version == 0:
+        raise AnalysisInvalid("dataset", "the dataset has no events yet")
+    clean = clean_params(dataset, kind, params)
+    key = hashlib.sha256(json.dumps([dataset.pk, dataset.version, kind, clean],
+                                    sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        cached = (BehaviourAnalysis.objects.filter(dataset=dataset, input_hash=key)
+                  .exclude(job__state="failed").order_by("-id").first())
+        if cached is not None:
+            return cached
+        analysis = BehaviourAnalysis.objects.create(
+            workspace=dataset.workspace, dataset=dataset, kind=kind, params=clean,
+            dataset_version=dataset.version, input_hash=key,
+            created_by=user if getattr(user, "is_authenticated", False) else None)
+        analysis.job = job_create(workspace=dataset.workspace, kind="behaviour",
+                                  params={"analysis_id": analysis.pk}, input_hash=key,
+                                  user=analysis.created_by)
+        analysis.save(update_fields=["job"])
+    return analysis
+
+
+def _scope(analysis: BehaviourAnalysis, ue: Any) -> np.ndarray | None:
+    seg_id = analysis.params.get("segment")
+    if not seg_id:
+        return None
+    from planner.experiment_services import _segment_mask
+
+    return _segment_mask(Segment.objects.get(pk=seg_id), ue)
+
+
+@job_handler("behaviour")
+def analysis_run(job: Job) -> dict[str, Any]:
+    analysis = BehaviourAnalysis.objects.select_related("dataset").get(
+        pk=job.params["analysis_id"])
+    if analysis.result:
+        return {"analysis_id": analysis.pk, "reused": True}
+    job_progress(job, 10, "loading events")
+    ue = load_user_events(analysis.dataset)
+    as_of = int(ue.time.max()) + 1 if ue.n_events else 0
+    users = _scope(analysis, ue)
+    p = analysis.params
+    job_progress(job, 40, f"{analysis.get_kind_display().lower()} on {ue.n_users:,} users")
+    try:
+        result = compute(analysis.kind, p, ue, as_of, users)
+    except ValueError as exc:
+        raise JobFailed(str(exc)) from None
+    analysis.result = result
+    analysis.save(update_fields=["result"])
+    return {"analysis_id": analysis.pk}
+
+
+def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int,
+            users: np.ndarray | None) -> dict[str, Any]:
+    from .analytics import cohorts, funnels, paths, signals
+
+    if kind == AnalysisKind.FUNNEL:
+        breakdown = None
+        if p.get("breakdown") and p["breakdown"] in ue.attributes.columns:
+            breakdown = ue.attributes[p["breakdown"]].to_numpy(dtype=object)
+        res = funnels.funnel(ue, p["steps"], as_of_us=as_of, window_days=p["window_days"],
+                             mode=p["mode"], exclusions=p["exclusions"], users=users,
+                             breakdown=breakdown)
+        return res.to_dict()
+    if kind == AnalysisKind.PATHS:
+        return paths.paths(ue, as_of_us=as_of, start_event=p["start_event"],
+                           end_event=p["end_event"], steps=p["steps"], top=p["top"],
+                           outcome_event=p["outcome_event"], users=users).to_dict()
+    if kind == AnalysisKind.RETENTION:
+        table = cohorts.retention(ue, as_of_us=as_of, cohort_by=p["cohort_by"],
+                                  period=p["period"], mode=p["mode"], return_on=p["return_on"],
+                                  users=users, max_periods=p["max_periods"])
+        return table.to_dict()
+    grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
+    outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
+    return signals.discover(ue, as_of_us=as_of, outcome=outcome, candidates=grid,
+                            users=users).to_dict()
+
+
+# ----- results into segments and hypotheses -------------------------------------------------------
+def save_dropoff_segment(*, analysis: BehaviourAnalysis, step: int, name: str,
+                         owner: object | None = None) -> Segment:
+    """Users who reached ``step`` (1-based) but not the next, and are out of their window."""
+    if analysis.kind != AnalysisKind.FUNNEL or not analysis.result:
+        raise AnalysisInvalid("analysis", "only a finished funnel has drop-off users")
+    from .analytics import funnels
+
+    n_steps = len(analysis.params["steps"])
+    if not 1 <= step < n_steps:
+        raise AnalysisInvalid("step", f"must be between 1 and {n_steps - 1}")
+    ue = load_user_events(analysis.dataset)
+    as_of = int(ue.time.max()) + 1 if ue.n_events else 0
+    p = analysis.params
+    res = funnels.funnel(ue, p["steps"], as_of_us=as_of, window_days=p["window_days"],
+                         mode=p["mode"], exclusions=p["exclusions"], users=_scope(analysis, ue))
+    members = ue.user_ids[res.dropoff_mask(step)].tolist()
+    return segment_create(dataset=analysis.dataset, name=name, kind=SegmentKind.CLUSTER,
+                          definition={"members": members, "source": {
+                              "analysis": analysis.pk, "dropoff_after_step": step,
+                              "steps": p["steps"]}}, owner=owner)
+
+
+def behaviour_rule(candidate: dict[str, Any]) -> dict[str, Any]:
+    """A discovered behaviour as a segment rule ("k+ E in the first w days after signup")."""
+    window = float(candidate["window_days"])
+    if window != int(window):
+        raise AnalysisInvalid("candidate", "only whole-day windows can become rules")
+    return {"event": candidate["event"], "min_count": int(candidate["min_count"]),
+            "window": {"from_signup_days": [0, int(window)]}}
+
+
+def discovery_signal(analysis: BehaviourAnalysis, rank: int) -> dict[str, Any]:
+    if analysis.kind != AnalysisKind.DISCOVERY or not analysis.result:
+        raise AnalysisInvalid("analysis", "only a finished discovery has behaviours")
+    for sig in analysis.result.get("signals", []):
+        if int(sig.get("rank", -1)) == rank:
+            return sig
+    raise AnalysisInvalid("rank", f"no behaviour ranked {rank}")
+
+
+def save_behaviour_segment(*, analysis: BehaviourAnalysis, rank: int, name: str,
+                           owner: object | None = None) -> Segment:
+    sig = discovery_signal(analysis, rank)
+    return segment_create(dataset=analysis.dataset, name=name, kind=SegmentKind.RULE,
+                          definition=behaviour_rule(sig["candidate"]), owner=owner)
+
+
+def behaviour_hypothesis(*, analysis: BehaviourAnalysis, rank: int, segment: Segment | None,
+                         owner: object | None = None) -> Any:
+    """An exploratory hypothesis from a discovered behaviour (found by looking at the data)."""
+    from planner.models import Evidence, Hypothesis
+
+    sig = discovery_signal(analysis, rank)
+    cal = sig.get("calibration") or {}
+    lift = (cal.get("lift") or {}).get("estimate")
+    outcome = analysis.result.get("outcome", {}).get("label", "the outcome")
+    hyp = Hypothesis.objects.create(
+        workspace=analysis.workspace,
+        statement=f"Getting users to {sig['candidate']['label']} raises {outcome}"[:300],
+        mechanism="observed association (correlational): the behaviour may be a sign of "
+                  "intent rather than its cause; an experiment must show it",
+        metric=outcome[:100], expected_lift=round(float(lift) - 1, 4) if lift else 0.0,
+        basis=f"behaviour discovery #{analysis.pk} on dataset v{analysis.dataset_version}: "
+              f"{'confirmed' if sig.get('confirmed') else 'not confirmed'} on holdout",
+        evidence=Evidence.OBSERVATIONAL, exploratory=True, owner=owner,
+        source={"analysis": analysis.pk, "rank": rank, "candidate": sig["candidate"]})
+    if segment is not None:
+        hyp.segments.add(segment)
+    return hyp
+
+
+def result_frame(analysis: BehaviourAnalysis) -> pd.DataFrame | None:
+    """The retention matrix as a frame for display (cohort rows, period columns)."""
+    r = analysis.result or {}
+    if analysis.kind != AnalysisKind.RETENTION or "shares" not in r:
+        return None
+    return pd.DataFrame(r["shares"], index=r.get("cohorts"))

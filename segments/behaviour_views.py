@@ -1,0 +1,109 @@
+"""Pages for behaviour analyses: funnels, paths, retention cohorts, behaviour discovery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from . import behaviour_services as bs
+from . import selectors
+from .models import AnalysisKind, BehaviourAnalysis
+from .segment_services import DefinitionError
+
+
+def _params(post: Any, kind: str) -> dict[str, Any]:
+    def listed(key: str) -> list[str]:
+        return [p.strip() for p in post.get(key, "").split(",") if p.strip()]
+
+    p: dict[str, Any] = {"segment": post.get("segment") or None}
+    if kind == "funnel":
+        p.update(steps=listed("steps"), window_days=post.get("window_days") or 14,
+                 mode=post.get("mode") or "ordered", exclusions=listed("exclusions"),
+                 breakdown=post.get("breakdown") or "")
+    elif kind == "paths":
+        p.update(start_event=post.get("start_event") or None,
+                 end_event=post.get("end_event") or None,
+                 outcome_event=post.get("outcome_event") or None,
+                 steps=post.get("path_steps") or 3, top=20)
+    elif kind == "retention":
+        p.update(cohort_by=post.get("cohort_by") or "signup", period=post.get("period") or "week",
+                 mode=post.get("retention_mode") or "recurring",
+                 return_on=post.get("return_on") or "on",
+                 max_periods=post.get("max_periods") or 12)
+    else:
+        p.update(outcome_event=post.get("outcome_event") or None,
+                 outcome_days=post.get("outcome_days") or 60)
+    return p
+
+
+@login_required
+def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    datasets = list(workspace.datasets.order_by("pk"))
+    error = ""
+    if request.method == "POST":
+        dataset = next((d for d in datasets if str(d.pk) == request.POST.get("dataset")), None)
+        kind = request.POST.get("kind", "")
+        if dataset is None:
+            error = "dataset: choose a dataset"
+        else:
+            try:
+                analysis = bs.analysis_start(dataset=dataset, kind=kind,
+                                             params=_params(request.POST, kind),
+                                             user=request.user)
+            except bs.AnalysisInvalid as exc:
+                error = f"{exc.field}: {exc.message}"
+            else:
+                return redirect("analysis", slug=slug, pk=analysis.pk)
+    dataset = datasets[0] if datasets else None
+    return render(request, "segments/behaviour.html", {
+        "workspace": workspace, "membership": membership, "datasets": datasets,
+        "events": [e["event"] for e in (dataset.event_catalog if dataset else [])],
+        "attributes": [a["attribute"] for a in (dataset.attribute_catalog if dataset else [])],
+        "segments": workspace.segments.filter(archived=False).order_by("name"),
+        "kinds": AnalysisKind.choices, "error": error, "form": request.POST,
+        "recent": BehaviourAnalysis.objects.filter(workspace=workspace).select_related(
+            "job", "dataset")[:30],
+    }, status=400 if error else 200)
+
+
+@login_required
+def analysis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    workspace, membership = selectors.workspace_get(request.user, slug)
+    analysis = get_object_or_404(BehaviourAnalysis.objects.select_related("job", "dataset"),
+                                 workspace=workspace, pk=pk)
+    if request.method == "POST":
+        if not membership.can("define"):
+            raise PermissionDenied
+        name = request.POST.get("name", "").strip()
+        try:
+            if not name:
+                raise bs.AnalysisInvalid("name", "give the segment a name")
+            if analysis.kind == AnalysisKind.FUNNEL:
+                seg = bs.save_dropoff_segment(analysis=analysis,
+                                              step=int(request.POST.get("step", 0)),
+                                              name=name, owner=request.user)
+            else:
+                rank = int(request.POST.get("rank", 0))
+                seg = bs.save_behaviour_segment(analysis=analysis, rank=rank, name=name,
+                                                owner=request.user)
+                if request.POST.get("hypothesis"):
+                    hyp = bs.behaviour_hypothesis(analysis=analysis, rank=rank, segment=seg,
+                                                  owner=request.user)
+                    messages.success(request, f"Logged exploratory hypothesis #{hyp.pk}.")
+            messages.success(request, f"Saved segment '{seg.name}': refresh to measure it.")
+        except (bs.AnalysisInvalid, DefinitionError, ValueError) as exc:
+            messages.error(request, str(exc))
+        except IntegrityError:
+            messages.error(request, "a segment with this name exists")
+        return redirect("analysis", slug=slug, pk=pk)
+    return render(request, "segments/analysis.html", {
+        "workspace": workspace, "membership": membership, "a": analysis, "r": analysis.result,
+        "job": analysis.job,
+    })
