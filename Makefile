@@ -43,6 +43,7 @@ demo: install
 	DEBUG=1 $(PY) manage.py refresh_segments --workspace demo
 	DEBUG=1 $(PY) manage.py create_demo_plan
 	DEBUG=1 $(PY) manage.py create_demo_experiments
+	DEBUG=1 $(PY) manage.py create_demo_analyses
 	@echo "== worker (filesystem broker, no server needed) and web server at http://127.0.0.1:8000 =="
 	@echo "== log in as demo / demo-pass-2026 (also analyst, council, viewer; same password) =="
 	DEBUG=1 $(VENV)/bin/celery -A config worker --pool=solo --loglevel=INFO > var/worker.log 2>&1 & \
