@@ -25,11 +25,13 @@ __all__ = [
     "BGNBDParams",
     "GammaGammaParams",
     "bgnbd_log_likelihood",
+    "bgnbd_log_likelihood_gradient",
     "expected_average_value",
     "expected_purchases",
     "fit_bgnbd",
     "fit_gamma_gamma",
     "gamma_gamma_log_likelihood",
+    "gamma_gamma_log_likelihood_gradient",
     "predict_clv",
     "probability_alive",
     "rfm_summary",
@@ -153,9 +155,15 @@ def bgnbd_log_likelihood(
     return common + np.logaddexp(alive, dropped)
 
 
-def _fit(neg_ll, x0: np.ndarray) -> optimize.OptimizeResult:
-    """Minimise a negative log-likelihood over log-parameters (L-BFGS-B, Nelder-Mead polish)."""
-    result = optimize.minimize(neg_ll, x0, method="L-BFGS-B", bounds=[(-20.0, 20.0)] * x0.size,
+def _fit(neg_ll, x0: np.ndarray, neg_ll_grad=None) -> optimize.OptimizeResult:
+    """Minimise a negative log-likelihood over log-parameters (L-BFGS-B, Nelder-Mead polish).
+
+    ``neg_ll_grad(theta) -> (value, gradient)``, when given, is L-BFGS-B's objective: one
+    evaluation per step instead of one per parameter plus one for a finite-difference gradient.
+    """
+    objective, jac = (neg_ll_grad, True) if neg_ll_grad is not None else (neg_ll, None)
+    result = optimize.minimize(objective, x0, jac=jac, method="L-BFGS-B",
+                               bounds=[(-20.0, 20.0)] * x0.size,
                                options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
     if not result.success:
         polished = optimize.minimize(neg_ll, result.x, method="Nelder-Mead",
@@ -163,6 +171,40 @@ def _fit(neg_ll, x0: np.ndarray) -> optimize.OptimizeResult:
         if polished.fun <= result.fun:
             result = polished
     return result
+
+
+def bgnbd_log_likelihood_gradient(
+    r: float, alpha: float, a: float, b: float,
+    frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer BG/NBD log-likelihood and its derivatives by (r, alpha, a, b), shape (4, n).
+
+    With A the "alive" and D the "dropped" term of eq. 6 and w_A, w_D their shares of
+    exp(A) + exp(D): d/dtheta = d common/dtheta + w_A dA/dtheta + w_D dD/dtheta, with
+    d betaln(u, v)/du = psi(u) - psi(u + v).
+    """
+    x, t_x, T = _as_arrays(frequency, recency, T)
+    psi = special.digamma
+    log_alpha_T, log_alpha_tx = np.log(alpha + T), np.log(alpha + t_x)
+    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    beta_ab = special.betaln(a, b)
+    alive = special.betaln(a, b + x) - beta_ab - (r + x) * log_alpha_T
+    x1 = np.maximum(x, 1.0)
+    dropped = special.betaln(a + 1.0, b + x1 - 1.0) - beta_ab - (r + x) * log_alpha_tx
+    dropped = np.where(x > 0, dropped, -np.inf)
+    total = np.logaddexp(alive, dropped)
+    w_alive = np.exp(alive - total)
+    w_dropped = np.where(x > 0, np.exp(dropped - total), 0.0)
+    psi_abx, psi_ab = psi(a + b + x), psi(a + b)
+    d_r = psi(r + x) - psi(r) + np.log(alpha) - w_alive * log_alpha_T - w_dropped * log_alpha_tx
+    d_alpha = (r / alpha - w_alive * (r + x) / (alpha + T)
+               - w_dropped * (r + x) / (alpha + t_x))
+    d_beta_a, d_beta_b = psi(a) - psi_ab, psi(b) - psi_ab
+    d_a = (w_alive * (psi(a) - psi_abx - d_beta_a)
+           + w_dropped * (psi(a + 1.0) - psi_abx - d_beta_a))
+    d_b = (w_alive * (psi(b + x) - psi_abx - d_beta_b)
+           + w_dropped * (psi(b + x1 - 1.0) - psi_abx - d_beta_b))
+    return common + total, np.stack([d_r, d_alpha, d_a, d_b])
 
 
 def fit_bgnbd(
@@ -184,8 +226,19 @@ def fit_bgnbd(
         value = -bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T).sum() / n
         return float(value) if np.isfinite(value) else 1e300
 
+    def neg_ll_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(theta)
+        with np.errstate(all="ignore"):
+            ll, grad = bgnbd_log_likelihood_gradient(*params, x, t_x, T)
+            value = -ll.sum() / n
+            # By log-parameter: d/d(log p) = p d/dp.
+            gradient = -grad.sum(axis=1) / n * params
+        if not (np.isfinite(value) and np.isfinite(gradient).all()):
+            return 1e300, np.zeros_like(theta)
+        return float(value), gradient
+
     start = initial or (1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0)
-    result = _fit(neg_ll, np.log(np.asarray(start, dtype=float)))
+    result = _fit(neg_ll, np.log(np.asarray(start, dtype=float)), neg_ll_grad)
     r, alpha, a, b = (float(v) for v in np.exp(result.x))
     return BGNBDParams(r, alpha, a, b, log_likelihood=-float(result.fun) * n,
                        converged=bool(result.success))
@@ -245,6 +298,22 @@ def gamma_gamma_log_likelihood(
             - (px + q) * np.log(v + x * m))
 
 
+def gamma_gamma_log_likelihood_gradient(
+    p: float, q: float, v: float, frequency: np.ndarray, monetary_value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer Gamma-Gamma log-likelihood and its derivatives by (p, q, v), shape (3, n)."""
+    x, m = _as_arrays(frequency, monetary_value)
+    px = p * x
+    log_m, log_x, log_vxm = np.log(m), np.log(x), np.log(v + x * m)
+    psi_pxq = special.digamma(px + q)
+    ll = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q)
+          + q * np.log(v) + (px - 1.0) * log_m + px * log_x - (px + q) * log_vxm)
+    d_p = x * (psi_pxq - special.digamma(px) + log_m + log_x - log_vxm)
+    d_q = psi_pxq - special.digamma(q) + np.log(v) - log_vxm
+    d_v = q / v - (px + q) / (v + x * m)
+    return ll, np.stack([d_p, d_q, d_v])
+
+
 def fit_gamma_gamma(
     frequency: np.ndarray,
     monetary_value: np.ndarray,
@@ -265,8 +334,18 @@ def fit_gamma_gamma(
         value = -gamma_gamma_log_likelihood(p, q, v, x, m).sum() / n
         return float(value) if np.isfinite(value) else 1e300
 
+    def neg_ll_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(theta)
+        with np.errstate(all="ignore"):
+            ll, grad = gamma_gamma_log_likelihood_gradient(*params, x, m)
+            value = -ll.sum() / n
+            gradient = -grad.sum(axis=1) / n * params  # by log-parameter
+        if not (np.isfinite(value) and np.isfinite(gradient).all()):
+            return 1e300, np.zeros_like(theta)
+        return float(value), gradient
+
     start = initial or (1.0, 2.0, float(np.mean(m)))
-    result = _fit(neg_ll, np.log(np.asarray(start, dtype=float)))
+    result = _fit(neg_ll, np.log(np.asarray(start, dtype=float)), neg_ll_grad)
     p, q, v = (float(val) for val in np.exp(result.x))
     return GammaGammaParams(p, q, v, log_likelihood=-float(result.fun) * n,
                             converged=bool(result.success), n_customers=int(n))

@@ -367,3 +367,37 @@ def test_simulated_population_recovers_parameters_and_holdout() -> None:
         assert getattr(fit, name) == pytest.approx(value, rel=TOLERANCE[name]), name
     predicted = clv.expected_purchases(fit, 26.0, x, t_x, T)
     assert predicted.sum() == pytest.approx(future.sum(), rel=HOLDOUT_TOLERANCE)
+
+
+def test_likelihood_gradients_match_finite_differences() -> None:
+    """The analytic gradients the fits use, against central differences of the likelihoods."""
+    rng = np.random.default_rng(21)
+    n = 400
+    x = rng.integers(0, 12, n).astype(float)
+    T = rng.uniform(5.0, 60.0, n)
+    t_x = np.where(x > 0, T * rng.uniform(0.0, 1.0, n), 0.0)
+    m = rng.gamma(2.0, 20.0, n)
+    for params in ((0.24, 4.4, 0.79, 2.4), (3.0, 0.5, 1.7, 0.3), (0.05, 30.0, 0.2, 9.0)):
+        ll, grad = clv.bgnbd_log_likelihood_gradient(*params, x, t_x, T)
+        np.testing.assert_allclose(ll, clv.bgnbd_log_likelihood(*params, x, t_x, T), rtol=1e-12)
+        for k in range(4):
+            h = 1e-6 * params[k]
+            up, down = list(params), list(params)
+            up[k] += h
+            down[k] -= h
+            numeric = (clv.bgnbd_log_likelihood(*up, x, t_x, T)
+                       - clv.bgnbd_log_likelihood(*down, x, t_x, T)) / (2 * h)
+            np.testing.assert_allclose(grad[k], numeric, rtol=1e-5, atol=1e-6)
+    repeat = x > 0
+    for params in ((6.25, 3.74, 15.44), (1.0, 2.0, 50.0), (40.0, 1.5, 0.8)):
+        ll, grad = clv.gamma_gamma_log_likelihood_gradient(*params, x[repeat], m[repeat])
+        np.testing.assert_allclose(
+            ll, clv.gamma_gamma_log_likelihood(*params, x[repeat], m[repeat]), rtol=1e-12)
+        for k in range(3):
+            h = 1e-6 * params[k]
+            up, down = list(params), list(params)
+            up[k] += h
+            down[k] -= h
+            numeric = (clv.gamma_gamma_log_likelihood(*up, x[repeat], m[repeat])
+                       - clv.gamma_gamma_log_likelihood(*down, x[repeat], m[repeat])) / (2 * h)
+            np.testing.assert_allclose(grad[k], numeric, rtol=1e-5, atol=1e-6)
