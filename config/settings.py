@@ -197,6 +197,13 @@ SPECTACULAR_SETTINGS = {
         "RoadmapEnum": "planner.models.Roadmap",
         "VerdictEnum": "planner.models.Verdict",
         "EvidenceEnum": "planner.models.Evidence",
+        "SegmentKindEnum": "segments.models.SegmentKind",
+        "AnalysisKindEnum": "segments.models.AnalysisKind",
+        "ExperimentKindEnum": "planner.models.ExperimentKind",
+        "ExperimentStatusEnum": "planner.models.ExperimentStatus",
+        "DataSourceEnum": "planner.models.DataSource",
+        "CorrectionEnum": "planner.models.Correction",
+        "OutcomeEnum": "planner.models.Outcome",
     },
 }
 
