@@ -97,8 +97,9 @@ class UserEvents:
 
     def since_signup(self) -> np.ndarray:
         """Per event: µs from the user's signup to the event."""
-        return self._derived("since_signup",
-                             lambda: _frozen(self.time - self.signup[self.user]))
+        # Events are grouped by user: each signup repeated over its user's events (no gather).
+        return self._derived("since_signup", lambda: _frozen(
+            self.time - np.repeat(self.signup, np.diff(self.starts))))
 
     def revenue_events(self) -> np.ndarray:
         """Ascending positions of the events with nonzero revenue."""

@@ -303,8 +303,8 @@ def user_features(
     cost_user, cost_amount, cost_time = money(cost, data.cost_events() if whole else None)
     pay_since = pay_time - signup[pay_user]
 
-    def since_signup_and_names() -> dict[str, Any]:
-        """LTV, retention, conversion and top-event columns (the second half of the work)."""
+    def by_signup() -> dict[str, Any]:
+        """LTV and retention columns."""
         columns: dict[str, Any] = {}
         since = data.since_signup() if whole else time - signup[user]
         min_since = int(since.min()) if len(since) else 0
@@ -324,6 +324,11 @@ def user_features(
             columns[f"retained_d{d}"] = np.bincount(near_user[window], minlength=n) > 0
             columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
         del since
+        return columns
+
+    def by_name() -> dict[str, Any]:
+        """Conversion and top-event columns (from the dataset's index of events by name)."""
+        columns: dict[str, Any] = {}
         if whole:  # the dataset's index of events by name: only the outcome events are read
             converted = np.bincount(user[data.events_named(codes)], minlength=n) > 0
         else:
@@ -334,24 +339,24 @@ def user_features(
         columns.update(_top_event_counts(data, user, event, n, top_events, whole))
         return columns
 
-    # Two independent halves; numpy releases the GIL in these loops, so on a large dataset the
-    # second half runs on another core meanwhile (the results are the same either way).
+    # Independent parts; numpy releases the GIL in these loops, so on a large dataset the name
+    # counts run on another core meanwhile (the results are the same either way).
     pool = ThreadPoolExecutor(max_workers=1) if len(user) >= PARALLEL_MIN_EVENTS else None
-    second = pool.submit(since_signup_and_names) if pool is not None else None
+    second = pool.submit(by_name) if pool is not None else None
     try:
-        day = time // US_PER_DAY
-        new_day = np.ones(len(user), dtype=bool)
-        new_day[1:] = (user[1:] != user[:-1]) | (day[1:] != day[:-1])
-        del day
-        # Days started per user: a running count of day starts, differenced at the user bounds.
-        started = np.empty(len(user) + 1, dtype=np.int64)
-        started[0] = 0
-        np.cumsum(new_day, out=started[1:])
-        del new_day
-        active_days = started[starts[1:]] - started[starts[:-1]]
-        del started
-
         has = n_events > 0
+        # A day starts at each user's first event and wherever the UTC day changes; the days
+        # started per user are a sum over the user's slice of events.
+        day = time // US_PER_DAY
+        new_day = np.empty(len(user), dtype=np.int8)
+        if len(user):
+            np.not_equal(day[1:], day[:-1], out=new_day[1:], casting="unsafe")
+            new_day[starts[:-1][has]] = 1
+        del day
+        active_days = np.zeros(n, dtype=np.int64)
+        if has.any():
+            active_days[has] = np.add.reduceat(new_day, starts[:-1][has], dtype=np.int64)
+        del new_day
         first = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
         last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
         first[has] = time[starts[:-1][has]]
@@ -383,7 +388,8 @@ def user_features(
             "cost_period": total(cost_user[cost_period], cost_amount[cost_period],
                                  any_in_period),
         }
-        columns.update(second.result() if second is not None else since_signup_and_names())
+        columns.update(by_signup())
+        columns.update(second.result() if second is not None else by_name())
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
