@@ -27,7 +27,7 @@ Definitions
 
 Intervals
 ---------
-Proportions use Wilson (statsmodels). Means of skewed money values use a percentile bootstrap
+Proportions use Wilson (statsmodels' formula, inlined). Means of skewed money values use a percentile bootstrap
 (vectorized, seeded): only the nonzero values are resampled (the number of nonzero draws in a
 resample of n is Binomial(n, k/n)), which is exact and fast on sparse revenue. When a sample has
 more than ``BOOTSTRAP_MAX_NONZERO`` nonzero values the Student t interval is used instead: the
@@ -48,8 +48,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from scipy import special, stats
 
 from .data import US_PER_DAY, UserEvents
 
@@ -205,7 +204,7 @@ def bootstrap_means(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.
 
 
 def mean_interval(
-    x: np.ndarray, rng: np.random.Generator, n_boot: int = 1000
+    x: np.ndarray, rng: np.random.Generator | None, n_boot: int = 1000
 ) -> tuple[float | None, float | None, float | None, str]:
     """(mean, low, high, method): percentile bootstrap, or t when the sample is very large."""
     x = np.asarray(x, dtype=np.float64)
@@ -217,7 +216,7 @@ def mean_interval(
         means = bootstrap_means(x, rng, n_boot)
         low, high = np.quantile(means, [0.025, 0.975])
         return estimate, float(low), float(high), "bootstrap"
-    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    half = float(t_quantile_975(n - 1) * x.std(ddof=1) / math.sqrt(n))
     return estimate, estimate - half, estimate + half, "t"
 
 
@@ -460,6 +459,28 @@ def _as_mask(mask: np.ndarray, n: int) -> np.ndarray:
     return mask
 
 
+def t_quantile_975(df: int) -> float:
+    """``stats.t.ppf(0.975, df)`` without the distribution machinery (the same function,
+    ``special.stdtrit``, so the same value)."""
+    return float(special.stdtrit(df, 0.975))
+
+
+_WILSON_Z = stats.norm.isf(0.025)  # what proportion_confint(alpha=0.05) uses
+
+
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """``proportion_confint(successes, trials, alpha=0.05, method="wilson")`` of statsmodels:
+    its formula step by step (so the same floats), without its per-call overhead."""
+    q = successes / trials
+    crit = _WILSON_Z
+    crit2 = crit**2
+    denom = 1 + crit2 / trials
+    center = (q + crit2 / (2 * trials)) / denom
+    dist = crit * np.sqrt(q * (1.0 - q) / trials + crit2 / (4.0 * trials**2))
+    dist /= denom
+    return float(np.clip(center - dist, 0, 1)), float(np.clip(center + dist, 0, 1))
+
+
 def _wilson(
     name: str, successes: int, trials: int, unit: str, *, min_n: int, max_rel_width: float,
     empty: str,
@@ -467,7 +488,7 @@ def _wilson(
     if trials == 0:
         return _make(name, None, None, None, 0, "wilson", unit, min_n=min_n,
                      max_rel_width=max_rel_width, reason=empty)
-    low, high = proportion_confint(successes, trials, alpha=0.05, method="wilson")
+    low, high = wilson_interval(successes, trials)
     return _make(name, successes / trials, low, high, trials, "wilson", unit, min_n=min_n,
                  max_rel_width=max_rel_width)
 
@@ -476,7 +497,9 @@ def _mean_signal(
     name: str, x: np.ndarray, unit: str, *, seed: int, n_boot: int, min_n: int,
     max_rel_width: float, empty: str,
 ) -> Signal:
-    estimate, low, high, method = mean_interval(x, _rng(seed, name), n_boot)
+    # The generator only matters to a bootstrap; a large sample gets its t interval.
+    boot = len(x) and np.count_nonzero(x) <= BOOTSTRAP_MAX_NONZERO
+    estimate, low, high, method = mean_interval(x, _rng(seed, name) if boot else None, n_boot)
     return _make(name, estimate, low, high, len(x), method, unit, min_n=min_n,
                  max_rel_width=max_rel_width, reason=None if len(x) else empty)
 

@@ -610,3 +610,18 @@ def test_segment_signals_member_rows_equal_masked_columns() -> None:
                 (eligible & f[f"retained_d{d}"].to_numpy()).sum()) / int(eligible.sum())
     assert s["conversion"].estimate == int((mask & f["converted"].to_numpy()).sum()) / mask.sum()
     assert s["cost_to_serve"].estimate == float(f["cost_period"].to_numpy()[active].mean())
+
+
+def test_inlined_wilson_and_t_quantile_equal_the_library_calls() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(15)
+    trials = [*range(1, 60), *rng.integers(60, 2_000_000_000, 300).tolist()]
+    for n in trials:
+        for k in {0, 1 % (n + 1), n // 3, n - 1, n}:
+            low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+            assert value_module.wilson_interval(k, n) == (float(low), float(high)), (k, n)
+            assert value_module.wilson_interval(np.int64(k), np.int64(n)) == (float(low),
+                                                                              float(high))
+    for df in [*range(1, 500), *rng.integers(500, 10**8, 200).tolist()]:
+        assert value_module.t_quantile_975(df) == float(stats.t.ppf(0.975, df)), df
