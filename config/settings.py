@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "segments",
     "planner",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +160,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "refresh-due-segments": {"task": "segments.tasks.refresh_due_segments", "schedule": 3600.0},
+    "retry-due-webhooks": {"task": "integrations.tasks.retry_due_webhooks", "schedule": 60.0},
 }
 # A job whose worker has not reported for this long may be claimed again.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
@@ -204,6 +206,8 @@ SPECTACULAR_SETTINGS = {
         "DataSourceEnum": "planner.models.DataSource",
         "CorrectionEnum": "planner.models.Correction",
         "OutcomeEnum": "planner.models.Outcome",
+        "WebhookEventEnum": "integrations.models.WebhookEvent",
+        "DeliveryStateEnum": "integrations.models.DeliveryState",
     },
 }
 

@@ -10,6 +10,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("planner.api.urls")),
     path("api/v1/", include("segments.api.urls")),
+    path("api/v1/", include("integrations.api_urls")),
     path("", include("planner.urls")),
     path("", include("segments.urls")),
+    path("", include("integrations.urls")),
 ]
