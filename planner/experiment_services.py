@@ -19,6 +19,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from integrations import webhooks
 from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
 from segments.models import Dataset, Segment, SegmentSnapshot
 from segments.segment_services import load_user_events, snapshot_members
@@ -656,6 +657,7 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
         for investment in hypothesis.investments.all():
             investment_revalue(investment=investment,
                                reason=f"experiment '{experiment.name}' concluded: {outcome}")
+        webhooks.notify_experiment_concluded(learning=learning)
     return learning
 
 

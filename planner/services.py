@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from integrations import webhooks
 from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
 from segments.models import Refresh, SegmentSnapshot, Workspace
 
@@ -134,6 +135,7 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed") ->
         ValueEstimate.objects.create(investment=investment, expected_value=result.expected_value,
                                      value_low=result.low, value_high=result.high,
                                      sources=investment.value_sources, reason=reason[:200])
+        webhooks.notify_investment_changed(investment=investment, reason=reason)
     return investment
 
 
@@ -293,6 +295,7 @@ def decision_record(*, run: OptimizationRun, investment: Investment, verdict: st
                                            decided_by=user)
         Investment.objects.filter(pk=investment.pk).update(status=VERDICT_STATUS[verdict],
                                                            updated_at=timezone.now())
+        webhooks.notify_decision(decision=decision)
     return decision
 
 
