@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from . import brief_views
 from . import experiment_views as xv
 from . import views
 
@@ -23,4 +24,5 @@ urlpatterns = [
     path("w/<slug:slug>/experiments/<int:pk>/", xv.experiment_detail, name="experiment"),
     path("w/<slug:slug>/experiments/<int:pk>/edit/", xv.experiment_form, name="experiment-edit"),
     path("w/<slug:slug>/learnings/", xv.learnings, name="learnings"),
+    path("w/<slug:slug>/brief/", brief_views.council_brief, name="council-brief"),
 ]

@@ -43,9 +43,12 @@ def workspace_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "workspace": workspace,
         "membership": membership,
         "datasets": Dataset.objects.filter(workspace=workspace).order_by("name"),
-        "jobs": Job.objects.filter(workspace=workspace).order_by("-created_at")[:10],
+        "jobs": Job.objects.filter(workspace=workspace).order_by("-created_at")[:5],
         "form": form,
     }
+    from planner.dashboard import dashboard  # the home page brings every capability together
+
+    context["dash"] = dashboard(workspace, request.user)
     return render(request, "segments/workspace.html", context)
 
 

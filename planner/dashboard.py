@@ -1,0 +1,117 @@
+"""What the workspace home page and the council's quarterly brief show: one read per section,
+query count independent of the data's size (bounded lists, aggregates in the database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, OuterRef, Subquery, Sum
+
+from segments.models import Import, Refresh, Segment, SegmentSnapshot, Workspace
+
+from . import selectors
+from .models import (
+    Allocation,
+    Decision,
+    Experiment,
+    Hypothesis,
+    HypothesisStatus,
+    Learning,
+    OptimizationRun,
+    Roadmap,
+)
+
+# The headline value per user: 90-day LTV, else the best money signal the data supports.
+HEADLINES = ("ltv_90", "ltv_30", "revenue_per_active_user")
+
+
+def _headline(signals: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    for name in HEADLINES:
+        sig = signals.get(name) or {}
+        if sig.get("estimate") is not None:
+            return name, sig
+    return HEADLINES[0], signals.get(HEADLINES[0]) or {}
+
+
+def top_segments(workspace: Workspace, limit: int = 8) -> list[dict[str, Any]]:
+    """Segments by the latest snapshot's 90-day LTV, with the change since the one before."""
+    latest = SegmentSnapshot.objects.filter(segment=OuterRef("pk")).order_by("-computed_at", "-id")
+    segments = (Segment.objects.filter(workspace=workspace, archived=False)
+                .annotate(latest_id=Subquery(latest.values("pk")[:1]),
+                          previous_id=Subquery(latest.values("pk")[1:2])))
+    ids = [i for s in segments for i in (s.latest_id, s.previous_id) if i]
+    snaps = {s.pk: s for s in SegmentSnapshot.objects.filter(pk__in=ids)}
+    rows = []
+    for seg in segments:
+        snap = snaps.get(seg.latest_id)
+        if snap is None or snap.hidden:
+            continue
+        signal, sig = _headline(snap.signals)
+        prev = snaps.get(seg.previous_id)
+        prev_value = ((prev.signals.get(signal) or {}).get("estimate") if prev else None)
+        value = sig.get("estimate")
+        rows.append({"segment": seg, "snapshot": snap, "signal": signal,
+                     "signal_label": signal.replace("_", " ").replace("ltv", "LTV"),
+                     "value": value, "low": sig.get("low"),
+                     "high": sig.get("high"), "size": snap.size, "warnings": snap.warnings,
+                     "change": (value - prev_value) if value is not None and prev_value
+                     is not None else None,
+                     "total": (value or 0) * snap.size})
+    rows.sort(key=lambda r: -(r["total"] or 0))
+    return rows[:limit]
+
+
+def data_quality(workspace: Workspace, limit: int = 5) -> list[dict[str, Any]]:
+    rows = []
+    for imp in Import.objects.filter(workspace=workspace).select_related("dataset")[:limit]:
+        events = (imp.report or {}).get("events") or {}
+        problems = events.get("problems") or {}
+        rows.append({"import": imp, "problems": sum(
+            (p.get("count", 0) if isinstance(p, dict) else 0) for p in problems.values()),
+            "kinds": sorted(problems)[:6]})
+    return rows
+
+
+def latest_allocation(workspace: Workspace) -> dict[str, Any] | None:
+    run = (OptimizationRun.objects.filter(workspace=workspace, finished_at__isnull=False)
+           .exclude(status="failed").select_related("scenario").order_by("-finished_at").first())
+    if run is None:
+        return None
+    totals = {r["roadmap"]: r for r in Allocation.objects.filter(run=run, chosen=True)
+              .values("roadmap").annotate(cost=Sum("cost"), value=Sum("value"),
+                                          items=Count("id"))}
+    budget = float((run.inputs or {}).get("budget") or 0)
+    by_roadmap = [{"roadmap": label, "cost": float(totals.get(key, {}).get("cost") or 0),
+                   "value": float(totals.get(key, {}).get("value") or 0),
+                   "items": int(totals.get(key, {}).get("items") or 0),
+                   "share": (float(totals.get(key, {}).get("cost") or 0) / budget)
+                   if budget else None}
+                  for key, label in Roadmap.choices]
+    marginal = (run.plan or {}).get("marginal_values") or {}
+    binds = {k: v for k, v in (marginal.get("capacity") or {}).items() if v}
+    return {"run": run, "budget": budget, "by_roadmap": by_roadmap, "binding": binds,
+            "budget_marginal": marginal.get("budget"), "frontier": run.frontier or [],
+            "decisions": Decision.objects.filter(run=run).select_related(
+                "investment", "decided_by")[:20]}
+
+
+def dashboard(workspace: Workspace, user: object) -> dict[str, Any]:
+    refresh = (Refresh.objects.filter(workspace=workspace, finished_at__isnull=False)
+               .order_by("-finished_at").first())
+    return {
+        "top_segments": top_segments(workspace),
+        "quality": data_quality(workspace),
+        "last_refresh": refresh,
+        "next_refresh_at": workspace.next_refresh_at,
+        "allocation": latest_allocation(workspace),
+        "backlog_head": list(selectors.backlog(user).filter(workspace=workspace)
+                             .order_by("-value_per_cost", "id")[:5]),
+        "in_flight": list(Hypothesis.objects.filter(
+            workspace=workspace, status__in=[HypothesisStatus.PRIORITIZED,
+                                             HypothesisStatus.TESTING])
+            .prefetch_related("segments").order_by("-updated_at")[:8]),
+        "running": list(Experiment.objects.filter(workspace=workspace).exclude(
+            status="concluded").select_related("hypothesis").order_by("-updated_at")[:5]),
+        "learnings": list(Learning.objects.filter(workspace=workspace).select_related(
+            "hypothesis", "experiment").prefetch_related("segments")[:5]),
+    }
