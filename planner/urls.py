@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import brief_views
+from . import brief_views, views
 from . import experiment_views as xv
-from . import views
 
 urlpatterns = [
     path("w/<slug:slug>/backlog/", views.backlog, name="backlog"),
