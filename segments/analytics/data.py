@@ -4,6 +4,10 @@ Users get dense integer codes 0..n_users-1 in user-id order; events are sorted b
 (user code, time), so each user's events are one contiguous slice ``starts[u]:starts[u+1]``
 and per-user reductions are ``np.add.reduceat`` / ``np.bincount`` with no hashing or sorting
 at query time. Built once per refresh and shared by all segments and analyses.
+
+Query-independent derived arrays (events by name, time since signup, positions of revenue,
+properties as dictionary codes) are made on first use and kept with the dataset, read-only: the
+arrays of a ``UserEvents`` must not be changed once an analysis has run on it.
 """
 
 from __future__ import annotations

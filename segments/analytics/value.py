@@ -576,7 +576,8 @@ def segment_signals(
     total = len(features)
 
     def rows(column: str, dtype: Any = None) -> np.ndarray:
-        return features[column].to_numpy(dtype=dtype)[members]
+        values = features[column].to_numpy(dtype=dtype)
+        return values if size == total else values[members]  # everyone: the column itself
 
     out: dict[str, Signal] = {}
     out["size"] = _make("size", float(size), None, None, size, "count", "users",
