@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from integrations import webhooks
 from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
-from segments.models import Dataset, Segment, SegmentSnapshot
-from segments.segment_services import load_user_events, snapshot_members
+from segments.models import Dataset, Segment
+from segments.segment_services import load_user_events, segment_members_mask
 from segments.services import get_store
 
 from . import stats
@@ -403,19 +403,7 @@ def summaries_upload(*, experiment: Experiment, data: bytes, filename: str = "up
 
 # ----- analysis ---------------------------------------------------------------------------------
 def _segment_mask(segment: Segment, ue: Any) -> np.ndarray:
-    """Members as of the segment's latest snapshot (what the council sees), as a user mask."""
-    snap = (SegmentSnapshot.objects.filter(segment=segment).order_by("-computed_at", "-id")
-            .first())
-    if snap is None:
-        from segments.analytics.rules import evaluate_rule
-
-        if segment.kind != "rule":
-            raise JobFailed(f"segment '{segment.name}' has no snapshot yet: refresh segments "
-                            "first")
-        as_of = int(ue.time.max()) + 1 if ue.n_events else 0
-        return np.asarray(evaluate_rule(dict(segment.definition), ue, as_of), dtype=bool)
-    members = snapshot_members(snap)
-    return np.asarray(pd.Index(ue.user_ids).isin(members), dtype=bool)
+    return segment_members_mask(segment, ue)
 
 
 def _input_hash(experiment: Experiment) -> str:

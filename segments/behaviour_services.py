@@ -19,7 +19,7 @@ from django.db import transaction
 
 from .jobs import Job, JobFailed, job_create, job_handler, job_progress
 from .models import AnalysisKind, BehaviourAnalysis, Dataset, Segment, SegmentKind
-from .segment_services import load_user_events, segment_create
+from .segment_services import load_user_events, segment_create, segment_members_mask
 
 MAX_STEPS = 20
 
@@ -98,6 +98,14 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
         if breakdown and breakdown not in attributes:
             raise AnalysisInvalid("breakdown", f"'{breakdown}' is not a user attribute")
         out["breakdown"] = breakdown
+        by_segments = params.get("breakdown_segments") or []
+        if not isinstance(by_segments, list):
+            raise AnalysisInvalid("breakdown_segments", "must be a list of segment ids")
+        for i, seg in enumerate(by_segments):
+            if not Segment.objects.filter(pk=seg, dataset=dataset).exists():
+                raise AnalysisInvalid(f"breakdown_segments[{i}]",
+                                      f"{seg} is not a segment of this dataset")
+        out["breakdown_segments"] = sorted(int(x) for x in by_segments)
         if out["mode"] == "any_order" and len(set(out["steps"])) != len(out["steps"]):
             raise AnalysisInvalid("steps", "in any order, each step must be a different event")
     elif kind == AnalysisKind.PATHS:
@@ -158,9 +166,7 @@ def _scope(analysis: BehaviourAnalysis, ue: Any) -> np.ndarray | None:
     seg_id = analysis.params.get("segment")
     if not seg_id:
         return None
-    from planner.experiment_services import _segment_mask
-
-    return _segment_mask(Segment.objects.get(pk=seg_id), ue)
+    return segment_members_mask(Segment.objects.get(pk=seg_id), ue)
 
 
 @job_handler("behaviour")
@@ -175,8 +181,9 @@ def analysis_run(job: Job) -> dict[str, Any]:
     users = _scope(analysis, ue)
     p = analysis.params
     job_progress(job, 40, f"{analysis.get_kind_display().lower()} on {ue.n_users:,} users")
+    segment_masks = _segment_masks(p.get("breakdown_segments") or [], ue)
     try:
-        result = compute(analysis.kind, p, ue, as_of, users)
+        result = compute(analysis.kind, p, ue, as_of, users, segment_masks)
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     analysis.result = result
@@ -184,18 +191,31 @@ def analysis_run(job: Job) -> dict[str, Any]:
     return {"analysis_id": analysis.pk}
 
 
-def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int,
-            users: np.ndarray | None) -> dict[str, Any]:
+def _segment_masks(ids: list[int], ue: Any) -> list[tuple[str, np.ndarray]]:
+    return [(seg.name, segment_members_mask(seg, ue))
+            for seg in Segment.objects.filter(pk__in=ids).order_by("name")]
+
+
+def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int, users: np.ndarray | None,
+            segment_masks: list[tuple[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """Run one analysis. Funnel breakdowns by segment are one funnel per segment (segments
+    may overlap, so they cannot be one label per user), added as series after the
+    attribute breakdown."""
     from .analytics import cohorts, funnels, paths, signals
 
     if kind == AnalysisKind.FUNNEL:
         breakdown = None
         if p.get("breakdown") and p["breakdown"] in ue.attributes.columns:
             breakdown = ue.attributes[p["breakdown"]].to_numpy(dtype=object)
-        res = funnels.funnel(ue, p["steps"], as_of_us=as_of, window_days=p["window_days"],
-                             mode=p["mode"], exclusions=p["exclusions"], users=users,
-                             breakdown=breakdown)
-        return res.to_dict()
+        common = {"as_of_us": as_of, "window_days": p["window_days"], "mode": p["mode"],
+                  "exclusions": p["exclusions"]}
+        out = funnels.funnel(ue, p["steps"], users=users, breakdown=breakdown,
+                             **common).to_dict()
+        for name, mask in segment_masks or []:
+            scoped = mask if users is None else (mask & users)
+            series = funnels.funnel(ue, p["steps"], users=scoped, **common).to_dict()["overall"]
+            out["breakdown"].append({**series, "label": f"segment: {name}"})
+        return out
     if kind == AnalysisKind.PATHS:
         return paths.paths(ue, as_of_us=as_of, start_event=p["start_event"],
                            end_event=p["end_event"], steps=p["steps"], top=p["top"],

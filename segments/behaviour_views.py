@@ -25,7 +25,8 @@ def _params(post: Any, kind: str) -> dict[str, Any]:
     if kind == "funnel":
         p.update(steps=listed("steps"), window_days=post.get("window_days") or 14,
                  mode=post.get("mode") or "ordered", exclusions=listed("exclusions"),
-                 breakdown=post.get("breakdown") or "")
+                 breakdown=post.get("breakdown") or "",
+                 breakdown_segments=post.getlist("breakdown_segments"))
     elif kind == "paths":
         p.update(start_event=post.get("start_event") or None,
                  end_event=post.get("end_event") or None,

@@ -114,6 +114,22 @@ def snapshot_members(snapshot: SegmentSnapshot) -> np.ndarray:
     return table.column("user_id").to_numpy(zero_copy_only=False)
 
 
+def segment_members_mask(segment: Segment, ue: Any) -> np.ndarray:
+    """Members as of the segment's latest snapshot (what the council sees), as a mask over
+    ``ue``'s user codes; a rule segment not refreshed yet is evaluated on ``ue``."""
+    snap = (SegmentSnapshot.objects.filter(segment=segment).order_by("-computed_at", "-id")
+            .first())
+    if snap is None:
+        from .analytics.rules import evaluate_rule
+
+        if segment.kind != SegmentKind.RULE:
+            raise JobFailed(f"segment '{segment.name}' has no snapshot yet: refresh segments "
+                            "first")
+        as_of = int(ue.time.max()) + 1 if ue.n_events else 0
+        return np.asarray(evaluate_rule(dict(segment.definition), ue, as_of), dtype=bool)
+    return np.asarray(pd.Index(ue.user_ids).isin(snapshot_members(snap)), dtype=bool)
+
+
 @job_handler("refresh")
 def refresh_run(job: Job) -> dict[str, Any]:
     """Build the feature table once, evaluate every segment, store snapshots with drift."""

@@ -280,12 +280,15 @@
       legend: { orientation: "h", y: -0.3 } }, config);
   }
   const s = document.getElementById("chart-sankey");
-  if (s && r.nodes) {
-    if (!r.links.length) { s.textContent = "No paths."; }
+  const sk = r.sankey;
+  if (s && sk) {
+    const nodes = sk.nodes, links = sk.links;
+    if (!links.length) { s.textContent = "No paths."; }
     else {
       Plotly.newPlot(s, [{ type: "sankey", arrangement: "snap",
-        node: { label: r.nodes.map((n) => (n.step + 1) + ". " + n.event), pad: 14, thickness: 14, color: "#1f5fbf" },
-        link: { source: r.links.map((l) => l.source), target: r.links.map((l) => l.target), value: r.links.map((l) => l.value), color: "rgba(31,95,191,0.25)" },
+        node: { label: nodes.map((n) => (n.step + 1) + ". " + n.event), pad: 14, thickness: 14, color: "#1f5fbf" },
+        link: { source: links.map((l) => l.source), target: links.map((l) => l.target), value: links.map((l) => l.value), color: "rgba(31,95,191,0.25)",
+          hovertemplate: "%{source.label} → %{target.label}: %{value} sessions<extra></extra>" },
       }], { font, height: 460, margin: { l: 20, r: 20, t: 20, b: 20 } }, config);
     }
   }
@@ -294,6 +297,10 @@
     const rows = r.rows;
     const y = rows.map((row) => row.cohort + " (n=" + row.size + ")");
     const z = rows.map((row) => row.shares.map((v, k) => (k === 0 ? null : v)));
+    if (r.average && r.average.length) {
+      y.unshift("average (size-weighted)");
+      z.unshift(r.average.map((v, k) => (k === 0 ? null : v)));
+    }
     Plotly.newPlot(h, [{ type: "heatmap", x: r.periods.map((p) => String(p)), y, z, colorscale: "Blues", reversescale: true, zmin: 0,
       hovertemplate: "%{y}, " + r.period + " %{x}: %{z:.1%}<extra></extra>", colorbar: { title: { text: "returned" }, tickformat: ".0%" } }],
       { font, height: Math.max(320, 60 + 18 * rows.length), margin: { l: 170, r: 20, t: 20, b: 60 },

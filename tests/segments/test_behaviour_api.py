@@ -110,3 +110,33 @@ def test_discovery_to_segment_and_exploratory_hypothesis(demo, api, client,
     r = client.post("/w/acme/behaviour/", {"dataset": demo["dataset"].pk, "kind": "funnel",
                                            "steps": "signup"})
     assert r.status_code == 400 and "steps" in r.content.decode()
+
+
+def test_funnel_breakdown_by_segments(demo, api, django_capture_on_commit_callbacks):
+    from segments import segment_services
+
+    web = segment_services.segment_create(dataset=demo["dataset"], name="Web", definition={
+        "attribute": "device", "op": "eq", "value": "web"})
+    mobile = segment_services.segment_create(dataset=demo["dataset"], name="Mobile",
+                                             definition={"attribute": "device", "op": "in",
+                                                         "value": ["ios", "android"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api(demo["analyst"]).post("/api/v1/analyses/", {
+            "dataset": demo["dataset"].pk, "kind": "funnel",
+            "params": {"steps": STEPS[:3], "breakdown": "device",
+                       "breakdown_segments": [web.pk, mobile.pk]}}, format="json")
+    result = BehaviourAnalysis.objects.get(pk=r.json()["id"]).result
+    series = {b["label"]: b for b in result["breakdown"]}
+    # Segment series equal the attribute series they coincide with (not refreshed: the rule
+    # is evaluated on the data), and every series is a funnel over its own users.
+    web_users = series["segment: Web"]["steps"]
+    assert [s["users"] for s in web_users] == [s["users"] for s in series["web"]["steps"]]
+    mobile_sum = [a["users"] + b["users"] for a, b in zip(series["ios"]["steps"],
+                                                          series["android"]["steps"],
+                                                          strict=True)]
+    assert [s["users"] for s in series["segment: Mobile"]["steps"]] == mobile_sum
+    users = demo["data"].users
+    ev = demo["data"].events
+    signed = set(ev.loc[ev.event == "signup", "user_id"])
+    assert web_users[0]["users"] == len(signed & set(users.loc[users.device == "web",
+                                                               "user_id"]))
