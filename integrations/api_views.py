@@ -44,7 +44,8 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                      mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = WebhookSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    filterset_fields = {"workspace__slug": ["exact"], "active": ["exact"]}
+    filterset_fields = {"workspace__slug": ["exact"], "active": ["exact"],
+                        "updated_at": ["gte"]}
     ordering_fields = ["created_at", "updated_at", "url"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
@@ -85,7 +86,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
     @extend_schema(
         parameters=[OpenApiParameter("state", enum=DeliveryState.values, required=False)],
-        responses={200: WebhookDeliverySerializer(many=True), **READ_ERRORS})
+        responses={200: WebhookDeliverySerializer(many=True), **READ_ERRORS, 400: ERRORS[400]})
     @action(detail=True, methods=["get"], filter_backends=[])
     def deliveries(self, request: Request, pk: str | None = None) -> Response:
         """The delivery log, newest first: each event's state, retries and every attempt."""
