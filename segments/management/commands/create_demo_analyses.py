@@ -1,4 +1,4 @@
-"""Demo behaviour analyses: the planted funnel by device, paths after signup, monthly retention
+"""Demo behaviour analyses: the planted funnel by device, session paths to a report, monthly retention
 and the discovery of the planted early-report behaviour."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from segments.models import Dataset
 ANALYSES = [
     ("funnel", {"steps": ["signup", "onboarding_completed", "report_created", "invite_sent",
                           "upgrade"], "window_days": 14, "breakdown": "device"}),
-    ("paths", {"start_event": "signup", "outcome_event": "upgrade", "steps": 3}),
+    ("paths", {"start_event": "session_start", "outcome_event": "report_created", "steps": 3}),
     ("retention", {"cohort_by": "signup", "period": "month"}),
     ("discovery", {"outcome_event": "upgrade", "outcome_days": 60}),
 ]
