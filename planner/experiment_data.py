@@ -26,7 +26,8 @@ from segments.analytics.data import US_PER_DAY, UserEvents
 
 from . import stats
 
-METRIC_KINDS = ("conversion", "count", "revenue")
+METRIC_KINDS = ("conversion", "count", "revenue", "ratio")
+PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio metric
 MIN_USERS_PER_ARM = 2
 
 
@@ -44,9 +45,13 @@ class MetricSpec:
     """A per-user metric measured from assignment: did / how often / how much, within a window."""
 
     name: str
-    kind: str  # conversion | count | revenue
+    kind: str  # conversion | count | revenue | ratio
     event: str | None  # required for conversion and count; revenue: None = any event
     window_days: float
+    # ratio only: sum of the numerator over sum of the denominator (e.g. revenue per session),
+    # analysed with the delta method on per-user (numerator, denominator) pairs
+    numerator: MetricSpec | None = None
+    denominator: MetricSpec | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "metric") -> MetricSpec:
@@ -55,6 +60,21 @@ class MetricSpec:
         kind = data.get("kind")
         if kind not in METRIC_KINDS:
             raise ExperimentDataError(f"{where}.kind", f"must be one of {', '.join(METRIC_KINDS)}")
+        if kind == "ratio":
+            window = data.get("window_days", 7)
+            parts = []
+            for key in ("numerator", "denominator"):
+                part = data.get(key)
+                if not isinstance(part, Mapping) or part.get("kind") not in PART_KINDS:
+                    raise ExperimentDataError(f"{where}.{key}", "a ratio metric needs a count or "
+                                                                "revenue " + key)
+                parts.append(cls.from_dict({**part, "window_days": part.get("window_days",
+                                                                            window)},
+                                           f"{where}.{key}"))
+            base = cls.from_dict({"kind": "count", "event": "x", "window_days": window}, where)
+            name = str(data.get("name") or f"{parts[0].name} per {parts[1].name}")
+            return cls(name=name, kind="ratio", event=None, window_days=base.window_days,
+                       numerator=parts[0], denominator=parts[1])
         event = data.get("event") or None
         if kind != "revenue" and not event:
             raise ExperimentDataError(f"{where}.event", f"a {kind} metric needs an event name")
@@ -70,8 +90,12 @@ class MetricSpec:
         return cls(name=name, kind=kind, event=event, window_days=window)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "event": self.event,
-                "window_days": self.window_days}
+        out = {"name": self.name, "kind": self.kind, "event": self.event,
+               "window_days": self.window_days}
+        if self.kind == "ratio":
+            out.update(numerator=self.numerator.to_dict(),  # type: ignore[union-attr]
+                       denominator=self.denominator.to_dict())  # type: ignore[union-attr]
+        return out
 
     @property
     def binary(self) -> bool:
@@ -188,6 +212,9 @@ def metric_values(ue: UserEvents, users: np.ndarray, start: np.ndarray, metric: 
                   *, pre_days: float | None = None) -> np.ndarray:
     """Each user's metric: events with ``start <= t < start + window`` (or, with ``pre_days``,
     ``start - pre_days <= t < start``). ``users`` are unique user codes, ``start`` µs times."""
+    if metric.kind == "ratio":
+        raise ExperimentDataError("metric", "a ratio metric has two per-user values: measure "
+                                            "its numerator and denominator")
     n = len(users)
     if n == 0:
         return np.zeros(0, np.float64)
@@ -265,11 +292,19 @@ def analyze_randomized(ue: UserEvents, assignment: Assignment, metrics: Sequence
     arms = assignment.arms
     if len(arms) < 2:
         raise ExperimentDataError("arms", "an experiment needs a control and at least one arm")
-    values = {m.name: metric_values(ue, assignment.user, assignment.time, m) for m in metrics}
+    values: dict[str, Any] = {}
+    for m in metrics:
+        if m.kind == "ratio":
+            values[m.name] = (
+                metric_values(ue, assignment.user, assignment.time, m.numerator),  # type: ignore[arg-type]
+                metric_values(ue, assignment.user, assignment.time, m.denominator))  # type: ignore[arg-type]
+        else:
+            values[m.name] = metric_values(ue, assignment.user, assignment.time, m)
     pre: dict[str, np.ndarray] = {}
-    if settings.cuped_pre_days > 0:
+    if settings.cuped_pre_days > 0:  # CUPED adjusts the per-user metrics, not ratios
         pre = {m.name: metric_values(ue, assignment.user, assignment.time, m,
-                                     pre_days=settings.cuped_pre_days) for m in metrics}
+                                     pre_days=settings.cuped_pre_days)
+               for m in metrics if m.kind != "ratio"}
     rows: list[dict[str, Any]] = []
     srm: dict[str, Any] = {}
     for scope in scopes:
@@ -283,11 +318,18 @@ def analyze_randomized(ue: UserEvents, assignment: Assignment, metrics: Sequence
             control_sel = in_scope & (assignment.arm == 0)
             for k in range(1, len(arms)):
                 treat_sel = in_scope & (assignment.arm == k)
-                y = values[metric.name]
-                x = pre.get(metric.name)
-                effect = _effect(y[control_sel], y[treat_sel], metric, settings,
-                                 x[control_sel] if x is not None else None,
-                                 x[treat_sel] if x is not None else None)
+                if metric.kind == "ratio":
+                    num, den = values[metric.name]
+                    effect = stats.ratio_effect(
+                        stats.RatioArmStats.from_values(num[control_sel], den[control_sel]),
+                        stats.RatioArmStats.from_values(num[treat_sel], den[treat_sel]),
+                        alpha=settings.alpha)
+                else:
+                    y = values[metric.name]
+                    x = pre.get(metric.name)
+                    effect = _effect(y[control_sel], y[treat_sel], metric, settings,
+                                     x[control_sel] if x is not None else None,
+                                     x[treat_sel] if x is not None else None)
                 rows.append({
                     "scope": scope.key, "scope_label": scope.label, "metric": metric.name,
                     "primary": position == 0, "arm": arms[k], "control": arms[0],
@@ -323,6 +365,10 @@ def analyze_summaries(summaries: Sequence[Mapping[str, Any]], arms: Sequence[str
     ``summaries``: rows with arm, metric (name), scope ("all" or a segment label), n, sum,
     sum_sq. Binary metrics use the sum as the conversion count.
     """
+    for m in metrics:
+        if m.kind == "ratio":
+            raise ExperimentDataError("metrics", f"'{m.name}' is a ratio metric: per-arm sums "
+                                                 "cannot give its variance; use event data")
     table: dict[tuple[str, str, str], stats.ArmStats] = {}
     for row in summaries:
         table[(row["scope"], row["metric"], row["arm"])] = stats.ArmStats(

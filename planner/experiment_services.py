@@ -246,6 +246,9 @@ def experiment_power(*, experiment: Experiment, baseline_mean: float | None = No
     """Sample size per arm and expected duration; baseline and traffic measured from the
     target segment when not given."""
     metric = _metrics(experiment.primary_metric, [])[0]
+    if metric.kind == "ratio" and (baseline_mean is None or baseline_sd is None):
+        raise ExperimentInvalid("baseline_mean", "a ratio metric's baseline is not measured "
+                                                 "here: give baseline_mean and baseline_sd")
     measured: dict[str, Any] = {}
     if (baseline_mean is None or daily_traffic is None) and experiment.dataset_id:
         ue = load_user_events(experiment.dataset)

@@ -274,3 +274,38 @@ def test_overlapping_groups_are_rejected() -> None:
     with pytest.raises(ExperimentDataError, match="overlap"):
         period_panel(ue, treated=treated, control=np.ones_like(treated), metric=metric,
                      launch_us=int(pd.Timestamp(T0 + timedelta(days=56)).value // 1000))
+
+
+def test_ratio_metric_uses_the_delta_method_on_per_user_pairs() -> None:
+    truth, ue = demo()
+    x = truth["experiment"]
+    a = assignment_from_events(ue, event=x["assignment_event"], arms=x["arms"],
+                               experiment_id=x["experiment_id"])
+    spec = MetricSpec.from_dict({"kind": "ratio", "window_days": 30,
+                                 "numerator": {"kind": "revenue"},
+                                 "denominator": {"kind": "count", "event": "session_start"}})
+    assert spec.name == "revenue per count:session_start"
+    row = analyze_randomized(ue, a, [spec], [Scope("all", "All")],
+                             RandomizedSettings(weights=[0.5, 0.5]))["rows"][0]
+    # Independently: per-user sums by a loop over the events of the assigned users.
+    sums = {}
+    start = dict(zip(a.user.tolist(), a.time.tolist(), strict=True))
+    for u, t0 in start.items():
+        rev = ses = 0.0
+        for i in range(ue.starts[u], ue.starts[u + 1]):
+            if t0 <= ue.time[i] < t0 + 30 * DAY:
+                rev += ue.revenue[i]
+                ses += ue.event_names[ue.event[i]] == "session_start"
+        sums[u] = (rev, ses)
+    arms = dict(zip(a.user.tolist(), a.arm.tolist(), strict=True))
+    pairs = [np.array([sums[u] for u in sums if arms[u] == k]) for k in (0, 1)]
+    expected = stats.ratio_effect(stats.RatioArmStats.from_values(pairs[0][:, 0], pairs[0][:, 1]),
+                                  stats.RatioArmStats.from_values(pairs[1][:, 0], pairs[1][:, 1]))
+    assert row["method"] == "ratio_delta"
+    assert row["control_mean"] == pytest.approx(pairs[0][:, 0].sum() / pairs[0][:, 1].sum())
+    assert row["absolute"] == pytest.approx(expected.absolute, rel=1e-12)
+    assert row["absolute_ci"] == pytest.approx(list(expected.absolute_ci), rel=1e-12)
+    with pytest.raises(ExperimentDataError, match="numerator"):
+        MetricSpec.from_dict({"kind": "ratio", "denominator": {"kind": "count", "event": "x"}})
+    with pytest.raises(ExperimentDataError, match="ratio metric"):
+        analyze_summaries([], ["control", "b"], [spec], RandomizedSettings(weights=[0.5, 0.5]))
