@@ -632,6 +632,9 @@ def sample_size(*, baseline_mean: float, baseline_sd: float | None = None, mde_r
                                  ratio=r, alternative="two-sided"))
         for r in ratios)
     deff = 1.0 + (cluster_size - 1.0) * icc
+    if not math.isfinite(n_control * deff * max(ratios)):
+        raise ValueError("the design needs more users than can be counted: raise the mde or "
+                         "lower the cluster size or ICC")
     arm_n = [math.ceil(n_control * deff - 1e-9)]
     arm_n += [math.ceil(n_control * r * deff - 1e-9) for r in ratios]
 

@@ -43,7 +43,8 @@ class WorkspaceScoped(serializers.ModelSerializer):
 class HypothesisSerializer(WorkspaceScoped):
     segments = serializers.PrimaryKeyRelatedField(many=True, queryset=Segment.objects.all(),
                                                   required=False)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True)
 
     class Meta:
         model = Hypothesis
@@ -63,7 +64,8 @@ class InvestmentSerializer(WorkspaceScoped):
                                                     required=False)
     depends_on = serializers.PrimaryKeyRelatedField(many=True, queryset=Investment.objects.all(),
                                                     required=False)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True)
     value_per_cost = serializers.FloatField(read_only=True, required=False)
     rice = serializers.FloatField(read_only=True, required=False, allow_null=True)
     ice = serializers.FloatField(read_only=True, required=False)
@@ -176,7 +178,8 @@ class RunInputsSerializer(serializers.ModelSerializer):
 
 
 class DecisionSerializer(serializers.ModelSerializer):
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True)
 
     class Meta:
         model = Decision
@@ -191,7 +194,8 @@ class DecideSerializer(serializers.Serializer):
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True)
 
     class Meta:
         model = HypothesisStatusChange
@@ -256,7 +260,8 @@ class ConcludeSerializer(serializers.Serializer):
 
 class LearningSerializer(serializers.ModelSerializer):
     workspace_slug = serializers.SlugField(source="workspace.slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True)
     hypothesis_statement = serializers.CharField(source="hypothesis.statement", read_only=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError
 from django.http import Http404, HttpResponse
+from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,12 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from segments import selectors as seg_selectors
-from segments.api.views import ERRORS, READ_ERRORS, require_role
+from segments.api.filters import BoundedIdsFilter, updated_since
+from segments.api.views import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE, require_role
 from segments.jobs import JobFailed
+from segments.models import Segment
 
 from .. import experiment_services, selectors, services
 from ..experiment_services import ExperimentInvalid
-from ..models import Experiment, Investment, OptimizationRun
+from ..models import Experiment, Hypothesis, Investment, OptimizationRun
 from .serializers import (
     AllocationSerializer,
     ArmSummarySerializer,
@@ -38,6 +41,24 @@ from .serializers import (
     TransitionSerializer,
     ValueEstimateSerializer,
 )
+
+
+class HypothesisFilter(FilterSet):
+    segments = BoundedIdsFilter(queryset=Segment.objects.all())
+
+    class Meta:
+        model = Hypothesis
+        fields = {"status": ["exact"], "evidence": ["exact"], "segments": ["exact"],
+                  "updated_at": ["gte"]}
+
+
+class InvestmentFilter(FilterSet):
+    target_segments = BoundedIdsFilter(queryset=Segment.objects.all())
+
+    class Meta:
+        model = Investment
+        fields = {"roadmap": ["exact"], "status": ["exact"], "target_segments": ["exact"],
+                  "workspace__slug": ["exact"], "updated_at": ["gte"]}
 
 
 class ScopedWrites:
@@ -80,7 +101,8 @@ class ScopedWrites:
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: HypothesisSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: HypothesisSerializer(many=True), **LIST_ERRORS},
+                       parameters=[SINCE]),
     retrieve=extend_schema(responses={200: HypothesisSerializer, **READ_ERRORS}),
     create=extend_schema(responses={201: HypothesisSerializer, **ERRORS}),
     partial_update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
@@ -90,15 +112,12 @@ class ScopedWrites:
 class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = HypothesisSerializer
     related_fields = ("segments",)
-    filterset_fields = {"status": ["exact"], "evidence": ["exact"], "segments": ["exact"],
-                        "updated_at": ["gte"]}
+    filterset_class = HypothesisFilter
     ordering_fields = ["updated_at", "created_at"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         qs = selectors.hypotheses_for(self.request.user).order_by("-updated_at", "-id")
-        if since := self.request.query_params.get("updated_since"):
-            qs = qs.filter(updated_at__gte=since)
-        return qs
+        return updated_since(qs, self.request.query_params)
 
     def extra_create(self) -> dict:
         return {"owner": self.request.user}
@@ -132,7 +151,7 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
         return Response(HypothesisSerializer(self.get_queryset().get(pk=hypothesis.pk)).data)
 
     @extend_schema(responses={200: StatusChangeSerializer(many=True), **READ_ERRORS})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk: str | None = None) -> Response:
         """Every status change with who made it and when."""
         hypothesis = self.get_object()
@@ -145,7 +164,7 @@ def _invalid(exc: ExperimentInvalid) -> ValidationError:
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ExperimentSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: ExperimentSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: ExperimentSerializer, **READ_ERRORS}),
     create=extend_schema(responses={201: ExperimentSerializer, **ERRORS}),
     partial_update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
@@ -233,7 +252,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                                                **READ_ERRORS})
     @extend_schema(methods=["put"], request=SummariesInSerializer,
                    responses={200: ArmSummarySerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["get", "put"])
+    @action(detail=True, methods=["get", "put"], filter_backends=[], pagination_class=None)
     def summaries(self, request: Request, pk: str | None = None) -> Response:
         """Per-arm summary statistics (n, sum, sum of squares) per metric and scope."""
         if request.method == "GET":
@@ -294,7 +313,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: LearningSerializer(many=True), **READ_ERRORS},
+        responses={200: LearningSerializer(many=True), **LIST_ERRORS},
         parameters=[OpenApiParameter("q", str, description="search text"),
                     OpenApiParameter("segment", int), OpenApiParameter("outcome", str),
                     OpenApiParameter("since", str, description="ISO date"),
@@ -327,10 +346,10 @@ class LearningViewSet(viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(
-        responses={200: InvestmentSerializer(many=True), **READ_ERRORS},
+        responses={200: InvestmentSerializer(many=True), **LIST_ERRORS},
         description="The ranked backlog. Default order: risk-adjusted value per unit cost. "
                     "ordering= value_per_cost | expected_value | rice | ice (prefix - for desc).",
-        parameters=[OpenApiParameter("updated_since", str, description="ISO time")]),
+        parameters=[SINCE]),
     retrieve=extend_schema(responses={200: InvestmentSerializer, **READ_ERRORS}),
     create=extend_schema(responses={201: InvestmentSerializer, **ERRORS}),
     partial_update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
@@ -340,16 +359,13 @@ class LearningViewSet(viewsets.ReadOnlyModelViewSet):
 class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = InvestmentSerializer
     related_fields = ("target_segments", "hypotheses", "depends_on")
-    filterset_fields = {"roadmap": ["exact"], "status": ["exact"], "target_segments": ["exact"],
-                        "workspace__slug": ["exact"], "updated_at": ["gte"]}
+    filterset_class = InvestmentFilter
     ordering_fields = ["value_per_cost", "expected_value", "rice", "ice", "cost", "updated_at"]
     ordering = ["-value_per_cost", "id"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         qs = selectors.backlog(self.request.user).order_by("-value_per_cost", "id")
-        if since := self.request.query_params.get("updated_since"):
-            qs = qs.filter(updated_at__gte=since)
-        return qs
+        return updated_since(qs, self.request.query_params)
 
     def extra_create(self) -> dict:
         return {"owner": self.request.user}
@@ -357,13 +373,19 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     def perform_create(self, serializer):  # type: ignore[no-untyped-def]
         super().perform_create(serializer)
         services.investment_revalue(investment=self.saved, reason="created")
+        serializer.instance = self._ranked(self.saved)
 
     def perform_update(self, serializer):  # type: ignore[no-untyped-def]
         super().perform_update(serializer)
         services.investment_revalue(investment=self.saved, reason="edited")
+        serializer.instance = self._ranked(self.saved)
+
+    def _ranked(self, investment: Investment) -> Investment:
+        """The saved item as the backlog shows it: new value, value per cost, RICE, ICE."""
+        return self.get_queryset().get(pk=investment.pk)
 
     @extend_schema(responses={200: ValueEstimateSerializer(many=True), **READ_ERRORS})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk: str | None = None) -> Response:
         """Every change of the computed value, with its sources and the reason."""
         investment = self.get_object()
@@ -372,7 +394,7 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ScenarioSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: ScenarioSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: ScenarioSerializer, **READ_ERRORS}),
     create=extend_schema(responses={201: ScenarioSerializer, **ERRORS}),
     partial_update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
@@ -404,7 +426,7 @@ class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: RunSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: RunSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: RunSerializer, **READ_ERRORS}),
 )
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
@@ -416,7 +438,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.runs_for(self.request.user).order_by("-created_at", "-id")
 
     @extend_schema(responses={200: AllocationSerializer(many=True), **READ_ERRORS})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def allocations(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         rows = run.allocations.select_related("investment").order_by("-chosen", "-value")
@@ -464,7 +486,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DecisionSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: DecisionSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: DecisionSerializer, **READ_ERRORS}),
 )
 class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

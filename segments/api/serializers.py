@@ -107,7 +107,8 @@ class ErrorSerializer(serializers.Serializer):
 
 class SegmentSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                         allow_null=True)
     description_text = serializers.SerializerMethodField()
     latest = serializers.SerializerMethodField()
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -15,6 +21,7 @@ from rest_framework.response import Response
 
 from .. import segment_services, selectors, services
 from ..models import Membership
+from .filters import updated_since
 from .serializers import (
     AnalysisCreateSerializer,
     AnalysisSerializer,
@@ -38,12 +45,19 @@ from .serializers import (
 )
 
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input"),
+    # DRF's validation errors: each field (or non_field_errors / detail) with its messages;
+    # a rejected import is {"error": {code, message, where}}.
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input, by field"),
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
     403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this"),
     404: OpenApiResponse(ErrorSerializer, description="Not found in your workspaces"),
 }
 READ_ERRORS = {k: v for k, v in ERRORS.items() if k in (401, 404)}
+# Lists also answer 400 to a filter value they cannot use (django-filter, ordering).
+LIST_ERRORS = {400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid filter, by field"),
+               **READ_ERRORS}
+SINCE = OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
+                         description="only what changed at or after this ISO 8601 time")
 
 
 def require_role(user: object, workspace_id: int, action_name: str) -> Membership:
@@ -56,7 +70,7 @@ def require_role(user: object, workspace_id: int, action_name: str) -> Membershi
 
 
 @extend_schema_view(list=extend_schema(responses={200: WorkspaceSerializer(many=True),
-                                                  **READ_ERRORS}),
+                                                  **LIST_ERRORS}),
                     retrieve=extend_schema(responses={200: WorkspaceSerializer, **READ_ERRORS}))
 class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = WorkspaceSerializer
@@ -75,7 +89,8 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DatasetSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: DatasetSerializer(many=True), **LIST_ERRORS},
+                       parameters=[SINCE]),
     retrieve=extend_schema(responses={200: DatasetSerializer, **READ_ERRORS}),
     create=extend_schema(request=DatasetCreateSerializer,
                          responses={201: DatasetSerializer, **ERRORS}),
@@ -88,11 +103,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     ordering_fields = ["name", "created_at", "updated_at", "total_events"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        qs = selectors.datasets_for(self.request.user).order_by("name", "id")
-        since = self.request.query_params.get("updated_since")
-        if since:
-            qs = qs.filter(updated_at__gte=since)
-        return qs
+        return updated_since(selectors.datasets_for(self.request.user).order_by("name", "id"),
+                             self.request.query_params)
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         data = DatasetCreateSerializer(data=request.data)
@@ -122,7 +134,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ImportSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: ImportSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: ImportSerializer, **READ_ERRORS}),
 )
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -175,7 +187,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: JobSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: JobSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: JobSerializer, **READ_ERRORS}),
 )
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
@@ -191,7 +203,8 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 
 # ----- segments, snapshots, refreshes ----------------------------------------------------------
 @extend_schema_view(
-    list=extend_schema(responses={200: SegmentSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: SegmentSerializer(many=True), **LIST_ERRORS},
+                       parameters=[SINCE]),
     retrieve=extend_schema(responses={200: SegmentSerializer, **READ_ERRORS}),
     create=extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSerializer,
                                                                     **ERRORS}),
@@ -208,11 +221,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        qs = selectors.segments_for(self.request.user)
-        since = self.request.query_params.get("updated_since")
-        if since:
-            qs = qs.filter(updated_at__gte=since)
-        return qs
+        return updated_since(selectors.segments_for(self.request.user), self.request.query_params)
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         data = SegmentWriteSerializer(data=request.data)
@@ -256,7 +265,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses={200: SnapshotSerializer(many=True), **READ_ERRORS})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def snapshots(self, request: Request, pk: str | None = None) -> Response:
         """Every snapshot of the segment, newest first (signals with intervals, drift)."""
         segment = self.get_object()
@@ -278,7 +287,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: RefreshSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: RefreshSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: RefreshSerializer, **READ_ERRORS}),
 )
 class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -303,7 +312,7 @@ class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: SnapshotSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: SnapshotSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: SnapshotSerializer, **READ_ERRORS}),
 )
 class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
@@ -317,7 +326,7 @@ class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
 
 # ----- behaviour analyses ---------------------------------------------------------------------
 @extend_schema_view(
-    list=extend_schema(responses={200: AnalysisSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: AnalysisSerializer(many=True), **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: AnalysisSerializer, **READ_ERRORS}),
 )
 class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -1,0 +1,51 @@
+"""Query filters that answer 400, not 500, to values the database cannot hold."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django_filters import fields, filters
+from rest_framework.exceptions import ValidationError
+
+ID_RANGE = range(-(2**63), 2**63)  # 64-bit keys; SQLite raises OverflowError beyond them
+
+
+class _BoundedIdsField(fields.ModelMultipleChoiceField):
+    def _check_values(self, value: Any) -> Any:
+        for item in value:
+            try:
+                number = int(item)
+            except (TypeError, ValueError):
+                continue  # the parent names it as an invalid choice
+            if number not in ID_RANGE:
+                raise DjangoValidationError(self.error_messages["invalid_choice"],
+                                            code="invalid_choice", params={"value": item})
+        return super()._check_values(value)
+
+
+class BoundedIdsFilter(filters.ModelMultipleChoiceFilter):
+    """A many-to-many filter by ids (`?segments=1&segments=2`) that rejects out-of-range ids."""
+
+    field_class = _BoundedIdsField
+
+
+def updated_since(queryset: Any, query_params: Any) -> Any:
+    """`?updated_since=` for sync: an ISO 8601 date or time (naive means UTC)."""
+    raw = query_params.get("updated_since")
+    if not raw:
+        return queryset
+    try:
+        value = parse_datetime(raw)
+        if value is None and (day := parse_date(raw)) is not None:
+            value = datetime.datetime.combine(day, datetime.time.min)
+    except ValueError:
+        value = None
+    if value is None:
+        raise ValidationError({"updated_since": ["must be an ISO 8601 date or time"]})
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)
+    return queryset.filter(updated_at__gte=value)
