@@ -3,8 +3,8 @@
 
 Starts no server: point it at one (`make demo` serves http://127.0.0.1:8000). It logs in
 through the login form, finds the pages by following links from the workspace page and writes
-docs/screenshots/{workspace,dataset,import,jobs,segments,segment,backlog,run,
-hypotheses,experiment,learnings,api-docs}.png.
+docs/screenshots/{workspace,brief,dataset,import,jobs,segments,segment,behaviour,discovery,
+backlog,run,hypotheses,experiment,learnings,api-docs}.png (workspace.png is the dashboard).
 
     python scripts/screenshots.py [--base-url URL] [--username demo] [--password ...]
 
@@ -98,7 +98,16 @@ def run(args: argparse.Namespace) -> list[Path]:
             workspace_path = f"/w/{args.workspace}/"
             if not page.url.endswith(workspace_path):
                 goto(page, first_href(page, f'a[href="{workspace_path}"]', "workspace"))
+            # The dashboard: wait for its first section (the segments by value).
+            page.locator("h2:text-is('Segments by value')").wait_for()
             written.append(shoot(page, args.out, "workspace"))
+            workspace_url = page.url
+
+            # The printable council brief, linked from the dashboard.
+            goto(page, first_href(page, 'a[href$="/brief/"]', "council brief"))
+            page.locator("h3:text-is('Decisions recorded')").wait_for()
+            written.append(shoot(page, args.out, "brief"))
+            goto(page, workspace_url)
 
             # Dataset (event catalog): the first dataset in the workspace's table.
             goto(page, first_href(page, 'table a[href*="/datasets/"]', "dataset"))
@@ -120,6 +129,19 @@ def run(args: argparse.Namespace) -> list[Path]:
             goto(page, first_href(page, 'table a[href*="/segments/"]', "a segment"))
             page.locator("#chart-signals .main-svg").first.wait_for()
             written.append(shoot(page, args.out, "segment"))
+            # Behaviour: the first funnel and the first discovery among the recent analyses.
+            goto(page, first_href(page, 'nav a:text-is("Behaviour")', "behaviour"))
+            behaviour_url = page.url
+            goto(page, first_href(page, 'table a[href*="/behaviour/"]:text-matches("^Funnel #")',
+                                  "a funnel analysis"))
+            page.locator("#chart-funnel .main-svg").first.wait_for()
+            written.append(shoot(page, args.out, "behaviour"))
+            goto(page, behaviour_url)
+            goto(page, first_href(page, 'table a[href*="/behaviour/"]'
+                                        ':text-matches("discovery #", "i")',
+                                  "a behaviour discovery"))
+            page.locator("h2:has-text('Behaviours that go with') ~ .scroll table").wait_for()
+            written.append(shoot(page, args.out, "discovery"))
             # Planner: the ranked backlog and the latest optimizer run of the first scenario.
             goto(page, first_href(page, 'nav a:text-is("Backlog")', "backlog"))
             written.append(shoot(page, args.out, "backlog"))
@@ -130,7 +152,12 @@ def run(args: argparse.Namespace) -> list[Path]:
             # Hypotheses, the concluded A/B test with its per-segment effects, the learnings.
             goto(page, first_href(page, 'nav a:text-is("Hypotheses")', "hypotheses"))
             written.append(shoot(page, args.out, "hypotheses"))
-            goto(page, first_href(page, 'table a[href*="/hypotheses/"]', "a hypothesis"))
+            # Prefer a hypothesis an experiment has concluded on (its experiment has results).
+            selector = ('table tr:has(.state-validated, .state-invalidated, .state-inconclusive) '
+                        'a[href*="/hypotheses/"]')
+            if page.locator(selector).count() == 0:
+                selector = 'table a[href*="/hypotheses/"]'
+            goto(page, first_href(page, selector, "a hypothesis"))
             done = 'a[href*="/experiments/"]:not([href$="/new/"])'
             if page.locator(done).count():
                 goto(page, first_href(page, done, "an experiment"))
