@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from segments import selectors as seg_selectors
-from segments.api.filters import BoundedIdsFilter, updated_since
+from segments.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
 from segments.api.views import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE, require_role
 from segments.jobs import JobFailed
 from segments.models import Segment
@@ -45,6 +45,7 @@ from .serializers import (
 
 class HypothesisFilter(FilterSet):
     segments = BoundedIdsFilter(queryset=Segment.objects.all())
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Hypothesis
@@ -54,6 +55,7 @@ class HypothesisFilter(FilterSet):
 
 class InvestmentFilter(FilterSet):
     target_segments = BoundedIdsFilter(queryset=Segment.objects.all())
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Investment

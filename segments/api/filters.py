@@ -27,6 +27,28 @@ class _BoundedIdsField(fields.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    """PostgreSQL takes offsets up to +-15:59 only; the filters compare in UTC."""
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)
+    try:
+        return value.astimezone(datetime.UTC)
+    except OverflowError:
+        raise DjangoValidationError("out of range", code="invalid") from None
+
+
+class _UtcIsoDateTimeField(fields.IsoDateTimeField):
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        return _utc(value) if value is not None else None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time filter that compares in UTC (any valid offset, no 500)."""
+
+    field_class = _UtcIsoDateTimeField
+
+
 class BoundedIdsFilter(filters.ModelMultipleChoiceFilter):
     """A many-to-many filter by ids (`?segments=1&segments=2`) that rejects out-of-range ids."""
 
@@ -42,10 +64,9 @@ def updated_since(queryset: Any, query_params: Any) -> Any:
         value = parse_datetime(raw)
         if value is None and (day := parse_date(raw)) is not None:
             value = datetime.datetime.combine(day, datetime.time.min)
-    except ValueError:
+        value = _utc(value) if value is not None else None
+    except (ValueError, DjangoValidationError):
         value = None
     if value is None:
         raise ValidationError({"updated_since": ["must be an ISO 8601 date or time"]})
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, datetime.UTC)
     return queryset.filter(updated_at__gte=value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError
 from django.http import Http404
+from django_filters.rest_framework import FilterSet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -20,8 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import segment_services, selectors, services
-from ..models import Membership
-from .filters import updated_since
+from ..models import Dataset, Membership, Segment
+from .filters import UtcDateTimeFilter, updated_since
 from .serializers import (
     AnalysisCreateSerializer,
     AnalysisSerializer,
@@ -58,6 +59,23 @@ LIST_ERRORS = {400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid fi
                **READ_ERRORS}
 SINCE = OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
                          description="only what changed at or after this ISO 8601 time")
+
+
+class DatasetFilter(FilterSet):
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Dataset
+        fields = {"workspace__slug": ["exact"], "updated_at": ["gte"]}
+
+
+class SegmentFilter(FilterSet):
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Segment
+        fields = {"dataset": ["exact"], "kind": ["exact"], "archived": ["exact"],
+                  "updated_at": ["gte"]}
 
 
 def require_role(user: object, workspace_id: int, action_name: str) -> Membership:
@@ -99,7 +117,7 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = DatasetSerializer
-    filterset_fields = {"workspace__slug": ["exact"], "updated_at": ["gte"]}
+    filterset_class = DatasetFilter
     ordering_fields = ["name", "created_at", "updated_at", "total_events"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
@@ -215,8 +233,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
 class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = SegmentSerializer
-    filterset_fields = {"dataset": ["exact"], "kind": ["exact"], "archived": ["exact"],
-                        "updated_at": ["gte"]}
+    filterset_class = SegmentFilter
     ordering_fields = ["name", "created_at", "updated_at"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 

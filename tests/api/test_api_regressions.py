@@ -11,7 +11,7 @@ from planner.stats import sample_size
 pytestmark = pytest.mark.django_db
 
 
-def test_unreadable_updated_since_is_a_400_not_a_500(team, api):  # type: ignore[no-untyped-def]
+def test_unreadable_or_odd_times_in_sync_filters_are_no_500(team, api):  # type: ignore[no-untyped-def]
     client = api(team["viewer"])
     for path in ("datasets", "segments", "hypotheses", "investments"):
         r = client.get(f"/api/v1/{path}/", {"updated_since": "w"})
@@ -19,6 +19,13 @@ def test_unreadable_updated_since_is_a_400_not_a_500(team, api):  # type: ignore
         assert client.get(f"/api/v1/{path}/", {"updated_since": "2025-01-01"}).status_code == 200
         assert client.get(f"/api/v1/{path}/", {
             "updated_since": "2025-01-01T00:00:00Z"}).status_code == 200
+        # PostgreSQL stores offsets up to +-15:59 only: the filters compare in UTC.
+        for name in ("updated_since", "updated_at__gte"):
+            for value in ("8058-01-05T09:58:44+17:53", "0442-02-16T01:56:52.2302-18:41"):
+                r = client.get(f"/api/v1/{path}/", {name: value})
+                assert r.status_code == 200, (path, name, value, r.content)
+            r = client.get(f"/api/v1/{path}/", {name: "0001-01-01T00:00:00+01:00"})
+            assert r.status_code == 400 and name in r.json(), (path, name, r.content)
 
 
 def test_ids_beyond_64_bits_in_list_filters_are_a_400(team, api):  # type: ignore[no-untyped-def]
