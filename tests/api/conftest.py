@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from integrations import webhooks
 from planner import services as planner_services
 from planner.models import (
     Decision,
@@ -119,4 +120,9 @@ def world(team, api, tmp_path, django_capture_on_commit_callbacks):  # type: ign
             "params": {"steps": ["signup", "purchase"]}}, format="json"), 202)["id"]
     w["analysis"] = BehaviourAnalysis.objects.get(pk=aid)
     assert w["analysis"].result, w["analysis"].job.error
+    # A webhook subscription with one delivery (queued on commit: never sent in a test).
+    w["webhook"] = webhooks.subscription_create(
+        workspace=acme, url="https://hooks.example.com/planner", events=["roadmap.approved"],
+        user=team["admin"])
+    webhooks.send_test(subscription=w["webhook"])
     return w

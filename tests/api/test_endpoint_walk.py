@@ -184,6 +184,18 @@ EXPECTED: dict[tuple[str, str], Op] = {
     # decisions
     ("/api/v1/decisions/", "GET"): Op(V, 200, lists="decision"),
     ("/api/v1/decisions/{pk}/", "GET"): Op(V, 200, "decision"),
+    # webhooks (integrations): members read, admins manage
+    ("/api/v1/webhooks/", "GET"): Op(V, 200, lists="webhook"),
+    ("/api/v1/webhooks/", "POST"): Op(
+        "manage", 201, body=lambda w: {"workspace": "acme", "url": "https://hooks.example.com/b",
+                                       "events": ["investment.changed"]}),
+    ("/api/v1/webhooks/{pk}/", "GET"): Op(V, 200, "webhook"),
+    ("/api/v1/webhooks/{pk}/", "PATCH"): Op("manage", 200, "webhook",
+                                            body=lambda w: {"active": False}),
+    ("/api/v1/webhooks/{pk}/", "DELETE"): Op("manage", 204, "webhook"),
+    ("/api/v1/webhooks/{pk}/deliveries/", "GET"): Op(V, 200, "webhook"),
+    # a signed ping, queued on commit (the walk's savepoints roll back: nothing is sent)
+    ("/api/v1/webhooks/{pk}/test/", "POST"): Op("manage", 202, "webhook"),
 }
 
 

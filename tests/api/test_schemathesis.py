@@ -44,7 +44,7 @@ OBJECT_OF = {"workspaces": "workspace", "datasets": "dataset", "imports": "impor
              "refreshes": "refresh", "analyses": "analysis", "hypotheses": "hypothesis",
              "experiments": "experiment", "learnings": "learning",
              "investments": "investment", "scenarios": "scenario", "runs": "run",
-             "decisions": "decision"}
+             "decisions": "decision", "webhooks": "webhook"}
 
 
 def _references(world: dict[str, Any]) -> dict[str, Any]:
