@@ -222,17 +222,22 @@
     if (!rows.length) { forest.textContent = "No estimate to plot (insufficient data)."; }
     else {
       const rel = rows.every((r) => r.relative);
+      // Narrow screens: the labels go above each interval instead of on a wide left axis.
+      const narrow = forest.clientWidth < 600;
       Plotly.newPlot(forest, [{
-        type: "scatter", mode: "markers", y: rows.map((r) => r.label), x: rows.map((r) => r.estimate),
+        type: "scatter", mode: "markers",
+        y: rows.map((r) => r.label), x: rows.map((r) => r.estimate),
         marker: { size: 10, color: rows.map((r) => (r.significant ? "#1f5fbf" : "#9aa3b2")) },
         error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1.5, width: 6,
           array: rows.map((r) => (r.high != null ? r.high - r.estimate : 0)),
           arrayminus: rows.map((r) => (r.low != null ? r.estimate - r.low : 0)) },
         hovertemplate: "%{y}<br>effect %{x:" + (rel ? ".2%" : ".4f") + "}<extra></extra>",
-      }], { font, height: 90 + 44 * rows.length, margin: { l: 320, r: 30, t: 20, b: 60 },
-        xaxis: { title: { text: rel ? "relative effect vs control (95% CI); blue = significant after adjustment" : "absolute effect vs control (95% CI)" },
+      }], { font, height: 90 + (narrow ? 60 : 44) * rows.length, margin: { l: narrow ? 10 : 320, r: narrow ? 10 : 30, t: 20, b: 60 },
+        xaxis: { title: { text: narrow ? (rel ? "relative effect (95% CI)" : "absolute effect (95% CI)") : (rel ? "relative effect vs control (95% CI); blue = significant after adjustment" : "absolute effect vs control (95% CI)") },
           tickformat: rel ? ".0%" : ".3f", zeroline: true, zerolinewidth: 2, zerolinecolor: "#b3261e" },
-        yaxis: { automargin: true, autorange: "reversed" }, showlegend: false }, config);
+        yaxis: { automargin: !narrow, autorange: "reversed", showticklabels: !narrow }, showlegend: false,
+        annotations: narrow ? rows.map((r) => ({ xref: "paper", x: 0, y: r.label, yshift: 16, xanchor: "left",
+          text: r.label, showarrow: false, font: { size: 11 } })) : [] }, config);
     }
   }
   const series = document.getElementById("chart-series");
