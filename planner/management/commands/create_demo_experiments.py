@@ -72,7 +72,8 @@ class Command(BaseCommand):
             expected_lift_high=0.15, basis="the web result", owner=pm)
         mobile_h.segments.add(mobile)
         for inv in workspace.investments.filter(title__startswith="Onboarding checklist (mobile)"):
-            inv.hypotheses.add(mobile_h)
+            # The mobile build rests on its own hypothesis, not on the web result.
+            inv.hypotheses.set([mobile_h])
         mob = xs.experiment_save(Experiment(hypothesis=mobile_h, segment=mobile,
                                             name="Onboarding checklist on mobile", **common),
                                  breakdown=[], user=pm)
