@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -10,10 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from segments import selectors as seg_selectors
-from segments.api.views import ERRORS, READ_ERRORS, require_role
+from segments.api.filters import UtcDateTimeFilter
+from segments.api.views import ERRORS, LIST_ERRORS, READ_ERRORS, require_role
 
 from . import webhooks
-from .models import DeliveryState
+from .models import DeliveryState, WebhookSubscription
 from .serializers import (
     WebhookCreatedSerializer,
     WebhookCreateSerializer,
@@ -29,8 +31,18 @@ def _invalid(exc: webhooks.WebhookInvalid) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
 
 
+class WebhookFilter(FilterSet):
+    # Times compare in UTC: an offset PostgreSQL cannot store is a 400, not a 500.
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = {"workspace__slug": ["exact"], "active": ["exact"], "updated_at": ["gte"]}
+
+
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: WebhookSerializer(many=True), **READ_ERRORS,
+                                  **LIST_ERRORS}),
     retrieve=extend_schema(responses={200: WebhookSerializer, **READ_ERRORS}),
     create=extend_schema(
         request=WebhookCreateSerializer, responses={201: WebhookCreatedSerializer, **ERRORS},
@@ -44,8 +56,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                      mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = WebhookSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    filterset_fields = {"workspace__slug": ["exact"], "active": ["exact"],
-                        "updated_at": ["gte"]}
+    filterset_class = WebhookFilter
     ordering_fields = ["created_at", "updated_at", "url"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
