@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
 from .models import Dataset, Import, Job, Membership, Refresh, Segment, SegmentSnapshot, Workspace
@@ -46,8 +46,11 @@ def jobs_for(user: object) -> QuerySet[Job]:
 
 
 def segments_for(user: object) -> QuerySet[Segment]:
-    """Segments in the user's workspaces, each with its latest snapshot prefetched."""
-    latest = Prefetch("snapshots", queryset=SegmentSnapshot.objects.order_by("-computed_at", "-id"),
+    """Segments in the user's workspaces, each with its latest snapshot prefetched (only that
+    one: a Subquery picks it, so the page does not load every snapshot ever taken)."""
+    newest = (SegmentSnapshot.objects.filter(segment=OuterRef("segment"))
+              .order_by("-computed_at", "-id").values("pk")[:1])
+    latest = Prefetch("snapshots", queryset=SegmentSnapshot.objects.filter(pk=Subquery(newest)),
                       to_attr="_snapshots")
     qs = Segment.objects.filter(workspace__in=workspaces_for(user)).select_related(
         "workspace", "owner", "dataset").prefetch_related(latest).order_by("name", "id")

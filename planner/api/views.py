@@ -366,7 +366,8 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     ordering = ["-value_per_cost", "id"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        qs = selectors.backlog(self.request.user).order_by("-value_per_cost", "id")
+        qs = selectors.backlog(self.request.user).prefetch_related("depends_on").order_by(
+            "-value_per_cost", "id")
         return updated_since(qs, self.request.query_params)
 
     def extra_create(self) -> dict:
