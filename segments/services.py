@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from . import privacy
 from .analytics.catalog import attribute_catalog, event_catalog
 from .ingest import (
     ImportOptions,
@@ -24,7 +25,7 @@ from .ingest import (
     parse_users,
 )
 from .jobs import Job, JobFailed, job_create, job_handler, job_progress
-from .models import Dataset, Import, ImportStatus, Workspace
+from .models import Dataset, IdMode, Import, ImportStatus, Workspace
 from .store import EventStore
 
 
@@ -92,6 +93,11 @@ def import_create(
     if events is None and users is None:
         raise ImportRejected("no_file", "give an events file, a users file or both")
     options = {k: v for k, v in (options or {}).items() if v not in (None, "", {})}
+    if options.pop("pseudonymize", False):
+        options["pseudonymize"] = True  # only when set: raw imports keep their earlier hash
+        key = privacy.pseudonymization_key()  # refused now, not in the worker, when missing
+        if dataset.pseudonym_key_check and dataset.pseudonym_key_check != privacy.key_check(key):
+            raise _key_changed()
     parts = [
         f"events:{_file_sha(events[0]) if events else ''}",
         f"users:{_file_sha(users[0]) if users else ''}",
@@ -108,6 +114,7 @@ def import_create(
         )
         if earlier is not None:
             return earlier, False
+        _check_id_mode(dataset, pseudonymized=bool(options.get("pseudonymize")))
         record = Import.objects.create(
             workspace=dataset.workspace,
             dataset=dataset,
@@ -124,6 +131,32 @@ def import_create(
         record.job = job
         record.save(update_fields=["job"])
     return record, True
+
+
+def _key_changed() -> ImportRejected:
+    return ImportRejected(
+        "pseudonymization_key_changed",
+        f"{privacy.KEY_ENV} is not the key this dataset was pseudonymized with; its "
+        "pseudonyms would not match the stored ones", privacy.KEY_ENV)
+
+
+def _check_id_mode(dataset: Dataset, *, pseudonymized: bool) -> None:
+    """One dataset holds raw ids or pseudonyms, never both (they could never be matched)."""
+    mode = IdMode.PSEUDONYMIZED if pseudonymized else IdMode.RAW
+    current = Dataset.objects.filter(pk=dataset.pk).values_list("id_mode", flat=True).first()
+    others = Import.objects.filter(
+        dataset=dataset,
+        status__in=[ImportStatus.PENDING, ImportStatus.RUNNING, ImportStatus.SUCCEEDED])
+    mixed = current not in (IdMode.UNSET, mode, None) or any(
+        bool((o or {}).get("pseudonymize")) != pseudonymized
+        for o in others.values_list("options", flat=True))
+    if mixed:
+        held = "pseudonymized" if not pseudonymized else "raw"
+        raise ImportRejected(
+            "pseudonymization_mismatch",
+            f"this dataset holds {held} user ids; an import "
+            f"{'with' if pseudonymized else 'without'} pseudonymization would mix raw ids and "
+            "pseudonyms (import into a new dataset instead)", "option pseudonymize")
 
 
 def import_options(options: dict[str, Any], max_bytes: int | None = None) -> ImportOptions:
@@ -185,27 +218,51 @@ def import_run(job: Job) -> dict[str, Any]:
     """Parse, validate, de-duplicate and publish one import; finalize its rows exactly once."""
     record = Import.objects.select_related("dataset").get(pk=job.params["import_id"])
     if record.status == ImportStatus.SUCCEEDED:
+        if record.options.get("pseudonymize"):
+            _discard_raw_uploads(record)
         return {"import_id": record.pk, "rows_added": record.rows_added, "reused": True}
     Import.objects.filter(pk=record.pk).update(status=ImportStatus.RUNNING)
     dataset = record.dataset
     store = get_store()
     opts = import_options(record.options)
     parsed_events = parsed_users = None
+    pseudonymized = bool(record.options.get("pseudonymize"))
+    key = b""
     try:
+        if pseudonymized:
+            key = privacy.pseudonymization_key()
+            if dataset.pseudonym_key_check and dataset.pseudonym_key_check != privacy.key_check(key):
+                raise _key_changed()
+        if dataset.id_mode and dataset.id_mode != (
+                IdMode.PSEUDONYMIZED if pseudonymized else IdMode.RAW):
+            _check_id_mode(dataset, pseudonymized=pseudonymized)
         if record.events_path:
             job_progress(job, 5, "reading and validating events")
             parsed_events = parse_events(Path(record.events_path), opts)
         if record.users_path:
             job_progress(job, 40, "reading and validating users")
             parsed_users = parse_users(Path(record.users_path), opts)
+        if pseudonymized:  # before anything is stored: the store never sees a raw id
+            if parsed_events is not None:
+                privacy.pseudonymize_column(parsed_events.frame, key)
+                privacy.pseudonymize_samples(parsed_events.problems.samples, key,
+                                             parsed_events.columns["user_id"])
+            if parsed_users is not None:
+                privacy.pseudonymize_column(parsed_users.frame, key)
+                privacy.pseudonymize_samples(parsed_users.problems.samples, key,
+                                             parsed_users.user_column)
+        if parsed_users is not None:
             _check_users_match(store, dataset, parsed_events, parsed_users)
     except ImportRejected as exc:
         _reject(record, exc)
+        if pseudonymized:
+            _discard_raw_uploads(record)
         raise JobFailed(f"rejected: {exc}") from None
     job_progress(job, 55, "de-duplicating and writing the event store")
     report = build_report(parsed_events, parsed_users, None)
-    merge = merge_into_store(store, dataset.store_key, import_id=str(record.pk),
-                             events=parsed_events, users=parsed_users, report=report)
+    with store.write_lock(dataset.store_key):  # not beside an erasure of the same dataset
+        merge = merge_into_store(store, dataset.store_key, import_id=str(record.pk),
+                                 events=parsed_events, users=parsed_users, report=report)
     if parsed_events is not None and merge.duplicates_in_file + merge.duplicates_of_stored:
         report["events"]["problems"]["duplicate"] = {
             "count": merge.duplicates_in_file + merge.duplicates_of_stored,
@@ -229,11 +286,16 @@ def import_run(job: Job) -> dict[str, Any]:
             event_catalog=events_catalog, attribute_catalog=users_catalog,
             updated_at=timezone.now(),
         )
+        Dataset.objects.filter(pk=dataset.pk, id_mode=IdMode.UNSET).update(
+            id_mode=IdMode.PSEUDONYMIZED if pseudonymized else IdMode.RAW,
+            pseudonym_key_check=privacy.key_check(key) if pseudonymized else "")
         Import.objects.filter(pk=record.pk).update(
             status=ImportStatus.SUCCEEDED, report=report, error={},
             rows_read=rows_read, rows_kept=rows_kept, rows_added=merge.rows_added,
             dataset_version=merge.version, finished_at=timezone.now(),
         )
+    if pseudonymized:
+        _discard_raw_uploads(record)
     job_progress(job, 100, f"imported {merge.rows_added:,} new events")
     return {"import_id": record.pk, "rows_added": merge.rows_added, "version": merge.version}
 
@@ -265,6 +327,17 @@ def _check_users_match(store: EventStore, dataset: Dataset, parsed_events: Any,
         )
 
 
+def _discard_raw_uploads(record: Import) -> None:
+    """A pseudonymized import keeps no raw file once it ended (unless another import of the
+    same bytes still waits for it)."""
+    for path in {record.events_path, record.users_path} - {""}:
+        waiting = Import.objects.filter(
+            status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).exclude(pk=record.pk)
+        if waiting.filter(events_path=path).exists() or waiting.filter(users_path=path).exists():
+            continue
+        Path(path).unlink(missing_ok=True)
+
+
 def _reject(record: Import, exc: ImportRejected) -> None:
     Import.objects.filter(pk=record.pk).update(
         status=ImportStatus.REJECTED, error=exc.as_dict(), finished_at=timezone.now()
@@ -272,9 +345,12 @@ def _reject(record: Import, exc: ImportRejected) -> None:
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete a dataset and its stored events."""
-    get_store().delete(dataset.store_key)
-    dataset.delete()
+    """Delete a dataset, then its stored events once the deletion has committed (a rolled
+    back delete keeps its data)."""
+    key = dataset.store_key
+    with transaction.atomic():
+        dataset.delete()
+        transaction.on_commit(lambda: get_store().delete(key))
 
 
 def copy_to_uploads(path: Path) -> tuple[Path, str]:

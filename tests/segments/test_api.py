@@ -210,3 +210,30 @@ def test_schema_and_docs_are_served(api, team):
             "/api/v1/datasets/{id}/catalog/"} <= set(paths)
     assert "401" in paths["/api/v1/datasets/"]["get"]["responses"]
     assert client.get("/api/v1/docs/").status_code == 200
+
+
+def test_deleting_a_dataset_removes_its_events_only_after_commit(team, tmp_path,
+                                                                  django_capture_on_commit_callbacks):
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from segments.models import Dataset
+    from segments.services import dataset_delete, get_store
+
+    (tmp_path / "e.csv").write_text("user_id,event,timestamp\nu1,signup,2025-01-01T00:00:00Z\n")
+    call_command("import_events", workspace="acme", events=tmp_path / "e.csv", dataset="d")
+    dataset = Dataset.objects.get(name="d")
+    store = get_store()
+    assert store.current(dataset.store_key) is not None
+    # A deletion that rolls back keeps the stored events.
+    try:
+        with transaction.atomic():
+            dataset_delete(dataset=Dataset.objects.get(pk=dataset.pk))
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    assert Dataset.objects.filter(pk=dataset.pk).exists()
+    assert store.current(dataset.store_key) is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        dataset_delete(dataset=Dataset.objects.get(pk=dataset.pk))
+    assert store.current(dataset.store_key) is None
