@@ -298,14 +298,13 @@ def user_features(
             return np.zeros(n, dtype=np.intp)
         return np.bincount(users, weights=amounts, minlength=n).astype(np.float64, copy=False)
 
-    pay_user, pay_amount, pay_time = money(revenue, data.revenue_events() if whole else None)
-    cost_user, cost_amount, cost_time = money(cost, data.cost_events() if whole else None)
-    pay_since = pay_time - signup[pay_user]
-
     def by_signup() -> dict[str, Any]:
         """LTV and retention columns."""
         columns: dict[str, Any] = {}
-        since = data.since_signup() if whole else time - signup[user]
+        if since_task is not None:
+            since = since_task.result()
+        else:
+            since = data.since_signup() if whole else time - signup[user]
         min_since = int(since.min()) if len(since) else 0
         for h in horizons:
             within = pay_since < h * US_PER_DAY
@@ -338,11 +337,16 @@ def user_features(
         columns.update(_top_event_counts(data, user, event, n, top_events, whole))
         return columns
 
-    # Independent parts; numpy releases the GIL in these loops, so on a large dataset the name
-    # counts run on another core meanwhile (the results are the same either way).
+    # Independent parts; numpy releases the GIL in these loops, so on a large dataset the time
+    # since signup and the name counts run on another core meanwhile (same results either way).
     pool = ThreadPoolExecutor(max_workers=1) if len(user) >= PARALLEL_MIN_EVENTS else None
+    since_task = pool.submit(data.since_signup) if pool is not None and whole else None
     second = pool.submit(by_name) if pool is not None else None
     try:
+        pay_user, pay_amount, pay_time = money(revenue,
+                                               data.revenue_events() if whole else None)
+        cost_user, cost_amount, cost_time = money(cost, data.cost_events() if whole else None)
+        pay_since = pay_time - signup[pay_user]
         has = n_events > 0
         # A day starts at each user's first event and wherever the UTC day changes; the days
         # started per user are a sum over the user's slice of events.
