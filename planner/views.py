@@ -20,6 +20,7 @@ from .models import Investment, OptimizationRun, Roadmap, Scenario
 
 SORTS = {"value_per_cost": "-value_per_cost", "expected_value": "-expected_value",
          "rice": "-rice", "ice": "-ice", "cost": "cost"}
+BACKLOG_PAGE = 100
 
 
 def _stale_flags(inv: Investment, latest_refresh_by_dataset: dict[int, int]) -> list[str]:
@@ -47,15 +48,27 @@ def backlog(request: HttpRequest, slug: str) -> HttpResponse:
         qs = qs.filter(status=status)
     if segment := request.GET.get("segment"):
         qs = qs.filter(target_segments__id=segment)
-    qs = qs.order_by(SORTS.get(sort, "-value_per_cost"), "id").distinct()[:200]
+    # Pages of BACKLOG_PAGE rows; one row more tells whether a next page exists (no COUNT).
+    try:
+        page = max(1, min(int(request.GET.get("page") or 1), 10_000))
+    except ValueError:
+        page = 1
+    start = (page - 1) * BACKLOG_PAGE
+    qs = qs.order_by(SORTS.get(sort, "-value_per_cost"), "id").distinct()[
+        start:start + BACKLOG_PAGE + 1]
     latest = dict(Refresh.objects.filter(workspace=workspace).values_list("dataset_id", "id"))
+    items = list(qs)
     rows = [{"inv": inv, "rank": n, "flags": _stale_flags(inv, latest)}
-            for n, inv in enumerate(qs, start=1)]
+            for n, inv in enumerate(items[:BACKLOG_PAGE], start=start + 1)]
+    query = request.GET.copy()
+    query.pop("page", None)
+    pager = {"page": page, "previous": page - 1 if page > 1 else None,
+             "next": page + 1 if len(items) > BACKLOG_PAGE else None, "query": query.urlencode()}
     return render(request, "planner/backlog.html", {
         "workspace": workspace, "membership": membership, "rows": rows, "sort": sort,
         "rankings": selectors.RANKINGS, "roadmaps": Roadmap.choices,
         "segments": Segment.objects.filter(workspace=workspace).order_by("name"),
-        "filters": request.GET,
+        "filters": request.GET, "pager": pager,
     })
 
 

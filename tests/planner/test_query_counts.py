@@ -41,7 +41,7 @@ def world(team):  # type: ignore[no-untyped-def]
         state["segments"] += segments
         all_segments = list(Segment.objects.filter(dataset=dataset).order_by("pk"))
         invs = Investment.objects.bulk_create([
-            Investment(workspace=ws, title=f"inv {i}", cost=10 + i, expected_value=100 + i,
+            Investment(workspace=ws, title=f"inv {i}", cost=1000 + i, expected_value=100_000 + i,
                        value_low=50, value_high=200, reach_users=1000, effort_total=2,
                        owner=team["analyst"],
                        value_sources={"reach": {"source": "segment", "stale": i % 2 == 0}})
@@ -91,6 +91,11 @@ def test_backlog_page_queries_do_not_grow(client, team, world, django_assert_max
     with django_assert_max_num_queries(small):
         res = client.get(url)
     assert res.content.count(b'<td class="num">') >= 100 * 6
+    # Pages of 100: ranks continue on the next page.
+    assert b"Next 100" in res.content and b'<td class="num">101</td>' not in res.content
+    second = client.get(url + "?sort=cost&page=2").content
+    assert b'<td class="num">101</td>' in second and b"Previous 100" in second
+    assert b"sort=cost&amp;page=1" in second and b"Next 100" not in second
 
 
 def test_backlog_api_list_queries_do_not_grow(api, team, world, django_assert_max_num_queries):
