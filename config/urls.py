@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("planner.urls")),
     path("", include("segments.urls")),
     path("", include("integrations.urls")),
+    path("", include("audit.urls")),
 ]

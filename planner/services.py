@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from integrations import webhooks
 from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
 from segments.models import Refresh, SegmentSnapshot, Workspace
@@ -293,8 +294,8 @@ def decision_record(*, run: OptimizationRun, investment: Investment, verdict: st
         decision = Decision.objects.create(workspace=run.workspace, run=run, investment=investment,
                                            verdict=verdict, rationale=rationale.strip(),
                                            decided_by=user)
-        Investment.objects.filter(pk=investment.pk).update(status=VERDICT_STATUS[verdict],
-                                                           updated_at=timezone.now())
+        audit.record_bulk(Investment.objects.filter(pk=investment.pk),  # status: audited
+                          {"status": VERDICT_STATUS[verdict], "updated_at": timezone.now()}, user)
         webhooks.notify_decision(decision=decision)
     return decision
 

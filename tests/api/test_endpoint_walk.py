@@ -184,6 +184,8 @@ EXPECTED: dict[tuple[str, str], Op] = {
     # decisions
     ("/api/v1/decisions/", "GET"): Op(V, 200, lists="decision"),
     ("/api/v1/decisions/{pk}/", "GET"): Op(V, 200, "decision"),
+    # audit history: council and admins see entries, other members an empty list
+    ("/api/v1/audit/", "GET"): Op(V, 200),
     # webhooks (integrations): members read, admins manage
     ("/api/v1/webhooks/", "GET"): Op(V, 200, lists="webhook"),
     ("/api/v1/webhooks/", "POST"): Op(
