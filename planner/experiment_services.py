@@ -296,6 +296,25 @@ def _assignments_path(experiment: Experiment) -> Path:
     return get_store().root / "experiments" / f"experiment-{experiment.pk}-assignments.parquet"
 
 
+def _pseudonymize_like_dataset(experiment: Experiment, table: pd.DataFrame) -> None:
+    """A pseudonymized dataset holds pseudonyms: an uploaded table's raw ids are hashed with
+    the same key (ids already pseudonyms stay), so assignments match the events."""
+    from segments import privacy
+    from segments.ingest import ImportRejected
+    from segments.models import IdMode
+
+    if experiment.dataset is None or experiment.dataset.id_mode != IdMode.PSEUDONYMIZED:
+        return
+    try:
+        key = privacy.pseudonymization_key()
+    except ImportRejected as exc:
+        raise ExperimentInvalid("file", "the dataset is pseudonymized: " + exc.message) from None
+    ids = table["user_id"]
+    done = ids.str.fullmatch(privacy.PSEUDONYM_RE.pattern[1:-1]).fillna(False).to_numpy(bool)
+    hashed = privacy.pseudonymize(ids, key).to_numpy(zero_copy_only=False)
+    table["user_id"] = np.where(done, ids.to_numpy(dtype=object), hashed)
+
+
 def assignments_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv"
                        ) -> int:
     """Store an assignment table (CSV: user_id, arm, assigned_at). Bad rows reject the whole
@@ -331,6 +350,7 @@ def assignments_upload(*, experiment: Experiment, data: bytes, filename: str = "
         "arm": frame["arm"].str.strip(),
         "assigned_at": pd.to_datetime(frame["assigned_at"], utc=True, format="mixed"),
     })
+    _pseudonymize_like_dataset(experiment, table)
     path = _assignments_path(experiment)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -16,3 +16,14 @@ class ImportForm(forms.Form):
     timezone = forms.CharField(required=False, help_text="IANA zone for timestamps without offset")
     mapping = forms.CharField(required=False,
                               help_text='JSON, e.g. {"user_id": "customer", "timestamp": "ts"}')
+    pseudonymize = forms.BooleanField(
+        required=False, help_text="store a keyed hash of each user id instead of the id "
+                                  "(needs PSEUDONYMIZATION_KEY on the server)")
+
+
+class ErasureForm(forms.Form):
+    user_id = forms.CharField(max_length=1000, label="User id",
+                              help_text="the id as imported (a pseudonymized dataset accepts the "
+                                        "raw id or its pseudonym)")
+    reason = forms.CharField(required=False, max_length=1000,
+                             help_text="e.g. the request's reference")

@@ -176,6 +176,7 @@ class ParsedUsers:
     rows_read: int
     problems: Problems
     format: str
+    user_column: str = "user_id"  # the file's user id column (samples use its name)
 
 
 # ----- reading raw files ---------------------------------------------------------------------
@@ -1211,7 +1212,8 @@ def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
     if len(out) == 0:
         raise ImportRejected("no_valid_rows", f"none of the {rows_read:,} user rows is valid",
                              _first_sample_where(problems))
-    return ParsedUsers(frame=out, rows_read=rows_read, problems=problems, format=fmt)
+    return ParsedUsers(frame=out, rows_read=rows_read, problems=problems, format=fmt,
+                       user_column=columns["user_id"])
 
 
 # ----- merging into the store ----------------------------------------------------------------

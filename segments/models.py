@@ -62,6 +62,12 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
+class IdMode(models.TextChoices):
+    UNSET = "", "Not set yet"
+    RAW = "raw", "Raw user ids"
+    PSEUDONYMIZED = "pseudonymized", "Pseudonymized (keyed hash)"
+
+
 class Dataset(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
@@ -73,6 +79,12 @@ class Dataset(models.Model):
                                      help_text="the event counted as conversion (e.g. upgrade)")
     event_catalog = models.JSONField(default=list, blank=True)
     attribute_catalog = models.JSONField(default=list, blank=True)
+    id_mode = models.CharField(
+        max_length=16, choices=IdMode.choices, default=IdMode.UNSET, blank=True,
+        help_text="how user ids are stored; set by the first import, never mixed")
+    pseudonym_key_check = models.CharField(
+        max_length=16, blank=True,
+        help_text="a keyed check value of the pseudonymization key (not the key)")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -312,3 +324,32 @@ class BehaviourAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class Erasure(models.Model):
+    """One erasure request: a user's events, attributes and traces in results removed.
+
+    The user id itself is not kept: ``user_hash`` is a salted, keyed hash of the id as stored
+    (the pseudonym in a pseudonymized dataset)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="erasures")
+    dataset = models.ForeignKey(Dataset, null=True, on_delete=models.SET_NULL,
+                                related_name="erasures")
+    dataset_name = models.CharField(max_length=200, blank=True)
+    user_hash = models.CharField(max_length=100)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="erasure")
+    counts = models.JSONField(default=dict, blank=True,
+                              help_text="events and attributes removed, results touched, "
+                                        "the new store version")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"erasure #{self.pk} in {self.dataset_name}"

@@ -16,12 +16,14 @@ consistent version; a crash mid-write leaves the previous version untouched.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,32 @@ class EventStore:
 
     def delete(self, key: str) -> None:
         shutil.rmtree(self.dataset_dir(key), ignore_errors=True)
+
+    @contextmanager
+    def write_lock(self, key: str) -> Iterator[None]:
+        """Serialize read-modify-publish cycles of one dataset (an import and an erasure must
+        not both start from the same version). An advisory lock on a file of the dataset."""
+        directory = self.dataset_dir(key)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".write-lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def prune_history(self, key: str) -> int:
+        """Remove every version but the current one (after an erasure, no older version may
+        still hold the erased rows). Returns how many versions were removed."""
+        current = self.current(key)
+        if current is None:
+            return 0
+        removed = 0
+        for old in self.dataset_dir(key).glob("v*"):
+            if old.is_dir() and old.name != current.path.name:
+                shutil.rmtree(old, ignore_errors=True)
+                removed += 1
+        return removed
 
     @staticmethod
     def _prune(directory: Path, keep: str) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import behaviour_services, segment_services, services  # noqa: F401 - job handlers
+from . import (  # noqa: F401 - job handlers
+    behaviour_services,
+    privacy_services,
+    segment_services,
+    services,
+)
 from .jobs import job_give_up, job_run
 
 MAX_RETRIES = 5

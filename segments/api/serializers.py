@@ -6,6 +6,7 @@ from ..models import (
     AnalysisKind,
     BehaviourAnalysis,
     Dataset,
+    Erasure,
     Import,
     Job,
     Refresh,
@@ -33,8 +34,9 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = ["id", "workspace", "name", "description", "version", "total_events",
-                  "total_users", "created_at", "updated_at"]
-        read_only_fields = ["version", "total_events", "total_users", "created_at", "updated_at"]
+                  "total_users", "id_mode", "created_at", "updated_at"]
+        read_only_fields = ["version", "total_events", "total_users", "id_mode", "created_at",
+                            "updated_at"]
 
 
 class DatasetCreateSerializer(serializers.Serializer):
@@ -87,6 +89,10 @@ class ImportCreateSerializer(serializers.Serializer):
     timezone = serializers.CharField(required=False, allow_blank=True, default="")
     mapping = serializers.JSONField(required=False, default=dict,
                                     help_text='e.g. {"user_id": "customer", "timestamp": "ts"}')
+    pseudonymize = serializers.BooleanField(
+        required=False, default=False,
+        help_text="replace every user id by HMAC-SHA256(PSEUDONYMIZATION_KEY, id) before "
+                  "anything is stored")
 
     def validate_mapping(self, value: object) -> dict[str, str]:
         if not isinstance(value, dict) or not all(
@@ -99,6 +105,28 @@ class ImportCreateSerializer(serializers.Serializer):
         if not attrs.get("events") and not attrs.get("users"):
             raise serializers.ValidationError("give an events file, a users file or both")
         return attrs
+
+
+class ErasureRequestSerializer(serializers.Serializer):
+    user_id = serializers.CharField(max_length=1000, trim_whitespace=True,
+                                    help_text="the id as imported; a pseudonymized dataset also "
+                                              "takes the raw id (hashed with the server's key)")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+
+
+class ErasureSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Erasure
+        fields = ["id", "dataset", "dataset_name", "requested_by", "reason", "job", "state",
+                  "counts", "created_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_state(self, obj: Erasure) -> str:
+        return obj.job.state if obj.job_id and obj.job else ("succeeded" if obj.finished_at
+                                                              else "queued")
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -29,6 +29,8 @@ from .serializers import (
     CatalogSerializer,
     DatasetCreateSerializer,
     DatasetSerializer,
+    ErasureRequestSerializer,
+    ErasureSerializer,
     ErrorSerializer,
     ImportCreateSerializer,
     ImportReportSerializer,
@@ -150,6 +152,39 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         """What the dataset contains: events and user attributes."""
         return Response(CatalogSerializer(self.get_object()).data)
 
+    @extend_schema(request=ErasureRequestSerializer,
+                   responses={202: ErasureSerializer, 200: ErasureSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def erase(self, request: Request, pk: str | None = None) -> Response:
+        """Erase a user's data on request (admins): events, attributes and their traces in
+        stored results, as a job. 202 with the recorded erasure; 200 with the pending one
+        when the same user's erasure is already queued; 400 when the user is not found."""
+        from .. import privacy_services
+
+        dataset = self.get_object()
+        require_role(request.user, dataset.workspace_id, "manage")
+        data = ErasureRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            erasure, created = privacy_services.erase_user(
+                dataset=dataset, user_id=data.validated_data["user_id"],
+                requested_by=request.user, reason=data.validated_data["reason"])
+        except privacy_services.ErasureInvalid as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        erasure.refresh_from_db()
+        return Response(ErasureSerializer(erasure).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={200: ErasureSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def erasures(self, request: Request, pk: str | None = None) -> Response:
+        """The dataset's erasures (admins): who asked, why, when, what was removed."""
+        dataset = self.get_object()
+        require_role(request.user, dataset.workspace_id, "manage")
+        rows = dataset.erasures.select_related("requested_by", "job").order_by("-created_at",
+                                                                              "-id")[:500]
+        return Response(ErasureSerializer(rows, many=True).data)
+
 
 @extend_schema_view(
     list=extend_schema(responses={200: ImportSerializer(many=True), **LIST_ERRORS}),
@@ -192,7 +227,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             dataset=dataset, user=request.user, events=files.get("events"),
             users=files.get("users"),
             options={"format": values["format"], "timezone": values["timezone"],
-                     "mapping": values["mapping"]},
+                     "mapping": values["mapping"], "pseudonymize": values["pseudonymize"]},
         )
         return Response(ImportSerializer(record).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)

@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--format", default="auto", choices=["auto", "csv", "parquet", "jsonl"])
         parser.add_argument("--timezone", default="", help="IANA zone for naive timestamps")
         parser.add_argument("--mapping", default="", help='JSON, e.g. {"user_id": "customer"}')
+        parser.add_argument("--pseudonymize", action="store_true",
+                            help="replace user ids by HMAC-SHA256 with PSEUDONYMIZATION_KEY")
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="only queue the job for the worker")
 
@@ -46,7 +48,7 @@ class Command(BaseCommand):
                 events=services.copy_to_uploads(opts["events"]) if opts["events"] else None,
                 users=services.copy_to_uploads(opts["users"]) if opts["users"] else None,
                 options={"format": opts["format"], "timezone": opts["timezone"],
-                         "mapping": mapping},
+                         "mapping": mapping, "pseudonymize": opts["pseudonymize"]},
             )
         except ImportRejected as exc:
             raise CommandError(str(exc)) from None
