@@ -175,16 +175,6 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return Response(ErasureSerializer(erasure).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
-    @extend_schema(responses={200: ErasureSerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["get"])
-    def erasures(self, request: Request, pk: str | None = None) -> Response:
-        """The dataset's erasures (admins): who asked, why, when, what was removed."""
-        dataset = self.get_object()
-        require_role(request.user, dataset.workspace_id, "manage")
-        rows = dataset.erasures.select_related("requested_by", "job").order_by("-created_at",
-                                                                              "-id")[:500]
-        return Response(ErasureSerializer(rows, many=True).data)
-
 
 @extend_schema_view(
     list=extend_schema(responses={200: ImportSerializer(many=True), **LIST_ERRORS}),

@@ -63,6 +63,8 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/datasets/{pk}/", "GET"): Op(V, 200, "dataset"),
     ("/api/v1/datasets/{pk}/", "DELETE"): Op("manage", 204, "scratch"),
     ("/api/v1/datasets/{pk}/catalog/", "GET"): Op(V, 200, "dataset"),
+    ("/api/v1/datasets/{pk}/erase/", "POST"): Op(
+        "manage", 202, "dataset", body=lambda w: {"user_id": "u1", "reason": "walk"}),
     # imports
     ("/api/v1/imports/", "GET"): Op(V, 200, lists="import"),
     ("/api/v1/imports/", "POST"): Op(

@@ -302,8 +302,6 @@ def test_erasure_removes_the_user_everywhere_and_nothing_else(
     assert again.status_code == 400
     assert f"erasure #{erasure.pk}" in again.json()["user_id"][0]
     assert Erasure.objects.count() == 1
-    listed = api(world["admin"]).get(f"/api/v1/datasets/{dataset.pk}/erasures/").json()
-    assert [e["id"] for e in listed] == [erasure.pk] and listed[0]["state"] == "succeeded"
 
 
 def test_erasure_of_an_unknown_user_is_a_clear_400(world, api, django_capture_on_commit_callbacks):
@@ -392,8 +390,6 @@ def test_erasure_is_for_admins_only(world, api, client, django_capture_on_commit
     for role in ("viewer", "analyst", "council"):
         res = erase(api, world[role], dataset, ERASED, django_capture_on_commit_callbacks)
         assert res.status_code == 403, role
-        assert api(world[role]).get(f"/api/v1/datasets/{dataset.pk}/erasures/").status_code \
-            == 403
     res = erase(api, world["outsider"], dataset, ERASED, django_capture_on_commit_callbacks)
     assert res.status_code == 404
     assert api(None).post(f"/api/v1/datasets/{dataset.pk}/erase/", {"user_id": ERASED},
