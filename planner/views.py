@@ -47,14 +47,16 @@ def backlog(request: HttpRequest, slug: str) -> HttpResponse:
     if status := request.GET.get("status"):
         qs = qs.filter(status=status)
     if segment := request.GET.get("segment"):
-        qs = qs.filter(target_segments__id=segment)
+        # A subquery, not a join: no duplicate rows, so no DISTINCT over every column.
+        qs = qs.filter(pk__in=Investment.target_segments.through.objects.filter(
+            segment_id=segment).values("investment_id"))
     # Pages of BACKLOG_PAGE rows; one row more tells whether a next page exists (no COUNT).
     try:
         page = max(1, min(int(request.GET.get("page") or 1), 10_000))
     except ValueError:
         page = 1
     start = (page - 1) * BACKLOG_PAGE
-    qs = qs.order_by(SORTS.get(sort, "-value_per_cost"), "id").distinct()[
+    qs = qs.order_by(SORTS.get(sort, "-value_per_cost"), "id")[
         start:start + BACKLOG_PAGE + 1]
     latest = dict(Refresh.objects.filter(workspace=workspace).values_list("dataset_id", "id"))
     items = list(qs)
