@@ -40,3 +40,13 @@ def objs(team) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return {"dataset": dataset, "segment": segment, "hypothesis": hypothesis,
             "investment": investment, "experiment": experiment, "scenario": scenario,
             "run": run, "other_dataset": other_dataset, "other_segment": other_segment}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():  # type: ignore[no-untyped-def]
+    """Throttle and login-failure counts start from zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

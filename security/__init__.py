@@ -1,0 +1,1 @@
+"""Cross-cutting protections: API and login throttling, upload limits."""
