@@ -70,14 +70,30 @@ def segment_mask(spec: SegmentSpec, data: UserEvents, as_of: int,
 
 def predictive_clv(data: UserEvents, as_of: int) -> tuple[np.ndarray, dict[str, Any]]:
     """Per-user discounted expected value over a year (BG/NBD + Gamma-Gamma fitted on all)."""
+    summary, purchases = clv_inputs(data, as_of)
+    return predictive_clv_from_summary(summary, purchases, data.n_users)
+
+
+def clv_inputs(data: UserEvents, as_of: int) -> tuple[pd.DataFrame | None, int]:
+    """(per-user purchase summary before ``as_of``, index = user code; the number of purchase
+    events at any time). The summary is None when there are too few purchases to fit."""
     buys = data.revenue > 0
-    if buys.sum() < 50:
-        return np.full(data.n_users, np.nan), {"fitted": False, "reason": "fewer than 50 purchases"}
+    purchases = int(buys.sum())
+    if purchases < 50:
+        return None, purchases
     before = buys & (data.time < as_of)
     days = data.time[before] / US_PER_DAY
     summary = clv_core.rfm_summary(
         data.user[before], days, data.revenue[before], calibration_end=as_of / US_PER_DAY,
     )
+    return summary, purchases
+
+
+def predictive_clv_from_summary(summary: pd.DataFrame | None, purchases: int, n_users: int,
+                                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """``predictive_clv`` from ``clv_inputs`` (summary rows in user order)."""
+    if summary is None or purchases < 50:
+        return np.full(n_users, np.nan), {"fitted": False, "reason": "fewer than 50 purchases"}
     try:
         bg = clv_core.fit_bgnbd(summary["frequency"].to_numpy(), summary["recency"].to_numpy(),
                                 summary["T"].to_numpy())
@@ -85,13 +101,13 @@ def predictive_clv(data: UserEvents, as_of: int) -> tuple[np.ndarray, dict[str, 
         gg = clv_core.fit_gamma_gamma(summary["frequency"].to_numpy()[repeat],
                                       summary["monetary_value"].to_numpy()[repeat])
     except (ValueError, FloatingPointError, RuntimeError) as exc:
-        return np.full(data.n_users, np.nan), {"fitted": False, "reason": str(exc)}
+        return np.full(n_users, np.nan), {"fitted": False, "reason": str(exc)}
     value = clv_core.predict_clv(
         bg, gg, summary["frequency"].to_numpy(), summary["recency"].to_numpy(),
         summary["T"].to_numpy(), summary["monetary_value"].to_numpy(),
         horizon_periods=CLV_HORIZON_WEEKS, discount_rate_per_period=CLV_DISCOUNT_PER_WEEK,
     )
-    per_user = np.zeros(data.n_users)  # users who never bought are expected to stay at ~0
+    per_user = np.zeros(n_users)  # users who never bought are expected to stay at ~0
     per_user[summary.index.to_numpy()] = np.nan_to_num(value)
     fit = {"fitted": True, "bgnbd": {k: float(getattr(bg, k)) for k in ("r", "alpha", "a", "b")},
            "gamma_gamma": {k: float(getattr(gg, k)) for k in ("p", "q", "v")},

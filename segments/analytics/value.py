@@ -711,12 +711,20 @@ def retention_curve(
     """
     if mode not in {"on", "on_or_after"}:
         raise ValueError("mode must be 'on' or 'on_or_after'")
-    length = (7 if cohort == "week" else 30) * US_PER_DAY
     as_of_us = to_us(as_of)
     mask = _as_mask(mask, data.n_users)
     signup = data.signup.astype(np.int64)
     members = np.flatnonzero(mask & (signup <= as_of_us))
-    starts_us = _cohort_start(signup[members], cohort)
+    retained = retention_flags(members, data, as_of_us, cohort, max_periods, mode)
+    return retention_table(signup[members], retained, as_of_us, cohort, max_periods, mode)
+
+
+def retention_flags(members: np.ndarray, data: UserEvents, as_of_us: int, cohort: str = "week",
+                    max_periods: int = 12, mode: str = "on") -> np.ndarray:
+    """(len(members), max_periods) booleans: whether each user (codes, ascending) was retained
+    in each period (see ``retention_curve``). Per user: the same for any set of members."""
+    length = (7 if cohort == "week" else 30) * US_PER_DAY
+    signup = data.signup.astype(np.int64)
     periods = np.arange(max_periods)
     m = len(members)
     # The members' events, in event order: their slices starts[u]:starts[u+1] one after the
@@ -733,14 +741,25 @@ def retention_curve(
         sel = (period >= 0) & (period < max_periods)
         flags = np.zeros(m * max_periods, dtype=bool)
         flags[pos[sel] * max_periods + period[sel]] = True
-        retained = flags.reshape(m, max_periods)
-    else:
-        last = np.full(m, -1, dtype=np.int64)
-        if len(pos):
-            ends = np.flatnonzero(np.r_[pos[1:] != pos[:-1], True])
-            last[pos[ends]] = period[ends]  # events are time-sorted within a user
-        retained = last[:, None] >= periods[None, :]
-    eligible = signup[members][:, None] <= as_of_us - (periods[None, :] + 1) * length
+        return flags.reshape(m, max_periods)
+    last = np.full(m, -1, dtype=np.int64)
+    if len(pos):
+        ends = np.flatnonzero(np.r_[pos[1:] != pos[:-1], True])
+        last[pos[ends]] = period[ends]  # events are time-sorted within a user
+    return last[:, None] >= periods[None, :]
+
+
+def retention_table(member_signup: np.ndarray, retained: np.ndarray, as_of_us: int,
+                    cohort: str = "week", max_periods: int = 12, mode: str = "on",
+                    ) -> pd.DataFrame:
+    """The cohort table of ``retention_curve`` from the members' signups and retention flags
+    (``retention_flags``), members in user order."""
+    length = (7 if cohort == "week" else 30) * US_PER_DAY
+    periods = np.arange(max_periods)
+    member_signup = np.asarray(member_signup, dtype=np.int64)
+    m = len(member_signup)
+    starts_us = _cohort_start(member_signup, cohort)
+    eligible = member_signup[:, None] <= as_of_us - (periods[None, :] + 1) * length
 
     cohorts, code = np.unique(starts_us, return_inverse=True)
     c = len(cohorts)
@@ -819,12 +838,45 @@ def holdout_check(
     key = ("holdout", id(data), start_us, split_us, end_us, min_n, seed, n_boot, max_rel_width)
     reuse = shared.get(key) if shared is not None else None
     if reuse is not None:
+        cal_rev, hold_rev = reuse
+    else:
+        cal_rev = _window_revenue(data, start_us, split_us)
+        hold_rev = _window_revenue(data, split_us, end_us)
+        if shared is not None:
+            shared[key] = (cal_rev, hold_rev)
+    return holdout_from_revenues(
+        mask, cal_rev, hold_rev, data.signup, start_us, split_us, end_us, min_n=min_n,
+        seed=seed, n_boot=n_boot, max_rel_width=max_rel_width, shared=shared)
+
+
+def holdout_from_revenues(
+    mask: np.ndarray,
+    cal_window_revenue: np.ndarray,
+    hold_window_revenue: np.ndarray,
+    signup: np.ndarray,
+    start_us: int,
+    split_us: int,
+    end_us: int,
+    *,
+    min_n: int = 30,
+    seed: int = 0,
+    n_boot: int = 1000,
+    max_rel_width: float = 0.5,
+    shared: dict[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """``holdout_check`` from per-user revenues in the calibration ``[start, split)`` and
+    holdout ``[split, end)`` windows (sums in event order) and per-user signups."""
+    mask = _as_mask(mask, len(signup))
+    key = ("holdout_base", id(cal_window_revenue), id(hold_window_revenue), start_us, split_us,
+           end_us, min_n, seed, n_boot, max_rel_width)
+    reuse = shared.get(key) if shared is not None else None
+    if reuse is not None:
         cal_rev, hold_rev, base = reuse
     else:
         cal_scale = 30 * US_PER_DAY / (split_us - start_us)
         hold_scale = 30 * US_PER_DAY / (end_us - split_us)
-        cal_rev = _window_revenue(data, start_us, split_us) * cal_scale
-        hold_rev = _window_revenue(data, split_us, end_us) * hold_scale
+        cal_rev = cal_window_revenue * cal_scale
+        hold_rev = hold_window_revenue * hold_scale
     unit = "revenue per user per 30 days"
     kw = {"seed": seed, "n_boot": n_boot, "min_n": min_n, "max_rel_width": max_rel_width}
 
@@ -840,7 +892,7 @@ def holdout_check(
 
     seg = group(mask, "segment")
     if reuse is None:
-        base = group(data.signup.astype(np.int64) < split_us, "all_users")
+        base = group(np.asarray(signup).astype(np.int64) < split_us, "all_users")
         if shared is not None:
             shared[key] = (cal_rev, hold_rev, base)
     base = copy.deepcopy(base)  # callers own their result
