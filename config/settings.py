@@ -130,6 +130,8 @@ EVENT_STORE = os.environ.get("EVENT_STORE", str(VAR_DIR / "event-store"))
 EVENT_STORE_PARTITIONS = env_int("EVENT_STORE_PARTITIONS", 8)
 # Largest upload accepted through the UI and API (bytes).
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
+# Experiment assignment / per-arm summary CSVs (read into memory): a smaller limit.
+EXPERIMENT_UPLOAD_MAX_BYTES = env_int("EXPERIMENT_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -11,6 +11,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from security import uploads
 from segments import selectors as seg_selectors
 from segments.jobs import JobFailed
 from segments.models import Segment
@@ -172,11 +173,13 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                 messages.success(request, "Analysis queued.")
             elif action == "assignments" and request.FILES.get("file"):
                 f = request.FILES["file"]
-                n = xs.assignments_upload(experiment=experiment, data=f.read(), filename=f.name)
+                n = xs.assignments_upload(experiment=experiment, data=uploads.experiment_table(f),
+                                        filename=f.name)
                 messages.success(request, f"Stored {n:,} assignments.")
             elif action == "summaries" and request.FILES.get("file"):
                 f = request.FILES["file"]
-                n = xs.summaries_upload(experiment=experiment, data=f.read(), filename=f.name)
+                n = xs.summaries_upload(experiment=experiment, data=uploads.experiment_table(f),
+                                        filename=f.name)
                 messages.success(request, f"Stored {n:,} summary rows.")
             elif action == "power" and power_form.is_valid():
                 xs.experiment_power(experiment=experiment, **{
@@ -200,6 +203,8 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             messages.error(request, f"{exc.field}: {exc.message}")
         except JobFailed as exc:
             messages.error(request, str(exc))
+        except uploads.UploadRefused as exc:
+            messages.error(request, exc.message)
         return redirect("experiment", slug=slug, pk=pk)
     return _detail(request, workspace, membership, experiment, power_form, conclude_form)
 

@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from security import uploads
 from segments import selectors as seg_selectors
 from segments.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
 from segments.api.views import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE, require_role
@@ -281,8 +282,8 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         if upload is None:
             raise ValidationError({"file": ["attach the CSV as 'file'"]})
         try:
-            experiment_services.assignments_upload(experiment=experiment, data=upload.read(),
-                                                   filename=upload.name)
+            experiment_services.assignments_upload(
+                experiment=experiment, data=uploads.experiment_table(upload), filename=upload.name)
         except ExperimentInvalid as exc:
             raise _invalid(exc) from None
         return Response(ExperimentSerializer(experiment).data)

@@ -20,6 +20,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from security import uploads
+
 from .. import segment_services, selectors, services
 from ..models import Dataset, Membership, Segment
 from .filters import UtcDateTimeFilter, updated_since
@@ -209,9 +211,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         for field in ("events", "users"):
             upload = values.get(field)
             if upload is not None:
-                if upload.size is not None and upload.size > limit:
-                    raise ValidationError({field: [f"the file is over the limit of {limit:,} bytes"]})
-                path, _ = services.save_upload(upload, name=upload.name, max_bytes=limit)
+                stream, name = uploads.event_upload(upload, field=field, limit=limit)
+                path, _ = services.save_upload(stream, name=name, max_bytes=limit)
                 files[field] = (path, upload.name)
         record, created = services.import_create(
             dataset=dataset, user=request.user, events=files.get("events"),
