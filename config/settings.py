@@ -125,7 +125,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Event store: a local folder by default.
+# Event store: a local folder by default, or an fsspec URL (memory://, s3:// with s3fs, file://).
 EVENT_STORE = os.environ.get("EVENT_STORE", str(VAR_DIR / "event-store"))
 EVENT_STORE_PARTITIONS = env_int("EVENT_STORE_PARTITIONS", 8)
 # Largest upload accepted through the UI and API (bytes).
@@ -167,6 +167,13 @@ else:
         "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
         "unacked_restore_throttle": env_int("CELERY_RESTORE_THROTTLE", 10),
     }
+# Fan-out of refreshes and behaviour analyses, one task per event-store partition (a chord):
+# off (one process), on, or auto (on with a Redis broker). A chord needs a result backend:
+# with a Redis broker, the same Redis unless CELERY_RESULT_BACKEND names another.
+FANOUT = os.environ.get("FANOUT", "off")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else None)
+CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -40,6 +40,12 @@ class JobFailed(Exception):
     """A handler's expected failure: the job ends as failed with this message, no retry."""
 
 
+# What a handler returns when it handed the rest of the work to other tasks (a chord of one
+# task per partition and a callback): the job stays running, and the callback ends it with
+# ``job_finish`` (a failing partition task with ``job_fail_continued``).
+CONTINUED: dict[str, Any] = {"continued": True}
+
+
 def job_create(
     *, workspace: Workspace, kind: str, params: dict[str, Any], input_hash: str,
     user: object | None = None,
@@ -110,7 +116,16 @@ def job_run(*, job_id: int) -> Job | None:
         log.exception("job %s failed", job_id)
         return job_finish(job, JobState.FAILED,
                           error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    if result is CONTINUED:
+        log.info("job %s continues in other tasks", job_id)
+        return job
     return job_finish(job, JobState.SUCCEEDED, result=result)
+
+
+def job_fail_continued(*, job_id: int, error: str) -> None:
+    """A continued job's task failed: the job ends as failed (unless already finished)."""
+    Job.objects.filter(pk=job_id, state=JobState.RUNNING).update(
+        state=JobState.FAILED, error=error[:5000], finished_at=timezone.now())
 
 
 def _is_transient(exc: BaseException) -> bool:

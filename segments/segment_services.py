@@ -137,14 +137,33 @@ def refresh_run(job: Job) -> dict[str, Any]:
     existing = Refresh.objects.filter(job=job).first()
     if existing is not None and existing.finished_at is not None:
         return {"refresh_id": existing.pk, "reused": True}
+    segments = refresh_segments(dataset)
+    if fanout_services.fanout_enabled():
+        return fanout_services.refresh_fanout_start(job, dataset, segments)
     job_progress(job, 5, "loading events")
     data = load_user_events(dataset)
     as_of = int(data.time.max()) + 1 if data.n_events else 0
-    segments = list(Segment.objects.filter(dataset=dataset, archived=False).order_by("pk"))
-    specs = [SegmentSpec(key=str(s.pk), kind=s.kind, definition=_resolved(s)) for s in segments]
+    specs = refresh_specs(segments)
     job_progress(job, 25, f"computing {len(specs)} segments on {data.n_users:,} users")
     result = run_refresh(data, specs, as_of=as_of, outcome_event=dataset.outcome_event or None)
     job_progress(job, 80, "storing snapshots")
+    return refresh_store(job, dataset, segments, result, users=data.n_users,
+                         events=data.n_events)
+
+
+def refresh_segments(dataset: Dataset) -> list[Segment]:
+    """The segments a refresh evaluates, in order."""
+    return list(Segment.objects.filter(dataset=dataset, archived=False).order_by("pk"))
+
+
+def refresh_specs(segments: list[Segment]) -> list[SegmentSpec]:
+    return [SegmentSpec(key=str(s.pk), kind=s.kind, definition=_resolved(s)) for s in segments]
+
+
+def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: Any, *,
+                  users: int, events: int) -> dict[str, Any]:
+    """Store a refresh's result: the Refresh, membership file, snapshots with drift."""
+    as_of = result.as_of
     by_key = {r.key: r for r in result.segments}
     min_size = dataset.workspace.min_segment_size
     as_of_dt = pd.Timestamp(as_of, unit="us", tz="UTC").to_pydatetime()
@@ -152,7 +171,7 @@ def refresh_run(job: Job) -> dict[str, Any]:
         refresh = Refresh.objects.create(
             workspace=dataset.workspace, dataset=dataset, job=job,
             dataset_version=dataset.version, as_of=as_of_dt, baseline=result.baseline,
-            summary={"users": data.n_users, "events": data.n_events, "clv_fit": result.clv_fit,
+            summary={"users": users, "events": events, "clv_fit": result.clv_fit,
                      "errors": {r.key: r.error for r in result.segments if r.error}},
         )
         ids, segs = [], []
@@ -351,3 +370,6 @@ def cluster_save(*, job: Job, label: int, name: str, owner: object | None = None
         assumptions=f"k-means cluster {label} of {len(clusters)} at dataset v"
                     f"{job.result.get('dataset_version')}; membership frozen at that version",
     )
+
+
+from . import fanout_services  # noqa: E402, F401 - registers the fan-out tasks with Celery

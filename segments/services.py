@@ -30,7 +30,8 @@ from .store import EventStore
 
 
 def get_store() -> EventStore:
-    return EventStore(settings.EVENT_STORE, partitions=settings.EVENT_STORE_PARTITIONS)
+    return EventStore(settings.EVENT_STORE, partitions=settings.EVENT_STORE_PARTITIONS,
+                      local_root=settings.VAR_DIR / "store-files")
 
 
 def dataset_create(*, workspace: Workspace, name: str, description: str = "") -> Dataset:

@@ -12,11 +12,19 @@ Pure (no Django). Layout of one dataset::
 A new version is written to a temporary directory, fsynced, renamed into place, and only then
 is CURRENT replaced (``os.replace`` is atomic). Readers open CURRENT once and read one
 consistent version; a crash mid-write leaves the previous version untouched.
+
+The root may also be an fsspec URL (``memory://bucket/store``, ``s3://bucket/store`` with s3fs
+installed; ``file://`` is the local folder). Object stores have no atomic rename: a new version
+is written under its own unique folder (``v000003-<random>``) and the CURRENT object, a single
+small put (atomic on object stores), is written last. Files that are not event versions
+(snapshot member lists, cluster labels, fan-out work parts) live in ``local_root`` for a URL
+store (fan-out parts go to the store itself, ``<root>/.work/``).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +33,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -63,21 +71,156 @@ class Version:
     path: Path
     number: int
     manifest: dict[str, Any] = field(default_factory=dict)
+    fs: Any = field(default=None, compare=False, repr=False)  # fsspec filesystem of a URL store
 
     @property
     def partitions(self) -> int:
         return int(self.manifest.get("partitions", 0))
 
     def event_files(self) -> list[Path]:
+        if self.fs is not None:
+            return [PurePosixPath(p) for p in sorted(self.fs.glob(f"{self.path}/events-*.parquet"))]  # type: ignore[misc]
         return sorted(self.path.glob("events-*.parquet"))
 
 
 class EventStore:
     """Reads and atomically publishes dataset versions under one root folder."""
 
-    def __init__(self, root: str | os.PathLike[str], partitions: int = 8) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str], partitions: int = 8,
+                 local_root: str | os.PathLike[str] | None = None) -> None:
         self.partitions = partitions
+        self.url = str(root)
+        self.fs: Any = None  # an fsspec filesystem when the root is a URL
+        if "://" in self.url and not self.url.startswith("file://"):
+            import fsspec
+
+            self.fs, base = fsspec.core.url_to_fs(self.url)
+            self.base = str(base).rstrip("/")
+            digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+            self.root = Path(local_root) if local_root is not None else \
+                Path(tempfile.gettempdir()) / "segment-planner-store" / digest
+        else:
+            self.root = Path(self.url[len("file://"):] if self.url.startswith("file://")
+                             else root)
+            self.base = str(self.root)
+
+    # ----- the filesystem: a local folder, or an fsspec URL ---------------------------------
+    def _open(self, path: Any, mode: str = "rb") -> Any:
+        return self.fs.open(str(path), mode) if self.fs is not None else open(path, mode)
+
+    def _exists(self, path: Any) -> bool:
+        return bool(self.fs.exists(str(path))) if self.fs is not None else Path(path).exists()
+
+    def _read_table(self, path: Any, columns: list[str] | None = None) -> pa.Table:
+        if self.fs is None:
+            return pq.read_table(path, columns=columns)
+        with self._open(path) as handle:
+            return pq.read_table(handle, columns=columns)
+
+    def _remote_dir(self, key: str) -> str:
+        self.dataset_dir(key)  # validates the key
+        return f"{self.base}/{key}"
+
+    def work_path(self, name: str) -> str:
+        """A folder for intermediate results (fan-out parts), outside every dataset."""
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"invalid work name {name!r}")
+        return f"{self.base}/.work/{name}"
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a whole file: a single put on an object store; locally a temporary file
+        then ``os.replace`` (a redelivered task overwrites its own file)."""
+        if self.fs is not None:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.pipe_file(path, data)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+
+    def read_bytes(self, path: str) -> bytes:
+        if self.fs is not None:
+            return bytes(self.fs.cat_file(path))
+        return Path(path).read_bytes()
+
+    def list_work(self, folder: str, prefix: str = "") -> list[str]:
+        if self.fs is not None:
+            names = [str(p).rsplit("/", 1)[-1] for p in self.fs.ls(folder, detail=False)] \
+                if self.fs.exists(folder) else []
+        else:
+            names = [p.name for p in Path(folder).iterdir()] if Path(folder).is_dir() else []
+        return sorted(n for n in names if n.startswith(prefix))
+
+    def remove_work(self, folder: str) -> None:
+        if self.fs is not None:
+            if self.fs.exists(folder):
+                self.fs.rm(folder, recursive=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def version(self, key: str, number: int) -> Version:
+        """A published version by number (fan-out tasks all read the one they were given)."""
+        current = self.current(key)
+        if current is not None and current.number == number:
+            return current
+        if self.fs is not None:
+            names = [str(p).rsplit("/", 1)[-1] for p in self.fs.ls(self._remote_dir(key),
+                                                                   detail=False)]
+            parent: Any = PurePosixPath(self._remote_dir(key))
+        else:
+            names = [p.name for p in self.dataset_dir(key).iterdir()]
+            parent = self.dataset_dir(key)
+        for name in names:
+            if name.startswith(f"v{number:06d}") and self._exists(parent / name / "manifest.json"):
+                with self._open(parent / name / "manifest.json") as handle:
+                    manifest = json.loads(handle.read())
+                return Version(path=parent / name, number=number, manifest=manifest, fs=self.fs)
+        raise FileNotFoundError(f"dataset {key!r} has no version {number} (pruned?)")
+
+    def read_version_partition(self, key: str, number: int, part: int,
+                               columns: Sequence[str] | None = None) -> pa.Table:
+        version = self.version(key, number)
+        cols = list(columns) if columns is not None else None
+        path = version.path / f"events-{part:02d}.parquet"
+        if not self._exists(path):
+            empty = EVENT_SCHEMA.empty_table()
+            return empty.select(cols) if cols is not None else empty
+        return self._read_table(path, cols)
+
+    def read_version_users(self, key: str, number: int) -> pd.DataFrame:
+        version = self.version(key, number)
+        if not self._exists(version.path / "users.parquet"):
+            return pd.DataFrame({"user_id": pd.Series([], dtype="str")})
+        return self._read_table(version.path / "users.parquet").to_pandas()
+
+    def time_bounds(self, key: str, version: Version) -> tuple[int | None, int | None]:
+        """(earliest, latest) event time in µs of a version, from the Parquet statistics
+        (the timestamp column is read only where a file has none)."""
+        low: int | None = None
+        high: int | None = None
+        for path in version.event_files():
+            with self._open(path) as handle:
+                meta = pq.ParquetFile(handle).metadata
+                index = meta.schema.names.index("timestamp")
+                stats = [meta.row_group(i).column(index).statistics
+                         for i in range(meta.num_row_groups)]
+            if any(s is None or not s.has_min_max for s in stats):
+                values = self._read_table(path, ["timestamp"]).column("timestamp")
+                if len(values) == 0:
+                    continue
+                import pyarrow.compute as pc
+
+                bounds = pc.min_max(values)
+                lo_v, hi_v = bounds["min"].value, bounds["max"].value
+                lo, hi = int(lo_v), int(hi_v)
+            else:
+                lo = min(_micros(s.min) for s in stats)
+                hi = max(_micros(s.max) for s in stats)
+            low = lo if low is None else min(low, lo)
+            high = hi if high is None else max(high, hi)
+        return low, high
 
     # ----- reading -------------------------------------------------------------------------
     def dataset_dir(self, key: str) -> Path:
@@ -87,6 +230,15 @@ class EventStore:
 
     def current(self, key: str) -> Version | None:
         """The published version of a dataset, or None when nothing was published yet."""
+        if self.fs is not None:
+            remote = PurePosixPath(self._remote_dir(key))
+            try:
+                name = self.fs.cat_file(str(remote / "CURRENT")).decode().strip()
+            except FileNotFoundError:
+                return None
+            manifest = json.loads(self.fs.cat_file(str(remote / name / "manifest.json")))
+            return Version(path=remote / name, number=int(manifest["version"]),  # type: ignore[arg-type]
+                           manifest=manifest, fs=self.fs)
         directory = self.dataset_dir(key)
         pointer = directory / "CURRENT"
         if not pointer.exists():
@@ -124,13 +276,13 @@ class EventStore:
             number = int(path.stem.split("-")[1])
             if wanted is not None and number not in wanted:
                 continue
-            yield pq.read_table(path, columns=cols).to_pandas()
+            yield self._read_table(path, cols).to_pandas()
 
     def read_users(self, key: str) -> pd.DataFrame:
         version = self.current(key)
-        if version is None or not (version.path / "users.parquet").exists():
+        if version is None or not self._exists(version.path / "users.parquet"):
             return pd.DataFrame({"user_id": pd.Series([], dtype="str")})
-        return pq.read_table(version.path / "users.parquet").to_pandas()
+        return self._read_table(version.path / "users.parquet").to_pandas()
 
     # ----- writing -------------------------------------------------------------------------
     def publish(
@@ -145,6 +297,8 @@ class EventStore:
         ``partitions`` holds the full content of every partition that changed; partitions
         not named are carried over from the previous version by hard link (or copy).
         """
+        if self.fs is not None:
+            return self._publish_remote(key, partitions, users, manifest)
         directory = self.dataset_dir(key)
         directory.mkdir(parents=True, exist_ok=True)
         previous = self.current(key)
@@ -193,12 +347,56 @@ class EventStore:
         if version is None:
             return empty.select(cols) if cols is not None else empty
         path = version.path / f"events-{part:02d}.parquet"
-        if not path.exists():
+        if not self._exists(path):
             return empty.select(cols) if cols is not None else empty
-        return pq.read_table(path, columns=cols)
+        return self._read_table(path, cols)
 
     def delete(self, key: str) -> None:
+        if self.fs is not None:
+            if self.fs.exists(self._remote_dir(key)):
+                self.fs.rm(self._remote_dir(key), recursive=True)
+            return
         shutil.rmtree(self.dataset_dir(key), ignore_errors=True)
+
+    def _publish_remote(self, key: str, partitions: dict[int, pa.Table],
+                        users: pa.Table | None, manifest: dict[str, Any]) -> Version:
+        """Object storage: every file of the new version under a unique folder, then the
+        CURRENT object (one small put) last. A crash before that leaves an unreferenced
+        folder, removed by a later publish."""
+        directory = PurePosixPath(self._remote_dir(key))
+        previous = self.current(key)
+        number = (previous.number + 1) if previous else 1
+        final = directory / f"v{number:06d}-{uuid.uuid4().hex[:12]}"
+        self.fs.makedirs(str(final), exist_ok=True)
+
+        def put_table(table: pa.Table, name: str, **options: Any) -> None:
+            with self.fs.open(str(final / name), "wb") as handle:
+                pq.write_table(table, handle, **options)
+
+        for part in range(self.partitions):
+            name = f"events-{part:02d}.parquet"
+            if part in partitions:
+                put_table(partitions[part].cast(EVENT_SCHEMA), name, compression="zstd",
+                          row_group_size=1_000_000, use_dictionary=["event", "properties"])
+            elif previous is not None and self.fs.exists(str(previous.path / name)):
+                self.fs.copy(str(previous.path / name), str(final / name))
+            else:
+                put_table(EVENT_SCHEMA.empty_table(), name)
+        if users is not None:
+            put_table(users, "users.parquet", compression="zstd")
+        elif previous is not None and self.fs.exists(str(previous.path / "users.parquet")):
+            self.fs.copy(str(previous.path / "users.parquet"), str(final / "users.parquet"))
+        full_manifest = {**manifest, "version": number, "partitions": self.partitions}
+        self.fs.pipe_file(str(final / "manifest.json"),
+                          json.dumps(full_manifest, default=str).encode())
+        self.fs.pipe_file(str(directory / "CURRENT"), final.name.encode())
+        # Keep the current and the one before it (a reader may still be on it).
+        keep = {final.name} | ({previous.path.name} if previous is not None else set())
+        for path in self.fs.ls(str(directory), detail=False):
+            name = str(path).rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("v") and name not in keep:
+                self.fs.rm(str(path), recursive=True)
+        return Version(path=final, number=number, manifest=full_manifest, fs=self.fs)  # type: ignore[arg-type]
 
     @contextmanager
     def write_lock(self, key: str) -> Iterator[None]:
@@ -220,6 +418,13 @@ class EventStore:
         if current is None:
             return 0
         removed = 0
+        if self.fs is not None:
+            for path in self.fs.ls(self._remote_dir(key), detail=False):
+                name = str(path).rstrip("/").rsplit("/", 1)[-1]
+                if name.startswith("v") and name != current.path.name:
+                    self.fs.rm(str(path), recursive=True)
+                    removed += 1
+            return removed
         for old in self.dataset_dir(key).glob("v*"):
             if old.is_dir() and old.name != current.path.name:
                 shutil.rmtree(old, ignore_errors=True)
@@ -236,6 +441,13 @@ class EventStore:
                 shutil.rmtree(old, ignore_errors=True)
         for stale in directory.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _micros(value: Any) -> int:
+    """µs since the epoch of a Parquet timestamp statistic (a datetime or an integer)."""
+    if isinstance(value, int):
+        return value
+    return int(pd.Timestamp(value).value) // 1000  # ns -> µs (the stored unit is µs)
 
 
 def empty_events(columns: Sequence[str] | None = None) -> pd.DataFrame:

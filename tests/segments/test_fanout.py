@@ -111,3 +111,123 @@ def test_a_refresh_as_of_before_the_last_event_and_without_outcome(demo_store):
     expected = run_refresh(whole, SPECS, as_of=as_of, outcome_event=None, seed=3)
     rows = [refresh_map(p, SPECS, as_of=as_of, split=split) for p in parts]
     assert_same_refresh(refresh_reduce(rows, SPECS, as_of=as_of, split=split, seed=3), expected)
+
+
+# ----- through the database ------------------------------------------------------------------
+DB_SEGMENTS = [
+    ("team", "rule", {"attribute": "plan", "op": "eq", "value": "team"}),
+    ("early", "rule", {"event": "report_created", "min_count": 3,
+                       "window": {"from_signup_days": [0, 14]}}),
+    ("invited", "rule", {"event": "invite_sent", "min_count": 1}),
+    ("champions", "rfm", {"rfm": "Champions"}),
+]
+
+
+def _import_demo(tmp_path: Path, users: int = 3000) -> object:
+    from django.core.management import call_command
+
+    from segments.models import Dataset
+
+    paths = write_demo(generate_demo(users=users, seed=7), tmp_path)
+    call_command("import_events", workspace="acme", events=paths["events"],
+                 users=paths["users"], dataset="demo")
+    dataset = Dataset.objects.get(name="demo")
+    dataset.outcome_event = "upgrade"
+    dataset.save(update_fields=["outcome_event"])
+    return dataset
+
+
+def _create_segments(dataset) -> list:  # type: ignore[no-untyped-def]
+    from segments import segment_services
+
+    segs = [segment_services.segment_create(dataset=dataset, name=name, kind=kind,
+                                            definition=definition)
+            for name, kind, definition in DB_SEGMENTS]
+    segs.append(segment_services.segment_create(
+        dataset=dataset, name="listed", kind="cluster",
+        definition={"members": [f"u{i:06d}" for i in range(0, 3000, 9)]}))
+    return segs
+
+
+def _stored(refresh) -> dict:  # type: ignore[no-untyped-def]
+    from segments.segment_services import snapshot_members
+
+    out = {"baseline": refresh.baseline, "as_of": refresh.as_of,
+           "dataset_version": refresh.dataset_version,
+           "summary": {k: v for k, v in refresh.summary.items() if k != "rank_changes"}}
+    for snap in refresh.snapshots.order_by("segment_id"):
+        out[snap.segment.name] = {
+            "size": snap.size, "share": snap.share, "hidden": snap.hidden,
+            "signals": snap.signals, "holdout": snap.holdout, "retention": repr(snap.retention),
+            "warnings": snap.warnings, "members": sorted(snapshot_members(snap).tolist())}
+    return out
+
+
+def _refresh(dataset):  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+
+    from segments.models import Refresh
+
+    call_command("refresh_segments", workspace=dataset.workspace.slug)
+    return Refresh.objects.filter(dataset=dataset).order_by("-id").first()
+
+
+@pytest.mark.django_db
+def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings, monkeypatch):
+    from segments import fanout_services
+    from segments.models import Job
+
+    dataset = _import_demo(tmp_path)
+    _create_segments(dataset)
+    settings.FANOUT = "off"
+    single = _refresh(dataset)
+    assert Job.objects.get(pk=single.job_id).state == "succeeded"
+    settings.FANOUT = "on"
+    mapped: list[int] = []
+    real = fanout_services.refresh_partition
+
+    def spy(job_id: int, part: int) -> int:
+        mapped.append(part)
+        return real(job_id, part)
+
+    monkeypatch.setattr(fanout_services, "refresh_partition", spy)
+    fanned = _refresh(dataset)
+    assert sorted(mapped) == list(range(settings.EVENT_STORE_PARTITIONS))
+    job = Job.objects.get(pk=fanned.job_id)
+    assert (job.state, job.progress, job.error) == ("succeeded", 100, "")
+    assert fanned.pk != single.pk
+    a, b = _stored(single), _stored(fanned)
+    assert a == b
+    assert a["champions"]["size"] > 0 and a["team"]["size"] > 0
+    assert a["summary"]["users"] == 3000 and a["listed"]["size"] > 0
+    # The work folder is gone once the callback stored the result.
+    from segments.services import get_store
+
+    store = get_store()
+    assert store.list_work(store.work_path(f"job-{job.pk}")) == []
+
+
+@pytest.mark.django_db
+def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, monkeypatch):
+    from segments import fanout_services
+    from segments.models import Job, Refresh
+
+    dataset = _import_demo(tmp_path, users=500)
+    _create_segments(dataset)
+    settings.FANOUT = "on"
+    real = fanout_services.refresh_partition
+
+    def broken(job_id: int, part: int) -> int:
+        if part == 2:
+            raise RuntimeError("disk on fire")
+        return real(job_id, part)
+
+    monkeypatch.setattr(fanout_services, "refresh_partition", broken)
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="partition 2"):
+        _refresh(dataset)
+    job = Job.objects.filter(kind="refresh").order_by("-id").first()
+    assert job.state == "failed"
+    assert "partition 2" in job.error and "disk on fire" in job.error
+    assert not Refresh.objects.filter(job=job).exists()

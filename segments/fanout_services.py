@@ -1,0 +1,202 @@
+"""Fan-out of a refresh: one task per user-hash partition of the event store (a Celery chord),
+each writing its per-user rows (``analytics.fanout.refresh_map``) as a Parquet part under a
+job-specific work folder of the store; the chord's callback merges the parts in user order
+(``refresh_reduce``) and stores exactly what the single-process refresh stores.
+
+``FANOUT`` (setting / environment): ``off`` (default: one process), ``on``, or ``auto`` (on
+when the broker is Redis). A chord needs a result backend (``CELERY_RESULT_BACKEND``, Redis by
+default with a Redis broker); eager Celery (tests) runs it synchronously.
+
+The job stays ``running`` while the partitions run (each renews its lease and reports
+progress); the callback ends it. A failing partition task ends the job as failed, naming the
+partition. Redelivered tasks overwrite their own part: the work is idempotent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from celery import chord, current_app, shared_task
+from django.conf import settings
+
+from .analytics.data import build_user_events
+from .analytics.fanout import META_KEY, parts_totals, refresh_map, refresh_reduce, refresh_split
+from .analytics.refresh import SegmentSpec
+from .jobs import CONTINUED, JobFailed, job_fail_continued, job_finish, job_progress
+from .models import Dataset, Job, JobState, Refresh, Segment
+from .services import get_store
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties"]
+
+
+class PartitionFailed(Exception):
+    """A partition task failed: the message names the partition."""
+
+
+def fanout_mode() -> str:
+    mode = str(getattr(settings, "FANOUT", "off") or "off").strip().lower()
+    return mode if mode in {"on", "off", "auto"} else "off"
+
+
+def fanout_enabled() -> bool:
+    """Whether refreshes fan out: ``on``, or ``auto`` with a Redis broker."""
+    mode = fanout_mode()
+    if mode == "auto":
+        on = str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://"))
+    else:
+        on = mode == "on"
+    conf = current_app.conf
+    if on and not (conf.task_always_eager or conf.result_backend):
+        log.warning("FANOUT is on but Celery has no result backend for chords: one process")
+        return False
+    return on
+
+
+# ----- the work folder ---------------------------------------------------------------------------
+def _work(job_id: int) -> str:
+    return get_store().work_path(f"job-{job_id}")
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    get_store().write_bytes(path, data)
+
+
+def _read_bytes(path: str) -> bytes:
+    return get_store().read_bytes(path)
+
+
+# ----- start -------------------------------------------------------------------------------------
+def refresh_fanout_start(job: Job, dataset: Dataset, segments: list[Segment]) -> dict[str, Any]:
+    """Write the refresh's plan (version, as_of, split, specs) and start the chord."""
+    from .segment_services import refresh_specs
+
+    store = get_store()
+    version = store.current(dataset.store_key)
+    if version is None:
+        raise JobFailed("the dataset has no events yet; import some first")
+    job_progress(job, 5, f"fanning out over {version.partitions} partitions")
+    low, high = store.time_bounds(dataset.store_key, version)
+    as_of = high + 1 if high is not None else 0
+    split = refresh_split(as_of, low)
+    specs = refresh_specs(segments)
+    plan = {
+        "job": job.pk, "dataset": dataset.pk, "store_key": dataset.store_key,
+        "version": version.number, "partitions": version.partitions,
+        "as_of": as_of, "split": split, "outcome_event": dataset.outcome_event or None,
+        "specs": [asdict(s) | {"definition": dict(s.definition)} for s in specs],
+    }
+    _write_bytes(f"{_work(job.pk)}/plan.json", json.dumps(plan, default=str).encode())
+    header = [partition_task.s(job.pk, part) for part in range(version.partitions)]
+    chord(header)(refresh_reduce_task.s(job.pk))
+    return CONTINUED
+
+
+def _plan(job_id: int) -> dict[str, Any]:
+    return json.loads(_read_bytes(f"{_work(job_id)}/plan.json"))
+
+
+def _specs(plan: dict[str, Any]) -> list[SegmentSpec]:
+    return [SegmentSpec(key=s["key"], kind=s["kind"], definition=s["definition"])
+            for s in plan["specs"]]
+
+
+def _running(job_id: int) -> Job | None:
+    return Job.objects.filter(pk=job_id, state=JobState.RUNNING).first()
+
+
+# ----- map ---------------------------------------------------------------------------------------
+def refresh_partition(job_id: int, part: int) -> int:
+    """Map one partition into its part file; returns the partition number."""
+    plan = _plan(job_id)
+    store = get_store()
+    events = store.read_version_partition(plan["store_key"], plan["version"], part,
+                                          columns=COLUMNS).to_pandas()
+    users = store.read_version_users(plan["store_key"], plan["version"])
+    if len(users):
+        users = users[users["user_id"].isin(events["user_id"].unique())]
+    data = build_user_events([events], users, with_properties=True)
+    del events
+    rows = refresh_map(data, _specs(plan), as_of=plan["as_of"], split=plan["split"],
+                       outcome_event=plan["outcome_event"])
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), META_KEY: json.dumps(rows.attrs, default=str).encode()}
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata(meta), buffer, compression="zstd")
+    _write_bytes(f"{_work(job_id)}/part-{part:04d}.parquet", buffer.getvalue())
+    return part
+
+
+def _read_part(job_id: int, part: int) -> pd.DataFrame:
+    table = pq.read_table(io.BytesIO(_read_bytes(f"{_work(job_id)}/part-{part:04d}.parquet")))
+    attrs = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
+    frame = table.to_pandas()
+    frame.attrs = attrs
+    return frame
+
+
+@shared_task(name="segments.tasks.partition_task", acks_late=True, ignore_result=False)
+def partition_task(job_id: int, part: int) -> int:
+    job = _running(job_id)
+    if job is None:  # failed or finished meanwhile: nothing to do
+        return part
+    try:
+        refresh_partition(job_id, part)
+    except Exception as exc:
+        log.exception("job %s partition %s failed", job_id, part)
+        error = f"partition {part}: {type(exc).__name__}: {exc}"
+        job_fail_continued(job_id=job_id, error=error)
+        raise PartitionFailed(error) from exc
+    done = len(get_store().list_work(_work(job_id), prefix="part-"))
+    total = max(1, int(_plan(job_id)["partitions"]))
+    job_progress(job, 5 + int(75 * min(done, total) / total),
+                 f"partition {part} done ({done} of {total})")
+    return part
+
+
+# ----- reduce ------------------------------------------------------------------------------------
+@shared_task(name="segments.tasks.refresh_reduce_task", acks_late=True)
+def refresh_reduce_task(parts: list[int], job_id: int) -> None:
+    job = _running(job_id)
+    if job is None:
+        return
+    try:
+        result = refresh_finish(job, parts)
+    except Exception as exc:
+        log.exception("job %s reduce failed", job_id)
+        job_fail_continued(job_id=job_id, error=f"merging partitions: {type(exc).__name__}: "
+                                                f"{exc}")
+        raise
+    job_finish(job, JobState.SUCCEEDED, result=result)
+    get_store().remove_work(_work(job_id))
+
+
+def refresh_finish(job: Job, parts: list[int]) -> dict[str, Any]:
+    from .segment_services import refresh_store
+
+    existing = Refresh.objects.filter(job=job, finished_at__isnull=False).first()
+    if existing is not None:  # a redelivered callback: stored already
+        return {"refresh_id": existing.pk, "reused": True}
+    plan = _plan(job.pk)
+    frames = [_read_part(job.pk, p) for p in range(plan["partitions"])]
+    job_progress(job, 82, "merging partitions")
+    specs = _specs(plan)
+    result = refresh_reduce(frames, specs, as_of=plan["as_of"], split=plan["split"])
+    totals = parts_totals(frames)
+    del frames
+    dataset = Dataset.objects.select_related("workspace").get(pk=plan["dataset"])
+    keys = [s.key for s in specs]
+    by_pk = {str(s.pk): s for s in Segment.objects.filter(pk__in=[int(k) for k in keys])}
+    segments = [by_pk[k] for k in keys if k in by_pk]
+    result.segments = [r for r in result.segments if r.key in by_pk]
+    job_progress(job, 90, "storing snapshots")
+    return refresh_store(job, dataset, segments, result, users=totals["users"],
+                         events=totals["events"])
