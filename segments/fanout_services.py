@@ -186,6 +186,12 @@ def refresh_finish(job: Job, parts: list[int]) -> dict[str, Any]:
     if existing is not None:  # a redelivered callback: stored already
         return {"refresh_id": existing.pk, "reused": True}
     plan = _plan(job.pk)
+    present = set(get_store().list_work(_work(job.pk), prefix="part-"))
+    for part in range(plan["partitions"]):
+        # A part missing here (a chord counted a redelivered task twice) is made now.
+        if f"part-{part:04d}.parquet" not in present:
+            log.warning("job %s: partition %s missing at the merge, mapping it here", job.pk, part)
+            refresh_partition(job.pk, part)
     frames = [_read_part(job.pk, p) for p in range(plan["partitions"])]
     job_progress(job, 82, "merging partitions")
     specs = _specs(plan)

@@ -231,3 +231,38 @@ def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, m
     assert job.state == "failed"
     assert "partition 2" in job.error and "disk on fire" in job.error
     assert not Refresh.objects.filter(job=job).exists()
+
+
+# ----- a real worker on Redis ------------------------------------------------------------------
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
+    from test_worker import start_worker, stop, wait_for
+
+    from segments import segment_services
+    from segments.models import Job, Refresh
+
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        pytest.skip("worker tests need Redis (CELERY_BROKER_URL=redis://...)")
+    from config.celery import app
+
+    app.control.purge()
+    dataset = _import_demo(tmp_path, users=2000)
+    _create_segments(dataset)
+    settings.FANOUT = "off"
+    single = _refresh(dataset)
+    worker = start_worker(url, tmp_path, "fanout", FANOUT="on", JOB_LEASE_SECONDS="120",
+                          CELERY_VISIBILITY_TIMEOUT="120")
+    try:
+        job = segment_services.refresh_start(dataset=dataset)
+        wait_for(lambda: Job.objects.get(pk=job.pk).state in ("succeeded", "failed"),
+                 timeout=120, what="the fanned-out refresh")
+    finally:
+        stop(worker)
+    job.refresh_from_db()
+    log = (tmp_path / "fanout.log").read_text(errors="replace")
+    assert job.state == "succeeded", (job.error, log[-3000:])
+    assert "segments.tasks.partition_task" in log and "refresh_reduce_task" in log
+    fanned = Refresh.objects.get(job=job)
+    assert _stored(fanned) == _stored(single)
