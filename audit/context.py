@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SOURCES = ("web", "api", "job", "command", "system")
@@ -69,4 +71,6 @@ def current() -> Actor:
         return Actor(user, source, getattr(request, "audit_request_id", ""))
     if _in_celery_task():
         return Actor(None, "job", "")
+    if Path(sys.argv[0]).name == "manage.py":  # a management command outside any request
+        return Actor(None, "command", "")
     return Actor(None, "system", "")

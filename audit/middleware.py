@@ -20,4 +20,6 @@ class AuditContextMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request.audit_request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         with context.request_scope(request):
-            return self.get_response(request)
+            response = self.get_response(request)
+        response.headers.setdefault("X-Request-ID", request.audit_request_id)
+        return response

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "planner",
     "integrations",
     "audit",
+    "security",
 ]
 
 MIDDLEWARE = [

@@ -109,6 +109,7 @@ def test_api_changes_name_the_token_user_and_the_api(objs, team, api):
     assert r.status_code == 200, r.content
     (entry,) = entries(objs["hypothesis"], "update")
     assert (entry.actor, entry.source, entry.request_id) == (team["analyst"], "api", "req-42")
+    assert r.headers["X-Request-ID"] == "req-42"
     assert entry.before == {"statement": "Shorter checkout lifts buys"}
     assert entry.after == {"statement": "New"}
 

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class SecurityConfig(AppConfig):
+    name = "security"
+    verbose_name = "Security checks"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the deploy checks)
