@@ -170,6 +170,43 @@ def retention(
     cohorts_to_us: int | None = None,
 ) -> RetentionTable:
     """Cohort x period retention matrix; see the module docstring for the semantics."""
+    part = retention_partial(ue, as_of_us=as_of_us, cohort_by=cohort_by, period=period,
+                             mode=mode, return_on=return_on, users=users,
+                             return_events=return_events, cohort_event=cohort_event,
+                             max_periods=max_periods, cohorts_from_us=cohorts_from_us,
+                             cohorts_to_us=cohorts_to_us)
+    return retention_from_partials([part], as_of_us=as_of_us, cohort_by=cohort_by,
+                                   period=period, mode=mode, return_on=return_on,
+                                   max_periods=max_periods)
+
+
+@dataclass
+class RetentionPartial:
+    """Cohort sizes and retained counts of some users (one user-hash partition): cohort row i
+    is the absolute period ``lo_period + i``; counts are (cohorts, periods). Sums of these
+    over disjoint users are the counts of all of them."""
+
+    lo_period: int
+    size: np.ndarray
+    counts: np.ndarray
+
+
+def retention_partial(
+    ue: UserEvents,
+    *,
+    as_of_us: int,
+    cohort_by: str = "signup",
+    period: str = "week",
+    mode: str = "recurring",
+    return_on: str = "on",
+    users: np.ndarray | None = None,
+    return_events: Sequence[str] | None = None,
+    cohort_event: str | None = None,
+    max_periods: int | None = None,
+    cohorts_from_us: int | None = None,
+    cohorts_to_us: int | None = None,
+) -> RetentionPartial | None:
+    """The counts of ``retention`` for the users of ``ue`` (None: no user is in a cohort)."""
     if cohort_by not in {"signup", "first_event"}:
         raise ValueError("cohort_by must be 'signup' or 'first_event'")
     if mode not in {"recurring", "first_time"}:
@@ -206,11 +243,7 @@ def retention(
     anchor_m = np.where(member, anchor, 0)
     cp = period_index(anchor_m, period)
     if not member.any():
-        p = int(max_periods or 0)
-        empty = np.zeros((0, p))
-        return RetentionTable(cohort_by, period, mode, return_on, int(as_of_us), (), (), (),
-                              empty.astype(np.int64), empty, empty.astype(bool),
-                              average=(None,) * p, average_users=(0,) * p)
+        return None
     lo_period = int(cp[member].min())
     hi_period = int(cp[member].max())
     last_period = int(period_index(np.array([as_of_us]), period)[0])
@@ -256,6 +289,40 @@ def retention(
         else:  # users whose period (first or last) is >= k
             counts = np.cumsum(hist.reshape(n_cohorts, n_periods)[:, ::-1], axis=1)[:, ::-1]
     counts = np.asarray(counts, dtype=np.int64).reshape(n_cohorts, n_periods)
+    return RetentionPartial(lo_period=lo_period, size=np.asarray(size, dtype=np.int64),
+                            counts=counts)
+
+
+def retention_from_partials(
+    parts: Sequence[RetentionPartial | None],
+    *,
+    as_of_us: int,
+    cohort_by: str = "signup",
+    period: str = "week",
+    mode: str = "recurring",
+    return_on: str = "on",
+    max_periods: int | None = None,
+) -> RetentionTable:
+    """``retention`` from the partials of disjoint sets of users (integer sums: exact)."""
+    found = [p for p in parts if p is not None]
+    if not found:
+        p = int(max_periods or 0)
+        empty = np.zeros((0, p))
+        return RetentionTable(cohort_by, period, mode, return_on, int(as_of_us), (), (), (),
+                              empty.astype(np.int64), empty, empty.astype(bool),
+                              average=(None,) * p, average_users=(0,) * p)
+    lo_period = min(p.lo_period for p in found)
+    hi_period = max(p.lo_period + len(p.size) - 1 for p in found)
+    last_period = int(period_index(np.array([as_of_us]), period)[0])
+    n_periods = int(max_periods) if max_periods else last_period - lo_period + 1
+    n_cohorts = hi_period - lo_period + 1
+    size = np.zeros(n_cohorts, dtype=np.int64)
+    counts = np.zeros((n_cohorts, n_periods), dtype=np.int64)
+    for p in found:
+        at = p.lo_period - lo_period
+        rows, width = p.counts.shape
+        size[at:at + rows] += p.size
+        counts[at:at + rows, :width] += p.counts
     if mode == "first_time":
         counts[:, 0] = size
 

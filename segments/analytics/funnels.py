@@ -316,6 +316,37 @@ def funnel(
     ``users``: boolean mask over user codes (the scope, e.g. a segment). ``breakdown``: one
     label per user code (NaN/None -> "(none)"); one extra series per label.
     """
+    per_user = funnel_users(ue, steps, as_of_us=as_of_us, window_days=window_days, mode=mode,
+                            exclusions=exclusions, users=users)
+    return funnel_from_users(per_user, steps, as_of_us=as_of_us, window_days=window_days,
+                             mode=mode, exclusions=exclusions, users=users,
+                             breakdown=breakdown, alpha=alpha)
+
+
+@dataclass
+class FunnelUsers:
+    """The per-user stage of a funnel (index = user code): furthest step, still in the window,
+    every attempt excluded, and the time of each step of the counted attempt (k x n, -1 when
+    not reached). Users of different user-hash partitions are independent: the funnels of
+    partitions are the rows of the whole, concatenated in user order."""
+
+    furthest: np.ndarray
+    in_window: np.ndarray
+    excluded: np.ndarray
+    step_times: np.ndarray
+
+
+def funnel_users(
+    ue: UserEvents,
+    steps: Sequence[StepSpec | str],
+    *,
+    as_of_us: int,
+    window_days: float = 14,
+    mode: str = "ordered",
+    exclusions: Sequence[str] = (),
+    users: np.ndarray | None = None,
+) -> FunnelUsers:
+    """The per-user stage of ``funnel``."""
     specs = [s if isinstance(s, StepSpec) else StepSpec(str(s)) for s in steps]
     if not 2 <= len(specs) <= 20:
         raise ValueError("a funnel needs 2 to 20 steps")
@@ -366,7 +397,29 @@ def funnel(
         run = np.repeat(np.arange(len(bounds)), lengths)[marked]
         first = marked[np.r_[True, run[1:] != run[:-1]]]
         step_times[:, ue.user[starts[first]]] = times[:, first]
+    return FunnelUsers(furthest, in_window, excluded, step_times)
 
+
+def funnel_from_users(
+    per_user: FunnelUsers,
+    steps: Sequence[StepSpec | str],
+    *,
+    as_of_us: int,
+    window_days: float = 14,
+    mode: str = "ordered",
+    exclusions: Sequence[str] = (),
+    users: np.ndarray | None = None,
+    breakdown: np.ndarray | pd.Series | None = None,
+    alpha: float = 0.05,
+) -> FunnelResult:
+    """``funnel`` from its per-user stage (``funnel_users``)."""
+    specs = [s if isinstance(s, StepSpec) else StepSpec(str(s)) for s in steps]
+    furthest, in_window = per_user.furthest, per_user.in_window
+    excluded, step_times = per_user.excluded, per_user.step_times
+    n = len(furthest)
+    window_us = int(round(window_days * US_PER_DAY))
+    if users is not None:
+        users = np.asarray(users, dtype=bool)
     labels = [s.display for s in specs]
     overall = _series("all", furthest, in_window, excluded, step_times, labels, alpha,
                       window_us, None)

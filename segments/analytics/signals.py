@@ -321,8 +321,35 @@ def discover(
     candidates = list(candidates)
     if not candidates:
         raise ValueError("no candidate behaviours")
-    events = sorted({c.event for c in candidates})
-    windows = sorted({float(c.window_days) for c in candidates})
+    rows = discovery_rows(ue, as_of_us=as_of_us, outcome=outcome, candidates=candidates,
+                          users=users)
+    return discover_from_rows([rows], as_of_us=as_of_us, outcome=outcome,
+                              candidates=candidates, calibration_us=calibration_us,
+                              holdout_us=holdout_us, alpha=alpha)
+
+
+@dataclass
+class DiscoveryRows:
+    """Per eligible user (a full observation window after signup, in scope), in user order:
+    signup, the early counts (users, events, windows) and the outcome; and how many users in
+    scope were censored. Rows of disjoint users (user-hash partitions) concatenate."""
+
+    signup: np.ndarray
+    counts: np.ndarray
+    y: np.ndarray
+    censored: int
+
+
+def _grid_axes(candidates: Sequence[Candidate]) -> tuple[list[str], list[float]]:
+    return (sorted({c.event for c in candidates}),
+            sorted({float(c.window_days) for c in candidates}))
+
+
+def discovery_rows(ue: UserEvents, *, as_of_us: int, outcome: Outcome,
+                   candidates: Sequence[Candidate],
+                   users: np.ndarray | None = None) -> DiscoveryRows:
+    """The per-user stage of ``discover``."""
+    events, windows = _grid_axes(candidates)
     horizon = int(round(max(outcome.days, windows[-1]) * US_PER_DAY))
     signup = ue.signup
     scope = signup <= as_of_us
@@ -330,18 +357,43 @@ def discover(
         scope &= np.asarray(users, dtype=bool)
     eligible = scope & (signup + horizon <= as_of_us)
     censored = int((scope & ~eligible).sum())
+    rows = np.flatnonzero(eligible)
+    return DiscoveryRows(signup=signup[rows].astype(np.int64),
+                         counts=early_counts(ue, events, windows, rows),
+                         y=outcome_flags(ue, outcome, rows), censored=censored)
+
+
+def discover_from_rows(
+    parts: Sequence[DiscoveryRows],
+    *,
+    as_of_us: int,
+    outcome: Outcome,
+    candidates: Sequence[Candidate],
+    calibration_us: tuple[int, int] | None = None,
+    holdout_us: tuple[int, int] | None = None,
+    alpha: float = 0.05,
+) -> DiscoveryResult:
+    """``discover`` from its per-user stage (the 2 x 2 tables are counts: exact sums)."""
+    candidates = list(candidates)
+    events, windows = _grid_axes(candidates)
+    parts = list(parts)
+    signup = np.concatenate([p.signup for p in parts]) if parts else np.zeros(0, np.int64)
+    all_counts = np.concatenate([p.counts for p in parts]) if parts else \
+        np.zeros((0, len(events), len(windows)), np.int32)
+    all_y = np.concatenate([p.y for p in parts]) if parts else np.zeros(0, bool)
+    censored = sum(p.censored for p in parts)
     if calibration_us is None or holdout_us is None:
-        s = np.sort(signup[eligible])
+        s = np.sort(signup)
         if len(s) < 3:
             raise ValueError("too few users with a full observation window")
         cut = int(s[(2 * len(s)) // 3])
         calibration_us = calibration_us or (int(s[0]), cut)
         holdout_us = holdout_us or (cut, int(s[-1]) + 1)
-    cal = np.flatnonzero(eligible & (signup >= calibration_us[0]) & (signup < calibration_us[1]))
-    hold = np.flatnonzero(eligible & (signup >= holdout_us[0]) & (signup < holdout_us[1]))
+    cal = np.flatnonzero((signup >= calibration_us[0]) & (signup < calibration_us[1]))
+    hold = np.flatnonzero((signup >= holdout_us[0]) & (signup < holdout_us[1]))
     rows = np.r_[cal, hold]
-    counts = early_counts(ue, events, windows, rows)
-    y = outcome_flags(ue, outcome, rows)
+    counts = all_counts[rows]
+    y = all_y[rows]
     is_cal = np.zeros(len(rows), dtype=bool)
     is_cal[: len(cal)] = True
 

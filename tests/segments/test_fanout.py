@@ -113,6 +113,67 @@ def test_a_refresh_as_of_before_the_last_event_and_without_outcome(demo_store):
     assert_same_refresh(refresh_reduce(rows, SPECS, as_of=as_of, split=split, seed=3), expected)
 
 
+
+# ----- behaviour analyses ---------------------------------------------------------------------
+FUNNEL = {"steps": ["signup", "onboarding_completed", "report_created", "invite_sent",
+                    "upgrade"], "window_days": 14.0, "mode": "ordered", "exclusions": [],
+          "breakdown": "plan", "breakdown_segments": []}
+ANALYSES = [
+    ("funnel", FUNNEL),
+    ("funnel", {**FUNNEL, "mode": "strict", "exclusions": ["purchase"], "window_days": 30.0,
+                "breakdown": "acquisition_channel"}),
+    ("funnel", {**FUNNEL, "mode": "any_order", "steps": ["report_created", "invite_sent"],
+                "breakdown": ""}),
+    ("retention", {"cohort_by": "signup", "period": "week", "mode": "recurring",
+                   "return_on": "on", "max_periods": 12}),
+    ("retention", {"cohort_by": "first_event", "period": "month", "mode": "first_time",
+                   "return_on": "on_or_after", "max_periods": 6}),
+    ("retention", {"cohort_by": "signup", "period": "month", "mode": "recurring",
+                   "return_on": "on_or_after", "max_periods": 12}),
+    ("discovery", {"outcome_event": "upgrade", "outcome_days": 60.0,
+                   "events": ["feature_used", "invite_sent", "onboarding_completed",
+                              "report_created", "session_start"],
+                   "thresholds": [1, 2, 3, 5], "windows": [1.0, 3.0, 7.0, 14.0]}),
+]
+TEAM = {"attribute": "plan", "op": "eq", "value": "team"}
+ACTIVE = {"event": "report_created", "min_count": 2}
+
+
+@pytest.mark.parametrize(("kind", "params"), ANALYSES,
+                         ids=[f"{k}-{i}" for i, (k, _) in enumerate(ANALYSES)])
+@pytest.mark.parametrize("scoped", [False, True], ids=["all", "segment"])
+def test_behaviour_analyses_reduce_to_the_single_process_result(demo_store, kind, params,
+                                                                scoped):
+    from segments.analytics.fanout import analysis_map, analysis_reduce
+    from segments.analytics.rules import evaluate_rule
+    from segments.behaviour_services import compute
+
+    store, key = demo_store
+    whole = _whole(store, key)
+    parts = _parts(store, key)
+    as_of = int(whole.time.max()) + 1
+
+    def masks(ue):  # type: ignore[no-untyped-def]
+        users = evaluate_rule(ACTIVE, ue, as_of) if scoped else None
+        segs = [("team", evaluate_rule(TEAM, ue, as_of))] if kind == "funnel" else []
+        return users, segs
+
+    users, segs = masks(whole)
+    expected = compute(kind, {**params, "segment": 1 if scoped else None}, whole, as_of, users,
+                       segs)
+    mapped = []
+    for ue in parts:
+        u, sm = masks(ue)
+        mapped.append(analysis_map(kind, {**params, "segment": 1 if scoped else None}, ue,
+                                   as_of, u, sm))
+    got = analysis_reduce(kind, {**params, "segment": 1 if scoped else None}, mapped, as_of,
+                          [name for name, _ in segs])
+    assert repr(got) == repr(expected)
+    if kind == "funnel":
+        assert expected["overall"]["entered"] > 0
+        assert len(expected["breakdown"]) >= (2 if params["breakdown"] else 1)
+
+
 # ----- through the database ------------------------------------------------------------------
 DB_SEGMENTS = [
     ("team", "rule", {"attribute": "plan", "op": "eq", "value": "team"}),
