@@ -429,3 +429,56 @@ def test_scrub_replaces_equal_strings_and_drops_samples_that_mention_the_id():
     assert out == {"samples": [{"values": {"text": "user-10"}}],
                    "rows": [["[erased]", 3], ["user-2", 4]], "label": "user-1x"}
     assert n == 2
+
+
+@pytest.fixture
+def broker():  # type: ignore[no-untyped-def]
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        pytest.skip("worker tests need Redis (CELERY_BROKER_URL=redis://...)")
+    from config.celery import app
+
+    app.control.purge()
+    return url
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_after_the_erasure_published_finishes_it_exactly_once(
+        team, tmp_path, broker):
+    """Through a real worker on Redis: killed right after the store version is published;
+    the redelivered job does not publish again and finishes the database side."""
+    from test_worker import start_worker, stop, wait_for
+
+    run_import(tmp_path)
+    dataset = Dataset.objects.get(name="app")
+    store = get_store()
+    erasure, _ = erase_user(dataset=dataset, user_id=ERASED, requested_by=team["admin"])
+    marker = tmp_path / "fault-fired"
+    doomed = start_worker(broker, tmp_path, "doomed",
+                          SEGMENT_PLANNER_FAULT=f"erase-after-publish:{marker}")
+    try:
+        doomed.wait(timeout=90)
+    finally:
+        stop(doomed)
+    assert marker.exists()
+    job = Job.objects.get(pk=erasure.job_id)
+    assert (job.state, job.attempts) == ("running", 1)
+    assert Erasure.objects.get(pk=erasure.pk).finished_at is None
+    assert store.current(dataset.store_key).number == 2  # published, not yet recorded
+    rescuer = start_worker(broker, tmp_path, "rescuer")
+    try:
+        wait_for(lambda: Erasure.objects.get(pk=erasure.pk).finished_at is not None,
+                 what="the redelivered erasure to finish")
+    finally:
+        stop(rescuer)
+    erasure.refresh_from_db()
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == ("succeeded", 2)
+    assert job.params == {"erasure_id": erasure.pk}
+    assert store.current(dataset.store_key).number == 2  # no second version
+    assert erasure.counts["events_removed"] == 2 and erasure.counts["store_version"] == 2
+    events = store.read_events(dataset.store_key)
+    assert ERASED not in set(events["user_id"]) and len(events) == 2 * N - 1
+    dataset.refresh_from_db()
+    assert (dataset.version, dataset.total_events) == (2, 2 * N - 1)
