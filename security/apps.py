@@ -8,4 +8,9 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security checks"
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from . import checks  # noqa: F401  (registers the deploy checks)
+        from .throttling import ThrottledAdminAuthenticationForm
+
+        admin.site.login_form = ThrottledAdminAuthenticationForm

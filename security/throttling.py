@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from rest_framework.settings import api_settings
@@ -42,8 +43,8 @@ def login_failure_key(username: str, ip: str) -> str:
     return f"login-failures:{digest}"
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's login form, refusing a username from an address after too many failures."""
+class LoginThrottleMixin:
+    """Refuses a username from an address after too many failed sign-ins (any login form)."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -52,8 +53,8 @@ class ThrottledAuthenticationForm(AuthenticationForm):
     }
 
     def clean(self) -> dict[str, Any]:
-        username = self.cleaned_data.get("username") or ""
-        key = login_failure_key(username, _client_ip(self.request))
+        username = self.cleaned_data.get("username") or ""  # type: ignore[attr-defined]
+        key = login_failure_key(username, _client_ip(self.request))  # type: ignore[attr-defined]
         limit, window = settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW
         if username and (cache.get(key) or 0) >= limit:
             # Locked: the password is not even checked, so guessing gains nothing.
@@ -61,7 +62,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             raise forms.ValidationError(self.error_messages["throttled"] % {"minutes": minutes},
                                         code="throttled")
         try:
-            cleaned = super().clean()
+            cleaned = super().clean()  # type: ignore[misc]
         except forms.ValidationError:
             if username:
                 cache.add(key, 0, timeout=window)
@@ -72,3 +73,14 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             raise
         cache.delete(key)
         return cleaned
+
+
+class ThrottledAuthenticationForm(LoginThrottleMixin, AuthenticationForm):
+    """Django's login form with the failed sign-in limit."""
+
+
+class ThrottledAdminAuthenticationForm(LoginThrottleMixin, AdminAuthenticationForm):
+    """The admin site's login form with the same limit (it would be a way around it)."""
+
+    error_messages = {**AdminAuthenticationForm.error_messages,
+                      "throttled": LoginThrottleMixin.error_messages["throttled"]}

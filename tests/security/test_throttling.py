@@ -113,3 +113,18 @@ def test_the_window_expires(team, client, settings):
     assert LOCKED in _login(client, "analyst", "pw-for-tests-123").content.decode()
     cache.delete(login_failure_key("analyst", "127.0.0.1"))  # what the timeout does
     assert _login(client, "analyst", "pw-for-tests-123").status_code == 302
+
+
+def test_the_admin_login_shares_the_limit(team, client, settings):
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.create_user("boss", password="pw-for-tests-123",
+                                                  is_staff=True, is_superuser=True)
+    settings.LOGIN_FAILURE_LIMIT = 2
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "boss", "password": "wrong"})
+    r = client.post("/admin/login/", {"username": "boss", "password": "pw-for-tests-123"})
+    assert r.status_code == 200 and LOCKED in r.content.decode()
+    # the two forms count together: the main login is locked for this user too
+    assert LOCKED in _login(client, "boss", "pw-for-tests-123").content.decode()
+    assert staff.pk and "_auth_user_id" not in client.session
