@@ -175,6 +175,11 @@ def analysis_run(job: Job) -> dict[str, Any]:
         pk=job.params["analysis_id"])
     if analysis.result:
         return {"analysis_id": analysis.pk, "reused": True}
+    from . import fanout_services
+    from .analytics.fanout import FANOUT_KINDS
+
+    if analysis.kind in FANOUT_KINDS and fanout_services.fanout_enabled():
+        return fanout_services.analysis_fanout_start(job, analysis)
     job_progress(job, 10, "loading events")
     ue = load_user_events(analysis.dataset)
     as_of = int(ue.time.max()) + 1 if ue.n_events else 0

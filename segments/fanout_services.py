@@ -20,6 +20,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,7 +28,15 @@ from celery import chord, current_app, shared_task
 from django.conf import settings
 
 from .analytics.data import build_user_events
-from .analytics.fanout import META_KEY, parts_totals, refresh_map, refresh_reduce, refresh_split
+from .analytics.fanout import (
+    META_KEY,
+    analysis_map,
+    analysis_reduce,
+    parts_totals,
+    refresh_map,
+    refresh_reduce,
+    refresh_split,
+)
 from .analytics.refresh import SegmentSpec
 from .jobs import CONTINUED, JobFailed, job_fail_continued, job_finish, job_progress
 from .models import Dataset, Job, JobState, Refresh, Segment
@@ -117,14 +126,7 @@ def _running(job_id: int) -> Job | None:
 def refresh_partition(job_id: int, part: int) -> int:
     """Map one partition into its part file; returns the partition number."""
     plan = _plan(job_id)
-    store = get_store()
-    events = store.read_version_partition(plan["store_key"], plan["version"], part,
-                                          columns=COLUMNS).to_pandas()
-    users = store.read_version_users(plan["store_key"], plan["version"])
-    if len(users):
-        users = users[users["user_id"].isin(events["user_id"].unique())]
-    data = build_user_events([events], users, with_properties=True)
-    del events
+    data = _partition_events(plan, part)
     rows = refresh_map(data, _specs(plan), as_of=plan["as_of"], split=plan["split"],
                        outcome_event=plan["outcome_event"])
     table = pa.Table.from_pandas(rows, preserve_index=False)
@@ -149,7 +151,10 @@ def partition_task(job_id: int, part: int) -> int:
     if job is None:  # failed or finished meanwhile: nothing to do
         return part
     try:
-        refresh_partition(job_id, part)
+        if _plan(job_id).get("kind") == "behaviour":
+            analysis_partition(job_id, part)
+        else:
+            refresh_partition(job_id, part)
     except Exception as exc:
         log.exception("job %s partition %s failed", job_id, part)
         error = f"partition {part}: {type(exc).__name__}: {exc}"
@@ -206,3 +211,94 @@ def refresh_finish(job: Job, parts: list[int]) -> dict[str, Any]:
     job_progress(job, 90, "storing snapshots")
     return refresh_store(job, dataset, segments, result, users=totals["users"],
                          events=totals["events"])
+
+
+# ----- behaviour analyses --------------------------------------------------------------------------
+def analysis_fanout_start(job: Job, analysis: Any) -> dict[str, Any]:
+    """Plan a funnel / retention / discovery analysis over the partitions; start the chord."""
+    store = get_store()
+    dataset = analysis.dataset
+    version = store.current(dataset.store_key)
+    if version is None:
+        raise JobFailed("the dataset has no events yet; import some first")
+    job_progress(job, 5, f"fanning out over {version.partitions} partitions")
+    _, high = store.time_bounds(dataset.store_key, version)
+    segments = list(Segment.objects.filter(pk__in=analysis.params.get("breakdown_segments")
+                                           or []).order_by("name"))
+    plan = {
+        "kind": "behaviour", "job": job.pk, "analysis": analysis.pk,
+        "store_key": dataset.store_key, "version": version.number,
+        "partitions": version.partitions, "as_of": high + 1 if high is not None else 0,
+        "segments": [[s.pk, s.name] for s in segments],
+    }
+    _write_bytes(f"{_work(job.pk)}/plan.json", json.dumps(plan).encode())
+    header = [partition_task.s(job.pk, part) for part in range(version.partitions)]
+    chord(header)(analysis_reduce_task.s(job.pk))
+    return CONTINUED
+
+
+def _partition_events(plan: dict[str, Any], part: int) -> Any:
+    store = get_store()
+    events = store.read_version_partition(plan["store_key"], plan["version"], part,
+                                          columns=COLUMNS).to_pandas()
+    # The whole users table: attributes keep the same columns (and dtypes) in every partition
+    # as in one process (``build_user_events`` aligns it to the partition's users).
+    users = store.read_version_users(plan["store_key"], plan["version"])
+    return build_user_events([events], users, with_properties=True)
+
+
+def analysis_partition(job_id: int, part: int) -> int:
+    """Map one partition of a behaviour analysis into its NPZ part."""
+    from .behaviour_services import _scope
+    from .models import BehaviourAnalysis
+    from .segment_services import segment_members_mask
+
+    plan = _plan(job_id)
+    analysis = BehaviourAnalysis.objects.select_related("dataset").get(pk=plan["analysis"])
+    ue = _partition_events(plan, part)
+    users = _scope(analysis, ue)
+    by_pk = Segment.objects.in_bulk([pk for pk, _ in plan["segments"]])
+    masks = [(name, segment_members_mask(by_pk[pk], ue)) for pk, name in plan["segments"]]
+    arrays = analysis_map(analysis.kind, analysis.params, ue, plan["as_of"], users, masks)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    _write_bytes(f"{_work(job_id)}/part-{part:04d}.npz", buffer.getvalue())
+    return part
+
+
+def _read_npz(job_id: int, part: int) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(_read_bytes(f"{_work(job_id)}/part-{part:04d}.npz")),
+                 allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+@shared_task(name="segments.tasks.analysis_reduce_task", acks_late=True)
+def analysis_reduce_task(parts: list[int], job_id: int) -> None:
+    from .models import BehaviourAnalysis
+
+    job = _running(job_id)
+    if job is None:
+        return
+    try:
+        plan = _plan(job_id)
+        analysis = BehaviourAnalysis.objects.get(pk=plan["analysis"])
+        if not analysis.result:
+            present = set(get_store().list_work(_work(job_id), prefix="part-"))
+            for part in range(plan["partitions"]):
+                if f"part-{part:04d}.npz" not in present:
+                    analysis_partition(job_id, part)
+            job_progress(job, 85, "merging partitions")
+            frames = [_read_npz(job_id, p) for p in range(plan["partitions"])]
+            analysis.result = analysis_reduce(analysis.kind, analysis.params, frames,
+                                              plan["as_of"], [n for _, n in plan["segments"]])
+            analysis.save(update_fields=["result"])
+    except ValueError as exc:  # as the single-process job: the analysis cannot be made
+        job_fail_continued(job_id=job_id, error=str(exc))
+        return
+    except Exception as exc:
+        log.exception("job %s reduce failed", job_id)
+        job_fail_continued(job_id=job_id, error=f"merging partitions: {type(exc).__name__}: "
+                                                f"{exc}")
+        raise
+    job_finish(job, JobState.SUCCEEDED, result={"analysis_id": analysis.pk})
+    get_store().remove_work(_work(job_id))

@@ -3,6 +3,7 @@ identical to the single-process path (pure; through the DB with eager Celery; re
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -294,6 +295,72 @@ def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, m
     assert not Refresh.objects.filter(job=job).exists()
 
 
+
+@pytest.mark.django_db
+def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, settings,
+                                                              django_capture_on_commit_callbacks,
+                                                              monkeypatch):
+    from segments import behaviour_services, fanout_services
+    from segments.models import BehaviourAnalysis, Job
+
+    mapped: list[int] = []
+    real = fanout_services.analysis_partition
+
+    def spy(job_id: int, part: int) -> int:
+        mapped.append(part)
+        return real(job_id, part)
+
+    monkeypatch.setattr(fanout_services, "analysis_partition", spy)
+
+    dataset = _import_demo(tmp_path, users=2000)
+    segs = _create_segments(dataset)
+    settings.FANOUT = "off"
+    with django_capture_on_commit_callbacks(execute=True):
+        _refresh(dataset)  # snapshots: segment scopes and breakdowns read their members
+    runs = [(kind, params) for kind, params in ANALYSES]
+    runs.append(("funnel", {**FUNNEL, "segment": segs[2].pk,
+                            "breakdown_segments": [segs[0].pk, segs[3].pk]}))
+    runs.append(("retention", {**ANALYSES[3][1], "segment": segs[1].pk}))
+    for kind, params in runs:
+        results = {}
+        for mode in ("off", "on"):
+            settings.FANOUT = mode
+            BehaviourAnalysis.objects.filter(dataset=dataset).delete()
+            with django_capture_on_commit_callbacks(execute=True):
+                analysis = behaviour_services.analysis_start(dataset=dataset, kind=kind,
+                                                             params=params)
+            analysis.refresh_from_db()
+            job = Job.objects.get(pk=analysis.job_id)
+            assert (job.state, job.error) == ("succeeded", ""), (kind, mode)
+            assert job.result == {"analysis_id": analysis.pk}
+            results[mode] = analysis.result
+        assert results["on"] == results["off"], kind
+        assert results["off"]
+    assert len(mapped) == len(runs) * settings.EVENT_STORE_PARTITIONS
+
+
+@pytest.mark.django_db
+def test_paths_stay_in_one_process_with_fanout_on(team, tmp_path, settings,
+                                                  django_capture_on_commit_callbacks):
+    from segments import behaviour_services, fanout_services
+    from segments.models import Job
+
+    dataset = _import_demo(tmp_path, users=500)
+    settings.FANOUT = "on"
+    started: list[int] = []
+    real = fanout_services.analysis_fanout_start
+    fanout_services.analysis_fanout_start = lambda job, a: started.append(job.pk) or real(job, a)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            analysis = behaviour_services.analysis_start(
+                dataset=dataset, kind="paths",
+                params={"start_event": "signup", "steps": 3, "top": 5})
+    finally:
+        fanout_services.analysis_fanout_start = real
+    assert started == []
+    assert Job.objects.get(pk=analysis.job_id).state == "succeeded"
+
+
 # ----- a real worker on Redis ------------------------------------------------------------------
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
@@ -313,14 +380,27 @@ def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
     _create_segments(dataset)
     settings.FANOUT = "off"
     single = _refresh(dataset)
+    from segments import behaviour_services
+    from segments.segment_services import load_user_events
+
+    ue = load_user_events(dataset)
+    as_of = int(ue.time.max()) + 1
+    funnel_expected = behaviour_services.compute("funnel", FUNNEL, ue, as_of, None, [])
     worker = start_worker(url, tmp_path, "fanout", FANOUT="on", JOB_LEASE_SECONDS="120",
                           CELERY_VISIBILITY_TIMEOUT="120")
     try:
         job = segment_services.refresh_start(dataset=dataset)
         wait_for(lambda: Job.objects.get(pk=job.pk).state in ("succeeded", "failed"),
                  timeout=120, what="the fanned-out refresh")
+        analysis = behaviour_services.analysis_start(dataset=dataset, kind="funnel",
+                                                     params=FUNNEL)
+        wait_for(lambda: Job.objects.get(pk=analysis.job_id).state in ("succeeded", "failed"),
+                 timeout=120, what="the fanned-out funnel")
     finally:
         stop(worker)
+    analysis.refresh_from_db()
+    assert Job.objects.get(pk=analysis.job_id).state == "succeeded"
+    assert analysis.result == json.loads(json.dumps(funnel_expected))
     job.refresh_from_db()
     log = (tmp_path / "fanout.log").read_text(errors="replace")
     assert job.state == "succeeded", (job.error, log[-3000:])
