@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from django.apps import apps
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
@@ -305,7 +306,8 @@ def _erase_db_traces(dataset: Dataset, sid: str, job: Job) -> dict[str, int]:
             touched["segments"] += 1
 
     def scrub_rows(queryset: Any, fields: tuple[str, ...], name: str) -> None:
-        for row in queryset.only("pk", *fields):
+        touched.setdefault(name, 0)
+        for row in queryset.only("pk", *fields).iterator(chunk_size=1000):
             changes = {}
             for field in fields:
                 value = getattr(row, field)
@@ -324,6 +326,10 @@ def _erase_db_traces(dataset: Dataset, sid: str, job: Job) -> dict[str, int]:
                "job_results")
     scrub_rows(Refresh.objects.filter(dataset=dataset), ("summary",), "job_results")
     scrub_rows(_experiments(dataset), ("result",), "experiment_results")
+    if apps.is_installed("audit"):  # the history's before/after of member lists (this one too)
+        entries = apps.get_model("audit", "AuditEntry").objects.filter(
+            workspace=dataset.workspace)
+        scrub_rows(entries, ("before", "after"), "audit_entries")
     return touched
 
 

@@ -288,6 +288,14 @@ def test_erasure_removes_the_user_everywhere_and_nothing_else(
     assert privacy.user_hash_matches(erasure.user_hash, ERASED, settings.SECRET_KEY)
     assert (erasure.requested_by, erasure.reason) == (world["admin"], "DSAR-17")
     assert ERASED not in json.dumps(list(Job.objects.values("params", "result")), default=str)
+    # The audit history of the members segment keeps the change, not the id.
+    from audit.models import AuditEntry
+
+    history = AuditEntry.objects.filter(object_type="segments.segment",
+                                        object_id=str(world["members"].pk))
+    assert history.count() == 2 and counts["results"]["audit_entries"] == 2
+    assert ERASED not in json.dumps(list(history.values("before", "after")))
+    assert "[erased]" in json.dumps(list(history.values("before", "after")))
 
     # A refresh after the erasure no longer counts the user.
     call_command("refresh_segments", workspace="acme")
