@@ -227,8 +227,16 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
         if removed:
             touched["assignment_tables"] = touched.get("assignment_tables", 0) + 1
             rows += removed
-            assignment_rows[pk] = pq.ParquetFile(path).metadata.num_rows
+        assignment_rows[pk] = pq.ParquetFile(path).metadata.num_rows
     touched["raw_uploads_deleted"] = _delete_raw_uploads(dataset, sid)
+    # Kept across a redelivery (the files rewritten before a crash are not found again).
+    prior = (Erasure.objects.filter(pk=erasure.pk).values_list("counts", flat=True).first()
+             or {}).get("files_done", {})
+    touched = {k: touched.get(k, 0) + prior.get(k, 0) for k in set(touched) | set(prior)
+               if k != "_rows"}
+    rows += int(prior.get("_rows", 0))
+    Erasure.objects.filter(pk=erasure.pk).update(counts={"files_done": {**touched,
+                                                                        "_rows": rows}})
 
     version = store.current(key)
     catalogs: dict[str, Any] = {}
@@ -243,7 +251,8 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
     with transaction.atomic():
         touched.update(_erase_db_traces(dataset, sid, job))
         for pk, n in assignment_rows.items():
-            _experiments(dataset).filter(pk=pk).update(assignments_rows=n)
+            _experiments(dataset).filter(pk=pk).exclude(assignments_rows=n).update(
+                assignments_rows=n)
         if version is not None and in_store.get("published"):
             manifest = version.manifest
             Dataset.objects.filter(pk=dataset.pk).update(

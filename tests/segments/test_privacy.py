@@ -348,6 +348,7 @@ def test_erasure_is_exactly_once_when_the_job_is_redelivered(
     assert erasure.job.state == "succeeded", erasure.job.error
     assert store.current(dataset.store_key).number == 2
     assert erasure.counts["events_removed"] == 2 and erasure.counts["store_version"] == 2
+    assert erasure.counts["results"]["snapshot_files"] == 1 and "files_done" not in erasure.counts
     dataset.refresh_from_db()
     assert dataset.version == 2 and dataset.total_events == 2 * N - 1
     again = privacy.erase_from_store(store, dataset.store_key, ERASED, str(erasure.pk))
@@ -486,6 +487,7 @@ def test_a_worker_killed_after_the_erasure_published_finishes_it_exactly_once(
     assert job.params == {"erasure_id": erasure.pk}
     assert store.current(dataset.store_key).number == 2  # no second version
     assert erasure.counts["events_removed"] == 2 and erasure.counts["store_version"] == 2
+    assert "files_done" not in erasure.counts
     events = store.read_events(dataset.store_key)
     assert ERASED not in set(events["user_id"]) and len(events) == 2 * N - 1
     dataset.refresh_from_db()
