@@ -1,7 +1,8 @@
-"""Fan-out of a refresh: one task per user-hash partition of the event store (a Celery chord),
-each writing its per-user rows (``analytics.fanout.refresh_map``) as a Parquet part under a
-job-specific work folder of the store; the chord's callback merges the parts in user order
-(``refresh_reduce``) and stores exactly what the single-process refresh stores.
+"""Fan-out of a refresh or a behaviour analysis: one task per user-hash partition of the event
+store (a Celery chord), each writing its part (per-user rows of ``analytics.fanout.refresh_map``
+as Parquet; ``analysis_map`` arrays as NPZ) under a job-specific work folder of the store; the
+chord's callback merges the parts (``refresh_reduce`` / ``analysis_reduce``) and stores exactly
+what the single-process job stores.
 
 ``FANOUT`` (setting / environment): ``off`` (default: one process), ``on``, or ``auto`` (on
 when the broker is Redis). A chord needs a result backend (``CELERY_RESULT_BACKEND``, Redis by

@@ -250,7 +250,7 @@ def parts_totals(parts: Sequence[pd.DataFrame]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- behaviour analyses
 # A part is a flat dict of numpy arrays (written as one NPZ file per partition); kinds with a
 # per-user stage keep ``user_ids`` so the reduce can restore the single-process user order.
-FANOUT_KINDS = ("funnel", "retention", "discovery")
+FANOUT_KINDS = ("funnel", "paths", "retention", "discovery")
 
 
 def _order(parts: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -274,7 +274,15 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
                  users: np.ndarray | None,
                  segment_masks: Sequence[tuple[str, np.ndarray]] = ()) -> dict[str, Any]:
     """The per-partition stage of ``behaviour_services.compute`` for ``FANOUT_KINDS``."""
-    from . import cohorts, funnels, signals
+    from . import cohorts, funnels, paths, signals
+
+    if kind == "paths":
+        part = paths.paths_partial(ue, as_of_us=as_of, start_event=p["start_event"],
+                                   end_event=p["end_event"], steps=p["steps"],
+                                   outcome_event=p["outcome_event"], users=users)
+        return {"labels": part.labels.astype(str), "sessions": part.sessions,
+                "users": part.users, "outcome": part.outcome,
+                "totals": np.array([part.anchored, part.anchored_users, part.reached])}
 
     if kind == "funnel":
         common = _funnel_common(p, as_of)
@@ -317,9 +325,18 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
 def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, Any]],
                     as_of: int, segment_names: Sequence[str] = ()) -> dict[str, Any]:
     """``behaviour_services.compute``'s result from the partitions' ``analysis_map`` parts."""
-    from . import cohorts, funnels, signals
+    from . import cohorts, funnels, paths, signals
 
     parts = list(parts)
+    if kind == "paths":
+        partials = [paths.PathsPartial(
+            labels=np.asarray(x["labels"]), sessions=np.asarray(x["sessions"]),
+            users=np.asarray(x["users"]), outcome=np.asarray(x["outcome"]),
+            anchored=int(x["totals"][0]), anchored_users=int(x["totals"][1]),
+            reached=int(x["totals"][2])) for x in parts]
+        return paths.paths_from_partials(
+            partials, as_of_us=as_of, start_event=p["start_event"], end_event=p["end_event"],
+            steps=p["steps"], top=p["top"], outcome_event=p["outcome_event"]).to_dict()
     if kind == "funnel":
         order = _order(parts)
         common = _funnel_common(p, as_of)

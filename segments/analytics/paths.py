@@ -127,6 +127,46 @@ def paths(
     alpha: float = 0.05,
 ) -> PathsResult:
     """Most common paths of up to ``steps`` (1..5) events; see the module docstring."""
+    part = paths_partial(ue, as_of_us=as_of_us, start_event=start_event, end_event=end_event,
+                         steps=steps, outcome_event=outcome_event,
+                         session_gap_minutes=session_gap_minutes, users=users,
+                         since_us=since_us)
+    return paths_from_partials([part], as_of_us=as_of_us, start_event=start_event,
+                               end_event=end_event, steps=steps, top=top,
+                               outcome_event=outcome_event,
+                               session_gap_minutes=session_gap_minutes,
+                               min_sessions=min_sessions, alpha=alpha)
+
+
+@dataclass
+class PathsPartial:
+    """Path counts of some users (one user-hash partition; sessions never span users): per
+    path its event names (``""`` where the path is shorter), sessions, distinct users and
+    sessions reaching the outcome; and the anchored sessions, their users and how many reached
+    the outcome. Counts of disjoint users add up."""
+
+    labels: np.ndarray  # (paths, steps) str
+    sessions: np.ndarray
+    users: np.ndarray
+    outcome: np.ndarray
+    anchored: int
+    anchored_users: int
+    reached: int
+
+
+def paths_partial(
+    ue: UserEvents,
+    *,
+    as_of_us: int,
+    start_event: str | None = None,
+    end_event: str | None = None,
+    steps: int = 3,
+    outcome_event: str | None = None,
+    session_gap_minutes: float = 30,
+    users: np.ndarray | None = None,
+    since_us: int | None = None,
+) -> PathsPartial:
+    """The counts of ``paths`` for the users of ``ue``."""
     if not 1 <= steps <= 5:
         raise ValueError("steps must be between 1 and 5")
     if start_event is not None and end_event is not None:
@@ -166,7 +206,6 @@ def paths(
     else:
         anchors = session_first
     before = end_event is not None
-    direction = "before_end" if before else "after_start" if start_event else "session_start"
     m = len(anchors)
     base = len(ue.event_names) + 1
     digits = np.zeros((steps, m), dtype=np.int64)
@@ -205,6 +244,7 @@ def paths(
     total_users = int(np.count_nonzero(au[1:] != au[:-1])) + 1 if m else 0  # sorted by user
 
     out_code = ue.event_code(outcome_event) if outcome_event is not None else -1
+    reached_total = 0
     if outcome_event is not None:
         last_out = np.full(n_sessions, -1, dtype=np.int64)
         op = np.flatnonzero(e == out_code) if out_code >= 0 else np.zeros(0, np.int64)
@@ -215,16 +255,57 @@ def paths(
             else anchors
         reached = last_out[a_sid] >= first_step if m else np.zeros(0, bool)
         path_out = np.bincount(inv, weights=reached, minlength=n_paths).astype(np.int64)
-        overall = Rate.of(int(reached.sum()), m, alpha)
+        reached_total = int(reached.sum())
     else:
         path_out = np.zeros(n_paths, dtype=np.int64)
-        overall = None
+    table = np.array(("",) + tuple(ue.event_names), dtype=str)
+    labels = table[np.asarray(uniq_digits, dtype=np.int64)].T.reshape(n_paths, steps) \
+        if n_paths else np.zeros((0, steps), dtype=str)
+    return PathsPartial(labels=labels, sessions=np.asarray(counts, dtype=np.int64),
+                        users=np.asarray(path_users, dtype=np.int64), outcome=path_out,
+                        anchored=m, anchored_users=total_users, reached=reached_total)
 
-    names = ue.event_names
+
+def paths_from_partials(
+    parts: list[PathsPartial],
+    *,
+    as_of_us: int,
+    start_event: str | None = None,
+    end_event: str | None = None,
+    steps: int = 3,
+    top: int | None = 20,
+    outcome_event: str | None = None,
+    session_gap_minutes: float = 30,
+    min_sessions: int = 30,
+    alpha: float = 0.05,
+) -> PathsResult:
+    """``paths`` from the partials of disjoint sets of users (sums of counts: exact). Paths are
+    ordered as one process orders them: by their event codes (names sorted), "" first."""
+    before = end_event is not None
+    direction = "before_end" if before else "after_start" if start_event else "session_start"
+    names = sorted({str(x) for p in parts for x in np.asarray(p.labels).ravel()} - {""})
+    code = {name: i + 1 for i, name in enumerate(names)}
+    code[""] = 0
+    totals: dict[tuple[int, ...], list[int]] = {}
+    for p in parts:
+        for i, row_labels in enumerate(np.asarray(p.labels).tolist()):
+            key = tuple(code[str(x)] for x in row_labels)
+            acc = totals.setdefault(key, [0, 0, 0])
+            acc[0] += int(p.sessions[i])
+            acc[1] += int(p.users[i])
+            acc[2] += int(p.outcome[i])
+    keys = sorted(totals)
+    n_paths = len(keys)
+    counts = np.array([totals[k][0] for k in keys], dtype=np.int64)
+    path_users = np.array([totals[k][1] for k in keys], dtype=np.int64)
+    path_out = np.array([totals[k][2] for k in keys], dtype=np.int64)
+    m = sum(p.anchored for p in parts)
+    total_users = sum(p.anchored_users for p in parts)
+    overall = Rate.of(sum(p.reached for p in parts), m, alpha) \
+        if outcome_event is not None else None
 
     def row(i: int) -> PathRow:
-        d = uniq_digits[:, i]
-        labels = tuple(names[x - 1] for x in d if x > 0)
+        labels = tuple(names[x - 1] for x in keys[i] if x > 0)
         rate = Rate.of(int(path_out[i]), int(counts[i]), alpha) if overall is not None else None
         lift = rate.estimate / overall.estimate if rate is not None and overall.estimate \
             else None

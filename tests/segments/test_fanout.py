@@ -131,6 +131,12 @@ ANALYSES = [
                    "return_on": "on_or_after", "max_periods": 6}),
     ("retention", {"cohort_by": "signup", "period": "month", "mode": "recurring",
                    "return_on": "on_or_after", "max_periods": 12}),
+    ("paths", {"start_event": "signup", "end_event": None, "outcome_event": "upgrade",
+               "steps": 3, "top": 20}),
+    ("paths", {"start_event": None, "end_event": "upgrade", "outcome_event": None,
+               "steps": 4, "top": 10}),
+    ("paths", {"start_event": None, "end_event": None, "outcome_event": "purchase",
+               "steps": 5, "top": 200}),
     ("discovery", {"outcome_event": "upgrade", "outcome_days": 60.0,
                    "events": ["feature_used", "invite_sent", "onboarding_completed",
                               "report_created", "session_start"],
@@ -337,29 +343,6 @@ def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, se
         assert results["on"] == results["off"], kind
         assert results["off"]
     assert len(mapped) == len(runs) * settings.EVENT_STORE_PARTITIONS
-
-
-@pytest.mark.django_db
-def test_paths_stay_in_one_process_with_fanout_on(team, tmp_path, settings,
-                                                  django_capture_on_commit_callbacks):
-    from segments import behaviour_services, fanout_services
-    from segments.models import Job
-
-    dataset = _import_demo(tmp_path, users=500)
-    settings.FANOUT = "on"
-    started: list[int] = []
-    real = fanout_services.analysis_fanout_start
-    fanout_services.analysis_fanout_start = lambda job, a: started.append(job.pk) or real(job, a)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            analysis = behaviour_services.analysis_start(
-                dataset=dataset, kind="paths",
-                params={"start_event": "signup", "steps": 3, "top": 5})
-    finally:
-        fanout_services.analysis_fanout_start = real
-    assert started == []
-    assert Job.objects.get(pk=analysis.job_id).state == "succeeded"
-
 
 # ----- a real worker on Redis ------------------------------------------------------------------
 @pytest.mark.worker
