@@ -13,8 +13,16 @@ from django.utils import timezone
 
 import audit
 from integrations import webhooks
-from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
-from segments.models import Refresh, SegmentSnapshot, Workspace
+from segments.jobs import (
+    BrokerUnavailable,
+    Job,
+    JobFailed,
+    job_create,
+    job_handler,
+    job_progress,
+)
+from segments.models import JobState, Refresh, SegmentSnapshot, Workspace
+from segments.services import _failpoint
 
 from .models import (
     PROBABILITY_OF_SUCCESS,
@@ -208,22 +216,29 @@ def run_start(*, scenario: Scenario, user: object | None = None) -> Optimization
     """Snapshot the scenario's inputs and queue the optimizer (one run per identical input)."""
     inputs = scenario_problem(scenario)
     input_hash = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-    with transaction.atomic():
-        Scenario.objects.select_for_update().filter(pk=scenario.pk).first()
-        same = OptimizationRun.objects.filter(scenario=scenario, input_hash=input_hash).exclude(
-            status="failed").first()
-        if same is not None:
-            return same
-        try:
-            build_problem(inputs)
-        except ProblemError as exc:
-            raise JobFailed(f"the scenario cannot be optimized: {exc}") from None
-        run = OptimizationRun.objects.create(workspace=scenario.workspace, scenario=scenario,
-                                             input_hash=input_hash, inputs=inputs,
-                                             created_by=user, status="queued")
-        run.job = job_create(workspace=scenario.workspace, kind="optimize", user=user,
-                             params={"run_id": run.pk}, input_hash=input_hash)
-        run.save(update_fields=["job"])
+    try:
+        with transaction.atomic():
+            # The scenario row lock serializes concurrent starts: the second waits, then reuses.
+            Scenario.objects.select_for_update().filter(pk=scenario.pk).first()
+            same = (OptimizationRun.objects.filter(scenario=scenario, input_hash=input_hash)
+                    .exclude(status="failed").exclude(job__state=JobState.FAILED).first())
+            if same is not None:
+                return same
+            try:
+                build_problem(inputs)
+            except ProblemError as exc:
+                raise JobFailed(f"the scenario cannot be optimized: {exc}") from None
+            run = OptimizationRun.objects.create(workspace=scenario.workspace, scenario=scenario,
+                                                 input_hash=input_hash, inputs=inputs,
+                                                 created_by=user, status="queued")
+            run.job = job_create(workspace=scenario.workspace, kind="optimize", user=user,
+                                 params={"run_id": run.pk}, input_hash=input_hash)
+            run.save(update_fields=["job"])
+    except BrokerUnavailable:
+        OptimizationRun.objects.filter(scenario=scenario, input_hash=input_hash,
+                                       status="queued", job__state=JobState.FAILED).update(
+            status="failed")
+        raise
     return run
 
 
@@ -265,6 +280,7 @@ def run_optimize(job: Job) -> dict[str, Any]:
                        entry_value=_finite(plan.entry_values.get(i.id)))
             for i in problem.items
         ])
+        _failpoint("optimize-in-transaction")
         OptimizationRun.objects.filter(pk=run.pk).update(
             status=plan.status, proven_optimal=plan.proven_optimal, gap=plan.gap,
             objective=plan.objective, best_bound=plan.best_bound, plan=data, frontier=points,

@@ -57,10 +57,36 @@ def job_create(
     return job
 
 
+class BrokerUnavailable(Exception):
+    """The task broker could not take the job: it was recorded as failed, nothing ran."""
+
+
+# Publishing gives up after ~1.5 s when the broker does not answer (the request then says so).
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.25, "interval_step": 0.5,
+                 "interval_max": 1.0}
+
+
 def job_dispatch(*, job_id: int) -> None:
+    transaction.on_commit(lambda: job_send(job_id=job_id))
+
+
+def job_send(*, job_id: int) -> None:
+    """Send the job's message. If the broker is down, the job ends failed with that reason
+    (a new start of the same input creates a new job) and ``BrokerUnavailable`` is raised:
+    the API answers 503."""
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
     from .tasks import run_job
 
-    transaction.on_commit(lambda: run_job.delay(job_id))
+    try:
+        run_job.apply_async((job_id,), retry=True, retry_policy=PUBLISH_RETRY)
+    except (KombuOperationalError, OSError) as exc:
+        log.error("job %s: the broker is unavailable: %s", job_id, exc)
+        Job.objects.filter(pk=job_id, state=JobState.QUEUED).update(
+            state=JobState.FAILED, finished_at=timezone.now(),
+            error=f"not started: the task queue (broker) is unavailable: {exc}"[:2000])
+        raise BrokerUnavailable("The job queue is unavailable; nothing was started. "
+                                "Try again in a moment.") from exc
 
 
 def job_claim(*, job_id: int) -> Job | None:

@@ -21,7 +21,7 @@ from .analytics.rules import RuleError, validate_rule
 from .analytics.value import Signal
 from .jobs import Job, JobFailed, job_create, job_handler, job_progress
 from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot, Workspace
-from .services import get_store
+from .services import _failpoint, get_store
 
 HEADLINE_SIGNAL = "ltv_90"
 # Called with the workspace after every refresh (the planner re-values investments here).
@@ -216,6 +216,7 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
             {k: v for k, v in previous_values.items() if v is not None},
             {k: v for k, v in current_values.items() if v is not None},
         ) if previous_values else []
+        _failpoint("refresh-in-transaction")
         refresh.summary = {**refresh.summary, "rank_changes": changes}
         refresh.finished_at = timezone.now()
         refresh.save(update_fields=["summary", "finished_at"])

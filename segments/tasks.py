@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
@@ -13,7 +15,9 @@ from . import (  # noqa: F401 - job handlers
 )
 from .jobs import job_give_up, job_run
 
-MAX_RETRIES = 5
+# Transient failures (database, network) retry with exponential backoff: 2, 4, 8, ... s.
+MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", "5"))
+RETRY_BACKOFF = int(os.environ.get("JOB_RETRY_BACKOFF", "2"))
 
 
 @shared_task(
@@ -21,7 +25,7 @@ MAX_RETRIES = 5
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
-    retry_backoff=2,
+    retry_backoff=RETRY_BACKOFF,
     retry_backoff_max=60,
     retry_jitter=False,
     max_retries=MAX_RETRIES,
