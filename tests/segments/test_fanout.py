@@ -256,6 +256,7 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
 
     def spy(job_id: int, part: int) -> int:
         mapped.append(part)
+        real(job_id, part)  # a redelivered task: its part is written again, the same
         return real(job_id, part)
 
     monkeypatch.setattr(fanout_services, "refresh_partition", spy)
@@ -274,6 +275,32 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
     store = get_store()
     assert store.list_work(store.work_path(f"job-{job.pk}")) == []
 
+
+
+@pytest.mark.django_db
+def test_a_part_missing_at_the_merge_is_made_there(team, tmp_path, settings, monkeypatch):
+    from segments import fanout_services
+    from segments.models import Job
+
+    dataset = _import_demo(tmp_path, users=800)
+    _create_segments(dataset)
+    settings.FANOUT = "off"
+    single = _refresh(dataset)
+    settings.FANOUT = "on"
+    calls: list[int] = []
+    real = fanout_services.refresh_partition
+
+    def lossy(job_id: int, part: int) -> int:
+        calls.append(part)
+        if part == 1 and calls.count(1) == 1:
+            return part  # as if a chord had counted another task twice: no part 1 yet
+        return real(job_id, part)
+
+    monkeypatch.setattr(fanout_services, "refresh_partition", lossy)
+    fanned = _refresh(dataset)
+    assert calls.count(1) == 2
+    assert Job.objects.get(pk=fanned.job_id).state == "succeeded"
+    assert _stored(fanned) == _stored(single)
 
 @pytest.mark.django_db
 def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, monkeypatch):
