@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 from dataclasses import asdict
 from typing import Any
 
@@ -72,8 +73,14 @@ def fanout_enabled() -> bool:
 
 
 # ----- the work folder ---------------------------------------------------------------------------
-def _work(job_id: int) -> str:
-    return get_store().work_path(f"job-{job_id}")
+def _work(job_id: int, run: str | None = None) -> str:
+    """The work folder of one fan-out run of a job (a re-claimed job starts a new run: a chord
+    still in flight from the first one never mixes its parts into the second)."""
+    return get_store().work_path(f"job-{job_id}" if not run else f"job-{job_id}-{run}")
+
+
+def _new_run() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def _write_bytes(path: str, data: bytes) -> None:
@@ -104,14 +111,15 @@ def refresh_fanout_start(job: Job, dataset: Dataset, segments: list[Segment]) ->
         "as_of": as_of, "split": split, "outcome_event": dataset.outcome_event or None,
         "specs": [asdict(s) | {"definition": dict(s.definition)} for s in specs],
     }
-    _write_bytes(f"{_work(job.pk)}/plan.json", json.dumps(plan, default=str).encode())
-    header = [partition_task.s(job.pk, part) for part in range(version.partitions)]
-    chord(header)(refresh_reduce_task.s(job.pk))
+    run = _new_run()
+    _write_bytes(f"{_work(job.pk, run)}/plan.json", json.dumps(plan, default=str).encode())
+    header = [partition_task.s(job.pk, part, run) for part in range(version.partitions)]
+    chord(header)(refresh_reduce_task.s(job.pk, run))
     return CONTINUED
 
 
-def _plan(job_id: int) -> dict[str, Any]:
-    return json.loads(_read_bytes(f"{_work(job_id)}/plan.json"))
+def _plan(job_id: int, run: str | None = None) -> dict[str, Any]:
+    return json.loads(_read_bytes(f"{_work(job_id, run)}/plan.json"))
 
 
 def _specs(plan: dict[str, Any]) -> list[SegmentSpec]:
@@ -124,9 +132,9 @@ def _running(job_id: int) -> Job | None:
 
 
 # ----- map ---------------------------------------------------------------------------------------
-def refresh_partition(job_id: int, part: int) -> int:
+def refresh_partition(job_id: int, part: int, run: str | None = None) -> int:
     """Map one partition into its part file; returns the partition number."""
-    plan = _plan(job_id)
+    plan = _plan(job_id, run)
     data = _partition_events(plan, part)
     rows = refresh_map(data, _specs(plan), as_of=plan["as_of"], split=plan["split"],
                        outcome_event=plan["outcome_event"])
@@ -134,12 +142,13 @@ def refresh_partition(job_id: int, part: int) -> int:
     meta = {**(table.schema.metadata or {}), META_KEY: json.dumps(rows.attrs, default=str).encode()}
     buffer = io.BytesIO()
     pq.write_table(table.replace_schema_metadata(meta), buffer, compression="zstd")
-    _write_bytes(f"{_work(job_id)}/part-{part:04d}.parquet", buffer.getvalue())
+    _write_bytes(f"{_work(job_id, run)}/part-{part:04d}.parquet", buffer.getvalue())
     return part
 
 
-def _read_part(job_id: int, part: int) -> pd.DataFrame:
-    table = pq.read_table(io.BytesIO(_read_bytes(f"{_work(job_id)}/part-{part:04d}.parquet")))
+def _read_part(job_id: int, part: int, run: str | None = None) -> pd.DataFrame:
+    table = pq.read_table(io.BytesIO(_read_bytes(
+        f"{_work(job_id, run)}/part-{part:04d}.parquet")))
     attrs = json.loads((table.schema.metadata or {}).get(META_KEY, b"{}"))
     frame = table.to_pandas()
     frame.attrs = attrs
@@ -147,22 +156,22 @@ def _read_part(job_id: int, part: int) -> pd.DataFrame:
 
 
 @shared_task(name="segments.tasks.partition_task", acks_late=True, ignore_result=False)
-def partition_task(job_id: int, part: int) -> int:
+def partition_task(job_id: int, part: int, run: str | None = None) -> int:
     job = _running(job_id)
     if job is None:  # failed or finished meanwhile: nothing to do
         return part
     try:
-        if _plan(job_id).get("kind") == "behaviour":
-            analysis_partition(job_id, part)
+        if _plan(job_id, run).get("kind") == "behaviour":
+            analysis_partition(job_id, part, run)
         else:
-            refresh_partition(job_id, part)
+            refresh_partition(job_id, part, run)
     except Exception as exc:
         log.exception("job %s partition %s failed", job_id, part)
         error = f"partition {part}: {type(exc).__name__}: {exc}"
         job_fail_continued(job_id=job_id, error=error)
         raise PartitionFailed(error) from exc
-    done = len(get_store().list_work(_work(job_id), prefix="part-"))
-    total = max(1, int(_plan(job_id)["partitions"]))
+    done = len(get_store().list_work(_work(job_id, run), prefix="part-"))
+    total = max(1, int(_plan(job_id, run)["partitions"]))
     job_progress(job, 5 + int(75 * min(done, total) / total),
                  f"partition {part} done ({done} of {total})")
     return part
@@ -170,35 +179,35 @@ def partition_task(job_id: int, part: int) -> int:
 
 # ----- reduce ------------------------------------------------------------------------------------
 @shared_task(name="segments.tasks.refresh_reduce_task", acks_late=True)
-def refresh_reduce_task(parts: list[int], job_id: int) -> None:
+def refresh_reduce_task(parts: list[int], job_id: int, run: str | None = None) -> None:
     job = _running(job_id)
     if job is None:
         return
     try:
-        result = refresh_finish(job, parts)
+        result = refresh_finish(job, parts, run)
     except Exception as exc:
         log.exception("job %s reduce failed", job_id)
         job_fail_continued(job_id=job_id, error=f"merging partitions: {type(exc).__name__}: "
                                                 f"{exc}")
         raise
     job_finish(job, JobState.SUCCEEDED, result=result)
-    get_store().remove_work(_work(job_id))
+    get_store().remove_work(_work(job_id, run))
 
 
-def refresh_finish(job: Job, parts: list[int]) -> dict[str, Any]:
+def refresh_finish(job: Job, parts: list[int], run: str | None = None) -> dict[str, Any]:
     from .segment_services import refresh_store
 
     existing = Refresh.objects.filter(job=job, finished_at__isnull=False).first()
     if existing is not None:  # a redelivered callback: stored already
         return {"refresh_id": existing.pk, "reused": True}
-    plan = _plan(job.pk)
-    present = set(get_store().list_work(_work(job.pk), prefix="part-"))
+    plan = _plan(job.pk, run)
+    present = set(get_store().list_work(_work(job.pk, run), prefix="part-"))
     for part in range(plan["partitions"]):
         # A part missing here (a chord counted a redelivered task twice) is made now.
         if f"part-{part:04d}.parquet" not in present:
             log.warning("job %s: partition %s missing at the merge, mapping it here", job.pk, part)
-            refresh_partition(job.pk, part)
-    frames = [_read_part(job.pk, p) for p in range(plan["partitions"])]
+            refresh_partition(job.pk, part, run)
+    frames = [_read_part(job.pk, p, run) for p in range(plan["partitions"])]
     job_progress(job, 82, "merging partitions")
     specs = _specs(plan)
     result = refresh_reduce(frames, specs, as_of=plan["as_of"], split=plan["split"])
@@ -232,9 +241,10 @@ def analysis_fanout_start(job: Job, analysis: Any) -> dict[str, Any]:
         "partitions": version.partitions, "as_of": high + 1 if high is not None else 0,
         "segments": [[s.pk, s.name] for s in segments],
     }
-    _write_bytes(f"{_work(job.pk)}/plan.json", json.dumps(plan).encode())
-    header = [partition_task.s(job.pk, part) for part in range(version.partitions)]
-    chord(header)(analysis_reduce_task.s(job.pk))
+    run = _new_run()
+    _write_bytes(f"{_work(job.pk, run)}/plan.json", json.dumps(plan).encode())
+    header = [partition_task.s(job.pk, part, run) for part in range(version.partitions)]
+    chord(header)(analysis_reduce_task.s(job.pk, run))
     return CONTINUED
 
 
@@ -248,13 +258,13 @@ def _partition_events(plan: dict[str, Any], part: int) -> Any:
     return build_user_events([events], users, with_properties=True)
 
 
-def analysis_partition(job_id: int, part: int) -> int:
+def analysis_partition(job_id: int, part: int, run: str | None = None) -> int:
     """Map one partition of a behaviour analysis into its NPZ part."""
     from .behaviour_services import _scope
     from .models import BehaviourAnalysis
     from .segment_services import segment_members_mask
 
-    plan = _plan(job_id)
+    plan = _plan(job_id, run)
     analysis = BehaviourAnalysis.objects.select_related("dataset").get(pk=plan["analysis"])
     ue = _partition_events(plan, part)
     users = _scope(analysis, ue)
@@ -263,33 +273,33 @@ def analysis_partition(job_id: int, part: int) -> int:
     arrays = analysis_map(analysis.kind, analysis.params, ue, plan["as_of"], users, masks)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    _write_bytes(f"{_work(job_id)}/part-{part:04d}.npz", buffer.getvalue())
+    _write_bytes(f"{_work(job_id, run)}/part-{part:04d}.npz", buffer.getvalue())
     return part
 
 
-def _read_npz(job_id: int, part: int) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(_read_bytes(f"{_work(job_id)}/part-{part:04d}.npz")),
+def _read_npz(job_id: int, part: int, run: str | None = None) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(_read_bytes(f"{_work(job_id, run)}/part-{part:04d}.npz")),
                  allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 
 @shared_task(name="segments.tasks.analysis_reduce_task", acks_late=True)
-def analysis_reduce_task(parts: list[int], job_id: int) -> None:
+def analysis_reduce_task(parts: list[int], job_id: int, run: str | None = None) -> None:
     from .models import BehaviourAnalysis
 
     job = _running(job_id)
     if job is None:
         return
     try:
-        plan = _plan(job_id)
+        plan = _plan(job_id, run)
         analysis = BehaviourAnalysis.objects.get(pk=plan["analysis"])
         if not analysis.result:
-            present = set(get_store().list_work(_work(job_id), prefix="part-"))
+            present = set(get_store().list_work(_work(job_id, run), prefix="part-"))
             for part in range(plan["partitions"]):
                 if f"part-{part:04d}.npz" not in present:
-                    analysis_partition(job_id, part)
+                    analysis_partition(job_id, part, run)
             job_progress(job, 85, "merging partitions")
-            frames = [_read_npz(job_id, p) for p in range(plan["partitions"])]
+            frames = [_read_npz(job_id, p, run) for p in range(plan["partitions"])]
             analysis.result = analysis_reduce(analysis.kind, analysis.params, frames,
                                               plan["as_of"], [n for _, n in plan["segments"]])
             analysis.save(update_fields=["result"])
@@ -302,4 +312,4 @@ def analysis_reduce_task(parts: list[int], job_id: int) -> None:
                                                 f"{exc}")
         raise
     job_finish(job, JobState.SUCCEEDED, result={"analysis_id": analysis.pk})
-    get_store().remove_work(_work(job_id))
+    get_store().remove_work(_work(job_id, run))

@@ -254,10 +254,10 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
     mapped: list[int] = []
     real = fanout_services.refresh_partition
 
-    def spy(job_id: int, part: int) -> int:
+    def spy(job_id: int, part: int, run: str | None = None) -> int:
         mapped.append(part)
-        real(job_id, part)  # a redelivered task: its part is written again, the same
-        return real(job_id, part)
+        real(job_id, part, run)  # a redelivered task: its part is written again, the same
+        return real(job_id, part, run)
 
     monkeypatch.setattr(fanout_services, "refresh_partition", spy)
     fanned = _refresh(dataset)
@@ -273,7 +273,7 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
     from segments.services import get_store
 
     store = get_store()
-    assert store.list_work(store.work_path(f"job-{job.pk}")) == []
+    assert store.list_work(f"{store.base}/.work", prefix=f"job-{job.pk}-") == []
 
 
 
@@ -290,11 +290,11 @@ def test_a_part_missing_at_the_merge_is_made_there(team, tmp_path, settings, mon
     calls: list[int] = []
     real = fanout_services.refresh_partition
 
-    def lossy(job_id: int, part: int) -> int:
+    def lossy(job_id: int, part: int, run: str | None = None) -> int:
         calls.append(part)
         if part == 1 and calls.count(1) == 1:
             return part  # as if a chord had counted another task twice: no part 1 yet
-        return real(job_id, part)
+        return real(job_id, part, run)
 
     monkeypatch.setattr(fanout_services, "refresh_partition", lossy)
     fanned = _refresh(dataset)
@@ -312,10 +312,10 @@ def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, m
     settings.FANOUT = "on"
     real = fanout_services.refresh_partition
 
-    def broken(job_id: int, part: int) -> int:
+    def broken(job_id: int, part: int, run: str | None = None) -> int:
         if part == 2:
             raise RuntimeError("disk on fire")
-        return real(job_id, part)
+        return real(job_id, part, run)
 
     monkeypatch.setattr(fanout_services, "refresh_partition", broken)
     from django.core.management.base import CommandError
@@ -339,9 +339,9 @@ def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, se
     mapped: list[int] = []
     real = fanout_services.analysis_partition
 
-    def spy(job_id: int, part: int) -> int:
+    def spy(job_id: int, part: int, run: str | None = None) -> int:
         mapped.append(part)
-        return real(job_id, part)
+        return real(job_id, part, run)
 
     monkeypatch.setattr(fanout_services, "analysis_partition", spy)
 
