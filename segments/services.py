@@ -42,7 +42,8 @@ def dataset_create(*, workspace: Workspace, name: str, description: str = "") ->
 
 
 def _upload_dir() -> Path:
-    path = Path(settings.EVENT_STORE) / "uploads"
+    # The store's local folder (for a URL store, its local_root: uploads are read locally).
+    path = get_store().root / "uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

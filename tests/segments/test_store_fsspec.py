@@ -131,3 +131,6 @@ def test_a_refresh_on_a_memory_store(team, tmp_path, settings):
                          sorted(segment_services.snapshot_members(snap).tolist()))
     assert results["off"][0] == 2 and results["off"][3] == ["a", "c"]
     assert results["off"] == results["on"]
+    # Raw uploads and member lists stay in the local folder, never in a folder named "memory:".
+    assert not (Path.cwd() / "memory:").exists()
+    assert (Path(settings.VAR_DIR) / "store-files" / "uploads").is_dir()
