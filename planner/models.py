@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F
 from django.utils import timezone
 
 from segments.models import Job, Segment, Workspace
@@ -144,13 +143,7 @@ class Investment(models.Model):
 
     class Meta:
         ordering = ["-expected_value", "id"]
-        indexes = [
-            models.Index(fields=["workspace", "roadmap", "status"]),
-            # The backlog's default rank (value per cost): a page of 100 reads 100 index entries
-            # instead of sorting the workspace's whole backlog.
-            models.Index(F("workspace"), (F("expected_value") / F("cost")).desc(), F("id"),
-                         name="investment_value_per_cost"),
-        ]
+        indexes = [models.Index(fields=["workspace", "roadmap", "status"])]
 
     def __str__(self) -> str:
         return self.title
