@@ -85,3 +85,44 @@
     });
   }
 })();
+
+// Sortable tables: every table in the page with a header row and more than one body row.
+// Click (or Enter/Space on) a column header to sort by it; again to reverse. Numbers sort as
+// numbers (thousands separators, %, currency and a trailing interval "[a, b]" are ignored).
+(function () {
+  "use strict";
+  function key(cell) {
+    const text = (cell ? cell.textContent : "").trim();
+    const head = text.split("[")[0].replace(/[,%$€£▲▼\s]/g, "").replace(/^#/, "");
+    const n = parseFloat(head);
+    return (head !== "" && !isNaN(n) && /^[-+]?[0-9.]+(e[-+]?[0-9]+)?/i.test(head)) ? { n } : { s: text.toLowerCase() };
+  }
+  function compare(a, b) {
+    if (a.n !== undefined && b.n !== undefined) return a.n - b.n;
+    if (a.n !== undefined) return -1;
+    if (b.n !== undefined) return 1;
+    return a.s < b.s ? -1 : a.s > b.s ? 1 : 0;
+  }
+  document.querySelectorAll("main table").forEach((table) => {
+    const head = table.tHead, body = table.tBodies[0];
+    if (!head || !body || body.rows.length < 2 || table.classList.contains("no-sort")) return;
+    const cells = Array.from(head.rows[head.rows.length - 1].cells);
+    cells.forEach((th, col) => {
+      if (!th.textContent.trim()) return;
+      th.tabIndex = 0;
+      th.classList.add("sortable");
+      th.title = "Sort by " + th.textContent.trim();
+      const sort = () => {
+        const asc = th.getAttribute("aria-sort") !== "ascending";
+        cells.forEach((c) => c.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        const rows = Array.from(body.rows);
+        const keyed = rows.map((r, i) => ({ r, i, k: key(r.cells[col]) }));
+        keyed.sort((x, y) => (asc ? compare(x.k, y.k) : compare(y.k, x.k)) || x.i - y.i);
+        keyed.forEach(({ r }) => body.appendChild(r));
+      };
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
+    });
+  });
+})();
