@@ -11,7 +11,7 @@ class PlannerConfig(AppConfig):
     def ready(self) -> None:
         from segments import segment_services
 
-        from . import experiment_services, services  # noqa: F401 - register job handlers
+        from . import experiment_services, page_cache, services  # noqa: F401 - handlers, signals
 
         # A segment refresh changes reach and value per user: re-value the investments.
         segment_services.AFTER_REFRESH.append(

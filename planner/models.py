@@ -143,7 +143,11 @@ class Investment(models.Model):
 
     class Meta:
         ordering = ["-expected_value", "id"]
-        indexes = [models.Index(fields=["workspace", "roadmap", "status"])]
+        indexes = [models.Index(fields=["workspace", "roadmap", "status"]),
+                   # The backlog page cache's version: latest edit and re-valuation by index.
+                   models.Index(fields=["workspace", "updated_at"], name="inv_ws_updated"),
+                   models.Index(fields=["workspace", "value_computed_at"],
+                                name="inv_ws_valued")]
 
     def __str__(self) -> str:
         return self.title

@@ -24,6 +24,7 @@ from segments.jobs import (
 from segments.models import JobState, Refresh, SegmentSnapshot, Workspace
 from segments.services import _failpoint
 
+from . import page_cache
 from .models import (
     PROBABILITY_OF_SUCCESS,
     Allocation,
@@ -136,6 +137,7 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed") ->
     investment.value_computed_at = timezone.now()
     investment.reach_users = reach.estimate * investment.adoption
     investment.effort_total = float(sum(float(v) for v in (investment.effort or {}).values()))
+    page_cache.forget(investment.workspace_id)  # an update() sends no save signal
     Investment.objects.filter(pk=investment.pk).update(
         expected_value=result.expected_value, value_low=result.low, value_high=result.high,
         value_sources=investment.value_sources, value_computed_at=investment.value_computed_at,

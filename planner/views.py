@@ -14,7 +14,7 @@ from segments import selectors as seg_selectors
 from segments.jobs import JobFailed
 from segments.models import Refresh, Segment
 
-from . import selectors, services
+from . import page_cache, selectors, services
 from .forms import DecisionForm, InvestmentForm, ScenarioForm
 from .models import Investment, OptimizationRun, Roadmap, Scenario
 
@@ -40,6 +40,11 @@ def _stale_flags(inv: Investment, latest_refresh_by_dataset: dict[int, int]) -> 
 @login_required
 def backlog(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    return page_cache.cached(request, workspace, membership.role,
+                             lambda: _backlog(request, workspace, membership))
+
+
+def _backlog(request: HttpRequest, workspace: Any, membership: Any) -> HttpResponse:
     sort = request.GET.get("sort", "value_per_cost")
     qs = selectors.backlog(request.user).filter(workspace=workspace)
     if roadmap := request.GET.get("roadmap"):
