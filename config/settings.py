@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "segments.middleware.BrokerUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

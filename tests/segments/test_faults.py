@@ -197,6 +197,15 @@ def test_broker_down_the_api_says_503_and_nothing_is_half_written(scenario, dead
     assert not Job.objects.filter(kind="refresh", state__in=["queued", "running"]).exists()
 
 
+def test_broker_down_a_page_says_so_with_a_503(scenario, dead_broker, client, team):
+    client.force_login(team["analyst"])
+    res = client.post("/w/acme/scenarios/", {"run": scenario.pk})
+    assert res.status_code == 503 and res["Retry-After"] == "30"
+    page = res.content.decode()
+    assert "could not be started" in page and "queue is unavailable" in page
+    assert Job.objects.get(kind="optimize").state == "failed"
+
+
 def test_after_the_broker_is_back_a_new_start_runs(scenario, broker, api, team, tmp_path):
     client = api(team["analyst"])
     _use_broker("redis://127.0.0.1:1/0")
