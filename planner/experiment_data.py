@@ -533,22 +533,8 @@ def analyze_its(ue: UserEvents, *, mask: np.ndarray, metric: MetricSpec, launch_
 
 def _asdict(result: Any) -> dict[str, Any]:
     if hasattr(result, "to_dict"):
-        return _clean(result.to_dict())
-    return _clean({k: getattr(result, k) for k in result.__dataclass_fields__})
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+        return stats.jsonable(result.to_dict())
+    return stats.jsonable({k: getattr(result, k) for k in result.__dataclass_fields__})
 
 
 # ----- design ------------------------------------------------------------------------------------

@@ -286,7 +286,7 @@ def experiment_power(*, experiment: Experiment, baseline_mean: float | None = No
                          "alpha": experiment.alpha, "power": experiment.power,
                          "cuped_r2": cuped_r2, "cluster_size": cluster_size, "icc": icc},
               "measured": measured}
-    experiment.design = _jsonable(design)
+    experiment.design = stats.jsonable(design)
     experiment.save(update_fields=["design", "updated_at"])
     return experiment.design
 
@@ -494,7 +494,7 @@ def experiment_analyze(experiment: Experiment, progress: Any = None) -> dict[str
                 result = _analyze_quasi(experiment, ue, metrics[0])
     except ExperimentDataError as exc:
         raise JobFailed(f"{exc.field}: {exc.message}") from None
-    result = _jsonable({**result, "dataset_version": experiment.dataset.version
+    result = stats.jsonable({**result, "dataset_version": experiment.dataset.version
                         if experiment.dataset_id else None})
     experiment.result = result
     experiment.analyzed_at = timezone.now()
@@ -547,20 +547,6 @@ def _analyze_quasi(experiment: Experiment, ue: Any, metric: MetricSpec) -> dict[
     out = analyze_its(ue, mask=treated, **common)
     out["groups"] = {"treated": treated_seg.name}
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 # ----- concluding: learnings ---------------------------------------------------------------------

@@ -72,14 +72,14 @@ def _check_array(values: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Tuples to lists, NaN/inf to None, numpy scalars to Python scalars (recursively)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
+        return [jsonable(v) for v in value.tolist()]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -207,7 +207,7 @@ class Effect:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples as lists, NaN as None)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _insufficient(method: str, alpha: float, reason: str, control_mean: float | None = None,
@@ -477,7 +477,7 @@ class SrmResult:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def srm_check(counts: Sequence[int], weights: Sequence[float], threshold: float = 0.001
@@ -551,7 +551,7 @@ class PowerResult:
     design_effect: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def sample_size(*, baseline_mean: float, baseline_sd: float | None = None, mde_relative: float,
@@ -687,7 +687,7 @@ class DidResult:
     alpha: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _binary_column(panel: pd.DataFrame, col: str) -> np.ndarray:
@@ -740,7 +740,7 @@ def diff_in_diff(panel: pd.DataFrame, *, unit: str = "unit", period: str = "peri
         means = (pd.DataFrame({"period": panel[period].to_numpy(), "d": d, "y": y})
                  .groupby(["period", "d"])["y"].mean().unstack("d"))
         for label, row in means.sort_index().iterrows():
-            series.append({"period": _jsonable(label),
+            series.append({"period": jsonable(label),
                            "treated_mean": _f(row.get(1.0)), "control_mean": _f(row.get(0.0))})
 
     def insufficient(reason: str) -> DidResult:
@@ -795,7 +795,7 @@ class ItsResult:
     alpha: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def interrupted_time_series(series: pd.Series, change_at: Any, alpha: float = 0.05,
