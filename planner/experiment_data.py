@@ -272,7 +272,13 @@ def _effect(control: np.ndarray, treatment: np.ndarray, metric: MetricSpec,
     if control_pre is not None and treatment_pre is not None:
         return stats.cuped_effect(control, control_pre, treatment, treatment_pre,
                                   alpha=settings.alpha)
-    a, b = stats.ArmStats.from_values(control), stats.ArmStats.from_values(treatment)
+    return _summary_effect(stats.ArmStats.from_values(control),
+                           stats.ArmStats.from_values(treatment), metric, settings)
+
+
+def _summary_effect(a: stats.ArmStats, b: stats.ArmStats, metric: MetricSpec,
+                    settings: RandomizedSettings) -> stats.Effect:
+    """The test for two arms' summaries: sequential when asked, else proportions or Welch."""
     if settings.sequential:
         return stats.sequential_effect(a, b, alpha=settings.alpha,
                                        tuning_n=settings.sequential_tuning)
@@ -392,15 +398,7 @@ def analyze_summaries(summaries: Sequence[Mapping[str, Any]], arms: Sequence[str
                 treatment = table.get((scope, metric.name, arm))
                 if treatment is None:
                     continue
-                if settings.sequential:
-                    effect = stats.sequential_effect(control, treatment, alpha=settings.alpha,
-                                                     tuning_n=settings.sequential_tuning)
-                elif metric.binary:
-                    effect = stats.proportion_effect(int(control.sum), control.n,
-                                                     int(treatment.sum), treatment.n,
-                                                     alpha=settings.alpha)
-                else:
-                    effect = stats.mean_effect(control, treatment, alpha=settings.alpha)
+                effect = _summary_effect(control, treatment, metric, settings)
                 rows.append({"scope": scope, "scope_label": scope, "metric": metric.name,
                              "primary": position == 0, "arm": arm, "control": arms[0],
                              "n_control": control.n, "n_treatment": treatment.n,

@@ -315,15 +315,21 @@ def _pseudonymize_like_dataset(experiment: Experiment, table: pd.DataFrame) -> N
     table["user_id"] = np.where(done, ids.to_numpy(dtype=object), hashed)
 
 
-def assignments_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv"
-                       ) -> int:
-    """Store an assignment table (CSV: user_id, arm, assigned_at). Bad rows reject the whole
-    file with the line; the previous table stays until a good one replaces it."""
+def _read_csv(data: bytes, filename: str) -> pd.DataFrame:
+    """An uploaded CSV as text columns with stripped header names."""
     try:
         frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ExperimentInvalid("file", f"{filename}: not a readable CSV ({exc})") from None
     frame.columns = [c.strip() for c in frame.columns]
+    return frame
+
+
+def assignments_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv"
+                       ) -> int:
+    """Store an assignment table (CSV: user_id, arm, assigned_at). Bad rows reject the whole
+    file with the line; the previous table stays until a good one replaces it."""
+    frame = _read_csv(data, filename)
     for column in ("user_id", "arm", "assigned_at"):
         if column not in frame.columns:
             raise ExperimentInvalid("file", f"{filename}: the header has no '{column}' column "
@@ -408,11 +414,7 @@ def summaries_set(*, experiment: Experiment, rows: list[dict[str, Any]]) -> int:
 
 
 def summaries_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv") -> int:
-    try:
-        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise ExperimentInvalid("file", f"{filename}: not a readable CSV ({exc})") from None
-    frame.columns = [c.strip() for c in frame.columns]
+    frame = _read_csv(data, filename)
     try:
         return summaries_set(experiment=experiment, rows=frame.to_dict("records"))
     except ExperimentInvalid as exc:

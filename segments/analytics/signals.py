@@ -40,18 +40,11 @@ from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
 from segments.analytics.data import US_PER_DAY, UserEvents
-from segments.analytics.funnels import Rate, z_value
+from segments.analytics.funnels import Rate, _num, z_value
 
 DEFINITION = ("candidate = N+ events of a type with 0 <= time - signup < window; users without "
               "a full observation window at as_of are excluded; screened on calibration "
               "signups with Benjamini-Hochberg, confirmed on holdout signups; correlational")
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
