@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from segments.models import Workspace
+from accounts.models import Workspace
 
 
 class Action(models.TextChoices):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from segments.models import ROLE_ACTIONS, Membership
+from accounts.models import ROLE_ACTIONS, Membership
 
 from .models import AuditEntry
 

@@ -60,7 +60,7 @@ def _after_delete(sender: Any, instance: models.Model, origin: Any = None,
     if not _tracked(sender):
         return
     # Deleting a whole workspace removes its history with it: nothing to record there.
-    Workspace = apps.get_model("segments", "Workspace")
+    Workspace = apps.get_model("accounts", "Workspace")
     if isinstance(origin, Workspace) or getattr(origin, "model", None) is Workspace:
         return
     before = recorder.snapshot(instance)

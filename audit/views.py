@@ -14,8 +14,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
-from segments import selectors as ws_selectors
-from segments.api.views import LIST_ERRORS
+from accounts import selectors as ws_selectors
+from accounts.api.schema import LIST_ERRORS
 
 from . import selectors
 from .models import Action, AuditEntry

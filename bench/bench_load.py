@@ -102,8 +102,9 @@ def phase_seed(args: list[str]) -> dict[str, Any]:
     from django.core.management import call_command
     from django.utils import timezone
 
+    from accounts.models import Membership, Workspace
     from planner.models import Hypothesis, Investment
-    from segments.models import Dataset, Membership, Refresh, Segment, SegmentSnapshot, Workspace
+    from segments.models import Dataset, Refresh, Segment, SegmentSnapshot
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)

@@ -10,9 +10,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from segments import selectors as seg_selectors
-from segments.api.filters import UtcDateTimeFilter
-from segments.api.views import ERRORS, LIST_ERRORS, READ_ERRORS, require_role
+from accounts import selectors as ws_selectors
+from accounts.api.filters import UtcDateTimeFilter
+from accounts.api.permissions import require_role
+from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
 
 from . import webhooks
 from .models import DeliveryState, WebhookSubscription
@@ -66,7 +67,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         body = WebhookCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         values = body.validated_data
-        workspace, _ = seg_selectors.workspace_get(request.user, values["workspace"])
+        workspace, _ = ws_selectors.workspace_get(request.user, values["workspace"])
         require_role(request.user, workspace.pk, WRITE_ACTION)
         try:
             subscription = webhooks.subscription_create(

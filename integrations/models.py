@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from segments.models import Workspace
+from accounts.models import Workspace
 
 
 class WebhookEvent(models.TextChoices):

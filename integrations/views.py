@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from segments import selectors as seg_selectors
+from accounts import selectors as ws_selectors
 
 from . import webhooks
 from .forms import WebhookForm
@@ -20,7 +20,7 @@ RECENT_DELIVERIES = 5
 
 @login_required
 def webhooks_page(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     can_manage = membership.can("manage")
     form = WebhookForm(request.POST if request.POST.get("op") == "create" else None)
     created: WebhookSubscription | None = None

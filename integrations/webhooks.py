@@ -31,8 +31,9 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from segments.models import Refresh, Workspace
-from segments.selectors import workspaces_for
+from accounts.models import Workspace
+from accounts.selectors import workspaces_for
+from segments.models import Refresh
 
 from .models import (
     PING,

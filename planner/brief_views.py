@@ -7,14 +7,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from segments import selectors as seg_selectors
+from accounts import selectors as ws_selectors
 
 from .dashboard import dashboard
 
 
 @login_required
 def council_brief(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     return render(request, "planner/brief.html", {
         "workspace": workspace, "membership": membership, "d": dashboard(workspace, request.user),
         "printed_at": timezone.now(),

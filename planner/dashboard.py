@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db.models import Count, OuterRef, Subquery, Sum
 
-from segments.models import Import, Refresh, Segment, SegmentSnapshot, Workspace
+from accounts.models import Workspace
+from segments.models import Import, Refresh, Segment, SegmentSnapshot
 
 from . import selectors
 from .models import (

@@ -11,8 +11,8 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts import selectors as ws_selectors
 from security import uploads
-from segments import selectors as seg_selectors
 from segments.jobs import JobFailed
 from segments.models import Segment
 
@@ -30,7 +30,7 @@ from .models import (
 
 
 def _writer(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     if not membership.can("define"):
         raise PermissionDenied
     return workspace, membership
@@ -38,7 +38,7 @@ def _writer(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
 
 @login_required
 def hypotheses(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     qs = selectors.hypotheses_for(request.user).filter(workspace=workspace).prefetch_related(
         "experiments", "investments")
     if status := request.GET.get("status"):
@@ -54,7 +54,7 @@ def hypotheses(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def hypothesis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     hypothesis = get_object_or_404(selectors.hypotheses_for(request.user).filter(
         workspace=workspace), pk=pk)
     if request.method == "POST":
@@ -150,7 +150,7 @@ def _forest(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 @login_required
 def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     experiment = get_object_or_404(selectors.experiments_for(request.user).filter(
         workspace=workspace), pk=pk)
     can = membership.can("define")
@@ -241,7 +241,7 @@ def _date(value: str | None) -> Any:
 
 @login_required
 def learnings(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     segment = request.GET.get("segment", "")
     qs = selectors.learnings_for(request.user, query=request.GET.get("q", "").strip(),
                                  segment=int(segment) if segment.isdigit() else None,

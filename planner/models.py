@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from segments.models import Job, Segment, Workspace
+from accounts.models import Workspace
+from segments.models import Job, Segment
 
 
 class Roadmap(models.TextChoices):

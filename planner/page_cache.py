@@ -23,7 +23,8 @@ from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 
-from segments.models import Refresh, Segment, Workspace
+from accounts.models import Workspace
+from segments.models import Refresh, Segment
 
 from .models import Decision, Hypothesis, Investment
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Case, ExpressionWrapper, F, FloatField, QuerySet, Value, When
 
-from segments.selectors import workspaces_for
+from accounts.selectors import workspaces_for
 
 from .models import (
     Decision,

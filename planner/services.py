@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from accounts.models import Workspace
 from integrations import webhooks
 from segments.jobs import (
     BrokerUnavailable,
@@ -21,7 +22,7 @@ from segments.jobs import (
     job_handler,
     job_progress,
 )
-from segments.models import JobState, Refresh, SegmentSnapshot, Workspace
+from segments.models import JobState, Refresh, SegmentSnapshot
 from segments.services import _failpoint
 
 from . import page_cache

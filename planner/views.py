@@ -10,7 +10,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from segments import selectors as seg_selectors
+from accounts import selectors as ws_selectors
 from segments.jobs import JobFailed
 from segments.models import Refresh, Segment
 
@@ -39,7 +39,7 @@ def _stale_flags(inv: Investment, latest_refresh_by_dataset: dict[int, int]) -> 
 
 @login_required
 def backlog(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     return page_cache.cached(request, workspace, membership.role,
                              lambda: _backlog(request, workspace, membership))
 
@@ -81,7 +81,7 @@ def _backlog(request: HttpRequest, workspace: Any, membership: Any) -> HttpRespo
 
 @login_required
 def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     inv = get_object_or_404(selectors.backlog(request.user).filter(workspace=workspace), pk=pk)
     better = selectors.backlog(request.user).filter(
         workspace=workspace, value_per_cost__gt=inv.value_per_cost).count()
@@ -103,7 +103,7 @@ def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     if not membership.can("define"):
         raise PermissionDenied
     instance = get_object_or_404(Investment, workspace=workspace, pk=pk) if pk else None
@@ -123,7 +123,7 @@ def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
 
 @login_required
 def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     form = ScenarioForm(request.POST or None)
     error = ""
     if request.method == "POST":
@@ -164,7 +164,7 @@ def _run_context(run: OptimizationRun) -> dict[str, Any]:
 
 @login_required
 def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     run = get_object_or_404(OptimizationRun.objects.select_related("scenario", "job"),
                             workspace=workspace, pk=pk)
     form = DecisionForm(request.POST or None)
@@ -203,7 +203,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def scenario_compare(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = seg_selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     runs = []
     for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
         run = sc.runs.filter(finished_at__isnull=False).order_by("-created_at").first()

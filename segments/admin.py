@@ -2,19 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import ApiToken, Dataset, Import, Job, Membership, Workspace
-
-
-class MembershipInline(admin.TabularInline):
-    model = Membership
-    extra = 0
-
-
-@admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
+from .models import Dataset, Import, Job
 
 
 @admin.register(Dataset)
@@ -37,9 +25,3 @@ class ImportAdmin(admin.ModelAdmin):
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "kind", "workspace", "state", "progress", "attempts", "created_at"]
     list_filter = ["state", "kind"]
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["key_hash", "prefix"]

@@ -11,8 +11,9 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts import selectors as ws_selectors
+
 from . import behaviour_services as bs
-from . import selectors
 from .models import AnalysisKind, BehaviourAnalysis
 from .segment_services import DefinitionError
 
@@ -45,7 +46,7 @@ def _params(post: Any, kind: str) -> dict[str, Any]:
 
 @login_required
 def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     datasets = list(workspace.datasets.order_by("pk"))
     error = ""
     if request.method == "POST":
@@ -76,7 +77,7 @@ def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def analysis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     analysis = get_object_or_404(BehaviourAnalysis.objects.select_related("job", "dataset"),
                                  workspace=workspace, pk=pk)
     if request.method == "POST":

@@ -18,7 +18,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import Job, JobState, Workspace
+from accounts.models import Workspace
+
+from .models import Job, JobState
 
 log = logging.getLogger(__name__)
 

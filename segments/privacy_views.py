@@ -9,7 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from . import selectors
+from accounts import selectors as ws_selectors
+
 from .forms import ErasureForm
 from .models import Dataset
 from .privacy_services import ErasureInvalid, erase_user
@@ -18,7 +19,7 @@ from .privacy_services import ErasureInvalid, erase_user
 @login_required
 @require_POST
 def dataset_erase(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     dataset = get_object_or_404(Dataset, workspace=workspace, pk=pk)
     if not membership.can("manage"):
         raise PermissionDenied

@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Workspace
+
 from .analytics.data import build_user_events
 from .analytics.drift import membership_drift, rank_changes, value_drift
 from .analytics.refresh import SegmentSpec, run_refresh
@@ -20,7 +22,7 @@ from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
 from .analytics.rules import RuleError, validate_rule
 from .analytics.value import Signal
 from .jobs import Job, JobFailed, job_create, job_handler, job_progress
-from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot, Workspace
+from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot
 from .services import _failpoint, get_store
 
 HEADLINE_SIGNAL = "ltv_90"

@@ -14,6 +14,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
 
+from accounts import selectors as ws_selectors
+
 from . import segment_services, selectors
 from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
 from .analytics.rules import describe_rule
@@ -62,7 +64,7 @@ def _row(segment: Segment) -> dict[str, Any]:
 
 @login_required
 def segment_list(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     segments = [s for s in selectors.segments_for(request.user).filter(workspace=workspace)
                 if not s.archived]
     rows = sorted((_row(s) for s in segments),
@@ -79,7 +81,7 @@ def segment_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def segment_refresh(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     if request.method != "POST":
         return redirect("segments", slug=slug)
     if not membership.can("define"):
@@ -106,7 +108,7 @@ def _chart_signals(signals: dict[str, Any], baseline: dict[str, Any]) -> list[di
 
 @login_required
 def segment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     segment = get_object_or_404(Segment.objects.select_related("dataset", "owner"),
                                 workspace=workspace, pk=pk)
     snaps = list(segment.snapshots.select_related("refresh").order_by("-computed_at")[:12])
@@ -151,7 +153,7 @@ def _first_behaviour_path(segment: Segment) -> str:
 
 @login_required
 def segment_compare(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     ids = [int(i) for i in request.GET.getlist("s") if i.isdigit()]
     segments = selectors.segments_for(request.user).filter(workspace=workspace)
     chosen = [s for s in segments if s.pk in ids] or list(segments)[:4]
@@ -172,7 +174,7 @@ def segment_compare(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     if not membership.can("define"):
         raise PermissionDenied
     segment = get_object_or_404(Segment, workspace=workspace, pk=pk) if pk else None
@@ -230,7 +232,7 @@ def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> Http
 
 @login_required
 def cluster_suggestions(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     datasets = Dataset.objects.filter(workspace=workspace, version__gt=0).order_by("name")
     dataset = datasets.filter(pk=request.GET.get("dataset") or 0).first() or datasets.first()
     error = ""

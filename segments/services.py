@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Workspace
+
 from . import privacy
 from .analytics.catalog import attribute_catalog, event_catalog
 from .ingest import (
@@ -25,7 +27,7 @@ from .ingest import (
     parse_users,
 )
 from .jobs import Job, JobFailed, job_create, job_handler, job_progress
-from .models import Dataset, IdMode, Import, ImportStatus, Workspace
+from .models import Dataset, IdMode, Import, ImportStatus
 from .store import EventStore
 
 

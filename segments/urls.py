@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import behaviour_views, privacy_views, segment_views, token_views, views
+from . import behaviour_views, privacy_views, segment_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("account/tokens/", token_views.tokens, name="tokens"),
     path("w/<slug:slug>/", views.workspace_detail, name="workspace"),
     path("w/<slug:slug>/datasets/<int:pk>/", views.dataset_detail, name="dataset"),
     path("w/<slug:slug>/datasets/<int:pk>/erase/", privacy_views.dataset_erase,

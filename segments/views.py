@@ -12,14 +12,16 @@ from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from . import selectors, services
+from accounts import selectors as ws_selectors
+
+from . import services
 from .forms import DatasetForm, ImportForm
 from .models import Dataset, Import, Job
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    spaces = list(selectors.workspaces_for(request.user).order_by("name"))
+    spaces = list(ws_selectors.workspaces_for(request.user).order_by("name"))
     if len(spaces) == 1:
         return redirect("workspace", slug=spaces[0].slug)
     return render(request, "segments/home.html", {"workspaces": spaces})
@@ -27,7 +29,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def workspace_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     form = DatasetForm(request.POST or None)
     if request.method == "POST":
         if not membership.can("import"):
@@ -64,7 +66,7 @@ def _sparkline(counts: list[int], width: int = 120, height: int = 28) -> str:
 
 @login_required
 def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     dataset = get_object_or_404(Dataset, workspace=workspace, pk=pk)
     events: list[dict[str, Any]] = []
     for entry in dataset.event_catalog:
@@ -86,7 +88,7 @@ def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     record = get_object_or_404(Import.objects.select_related("dataset", "job"),
                                workspace=workspace, pk=pk)
     sections = []
@@ -107,7 +109,7 @@ def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def job_list(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = selectors.workspace_get(request.user, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
     jobs = Job.objects.filter(workspace=workspace).order_by("-created_at")[:100]
     return render(request, "segments/jobs.html",
                   {"workspace": workspace, "membership": membership, "jobs": jobs})

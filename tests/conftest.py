@@ -38,7 +38,7 @@ def make_user(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def workspace_factory(db):  # type: ignore[no-untyped-def]
-    from segments.models import Membership, Workspace
+    from accounts.models import Membership, Workspace
 
     def make(slug: str, members: dict[object, str] | None = None) -> Workspace:
         ws = Workspace.objects.create(slug=slug, name=slug.title())

@@ -13,10 +13,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import selectors as ws_selectors
+from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
+from accounts.api.permissions import require_role
+from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
 from security import uploads
-from segments import selectors as seg_selectors
-from segments.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
-from segments.api.views import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE, require_role
 from segments.jobs import JobFailed
 from segments.models import Segment
 
@@ -71,7 +72,7 @@ class ScopedWrites:
     related_fields: tuple[str, ...] = ()
 
     def _workspace_for_create(self, serializer):  # type: ignore[no-untyped-def]
-        workspace, _ = seg_selectors.workspace_get(self.request.user,
+        workspace, _ = ws_selectors.workspace_get(self.request.user,
                                                    serializer.validated_data.pop("workspace"))
         require_role(self.request.user, workspace.pk, self.write_action)
         return workspace

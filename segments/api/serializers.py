@@ -12,20 +12,7 @@ from ..models import (
     Refresh,
     Segment,
     SegmentSnapshot,
-    Workspace,
 )
-
-
-class WorkspaceSerializer(serializers.ModelSerializer):
-    role = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Workspace
-        fields = ["slug", "name", "role", "created_at"]
-
-    def get_role(self, obj: Workspace) -> str | None:
-        roles = self.context.get("roles", {})
-        return roles.get(obj.pk)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -127,10 +114,6 @@ class ErasureSerializer(serializers.ModelSerializer):
     def get_state(self, obj: Erasure) -> str:
         return obj.job.state if obj.job_id and obj.job else ("succeeded" if obj.finished_at
                                                               else "queued")
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class SegmentSerializer(serializers.ModelSerializer):

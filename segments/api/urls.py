@@ -7,7 +7,6 @@ from rest_framework.routers import DefaultRouter
 from . import views
 
 router = DefaultRouter()
-router.register("workspaces", views.WorkspaceViewSet, basename="workspace")
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register("imports", views.ImportViewSet, basename="import")
 router.register("jobs", views.JobViewSet, basename="job")

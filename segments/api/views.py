@@ -6,25 +6,25 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.http import Http404
 from django_filters.rest_framework import FilterSet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import selectors as ws_selectors
+from accounts.api.filters import UtcDateTimeFilter, updated_since
+from accounts.api.permissions import require_role
+from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
 from security import uploads
 
 from .. import segment_services, selectors, services
-from ..models import Dataset, Membership, Segment
-from .filters import UtcDateTimeFilter, updated_since
+from ..models import Dataset, Segment
 from .serializers import (
     AnalysisCreateSerializer,
     AnalysisSerializer,
@@ -33,7 +33,6 @@ from .serializers import (
     DatasetSerializer,
     ErasureRequestSerializer,
     ErasureSerializer,
-    ErrorSerializer,
     ImportCreateSerializer,
     ImportReportSerializer,
     ImportSerializer,
@@ -46,23 +45,7 @@ from .serializers import (
     SegmentWriteSerializer,
     SnapshotSerializer,
     SweepSerializer,
-    WorkspaceSerializer,
 )
-
-ERRORS = {
-    # DRF's validation errors: each field (or non_field_errors / detail) with its messages;
-    # a rejected import is {"error": {code, message, where}}.
-    400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid input, by field"),
-    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
-    403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this"),
-    404: OpenApiResponse(ErrorSerializer, description="Not found in your workspaces"),
-}
-READ_ERRORS = {k: v for k, v in ERRORS.items() if k in (401, 404)}
-# Lists also answer 400 to a filter value they cannot use (django-filter, ordering).
-LIST_ERRORS = {400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid filter, by field"),
-               **READ_ERRORS}
-SINCE = OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
-                         description="only what changed at or after this ISO 8601 time")
 
 
 class DatasetFilter(FilterSet):
@@ -80,34 +63,6 @@ class SegmentFilter(FilterSet):
         model = Segment
         fields = {"dataset": ["exact"], "kind": ["exact"], "archived": ["exact"],
                   "updated_at": ["gte"]}
-
-
-def require_role(user: object, workspace_id: int, action_name: str) -> Membership:
-    membership = Membership.objects.filter(user=user, workspace_id=workspace_id).first()
-    if membership is None:
-        raise Http404("No such workspace")
-    if not membership.can(action_name):
-        raise PermissionDenied(f"role {membership.role!r} may not {action_name} in this workspace")
-    return membership
-
-
-@extend_schema_view(list=extend_schema(responses={200: WorkspaceSerializer(many=True),
-                                                  **LIST_ERRORS}),
-                    retrieve=extend_schema(responses={200: WorkspaceSerializer, **READ_ERRORS}))
-class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = WorkspaceSerializer
-    lookup_field = "slug"
-    ordering_fields = ["name", "created_at"]
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.workspaces_for(self.request.user).order_by("name")
-
-    def get_serializer_context(self):  # type: ignore[no-untyped-def]
-        ctx = super().get_serializer_context()
-        if self.request.user.is_authenticated:
-            ctx["roles"] = dict(Membership.objects.filter(user=self.request.user)
-                                .values_list("workspace_id", "role"))
-        return ctx
 
 
 @extend_schema_view(
@@ -131,7 +86,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
         data = DatasetCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        workspace, _ = selectors.workspace_get(request.user, data.validated_data["workspace"])
+        workspace, _ = ws_selectors.workspace_get(request.user, data.validated_data["workspace"])
         require_role(request.user, workspace.pk, "import")
         try:
             dataset = services.dataset_create(workspace=workspace,
@@ -384,7 +339,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         from ..models import BehaviourAnalysis
 
         return BehaviourAnalysis.objects.filter(
-            workspace__in=selectors.workspaces_for(self.request.user)).select_related(
+            workspace__in=ws_selectors.workspaces_for(self.request.user)).select_related(
             "workspace", "job").order_by("-created_at", "-id")
 
     @extend_schema(request=AnalysisCreateSerializer,

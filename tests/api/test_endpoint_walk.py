@@ -25,7 +25,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from drf_spectacular.generators import EndpointEnumerator
 
-from segments.models import ROLE_ACTIONS
+from accounts.models import ROLE_ACTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -318,7 +318,7 @@ def test_walk_every_endpoint_as_every_caller(world, team, api):  # type: ignore[
 
 
 def test_tokens_authenticate_and_bad_ones_get_a_challenge(team, api):  # type: ignore[no-untyped-def]
-    from segments.models import ApiToken
+    from accounts.models import ApiToken
 
     token, key = ApiToken.issue(user=team["viewer"], name="roadmap tool")
     client = api(None)

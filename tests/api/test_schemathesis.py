@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accounts.models import ApiToken
 from config.wsgi import application
-from segments.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 

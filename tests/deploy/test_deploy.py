@@ -19,8 +19,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from accounts.models import ApiToken
 from planner.models import Investment, Scenario
-from segments.models import ApiToken
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

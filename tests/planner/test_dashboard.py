@@ -7,11 +7,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import ApiToken
 from planner import services
 from planner.dashboard import dashboard
 from planner.models import Allocation, Investment, OptimizationRun, Scenario
 from segments import segment_services
-from segments.models import ApiToken, Dataset, SegmentSnapshot
+from segments.models import Dataset, SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

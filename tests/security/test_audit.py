@@ -6,11 +6,12 @@ import math
 
 import pytest
 
+from accounts.models import ApiToken
 from audit import context
 from audit.models import AuditEntry
 from planner import services as planner_services
 from planner.models import Hypothesis, Investment
-from segments.models import ApiToken, Segment
+from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
 

@@ -67,7 +67,8 @@ CREDENTIALS = [
     re.compile(r"://[^/\s:@<]*:(?!pass@|password@|secret@|\*+@|<|\$)[^/\s@]{4,}@"
                r"(?!db\.example)"),
 ]
-SCANNED = ("config", "segments", "planner", "integrations", "audit", "security", "templates",
+SCANNED = ("config", "accounts", "jobs", "events", "segments", "behaviour", "experiments",
+           "planner", "integrations", "audit", "security", "templates",
            "static", "Makefile", "Procfile", "pyproject.toml", "docs")
 
 

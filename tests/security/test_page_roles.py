@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from accounts.models import ROLE_ACTIONS, ApiToken
 from planner.models import ArmSummary
-from segments.models import ROLE_ACTIONS, ApiToken, BehaviourAnalysis
+from segments.models import BehaviourAnalysis
 
 pytestmark = pytest.mark.django_db
 ROLES = ("viewer", "analyst", "council", "admin")

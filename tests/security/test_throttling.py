@@ -31,7 +31,7 @@ def test_the_api_answers_429_after_the_user_rate_and_counts_per_user(team, api, 
 
 
 def test_tokens_are_throttled_like_sessions(team, api, tiny_rates):
-    from segments.models import ApiToken
+    from accounts.models import ApiToken
 
     _, key = ApiToken.issue(user=team["viewer"], name="t")
     client = api(None)

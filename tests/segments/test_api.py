@@ -7,7 +7,8 @@ import io
 import pytest
 from django.utils import timezone
 
-from segments.models import ApiToken, Dataset, Import, Job
+from accounts.models import ApiToken
+from segments.models import Dataset, Import, Job
 
 pytestmark = pytest.mark.django_db(transaction=False)
 

@@ -8,10 +8,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Workspace
 from planner import experiment_services as xs
 from planner.models import Experiment, Hypothesis
 from segments.jobs import job_run
-from segments.models import Dataset, Segment, Workspace
+from segments.models import Dataset, Segment
 
 EXPERIMENT_ID = "onboarding_checklist_v2"  # as segments.demo plants it
 ONBOARDING = {"name": "onboarded_7d", "kind": "conversion", "event": "onboarding_completed",

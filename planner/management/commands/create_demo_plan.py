@@ -5,10 +5,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Workspace
 from planner import services
 from planner.models import Evidence, Hypothesis, Investment, OptimizationRun, Scenario
 from segments.jobs import job_run
-from segments.models import Segment, Workspace
+from segments.models import Segment
 
 HYPOTHESES = [
     ("Early report creators upgrade more when nudged to share a report",

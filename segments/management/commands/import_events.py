@@ -6,10 +6,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Workspace
 from segments import services
 from segments.ingest import ImportRejected
 from segments.jobs import job_run
-from segments.models import Dataset, Import, Workspace
+from segments.models import Dataset, Import
 
 
 class Command(BaseCommand):

@@ -4,9 +4,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.models import Workspace
 from segments import segment_services
 from segments.jobs import job_run
-from segments.models import Dataset, Job, Workspace
+from segments.models import Dataset, Job
 
 
 class Command(BaseCommand):

@@ -36,7 +36,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     """Documents the bearer-token scheme in the OpenAPI schema."""
 
-    target_class = "segments.api.auth.ApiTokenAuthentication"
+    target_class = "accounts.api.auth.ApiTokenAuthentication"
     name = "ApiToken"
 
     def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]

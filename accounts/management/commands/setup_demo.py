@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from segments.models import Membership, Role, Workspace
+from accounts.models import Membership, Role, Workspace
 
 DEMO_USERS = [
     ("demo", Role.ADMIN),

@@ -1,0 +1,17 @@
+"""Role checks for API writes: 404 outside the user's workspaces, 403 for a role that may not."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework.exceptions import PermissionDenied
+
+from ..models import Membership
+
+
+def require_role(user: object, workspace_id: int, action_name: str) -> Membership:
+    membership = Membership.objects.filter(user=user, workspace_id=workspace_id).first()
+    if membership is None:
+        raise Http404("No such workspace")
+    if not membership.can(action_name):
+        raise PermissionDenied(f"role {membership.role!r} may not {action_name} in this workspace")
+    return membership

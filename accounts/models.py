@@ -1,0 +1,92 @@
+"""Workspaces, their members and roles, and API tokens: who may see and do what."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    ANALYST = "analyst", "Analyst"
+    COUNCIL = "council", "Council"
+    ADMIN = "admin", "Admin"
+
+
+# What each role may do. Reading is open to every member.
+ROLE_ACTIONS: dict[str, set[str]] = {
+    Role.VIEWER: {"view"},
+    Role.ANALYST: {"view", "import", "define"},
+    Role.COUNCIL: {"view", "define", "decide"},
+    Role.ADMIN: {"view", "import", "define", "decide", "manage"},
+}
+
+
+class Workspace(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership",
+                                     related_name="workspaces")
+    min_segment_size = models.PositiveIntegerField(
+        default=10, help_text="segments smaller than this are hidden (privacy)")
+    refresh_every_days = models.PositiveIntegerField(
+        default=91, help_text="scheduled segment refresh cadence (quarterly by default)")
+    next_refresh_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="one_membership")]
+
+    def can(self, action: str) -> bool:
+        return action in ROLE_ACTIONS.get(self.role, set())
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """A named API token; only its hash is stored, the key is shown once at creation."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user: object, name: str) -> tuple[ApiToken, str]:
+        key = "spk_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[:12],
+                                   key_hash=cls.hash_key(key))
+        return token, key
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

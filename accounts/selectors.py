@@ -1,0 +1,32 @@
+"""Workspace reads: always scoped to the requesting user's memberships (404 outside them)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from .models import Membership, Workspace
+
+
+def workspaces_for(user: object) -> QuerySet[Workspace]:
+    if not getattr(user, "is_authenticated", False):
+        return Workspace.objects.none()
+    return Workspace.objects.filter(memberships__user=user)
+
+
+def membership_for(user: object, workspace: Workspace) -> Membership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(user=user, workspace=workspace).first()
+
+
+def workspace_get(user: object, slug: str) -> tuple[Workspace, Membership]:
+    """The workspace by slug if the user is a member, else 404 (never 403: no existence leak)."""
+    membership = (
+        Membership.objects.select_related("workspace")
+        .filter(user=user, workspace__slug=slug).first()
+        if getattr(user, "is_authenticated", False) else None
+    )
+    if membership is None:
+        raise Http404("No such workspace")
+    return membership.workspace, membership
