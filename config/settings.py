@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
+    "jobs",
     "segments",
     "planner",
     "integrations",
@@ -72,7 +73,7 @@ MIDDLEWARE = [
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "segments.middleware.BrokerUnavailableMiddleware",
+    "jobs.middleware.BrokerUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -206,7 +207,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "segments.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["security.throttling.AnonThrottle",
                                  "security.throttling.UserThrottle"],
@@ -225,7 +226,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ImportStatusEnum": "segments.models.ImportStatus",
-        "JobStateEnum": "segments.models.JobState",
+        "JobStateEnum": "jobs.models.JobState",
         "HypothesisStatusEnum": "planner.models.HypothesisStatus",
         "InvestmentStatusEnum": "planner.models.InvestmentStatus",
         "RoadmapEnum": "planner.models.Roadmap",

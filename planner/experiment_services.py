@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations import webhooks
-from segments.jobs import Job, JobFailed, job_create, job_handler, job_progress
+from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 from segments.models import Dataset, Segment
 from segments.segment_services import load_user_events, segment_members_mask
 from segments.services import get_store

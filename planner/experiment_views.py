@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
+from jobs.services import JobFailed
 from security import uploads
-from segments.jobs import JobFailed
 from segments.models import Segment
 
 from . import experiment_services as xs

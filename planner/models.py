@@ -7,7 +7,8 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Workspace
-from segments.models import Job, Segment
+from jobs.models import Job
+from segments.models import Segment
 
 
 class Roadmap(models.TextChoices):

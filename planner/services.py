@@ -14,7 +14,9 @@ from django.utils import timezone
 import audit
 from accounts.models import Workspace
 from integrations import webhooks
-from segments.jobs import (
+from jobs.faults import fault_point
+from jobs.models import JobState
+from jobs.services import (
     BrokerUnavailable,
     Job,
     JobFailed,
@@ -22,8 +24,7 @@ from segments.jobs import (
     job_handler,
     job_progress,
 )
-from segments.models import JobState, Refresh, SegmentSnapshot
-from segments.services import _failpoint
+from segments.models import Refresh, SegmentSnapshot
 
 from . import page_cache
 from .models import (
@@ -283,7 +284,7 @@ def run_optimize(job: Job) -> dict[str, Any]:
                        entry_value=_finite(plan.entry_values.get(i.id)))
             for i in problem.items
         ])
-        _failpoint("optimize-in-transaction")
+        fault_point("optimize-in-transaction")
         OptimizationRun.objects.filter(pk=run.pk).update(
             status=plan.status, proven_optimal=plan.proven_optimal, gap=plan.gap,
             objective=plan.objective, best_bound=plan.best_bound, plan=data, frontier=points,

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
-from segments.jobs import JobFailed
+from jobs.services import JobFailed
 from segments.models import Refresh, Segment
 
 from . import page_cache, selectors, services

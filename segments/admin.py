@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import Dataset, Import, Job
+from .models import Dataset, Import
 
 
 @admin.register(Dataset)
@@ -19,9 +19,3 @@ class ImportAdmin(admin.ModelAdmin):
                     "created_at"]
     list_filter = ["status", "workspace"]
     readonly_fields = ["report", "error", "input_hash"]
-
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "workspace", "state", "progress", "attempts", "created_at"]
-    list_filter = ["state", "kind"]

@@ -7,3 +7,15 @@ class SegmentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "segments"
     verbose_name = "Segments and data"
+
+    def ready(self) -> None:
+        # The job kinds this app runs (each module registers its handlers on import).
+        from . import (  # noqa: F401
+            behaviour_services,
+            fanout_services,
+            privacy_services,
+            segment_services,
+            services,
+        )
+
+        fanout_services.register()

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from .jobs import Job, JobFailed, job_create, job_handler, job_progress
+from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
+
 from .models import AnalysisKind, BehaviourAnalysis, Dataset, Segment, SegmentKind
 from .segment_services import load_user_events, segment_create, segment_members_mask
 
@@ -175,10 +176,12 @@ def analysis_run(job: Job) -> dict[str, Any]:
         pk=job.params["analysis_id"])
     if analysis.result:
         return {"analysis_id": analysis.pk, "reused": True}
+    from jobs.fanout import fanout_enabled
+
     from . import fanout_services
     from .analytics.fanout import FANOUT_KINDS
 
-    if analysis.kind in FANOUT_KINDS and fanout_services.fanout_enabled():
+    if analysis.kind in FANOUT_KINDS and fanout_enabled():
         return fanout_services.analysis_fanout_start(job, analysis)
     job_progress(job, 10, "loading events")
     ue = load_user_events(analysis.dataset)

@@ -29,10 +29,12 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs.faults import fault_point
+from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
+
 from . import privacy
 from .analytics.catalog import attribute_catalog, event_catalog
 from .ingest import ImportRejected
-from .jobs import Job, JobFailed, job_create, job_handler, job_progress
 from .models import (
     BehaviourAnalysis,
     Dataset,
@@ -44,7 +46,7 @@ from .models import (
     Segment,
     SegmentKind,
 )
-from .services import _failpoint, get_store
+from .services import get_store
 
 MAX_USER_ID_CHARS = 1000
 
@@ -209,7 +211,7 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
     job_progress(job, 10, "rewriting the user's partition of the event store")
     with store.write_lock(key):
         in_store = privacy.erase_from_store(store, key, sid, str(erasure.pk))
-    _failpoint("erase-after-publish")
+    fault_point("erase-after-publish")
 
     job_progress(job, 40, "removing the user from stored result files")
     touched: dict[str, int] = {}

@@ -14,6 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
+from jobs.fanout import fanout_enabled
+from jobs.faults import fault_point
+from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
 from .analytics.data import build_user_events
 from .analytics.drift import membership_drift, rank_changes, value_drift
@@ -21,9 +24,8 @@ from .analytics.refresh import SegmentSpec, run_refresh
 from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
 from .analytics.rules import RuleError, validate_rule
 from .analytics.value import Signal
-from .jobs import Job, JobFailed, job_create, job_handler, job_progress
 from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot
-from .services import _failpoint, get_store
+from .services import get_store
 
 HEADLINE_SIGNAL = "ltv_90"
 # Called with the workspace after every refresh (the planner re-values investments here).
@@ -140,7 +142,9 @@ def refresh_run(job: Job) -> dict[str, Any]:
     if existing is not None and existing.finished_at is not None:
         return {"refresh_id": existing.pk, "reused": True}
     segments = refresh_segments(dataset)
-    if fanout_services.fanout_enabled():
+    if fanout_enabled():
+        from . import fanout_services
+
         return fanout_services.refresh_fanout_start(job, dataset, segments)
     job_progress(job, 5, "loading events")
     data = load_user_events(dataset)
@@ -218,7 +222,7 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
             {k: v for k, v in previous_values.items() if v is not None},
             {k: v for k, v in current_values.items() if v is not None},
         ) if previous_values else []
-        _failpoint("refresh-in-transaction")
+        fault_point("refresh-in-transaction")
         refresh.summary = {**refresh.summary, "rank_changes": changes}
         refresh.finished_at = timezone.now()
         refresh.save(update_fields=["summary", "finished_at"])
@@ -373,6 +377,3 @@ def cluster_save(*, job: Job, label: int, name: str, owner: object | None = None
         assumptions=f"k-means cluster {label} of {len(clusters)} at dataset v"
                     f"{job.result.get('dataset_version')}; membership frozen at that version",
     )
-
-
-from . import fanout_services  # noqa: E402, F401 - registers the fan-out tasks with Celery

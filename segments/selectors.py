@@ -6,7 +6,7 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from accounts.selectors import workspaces_for
 
-from .models import Dataset, Import, Job, Refresh, Segment, SegmentSnapshot
+from .models import Dataset, Import, Refresh, Segment, SegmentSnapshot
 
 
 def datasets_for(user: object) -> QuerySet[Dataset]:
@@ -16,10 +16,6 @@ def datasets_for(user: object) -> QuerySet[Dataset]:
 def imports_for(user: object) -> QuerySet[Import]:
     return Import.objects.filter(workspace__in=workspaces_for(user)).select_related(
         "dataset", "job", "workspace")
-
-
-def jobs_for(user: object) -> QuerySet[Job]:
-    return Job.objects.filter(workspace__in=workspaces_for(user)).select_related("workspace")
 
 
 def segments_for(user: object) -> QuerySet[Segment]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -15,6 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
+from jobs.faults import fault_point
+from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
 from . import privacy
 from .analytics.catalog import attribute_catalog, event_catalog
@@ -26,7 +27,6 @@ from .ingest import (
     parse_events,
     parse_users,
 )
-from .jobs import Job, JobFailed, job_create, job_handler, job_progress
 from .models import Dataset, IdMode, Import, ImportStatus
 from .store import EventStore
 
@@ -202,21 +202,6 @@ def build_report(parsed_events: Any, parsed_users: Any, merge: Any) -> dict[str,
     return report
 
 
-FAULT_ENV = "SEGMENT_PLANNER_FAULT"
-
-
-def _failpoint(name: str) -> None:
-    """Fault injection for the crash tests: SIGKILL this process once at a named point."""
-    spec = os.environ.get(FAULT_ENV, "")
-    if not spec.startswith(name + ":"):
-        return
-    marker = Path(spec.split(":", 1)[1])
-    if marker.exists():
-        return
-    marker.write_text("fired")
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 @job_handler("import")
 def import_run(job: Job) -> dict[str, Any]:
     """Parse, validate, de-duplicate and publish one import; finalize its rows exactly once."""
@@ -274,7 +259,7 @@ def import_run(job: Job) -> dict[str, Any]:
             "note": f"{merge.duplicates_in_file} repeated inside the file, "
                     f"{merge.duplicates_of_stored} already stored; removed",
         }
-    _failpoint("import-after-publish")
+    fault_point("import-after-publish")
     job_progress(job, 80, "building the event catalog")
     events_catalog = event_catalog(store.iter_partitions(
         dataset.store_key, columns=["user_id", "event", "timestamp", "properties"]))

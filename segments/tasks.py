@@ -1,42 +1,10 @@
-"""Celery tasks: thin. Each receives a job id and hands it to the job machinery."""
+"""Celery tasks of the segments app: thin."""
 
 from __future__ import annotations
 
-import os
-
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
-from . import (  # noqa: F401 - job handlers
-    behaviour_services,
-    privacy_services,
-    segment_services,
-    services,
-)
-from .jobs import job_give_up, job_run
-
-# Transient failures (database, network) retry with exponential backoff: 2, 4, 8, ... s.
-MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", "5"))
-RETRY_BACKOFF = int(os.environ.get("JOB_RETRY_BACKOFF", "2"))
-
-
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, InterfaceError, ConnectionError, TimeoutError),
-    retry_backoff=RETRY_BACKOFF,
-    retry_backoff_max=60,
-    retry_jitter=False,
-    max_retries=MAX_RETRIES,
-)
-def run_job(self, job_id: int) -> None:
-    try:
-        job_run(job_id=job_id)
-    except Exception as exc:
-        if self.request.retries >= MAX_RETRIES:
-            job_give_up(job_id=job_id, error=f"gave up after {MAX_RETRIES} retries: {exc}")
-        raise
+from . import segment_services
 
 
 @shared_task(acks_late=True)

@@ -11,7 +11,6 @@ urlpatterns = [
     path("w/<slug:slug>/datasets/<int:pk>/erase/", privacy_views.dataset_erase,
          name="dataset-erase"),
     path("w/<slug:slug>/imports/<int:pk>/", views.import_detail, name="import"),
-    path("w/<slug:slug>/jobs/", views.job_list, name="jobs"),
     path("w/<slug:slug>/behaviour/", behaviour_views.behaviour, name="behaviour"),
     path("w/<slug:slug>/behaviour/<int:pk>/", behaviour_views.analysis_detail, name="analysis"),
     path("w/<slug:slug>/segments/", segment_views.segment_list, name="segments"),

@@ -13,10 +13,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
+from jobs.models import Job
 
 from . import services
 from .forms import DatasetForm, ImportForm
-from .models import Dataset, Import, Job
+from .models import Dataset, Import
 
 
 @login_required
@@ -105,13 +106,3 @@ def import_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "report_json": json.dumps(record.report, indent=2),
     }
     return render(request, "segments/import.html", context)
-
-
-@login_required
-def job_list(request: HttpRequest, slug: str) -> HttpResponse:
-    workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    jobs = Job.objects.filter(workspace=workspace).order_by("-created_at")[:100]
-    return render(request, "segments/jobs.html",
-                  {"workspace": workspace, "membership": membership, "jobs": jobs})
-
-

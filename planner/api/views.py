@@ -17,8 +17,8 @@ from accounts import selectors as ws_selectors
 from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from jobs.services import JobFailed
 from security import uploads
-from segments.jobs import JobFailed
 from segments.models import Segment
 
 from .. import experiment_services, selectors, services

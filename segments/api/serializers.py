@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from jobs.api.serializers import JobSerializer
+
 from ..models import (
     AnalysisKind,
     BehaviourAnalysis,
     Dataset,
     Erasure,
     Import,
-    Job,
     Refresh,
     Segment,
     SegmentSnapshot,
@@ -36,17 +37,6 @@ class CatalogSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = ["id", "version", "event_catalog", "attribute_catalog"]
-
-
-class JobSerializer(serializers.ModelSerializer):
-    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-
-    class Meta:
-        model = Job
-        fields = ["id", "workspace", "kind", "state", "progress", "message", "error",
-                  "input_hash", "attempts", "result", "created_at", "started_at",
-                  "heartbeat_at", "finished_at"]
-        read_only_fields = fields
 
 
 class ImportSerializer(serializers.ModelSerializer):

@@ -9,7 +9,6 @@ from . import views
 router = DefaultRouter()
 router.register("datasets", views.DatasetViewSet, basename="dataset")
 router.register("imports", views.ImportViewSet, basename="import")
-router.register("jobs", views.JobViewSet, basename="job")
 router.register("segments", views.SegmentViewSet, basename="segment")
 router.register("snapshots", views.SnapshotViewSet, basename="snapshot")
 router.register("refreshes", views.RefreshViewSet, basename="refresh")

@@ -21,6 +21,7 @@ from accounts import selectors as ws_selectors
 from accounts.api.filters import UtcDateTimeFilter, updated_since
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from jobs.api.serializers import JobSerializer
 from security import uploads
 
 from .. import segment_services, selectors, services
@@ -36,7 +37,6 @@ from .serializers import (
     ImportCreateSerializer,
     ImportReportSerializer,
     ImportSerializer,
-    JobSerializer,
     RefreshSerializer,
     RefreshStartSerializer,
     SaveSegmentSerializer,
@@ -183,21 +183,6 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def report(self, request: Request, pk: str | None = None) -> Response:
         """The quality report: rows read and kept, each problem class with sample rows."""
         return Response(ImportReportSerializer(self.get_object()).data)
-
-
-@extend_schema_view(
-    list=extend_schema(responses={200: JobSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: JobSerializer, **READ_ERRORS}),
-)
-class JobViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = JobSerializer
-    filterset_fields = ["state", "kind"]
-    ordering_fields = ["created_at", "finished_at"]
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.jobs_for(self.request.user).order_by("-created_at", "-id")
-
-
 
 
 # ----- segments, snapshots, refreshes ----------------------------------------------------------

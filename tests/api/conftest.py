@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from integrations import webhooks
+from jobs.models import Job
 from planner import services as planner_services
 from planner.models import (
     Decision,
@@ -20,7 +21,7 @@ from planner.models import (
     Scenario,
 )
 from segments import segment_services, services
-from segments.models import BehaviourAnalysis, Dataset, Import, Job, Refresh, SegmentSnapshot
+from segments.models import BehaviourAnalysis, Dataset, Import, Refresh, SegmentSnapshot
 
 # 60 users sign up; two in three buy (so a funnel has drop-off); odd users are on "pro".
 EVENTS = "user_id,event,timestamp,revenue\n" + "".join(

@@ -185,7 +185,7 @@ def test_planner_pages_render(client, team):
     services.investment_revalue(investment=inv)
     scenario = Scenario.objects.create(workspace=ws, name="s", budget=1000, frontier_points=2)
     run = services.run_start(scenario=scenario)
-    from segments.jobs import job_run
+    from jobs.services import job_run
 
     job_run(job_id=run.job_id)
     client.force_login(team["council"])

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from segments.models import Dataset, Import, Job
+from jobs.models import Job
+from segments.models import Dataset, Import
 
 pytestmark = pytest.mark.django_db(transaction=False)
 

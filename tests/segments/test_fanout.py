@@ -242,8 +242,8 @@ def _refresh(dataset):  # type: ignore[no-untyped-def]
 
 @pytest.mark.django_db
 def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings, monkeypatch):
+    from jobs.models import Job
     from segments import fanout_services
-    from segments.models import Job
 
     dataset = _import_demo(tmp_path)
     _create_segments(dataset)
@@ -254,10 +254,10 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
     mapped: list[int] = []
     real = fanout_services.refresh_partition
 
-    def spy(job_id: int, part: int, run: str | None = None) -> int:
+    def spy(plan: dict, part: int) -> bytes:
         mapped.append(part)
-        real(job_id, part, run)  # a redelivered task: its part is written again, the same
-        return real(job_id, part, run)
+        real(plan, part)  # a redelivered task: its part is made again, the same
+        return real(plan, part)
 
     monkeypatch.setattr(fanout_services, "refresh_partition", spy)
     fanned = _refresh(dataset)
@@ -279,43 +279,51 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
 
 @pytest.mark.django_db
 def test_a_part_missing_at_the_merge_is_made_there(team, tmp_path, settings, monkeypatch):
+    from jobs.models import Job
     from segments import fanout_services
-    from segments.models import Job
 
     dataset = _import_demo(tmp_path, users=800)
     _create_segments(dataset)
     settings.FANOUT = "off"
     single = _refresh(dataset)
     settings.FANOUT = "on"
+    from jobs import fanout
+
     calls: list[int] = []
-    real = fanout_services.refresh_partition
+    real_map = fanout_services.refresh_partition
+    real_task = fanout.partition_run
 
-    def lossy(job_id: int, part: int, run: str | None = None) -> int:
+    def counted(plan: dict, part: int) -> bytes:
         calls.append(part)
-        if part == 1 and calls.count(1) == 1:
-            return part  # as if a chord had counted another task twice: no part 1 yet
-        return real(job_id, part, run)
+        return real_map(plan, part)
 
-    monkeypatch.setattr(fanout_services, "refresh_partition", lossy)
+    def lossy(*, job_id: int, part: int, run: str) -> int:
+        if part == 1:
+            return part  # as if a chord had counted another task twice: no part 1 yet
+        return real_task(job_id=job_id, part=part, run=run)
+
+    monkeypatch.setattr(fanout_services, "refresh_partition", counted)
+    monkeypatch.setattr(fanout, "partition_run", lossy)
     fanned = _refresh(dataset)
-    assert calls.count(1) == 2
+    assert calls.count(1) == 1 and sorted(set(calls)) == list(range(4))  # made at the merge
     assert Job.objects.get(pk=fanned.job_id).state == "succeeded"
     assert _stored(fanned) == _stored(single)
 
 @pytest.mark.django_db
 def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, monkeypatch):
+    from jobs.models import Job
     from segments import fanout_services
-    from segments.models import Job, Refresh
+    from segments.models import Refresh
 
     dataset = _import_demo(tmp_path, users=500)
     _create_segments(dataset)
     settings.FANOUT = "on"
     real = fanout_services.refresh_partition
 
-    def broken(job_id: int, part: int, run: str | None = None) -> int:
+    def broken(plan: dict, part: int) -> bytes:
         if part == 2:
             raise RuntimeError("disk on fire")
-        return real(job_id, part, run)
+        return real(plan, part)
 
     monkeypatch.setattr(fanout_services, "refresh_partition", broken)
     from django.core.management.base import CommandError
@@ -333,15 +341,16 @@ def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, m
 def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, settings,
                                                               django_capture_on_commit_callbacks,
                                                               monkeypatch):
+    from jobs.models import Job
     from segments import behaviour_services, fanout_services
-    from segments.models import BehaviourAnalysis, Job
+    from segments.models import BehaviourAnalysis
 
     mapped: list[int] = []
     real = fanout_services.analysis_partition
 
-    def spy(job_id: int, part: int, run: str | None = None) -> int:
+    def spy(plan: dict, part: int) -> bytes:
         mapped.append(part)
-        return real(job_id, part, run)
+        return real(plan, part)
 
     monkeypatch.setattr(fanout_services, "analysis_partition", spy)
 
@@ -377,8 +386,9 @@ def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, se
 def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
     from test_worker import start_worker, stop, wait_for
 
+    from jobs.models import Job
     from segments import segment_services
-    from segments.models import Job, Refresh
+    from segments.models import Refresh
 
     url = settings.CELERY_BROKER_URL
     if not url.startswith("redis://"):
@@ -414,6 +424,6 @@ def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
     job.refresh_from_db()
     log = (tmp_path / "fanout.log").read_text(errors="replace")
     assert job.state == "succeeded", (job.error, log[-3000:])
-    assert "segments.tasks.partition_task" in log and "refresh_reduce_task" in log
+    assert "jobs.tasks.partition_task" in log and "jobs.tasks.merge_task" in log
     fanned = Refresh.objects.get(job=job)
     assert _stored(fanned) == _stored(single)

@@ -27,10 +27,11 @@ from django.core.management import call_command
 from django.db import connection, connections
 from test_worker import _db_url, start_worker, stop, wait_for
 
+from jobs.models import Job
 from planner import services as planner_services
 from planner.models import Allocation, Investment, OptimizationRun, Scenario
 from segments import segment_services
-from segments.models import Dataset, Job, Refresh, Segment, SegmentSnapshot
+from segments.models import Dataset, Refresh, Segment, SegmentSnapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from segments.jobs import HANDLERS, JobFailed, job_claim, job_run
-from segments.models import Job
+from jobs.models import Job
+from jobs.services import HANDLERS, JobFailed, job_claim, job_run
 
 pytestmark = pytest.mark.django_db
 

@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from jobs.models import Job
 from planner import experiment_services
 from planner.models import Experiment, Hypothesis
 from segments import privacy, segment_services
@@ -23,7 +24,6 @@ from segments.models import (
     Dataset,
     Erasure,
     Import,
-    Job,
     Refresh,
     SegmentKind,
     SegmentSnapshot,
@@ -329,7 +329,7 @@ def test_erasure_is_exactly_once_when_the_job_is_redelivered(
         world, django_capture_on_commit_callbacks):
     """The job published the store version and died: the redelivered job does not publish
     again and still finishes the database side."""
-    from segments.jobs import job_run
+    from jobs.services import job_run
 
     dataset = world["dataset"]
     store = get_store()

@@ -209,11 +209,11 @@ def test_a_cluster_suggestion_can_be_saved_as_a_segment(client, team, tmp_path):
 
     with transaction.atomic():  # the job is dispatched on commit and runs eagerly
         client.post(url)
-    from segments.models import Job
+    from jobs.models import Job
 
     job = Job.objects.get(kind="clusters")
     if job.state != "succeeded":
-        from segments.jobs import job_run
+        from jobs.services import job_run
 
         job_run(job_id=job.pk)
         job.refresh_from_db()

@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from jobs.services import job_run
 from planner import experiment_services as xs
 from planner.models import Experiment, Hypothesis
-from segments.jobs import job_run
 from segments.models import Dataset, Segment
 
 EXPERIMENT_ID = "onboarding_checklist_v2"  # as segments.demo plants it

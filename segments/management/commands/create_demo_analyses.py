@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs.services import job_run
 from segments import behaviour_services as bs
-from segments.jobs import job_run
 from segments.models import Dataset
 
 ANALYSES = [

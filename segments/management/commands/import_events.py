@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from jobs.services import job_run
 from segments import services
 from segments.ingest import ImportRejected
-from segments.jobs import job_run
 from segments.models import Dataset, Import
 
 

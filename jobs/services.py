@@ -25,7 +25,10 @@ from .models import Job, JobState
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Job], dict[str, Any]]
+# The registry: each app registers its job kinds (imported from its AppConfig.ready()), so this
+# machinery knows no domain and the runner dispatches by kind.
 HANDLERS: dict[str, Handler] = {}
+RUN_JOB_TASK = "jobs.tasks.run_job"
 
 
 def job_handler(kind: str) -> Callable[[Handler], Handler]:
@@ -76,12 +79,13 @@ def job_send(*, job_id: int) -> None:
     """Send the job's message. If the broker is down, the job ends failed with that reason
     (a new start of the same input creates a new job) and ``BrokerUnavailable`` is raised:
     the API answers 503."""
+    from celery import current_app
     from kombu.exceptions import OperationalError as KombuOperationalError
 
-    from .tasks import run_job
-
     try:
-        run_job.apply_async((job_id,), retry=True, retry_policy=PUBLISH_RETRY)
+        # By name: the services do not import the task module that calls them.
+        current_app.tasks[RUN_JOB_TASK].apply_async((job_id,), retry=True,
+                                                    retry_policy=PUBLISH_RETRY)
     except (KombuOperationalError, OSError) as exc:
         log.error("job %s: the broker is unavailable: %s", job_id, exc)
         Job.objects.filter(pk=job_id, state=JobState.QUEUED).update(

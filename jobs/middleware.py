@@ -1,5 +1,5 @@
 """Page requests that could not start their job because the task broker is down get a clear
-503 page (the API answers its own 503 in ``segments.api.errors``)."""
+503 page (the API answers its own 503 in ``config.api``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from .jobs import BrokerUnavailable
+from .services import BrokerUnavailable
 
 
 class BrokerUnavailableMiddleware:

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "jobs"
+    verbose_name = "Jobs"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401 - the tasks the services send by name

@@ -1,0 +1,21 @@
+"""The jobs page: every long task of a workspace with its state and progress."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts import selectors as ws_selectors
+
+from .models import Job
+
+
+@login_required
+def job_list(request: HttpRequest, slug: str) -> HttpResponse:
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    jobs = Job.objects.filter(workspace=workspace).order_by("-created_at")[:100]
+    return render(request, "jobs/list.html",
+                  {"workspace": workspace, "membership": membership, "jobs": jobs})
+
+
