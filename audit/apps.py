@@ -12,3 +12,6 @@ class AuditConfig(AppConfig):
         from . import signals
 
         signals.connect()
+        from . import recorder
+
+        recorder.register_erasure_hook()

@@ -125,3 +125,14 @@ def record_bulk(queryset: Any, changes: dict[str, Any], actor: Any = None) -> in
                       before={k: before[k] for k in changed},
                       after={k: after[k] for k in changed}, changed=changed, user=actor)
     return count
+
+
+def register_erasure_hook() -> None:
+    """The history's before/after may hold an erased id (member lists; the erasure's own
+    change too, so this hook runs last: audit is the last app)."""
+    from events.privacy_services import ErasureHook
+    from events.privacy_services import register_erasure_hook as register
+
+    register(ErasureHook(scrub=lambda dataset, scrubber: scrubber.rows(
+        AuditEntry.objects.filter(workspace=dataset.workspace), ("before", "after"),
+        "audit_entries")))

@@ -185,8 +185,8 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
 def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, Stopwatch]:
     from datetime import datetime
 
-    from segments.ingest import ImportOptions, merge_into_store, parse_events
-    from segments.store import EventStore
+    from events.ingest import ImportOptions, merge_into_store, parse_events
+    from events.store import EventStore
 
     store = EventStore(store_root, partitions=PARTITIONS)
     options = ImportOptions(now=datetime.fromisoformat(NOW))
@@ -358,8 +358,8 @@ def phase_profile(args: list[str]) -> dict[str, Any]:
     import pyarrow.pandas_compat as pa_pandas
     import pyarrow.parquet as pq
 
-    import segments.ingest as ingest
-    import segments.store as store_mod
+    import events.ingest as ingest
+    import events.store as store_mod
 
     csv_path = Path(args[0])
     profiler = StepProfiler()
@@ -444,7 +444,7 @@ def phase_profile(args: list[str]) -> dict[str, Any]:
 def main() -> None:
     scale = current_scale()
     profile = "--profile" in sys.argv[1:] or os.environ.get("BENCH_PROFILE") == "1"
-    code = fingerprint("segments/ingest.py", "segments/store.py")
+    code = fingerprint("events/ingest.py", "events/store.py")
     csv_path, meta = ensure_data(scale.rows, scale.users)
     log(f"anchor: {ANCHOR}")
     log(f"ours: parse_events + merge_into_store, {PARTITIONS} partitions")
@@ -471,9 +471,9 @@ def main() -> None:
             f"dups {ours['duplicates_in_file']:,} vs {meta['planted_duplicates']:,}; "
             f"users {ours['total_users']:,} vs {meta['users']:,}; "
             f"sorted {ours['partition0_sorted']}; problems {ours['problems']}")
-    if fingerprint("segments/ingest.py", "segments/store.py") != code:
+    if fingerprint("events/ingest.py", "events/store.py") != code:
         extra["code_changed_during_run"] = True
-        log("warning: segments/ingest.py or store.py changed during the run")
+        log("warning: events/ingest.py or store.py changed during the run")
     ratio = ours["seconds"] / anchor["seconds"]
     passed = correct and ratio <= MAX_RATIO and ours["peak_mb"] < MAX_PEAK_MB
     emit(

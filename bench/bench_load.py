@@ -103,8 +103,9 @@ def phase_seed(args: list[str]) -> dict[str, Any]:
     from django.utils import timezone
 
     from accounts.models import Membership, Workspace
+    from events.models import Dataset
     from planner.models import Hypothesis, Investment
-    from segments.models import Dataset, Refresh, Segment, SegmentSnapshot
+    from segments.models import Refresh, Segment, SegmentSnapshot
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)

@@ -11,7 +11,7 @@ by all segments.
     .venv/bin/python bench/bench_refresh.py --profile    # also cProfile of ours (to stderr)
     .venv/bin/python bench/bench_refresh.py --run-refresh   # also the whole run_refresh
 
-Data: ``segments.demo.generate_demo(users)`` (full 1M users, medium 200k, small 50k; ~11 events
+Data: ``events.demo.generate_demo(users)`` (full 1M users, medium 200k, small 50k; ~11 events
 per user), generated once per scale into ``bench/data/refresh-<scale>/`` as ``events.parquet``
 (user_id, event, timestamp UTC, revenue, properties; sorted by user then time, like a store
 partition; 8 row groups, read as one frame each like the store's 8 partitions) and
@@ -94,7 +94,7 @@ MIN_N = 30
 DAY = 86_400_000_000  # µs
 Z95 = 1.959963984540054
 MEASURED_CODE = ("segments/analytics/value.py", "segments/analytics/rules.py",
-                 "segments/analytics/data.py", "segments/analytics/refresh.py")
+                 "events/frame.py", "segments/analytics/refresh.py")
 # Signals both sides compute (ours also has intervals by bootstrap / t, the anchor analytic).
 SIGNALS = ("size", "share", "revenue_per_active_user",
            *(f"ltv_{h}" for h in HORIZONS), *(f"retention_d{d}" for d in RETENTION_DAYS),
@@ -237,7 +237,7 @@ def phase_generate(args: list[str]) -> dict[str, Any]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from segments.demo import generate_demo
+    from events.demo import generate_demo
 
     out, users = Path(args[0]), int(args[1])
     started = time.perf_counter()
@@ -311,7 +311,7 @@ def _load(folder: Path) -> Any:
     file, then ``build_user_events(with_properties=True)``."""
     import pyarrow.parquet as pq
 
-    from segments.analytics.data import build_user_events
+    from events.frame import build_user_events
 
     events = pq.ParquetFile(folder / "events.parquet")
     partitions = (events.read_row_group(i).to_pandas() for i in range(events.num_row_groups))

@@ -5,8 +5,8 @@ from typing import Any
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
+from events.ingest import ImportRejected
 from jobs.services import BrokerUnavailable
-from segments.ingest import ImportRejected
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "accounts",
     "jobs",
+    "events",
     "segments",
     "planner",
     "integrations",
@@ -225,7 +226,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "ImportStatusEnum": "segments.models.ImportStatus",
+        "ImportStatusEnum": "events.models.ImportStatus",
         "JobStateEnum": "jobs.models.JobState",
         "HypothesisStatusEnum": "planner.models.HypothesisStatus",
         "InvestmentStatusEnum": "planner.models.InvestmentStatus",

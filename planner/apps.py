@@ -13,6 +13,7 @@ class PlannerConfig(AppConfig):
 
         from . import experiment_services, page_cache, services  # noqa: F401 - handlers, signals
 
+        experiment_services.register_erasure_hook()
         # A segment refresh changes reach and value per user: re-value the investments.
         segment_services.AFTER_REFRESH.append(
             lambda workspace: services.workspace_revalue(workspace=workspace,

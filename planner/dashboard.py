@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import Count, OuterRef, Subquery, Sum
 
 from accounts.models import Workspace
-from segments.models import Import, Refresh, Segment, SegmentSnapshot
+from events.models import Import
+from segments.models import Refresh, Segment, SegmentSnapshot
 
 from . import selectors
 from .models import (

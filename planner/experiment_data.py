@@ -1,6 +1,6 @@
 """Experiment data from the event store: assignments, per-user metrics, panels. Pure.
 
-Works on ``segments.analytics.data.UserEvents`` (users as dense codes, events sorted by user and
+Works on ``events.frame.UserEvents`` (users as dense codes, events sorted by user and
 time, times in µs UTC) and returns plain arrays and dataclasses; the statistics are in
 ``planner.stats`` and the orchestration in ``analyze_randomized`` / ``analyze_did`` /
 ``analyze_its`` below. No Python loop per user or per event: loops run over arms, metrics and
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.analytics.data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
 
 from . import stats
 

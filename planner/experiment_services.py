@@ -19,11 +19,12 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from events.models import Dataset
+from events.services import get_store, load_user_events
 from integrations import webhooks
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
-from segments.models import Dataset, Segment
-from segments.segment_services import load_user_events, segment_members_mask
-from segments.services import get_store
+from segments.models import Segment
+from segments.segment_services import segment_members_mask
 
 from . import stats
 from .experiment_data import (
@@ -299,9 +300,9 @@ def _assignments_path(experiment: Experiment) -> Path:
 def _pseudonymize_like_dataset(experiment: Experiment, table: pd.DataFrame) -> None:
     """A pseudonymized dataset holds pseudonyms: an uploaded table's raw ids are hashed with
     the same key (ids already pseudonyms stay), so assignments match the events."""
-    from segments import privacy
-    from segments.ingest import ImportRejected
-    from segments.models import IdMode
+    from events import privacy
+    from events.ingest import ImportRejected
+    from events.models import IdMode
 
     if experiment.dataset is None or experiment.dataset.id_mode != IdMode.PSEUDONYMIZED:
         return
@@ -662,3 +663,37 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
 
 def dataset_choices(workspace_id: int) -> Any:
     return Dataset.objects.filter(workspace_id=workspace_id)
+
+
+# ----- erasure: assignment tables and results keep user ids ---------------------------------------
+def _erasure_experiments(dataset: Any) -> Any:
+    from django.db.models import Q
+
+    return Experiment.objects.filter(workspace=dataset.workspace).filter(
+        Q(dataset=dataset) | Q(dataset__isnull=True))
+
+
+def _erasure_files(dataset: Any) -> list[tuple[str, Path]]:
+    return [("assignment_tables", Path(name)) for name in
+            _erasure_experiments(dataset).exclude(assignments_file="").values_list(
+                "assignments_file", flat=True) if Path(name).exists()]
+
+
+def _erasure_scrub(dataset: Any, scrubber: Any) -> None:
+    """Experiment results; assignment row counts follow the rewritten tables."""
+    import pyarrow.parquet as pq
+
+    for pk, name, rows in _erasure_experiments(dataset).exclude(assignments_file="").values_list(
+            "pk", "assignments_file", "assignments_rows"):
+        if Path(name).exists():
+            n = pq.ParquetFile(name).metadata.num_rows
+            if n != rows:
+                Experiment.objects.filter(pk=pk).update(assignments_rows=n)
+    scrubber.rows(_erasure_experiments(dataset), ("result",), "experiment_results")
+
+
+def register_erasure_hook() -> None:
+    from events.privacy_services import ErasureHook
+    from events.privacy_services import register_erasure_hook as register
+
+    register(ErasureHook(files=_erasure_files, scrub=_erasure_scrub))

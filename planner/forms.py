@@ -196,7 +196,7 @@ class ExperimentForm(forms.Form):
 
     def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        from segments.models import Dataset
+        from events.models import Dataset
 
         segments = Segment.objects.filter(workspace=workspace, archived=False).order_by("name")
         self.fields["dataset"].queryset = Dataset.objects.filter(workspace=workspace)

@@ -334,7 +334,7 @@ class Experiment(models.Model):
                                    related_name="experiments")
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=8, choices=ExperimentKind.choices, default=ExperimentKind.AB)
-    dataset = models.ForeignKey("segments.Dataset", null=True, blank=True,
+    dataset = models.ForeignKey("events.Dataset", null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="experiments")
     segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="experiments",

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import brief_views, views
+from . import brief_views, home_views, views
 from . import experiment_views as xv
 
 urlpatterns = [
+    path("", home_views.home, name="home"),
+    path("w/<slug:slug>/", home_views.workspace_detail, name="workspace"),
     path("w/<slug:slug>/backlog/", views.backlog, name="backlog"),
     path("w/<slug:slug>/investments/new/", views.investment_form, name="investment-new"),
     path("w/<slug:slug>/investments/<int:pk>/", views.investment_detail, name="investment"),

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from rest_framework.exceptions import APIException
 
-from segments.ingest import BINARY_SIGNATURES, ImportRejected
+from events.ingest import BINARY_SIGNATURES, ImportRejected
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"

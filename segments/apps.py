@@ -10,12 +10,8 @@ class SegmentsConfig(AppConfig):
 
     def ready(self) -> None:
         # The job kinds this app runs (each module registers its handlers on import).
-        from . import (  # noqa: F401
-            behaviour_services,
-            fanout_services,
-            privacy_services,
-            segment_services,
-            services,
-        )
+        from . import behaviour_services, fanout_services, segment_services
 
         fanout_services.register()
+        segment_services.register_erasure_hook()
+        behaviour_services.register_erasure_hook()

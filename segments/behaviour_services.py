@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
+from events.models import Dataset
+from events.services import load_user_events
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
-from .models import AnalysisKind, BehaviourAnalysis, Dataset, Segment, SegmentKind
-from .segment_services import load_user_events, segment_create, segment_members_mask
+from .models import AnalysisKind, BehaviourAnalysis, Segment, SegmentKind
+from .segment_services import segment_create, segment_members_mask
 
 MAX_STEPS = 20
 
@@ -317,3 +319,12 @@ def result_frame(analysis: BehaviourAnalysis) -> pd.DataFrame | None:
     if analysis.kind != AnalysisKind.RETENTION or "shares" not in r:
         return None
     return pd.DataFrame(r["shares"], index=r.get("cohorts"))
+
+
+def register_erasure_hook() -> None:
+    """Cached analysis results may list user ids: an erasure scrubs them."""
+    from events.privacy_services import ErasureHook
+    from events.privacy_services import register_erasure_hook as register
+
+    register(ErasureHook(scrub=lambda dataset, scrubber: scrubber.rows(
+        BehaviourAnalysis.objects.filter(dataset=dataset), ("result",), "behaviour_results")))

@@ -16,11 +16,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from events.frame import build_user_events
+from events.models import Dataset
+from events.services import get_store
 from jobs.fanout import FanoutKind, fanout_start, register_fanout
 from jobs.models import Job
 from jobs.services import JobFailed, job_progress
 
-from .analytics.data import build_user_events
 from .analytics.fanout import (
     META_KEY,
     analysis_map,
@@ -31,8 +33,7 @@ from .analytics.fanout import (
     refresh_split,
 )
 from .analytics.refresh import SegmentSpec
-from .models import Dataset, Refresh, Segment
-from .services import get_store
+from .models import Refresh, Segment
 
 COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties"]
 

@@ -14,18 +14,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
+from events.models import Dataset
+from events.services import get_store, load_user_events
 from jobs.fanout import fanout_enabled
 from jobs.faults import fault_point
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
-from .analytics.data import build_user_events
 from .analytics.drift import membership_drift, rank_changes, value_drift
 from .analytics.refresh import SegmentSpec, run_refresh
 from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
 from .analytics.rules import RuleError, validate_rule
 from .analytics.value import Signal
-from .models import Dataset, Refresh, Segment, SegmentKind, SegmentSnapshot
-from .services import get_store
+from .models import Refresh, Segment, SegmentKind, SegmentSnapshot
 
 HEADLINE_SIGNAL = "ltv_90"
 # Called with the workspace after every refresh (the planner re-values investments here).
@@ -265,26 +265,6 @@ def refresh_due(*, now: Any = None) -> list[Job]:
     return jobs
 
 
-_CACHE: dict[str, Any] = {}
-
-
-def load_user_events(dataset: Dataset) -> Any:
-    """The dataset's events as arrays, cached per process for the current store version."""
-    store = get_store()
-    version = store.current(dataset.store_key)
-    if version is None:
-        raise JobFailed("the dataset has no events yet; import some first")
-    key = str(version.path)  # the published version's directory: unique and immutable
-    if key not in _CACHE:
-        _CACHE.clear()  # one dataset at a time: bounded memory
-        _CACHE[key] = build_user_events(
-            store.iter_partitions(dataset.store_key, columns=[
-                "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
-            store.read_users(dataset.store_key), with_properties=True,
-        )
-    return _CACHE[key]
-
-
 def segment_sweep(*, segment: Segment, path: str, thresholds: list[int] | None = None,
                   window_days: list[int] | None = None) -> list[dict[str, Any]]:
     """Refine a behavioural rule: size and 90-day value per threshold or window length."""
@@ -377,3 +357,46 @@ def cluster_save(*, job: Job, label: int, name: str, owner: object | None = None
         assumptions=f"k-means cluster {label} of {len(clusters)} at dataset v"
                     f"{job.result.get('dataset_version')}; membership frozen at that version",
     )
+
+
+# ----- erasure: where this app keeps user ids (registered from the app's ready()) ----------------
+def _erasure_files(dataset: Dataset) -> list[tuple[str, Path]]:
+    """Refresh membership files and cluster label files of the dataset."""
+    folder = get_store().root / "snapshots" / dataset.store_key
+    files = [("snapshot_files", p) for p in sorted(folder.glob("refresh-*.parquet"))] \
+        if folder.exists() else []
+    jobs = Job.objects.filter(workspace=dataset.workspace, kind="clusters",
+                              params__dataset_id=dataset.pk).values_list("pk", flat=True)
+    root = get_store().root / "clusters"
+    return files + [("cluster_files", p) for p in (root / f"job-{pk}.parquet" for pk in jobs)
+                    if p.exists()]
+
+
+def _cluster_segments(dataset: Dataset) -> Any:
+    return Segment.objects.filter(dataset=dataset, kind=SegmentKind.CLUSTER)
+
+
+def _erasure_mentions(dataset: Dataset, sid: str) -> bool:
+    return any(sid in (s.definition.get("members") or []) for s in _cluster_segments(dataset)
+               if isinstance(s.definition, dict))
+
+
+def _erasure_scrub(dataset: Dataset, scrubber: Any) -> None:
+    """Saved member lists of cluster segments, and per-user strings in refresh summaries."""
+    sid = scrubber.sid
+    scrubber.count("segments", 0)
+    for segment in _cluster_segments(dataset):
+        definition = segment.definition if isinstance(segment.definition, dict) else {}
+        members = definition.get("members")
+        if isinstance(members, list) and sid in members:
+            segment.definition = {**definition, "members": [m for m in members if m != sid]}
+            segment.save(update_fields=["definition", "updated_at"])
+            scrubber.count("segments")
+    scrubber.rows(Refresh.objects.filter(dataset=dataset), ("summary",), "job_results")
+
+
+def register_erasure_hook() -> None:
+    from events.privacy_services import ErasureHook
+    from events.privacy_services import register_erasure_hook as register
+
+    register(ErasureHook(files=_erasure_files, mentions=_erasure_mentions, scrub=_erasure_scrub))

@@ -15,12 +15,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
 
 from accounts import selectors as ws_selectors
+from events.models import Dataset
 from jobs.models import Job
 
 from . import segment_services, selectors
 from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
 from .analytics.rules import describe_rule
-from .models import Dataset, Refresh, Segment
+from .models import Refresh, Segment
 
 SIGNAL_LABELS = {
     "share": "Share of users",

@@ -6,16 +6,7 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from accounts.selectors import workspaces_for
 
-from .models import Dataset, Import, Refresh, Segment, SegmentSnapshot
-
-
-def datasets_for(user: object) -> QuerySet[Dataset]:
-    return Dataset.objects.filter(workspace__in=workspaces_for(user)).select_related("workspace")
-
-
-def imports_for(user: object) -> QuerySet[Import]:
-    return Import.objects.filter(workspace__in=workspaces_for(user)).select_related(
-        "dataset", "job", "workspace")
+from .models import Refresh, Segment, SegmentSnapshot
 
 
 def segments_for(user: object) -> QuerySet[Segment]:

@@ -2,15 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import behaviour_views, privacy_views, segment_views, views
+from . import behaviour_views, segment_views
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("w/<slug:slug>/", views.workspace_detail, name="workspace"),
-    path("w/<slug:slug>/datasets/<int:pk>/", views.dataset_detail, name="dataset"),
-    path("w/<slug:slug>/datasets/<int:pk>/erase/", privacy_views.dataset_erase,
-         name="dataset-erase"),
-    path("w/<slug:slug>/imports/<int:pk>/", views.import_detail, name="import"),
     path("w/<slug:slug>/behaviour/", behaviour_views.behaviour, name="behaviour"),
     path("w/<slug:slug>/behaviour/<int:pk>/", behaviour_views.analysis_detail, name="analysis"),
     path("w/<slug:slug>/segments/", segment_views.segment_list, name="segments"),

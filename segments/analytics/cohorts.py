@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.analytics.data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
 
 WEEK_US = 7 * US_PER_DAY
 

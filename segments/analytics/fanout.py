@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import UserEvents
+from events.frame import UserEvents
+
 from .refresh import (
     HOLDOUT_FRACTION,
     RefreshResult,

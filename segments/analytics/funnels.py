@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segments.analytics.data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
 
 MODES = ("ordered", "strict", "any_order")
 US_PER_S = 1_000_000

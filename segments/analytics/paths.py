@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from segments.analytics.data import UserEvents
+from events.frame import UserEvents
 from segments.analytics.funnels import Rate
 
 US_PER_MINUTE = 60_000_000

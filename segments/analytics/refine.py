@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
+
 from .rules import MAX_DAYS, RuleError, RuleEvaluator, as_of_micros, node_kind, validate_rule
 
 ValueFn = Callable[[np.ndarray], Any]

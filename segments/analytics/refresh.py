@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from events.frame import US_PER_DAY, UserEvents
+
 from . import clv as clv_core
-from .data import US_PER_DAY, UserEvents
 from .rfm import rfm_scores, rfm_segment_mask
 from .rules import evaluate_rule
 from .value import Signal, holdout_check, retention_curve, segment_signals, user_features

@@ -37,7 +37,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from .data import UserEvents
+from events.frame import UserEvents
+
 from .value import user_features
 
 # (name, R range, FM range), inclusive, on the 1..5 scale.

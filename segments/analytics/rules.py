@@ -79,7 +79,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
 
 COMBINATORS = ("all", "any", "not")
 LEAVES = ("attribute", "event", "distinct", "revenue", "first_seen", "last_seen")

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
-from segments.analytics.data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
 from segments.analytics.funnels import Rate, _num, z_value
 
 DEFINITION = ("candidate = N+ events of a type with 0 <= time - signup < window; users without "

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .data import US_PER_DAY, UserEvents
+from events.frame import US_PER_DAY, UserEvents
 
 Z95 = float(stats.norm.ppf(0.975))
 HORIZONS = (30, 90, 365)

@@ -7,8 +7,6 @@ from rest_framework.routers import DefaultRouter
 from . import views
 
 router = DefaultRouter()
-router.register("datasets", views.DatasetViewSet, basename="dataset")
-router.register("imports", views.ImportViewSet, basename="import")
 router.register("segments", views.SegmentViewSet, basename="segment")
 router.register("snapshots", views.SnapshotViewSet, basename="snapshot")
 router.register("refreshes", views.RefreshViewSet, basename="refresh")

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from events import services
+from events.models import Dataset, Import
 from integrations import webhooks
 from jobs.models import Job
 from planner import services as planner_services
@@ -20,8 +22,8 @@ from planner.models import (
     OptimizationRun,
     Scenario,
 )
-from segments import segment_services, services
-from segments.models import BehaviourAnalysis, Dataset, Import, Refresh, SegmentSnapshot
+from segments import segment_services
+from segments.models import BehaviourAnalysis, Refresh, SegmentSnapshot
 
 # 60 users sign up; two in three buy (so a funnel has drop-off); odd users are on "pro".
 EVENTS = "user_id,event,timestamp,revenue\n" + "".join(

@@ -44,10 +44,10 @@ USERS_CSV = "user_id,signup_time,plan\n" + "".join(
 def seed_plan(team: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """A dataset of 40 users, two rule segments refreshed, three investments and a finished
     optimizer run (as tests/planner/test_dashboard.py's ``ws`` fixture)."""
+    from events.models import Dataset
     from planner import services
     from planner.models import Investment, OptimizationRun, Scenario
     from segments import segment_services
-    from segments.models import Dataset
 
     (tmp_path / "plan-e.csv").write_text(_events_csv(40, 10))
     (tmp_path / "plan-u.csv").write_text(USERS_CSV)
@@ -78,9 +78,9 @@ def seed_plan(team: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 def seed_demo(team: dict[str, Any], tmp_path: Path, users: int = 3000) -> dict[str, Any]:
     """The demo generator's data imported, with "Web" and "Mobile" rule segments refreshed."""
+    from events.demo import generate_demo
+    from events.models import Dataset
     from segments import segment_services
-    from segments.demo import generate_demo
-    from segments.models import Dataset
 
     data = generate_demo(users=users, seed=7)
     data.events.to_csv(tmp_path / "demo-e.csv", index=False)

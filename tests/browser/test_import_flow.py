@@ -45,8 +45,8 @@ def write_files(tmp_path: Path) -> tuple[Path, Path]:
 
 def seed_dataset(workspace: Any, tmp_path: Path, name: str = "Seeded events") -> Any:
     """A dataset with the files above imported through the service layer (not the browser)."""
-    from segments import services
-    from segments.models import Import
+    from events import services
+    from events.models import Import
 
     dataset = services.dataset_create(workspace=workspace, name=name)
     events, users = write_files(tmp_path)

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def seed_dataset(workspace, tmp_path):  # type: ignore[no-untyped-def]
-    from segments import services
+    from events import services
 
     dataset = services.dataset_create(workspace=workspace, name="Seeded events")
     events = tmp_path / "events.csv"

@@ -15,12 +15,13 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from events.models import Dataset
 from integrations import tasks, webhooks
 from integrations.models import WebhookDelivery, WebhookSubscription
 from planner import services
 from planner.models import Evidence, Hypothesis, Investment, OptimizationRun, Scenario
 from segments import segment_services
-from segments.models import Dataset, Refresh
+from segments.models import Refresh
 
 SECRET = "whsec_test-secret"
 

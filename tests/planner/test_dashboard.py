@@ -8,11 +8,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ApiToken
+from events.models import Dataset
 from planner import services
 from planner.dashboard import dashboard
 from planner.models import Allocation, Investment, OptimizationRun, Scenario
 from segments import segment_services
-from segments.models import Dataset, SegmentSnapshot
+from segments.models import SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

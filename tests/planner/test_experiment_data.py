@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
+from events.demo import generate_demo
+from events.frame import build_user_events
 from planner import stats
 from planner.experiment_data import (
     ExperimentDataError,
@@ -28,8 +30,6 @@ from planner.experiment_data import (
     metric_values,
     period_panel,
 )
-from segments.analytics.data import build_user_events
-from segments.demo import generate_demo
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 DAY = 86_400_000_000

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
+from events.demo import generate_demo
+from events.models import Dataset
 from planner import stats
 from planner.models import (
     Evidence,
@@ -19,8 +21,6 @@ from planner.models import (
     Learning,
 )
 from segments import segment_services
-from segments.demo import generate_demo
-from segments.models import Dataset
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from events.models import Dataset
 from planner import services
 from planner.models import (
     Allocation,
@@ -19,7 +20,7 @@ from planner.models import (
     Scenario,
 )
 from segments import segment_services
-from segments.models import Dataset, SegmentSnapshot
+from segments.models import SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

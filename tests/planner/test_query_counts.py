@@ -13,8 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from events.models import Dataset
 from planner.models import Hypothesis, Investment
-from segments.models import Dataset, Refresh, Segment, SegmentSnapshot
+from segments.models import Refresh, Segment, SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

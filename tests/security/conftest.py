@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from events.models import Dataset
 from planner.models import Allocation, Experiment, Hypothesis, Investment, OptimizationRun, Scenario
-from segments.models import Dataset, Segment
+from segments.models import Segment
 
 RULE = {"all": [{"attribute": "plan", "op": "eq", "value": "pro"}]}
 

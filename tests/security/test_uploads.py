@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segments.models import Import
+from events.models import Import
 
 pytestmark = pytest.mark.django_db
 

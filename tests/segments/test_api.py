@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import ApiToken
+from events.models import Dataset, Import
 from jobs.models import Job
-from segments.models import Dataset, Import
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -219,8 +219,8 @@ def test_deleting_a_dataset_removes_its_events_only_after_commit(team, tmp_path,
     from django.core.management import call_command
     from django.db import transaction
 
-    from segments.models import Dataset
-    from segments.services import dataset_delete, get_store
+    from events.models import Dataset
+    from events.services import dataset_delete, get_store
 
     (tmp_path / "e.csv").write_text("user_id,event,timestamp\nu1,signup,2025-01-01T00:00:00Z\n")
     call_command("import_events", workspace="acme", events=tmp_path / "e.csv", dataset="d")

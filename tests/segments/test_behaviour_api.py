@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from events.demo import generate_demo
+from events.models import Dataset
 from planner.models import Hypothesis
-from segments.demo import generate_demo
-from segments.models import BehaviourAnalysis, Dataset, Segment
+from segments.models import BehaviourAnalysis, Segment
 
 pytestmark = pytest.mark.django_db
 

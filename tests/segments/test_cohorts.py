@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from events.frame import US_PER_DAY, UserEvents
 from segments.analytics.cohorts import (
     period_index,
     period_start,
     repeat_purchase_retention,
     retention,
 )
-from segments.analytics.data import US_PER_DAY, UserEvents
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = US_PER_DAY // 24

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from segments.demo import (
+from events.demo import (
     DEFAULT_END,
     EVENT_COLUMNS,
     FEATURES,

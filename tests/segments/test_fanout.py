@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segments.analytics.data import build_user_events
+from events.demo import generate_demo, write_demo
+from events.frame import build_user_events
+from events.ingest import ImportOptions, merge_into_store, parse_events, parse_users
+from events.store import EventStore
 from segments.analytics.fanout import refresh_map, refresh_reduce, refresh_split
 from segments.analytics.refresh import SegmentSpec, run_refresh
-from segments.demo import generate_demo, write_demo
-from segments.ingest import ImportOptions, merge_into_store, parse_events, parse_users
-from segments.store import EventStore
 
 COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties"]
 PLAN_EARLY = "2025-06-01T00:00:00Z"
@@ -194,7 +194,7 @@ DB_SEGMENTS = [
 def _import_demo(tmp_path: Path, users: int = 3000) -> object:
     from django.core.management import call_command
 
-    from segments.models import Dataset
+    from events.models import Dataset
 
     paths = write_demo(generate_demo(users=users, seed=7), tmp_path)
     call_command("import_events", workspace="acme", events=paths["events"],
@@ -270,7 +270,7 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
     assert a["champions"]["size"] > 0 and a["team"]["size"] > 0
     assert a["summary"]["users"] == 3000 and a["listed"]["size"] > 0
     # The work folder is gone once the callback stored the result.
-    from segments.services import get_store
+    from events.services import get_store
 
     store = get_store()
     assert store.list_work(f"{store.base}/.work", prefix=f"job-{job.pk}-") == []
@@ -400,8 +400,8 @@ def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
     _create_segments(dataset)
     settings.FANOUT = "off"
     single = _refresh(dataset)
+    from events.services import load_user_events
     from segments import behaviour_services
-    from segments.segment_services import load_user_events
 
     ue = load_user_events(dataset)
     as_of = int(ue.time.max()) + 1

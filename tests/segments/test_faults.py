@@ -27,11 +27,12 @@ from django.core.management import call_command
 from django.db import connection, connections
 from test_worker import _db_url, start_worker, stop, wait_for
 
+from events.models import Dataset
 from jobs.models import Job
 from planner import services as planner_services
 from planner.models import Allocation, Investment, OptimizationRun, Scenario
 from segments import segment_services
-from segments.models import Dataset, Refresh, Segment, SegmentSnapshot
+from segments.models import Refresh, Segment, SegmentSnapshot
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

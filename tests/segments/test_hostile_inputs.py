@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments import services
-from segments.ingest import ImportOptions, ImportRejected, ParsedEvents, parse_events, parse_users
-from segments.models import Dataset, Import
+from events import services
+from events.ingest import ImportOptions, ImportRejected, ParsedEvents, parse_events, parse_users
+from events.models import Dataset, Import
 
 H = "user_id,event,timestamp,revenue\n"
 PRIOR = (H + "p1,signup,2024-01-01T10:00:00Z,\n"

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from segments.ingest import (
+from events.ingest import (
     SAMPLE_LIMIT,
     ImportOptions,
     ImportRejected,
@@ -30,7 +30,7 @@ from segments.ingest import (
     parse_events,
     parse_users,
 )
-from segments.store import EventStore, partition_of
+from events.store import EventStore, partition_of
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -555,7 +555,7 @@ def test_partitions_are_sorted_and_each_user_lives_in_one(tmp_path):
 def test_partition_of_is_stable_across_processes():
     ids = ["u1", "user-042", "ü-unicode", "", "1234567890"]
     here = partition_of(np.asarray(ids, dtype=object), 8).tolist()
-    code = ("import json, sys, numpy as np; from segments.store import partition_of; "
+    code = ("import json, sys, numpy as np; from events.store import partition_of; "
             f"print(json.dumps(partition_of(np.asarray({ids!r}, dtype=object), 8).tolist()))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, timeout=60, check=True)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments.analytics.data import UserEvents
+from events.frame import UserEvents
 from segments.analytics.paths import paths
 
 MIN = 60_000_000

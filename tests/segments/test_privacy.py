@@ -15,22 +15,16 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from events import privacy
+from events.models import Dataset, Erasure, Import
+from events.privacy_services import ErasureInvalid, erase_user
+from events.services import get_store
+from events.store import partition_of
 from jobs.models import Job
 from planner import experiment_services
 from planner.models import Experiment, Hypothesis
-from segments import privacy, segment_services
-from segments.models import (
-    BehaviourAnalysis,
-    Dataset,
-    Erasure,
-    Import,
-    Refresh,
-    SegmentKind,
-    SegmentSnapshot,
-)
-from segments.privacy_services import ErasureInvalid, erase_user
-from segments.services import get_store
-from segments.store import partition_of
+from segments import segment_services
+from segments.models import BehaviourAnalysis, Refresh, SegmentKind, SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

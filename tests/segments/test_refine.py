@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from events.frame import UserEvents, build_user_events
 from segments.analytics import rules as rules_module
-from segments.analytics.data import UserEvents, build_user_events
 from segments.analytics.refine import (
     node_at,
     replace_at,

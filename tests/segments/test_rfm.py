@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segments.analytics.data import build_user_events
+from events.frame import build_user_events
 from segments.analytics.rfm import (
     SEGMENT_GRID,
     SEGMENT_NAMES,

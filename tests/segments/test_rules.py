@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments.analytics.data import UserEvents, build_user_events
+from events.frame import UserEvents, build_user_events
 from segments.analytics.rules import (
     RuleError,
     describe_rule,
@@ -889,7 +889,7 @@ def test_distinct_per_user_seen_table_matches_sorting(monkeypatch: pytest.Monkey
 
 
 def test_event_order_matches_lexsort() -> None:
-    from segments.analytics.data import event_order
+    from events.frame import event_order
 
     rng = np.random.default_rng(6)
     user = np.sort(rng.integers(0, 50, 400))
@@ -968,7 +968,7 @@ def test_text_attributes_match_pandas_isin() -> None:
 def test_properties_dictionary_coded_like_an_object_array() -> None:
     import pyarrow as pa
 
-    from segments.analytics.data import encode_properties
+    from events.frame import encode_properties
 
     rng = np.random.default_rng(10)
     texts = [None, '{"feature": "export"}', '{"feature": "share", "n": 2}', '{"n": 2.0}',

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from events.demo import generate_demo, write_demo
+from events.models import Dataset
 from segments import segment_services
-from segments.demo import generate_demo, write_demo
-from segments.models import Dataset, Refresh, Segment, SegmentSnapshot
+from segments.models import Refresh, Segment, SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

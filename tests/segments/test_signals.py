@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segments.analytics.data import US_PER_DAY, UserEvents, build_user_events
+from events.demo import generate_demo
+from events.frame import US_PER_DAY, UserEvents, build_user_events
 from segments.analytics.signals import (
     Candidate,
     Outcome,
@@ -25,7 +26,6 @@ from segments.analytics.signals import (
     early_counts,
     outcome_flags,
 )
-from segments.demo import generate_demo
 
 HOUR = US_PER_DAY // 24
 NAMES = ("a", "b", "up")

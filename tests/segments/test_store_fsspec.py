@@ -10,8 +10,8 @@ import fsspec
 import pyarrow as pa
 import pytest
 
-from segments.ingest import ImportOptions, merge_into_store, parse_events, parse_users
-from segments.store import EVENT_SCHEMA, EventStore
+from events.ingest import ImportOptions, merge_into_store, parse_events, parse_users
+from events.store import EVENT_SCHEMA, EventStore
 
 EVENTS = """user_id,event,timestamp,revenue
 a,signup,2025-01-01T00:00:00Z,
@@ -109,8 +109,9 @@ def test_file_urls_are_the_local_folder(tmp_path):
 def test_a_refresh_on_a_memory_store(team, tmp_path, settings):
     from django.core.management import call_command
 
+    from events.models import Dataset
     from segments import segment_services
-    from segments.models import Dataset, Refresh, SegmentSnapshot
+    from segments.models import Refresh, SegmentSnapshot
 
     settings.EVENT_STORE = f"memory://bucket-{uuid.uuid4().hex[:8]}/store"
     call_command("import_events", workspace="acme", events=_write(tmp_path, "e.csv", EVENTS),

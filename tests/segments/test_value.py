@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from events.frame import US_PER_DAY, UserEvents, build_user_events
 from segments.analytics import value as value_module
-from segments.analytics.data import US_PER_DAY, UserEvents, build_user_events
 from segments.analytics.value import (
     Signal,
     bootstrap_means,

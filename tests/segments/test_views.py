@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from segments.models import Dataset, Import
+from events.models import Dataset, Import
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from events import services
+from events.models import Dataset, Import
 from jobs.models import Job
-from segments import services
-from segments.models import Dataset, Import
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -9,12 +9,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from events.models import Dataset
 from jobs.services import job_run
 from planner import experiment_services as xs
 from planner.models import Experiment, Hypothesis
-from segments.models import Dataset, Segment
+from segments.models import Segment
 
-EXPERIMENT_ID = "onboarding_checklist_v2"  # as segments.demo plants it
+EXPERIMENT_ID = "onboarding_checklist_v2"  # as events.demo plants it
 ONBOARDING = {"name": "onboarded_7d", "kind": "conversion", "event": "onboarding_completed",
               "window_days": 7}
 SESSIONS = {"name": "sessions_14d", "kind": "count", "event": "session_start",
@@ -114,7 +115,7 @@ class Command(BaseCommand):
     def _experiment_start() -> str:
         import datetime as dt
 
-        from segments.demo import DEFAULT_END, EXPERIMENT_START_DAYS_BEFORE_END, HISTORY_DAYS
+        from events.demo import DEFAULT_END, EXPERIMENT_START_DAYS_BEFORE_END, HISTORY_DAYS
 
         start = DEFAULT_END - dt.timedelta(days=HISTORY_DAYS) + dt.timedelta(
             days=HISTORY_DAYS - EXPERIMENT_START_DAYS_BEFORE_END)

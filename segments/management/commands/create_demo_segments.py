@@ -5,8 +5,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from events.models import Dataset
 from segments import segment_services
-from segments.models import Dataset, Segment
+from segments.models import Segment
 
 # The demo data's planted truths, as segments a council would define.
 DEMO_SEGMENTS: list[dict[str, Any]] = [

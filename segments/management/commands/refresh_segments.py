@@ -5,10 +5,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from events.models import Dataset
 from jobs.models import Job
 from jobs.services import job_run
 from segments import segment_services
-from segments.models import Dataset
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from segments.demo import generate_demo, write_demo
+from events.demo import generate_demo, write_demo
 
 
 class Command(BaseCommand):

@@ -684,7 +684,7 @@ def generate_demo(users: int = 50_000, seed: int = 7, end: datetime | None = Non
     pre_experiment = u["signup"] < exp_start
     truth: dict[str, Any] = {
         "meta": {
-            "generator": "segments.demo.generate_demo",
+            "generator": "events.demo.generate_demo",
             "users": n,
             "events": int(len(events_frame)),
             "seed": int(seed),

@@ -6,10 +6,15 @@ id) and queues a job. The job, safe to run twice:
 1. publishes a store version without the user (only the user's partition and the users file
    are rewritten; the manifest records the erasure, so a redelivered job does not do it again)
    and removes the older versions that still hold the rows;
-2. rewrites the files of stored results without the id: refresh membership files, cluster
-   label files, experiment assignment tables; deletes kept raw uploads that mention it;
-3. in one transaction: saved member lists of segments, per-user strings in cached results and
-   reports, the dataset's version (so cached analyses are recomputed), the erasure's counts.
+2. rewrites the files of stored results without the id (refresh membership files, cluster
+   label files, experiment assignment tables: each app that keeps such files names them with
+   an ``ErasureHook``); deletes kept raw uploads that mention it;
+3. in one transaction: per-user strings in import reports and job results, whatever the
+   registered hooks scrub (saved member lists, cached results, the audit history), the
+   dataset's version (so cached analyses are recomputed), the erasure's counts.
+
+Higher apps register their hooks from their ``AppConfig.ready()`` (``register_erasure_hook``),
+so this lower app never imports them; hooks run in registration order (the app order).
 
 The id itself travels in the job's params only while the job is pending or running; they are
 cleared when it ends.
@@ -19,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from django.apps import apps
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
@@ -33,20 +39,10 @@ from jobs.faults import fault_point
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
 from . import privacy
-from .analytics.catalog import attribute_catalog, event_catalog
+from .catalog import attribute_catalog, event_catalog
 from .ingest import ImportRejected
-from .models import (
-    BehaviourAnalysis,
-    Dataset,
-    Erasure,
-    IdMode,
-    Import,
-    ImportStatus,
-    Refresh,
-    Segment,
-    SegmentKind,
-)
-from .services import get_store
+from .models import Dataset, Erasure, IdMode, Import, ImportStatus
+from .services import forget_loaded_events, get_store
 
 MAX_USER_ID_CHARS = 1000
 
@@ -120,32 +116,56 @@ def erase_user(*, dataset: Dataset, user_id: str, requested_by: object | None,
 
 
 # ----- where an id is kept -----------------------------------------------------------------------
-def _snapshot_files(dataset: Dataset) -> list[Path]:
-    folder = get_store().root / "snapshots" / dataset.store_key
-    return sorted(folder.glob("refresh-*.parquet")) if folder.exists() else []
+class Scrubber:
+    """Removes one id from JSON fields of stored rows and counts what it touched."""
+
+    def __init__(self, sid: str) -> None:
+        self.sid = sid
+        self.touched: dict[str, int] = {}
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.touched[name] = self.touched.get(name, 0) + n
+
+    def rows(self, queryset: Any, fields: tuple[str, ...], name: str) -> None:
+        """Scrub the id out of these JSON fields of every row of the queryset."""
+        self.touched.setdefault(name, 0)
+        for row in queryset.only("pk", *fields).iterator(chunk_size=1000):
+            changes = {}
+            for field in fields:
+                value = getattr(row, field)
+                if self.sid not in json.dumps(value, default=str):
+                    continue
+                new, n = privacy.scrub(value, self.sid)
+                if n:
+                    changes[field] = new
+            if changes:
+                type(row).objects.filter(pk=row.pk).update(**changes)
+                self.touched[name] += 1
 
 
-def _cluster_files(dataset: Dataset) -> list[Path]:
-    jobs = Job.objects.filter(workspace=dataset.workspace, kind="clusters",
-                              params__dataset_id=dataset.pk).values_list("pk", flat=True)
-    root = get_store().root / "clusters"
-    return [p for p in (root / f"job-{pk}.parquet" for pk in jobs) if p.exists()]
+@dataclass(frozen=True)
+class ErasureHook:
+    """What a higher app keeps per user for a dataset, so an erasure can find and remove it.
+
+    ``files``: result files (Parquet with a ``user_id`` column) as (count name, path);
+    ``mentions``: whether the id is kept anywhere else (e.g. a saved member list);
+    ``scrub``: removes the id from the app's rows, inside the erasure's transaction."""
+
+    files: Callable[[Dataset], list[tuple[str, Path]]] = lambda dataset: []
+    mentions: Callable[[Dataset, str], bool] = lambda dataset, sid: False
+    scrub: Callable[[Dataset, Scrubber], None] = lambda dataset, scrubber: None
 
 
-def _experiments(dataset: Dataset) -> Any:
-    from planner.models import Experiment
-
-    return Experiment.objects.filter(workspace=dataset.workspace).filter(
-        Q(dataset=dataset) | Q(dataset__isnull=True))
+ERASURE_HOOKS: list[ErasureHook] = []
 
 
-def _assignment_files(dataset: Dataset) -> list[tuple[int, Path]]:
-    out = []
-    for pk, name in _experiments(dataset).exclude(assignments_file="").values_list(
-            "pk", "assignments_file"):
-        if Path(name).exists():
-            out.append((pk, Path(name)))
-    return out
+def register_erasure_hook(hook: ErasureHook) -> None:
+    """Register where a higher app keeps user ids (from its ``AppConfig.ready()``)."""
+    ERASURE_HOOKS.append(hook)
+
+
+def _result_files(dataset: Dataset) -> list[tuple[str, Path]]:
+    return [(name, path) for hook in ERASURE_HOOKS for name, path in hook.files(dataset)]
 
 
 def _file_has(path: Path, sid: str) -> bool:
@@ -157,13 +177,9 @@ def _found(dataset: Dataset, sid: str) -> bool:
     """Whether the id is anywhere an erasure would remove it from."""
     if privacy.store_mentions(get_store(), dataset.store_key, sid):
         return True
-    files = _snapshot_files(dataset) + _cluster_files(dataset) + [
-        p for _, p in _assignment_files(dataset)]
-    if any(_file_has(p, sid) for p in files):
+    if any(_file_has(path, sid) for _, path in _result_files(dataset)):
         return True
-    return any(sid in (s.definition.get("members") or [])
-               for s in Segment.objects.filter(dataset=dataset, kind=SegmentKind.CLUSTER)
-               if isinstance(s.definition, dict))
+    return any(hook.mentions(dataset, sid) for hook in ERASURE_HOOKS)
 
 
 def _rewrite_without(path: Path, sid: str) -> int:
@@ -216,20 +232,11 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
     job_progress(job, 40, "removing the user from stored result files")
     touched: dict[str, int] = {}
     rows = 0
-    for name, paths in (("snapshot_files", _snapshot_files(dataset)),
-                        ("cluster_files", _cluster_files(dataset))):
-        for path in paths:
-            removed = _rewrite_without(path, sid)
-            if removed:
-                touched[name] = touched.get(name, 0) + 1
-                rows += removed
-    assignment_rows: dict[int, int] = {}
-    for pk, path in _assignment_files(dataset):
+    for name, path in _result_files(dataset):
         removed = _rewrite_without(path, sid)
         if removed:
-            touched["assignment_tables"] = touched.get("assignment_tables", 0) + 1
+            touched[name] = touched.get(name, 0) + 1
             rows += removed
-        assignment_rows[pk] = pq.ParquetFile(path).metadata.num_rows
     touched["raw_uploads_deleted"] = _delete_raw_uploads(dataset, sid)
     # Kept across a redelivery (the files rewritten before a crash are not found again).
     prior = (Erasure.objects.filter(pk=erasure.pk).values_list("counts", flat=True).first()
@@ -252,9 +259,6 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
     job_progress(job, 85, "removing the user from saved segments and cached results")
     with transaction.atomic():
         touched.update(_erase_db_traces(dataset, sid, job))
-        for pk, n in assignment_rows.items():
-            _experiments(dataset).filter(pk=pk).exclude(assignments_rows=n).update(
-                assignments_rows=n)
         if version is not None and in_store.get("published"):
             manifest = version.manifest
             Dataset.objects.filter(pk=dataset.pk).update(
@@ -276,9 +280,7 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
         }
         Erasure.objects.filter(pk=erasure.pk).update(counts=counts, finished_at=timezone.now())
         _forget_id(job, erasure)
-    from . import segment_services
-
-    segment_services._CACHE.clear()  # this process's arrays of the old version held the user
+    forget_loaded_events()  # this process's arrays of the old version held the user
     done = (f"erased {counts['events_removed']:,} events and {counts['attributes_removed']} "
             f"attributes; {counts['results_touched']} stored results touched")
     job_progress(job, 100, done)
@@ -305,43 +307,11 @@ def _delete_raw_uploads(dataset: Dataset, sid: str) -> int:
 
 
 def _erase_db_traces(dataset: Dataset, sid: str, job: Job) -> dict[str, int]:
-    """Saved member lists and per-user strings in results, reports and job results."""
-    touched = {"segments": 0, "behaviour_results": 0, "import_reports": 0, "job_results": 0,
-               "experiment_results": 0}
-    for segment in Segment.objects.filter(dataset=dataset, kind=SegmentKind.CLUSTER):
-        definition = segment.definition if isinstance(segment.definition, dict) else {}
-        members = definition.get("members")
-        if isinstance(members, list) and sid in members:
-            segment.definition = {**definition, "members": [m for m in members if m != sid]}
-            segment.save(update_fields=["definition", "updated_at"])
-            touched["segments"] += 1
-
-    def scrub_rows(queryset: Any, fields: tuple[str, ...], name: str) -> None:
-        touched.setdefault(name, 0)
-        for row in queryset.only("pk", *fields).iterator(chunk_size=1000):
-            changes = {}
-            for field in fields:
-                value = getattr(row, field)
-                if sid not in json.dumps(value, default=str):
-                    continue
-                new, n = privacy.scrub(value, sid)
-                if n:
-                    changes[field] = new
-            if changes:
-                type(row).objects.filter(pk=row.pk).update(**changes)
-                touched[name] += 1
-
-    scrub_rows(BehaviourAnalysis.objects.filter(dataset=dataset), ("result",), "behaviour_results")
-    scrub_rows(Import.objects.filter(dataset=dataset), ("report", "error"), "import_reports")
-    scrub_rows(Job.objects.filter(workspace=dataset.workspace).exclude(pk=job.pk), ("result",),
-               "job_results")
-    scrub_rows(Refresh.objects.filter(dataset=dataset), ("summary",), "job_results")
-    scrub_rows(_experiments(dataset), ("result",), "experiment_results")
-    if apps.is_installed("audit"):  # the history's before/after of member lists (this one too)
-        entries = apps.get_model("audit", "AuditEntry").objects.filter(
-            workspace=dataset.workspace)
-        scrub_rows(entries, ("before", "after"), "audit_entries")
-    return touched
-
-
-__all__ = ["ErasureInvalid", "erase_user", "stored_id"]
+    """Per-user strings in import reports and job results, then every registered hook's rows."""
+    scrubber = Scrubber(sid)
+    scrubber.rows(Import.objects.filter(dataset=dataset), ("report", "error"), "import_reports")
+    scrubber.rows(Job.objects.filter(workspace=dataset.workspace).exclude(pk=job.pk),
+                  ("result",), "job_results")
+    for hook in ERASURE_HOOKS:
+        hook.scrub(dataset, scrubber)
+    return scrubber.touched

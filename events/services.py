@@ -18,7 +18,8 @@ from jobs.faults import fault_point
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
 from . import privacy
-from .analytics.catalog import attribute_catalog, event_catalog
+from .catalog import attribute_catalog, event_catalog
+from .frame import build_user_events
 from .ingest import (
     ImportOptions,
     ImportRejected,
@@ -350,3 +351,29 @@ def copy_to_uploads(path: Path) -> tuple[Path, str]:
 
 
 __all__ = ["copy_to_uploads", "dataset_create", "dataset_delete", "import_create", "save_upload"]
+
+
+# ----- the per-user event frame of a dataset ------------------------------------------------------
+_CACHE: dict[str, Any] = {}
+
+
+def load_user_events(dataset: Dataset) -> Any:
+    """The dataset's events as arrays, cached per process for the current store version."""
+    store = get_store()
+    version = store.current(dataset.store_key)
+    if version is None:
+        raise JobFailed("the dataset has no events yet; import some first")
+    key = str(version.path)  # the published version's directory: unique and immutable
+    if key not in _CACHE:
+        _CACHE.clear()  # one dataset at a time: bounded memory
+        _CACHE[key] = build_user_events(
+            store.iter_partitions(dataset.store_key, columns=[
+                "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
+            store.read_users(dataset.store_key), with_properties=True,
+        )
+    return _CACHE[key]
+
+
+def forget_loaded_events() -> None:
+    """Drop this process's cached frame (after an erasure: it held the erased user)."""
+    _CACHE.clear()

@@ -7,10 +7,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from events import services
+from events.ingest import ImportRejected
+from events.models import Dataset, Import
 from jobs.services import job_run
-from segments import services
-from segments.ingest import ImportRejected
-from segments.models import Dataset, Import
 
 
 class Command(BaseCommand):

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from jobs.api.serializers import JobSerializer
+
+from ..models import Dataset, Erasure, Import
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "workspace", "name", "description", "version", "total_events",
+                  "total_users", "id_mode", "created_at", "updated_at"]
+        read_only_fields = ["version", "total_events", "total_users", "id_mode", "created_at",
+                            "updated_at"]
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    workspace = serializers.SlugField()
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CatalogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["id", "version", "event_catalog", "attribute_catalog"]
+
+
+class ImportSerializer(serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = Import
+        fields = ["id", "dataset", "status", "events_name", "users_name", "input_hash",
+                  "options", "rows_read", "rows_kept", "rows_added", "dataset_version",
+                  "error", "job", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class ImportReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Import
+        fields = ["id", "status", "rows_read", "rows_kept", "rows_added", "report", "error"]
+        read_only_fields = fields
+
+
+class ImportCreateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    events = serializers.FileField(required=False)
+    users = serializers.FileField(required=False)
+    format = serializers.ChoiceField(choices=["auto", "csv", "parquet", "jsonl"], default="auto")
+    timezone = serializers.CharField(required=False, allow_blank=True, default="")
+    mapping = serializers.JSONField(required=False, default=dict,
+                                    help_text='e.g. {"user_id": "customer", "timestamp": "ts"}')
+    pseudonymize = serializers.BooleanField(
+        required=False, default=False,
+        help_text="replace every user id by HMAC-SHA256(PSEUDONYMIZATION_KEY, id) before "
+                  "anything is stored")
+
+    def validate_mapping(self, value: object) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise serializers.ValidationError("mapping must be an object of column names")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("events") and not attrs.get("users"):
+            raise serializers.ValidationError("give an events file, a users file or both")
+        return attrs
+
+
+class ErasureRequestSerializer(serializers.Serializer):
+    user_id = serializers.CharField(max_length=1000, trim_whitespace=True,
+                                    help_text="the id as imported; a pseudonymized dataset also "
+                                              "takes the raw id (hashed with the server's key)")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+
+
+class ErasureSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Erasure
+        fields = ["id", "dataset", "dataset_name", "requested_by", "reason", "job", "state",
+                  "counts", "created_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_state(self, obj: Erasure) -> str:
+        return obj.job.state if obj.job_id and obj.job else ("succeeded" if obj.finished_at
+                                                              else "queued")

@@ -1,0 +1,164 @@
+"""REST API v1: datasets (with catalog and erasure), imports (upload, status, report)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.http import Http404
+from django_filters.rest_framework import FilterSet
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors as ws_selectors
+from accounts.api.filters import UtcDateTimeFilter, updated_since
+from accounts.api.permissions import require_role
+from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from security import uploads
+
+from .. import privacy_services, selectors, services
+from ..models import Dataset
+from .serializers import (
+    CatalogSerializer,
+    DatasetCreateSerializer,
+    DatasetSerializer,
+    ErasureRequestSerializer,
+    ErasureSerializer,
+    ImportCreateSerializer,
+    ImportReportSerializer,
+    ImportSerializer,
+)
+
+
+class DatasetFilter(FilterSet):
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Dataset
+        fields = {"workspace__slug": ["exact"], "updated_at": ["gte"]}
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: DatasetSerializer(many=True), **LIST_ERRORS},
+                       parameters=[SINCE]),
+    retrieve=extend_schema(responses={200: DatasetSerializer, **READ_ERRORS}),
+    create=extend_schema(request=DatasetCreateSerializer,
+                         responses={201: DatasetSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                     mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = DatasetSerializer
+    filterset_class = DatasetFilter
+    ordering_fields = ["name", "created_at", "updated_at", "total_events"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return updated_since(selectors.datasets_for(self.request.user).order_by("name", "id"),
+                             self.request.query_params)
+
+    def create(self, request: Request, *args: object, **kwargs: object) -> Response:
+        data = DatasetCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace, _ = ws_selectors.workspace_get(request.user, data.validated_data["workspace"])
+        require_role(request.user, workspace.pk, "import")
+        try:
+            dataset = services.dataset_create(workspace=workspace,
+                                              name=data.validated_data["name"],
+                                              description=data.validated_data["description"])
+        except IntegrityError:
+            raise ValidationError({"name": ["a dataset with this name exists in the workspace"]}) \
+                from None
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
+        dataset = self.get_object()
+        require_role(request.user, dataset.workspace_id, "manage")
+        services.dataset_delete(dataset=dataset)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: CatalogSerializer, **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def catalog(self, request: Request, pk: str | None = None) -> Response:
+        """What the dataset contains: events and user attributes."""
+        return Response(CatalogSerializer(self.get_object()).data)
+
+    @extend_schema(request=ErasureRequestSerializer,
+                   responses={202: ErasureSerializer, 200: ErasureSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def erase(self, request: Request, pk: str | None = None) -> Response:
+        """Erase a user's data on request (admins): events, attributes and their traces in
+        stored results, as a job. 202 with the recorded erasure; 200 with the pending one
+        when the same user's erasure is already queued; 400 when the user is not found."""
+
+        dataset = self.get_object()
+        require_role(request.user, dataset.workspace_id, "manage")
+        data = ErasureRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            erasure, created = privacy_services.erase_user(
+                dataset=dataset, user_id=data.validated_data["user_id"],
+                requested_by=request.user, reason=data.validated_data["reason"])
+        except privacy_services.ErasureInvalid as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        erasure.refresh_from_db()
+        return Response(ErasureSerializer(erasure).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ImportSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(responses={200: ImportSerializer, **READ_ERRORS}),
+)
+class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ImportSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    filterset_fields = ["dataset", "status"]
+    ordering_fields = ["created_at", "finished_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.imports_for(self.request.user).order_by("-created_at", "-id")
+
+    @extend_schema(
+        request={"multipart/form-data": ImportCreateSerializer},
+        responses={202: ImportSerializer, 200: ImportSerializer, **ERRORS},
+        description="Upload an events file and/or a users file. Returns 202 with the queued "
+                    "import and its job; 200 with the earlier import when the same bytes were "
+                    "already imported into this dataset.",
+    )
+    def create(self, request: Request) -> Response:
+        data = ImportCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
+        if dataset is None:
+            raise Http404("No such dataset")
+        require_role(request.user, dataset.workspace_id, "import")
+        limit = settings.MAX_UPLOAD_BYTES
+        files = {}
+        for field in ("events", "users"):
+            upload = values.get(field)
+            if upload is not None:
+                stream, name = uploads.event_upload(upload, field=field, limit=limit)
+                path, _ = services.save_upload(stream, name=name, max_bytes=limit)
+                files[field] = (path, upload.name)
+        record, created = services.import_create(
+            dataset=dataset, user=request.user, events=files.get("events"),
+            users=files.get("users"),
+            options={"format": values["format"], "timezone": values["timezone"],
+                     "mapping": values["mapping"], "pseudonymize": values["pseudonymize"]},
+        )
+        return Response(ImportSerializer(record).data,
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={200: ImportReportSerializer, **READ_ERRORS})
+    @action(detail=True, methods=["get"])
+    def report(self, request: Request, pk: str | None = None) -> Response:
+        """The quality report: rows read and kept, each problem class with sample rows."""
+        return Response(ImportReportSerializer(self.get_object()).data)
