@@ -67,8 +67,8 @@ DISCOVERY_EVENTS = ("session_start", "onboarding_completed", "feature_used", "re
                     "invite_sent")
 THRESHOLDS = (1, 2, 3, 5, 10)
 WINDOWS = (3, 7)
-MEASURED_CODE = ("segments/analytics/funnels.py", "segments/analytics/paths.py",
-                 "segments/analytics/cohorts.py", "segments/analytics/signals.py",
+MEASURED_CODE = ("behaviour/analytics/funnels.py", "behaviour/analytics/paths.py",
+                 "behaviour/analytics/cohorts.py", "behaviour/analytics/signals.py",
                  "events/frame.py")
 
 
@@ -93,10 +93,10 @@ def _load(folder: Path) -> Any:
 
 
 def phase_ours(args: list[str]) -> dict[str, Any]:
-    from segments.analytics.cohorts import retention
-    from segments.analytics.funnels import funnel
-    from segments.analytics.paths import paths
-    from segments.analytics.signals import Outcome, candidates_grid, discover
+    from behaviour.analytics.cohorts import retention
+    from behaviour.analytics.funnels import funnel
+    from behaviour.analytics.paths import paths
+    from behaviour.analytics.signals import Outcome, candidates_grid, discover
 
     folder, as_of = Path(args[0]), int(args[1])
     with Stopwatch() as load:

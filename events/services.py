@@ -377,3 +377,17 @@ def load_user_events(dataset: Dataset) -> Any:
 def forget_loaded_events() -> None:
     """Drop this process's cached frame (after an erasure: it held the erased user)."""
     _CACHE.clear()
+
+
+EVENT_COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties"]
+
+
+def partition_user_events(store_key: str, version: int, part: int) -> Any:
+    """One store partition of a version as a per-user event frame (for fan-out maps)."""
+    store = get_store()
+    events = store.read_version_partition(store_key, version, part,
+                                          columns=EVENT_COLUMNS).to_pandas()
+    # The whole users table: attributes keep the same columns (and dtypes) in every partition
+    # as in one process (``build_user_events`` aligns it to the partition's users).
+    users = store.read_version_users(store_key, version)
+    return build_user_events([events], users, with_properties=True)

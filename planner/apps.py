@@ -14,6 +14,11 @@ class PlannerConfig(AppConfig):
         from . import experiment_services, page_cache, services  # noqa: F401 - handlers, signals
 
         experiment_services.register_erasure_hook()
+        # Behaviour discovery proposes exploratory hypotheses through this app.
+        from behaviour import services as behaviour_services
+
+        behaviour_services.HYPOTHESIS_PROPOSERS.append(
+            experiment_services.hypothesis_from_behaviour)
         # A segment refresh changes reach and value per user: re-value the investments.
         segment_services.AFTER_REFRESH.append(
             lambda workspace: services.workspace_revalue(workspace=workspace,

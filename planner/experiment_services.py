@@ -697,3 +697,26 @@ def register_erasure_hook() -> None:
     from events.privacy_services import register_erasure_hook as register
 
     register(ErasureHook(files=_erasure_files, scrub=_erasure_scrub))
+
+
+# ----- hypotheses proposed by behaviour discovery (registered with behaviour from ready()) ------
+def hypothesis_from_behaviour(*, analysis: Any, signal: dict[str, Any], rank: int,
+                              segment: Segment | None, owner: object | None = None) -> Hypothesis:
+    """An exploratory hypothesis from a discovered behaviour (found by looking at the data)."""
+    sig = signal
+    cal = sig.get("calibration") or {}
+    lift = (cal.get("lift") or {}).get("estimate")
+    outcome = analysis.result.get("outcome", {}).get("label", "the outcome")
+    hyp = Hypothesis.objects.create(
+        workspace=analysis.workspace,
+        statement=f"Getting users to {sig['candidate']['label']} raises {outcome}"[:300],
+        mechanism="observed association (correlational): the behaviour may be a sign of "
+                  "intent rather than its cause; an experiment must show it",
+        metric=outcome[:100], expected_lift=round(float(lift) - 1, 4) if lift else 0.0,
+        basis=f"behaviour discovery #{analysis.pk} on dataset v{analysis.dataset_version}: "
+              f"{'confirmed' if sig.get('confirmed') else 'not confirmed'} on holdout",
+        evidence=Evidence.OBSERVATIONAL, exploratory=True, owner=owner,
+        source={"analysis": analysis.pk, "rank": rank, "candidate": sig["candidate"]})
+    if segment is not None:
+        hyp.segments.add(segment)
+    return hyp

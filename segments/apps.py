@@ -10,8 +10,7 @@ class SegmentsConfig(AppConfig):
 
     def ready(self) -> None:
         # The job kinds this app runs (each module registers its handlers on import).
-        from . import behaviour_services, fanout_services, segment_services
+        from . import fanout_services, segment_services
 
         fanout_services.register()
         segment_services.register_erasure_hook()
-        behaviour_services.register_erasure_hook()

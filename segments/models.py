@@ -1,4 +1,4 @@
-"""Segments, refreshes and snapshots, and behaviour analyses."""
+"""Segments, refreshes and snapshots."""
 
 from __future__ import annotations
 
@@ -90,35 +90,3 @@ class SegmentSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment} @ v{self.dataset_version}"
-
-
-class AnalysisKind(models.TextChoices):
-    FUNNEL = "funnel", "Funnel"
-    PATHS = "paths", "Paths"
-    RETENTION = "retention", "Retention cohorts"
-    DISCOVERY = "discovery", "High-value behaviour discovery"
-
-
-class BehaviourAnalysis(models.Model):
-    """A funnel, paths, retention or discovery result, cached per dataset version and input."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
-                                  related_name="behaviour_analyses")
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE,
-                                related_name="behaviour_analyses")
-    kind = models.CharField(max_length=12, choices=AnalysisKind.choices)
-    params = models.JSONField(default=dict)
-    dataset_version = models.PositiveIntegerField()
-    input_hash = models.CharField(max_length=64, db_index=True)
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="+")
-    result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk}"

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import behaviour_views, segment_views
+from . import segment_views
 
 urlpatterns = [
-    path("w/<slug:slug>/behaviour/", behaviour_views.behaviour, name="behaviour"),
-    path("w/<slug:slug>/behaviour/<int:pk>/", behaviour_views.analysis_detail, name="analysis"),
     path("w/<slug:slug>/segments/", segment_views.segment_list, name="segments"),
     path("w/<slug:slug>/segments/new/", segment_views.segment_form, name="segment-new"),
     path("w/<slug:slug>/segments/refresh/", segment_views.segment_refresh, name="segment-refresh"),

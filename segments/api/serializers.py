@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from jobs.api.serializers import JobSerializer
-
-from ..models import AnalysisKind, BehaviourAnalysis, Refresh, Segment, SegmentSnapshot
+from ..models import Refresh, Segment, SegmentSnapshot
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -96,29 +94,3 @@ class SweepSerializer(serializers.Serializer):
                                        required=False, max_length=50)
     window_days = serializers.ListField(child=serializers.IntegerField(min_value=1),
                                         required=False, max_length=50)
-
-
-class AnalysisSerializer(serializers.ModelSerializer):
-    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    job = JobSerializer(read_only=True)
-
-    class Meta:
-        model = BehaviourAnalysis
-        fields = ["id", "workspace", "dataset", "kind", "params", "dataset_version", "job",
-                  "result", "created_at"]
-        read_only_fields = fields
-
-
-class AnalysisCreateSerializer(serializers.Serializer):
-    dataset = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=AnalysisKind.choices)
-    params = serializers.DictField(required=False, default=dict)
-
-
-class SaveSegmentSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    step = serializers.IntegerField(required=False, help_text="funnel: drop-off after this step")
-    rank = serializers.IntegerField(required=False, help_text="discovery: the behaviour's rank")
-    hypothesis = serializers.BooleanField(required=False, default=False,
-                                          help_text="discovery: also log an exploratory "
-                                                    "hypothesis")

@@ -10,7 +10,6 @@ router = DefaultRouter()
 router.register("segments", views.SegmentViewSet, basename="segment")
 router.register("snapshots", views.SnapshotViewSet, basename="snapshot")
 router.register("refreshes", views.RefreshViewSet, basename="refresh")
-router.register("analyses", views.AnalysisViewSet, basename="analysis")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from behaviour.models import BehaviourAnalysis
 from events import services
 from events.models import Dataset, Import
 from integrations import webhooks
@@ -23,7 +24,7 @@ from planner.models import (
     Scenario,
 )
 from segments import segment_services
-from segments.models import BehaviourAnalysis, Refresh, SegmentSnapshot
+from segments.models import Refresh, SegmentSnapshot
 
 # 60 users sign up; two in three buy (so a funnel has drop-off); odd users are on "pro".
 EVENTS = "user_id,event,timestamp,revenue\n" + "".join(

@@ -18,12 +18,12 @@ CHARTS = {"experiment": "#chart-forest .main-svg", "funnel": "#chart-funnel .mai
 def seed_pages(team: dict[str, Any], tmp_path: Path) -> dict[str, str]:
     """Every page with content: a run with a decision, a concluded experiment with results and
     its learning, a hypothesis in flight, a funnel and a discovery analysis. {name: path}."""
+    from behaviour import services as bs
+    from behaviour.models import BehaviourAnalysis
     from jobs.services import job_run
     from planner import experiment_services as xs
     from planner import services
     from planner.models import Evidence, Experiment, Hypothesis
-    from segments import behaviour_services as bs
-    from segments.models import BehaviourAnalysis
 
     plan = seed_plan(team, tmp_path)
     services.decision_record(run=plan["run"], investment=plan["investments"]["A"],

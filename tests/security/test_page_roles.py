@@ -15,8 +15,8 @@ import pytest
 from django.db import transaction
 
 from accounts.models import ROLE_ACTIONS, ApiToken
+from behaviour.models import BehaviourAnalysis
 from planner.models import ArmSummary
-from segments.models import BehaviourAnalysis
 
 pytestmark = pytest.mark.django_db
 ROLES = ("viewer", "analyst", "council", "admin")

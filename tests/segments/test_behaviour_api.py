@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from behaviour.models import BehaviourAnalysis
 from events.demo import generate_demo
 from events.models import Dataset
 from planner.models import Hypothesis
-from segments.models import BehaviourAnalysis, Segment
+from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Retention cohorts (segments.analytics.cohorts): every mode combination against a per-user
+"""Retention cohorts (behaviour.analytics.cohorts): every mode combination against a per-user
 reference with Python dates (hypothesis), and the CDNOW purchase log against pandas. No DB."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.frame import US_PER_DAY, UserEvents
-from segments.analytics.cohorts import (
+from behaviour.analytics.cohorts import (
     period_index,
     period_start,
     repeat_purchase_retention,
     retention,
 )
+from events.frame import US_PER_DAY, UserEvents
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR = US_PER_DAY // 24

@@ -151,9 +151,9 @@ ACTIVE = {"event": "report_created", "min_count": 2}
 @pytest.mark.parametrize("scoped", [False, True], ids=["all", "segment"])
 def test_behaviour_analyses_reduce_to_the_single_process_result(demo_store, kind, params,
                                                                 scoped):
-    from segments.analytics.fanout import analysis_map, analysis_reduce
+    from behaviour.analytics.fanout import analysis_map, analysis_reduce
+    from behaviour.services import compute
     from segments.analytics.rules import evaluate_rule
-    from segments.behaviour_services import compute
 
     store, key = demo_store
     whole = _whole(store, key)
@@ -341,9 +341,10 @@ def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, m
 def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, settings,
                                                               django_capture_on_commit_callbacks,
                                                               monkeypatch):
+    from behaviour import services as behaviour_services
+    from behaviour.models import BehaviourAnalysis
     from jobs.models import Job
-    from segments import behaviour_services, fanout_services
-    from segments.models import BehaviourAnalysis
+    from behaviour import fanout_services
 
     mapped: list[int] = []
     real = fanout_services.analysis_partition
@@ -400,8 +401,8 @@ def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
     _create_segments(dataset)
     settings.FANOUT = "off"
     single = _refresh(dataset)
+    from behaviour import services as behaviour_services
     from events.services import load_user_events
-    from segments import behaviour_services
 
     ue = load_user_events(dataset)
     as_of = int(ue.time.max()) + 1

@@ -1,4 +1,4 @@
-"""Funnels (segments.analytics.funnels): vectorized code against a plain-Python per-user
+"""Funnels (behaviour.analytics.funnels): vectorized code against a plain-Python per-user
 reference on random small logs (hypothesis), and the demo data's planted funnel. No database."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from behaviour.analytics.funnels import StepSpec, funnel, wilson
 from events.demo import generate_demo
 from events.frame import US_PER_DAY, UserEvents, build_user_events
-from segments.analytics.funnels import StepSpec, funnel, wilson
 
 HOUR = US_PER_DAY // 24
 NAMES = ("a", "b", "c", "d", "x")

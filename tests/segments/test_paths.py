@@ -1,4 +1,4 @@
-"""Paths (segments.analytics.paths): sessions, collapsed repeats, paths after a start / before
+"""Paths (behaviour.analytics.paths): sessions, collapsed repeats, paths after a start / before
 an end event and their outcome rates against a plain-Python reference (hypothesis). No DB."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from behaviour.analytics.paths import paths
 from events.frame import UserEvents
-from segments.analytics.paths import paths
 
 MIN = 60_000_000
 NAMES = ("a", "b", "c", "o")

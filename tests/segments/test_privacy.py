@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from behaviour.models import BehaviourAnalysis
 from events import privacy
 from events.models import Dataset, Erasure, Import
 from events.privacy_services import ErasureInvalid, erase_user
@@ -24,7 +25,7 @@ from jobs.models import Job
 from planner import experiment_services
 from planner.models import Experiment, Hypothesis
 from segments import segment_services
-from segments.models import BehaviourAnalysis, Refresh, SegmentKind, SegmentSnapshot
+from segments.models import Refresh, SegmentKind, SegmentSnapshot
 
 pytestmark = pytest.mark.django_db
 

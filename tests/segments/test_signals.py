@@ -1,4 +1,4 @@
-"""High-value behaviour discovery (segments.analytics.signals): the demo's planted early
+"""High-value behaviour discovery (behaviour.analytics.signals): the demo's planted early
 behaviour is ranked first, its odds-ratio interval covers the planted value and it is confirmed
 on holdout; per-user counts and 2x2 tables against plain loops (hypothesis). No database."""
 
@@ -14,9 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.demo import generate_demo
-from events.frame import US_PER_DAY, UserEvents, build_user_events
-from segments.analytics.signals import (
+from behaviour.analytics.signals import (
     Candidate,
     Outcome,
     association,
@@ -26,6 +24,8 @@ from segments.analytics.signals import (
     early_counts,
     outcome_flags,
 )
+from events.demo import generate_demo
+from events.frame import US_PER_DAY, UserEvents, build_user_events
 
 HOUR = US_PER_DAY // 24
 NAMES = ("a", "b", "up")

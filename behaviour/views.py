@@ -12,10 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
-
-from . import behaviour_services as bs
-from .models import AnalysisKind, BehaviourAnalysis
-from .segment_services import DefinitionError
+from behaviour import services as bs
+from behaviour.models import AnalysisKind, BehaviourAnalysis
+from segments.segment_services import DefinitionError
 
 
 def _params(post: Any, kind: str) -> dict[str, Any]:
@@ -64,7 +63,7 @@ def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 return redirect("analysis", slug=slug, pk=analysis.pk)
     dataset = datasets[0] if datasets else None
-    return render(request, "segments/behaviour.html", {
+    return render(request, "behaviour/behaviour.html", {
         "workspace": workspace, "membership": membership, "datasets": datasets,
         "events": [e["event"] for e in (dataset.event_catalog if dataset else [])],
         "attributes": [a["attribute"] for a in (dataset.attribute_catalog if dataset else [])],
@@ -105,7 +104,7 @@ def analysis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         except IntegrityError:
             messages.error(request, "a segment with this name exists")
         return redirect("analysis", slug=slug, pk=pk)
-    return render(request, "segments/analysis.html", {
+    return render(request, "behaviour/analysis.html", {
         "workspace": workspace, "membership": membership, "a": analysis, "r": analysis.result,
         "job": analysis.job,
     })

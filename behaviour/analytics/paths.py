@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from behaviour.analytics.funnels import Rate
 from events.frame import UserEvents
-from segments.analytics.funnels import Rate
 
 US_PER_MINUTE = 60_000_000
 

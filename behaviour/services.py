@@ -1,7 +1,7 @@
 """Behaviour analyses (funnels, paths, retention, discovery) as cached jobs, and what they feed:
 drop-off and behaviour segments, and exploratory hypotheses.
 
-The analyses are pure (``segments.analytics.funnels/paths/cohorts/signals``); this module checks
+The analyses are pure (``behaviour.analytics.funnels/paths/cohorts/signals``); this module checks
 the input, caches one result per (dataset version, kind, parameters), runs the work as a job
 and turns results into segments.
 """
@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.db import transaction
 
+from behaviour.models import AnalysisKind, BehaviourAnalysis
 from events.models import Dataset
 from events.services import load_user_events
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
-
-from .models import AnalysisKind, BehaviourAnalysis, Segment, SegmentKind
-from .segment_services import segment_create, segment_members_mask
+from segments.models import Segment, SegmentKind
+from segments.segment_services import segment_create, segment_members_mask
 
 MAX_STEPS = 20
 
@@ -165,7 +166,7 @@ def analysis_start(*, dataset: Dataset, kind: str, params: dict[str, Any],
     return analysis
 
 
-def _scope(analysis: BehaviourAnalysis, ue: Any) -> np.ndarray | None:
+def analysis_scope(analysis: BehaviourAnalysis, ue: Any) -> np.ndarray | None:
     seg_id = analysis.params.get("segment")
     if not seg_id:
         return None
@@ -178,17 +179,16 @@ def analysis_run(job: Job) -> dict[str, Any]:
         pk=job.params["analysis_id"])
     if analysis.result:
         return {"analysis_id": analysis.pk, "reused": True}
+    from behaviour.analytics.fanout import FANOUT_KINDS
     from jobs.fanout import fanout_enabled
-
     from . import fanout_services
-    from .analytics.fanout import FANOUT_KINDS
 
     if analysis.kind in FANOUT_KINDS and fanout_enabled():
         return fanout_services.analysis_fanout_start(job, analysis)
     job_progress(job, 10, "loading events")
     ue = load_user_events(analysis.dataset)
     as_of = int(ue.time.max()) + 1 if ue.n_events else 0
-    users = _scope(analysis, ue)
+    users = analysis_scope(analysis, ue)
     p = analysis.params
     job_progress(job, 40, f"{analysis.get_kind_display().lower()} on {ue.n_users:,} users")
     segment_masks = _segment_masks(p.get("breakdown_segments") or [], ue)
@@ -211,7 +211,7 @@ def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int, users: np.ndarray
     """Run one analysis. Funnel breakdowns by segment are one funnel per segment (segments
     may overlap, so they cannot be one label per user), added as series after the
     attribute breakdown."""
-    from .analytics import cohorts, funnels, paths, signals
+    from behaviour.analytics import cohorts, funnels, paths, signals
 
     if kind == AnalysisKind.FUNNEL:
         breakdown = None
@@ -247,7 +247,7 @@ def save_dropoff_segment(*, analysis: BehaviourAnalysis, step: int, name: str,
     """Users who reached ``step`` (1-based) but not the next, and are out of their window."""
     if analysis.kind != AnalysisKind.FUNNEL or not analysis.result:
         raise AnalysisInvalid("analysis", "only a finished funnel has drop-off users")
-    from .analytics import funnels
+    from behaviour.analytics import funnels
 
     n_steps = len(analysis.params["steps"])
     if not 1 <= step < n_steps:
@@ -256,7 +256,7 @@ def save_dropoff_segment(*, analysis: BehaviourAnalysis, step: int, name: str,
     as_of = int(ue.time.max()) + 1 if ue.n_events else 0
     p = analysis.params
     res = funnels.funnel(ue, p["steps"], as_of_us=as_of, window_days=p["window_days"],
-                         mode=p["mode"], exclusions=p["exclusions"], users=_scope(analysis, ue))
+                         mode=p["mode"], exclusions=p["exclusions"], users=analysis_scope(analysis, ue))
     members = ue.user_ids[res.dropoff_mask(step)].tolist()
     return segment_create(dataset=analysis.dataset, name=name, kind=SegmentKind.CLUSTER,
                           definition={"members": members, "source": {
@@ -289,28 +289,18 @@ def save_behaviour_segment(*, analysis: BehaviourAnalysis, rank: int, name: str,
                           definition=behaviour_rule(sig["candidate"]), owner=owner)
 
 
+# Who turns a discovered behaviour into a hypothesis: the experiments domain registers its
+# function from its AppConfig.ready(), so this lower app never imports it.
+HYPOTHESIS_PROPOSERS: list[Callable[..., Any]] = []
+
+
 def behaviour_hypothesis(*, analysis: BehaviourAnalysis, rank: int, segment: Segment | None,
                          owner: object | None = None) -> Any:
     """An exploratory hypothesis from a discovered behaviour (found by looking at the data)."""
-    from planner.models import Evidence, Hypothesis
-
-    sig = discovery_signal(analysis, rank)
-    cal = sig.get("calibration") or {}
-    lift = (cal.get("lift") or {}).get("estimate")
-    outcome = analysis.result.get("outcome", {}).get("label", "the outcome")
-    hyp = Hypothesis.objects.create(
-        workspace=analysis.workspace,
-        statement=f"Getting users to {sig['candidate']['label']} raises {outcome}"[:300],
-        mechanism="observed association (correlational): the behaviour may be a sign of "
-                  "intent rather than its cause; an experiment must show it",
-        metric=outcome[:100], expected_lift=round(float(lift) - 1, 4) if lift else 0.0,
-        basis=f"behaviour discovery #{analysis.pk} on dataset v{analysis.dataset_version}: "
-              f"{'confirmed' if sig.get('confirmed') else 'not confirmed'} on holdout",
-        evidence=Evidence.OBSERVATIONAL, exploratory=True, owner=owner,
-        source={"analysis": analysis.pk, "rank": rank, "candidate": sig["candidate"]})
-    if segment is not None:
-        hyp.segments.add(segment)
-    return hyp
+    if not HYPOTHESIS_PROPOSERS:
+        raise AnalysisInvalid("hypotheses", "no app that keeps hypotheses is installed")
+    return HYPOTHESIS_PROPOSERS[-1](analysis=analysis, signal=discovery_signal(analysis, rank),
+                                    rank=rank, segment=segment, owner=owner)
 
 
 def result_frame(analysis: BehaviourAnalysis) -> pd.DataFrame | None:

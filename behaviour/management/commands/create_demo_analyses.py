@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from behaviour import services as bs
 from events.models import Dataset
 from jobs.services import job_run
-from segments import behaviour_services as bs
 
 ANALYSES = [
     ("funnel", {"steps": ["signup", "onboarding_completed", "report_created", "invite_sent",

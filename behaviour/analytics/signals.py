@@ -39,8 +39,8 @@ import numpy as np
 from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
+from behaviour.analytics.funnels import Rate, _num, z_value
 from events.frame import US_PER_DAY, UserEvents
-from segments.analytics.funnels import Rate, _num, z_value
 
 DEFINITION = ("candidate = N+ events of a type with 0 <= time - signup < window; users without "
               "a full observation window at as_of are excluded; screened on calibration "

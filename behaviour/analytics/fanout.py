@@ -1,0 +1,138 @@
+"""Behaviour analyses over store partitions: a per-partition stage (per-user arrays or integer
+partials) and a merge that equals the single-process ``compute`` on the same data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from events.frame import UserEvents
+
+FANOUT_KINDS = ("funnel", "paths", "retention", "discovery")
+
+
+def _order(parts: Sequence[dict[str, Any]]) -> np.ndarray:
+    ids = np.concatenate([np.asarray(p["user_ids"], dtype=object) for p in parts]) \
+        if parts else np.zeros(0, dtype=object)
+    return np.argsort(ids.astype(str), kind="stable")
+
+
+def _cat(parts: Sequence[dict[str, Any]], key: str, order: np.ndarray,
+         axis: int = 0) -> np.ndarray:
+    joined = np.concatenate([np.asarray(p[key]) for p in parts], axis=axis)
+    return joined.take(order, axis=axis)
+
+
+def _funnel_common(p: Mapping[str, Any], as_of: int) -> dict[str, Any]:
+    return {"as_of_us": as_of, "window_days": p["window_days"], "mode": p["mode"],
+            "exclusions": p["exclusions"]}
+
+
+def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
+                 users: np.ndarray | None,
+                 segment_masks: Sequence[tuple[str, np.ndarray]] = ()) -> dict[str, Any]:
+    """The per-partition stage of ``behaviour_services.compute`` for ``FANOUT_KINDS``."""
+    from . import cohorts, funnels, paths, signals
+
+    if kind == "paths":
+        part = paths.paths_partial(ue, as_of_us=as_of, start_event=p["start_event"],
+                                   end_event=p["end_event"], steps=p["steps"],
+                                   outcome_event=p["outcome_event"], users=users)
+        return {"labels": part.labels.astype(str), "sessions": part.sessions,
+                "users": part.users, "outcome": part.outcome,
+                "totals": np.array([part.anchored, part.anchored_users, part.reached])}
+
+    if kind == "funnel":
+        common = _funnel_common(p, as_of)
+        out: dict[str, Any] = {"user_ids": np.asarray(ue.user_ids, dtype=object).astype(str)}
+
+        def stage(prefix: str, scope: np.ndarray | None) -> None:
+            fu = funnels.funnel_users(ue, p["steps"], users=scope, **common)
+            out[f"{prefix}furthest"] = fu.furthest
+            out[f"{prefix}in_window"] = fu.in_window
+            out[f"{prefix}excluded"] = fu.excluded
+            out[f"{prefix}step_times"] = fu.step_times
+
+        stage("", users)
+        out["scope"] = np.ones(ue.n_users, bool) if users is None else np.asarray(users, bool)
+        if p.get("breakdown") and p["breakdown"] in ue.attributes.columns:
+            raw = pd.Series(ue.attributes[p["breakdown"]].to_numpy(dtype=object))
+            out["breakdown"] = raw.where(pd.notna(raw), "(none)").astype(str).to_numpy(
+                dtype=object).astype(str)
+        for i, (_name, mask) in enumerate(segment_masks):
+            stage(f"seg{i}:", mask if users is None else (mask & users))
+        return out
+    if kind == "retention":
+        part = cohorts.retention_partial(
+            ue, as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"], mode=p["mode"],
+            return_on=p["return_on"], users=users, max_periods=p["max_periods"])
+        if part is None:
+            return {"empty": np.array([True])}
+        return {"empty": np.array([False]), "lo_period": np.array([part.lo_period]),
+                "size": part.size, "counts": part.counts}
+    if kind == "discovery":
+        grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
+        outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
+        rows = signals.discovery_rows(ue, as_of_us=as_of, outcome=outcome, candidates=grid,
+                                      users=users)
+        return {"signup": rows.signup, "counts": rows.counts, "y": rows.y,
+                "censored": np.array([rows.censored])}
+    raise ValueError(f"{kind} analyses do not fan out")
+
+
+def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, Any]],
+                    as_of: int, segment_names: Sequence[str] = ()) -> dict[str, Any]:
+    """``behaviour_services.compute``'s result from the partitions' ``analysis_map`` parts."""
+    from . import cohorts, funnels, paths, signals
+
+    parts = list(parts)
+    if kind == "paths":
+        partials = [paths.PathsPartial(
+            labels=np.asarray(x["labels"]), sessions=np.asarray(x["sessions"]),
+            users=np.asarray(x["users"]), outcome=np.asarray(x["outcome"]),
+            anchored=int(x["totals"][0]), anchored_users=int(x["totals"][1]),
+            reached=int(x["totals"][2])) for x in parts]
+        return paths.paths_from_partials(
+            partials, as_of_us=as_of, start_event=p["start_event"], end_event=p["end_event"],
+            steps=p["steps"], top=p["top"], outcome_event=p["outcome_event"]).to_dict()
+    if kind == "funnel":
+        order = _order(parts)
+        common = _funnel_common(p, as_of)
+
+        def per_user(prefix: str) -> funnels.FunnelUsers:
+            return funnels.FunnelUsers(
+                furthest=_cat(parts, f"{prefix}furthest", order),
+                in_window=_cat(parts, f"{prefix}in_window", order),
+                excluded=_cat(parts, f"{prefix}excluded", order),
+                step_times=_cat(parts, f"{prefix}step_times", order, axis=1))
+
+        scope = _cat(parts, "scope", order)
+        users = None if scope.all() and not p.get("segment") else scope
+        breakdown = _cat(parts, "breakdown", order).astype(object) \
+            if parts and all("breakdown" in x for x in parts) else None
+        out = funnels.funnel_from_users(per_user(""), p["steps"], users=users,
+                                        breakdown=breakdown, **common).to_dict()
+        for i, name in enumerate(segment_names):
+            series = funnels.funnel_from_users(per_user(f"seg{i}:"), p["steps"],
+                                               **common).to_dict()["overall"]
+            out["breakdown"].append({**series, "label": f"segment: {name}"})
+        return out
+    if kind == "retention":
+        partials = [None if bool(x["empty"][0]) else cohorts.RetentionPartial(
+            lo_period=int(x["lo_period"][0]), size=np.asarray(x["size"]),
+            counts=np.asarray(x["counts"])) for x in parts]
+        return cohorts.retention_from_partials(
+            partials, as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"],
+            mode=p["mode"], return_on=p["return_on"], max_periods=p["max_periods"]).to_dict()
+    if kind == "discovery":
+        grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
+        outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
+        rows = [signals.DiscoveryRows(signup=np.asarray(x["signup"]),
+                                      counts=np.asarray(x["counts"]), y=np.asarray(x["y"]),
+                                      censored=int(x["censored"][0])) for x in parts]
+        return signals.discover_from_rows(rows, as_of_us=as_of, outcome=outcome,
+                                          candidates=grid).to_dict()
+    raise ValueError(f"{kind} analyses do not fan out")

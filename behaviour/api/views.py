@@ -1,0 +1,102 @@
+"""REST API v1: behaviour analyses (funnels, paths, retention, discovery) and saving from them."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError
+from django.http import Http404
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors as ws_selectors
+from accounts.api.permissions import require_role
+from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
+from events import selectors as event_selectors
+from segments import segment_services
+from segments.api.serializers import SegmentSerializer
+
+from .serializers import AnalysisCreateSerializer, AnalysisSerializer, SaveSegmentSerializer
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: AnalysisSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(responses={200: AnalysisSerializer, **READ_ERRORS}),
+)
+class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Funnels, paths, retention cohorts and behaviour discovery: one cached result per dataset
+    version and input; computed by a job."""
+
+    serializer_class = AnalysisSerializer
+    filterset_fields = ["kind", "dataset"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        from behaviour.models import BehaviourAnalysis
+
+        return BehaviourAnalysis.objects.filter(
+            workspace__in=ws_selectors.workspaces_for(self.request.user)).select_related(
+            "workspace", "job").order_by("-created_at", "-id")
+
+    @extend_schema(request=AnalysisCreateSerializer,
+                   responses={200: AnalysisSerializer, 202: AnalysisSerializer, **ERRORS},
+                   description="200 with the cached result when the same input was analyzed "
+                               "on this dataset version; else 202 and a job.")
+    def create(self, request: Request) -> Response:
+        from behaviour import services as bs
+
+        body = AnalysisCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dataset = event_selectors.datasets_for(request.user).filter(
+            pk=body.validated_data["dataset"]).first()
+        if dataset is None:
+            raise Http404("No such dataset")
+        require_role(request.user, dataset.workspace_id, "view")
+        try:
+            analysis = bs.analysis_start(dataset=dataset, kind=body.validated_data["kind"],
+                                         params=body.validated_data["params"], user=request.user)
+        except bs.AnalysisInvalid as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        fresh = not analysis.result and analysis.job is not None and \
+            analysis.job.state != "succeeded"
+        return Response(AnalysisSerializer(analysis).data,
+                        status=status.HTTP_202_ACCEPTED if fresh else status.HTTP_200_OK)
+
+    @extend_schema(request=SaveSegmentSerializer, responses={201: SegmentSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def save(self, request: Request, pk: str | None = None) -> Response:
+        """A funnel's drop-off users after `step`, or the discovered behaviour ranked `rank`
+        (optionally with an exploratory hypothesis), saved as a segment."""
+        from behaviour import services as bs
+
+        analysis = self.get_object()
+        require_role(request.user, analysis.workspace_id, "define")
+        body = SaveSegmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        d = body.validated_data
+        try:
+            if analysis.kind == "funnel":
+                if d.get("step") is None:
+                    raise bs.AnalysisInvalid("step", "give the funnel step")
+                segment = bs.save_dropoff_segment(analysis=analysis, step=d["step"],
+                                                  name=d["name"], owner=request.user)
+            else:
+                if d.get("rank") is None:
+                    raise bs.AnalysisInvalid("rank", "give the behaviour's rank")
+                segment = bs.save_behaviour_segment(analysis=analysis, rank=d["rank"],
+                                                    name=d["name"], owner=request.user)
+                if d.get("hypothesis"):
+                    bs.behaviour_hypothesis(analysis=analysis, rank=d["rank"], segment=segment,
+                                            owner=request.user)
+        except bs.AnalysisInvalid as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        except segment_services.DefinitionError as exc:
+            raise ValidationError({"definition": [str(exc)]}) from None
+        except IntegrityError:
+            raise ValidationError({"name": ["a segment with this name exists"]}) from None
+        return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
