@@ -181,6 +181,7 @@ def analysis_run(job: Job) -> dict[str, Any]:
         return {"analysis_id": analysis.pk, "reused": True}
     from behaviour.analytics.fanout import FANOUT_KINDS
     from jobs.fanout import fanout_enabled
+
     from . import fanout_services
 
     if analysis.kind in FANOUT_KINDS and fanout_enabled():

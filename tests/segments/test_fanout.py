@@ -341,10 +341,10 @@ def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, m
 def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, settings,
                                                               django_capture_on_commit_callbacks,
                                                               monkeypatch):
+    from behaviour import fanout_services
     from behaviour import services as behaviour_services
     from behaviour.models import BehaviourAnalysis
     from jobs.models import Job
-    from behaviour import fanout_services
 
     mapped: list[int] = []
     real = fanout_services.analysis_partition
