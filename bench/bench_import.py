@@ -33,7 +33,7 @@ from bench.common import (  # noqa: E402
     Stopwatch,
     current_rss_mb,
     current_scale,
-    emit,
+    emit_vs_anchor,
     fingerprint,
     log,
     measure_interleaved,
@@ -363,47 +363,29 @@ def phase_profile(args: list[str]) -> dict[str, Any]:
 
     csv_path = Path(args[0])
     profiler = StepProfiler()
+    def named(owner: Any, prefix: str, *names: str) -> list[tuple[Any, str, str]]:
+        return [(owner, name, prefix + name) for name in names]
+
     targets: list[tuple[Any, str, str]] = [
-        (ingest, "parse_events", "parse_events"),
-        (ingest, "read_table", "read_table"),
-        (ingest, "_read_csv", "_read_csv"),
+        *named(ingest, "", "parse_events", "read_table", "_read_csv", "parse_timestamps",
+               "parse_amounts", "_normalize_properties", "_missing_ids", "_oversized",
+               "merge_into_store", "partition_of", "_sorted_table", "_count_users"),
         (ingest, "_check_text", "_check_text (utf-8/NUL scan)"),
-        (ingest, "parse_timestamps", "parse_timestamps"),
-        (ingest, "parse_amounts", "parse_amounts"),
-        (ingest, "_normalize_properties", "_normalize_properties"),
-        (ingest, "_missing_ids", "_missing_ids"),
-        (ingest, "_oversized", "_oversized"),
         (ingest.Problems, "add", "Problems.add"),
-        (ingest, "merge_into_store", "merge_into_store"),
-        (ingest, "partition_of", "partition_of"),
-        (ingest, "_sorted_table", "_sorted_table"),
-        (ingest, "_count_users", "_count_users"),
-        (store_mod.EventStore, "publish", "EventStore.publish"),
-        (store_mod.EventStore, "read_partition_table", "EventStore.read_partition_table"),
+        *named(store_mod.EventStore, "EventStore.", "publish", "read_partition_table"),
         (store_mod, "_fsync_dir", "_fsync_dir"),
         (pa_csv, "read_csv", "pyarrow.csv.read_csv"),
         (pa_pandas, "table_to_dataframe", "pyarrow table_to_dataframe (to_pandas)"),
         (pa_pandas, "dataframe_to_arrays", "pyarrow dataframe_to_arrays (from_pandas)"),
         (pq, "write_table", "pyarrow.parquet.write_table"),
-        (pc, "sort_indices", "pc.sort_indices"),
-        (pc, "take", "pc.take"),
-        (pc, "cast", "pc.cast"),
-        (pc, "dictionary_encode", "pc.dictionary_encode"),
-        (pc, "count_distinct", "pc.count_distinct"),
-        (pd, "to_datetime", "pandas.to_datetime"),
-        (pd, "to_numeric", "pandas.to_numeric"),
-        (pd.DataFrame, "drop_duplicates", "DataFrame.drop_duplicates"),
-        (pd.DataFrame, "duplicated", "DataFrame.duplicated"),
+        *named(pc, "pc.", "sort_indices", "take", "cast", "dictionary_encode", "count_distinct"),
+        *named(pd, "pandas.", "to_datetime", "to_numeric"),
+        *named(pd.DataFrame, "DataFrame.", "drop_duplicates", "duplicated"),
         (pd_indexing._LocIndexer, "__getitem__", "_LocIndexer.__getitem__"),
-        (pd_strings.StringMethods, "strip", "str.strip"),
+        *named(pd_strings.StringMethods, "str.", "strip", "replace", "lower"),
         (pd_strings.StringMethods, "match", "str.match (regex)"),
         (pd_strings.StringMethods, "contains", "str.contains (regex)"),
-        (pd_strings.StringMethods, "replace", "str.replace"),
-        (pd_strings.StringMethods, "lower", "str.lower"),
-        (pd.Series, "isin", "Series.isin"),
-        (pd.Series, "to_numpy", "Series.to_numpy"),
-        (pd.Series, "astype", "Series.astype"),
-        (pd.Series, "__setitem__", "Series.__setitem__"),
+        *named(pd.Series, "Series.", "isin", "to_numpy", "astype", "__setitem__"),
     ]
     with tempfile.TemporaryDirectory(prefix="bench-profile-", dir=DATA_DIR) as tmp:
         for owner, name, label in targets:
@@ -476,20 +458,13 @@ def main() -> None:
         log("warning: events/ingest.py or store.py changed during the run")
     ratio = ours["seconds"] / anchor["seconds"]
     passed = correct and ratio <= MAX_RATIO and ours["peak_mb"] < MAX_PEAK_MB
-    emit(
-        BENCH,
-        seconds=ours["seconds"],
-        peak_mb=ours["peak_mb"],
-        anchor=ANCHOR,
-        anchor_seconds=anchor["seconds"],
-        target=TARGET,
-        passed=passed,
-        scale=scale.name,
+    emit_vs_anchor(
+        BENCH, ours, anchor, anchor_name=ANCHOR, target=TARGET, passed=passed, scale=scale,
+        code=code, load_before=load_before,
         rows=meta["rows"],
         users=meta["users"],
         rows_per_s=round(meta["rows"] / ours["seconds"]),
         anchor_rows_per_s=round(meta["rows"] / anchor["seconds"]),
-        anchor_peak_mb=anchor["peak_mb"],
         cpu_seconds=round(ours["cpu_seconds"], 2),
         anchor_cpu_seconds=round(anchor["cpu_seconds"], 2),
         cpu_ratio=round(ours["cpu_seconds"] / anchor["cpu_seconds"], 3),
@@ -498,11 +473,6 @@ def main() -> None:
         duplicates_removed=ours["duplicates_in_file"],
         correct=correct,
         csv_mb=round(meta["bytes"] / 1e6, 1),
-        repeat=scale.repeat,
-        seconds_runs=ours["all_seconds"],
-        anchor_seconds_runs=anchor["all_seconds"],
-        code=code,
-        loadavg_1m_before=round(load_before, 2),
         **extra,
     )
     if not correct:

@@ -17,7 +17,6 @@ The last stdout line is the one JSON result; the variants' numbers are extra key
 from __future__ import annotations
 
 import math
-import resource
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `planner` and `bench`
 
-from bench.common import current_scale, emit, log, measure, phase_main  # noqa: E402
+from bench.common import Stopwatch, current_scale, emit, log, measure, phase_main  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 BENCH = "optimizer"
@@ -37,11 +36,6 @@ SEED = 20260101
 SIZES = {"small": (200, 2_000), "medium": (1_000, 10_000), "full": (2_000, 20_000)}
 MAIN_SECONDS, LARGE_SECONDS, FRONTIER_SECONDS = 2.0, 15.0, 15.0
 CAPACITY_GAP, CAPACITY_SECONDS, LARGE_GAP = 5e-4, 60.0, 1e-3
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _instance(kind: str, n: int) -> Any:
@@ -78,9 +72,9 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
     from planner.optimizer import greedy
 
     problem = _instance(args[0], int(args[1]))
-    wall, cpu = time.perf_counter(), _cpu()
-    plan = greedy(problem)
-    return {"seconds": time.perf_counter() - wall, "cpu_seconds": _cpu() - cpu,
+    with Stopwatch() as watch:
+        plan = greedy(problem)
+    return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
             "objective": plan.objective, "status": plan.status,
             "violations": plan.explanation[:3]}
 
@@ -90,10 +84,9 @@ def phase_solve(args: list[str]) -> dict[str, Any]:
     from planner.optimizer import solve
 
     problem = _instance(args[0], int(args[1]))
-    wall, cpu = time.perf_counter(), _cpu()
-    plan = solve(problem, entry_values=0)
-    result = {"seconds": time.perf_counter() - wall, "cpu_seconds": _cpu() - cpu,
-              **_plan_numbers(plan)}
+    with Stopwatch() as watch:
+        plan = solve(problem, entry_values=0)
+    result = {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds, **_plan_numbers(plan)}
     mv = plan.marginal_values
     result["budget_marginal"] = mv.get("budget")
     caps = mv.get("capacity") or {}
@@ -130,30 +123,39 @@ def phase_frontier(args: list[str]) -> dict[str, Any]:
             "max_gap": max((p.gap or 0.0) for p in points)}
 
 
+def _versus_greedy(kind: str, n: int, repeat: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our solve and the greedy anchor on one instance kind (each phase in fresh processes)."""
+    anchor = measure(SCRIPT, "anchor", kind, str(n), repeat=repeat)
+    ours = measure(SCRIPT, "solve", kind, str(n), repeat=repeat)
+    log(f"{kind}: {ours['status']} gap {ours['gap']} in {ours['seconds']:.2f}s "
+        f"(anchor {anchor['seconds']:.3f}s)")
+    return ours, anchor
+
+
+def _ratio(ours_value: float | None, greedy_value: float | None) -> float | None:
+    if ours_value is None or not greedy_value:
+        return None
+    return round(ours_value / greedy_value, 5)
+
+
+def _variant(prefix: str, ours: dict[str, Any], anchor: dict[str, Any]) -> dict[str, Any]:
+    """A variant's keys of the final line: its time, status, gap and value vs greedy."""
+    return {f"{prefix}_seconds": round(ours["seconds"], 3), f"{prefix}_status": ours["status"],
+            f"{prefix}_gap": ours["gap"],
+            f"{prefix}_value_vs_greedy": _ratio(ours["objective"], anchor["objective"])}
+
+
 def main() -> None:
     scale = current_scale()
     n, n_large = SIZES.get(scale.name, SIZES["full"])
-    repeat = scale.repeat
     log(f"optimizer bench at scale {scale.name}: {n:,} items (large variant {n_large:,})")
-    anchor = measure(SCRIPT, "anchor", "main", str(n), repeat=repeat)
-    ours = measure(SCRIPT, "solve", "main", str(n), repeat=repeat)
-    log(f"main: {ours['status']} gap {ours['gap']} in {ours['seconds']:.2f}s "
-        f"(anchor {anchor['seconds']:.3f}s)")
-    cap_anchor = measure(SCRIPT, "anchor", "capacity", str(n))
-    cap = measure(SCRIPT, "solve", "capacity", str(n))
-    log(f"capacity-bound: {cap['status']} gap {cap['gap']} in {cap['seconds']:.2f}s")
-    large_anchor = measure(SCRIPT, "anchor", "large", str(n_large))
-    large = measure(SCRIPT, "solve", "large", str(n_large))
-    log(f"large: {large['status']} gap {large['gap']} in {large['seconds']:.2f}s")
+    ours, anchor = _versus_greedy("main", n, repeat=scale.repeat)
+    cap, cap_anchor = _versus_greedy("capacity", n)
+    large, large_anchor = _versus_greedy("large", n_large)
     front = measure(SCRIPT, "frontier", str(n))
     log(f"frontier: {front['points']} points in {front['seconds']:.2f}s")
     entry = measure(SCRIPT, "entry", "main", str(n))
     log(f"solve with 50 entry values: {entry['seconds']:.2f}s")
-
-    def ratio(ours_value: float | None, greedy_value: float | None) -> float | None:
-        if ours_value is None or not greedy_value:
-            return None
-        return round(ours_value / greedy_value, 5)
 
     main_ok = (ours["status"] == "optimal" and (ours["gap"] or 0.0) <= 1e-4
                and ours["seconds"] < MAIN_SECONDS)
@@ -179,25 +181,19 @@ def main() -> None:
         gap=ours["gap"],
         objective=ours["objective"],
         best_bound=ours["best_bound"],
-        value_vs_greedy=ratio(ours["objective"], anchor["objective"]),
+        value_vs_greedy=_ratio(ours["objective"], anchor["objective"]),
         greedy_status=anchor["status"],
         budget_marginal=ours["budget_marginal"],
         seconds_runs=ours["all_seconds"],
         main_target_met=main_ok,
-        capacity_seconds=round(cap["seconds"], 3),
-        capacity_status=cap["status"],
-        capacity_gap=cap["gap"],
-        capacity_value_vs_greedy=ratio(cap["objective"], cap_anchor["objective"]),
+        **_variant("capacity", cap, cap_anchor),
         capacity_marginal_max=cap["capacity_marginal_max"],
         capacity_budget_marginal=cap["budget_marginal"],
         capacity_target_met=cap_ok,
         large_items=n_large,
-        large_seconds=round(large["seconds"], 3),
+        **_variant("large", large, large_anchor),
         large_build_seconds=large["build_seconds"],
         large_solve_seconds=large["solve_seconds"],
-        large_status=large["status"],
-        large_gap=large["gap"],
-        large_value_vs_greedy=ratio(large["objective"], large_anchor["objective"]),
         large_anchor_seconds=round(large_anchor["seconds"], 3),
         large_target_met=large_ok,
         frontier_seconds=round(front["seconds"], 3),

@@ -66,7 +66,7 @@ from bench.common import (  # noqa: E402
     Stopwatch,
     current_rss_mb,
     current_scale,
-    emit,
+    emit_vs_anchor,
     fingerprint,
     log,
     measure_interleaved,
@@ -710,15 +710,9 @@ def main() -> None:
     ratio = ours["seconds"] / anchor["seconds"]
     passed = correct and ratio <= MAX_RATIO and ours["peak_mb"] < MAX_PEAK_MB
     n_seg = len(SEGMENTS)
-    emit(
-        BENCH,
-        seconds=ours["seconds"],
-        peak_mb=ours["peak_mb"],
-        anchor=ANCHOR,
-        anchor_seconds=anchor["seconds"],
-        target=TARGET,
-        passed=passed,
-        scale=scale.name,
+    emit_vs_anchor(
+        BENCH, ours, anchor, anchor_name=ANCHOR, target=TARGET, passed=passed, scale=scale,
+        code=code, load_before=load_before,
         users=ours["users"],
         events=ours["events"],
         segments=n_seg,
@@ -750,7 +744,6 @@ def main() -> None:
         anchor_total_seconds=round(anchor["load_seconds"] + anchor["seconds"], 3),
         total_ratio=round((ours["load_seconds"] + ours["seconds"])
                           / (anchor["load_seconds"] + anchor["seconds"]), 3),
-        anchor_peak_mb=anchor["peak_mb"],
         anchor_threads=anchor["threads"],
         duckdb=anchor["duckdb"],
         cpu_seconds=round(ours["cpu_seconds"], 2),
@@ -761,12 +754,7 @@ def main() -> None:
         ci_max_rel_diff_wilson=float(f"{cis['wilson']:.3g}"),
         ci_max_rel_diff_mean_t_vs_z=float(f"{cis['mean']:.3g}"),
         correct=correct,
-        repeat=scale.repeat,
-        seconds_runs=ours["all_seconds"],
         analytic_seconds_runs=analytic["all_seconds"],
-        anchor_seconds_runs=anchor["all_seconds"],
-        code=code,
-        loadavg_1m_before=round(load_before, 2),
         **extra,
     )
     if not correct:

@@ -220,3 +220,18 @@ def emit(bench: str, *, seconds: float, peak_mb: float, anchor: str, anchor_seco
     }
     print(json.dumps(line), flush=True)
     return line
+
+
+def emit_vs_anchor(bench: str, ours: dict[str, Any], anchor: dict[str, Any], *, anchor_name: str,
+                   target: str, passed: bool, scale: Scale, code: dict[str, str],
+                   load_before: float, **extra: Any) -> dict[str, Any]:
+    """``emit`` for a bench that ran ours and the anchor with ``measure_interleaved``: the
+    required keys from their summaries, ``scale``, the bench's own keys, then what every such
+    bench reports about the run (the anchor's peak, repeats, each run's seconds, the measured
+    code's fingerprint and the load average before the run)."""
+    return emit(bench, seconds=ours["seconds"], peak_mb=ours["peak_mb"], anchor=anchor_name,
+                anchor_seconds=anchor["seconds"], target=target, passed=passed,
+                scale=scale.name, **extra, anchor_peak_mb=anchor["peak_mb"],
+                repeat=scale.repeat, seconds_runs=ours["all_seconds"],
+                anchor_seconds_runs=anchor["all_seconds"], code=code,
+                loadavg_1m_before=round(load_before, 2))

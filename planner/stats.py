@@ -85,8 +85,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
+        return _f(value)
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return value
@@ -298,21 +297,31 @@ def _small_n(nc: int, nt: int) -> str | None:
     return None
 
 
-def _check_arm(arm: Any, cls: type, name: str) -> None:
-    if not isinstance(arm, cls):
-        raise ValueError(f"{name} must be a {cls.__name__}, got {type(arm).__name__}")
+def _check_arms(control: Any, treatment: Any, cls: type) -> None:
+    for arm, name in ((control, "control"), (treatment, "treatment")):
+        if not isinstance(arm, cls):
+            raise ValueError(f"{name} must be a {cls.__name__}, got {type(arm).__name__}")
+
+
+def _arms_effect(control: ArmStats | RatioArmStats, treatment: ArmStats | RatioArmStats,
+                 alpha: float, cls: type, method: str) -> Effect:
+    """The two-sample test on two arms' sufficient statistics (``cls``): INSUFFICIENT when an
+    arm has n <= 1 or no mean (a ratio whose denominator sums to zero)."""
+    _check_arms(control, treatment, cls)
+    alpha = _check_alpha(alpha)
+    reason = _small_n(control.n, treatment.n)
+    for arm, name in ((control, "control"), (treatment, "treatment")):
+        if reason is None and arm.mean is None:
+            reason = f"denominator sums to zero in {name}"
+    if reason:
+        return _insufficient(method, alpha, reason, control.mean, treatment.mean)
+    return _two_sample(mc=control.mean, vc=control.variance, nc=control.n, mt=treatment.mean,
+                       vt=treatment.variance, nt=treatment.n, alpha=alpha, method=method)
 
 
 def mean_effect(control: ArmStats, treatment: ArmStats, alpha: float = 0.05) -> Effect:
     """Welch t test of the difference in means, with gbstats' delta-method relative lift."""
-    _check_arm(control, ArmStats, "control")
-    _check_arm(treatment, ArmStats, "treatment")
-    alpha = _check_alpha(alpha)
-    reason = _small_n(control.n, treatment.n)
-    if reason:
-        return _insufficient("welch", alpha, reason, control.mean, treatment.mean)
-    return _two_sample(mc=control.mean, vc=control.variance, nc=control.n, mt=treatment.mean,
-                       vt=treatment.variance, nt=treatment.n, alpha=alpha, method="welch")
+    return _arms_effect(control, treatment, alpha, ArmStats, "welch")
 
 
 def proportion_effect(control_conversions: int, control_n: int, treatment_conversions: int,
@@ -338,20 +347,7 @@ def proportion_effect(control_conversions: int, control_n: int, treatment_conver
 
 def ratio_effect(control: RatioArmStats, treatment: RatioArmStats, alpha: float = 0.05) -> Effect:
     """Difference in a ratio metric (sum x / sum y) with delta-method variances."""
-    _check_arm(control, RatioArmStats, "control")
-    _check_arm(treatment, RatioArmStats, "treatment")
-    alpha = _check_alpha(alpha)
-    reason = _small_n(control.n, treatment.n)
-    if reason:
-        return _insufficient("ratio_delta", alpha, reason, control.mean, treatment.mean)
-    if control.sum_y == 0:
-        return _insufficient("ratio_delta", alpha, "denominator sums to zero in control",
-                             None, treatment.mean)
-    if treatment.sum_y == 0:
-        return _insufficient("ratio_delta", alpha, "denominator sums to zero in treatment",
-                             control.mean, None)
-    return _two_sample(mc=control.mean, vc=control.variance, nc=control.n, mt=treatment.mean,
-                       vt=treatment.variance, nt=treatment.n, alpha=alpha, method="ratio_delta")
+    return _arms_effect(control, treatment, alpha, RatioArmStats, "ratio_delta")
 
 
 def cuped_effect(control_y: Any, control_x: Any, treatment_y: Any, treatment_x: Any,
@@ -438,8 +434,7 @@ def _sequential(estimate: float, variance: float, n_total: int, alpha: float, tu
 def sequential_effect(control: ArmStats, treatment: ArmStats, alpha: float = 0.05,
                       tuning_n: float = 5000.0) -> Effect:
     """Always-valid (mixture SPRT) interval and p-value, as gbstats' sequential test."""
-    _check_arm(control, ArmStats, "control")
-    _check_arm(treatment, ArmStats, "treatment")
+    _check_arms(control, treatment, ArmStats)
     alpha = _check_alpha(alpha)
     tuning_n = _check_finite(tuning_n, "tuning_n")
     if tuning_n <= 0:

@@ -23,7 +23,6 @@ Semantics:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
+from segments.analytics.intervals import finite_or_none
 
 WEEK_US = 7 * US_PER_DAY
 
@@ -52,10 +52,6 @@ def period_start(index: np.ndarray, period: str) -> np.ndarray:
     if period == "week":
         return idx * WEEK_US - 3 * US_PER_DAY
     return idx.astype("datetime64[M]").astype("datetime64[us]").astype(np.int64)
-
-
-def _clean(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -92,7 +88,7 @@ class RetentionTable:
             "periods": list(range(self.n_periods)),
             "rows": [{"cohort": c, "start_us": int(s), "size": int(n),
                       "counts": [int(v) if o else None for v, o in zip(cnt, obs, strict=True)],
-                      "shares": [_clean(v) for v in share],
+                      "shares": [finite_or_none(v) for v in share],
                       "complete": [bool(v) for v in comp]}
                      for c, s, n, cnt, obs, share, comp in zip(
                          self.cohorts, self.cohort_starts_us, self.sizes, self.counts, observed,
@@ -343,7 +339,7 @@ def retention_from_partials(
         cohort_by=cohort_by, period=period, mode=mode, return_on=return_on,
         as_of_us=int(as_of_us), cohorts=labels, cohort_starts_us=tuple(int(s) for s in starts),
         sizes=tuple(int(s) for s in size), counts=counts, shares=shares, complete=complete,
-        average=tuple(_clean(a) for a in average), average_users=tuple(int(d) for d in den))
+        average=tuple(finite_or_none(a) for a in average), average_users=tuple(int(d) for d in den))
 
 
 def purchase_log_events(customers: np.ndarray, time_us: np.ndarray,

@@ -32,49 +32,21 @@ plain-Python per-user reference in ``tests/segments/test_funnels.py``):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
+from segments.analytics.intervals import finite_or_none, wilson
 
 MODES = ("ordered", "strict", "any_order")
 US_PER_S = 1_000_000
 # Time-to-convert histogram edges in seconds (cut at the window, whose length closes the last bin).
 HIST_EDGES_S = (0, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
                 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400, 90 * 86400)
-
-
-def z_value(alpha: float) -> float:
-    return NormalDist().inv_cdf(1 - alpha / 2)
-
-
-def wilson(k: np.ndarray | int, n: np.ndarray | int, alpha: float = 0.05
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wilson score interval (estimate, low, high); NaN where n == 0. Vectorized."""
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    z = z_value(alpha)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = np.where(k <= 0, 0.0, np.clip(centre - half, 0, 1))
-    high = np.where(k >= n, 1.0, np.clip(centre + half, 0, 1))
-    return p, np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -90,7 +62,8 @@ class Rate:
     @classmethod
     def of(cls, k: int, n: int, alpha: float = 0.05) -> Rate:
         p, lo, hi = wilson(k, n, alpha)
-        return cls(_num(p) if n else None, _num(lo), _num(hi), int(k), int(n))
+        return cls(finite_or_none(p) if n else None, finite_or_none(lo), finite_or_none(hi),
+                   int(k), int(n))
 
     def to_dict(self) -> dict[str, Any]:
         return {"estimate": self.estimate, "low": self.low, "high": self.high,
@@ -459,9 +432,9 @@ def _time_stats(dt_us: np.ndarray, from_start_us: np.ndarray, window_us: int) ->
         counts = np.bincount(slot[inside], minlength=len(edges) - 1)
     return TimeToConvert(
         n=int(len(secs)),
-        median_seconds=_num(np.median(secs)) if len(secs) else None,
-        mean_seconds=_num(secs.mean()) if len(secs) else None,
-        median_from_start_seconds=_num(np.median(from_start_us) / US_PER_S)
+        median_seconds=finite_or_none(np.median(secs)) if len(secs) else None,
+        mean_seconds=finite_or_none(secs.mean()) if len(secs) else None,
+        median_from_start_seconds=finite_or_none(np.median(from_start_us) / US_PER_S)
         if len(secs) else None,
         histogram_edges_seconds=tuple(edges),
         histogram_counts=tuple(int(c) for c in counts))

@@ -39,8 +39,9 @@ import numpy as np
 from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
-from behaviour.analytics.funnels import Rate, _num, z_value
+from behaviour.analytics.funnels import Rate
 from events.frame import US_PER_DAY, UserEvents
+from segments.analytics.intervals import finite_or_none, z_value
 
 DEFINITION = ("candidate = N+ events of a type with 0 <= time - signup < window; users without "
               "a full observation window at as_of are excluded; screened on calibration "
@@ -179,6 +180,17 @@ class DiscoveryResult:
 
 
 # ----------------------------------------------------------------------------- statistics
+_NO_INTERVAL = Interval(None, None, None)
+
+
+def _exp_interval(log_value: float, se: float, z: float) -> Interval:
+    """A ratio from its log and the log's standard error: exp of the estimate and of its normal
+    interval (None where not finite)."""
+    return Interval(finite_or_none(math.exp(log_value)),
+                    finite_or_none(math.exp(log_value - z * se)),
+                    finite_or_none(math.exp(log_value + z * se)))
+
+
 def association(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
                 alpha: float = 0.05) -> list[Association]:
     """Statistics of 2x2 tables (vectorized over tables)."""
@@ -208,15 +220,11 @@ def association(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
             unexposed_outcome=int(c[i]), unexposed_no_outcome=int(d[i]),
             rate_with=Rate.of(int(a[i]), int(a[i] + b[i]), alpha),
             rate_without=Rate.of(int(c[i]), int(c[i] + d[i]), alpha),
-            lift=Interval(_num(math.exp(log_rr[i])) if ok else None,
-                          _num(math.exp(log_rr[i] - z * se_rr[i])) if ok else None,
-                          _num(math.exp(log_rr[i] + z * se_rr[i])) if ok else None),
-            odds_ratio=Interval(_num(math.exp(log_or[i])) if ok else None,
-                                _num(math.exp(log_or[i] - z * se[i])) if ok else None,
-                                _num(math.exp(log_or[i] + z * se[i])) if ok else None),
-            log_odds_ratio_se=_num(se[i]) if ok else None, haldane=bool(zero[i]),
-            p_value=float(p[i]), phi=_num(phi[i]), precision=_num(rate1[i]),
-            recall=_num(recall[i]), share=_num(share[i])))
+            lift=_exp_interval(log_rr[i], se_rr[i], z) if ok else _NO_INTERVAL,
+            odds_ratio=_exp_interval(log_or[i], se[i], z) if ok else _NO_INTERVAL,
+            log_odds_ratio_se=finite_or_none(se[i]) if ok else None, haldane=bool(zero[i]),
+            p_value=float(p[i]), phi=finite_or_none(phi[i]), precision=finite_or_none(rate1[i]),
+            recall=finite_or_none(recall[i]), share=finite_or_none(share[i])))
     del rate0
     return out
 

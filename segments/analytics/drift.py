@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .intervals import finite_or_none
 from .value import Z95, Signal, as_signal
 
 ALPHA = 0.05
@@ -98,10 +99,7 @@ def value_drift(before: Any, after: Any) -> dict[str, Any]:
 def _value(v: Any) -> float | None:
     if _is_single(v):
         return as_signal(v).estimate
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
+    return finite_or_none(v)
 
 
 def _ranks(values: Mapping[str, float]) -> dict[str, int]:

@@ -91,13 +91,7 @@ def mean_value(per_user: np.ndarray) -> ValueFn:
 def sweep_threshold(rule: Any, path: str, values: Sequence[float], data: UserEvents,
                     as_of: int | datetime, value_fn: ValueFn | None = None) -> list[dict[str, Any]]:
     """Size, share and value of the rule for each threshold of the behavioural node at path."""
-    validate_rule(rule)
-    node = node_at(rule, path)
-    kind = node_kind(node, path)
-    node_path = "" if path == "$" else path
-    if kind not in ("event", "distinct", "revenue"):
-        raise RuleError(node_path, f"a threshold sweep needs an event, distinct or revenue "
-                        f"node, not {kind}")
+    node, kind, node_path = _swept_node(rule, path, "threshold")
     if kind == "revenue" and node["revenue"]["op"] == "between":
         raise RuleError(_sub(node_path, "revenue.op"),
                         "a revenue between [lo, hi] has no single threshold to sweep")
@@ -116,22 +110,15 @@ def sweep_threshold(rule: Any, path: str, values: Sequence[float], data: UserEve
                 raise RuleError(_sub(node_path, key), f"thresholds are whole numbers >= 0, "
                                 f"got {k!r}")
             changed[key] = int(k)
-        mask = evaluator.mask(rule, "", {node_path: evaluator.stat_mask(changed, stat)})
-        rows.append({"threshold": k, **_summary(mask, value_fn),
-                     "rule": replace_at(rule, node_path, changed)})
+        rows.append({"threshold": k,
+                     **_row(evaluator, rule, node_path, changed, stat, value_fn)})
     return rows
 
 
 def sweep_window(rule: Any, path: str, days: Sequence[int], data: UserEvents,
                  as_of: int | datetime, value_fn: ValueFn | None = None) -> list[dict[str, Any]]:
     """Size, share and value of the rule for each window length of the node at path."""
-    validate_rule(rule)
-    node = node_at(rule, path)
-    kind = node_kind(node, path)
-    node_path = "" if path == "$" else path
-    if kind not in ("event", "distinct", "revenue"):
-        raise RuleError(node_path, f"a window sweep needs an event, distinct or revenue "
-                        f"node, not {kind}")
+    node, kind, node_path = _swept_node(rule, path, "window")
     window = node.get("window") or {"from_signup_days": [0, 1]}
     window_kind = next(iter(window))
     window_path = _sub(node_path, f"window.{window_kind}")
@@ -170,9 +157,7 @@ def sweep_window(rule: Any, path: str, days: Sequence[int], data: UserEvents,
         new_window = ({"from_signup_days": [start, int(d)]} if window_kind == "from_signup_days"
                       else {"last_days": int(d)})
         changed = {**copy.deepcopy(dict(node)), "window": new_window}
-        mask = evaluator.mask(rule, "", {node_path: evaluator.stat_mask(changed, stat)})
-        rows.append({"days": int(d), **_summary(mask, value_fn),
-                     "rule": replace_at(rule, node_path, changed)})
+        rows.append({"days": int(d), **_row(evaluator, rule, node_path, changed, stat, value_fn)})
     return rows
 
 
@@ -187,6 +172,27 @@ def _first_per_pair(users: np.ndarray, codes: np.ndarray,
     pair, metric = pair[order], metric[order]
     first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
     return pair[first] // width, metric[first]
+
+
+def _swept_node(rule: Any, path: str, sweep: str) -> tuple[Mapping[str, Any], str, str]:
+    """Validate the rule; its behavioural node at ``path``, the node's kind and its path as
+    RuleError paths spell it."""
+    validate_rule(rule)
+    node = node_at(rule, path)
+    kind = node_kind(node, path)
+    node_path = "" if path == "$" else path
+    if kind not in ("event", "distinct", "revenue"):
+        raise RuleError(node_path, f"a {sweep} sweep needs an event, distinct or revenue "
+                        f"node, not {kind}")
+    return node, kind, node_path
+
+
+def _row(evaluator: RuleEvaluator, rule: Any, node_path: str, changed: Mapping[str, Any],
+         stat: np.ndarray, value_fn: ValueFn) -> dict[str, Any]:
+    """Size, share and value of the rule with the swept node changed (its statistic given), and
+    that rule."""
+    mask = evaluator.mask(rule, "", {node_path: evaluator.stat_mask(changed, stat)})
+    return {**_summary(mask, value_fn), "rule": replace_at(rule, node_path, changed)}
 
 
 def _summary(mask: np.ndarray, value_fn: ValueFn) -> dict[str, Any]:

@@ -71,7 +71,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from numbers import Integral, Real
 from typing import Any
@@ -246,11 +246,7 @@ class _Validator:
         if depth > self.max_depth:
             raise RuleError(path, f"the rule is nested deeper than {self.max_depth} levels")
         kind = node_kind(node, path)
-        allowed = NODE_KEYS[kind]
-        for key in node:
-            if key not in allowed:
-                raise RuleError(_join(path, str(key)), f"unknown key {str(key)!r} for a {kind} "
-                                f"node (allowed: {', '.join(allowed)})")
+        _known_keys(node, path, NODE_KEYS[kind], f" for a {kind} node")
         getattr(self, f"_{kind}")(node, path, depth)
 
     # Combinators --------------------------------------------------------------------------
@@ -289,16 +285,8 @@ class _Validator:
                 raise RuleError(value_path, f"{op} takes no value")
         elif "value" not in node:
             raise RuleError(value_path, f"{op} needs a value")
-        elif op in ("eq", "ne"):
-            _need_scalar(value, value_path)
-        elif op in ("in", "not_in"):
-            if not _is_list(value):
-                raise RuleError(value_path, f"{op} needs a list of values, got {_type_name(value)}")
-            for i, item in enumerate(value):
-                _need_scalar(item, f"{value_path}[{i}]")
-        elif op == "contains":
-            if not isinstance(value, str) or not value:
-                raise RuleError(value_path, "contains needs a non-empty text")
+        elif op in ("eq", "ne", "in", "not_in", "contains"):
+            _check_equality(op, value, value_path)
         elif op == "between":
             lo, hi = _need_pair(value, value_path)
             a, b = _orderable(lo, f"{value_path}[0]"), _orderable(hi, f"{value_path}[1]")
@@ -321,10 +309,7 @@ class _Validator:
         if not isinstance(spec, Mapping):
             raise RuleError(spec_path, "expected an object like {\"event\": \"feature_*\"}, "
                             f"got {_type_name(spec)}")
-        for key in spec:
-            if key not in ("event", "property"):
-                raise RuleError(_join(spec_path, str(key)), f"unknown key {str(key)!r} "
-                                "(allowed: event, property)")
+        _known_keys(spec, spec_path, ("event", "property"))
         if "event" not in spec:
             raise RuleError(_join(spec_path, "event"), "missing the event name or pattern")
         self._event_name(spec["event"], _join(spec_path, "event"))
@@ -369,13 +354,9 @@ class _Validator:
         if op in ("before", "after"):
             parse_iso(value, value_path)
         elif op == "between":
-            lo, hi = _need_pair(value, value_path)
-            start_us = parse_iso(lo, f"{value_path}[0]")
-            if parse_iso(hi, f"{value_path}[1]") <= start_us:
-                raise RuleError(value_path, "the end must be after the start")
-        elif not _is_int(value) or not 0 < value <= MAX_DAYS:
-            raise RuleError(value_path, f"within_days needs a whole number of days from 1 to "
-                            f"{MAX_DAYS}, got {value!r}")
+            _need_iso_range(value, value_path, "the end must be after the start")
+        else:
+            _need_days(value, value_path, "within_days needs")
 
     # Parts --------------------------------------------------------------------------------
 
@@ -385,10 +366,7 @@ class _Validator:
         if not isinstance(spec, Mapping):
             raise RuleError(spec_path, f"expected an object with op and value, got "
                             f"{_type_name(spec)}")
-        for key in spec:
-            if key not in ("op", "value"):
-                raise RuleError(_join(spec_path, str(key)),
-                                f"unknown key {str(key)!r} (allowed: op, value)")
+        _known_keys(spec, spec_path, ("op", "value"))
         if "value" not in spec:
             raise RuleError(_join(spec_path, "value"), "missing value")
         return spec
@@ -397,10 +375,7 @@ class _Validator:
         op_path = _join(path, "op")
         if "op" not in spec:
             raise RuleError(op_path, "missing op")
-        op = spec["op"]
-        if not isinstance(op, str) or op not in ops:
-            raise RuleError(op_path, f"unknown op {op!r} for {what} (one of: {', '.join(ops)})")
-        return op
+        return _need_op(spec["op"], op_path, ops, what)
 
     def _event_name(self, name: Any, path: str) -> None:
         if not isinstance(name, str) or not name:
@@ -459,14 +434,9 @@ def validate_window(window: Any, path: str) -> None:
         if end <= start:
             raise RuleError(kind_path, f"the window end ({end}) must be after its start ({start})")
     elif kind == "between":
-        lo, hi = _need_pair(value, kind_path)
-        start_us = parse_iso(lo, f"{kind_path}[0]")
-        if parse_iso(hi, f"{kind_path}[1]") <= start_us:
-            raise RuleError(kind_path, "the window end must be after its start")
+        _need_iso_range(value, kind_path, "the window end must be after its start")
     elif kind == "last_days":
-        if not _is_int(value) or not 0 < value <= MAX_DAYS:
-            raise RuleError(kind_path, f"expected a whole number of days from 1 to {MAX_DAYS}, "
-                            f"got {value!r}")
+        _need_days(value, kind_path, "expected")
     else:
         raise RuleError(kind_path, f"unknown window {str(kind)!r} (one of: "
                         + ", ".join(WINDOW_KINDS) + ")")
@@ -475,36 +445,49 @@ def validate_window(window: Any, path: str) -> None:
 def _validate_filter(item: Any, path: str) -> None:
     if not isinstance(item, Mapping):
         raise RuleError(path, f"a property filter is an object, got {_type_name(item)}")
-    for key in item:
-        if key not in ("property", "op", "value"):
-            raise RuleError(_join(path, str(key)),
-                            f"unknown key {str(key)!r} (allowed: property, op, value)")
+    _known_keys(item, path, ("property", "op", "value"))
     prop = item.get("property")
     if not isinstance(prop, str) or not prop:
         raise RuleError(_join(path, "property"), f"expected a property name, got "
                         f"{_type_name(prop)}")
-    op_path = _join(path, "op")
-    op = item.get("op")
-    if not isinstance(op, str) or op not in PROPERTY_OPS:
-        raise RuleError(op_path, f"unknown op {op!r} for a property filter (one of: "
-                        + ", ".join(PROPERTY_OPS) + ")")
+    op = _need_op(item.get("op"), _join(path, "op"), PROPERTY_OPS, "a property filter")
     value_path = _join(path, "value")
     value = item.get("value")
     if op == "exists":
         if value is not None and not isinstance(value, bool):
             raise RuleError(value_path, f"exists takes true or false, got {value!r}")
-    elif op in ("eq", "ne"):
-        _need_scalar(value, value_path)
-    elif op == "in":
-        if not _is_list(value):
-            raise RuleError(value_path, f"in needs a list of values, got {_type_name(value)}")
-        for i, v in enumerate(value):
-            _need_scalar(v, f"{value_path}[{i}]")
-    elif op == "contains":
-        if not isinstance(value, str) or not value:
-            raise RuleError(value_path, "contains needs a non-empty text")
+    elif op in ("eq", "ne", "in", "contains"):
+        _check_equality(op, value, value_path)
     elif not _is_number(value):
         raise RuleError(value_path, f"{op} needs a number, got {_type_name(value)}")
+
+
+def _known_keys(spec: Mapping[Any, Any], path: str, allowed: tuple[str, ...],
+                what: str = "") -> None:
+    for key in spec:
+        if key not in allowed:
+            raise RuleError(_join(path, str(key)), f"unknown key {str(key)!r}{what} "
+                            f"(allowed: {', '.join(allowed)})")
+
+
+def _need_op(op: Any, path: str, ops: tuple[str, ...], what: str) -> str:
+    if not isinstance(op, str) or op not in ops:
+        raise RuleError(path, f"unknown op {op!r} for {what} (one of: {', '.join(ops)})")
+    return op
+
+
+def _check_equality(op: str, value: Any, path: str) -> None:
+    """The value of an eq, ne, in, not_in or contains test (attributes and property filters)."""
+    if op in ("eq", "ne"):
+        _need_scalar(value, path)
+    elif op == "contains":
+        if not isinstance(value, str) or not value:
+            raise RuleError(path, "contains needs a non-empty text")
+    else:
+        if not _is_list(value):
+            raise RuleError(path, f"{op} needs a list of values, got {_type_name(value)}")
+        for i, item in enumerate(value):
+            _need_scalar(item, f"{path}[{i}]")
 
 
 def _need_scalar(value: Any, path: str) -> None:
@@ -516,6 +499,21 @@ def _need_pair(value: Any, path: str) -> tuple[Any, Any]:
     if not _is_list(value) or len(value) != 2:
         raise RuleError(path, f"expected a list of two values [start, end], got {value!r}")
     return value[0], value[1]
+
+
+def _need_iso_range(value: Any, path: str, reversed_message: str) -> None:
+    """``[ISO, ISO]`` with the end after the start."""
+    lo, hi = _need_pair(value, path)
+    start_us = parse_iso(lo, f"{path}[0]")
+    if parse_iso(hi, f"{path}[1]") <= start_us:
+        raise RuleError(path, reversed_message)
+
+
+def _need_days(value: Any, path: str, lead: str) -> None:
+    """A whole number of days from 1 to MAX_DAYS; the message starts with ``lead``."""
+    if not _is_int(value) or not 0 < value <= MAX_DAYS:
+        raise RuleError(path, f"{lead} a whole number of days from 1 to {MAX_DAYS}, "
+                        f"got {value!r}")
 
 
 def _orderable(value: Any, path: str) -> float:
@@ -1024,14 +1022,7 @@ def _describe(node: Mapping[str, Any], top: bool) -> str:
             node.get("window"))
     spec = node[kind]
     label = "first seen" if kind == "first_seen" else "last seen"
-    op, value = spec["op"], spec["value"]
-    if op == "before":
-        return f"{label} before {value}"
-    if op == "after":
-        return f"{label} on or after {value}"
-    if op == "between":
-        return f"{label} between {value[0]} and {value[1]}"
-    return f"{label} in the last {_plural(value, 'day')}"
+    return f"{label} {_SEEN_TEXT[spec['op']](spec['value'])}"
 
 
 def _fmt(value: Any) -> str:
@@ -1050,7 +1041,32 @@ def _plural(n: Any, word: str) -> str:
     return f"{_fmt(n)} {word}" + ("" if n == 1 else "s")
 
 
+def _last_days(n: Any) -> str:
+    return f"in the last {_plural(n, 'day')}"
+
+
+def _fmt_all(values: list[Any]) -> str:
+    return ", ".join(_fmt(v) for v in values)
+
+
 _SYMBOLS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "=", "ne": "!="}
+# Per op, the text after an attribute's name (its ordering ops and between: _describe_compare)
+# and after "first seen" / "last seen".
+_ATTRIBUTE_TEXT: dict[str, Callable[[Any], str]] = {
+    "eq": lambda value: f"is {_fmt(value)}",
+    "ne": lambda value: f"is not {_fmt(value)}",
+    "in": lambda values: f"is one of {_fmt_all(values)}",
+    "not_in": lambda values: f"is none of {_fmt_all(values)}",
+    "is_null": lambda _: "is empty",
+    "not_null": lambda _: "is set",
+    "contains": lambda value: f"contains {_quote(value)}",
+}
+_SEEN_TEXT: dict[str, Callable[[Any], str]] = {
+    "before": lambda value: f"before {value}",
+    "after": lambda value: f"on or after {value}",
+    "between": lambda value: f"between {value[0]} and {value[1]}",
+    "within_days": _last_days,
+}
 
 
 def _describe_compare(op: str, value: Any) -> str:
@@ -1061,21 +1077,8 @@ def _describe_compare(op: str, value: Any) -> str:
 
 def _describe_attribute(node: Mapping[str, Any]) -> str:
     name, op, value = node["attribute"], node["op"], node.get("value")
-    if op == "eq":
-        return f"{name} is {_fmt(value)}"
-    if op == "ne":
-        return f"{name} is not {_fmt(value)}"
-    if op == "in":
-        return f"{name} is one of {', '.join(_fmt(v) for v in value)}"
-    if op == "not_in":
-        return f"{name} is none of {', '.join(_fmt(v) for v in value)}"
-    if op == "is_null":
-        return f"{name} is empty"
-    if op == "not_null":
-        return f"{name} is set"
-    if op == "contains":
-        return f"{name} contains {_quote(value)}"
-    return f"{name} {_describe_compare(op, value)}"
+    text = _ATTRIBUTE_TEXT[op](value) if op in _ATTRIBUTE_TEXT else _describe_compare(op, value)
+    return f"{name} {text}"
 
 
 def _describe_events(pattern: str) -> str:
@@ -1123,4 +1126,4 @@ def _describe_window(window: Mapping[str, Any] | None) -> str:
         return f" from day {start} to day {end} after signup"
     if kind == "between":
         return f" from {value[0]} until {value[1]}"
-    return f" in the last {_plural(value, 'day')}"
+    return f" {_last_days(value)}"

@@ -27,12 +27,12 @@ Definitions
 
 Intervals
 ---------
-Proportions use Wilson (statsmodels' formula, inlined). Means of skewed money values use a percentile bootstrap
-(vectorized, seeded): only the nonzero values are resampled (the number of nonzero draws in a
-resample of n is Binomial(n, k/n)), which is exact and fast on sparse revenue. When a sample has
-more than ``BOOTSTRAP_MAX_NONZERO`` nonzero values the Student t interval is used instead: the
-sample is then far inside the range where the central limit theorem holds and the bootstrap
-would be slow.
+Proportions use Wilson (statsmodels' formula, inlined: ``intervals.wilson_interval``). Means of
+skewed money values use a percentile bootstrap (vectorized, seeded): only the nonzero values are
+resampled (the number of nonzero draws in a resample of n is Binomial(n, k/n)), which is exact
+and fast on sparse revenue. When a sample has more than ``BOOTSTRAP_MAX_NONZERO`` nonzero values
+the Student t interval is used instead: the sample is then far inside the range where the
+central limit theorem holds and the bootstrap would be slow.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ import pandas as pd
 from scipy import special, stats
 
 from events.frame import US_PER_DAY, UserEvents
+
+from .intervals import finite_or_none, wilson_interval
 
 Z95 = float(stats.norm.ppf(0.975))
 HORIZONS = (30, 90, 365)
@@ -82,13 +84,6 @@ def to_us(value: int | float | datetime | pd.Timestamp | np.datetime64) -> int:
     raise TypeError(f"cannot read a time from {type(value).__name__}")
 
 
-def _clean(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 @dataclass(frozen=True)
 class Signal:
     """One value estimate with its 95% interval, sample size, method, unit and warning."""
@@ -113,9 +108,9 @@ class Signal:
         """JSON-ready dict; non-finite numbers become None."""
         return {
             "name": self.name,
-            "estimate": _clean(self.estimate),
-            "low": _clean(self.low),
-            "high": _clean(self.high),
+            "estimate": finite_or_none(self.estimate),
+            "low": finite_or_none(self.low),
+            "high": finite_or_none(self.high),
             "n": int(self.n),
             "method": self.method,
             "unit": self.unit,
@@ -127,9 +122,9 @@ class Signal:
         """Rebuild a signal from ``to_dict`` output."""
         return cls(
             name=str(payload["name"]),
-            estimate=_clean(payload.get("estimate")),
-            low=_clean(payload.get("low")),
-            high=_clean(payload.get("high")),
+            estimate=finite_or_none(payload.get("estimate")),
+            low=finite_or_none(payload.get("low")),
+            high=finite_or_none(payload.get("high")),
             n=int(payload.get("n", 0)),
             method=str(payload.get("method", "")),
             unit=str(payload.get("unit", "")),
@@ -156,7 +151,7 @@ def _make(
     reason: str | None = None,
 ) -> Signal:
     """Build a signal and attach the small-sample / too-wide / not-computable warnings."""
-    estimate, low, high = _clean(estimate), _clean(low), _clean(high)
+    estimate, low, high = finite_or_none(estimate), finite_or_none(low), finite_or_none(high)
     warnings: list[str] = []
     if estimate is None:
         warnings.append(reason or "not computable")
@@ -467,22 +462,6 @@ def t_quantile_975(df: int) -> float:
     """``stats.t.ppf(0.975, df)`` without the distribution machinery (the same function,
     ``special.stdtrit``, so the same value)."""
     return float(special.stdtrit(df, 0.975))
-
-
-_WILSON_Z = stats.norm.isf(0.025)  # what proportion_confint(alpha=0.05) uses
-
-
-def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
-    """``proportion_confint(successes, trials, alpha=0.05, method="wilson")`` of statsmodels:
-    its formula step by step (so the same floats), without its per-call overhead."""
-    q = successes / trials
-    crit = _WILSON_Z
-    crit2 = crit**2
-    denom = 1 + crit2 / trials
-    center = (q + crit2 / (2 * trials)) / denom
-    dist = crit * np.sqrt(q * (1.0 - q) / trials + crit2 / (4.0 * trials**2))
-    dist /= denom
-    return float(np.clip(center - dist, 0, 1)), float(np.clip(center + dist, 0, 1))
 
 
 def _wilson(
