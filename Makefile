@@ -22,7 +22,7 @@ help:
 	@echo "make demo   - set up, load the demo dataset, start a worker and serve http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole suite (SQLite, and PostgreSQL + Redis when reachable)"
 	@echo "make bench  - benchmarks into bench/results.jsonl (BENCH_SCALE=small for a quick pass)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and the import contracts (lint-imports)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12+ not found (tried python3.13, python3.12, pyenv)"; exit 1; }
@@ -68,6 +68,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 screenshots: install
 	$(PY) scripts/screenshots.py

@@ -356,11 +356,11 @@ def post(url: str, body: bytes, headers: dict[str, str],
 
 
 def _dispatch(delivery_id: int, countdown: int | None = None) -> None:
-    from config.celery import app
+    from celery import current_app
 
     from .tasks import deliver_webhook
 
-    if countdown is not None and app.conf.task_always_eager:
+    if countdown is not None and current_app.conf.task_always_eager:
         # In-process (tests, eager mode) a countdown cannot wait: the schedule is in
         # next_attempt_at and retry_due / deliver(now=...) drive the next attempt.
         return
