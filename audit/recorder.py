@@ -18,8 +18,8 @@ from .models import Action, AuditEntry
 # app_label.model -> fields that are computed elsewhere (and have their own history) or are
 # bookkeeping: left out of the diff.
 TRACKED: dict[str, frozenset[str]] = {
-    "planner.hypothesis": frozenset({"updated_at"}),
-    "planner.experiment": frozenset({"result", "analyzed_at", "design", "analysis_job",
+    "experiments.hypothesis": frozenset({"updated_at"}),
+    "experiments.experiment": frozenset({"result", "analyzed_at", "design", "analysis_job",
                                      "updated_at"}),
     "planner.investment": frozenset({"expected_value", "value_low", "value_high",
                                      "value_sources", "reach_users", "effort_total",
@@ -29,7 +29,7 @@ TRACKED: dict[str, frozenset[str]] = {
 }
 # (model label, m2m field) pairs whose membership changes are recorded.
 TRACKED_M2M = (("planner.investment", "target_segments"), ("planner.investment", "hypotheses"),
-               ("planner.investment", "depends_on"), ("planner.hypothesis", "segments"))
+               ("planner.investment", "depends_on"), ("experiments.hypothesis", "segments"))
 
 
 def label(model: type[models.Model] | models.Model) -> str:

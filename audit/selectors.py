@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import ROLE_ACTIONS, Membership
 
@@ -33,8 +33,9 @@ def filtered(entries: QuerySet[AuditEntry], *, object_type: str = "", object_id:
     """Narrow by object type ("planner.investment" or just "investment"), object, actor
     (username), action and inclusive UTC dates."""
     if object_type:
-        entries = entries.filter(object_type__in=[object_type, *[
-            f"{app}.{object_type}" for app in ("planner", "segments")]])
+        entries = entries.filter(
+            Q(object_type=object_type) if "." in object_type
+            else Q(object_type=object_type) | Q(object_type__endswith=f".{object_type}"))
     if object_id:
         entries = entries.filter(object_id=object_id)
     if actor:

@@ -104,7 +104,8 @@ def phase_seed(args: list[str]) -> dict[str, Any]:
 
     from accounts.models import Membership, Workspace
     from events.models import Dataset
-    from planner.models import Hypothesis, Investment
+    from experiments.models import Hypothesis
+    from planner.models import Investment
     from segments.models import Refresh, Segment, SegmentSnapshot
 
     call_command("migrate", verbosity=0, interactive=False)

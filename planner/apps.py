@@ -9,17 +9,15 @@ class PlannerConfig(AppConfig):
     verbose_name = "Planner"
 
     def ready(self) -> None:
+        from experiments import services as experiment_services
         from segments import segment_services
 
-        from . import experiment_services, page_cache, services  # noqa: F401 - handlers, signals
+        from . import page_cache, services  # noqa: F401 - the optimizer job kind, cache signals
 
-        experiment_services.register_erasure_hook()
-        # Behaviour discovery proposes exploratory hypotheses through this app.
-        from behaviour import services as behaviour_services
-
-        behaviour_services.HYPOTHESIS_PROPOSERS.append(
-            experiment_services.hypothesis_from_behaviour)
         # A segment refresh changes reach and value per user: re-value the investments.
         segment_services.AFTER_REFRESH.append(
             lambda workspace: services.workspace_revalue(workspace=workspace,
                                                          reason="segment refresh"))
+        # A hypothesis's edit, status change or concluded experiment moves the value of the
+        # investments resting on it: re-value them (in the writing transaction).
+        experiment_services.HYPOTHESIS_CHANGED.append(services.revalue_hypothesis_investments)

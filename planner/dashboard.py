@@ -9,19 +9,11 @@ from django.db.models import Count, OuterRef, Subquery, Sum
 
 from accounts.models import Workspace
 from events.models import Import
+from experiments.models import Experiment, Hypothesis, HypothesisStatus, Learning
 from segments.models import Refresh, Segment, SegmentSnapshot
 
 from . import selectors
-from .models import (
-    Allocation,
-    Decision,
-    Experiment,
-    Hypothesis,
-    HypothesisStatus,
-    Learning,
-    OptimizationRun,
-    Roadmap,
-)
+from .models import Allocation, Decision, OptimizationRun, Roadmap
 
 # The headline value per user: 90-day LTV, else the best money signal the data supports.
 HEADLINES = ("ltv_90", "ltv_30", "revenue_per_active_user")

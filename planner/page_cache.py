@@ -24,9 +24,10 @@ from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import Workspace
+from experiments.models import Hypothesis
 from segments.models import Refresh, Segment
 
-from .models import Decision, Hypothesis, Investment
+from .models import Decision, Investment
 
 TIMEOUT_SECONDS = 300
 VERSION_SECONDS = 2

@@ -6,15 +6,7 @@ from django.db.models import Case, ExpressionWrapper, F, FloatField, QuerySet, V
 
 from accounts.selectors import workspaces_for
 
-from .models import (
-    Decision,
-    Experiment,
-    Hypothesis,
-    Investment,
-    Learning,
-    OptimizationRun,
-    Scenario,
-)
+from .models import Decision, Investment, OptimizationRun, Scenario
 
 RANKINGS = {
     "value_per_cost": "risk-adjusted expected value per unit cost",
@@ -45,11 +37,6 @@ def backlog(user: object) -> QuerySet[Investment]:
     )
 
 
-def hypotheses_for(user: object) -> QuerySet[Hypothesis]:
-    return Hypothesis.objects.filter(workspace__in=workspaces_for(user)).select_related(
-        "workspace", "owner").prefetch_related("segments")
-
-
 def scenarios_for(user: object) -> QuerySet[Scenario]:
     return Scenario.objects.filter(workspace__in=workspaces_for(user)).select_related("workspace")
 
@@ -64,29 +51,3 @@ def decisions_for(user: object) -> QuerySet[Decision]:
         "investment", "decided_by", "run")
 
 
-def experiments_for(user: object) -> QuerySet[Experiment]:
-    return Experiment.objects.filter(workspace__in=workspaces_for(user)).select_related(
-        "workspace", "hypothesis", "segment", "dataset").prefetch_related("breakdown_segments")
-
-
-def learnings_for(user: object, *, query: str = "", segment: int | None = None,
-                  outcome: str = "", since: object = None,
-                  until: object = None) -> QuerySet[Learning]:
-    """The learnings library: failures listed as prominently as successes (newest first)."""
-    qs = Learning.objects.filter(workspace__in=workspaces_for(user)).select_related(
-        "workspace", "hypothesis", "experiment", "created_by").prefetch_related("segments")
-    if query:
-        from django.db.models import Q
-
-        qs = qs.filter(Q(hypothesis__statement__icontains=query) | Q(happened__icontains=query)
-                       | Q(now_believe__icontains=query) | Q(decision__icontains=query)
-                       | Q(believed__icontains=query) | Q(tags__icontains=query))
-    if segment:
-        qs = qs.filter(segments=segment)
-    if outcome:
-        qs = qs.filter(outcome=outcome)
-    if since:
-        qs = qs.filter(created_at__gte=since)
-    if until:
-        qs = qs.filter(created_at__lt=until)
-    return qs.distinct().order_by("-created_at", "-id")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 import audit
 from accounts.models import Workspace
+from experiments.models import PROBABILITY_OF_SUCCESS, Evidence, Hypothesis, HypothesisStatus
 from integrations import webhooks
 from jobs.faults import fault_point
 from jobs.models import JobState
@@ -28,11 +29,8 @@ from segments.models import Refresh, SegmentSnapshot
 
 from . import page_cache
 from .models import (
-    PROBABILITY_OF_SUCCESS,
     Allocation,
     Decision,
-    Evidence,
-    HypothesisStatus,
     Investment,
     InvestmentStatus,
     OptimizationRun,
@@ -358,3 +356,10 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: safe_cell(v) for k, v in row.items()})
     return out.getvalue()
+
+
+def revalue_hypothesis_investments(hypothesis: Hypothesis, reason: str) -> None:
+    """A hypothesis changed (edit, status, concluded experiment): re-value the investments
+    resting on it."""
+    for investment in hypothesis.investments.all():
+        investment_revalue(investment=investment, reason=reason)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.urls import path
 
 from . import brief_views, home_views, views
-from . import experiment_views as xv
 
 urlpatterns = [
     path("", home_views.home, name="home"),
@@ -16,14 +15,5 @@ urlpatterns = [
     path("w/<slug:slug>/scenarios/", views.scenarios, name="scenarios"),
     path("w/<slug:slug>/scenarios/compare/", views.scenario_compare, name="scenario-compare"),
     path("w/<slug:slug>/runs/<int:pk>/", views.run_detail, name="run"),
-    path("w/<slug:slug>/hypotheses/", xv.hypotheses, name="hypotheses"),
-    path("w/<slug:slug>/hypotheses/new/", xv.hypothesis_form, name="hypothesis-new"),
-    path("w/<slug:slug>/hypotheses/<int:pk>/", xv.hypothesis_detail, name="hypothesis"),
-    path("w/<slug:slug>/hypotheses/<int:pk>/edit/", xv.hypothesis_form, name="hypothesis-edit"),
-    path("w/<slug:slug>/hypotheses/<int:hypothesis_pk>/experiments/new/", xv.experiment_form,
-         name="experiment-new"),
-    path("w/<slug:slug>/experiments/<int:pk>/", xv.experiment_detail, name="experiment"),
-    path("w/<slug:slug>/experiments/<int:pk>/edit/", xv.experiment_form, name="experiment-edit"),
-    path("w/<slug:slug>/learnings/", xv.learnings, name="learnings"),
     path("w/<slug:slug>/brief/", brief_views.council_brief, name="council-brief"),
 ]

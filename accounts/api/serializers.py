@@ -19,3 +19,20 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class WorkspaceScoped(serializers.ModelSerializer):
+    """Creates take the workspace slug; it can never change afterwards."""
+
+    workspace = serializers.SlugField(write_only=True, required=True)
+    workspace_slug = serializers.SerializerMethodField()
+
+    def get_workspace_slug(self, obj) -> str:  # type: ignore[no-untyped-def]
+        return obj.workspace.slug
+
+    def get_fields(self):  # type: ignore[no-untyped-def]
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["workspace"].required = False
+            fields["workspace"].read_only = True
+        return fields

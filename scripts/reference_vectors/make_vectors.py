@@ -1,4 +1,4 @@
-"""Write reference vectors for planner/stats.py from independent libraries.
+"""Write reference vectors for experiments/stats.py from independent libraries.
 
 Runs OUTSIDE the project venv: gbstats 0.8.0 pins numpy<2 and pandas<2. See README.md here.
 

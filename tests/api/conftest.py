@@ -11,18 +11,11 @@ from django.core.management import call_command
 from behaviour.models import BehaviourAnalysis
 from events import services
 from events.models import Dataset, Import
+from experiments.models import Experiment, Hypothesis, Learning
 from integrations import webhooks
 from jobs.models import Job
 from planner import services as planner_services
-from planner.models import (
-    Decision,
-    Experiment,
-    Hypothesis,
-    Investment,
-    Learning,
-    OptimizationRun,
-    Scenario,
-)
+from planner.models import Decision, Investment, OptimizationRun, Scenario
 from segments import segment_services
 from segments.models import Refresh, SegmentSnapshot
 

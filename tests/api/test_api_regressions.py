@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from experiments.stats import sample_size
 from planner.models import Investment
-from planner.stats import sample_size
 
 pytestmark = pytest.mark.django_db
 

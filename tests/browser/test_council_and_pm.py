@@ -221,7 +221,7 @@ def test_council_reviews_the_quarter_and_records_a_decision(
 def test_pm_goes_from_a_segment_to_a_hypothesis_an_experiment_and_a_learning(
     live_server: Any, team: dict[str, Any], new_page: Any, login: Any, tmp_path: Path
 ) -> None:
-    from planner.models import Experiment, Hypothesis, Learning
+    from experiments.models import Experiment, Hypothesis, Learning
 
     demo = seed_demo(team, tmp_path)
     web, mobile = demo["web"], demo["mobile"]

@@ -20,10 +20,10 @@ def seed_pages(team: dict[str, Any], tmp_path: Path) -> dict[str, str]:
     its learning, a hypothesis in flight, a funnel and a discovery analysis. {name: path}."""
     from behaviour import services as bs
     from behaviour.models import BehaviourAnalysis
+    from experiments import services as xs
+    from experiments.models import Evidence, Experiment, Hypothesis
     from jobs.services import job_run
-    from planner import experiment_services as xs
     from planner import services
-    from planner.models import Evidence, Experiment, Hypothesis
 
     plan = seed_plan(team, tmp_path)
     services.decision_record(run=plan["run"], investment=plan["investments"]["A"],

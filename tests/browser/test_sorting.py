@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_clicking_a_header_sorts_the_rows(live_server: Any, team: dict[str, Any],
                                           new_page: Any, login: Any) -> None:
-    from planner.models import Hypothesis
+    from experiments.models import Hypothesis
 
     # Lifts chosen so that text order (1.5 < 10 < 2) and number order (1.5 < 2 < 10) differ.
     for statement, lift in (("beta", 10.0), ("alpha", 2.0), ("gamma", 1.5)):

@@ -16,10 +16,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from events.models import Dataset
+from experiments.models import Evidence, Hypothesis
 from integrations import tasks, webhooks
 from integrations.models import WebhookDelivery, WebhookSubscription
 from planner import services
-from planner.models import Evidence, Hypothesis, Investment, OptimizationRun, Scenario
+from planner.models import Investment, OptimizationRun, Scenario
 from segments import segment_services
 from segments.models import Refresh
 

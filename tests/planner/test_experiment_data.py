@@ -16,8 +16,8 @@ import statsmodels.formula.api as smf
 
 from events.demo import generate_demo
 from events.frame import build_user_events
-from planner import stats
-from planner.experiment_data import (
+from experiments import stats
+from experiments.data import (
     ExperimentDataError,
     MetricSpec,
     RandomizedSettings,

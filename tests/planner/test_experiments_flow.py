@@ -11,15 +11,9 @@ from django.core.management import call_command
 
 from events.demo import generate_demo
 from events.models import Dataset
-from planner import stats
-from planner.models import (
-    Evidence,
-    Experiment,
-    Hypothesis,
-    HypothesisStatus,
-    Investment,
-    Learning,
-)
+from experiments import stats
+from experiments.models import Evidence, Experiment, Hypothesis, HypothesisStatus, Learning
+from planner.models import Investment
 from segments import segment_services
 
 pytestmark = pytest.mark.django_db
@@ -232,7 +226,7 @@ def test_assignment_table_upload(demo_ws, api, django_capture_on_commit_callback
 
 def test_pages_render_and_respect_roles(demo_ws, client):
     xs_design = design(demo_ws)
-    from planner import experiment_services as xs
+    from experiments import services as xs
 
     x = xs.experiment_save(Experiment(
         hypothesis=demo_ws["hyp"], name=xs_design["name"], dataset=demo_ws["dataset"],

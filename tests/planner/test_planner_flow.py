@@ -9,16 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from events.models import Dataset
+from experiments.models import Evidence, Hypothesis, HypothesisStatus
 from planner import services
-from planner.models import (
-    Allocation,
-    Evidence,
-    Hypothesis,
-    HypothesisStatus,
-    Investment,
-    OptimizationRun,
-    Scenario,
-)
+from planner.models import Allocation, Investment, OptimizationRun, Scenario
 from segments import segment_services
 from segments.models import SegmentSnapshot
 

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Dataset
-from planner.models import Hypothesis, Investment
+from experiments.models import Hypothesis
+from planner.models import Investment
 from segments.models import Refresh, Segment, SegmentSnapshot
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""planner.stats against independent references: committed gbstats / spotify-confidence vectors,
+"""experiments.stats against independent references: committed gbstats / spotify-confidence vectors,
 direct statsmodels fits, and hand computations. Pure: no database."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from planner import stats
+from experiments import stats
 
 VECTORS = Path(__file__).parent / "vectors"
 GB = json.loads((VECTORS / "gbstats.json").read_text())

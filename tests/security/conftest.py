@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from events.models import Dataset
-from planner.models import Allocation, Experiment, Hypothesis, Investment, OptimizationRun, Scenario
+from experiments.models import Experiment, Hypothesis
+from planner.models import Allocation, Investment, OptimizationRun, Scenario
 from segments.models import Segment
 
 RULE = {"all": [{"attribute": "plan", "op": "eq", "value": "pro"}]}

@@ -9,8 +9,9 @@ import pytest
 from accounts.models import ApiToken
 from audit import context
 from audit.models import AuditEntry
+from experiments.models import Hypothesis
 from planner import services as planner_services
-from planner.models import Hypothesis, Investment
+from planner.models import Investment
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def test_create_update_delete_are_recorded_with_before_and_after(team):
         h.save()  # nothing changed: no entry
         pk = h.pk
         h.delete()
-    rows = list(AuditEntry.objects.filter(object_type="planner.hypothesis", object_id=str(pk))
+    rows = list(AuditEntry.objects.filter(object_type="experiments.hypothesis", object_id=str(pk))
                 .order_by("id"))
     assert [r.action for r in rows] == ["create", "update", "delete"]
     create, update, delete = rows
@@ -188,10 +189,10 @@ def test_the_audit_page_is_for_council_and_admins(objs, team, client):
         client.force_login(team[who])
         assert client.get("/w/acme/audit/").status_code == status, who
     client.force_login(team["admin"])
-    r = client.get("/w/acme/audit/", {"object_type": "planner.hypothesis"})
+    r = client.get("/w/acme/audit/", {"object_type": "experiments.hypothesis"})
     assert b"Shorter checkout" in r.content and b"Checkout A/B" not in r.content
     r = client.get("/w/acme/audit/", {"object_type": "segment", "since": "2000-01-01"})
-    assert b"segments.segment #" in r.content and b"planner.hypothesis #" not in r.content
+    assert b"segments.segment #" in r.content and b"experiments.hypothesis #" not in r.content
     assert b"No changes recorded match" in client.get("/w/acme/audit/", {"actor": "nobody"}).content
 
 

@@ -8,7 +8,8 @@ import datetime as dt
 
 import pytest
 
-from planner.models import Decision, Experiment, Hypothesis, Investment, Scenario
+from experiments.models import Experiment, Hypothesis
+from planner.models import Decision, Investment, Scenario
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from accounts.models import ROLE_ACTIONS, ApiToken
 from behaviour.models import BehaviourAnalysis
-from planner.models import ArmSummary
+from experiments.models import ArmSummary
 
 pytestmark = pytest.mark.django_db
 ROLES = ("viewer", "analyst", "council", "admin")

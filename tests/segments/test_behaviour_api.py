@@ -9,7 +9,7 @@ from django.core.management import call_command
 from behaviour.models import BehaviourAnalysis
 from events.demo import generate_demo
 from events.models import Dataset
-from planner.models import Hypothesis
+from experiments.models import Hypothesis
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db

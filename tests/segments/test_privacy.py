@@ -21,9 +21,9 @@ from events.models import Dataset, Erasure, Import
 from events.privacy_services import ErasureInvalid, erase_user
 from events.services import get_store
 from events.store import partition_of
+from experiments import services as experiment_services
+from experiments.models import Experiment, Hypothesis
 from jobs.models import Job
-from planner import experiment_services
-from planner.models import Experiment, Hypothesis
 from segments import segment_services
 from segments.models import Refresh, SegmentKind, SegmentSnapshot
 

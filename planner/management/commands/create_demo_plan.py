@@ -6,9 +6,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
+from experiments.models import Evidence, Hypothesis
 from jobs.services import job_run
 from planner import services
-from planner.models import Evidence, Hypothesis, Investment, OptimizationRun, Scenario
+from planner.models import Investment, OptimizationRun, Scenario
 from segments.models import Segment
 
 HYPOTHESES = [

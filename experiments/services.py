@@ -1,6 +1,6 @@
 """Hypotheses' workflow, experiments (design, data, analysis job) and learnings.
 
-The statistics are pure (``planner.stats``, ``planner.experiment_data``); this module loads the
+The statistics are pure (``experiments.stats``, ``experiments.data``); this module loads the
 data, checks input, stores results and keeps the history: status changes, learnings, and the
 investments' value estimates that a concluded result moves.
 """
@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,8 @@ from django.utils import timezone
 
 from events.models import Dataset
 from events.services import get_store, load_user_events
-from integrations import webhooks
-from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
-from segments.models import Segment
-from segments.segment_services import segment_members_mask
-
-from . import stats
-from .experiment_data import (
+from experiments import stats
+from experiments.data import (
     ExperimentDataError,
     MetricSpec,
     RandomizedSettings,
@@ -41,7 +37,7 @@ from .experiment_data import (
     baseline,
     segment_traffic,
 )
-from .models import (
+from experiments.models import (
     CONCLUDED,
     TRANSITIONS,
     ArmSummary,
@@ -56,8 +52,24 @@ from .models import (
     Learning,
     Outcome,
 )
+from integrations import webhooks
+from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
+from segments.models import Segment
+from segments.segment_services import segment_members_mask
 
 MAX_ASSIGNMENT_ROWS = 20_000_000
+
+
+# Called with a hypothesis whose lift, evidence or status changed, and why (inside the
+# writing transaction where there is one): the planner registers the re-valuation of the
+# investments resting on it (from its AppConfig.ready()), so this app never imports it.
+HYPOTHESIS_CHANGED: list[Callable[[Hypothesis, str], None]] = []
+
+
+def hypothesis_changed(hypothesis: Hypothesis, *, reason: str) -> None:
+    """Tell the registered listeners (the planner's re-valuation) that a hypothesis changed."""
+    for callback in HYPOTHESIS_CHANGED:
+        callback(hypothesis, reason)
 
 
 class ExperimentInvalid(ValueError):
@@ -606,7 +618,6 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
                         segments: list[Segment] | None = None) -> Learning:
     """Record the learning, move the hypothesis to its outcome, and update the linked
     investments' lift (the measured lift with its interval) and their value history."""
-    from .services import investment_revalue
 
     if outcome not in Outcome.values:
         raise ExperimentInvalid("outcome", f"must be one of {', '.join(Outcome.values)}")
@@ -654,9 +665,8 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
         experiment.status = ExperimentStatus.CONCLUDED
         experiment.save(update_fields=["status", "updated_at"])
         hypothesis.refresh_from_db()
-        for investment in hypothesis.investments.all():
-            investment_revalue(investment=investment,
-                               reason=f"experiment '{experiment.name}' concluded: {outcome}")
+        hypothesis_changed(hypothesis,
+                           reason=f"experiment '{experiment.name}' concluded: {outcome}")
         webhooks.notify_experiment_concluded(learning=learning)
     return learning
 

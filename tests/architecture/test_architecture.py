@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("accounts", "jobs", "events", "segments", "behaviour", "planner", "integrations",
+APPS = ("accounts", "jobs", "events", "segments", "behaviour", "experiments", "planner",
+        "integrations",
         "audit", "security", "config")
 
 

@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Workspace
 from events.models import Dataset
+from experiments import services as xs
+from experiments.models import Experiment, Hypothesis
 from jobs.services import job_run
-from planner import experiment_services as xs
-from planner.models import Experiment, Hypothesis
 from segments.models import Segment
 
 EXPERIMENT_ID = "onboarding_checklist_v2"  # as events.demo plants it

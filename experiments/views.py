@@ -12,14 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
-from jobs.services import JobFailed
-from security import uploads
-from segments.models import Segment
-
-from . import experiment_services as xs
-from . import selectors, services
-from .forms import ConcludeForm, ExperimentForm, HypothesisForm, PowerForm
-from .models import (
+from experiments import services as xs
+from experiments.forms import ConcludeForm, ExperimentForm, HypothesisForm, PowerForm
+from experiments.models import (
     TRANSITIONS,
     Experiment,
     ExperimentKind,
@@ -27,6 +22,11 @@ from .models import (
     HypothesisStatus,
     Outcome,
 )
+from jobs.services import JobFailed
+from security import uploads
+from segments.models import Segment
+
+from . import selectors
 
 
 def _writer(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
@@ -39,49 +39,69 @@ def _writer(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
 @login_required
 def hypotheses(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    qs = selectors.hypotheses_for(request.user).filter(workspace=workspace).prefetch_related(
-        "experiments", "investments")
+    qs = (
+        selectors.hypotheses_for(request.user)
+        .filter(workspace=workspace)
+        .prefetch_related("experiments", "investments")
+    )
     if status := request.GET.get("status"):
         qs = qs.filter(status=status)
     if segment := request.GET.get("segment"):
         qs = qs.filter(segments__id=segment)
-    return render(request, "planner/hypotheses.html", {
-        "workspace": workspace, "membership": membership, "hypotheses": qs.distinct()[:300],
-        "statuses": HypothesisStatus.choices, "filters": request.GET,
-        "segments": Segment.objects.filter(workspace=workspace).order_by("name"),
-    })
+    return render(
+        request,
+        "experiments/hypotheses.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "hypotheses": qs.distinct()[:300],
+            "statuses": HypothesisStatus.choices,
+            "filters": request.GET,
+            "segments": Segment.objects.filter(workspace=workspace).order_by("name"),
+        },
+    )
 
 
 @login_required
 def hypothesis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    hypothesis = get_object_or_404(selectors.hypotheses_for(request.user).filter(
-        workspace=workspace), pk=pk)
+    hypothesis = get_object_or_404(
+        selectors.hypotheses_for(request.user).filter(workspace=workspace), pk=pk
+    )
     if request.method == "POST":
         if not membership.can("define"):
             raise PermissionDenied
         try:
-            xs.hypothesis_transition(hypothesis=hypothesis, to_status=request.POST.get("status",
-                                                                                       ""),
-                                     user=request.user, note=request.POST.get("note", ""))
+            xs.hypothesis_transition(
+                hypothesis=hypothesis,
+                to_status=request.POST.get("status", ""),
+                user=request.user,
+                note=request.POST.get("note", ""),
+            )
         except xs.ExperimentInvalid as exc:
             messages.error(request, exc.message)
         else:
-            for investment in hypothesis.investments.all():
-                services.investment_revalue(investment=investment,
-                                            reason=f"hypothesis #{hypothesis.pk} now "
-                                                   f"{hypothesis.status}")
+            xs.hypothesis_changed(
+                hypothesis, reason=f"hypothesis #{hypothesis.pk} now {hypothesis.status}"
+            )
             messages.success(request, f"Status is now {hypothesis.status}.")
         return redirect("hypothesis", slug=slug, pk=pk)
-    return render(request, "planner/hypothesis.html", {
-        "workspace": workspace, "membership": membership, "h": hypothesis,
-        "next_statuses": [(s, HypothesisStatus(s).label)
-                          for s in TRANSITIONS.get(hypothesis.status, ())],
-        "changes": hypothesis.status_changes.select_related("changed_by")[:50],
-        "experiments": hypothesis.experiments.all(),
-        "learnings": hypothesis.learnings.select_related("experiment"),
-        "investments": hypothesis.investments.all(),
-    })
+    return render(
+        request,
+        "experiments/hypothesis.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "h": hypothesis,
+            "next_statuses": [
+                (s, HypothesisStatus(s).label) for s in TRANSITIONS.get(hypothesis.status, ())
+            ],
+            "changes": hypothesis.status_changes.select_related("changed_by")[:50],
+            "experiments": hypothesis.experiments.all(),
+            "learnings": hypothesis.learnings.select_related("experiment"),
+            "investments": hypothesis.investments.all(),
+        },
+    )
 
 
 @login_required
@@ -96,17 +116,19 @@ def hypothesis_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
             hypothesis.owner = request.user
         hypothesis.save()
         form.save_m2m()
-        for investment in hypothesis.investments.all():
-            services.investment_revalue(investment=investment,
-                                        reason=f"hypothesis #{hypothesis.pk} changed")
+        xs.hypothesis_changed(hypothesis, reason=f"hypothesis #{hypothesis.pk} changed")
         return redirect("hypothesis", slug=slug, pk=hypothesis.pk)
-    return render(request, "planner/hypothesis_form.html", {
-        "workspace": workspace, "membership": membership, "form": form, "h": instance})
+    return render(
+        request,
+        "experiments/hypothesis_form.html",
+        {"workspace": workspace, "membership": membership, "form": form, "h": instance},
+    )
 
 
 @login_required
-def experiment_form(request: HttpRequest, slug: str, pk: int | None = None,
-                    hypothesis_pk: int | None = None) -> HttpResponse:
+def experiment_form(
+    request: HttpRequest, slug: str, pk: int | None = None, hypothesis_pk: int | None = None
+) -> HttpResponse:
     workspace, membership = _writer(request, slug)
     if pk:
         experiment = get_object_or_404(Experiment, workspace=workspace, pk=pk)
@@ -116,8 +138,10 @@ def experiment_form(request: HttpRequest, slug: str, pk: int | None = None,
         hypothesis = get_object_or_404(Hypothesis, workspace=workspace, pk=hypothesis_pk)
         experiment = Experiment(hypothesis=hypothesis, workspace=workspace)
         dataset = workspace.datasets.order_by("pk").first()
-        initial = {"dataset": dataset.pk if dataset else None,
-                   "name": f"Test: {hypothesis.statement}"[:200]}
+        initial = {
+            "dataset": dataset.pk if dataset else None,
+            "name": f"Test: {hypothesis.statement}"[:200],
+        }
     form = ExperimentForm(request.POST or None, initial=initial, workspace=workspace)
     if request.method == "POST" and form.is_valid():
         breakdown = form.apply(experiment)
@@ -129,9 +153,17 @@ def experiment_form(request: HttpRequest, slug: str, pk: int | None = None,
             form.add_error("name", "an experiment with this name exists in this workspace")
         else:
             return redirect("experiment", slug=slug, pk=experiment.pk)
-    return render(request, "planner/experiment_form.html", {
-        "workspace": workspace, "membership": membership, "form": form,
-        "experiment": experiment if pk else None, "hypothesis": hypothesis})
+    return render(
+        request,
+        "experiments/experiment_form.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "form": form,
+            "experiment": experiment if pk else None,
+            "hypothesis": hypothesis,
+        },
+    )
 
 
 def _forest(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,24 +173,33 @@ def _forest(result: dict[str, Any]) -> list[dict[str, Any]]:
         use_rel = r.get("relative") is not None
         est = r.get("relative") if use_rel else r.get("absolute")
         ci = r.get("relative_ci") if use_rel else r.get("absolute_ci")
-        rows.append({"label": f"{r['metric']} · {r['scope_label']} · {r['arm']}",
-                     "estimate": est, "low": ci[0] if ci else None, "high": ci[1] if ci else None,
-                     "relative": use_rel, "primary": r.get("primary"),
-                     "significant": r.get("significant"), "status": r.get("status")})
+        rows.append(
+            {
+                "label": f"{r['metric']} · {r['scope_label']} · {r['arm']}",
+                "estimate": est,
+                "low": ci[0] if ci else None,
+                "high": ci[1] if ci else None,
+                "relative": use_rel,
+                "primary": r.get("primary"),
+                "significant": r.get("significant"),
+                "status": r.get("status"),
+            }
+        )
     return rows
 
 
 @login_required
 def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    experiment = get_object_or_404(selectors.experiments_for(request.user).filter(
-        workspace=workspace), pk=pk)
+    experiment = get_object_or_404(
+        selectors.experiments_for(request.user).filter(workspace=workspace), pk=pk
+    )
     can = membership.can("define")
     power_form = PowerForm(request.POST if request.POST.get("action") == "power" else None)
-    conclude_form = ConcludeForm(request.POST if request.POST.get("action") == "conclude"
-                                 else None)
+    conclude_form = ConcludeForm(request.POST if request.POST.get("action") == "conclude" else None)
     scopes = [("all", "All assigned")] + [
-        (f"segment:{s.pk}", s.name) for s in experiment.breakdown_segments.order_by("name")]
+        (f"segment:{s.pk}", s.name) for s in experiment.breakdown_segments.order_by("name")
+    ]
     conclude_form.fields["scope"].choices = scopes
     if request.method == "POST":
         if not can:
@@ -173,30 +214,43 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                 messages.success(request, "Analysis queued.")
             elif action == "assignments" and request.FILES.get("file"):
                 f = request.FILES["file"]
-                n = xs.assignments_upload(experiment=experiment, data=uploads.experiment_table(f),
-                                        filename=f.name)
+                n = xs.assignments_upload(
+                    experiment=experiment, data=uploads.experiment_table(f), filename=f.name
+                )
                 messages.success(request, f"Stored {n:,} assignments.")
             elif action == "summaries" and request.FILES.get("file"):
                 f = request.FILES["file"]
-                n = xs.summaries_upload(experiment=experiment, data=uploads.experiment_table(f),
-                                        filename=f.name)
+                n = xs.summaries_upload(
+                    experiment=experiment, data=uploads.experiment_table(f), filename=f.name
+                )
                 messages.success(request, f"Stored {n:,} summary rows.")
             elif action == "power" and power_form.is_valid():
-                xs.experiment_power(experiment=experiment, **{
-                    k: v for k, v in power_form.cleaned_data.items() if v is not None})
+                xs.experiment_power(
+                    experiment=experiment,
+                    **{k: v for k, v in power_form.cleaned_data.items() if v is not None},
+                )
                 messages.success(request, "Sample size computed.")
             elif action == "conclude" and conclude_form.is_valid():
                 d = conclude_form.cleaned_data
                 xs.experiment_conclude(
-                    experiment=experiment, outcome=d["outcome"], now_believe=d["now_believe"],
-                    decision=d["decision"], happened=d.get("happened") or "", scope=d["scope"],
-                    tags=[t for t in (d.get("tags") or "").split(",")], user=request.user)
-                messages.success(request, "Concluded: the learning is recorded and the linked "
-                                          "investments re-valued.")
+                    experiment=experiment,
+                    outcome=d["outcome"],
+                    now_believe=d["now_believe"],
+                    decision=d["decision"],
+                    happened=d.get("happened") or "",
+                    scope=d["scope"],
+                    tags=[t for t in (d.get("tags") or "").split(",")],
+                    user=request.user,
+                )
+                messages.success(
+                    request,
+                    "Concluded: the learning is recorded and the linked investments re-valued.",
+                )
             elif action in ("power", "conclude"):
                 messages.error(request, "Check the form below.")
-                return _detail(request, workspace, membership, experiment, power_form,
-                               conclude_form)
+                return _detail(
+                    request, workspace, membership, experiment, power_form, conclude_form
+                )
             else:
                 messages.error(request, "Nothing to do: choose a file or an action.")
         except xs.ExperimentInvalid as exc:
@@ -209,8 +263,14 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return _detail(request, workspace, membership, experiment, power_form, conclude_form)
 
 
-def _detail(request, workspace, membership, experiment, power_form,  # type: ignore[no-untyped-def]
-            conclude_form) -> HttpResponse:
+def _detail(
+    request,
+    workspace,
+    membership,
+    experiment,
+    power_form,  # type: ignore[no-untyped-def]
+    conclude_form,
+) -> HttpResponse:
     result = experiment.result or {}
     charts: dict[str, Any] = {"kind": result.get("kind")}
     if result.get("kind") == "ab":
@@ -219,15 +279,27 @@ def _detail(request, workspace, membership, experiment, power_form,  # type: ign
         charts["series"] = result.get("series", [])
         charts["launch_period"] = 0
     labels = {r["scope"]: r["scope_label"] for r in result.get("rows", [])}
-    srm_rows = [{"scope": k, "label": labels.get(k, k), **v}
-                for k, v in (result.get("srm") or {}).items()]
-    return render(request, "planner/experiment.html", {
-        "workspace": workspace, "membership": membership, "x": experiment, "result": result,
-        "charts": charts, "srm_rows": srm_rows, "power_form": power_form,
-        "conclude_form": conclude_form, "job": experiment.analysis_job,
-        "summaries": experiment.summaries.all(), "learnings": experiment.learnings.all(),
-        "is_quasi": experiment.kind != ExperimentKind.AB,
-    })
+    srm_rows = [
+        {"scope": k, "label": labels.get(k, k), **v} for k, v in (result.get("srm") or {}).items()
+    ]
+    return render(
+        request,
+        "experiments/experiment.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "x": experiment,
+            "result": result,
+            "charts": charts,
+            "srm_rows": srm_rows,
+            "power_form": power_form,
+            "conclude_form": conclude_form,
+            "job": experiment.analysis_job,
+            "summaries": experiment.summaries.all(),
+            "learnings": experiment.learnings.all(),
+            "is_quasi": experiment.kind != ExperimentKind.AB,
+        },
+    )
 
 
 def _date(value: str | None) -> Any:
@@ -243,16 +315,26 @@ def _date(value: str | None) -> Any:
 def learnings(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
     segment = request.GET.get("segment", "")
-    qs = selectors.learnings_for(request.user, query=request.GET.get("q", "").strip(),
-                                 segment=int(segment) if segment.isdigit() else None,
-                                 outcome=request.GET.get("outcome", ""),
-                                 since=_date(request.GET.get("since")),
-                                 until=_date(request.GET.get("until"))).filter(
-        workspace=workspace)
+    qs = selectors.learnings_for(
+        request.user,
+        query=request.GET.get("q", "").strip(),
+        segment=int(segment) if segment.isdigit() else None,
+        outcome=request.GET.get("outcome", ""),
+        since=_date(request.GET.get("since")),
+        until=_date(request.GET.get("until")),
+    ).filter(workspace=workspace)
     rows = list(qs[:300])
     counts = {o: sum(1 for r in rows if r.outcome == o) for o in Outcome.values}
-    return render(request, "planner/learnings.html", {
-        "workspace": workspace, "membership": membership, "learnings": rows, "counts": counts,
-        "outcomes": Outcome.choices, "filters": request.GET,
-        "segments": Segment.objects.filter(workspace=workspace).order_by("name"),
-    })
+    return render(
+        request,
+        "experiments/learnings.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "learnings": rows,
+            "counts": counts,
+            "outcomes": Outcome.choices,
+            "filters": request.GET,
+            "segments": Segment.objects.filter(workspace=workspace).order_by("name"),
+        },
+    )

@@ -2,7 +2,7 @@
 
 Works on ``events.frame.UserEvents`` (users as dense codes, events sorted by user and
 time, times in µs UTC) and returns plain arrays and dataclasses; the statistics are in
-``planner.stats`` and the orchestration in ``analyze_randomized`` / ``analyze_did`` /
+``experiments.stats`` and the orchestration in ``analyze_randomized`` / ``analyze_did`` /
 ``analyze_its`` below. No Python loop per user or per event: loops run over arms, metrics and
 segments only.
 
@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
-
-from . import stats
+from experiments import stats
 
 METRIC_KINDS = ("conversion", "count", "revenue", "ratio")
 PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio metric

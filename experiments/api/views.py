@@ -1,0 +1,327 @@
+"""REST API v1: hypotheses (with status transitions and history), experiments (design, power,
+data, analysis, conclusion) and learnings."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError
+from django_filters.rest_framework import FilterSet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
+from accounts.api.permissions import require_role
+from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.scoped import ScopedWrites
+from experiments import services as experiment_services
+from experiments.api.serializers import (
+    ArmSummarySerializer,
+    ConcludeSerializer,
+    ExperimentSerializer,
+    HypothesisSerializer,
+    LearningSerializer,
+    PowerInSerializer,
+    StatusChangeSerializer,
+    SummariesInSerializer,
+    TransitionSerializer,
+)
+from experiments.models import Experiment, Hypothesis
+from experiments.services import ExperimentInvalid
+from jobs.services import JobFailed
+from security import uploads
+from segments.models import Segment
+
+from .. import selectors
+
+
+def _invalid(exc: ExperimentInvalid) -> ValidationError:
+    return ValidationError({exc.field: [exc.message]})
+
+
+class HypothesisFilter(FilterSet):
+    segments = BoundedIdsFilter(queryset=Segment.objects.all())
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Hypothesis
+        fields = {
+            "status": ["exact"],
+            "evidence": ["exact"],
+            "segments": ["exact"],
+            "updated_at": ["gte"],
+        }
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: HypothesisSerializer(many=True), **LIST_ERRORS}, parameters=[SINCE]
+    ),
+    retrieve=extend_schema(responses={200: HypothesisSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: HypothesisSerializer, **ERRORS}),
+    partial_update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
+    update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
+    serializer_class = HypothesisSerializer
+    related_fields = ("segments",)
+    filterset_class = HypothesisFilter
+    ordering_fields = ["updated_at", "created_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = selectors.hypotheses_for(self.request.user).order_by("-updated_at", "-id")
+        return updated_since(qs, self.request.query_params)
+
+    def extra_create(self) -> dict:
+        return {"owner": self.request.user}
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        super().perform_update(serializer)
+        # The investments resting on this hypothesis take its new lift and evidence.
+        experiment_services.hypothesis_changed(
+            self.saved, reason=f"hypothesis #{self.saved.pk} changed"
+        )
+
+    @extend_schema(request=TransitionSerializer, responses={200: HypothesisSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        """Move along proposed -> prioritized -> testing -> validated | invalidated |
+        inconclusive; who and when are recorded."""
+        hypothesis = self.get_object()
+        require_role(request.user, hypothesis.workspace_id, "define")
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            hypothesis = experiment_services.hypothesis_transition(
+                hypothesis=hypothesis,
+                to_status=body.validated_data["status"],
+                user=request.user,
+                note=body.validated_data["note"],
+            )
+        except ExperimentInvalid as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+        experiment_services.hypothesis_changed(
+            hypothesis, reason=f"hypothesis #{hypothesis.pk} now {hypothesis.status}"
+        )
+        return Response(HypothesisSerializer(self.get_queryset().get(pk=hypothesis.pk)).data)
+
+    @extend_schema(responses={200: StatusChangeSerializer(many=True), **READ_ERRORS})
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        """Every status change with who made it and when."""
+        hypothesis = self.get_object()
+        page = self.paginate_queryset(hypothesis.status_changes.select_related("changed_by"))
+        return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: ExperimentSerializer(many=True), **LIST_ERRORS}),
+    retrieve=extend_schema(responses={200: ExperimentSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: ExperimentSerializer, **ERRORS}),
+    partial_update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
+    update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
+    destroy=extend_schema(responses={204: None, **ERRORS}),
+)
+class ExperimentViewSet(viewsets.ModelViewSet):
+    """Experiments: design, data (assignment table or per-arm summaries), analysis, conclusion."""
+
+    serializer_class = ExperimentSerializer
+    filterset_fields = {
+        "hypothesis": ["exact"],
+        "status": ["exact"],
+        "kind": ["exact"],
+        "segment": ["exact"],
+    }
+    ordering_fields = ["created_at", "updated_at", "name"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.experiments_for(self.request.user).order_by("-created_at", "-id")
+
+    def _save(self, serializer, instance: Experiment | None = None):  # type: ignore[no-untyped-def]
+        data = dict(serializer.validated_data)
+        hypothesis = data.get("hypothesis") or (instance.hypothesis if instance else None)
+        # The hypothesis must be one the caller can see; writing needs "define" there.
+        if not selectors.hypotheses_for(self.request.user).filter(pk=hypothesis.pk).exists():
+            raise ValidationError(
+                {"hypothesis": [f"{hypothesis.pk} is not a hypothesis you can see"]}
+            )
+        require_role(self.request.user, hypothesis.workspace_id, "define")
+        if (
+            instance is not None
+            and data.get("hypothesis")
+            and data["hypothesis"].workspace_id != instance.workspace_id
+        ):
+            raise ValidationError({"hypothesis": ["must stay in the experiment's workspace"]})
+        breakdown = data.pop("breakdown_segments", None)
+        experiment = instance or Experiment()
+        for key, value in data.items():
+            setattr(experiment, key, value)
+        try:
+            experiment_services.experiment_save(
+                experiment, breakdown=breakdown, user=self.request.user
+            )
+        except ExperimentInvalid as exc:
+            raise _invalid(exc) from None
+        except IntegrityError:
+            raise ValidationError({"name": ["already exists in this workspace"]}) from None
+        return experiment
+
+    def perform_create(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = self._save(serializer)
+
+    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
+        serializer.instance = self._save(serializer, serializer.instance)
+
+    def perform_destroy(self, instance):  # type: ignore[no-untyped-def]
+        require_role(self.request.user, instance.workspace_id, "define")
+        instance.delete()
+
+    def _writable(self) -> Experiment:
+        experiment = self.get_object()
+        require_role(self.request.user, experiment.workspace_id, "define")
+        return experiment
+
+    @extend_schema(request=None, responses={200: ExperimentSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        """Mark running; the hypothesis moves to testing."""
+        try:
+            experiment = experiment_services.experiment_start(
+                experiment=self._writable(), user=request.user
+            )
+        except ExperimentInvalid as exc:
+            raise _invalid(exc) from None
+        return Response(ExperimentSerializer(experiment).data)
+
+    @extend_schema(request=PowerInSerializer, responses={200: dict, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def power(self, request: Request, pk: str | None = None) -> Response:
+        """Required sample size per arm and expected duration from the segment's traffic."""
+        experiment = self._writable()
+        body = PowerInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            design = experiment_services.experiment_power(
+                experiment=experiment, **body.validated_data
+            )
+        except ExperimentInvalid as exc:
+            raise _invalid(exc) from None
+        except JobFailed as exc:
+            raise ValidationError({"dataset": [str(exc)]}) from None
+        return Response(design)
+
+    @extend_schema(methods=["get"], responses={200: ArmSummarySerializer(many=True), **READ_ERRORS})
+    @extend_schema(
+        methods=["put"],
+        request=SummariesInSerializer,
+        responses={200: ArmSummarySerializer(many=True), **ERRORS},
+    )
+    @action(detail=True, methods=["get", "put"], filter_backends=[], pagination_class=None)
+    def summaries(self, request: Request, pk: str | None = None) -> Response:
+        """Per-arm summary statistics (n, sum, sum of squares) per metric and scope."""
+        if request.method == "GET":
+            experiment = self.get_object()
+        else:
+            experiment = self._writable()
+            body = SummariesInSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            try:
+                experiment_services.summaries_set(
+                    experiment=experiment, rows=body.validated_data["rows"]
+                )
+            except ExperimentInvalid as exc:
+                raise _invalid(exc) from None
+        return Response(ArmSummarySerializer(experiment.summaries.all(), many=True).data)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={200: ExperimentSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def assignments(self, request: Request, pk: str | None = None) -> Response:
+        """Upload the assignment table: CSV with user_id, arm, assigned_at."""
+        experiment = self._writable()
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": ["attach the CSV as 'file'"]})
+        try:
+            experiment_services.assignments_upload(
+                experiment=experiment, data=uploads.experiment_table(upload), filename=upload.name
+            )
+        except ExperimentInvalid as exc:
+            raise _invalid(exc) from None
+        return Response(ExperimentSerializer(experiment).data)
+
+    @extend_schema(request=None, responses={202: dict, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def analyze(self, request: Request, pk: str | None = None) -> Response:
+        """Queue the analysis job; poll /api/v1/jobs/{id}/ or this experiment's result."""
+        try:
+            job = experiment_services.analyze_start(experiment=self._writable(), user=request.user)
+        except ExperimentInvalid as exc:
+            raise _invalid(exc) from None
+        return Response({"job": job.pk, "state": job.state}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ConcludeSerializer, responses={201: LearningSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def conclude(self, request: Request, pk: str | None = None) -> Response:
+        """Record the learning; the hypothesis and its investments take the measured lift."""
+        experiment = self._writable()
+        body = ConcludeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            learning = experiment_services.experiment_conclude(
+                experiment=experiment, user=request.user, **body.validated_data
+            )
+        except ExperimentInvalid as exc:
+            raise _invalid(exc) from None
+        return Response(LearningSerializer(learning).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        responses={200: LearningSerializer(many=True), **LIST_ERRORS},
+        parameters=[
+            OpenApiParameter("q", str, description="search text"),
+            OpenApiParameter("segment", int),
+            OpenApiParameter("outcome", str),
+            OpenApiParameter("since", str, description="ISO date"),
+            OpenApiParameter("until", str, description="ISO date"),
+        ],
+    ),
+    retrieve=extend_schema(responses={200: LearningSerializer, **READ_ERRORS}),
+)
+class LearningViewSet(viewsets.ReadOnlyModelViewSet):
+    """The learnings library: what each concluded test taught, failures included."""
+
+    serializer_class = LearningSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        p = self.request.query_params
+        segment = p.get("segment")
+        if segment is not None and not segment.isdigit():
+            raise ValidationError({"segment": ["must be a segment id"]})
+        for key in ("since", "until"):
+            if p.get(key):
+                try:
+                    import pandas as pd
+
+                    pd.Timestamp(p[key])
+                except ValueError:
+                    raise ValidationError({key: ["must be an ISO date"]}) from None
+        return selectors.learnings_for(
+            self.request.user,
+            query=p.get("q", ""),
+            segment=int(segment) if segment else None,
+            outcome=p.get("outcome", ""),
+            since=p.get("since"),
+            until=p.get("until"),
+        )

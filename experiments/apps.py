@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ExperimentsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "experiments"
+    verbose_name = "Hypotheses, experiments and learnings"
+
+    def ready(self) -> None:
+        from behaviour import services as behaviour_services
+
+        from . import services  # registers the "experiment_analyze" job kind
+
+        services.register_erasure_hook()
+        # Behaviour discovery proposes exploratory hypotheses through this app.
+        behaviour_services.HYPOTHESIS_PROPOSERS.append(services.hypothesis_from_behaviour)
