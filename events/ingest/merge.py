@@ -1,0 +1,277 @@
+"""Merging validated rows into the event store: one new version per import, exactly once.
+
+New rows are de-duplicated against each other and the stored ones, partition by partition,
+and each partition is rewritten sorted by (user, time).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..store import EVENT_SCHEMA, EventStore, partition_of
+from .dedup import _sort_keys, _sorted_unique
+from .textcodes import _inverse, _text_codes
+from .validate import ParsedEvents, ParsedUsers
+
+# The events as stored, with the event name as plain text while merging.
+_MERGE_SCHEMA = pa.schema([f if f.name != "event" else pa.field("event", pa.string())
+                           for f in EVENT_SCHEMA])
+
+# From this many new rows on, partitions are sorted on two threads (numpy and Arrow release
+# the GIL); small imports stay on one.
+PARALLEL_ROWS = 1_000_000
+
+
+@dataclass
+class MergeResult:
+    version: int
+    rows_added: int
+    duplicates_in_file: int
+    duplicates_of_stored: int
+    users_added: int
+    users_updated: int
+    total_events: int
+    total_users: int
+    already_applied: bool = False
+
+
+DEDUP_KEY = ["user_id", "event", "timestamp", "properties"]
+
+
+def merge_into_store(
+    store: EventStore,
+    key: str,
+    *,
+    import_id: str,
+    events: ParsedEvents | None,
+    users: ParsedUsers | None,
+    report: dict[str, Any],
+) -> MergeResult:
+    """Append validated rows to the dataset as one new version; exactly once per ``import_id``.
+
+    Duplicates (same user, event, timestamp and properties) inside the file and against what
+    is already stored are removed. Each partition is rewritten sorted by (user, time).
+    """
+    current = store.current(key)
+    manifest = dict(current.manifest) if current else {}
+    applied = dict(manifest.get("imports", {}))
+    if import_id in applied:
+        # A redelivered job: the version with this import is already published.
+        return MergeResult(**{**applied[import_id]["result"], "already_applied": True})
+
+    new_parts: dict[int, pa.Table] = {}
+    user_counts: dict[int, int] = {}
+    dup_in_file = dup_stored = added = 0
+    if events is not None:
+        merged = _merge_events(store, key, events.frame)
+        new_parts, user_counts = merged.parts, merged.users
+        dup_in_file, dup_stored, added = merged.in_file, merged.stored, merged.added
+        if dup_in_file:
+            events.problems.counts["duplicate"] = dup_in_file
+    users_added = users_updated = 0
+    users_table = None
+    if users is not None:
+        old = store.read_users(key)
+        incoming = users.frame.drop(columns="__line")
+        known = set(old["user_id"]) if len(old) else set()
+        flags = incoming["user_id"].isin(known).to_numpy()
+        users_updated = int(flags.sum())
+        users_added = int((~flags).sum())
+        if len(old):
+            merged = pd.concat([old[~old["user_id"].isin(set(incoming["user_id"]))], incoming],
+                               ignore_index=True)
+            for col in merged.columns:
+                if merged[col].dtype == object:  # an attribute whose type differs between files
+                    merged[col] = merged[col].astype("str")
+        else:
+            merged = incoming
+        merged = merged.sort_values("user_id", kind="stable").reset_index(drop=True)
+        users_table = pa.Table.from_pandas(merged, preserve_index=False)
+    total_events = int(manifest.get("total_events", 0)) + added
+    total_users = _count_users(store, key, new_parts, users_table, user_counts)
+    result = MergeResult(
+        version=(current.number + 1) if current else 1,
+        rows_added=added,
+        duplicates_in_file=dup_in_file,
+        duplicates_of_stored=dup_stored,
+        users_added=users_added,
+        users_updated=users_updated,
+        total_events=total_events,
+        total_users=total_users,
+    )
+    if not new_parts and users_table is None:
+        # Nothing new (e.g. a file of rows already stored): no new version to publish.
+        result.version = current.number if current else 0
+        return result
+    applied[import_id] = {"result": {k: v for k, v in result.__dict__.items()
+                                     if k != "already_applied"}, "report": report}
+    store.publish(
+        key,
+        new_parts,
+        users_table,
+        {**manifest, "imports": applied, "total_events": total_events, "total_users": total_users},
+    )
+    return result
+
+
+@dataclass
+class _MergedEvents:
+    parts: dict[int, pa.Table]
+    users: dict[int, int]  # distinct users of each new partition table
+    in_file: int = 0
+    stored: int = 0
+    added: int = 0
+
+
+def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEvents:
+    """De-duplicate the new rows against each other and the stored ones; sort each partition.
+
+    A user lives in one partition, so duplicates (same user, event, timestamp, properties)
+    are found partition by partition: sorting by (user, timestamp, event, position) puts
+    equal rows next to each other, stored rows before new ones and new ones in file order,
+    so the first of each group is the one kept (what the file-wide
+    ``drop_duplicates(keep="first")`` followed by the same against the stored rows did)."""
+    new = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
+    new = new.cast(_MERGE_SCHEMA).combine_chunks()
+    n = new.num_rows
+    merged = _MergedEvents(parts={}, users={})
+    if n == 0:
+        return merged
+    user_text = new.column("user_id").chunk(0)
+    event_text = new.column("event").chunk(0)
+    users = _text_codes(user_text)
+    events = _text_codes(event_text)
+    distinct_users = user_text.take(pa.array(users.reps))
+    part_of_user = partition_of(distinct_users.to_numpy(zero_copy_only=False), store.partitions)
+    del distinct_users
+    small = np.uint8 if store.partitions <= 256 else np.int32  # uint8 sorts by radix
+    part_of_user = part_of_user.astype(small)
+    # Each user's rank among the users of its partition (fewer bits to sort by than the
+    # rank among all users).
+    by_text = _inverse(users.ranks)
+    grouped = by_text[np.argsort(part_of_user[by_text], kind="stable")]
+    per_part = np.bincount(part_of_user, minlength=store.partitions)
+    local_rank = np.empty(len(grouped), np.int64)
+    local_rank[grouped] = np.arange(len(grouped)) - np.repeat(np.cumsum(per_part) - per_part,
+                                                              per_part)
+    del by_text, grouped
+    part = part_of_user[users.codes]
+    order = np.argsort(part, kind="stable")  # rows of each partition together, in file order
+    bounds = np.searchsorted(part[order], np.arange(store.partitions + 1))
+    del part, part_of_user
+    user_rank = local_rank[users.codes]
+    event_rank = events.ranks[events.codes]
+    stamps = _micros(new.column("timestamp"))
+    by_rank = _inverse(events.ranks)
+    events_by_rank = event_text.take(pa.array(events.reps[by_rank]))  # event names, sorted
+    plan = _sort_keys(user_rank, stamps, event_rank, int(np.diff(bounds).max()))
+
+    def one(p: int) -> tuple[int, pa.Table | None, int, int, int, int]:
+        rows = order[bounds[p]:bounds[p + 1]]
+        existing = store.read_partition_table(key, p)
+        n_existing = existing.num_rows
+        if n_existing == 0:
+            part_plan = plan.subset(rows)
+            keep, ordered, in_file, stored = _sorted_unique(part_plan, 0,
+                                                            new.column("properties"), rows)
+            if ordered is not None:  # user, time and event from the sort key itself
+                u, t, e = plan.decode(ordered)
+                if e is None:
+                    e = part_plan.tie[keep]
+            else:  # via the partition's rows: the reads stay in cache
+                u, t, e = user_rank[rows][keep], stamps[rows][keep], event_rank[rows][keep]
+            del part_plan, ordered
+            table = _sorted_table(new, rows, keep, u, t, e, users.codes, user_text, users.reps,
+                                  events_by_rank)
+        else:
+            source = pa.concat_tables([existing.cast(_MERGE_SCHEMA),
+                                       new.take(pa.array(rows))]).combine_chunks()
+            del existing
+            su = _text_codes(source.column("user_id").chunk(0))
+            se = _text_codes(source.column("event").chunk(0))
+            local = _sort_keys(su.ranks[su.codes], _micros(source.column("timestamp")),
+                               se.ranks[se.codes], source.num_rows)
+            keep, _, in_file, stored = _sorted_unique(local, n_existing,
+                                                      source.column("properties"), None)
+            del local
+            u = su.ranks[su.codes[keep]]
+            table = None
+            if len(keep) != n_existing:
+                table = source.take(pa.array(keep))
+                table = table.set_column(1, "event", pc.dictionary_encode(table.column("event")))
+        distinct = int(np.count_nonzero(u[1:] != u[:-1])) + 1 if len(keep) else 0
+        return p, table, in_file, stored, len(keep) - n_existing, distinct
+
+    todo = [p for p in range(store.partitions) if bounds[p + 1] > bounds[p]]
+    if n >= PARALLEL_ROWS and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(one, todo))
+    else:
+        results = [one(p) for p in todo]
+    for p, table, in_file, stored, added, distinct in results:
+        merged.in_file += in_file
+        merged.stored += stored
+        merged.added += added
+        if table is not None and added:
+            merged.parts[p] = table
+            merged.users[p] = distinct
+    return merged
+
+
+def _sorted_table(new: pa.Table, rows: np.ndarray, keep: np.ndarray, user_rank: np.ndarray,
+                  stamps: np.ndarray, event_rank: np.ndarray, user_codes: np.ndarray,
+                  user_text: pa.Array, user_reps: np.ndarray, events_by_rank: pa.Array,
+                  ) -> pa.Table:
+    """``new.take(rows[keep])`` as stored, from the sorted keys (``user_rank``, ``stamps``
+    and ``event_rank`` of ``rows[keep]``) with few random reads.
+
+    Users: each distinct user's text once, repeated (rows of a user are adjacent). Events:
+    dictionary-encoded in order of first appearance, as ``pc.dictionary_encode`` does."""
+    m = len(keep)
+    starts = np.ones(m, bool)
+    starts[1:] = user_rank[1:] != user_rank[:-1]
+    names = user_text.take(pa.array(user_reps[user_codes[rows[keep[starts]]]]))
+    users = names.take(pa.array(np.cumsum(starts) - 1))
+    seen = pd.unique(event_rank)
+    renumber = np.zeros(len(events_by_rank), np.int32)
+    renumber[seen] = np.arange(len(seen), dtype=np.int32)
+    events = pa.DictionaryArray.from_arrays(pa.array(renumber[event_rank]),
+                                            events_by_rank.take(pa.array(seen)))
+    here, picked = pa.array(rows), pa.array(keep)
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {
+        "user_id": users,
+        "event": events,
+        "timestamp": pa.array(stamps, pa.int64()).view(pa.timestamp("us", tz="UTC")),
+    }
+    for name in ("revenue", "cost", "properties"):
+        column = new.column(name)
+        columns[name] = (pa.nulls(m, column.type) if column.null_count == len(column)
+                         else column.take(here).take(picked))
+    return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def _micros(stamps: pa.ChunkedArray) -> np.ndarray:
+    values = pc.cast(stamps, pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return np.asarray(values.fill_null(0).to_numpy(), dtype=np.int64)
+
+
+def _count_users(store: EventStore, key: str, new_parts: dict[int, pa.Table],
+                 users_table: pa.Table | None, known: dict[int, int] | None = None) -> int:
+    """Distinct users with events (a user lives in one partition, so per-partition counts add)."""
+    total = 0
+    for part in range(store.partitions):
+        if known is not None and part in known and part in new_parts:
+            total += known[part]
+            continue
+        table = new_parts.get(part)
+        if table is None:
+            table = store.read_partition_table(key, part, columns=["user_id"])
+        total += pa.compute.count_distinct(table["user_id"]).as_py() if table.num_rows else 0
+    return total
