@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Workspace
-from jobs.models import Job
+from jobs.models import Job, JobRecord, RequestedJobRecord
 
 
 class IdMode(models.TextChoices):
@@ -58,7 +58,7 @@ class ImportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Import(models.Model):
+class Import(RequestedJobRecord):
     """One upload of an events file and/or a users file into a dataset."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="imports")
@@ -80,19 +80,15 @@ class Import(models.Model):
     rows_kept = models.BigIntegerField(default=0)
     rows_added = models.BigIntegerField(default=0)
     dataset_version = models.PositiveIntegerField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(RequestedJobRecord.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"import #{self.pk} into {self.dataset}"
 
 
-class Erasure(models.Model):
+class Erasure(JobRecord):
     """One erasure request: a user's events, attributes and traces in results removed.
 
     The user id itself is not kept: ``user_hash`` is a salted, keyed hash of the id as stored
@@ -111,11 +107,9 @@ class Erasure(models.Model):
     counts = models.JSONField(default=dict, blank=True,
                               help_text="events and attributes removed, results touched, "
                                         "the new store version")
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(JobRecord.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"erasure #{self.pk} in {self.dataset_name}"

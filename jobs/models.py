@@ -16,7 +16,30 @@ class JobState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Job(models.Model):
+class JobRecord(models.Model):
+    """What every job and job-made record keeps: when it was created and finished; listed
+    newest first."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class RequestedJobRecord(JobRecord):
+    """A job record someone asked for, with the hash of its inputs (repeat requests reuse it)."""
+
+    input_hash = models.CharField(max_length=64, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    class Meta(JobRecord.Meta):
+        abstract = True
+
+
+class Job(RequestedJobRecord):
     """A long task: claimed atomically by a worker, safe to run twice, visible in UI and API."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="jobs")
@@ -26,19 +49,14 @@ class Job(models.Model):
     progress = models.PositiveSmallIntegerField(default=0)
     message = models.CharField(max_length=300, blank=True)
     error = models.TextField(blank=True)
-    input_hash = models.CharField(max_length=64, db_index=True)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(RequestedJobRecord.Meta):
+        pass
 
     @property
     def is_done(self) -> bool:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from experiments.models import Hypothesis
-from jobs.models import Job
+from jobs.models import Job, RequestedJobRecord
 from segments.models import Segment
 
 
@@ -136,14 +136,13 @@ class Scenario(models.Model):
         return self.name
 
 
-class OptimizationRun(models.Model):
+class OptimizationRun(RequestedJobRecord):
     """One optimizer run: its full inputs (reproducible) and its plan."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
     scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="runs")
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="optimization_run")
-    input_hash = models.CharField(max_length=64, db_index=True)
     inputs = models.JSONField(default=dict)
     status = models.CharField(max_length=20, blank=True)
     proven_optimal = models.BooleanField(default=False)
@@ -153,13 +152,9 @@ class OptimizationRun(models.Model):
     plan = models.JSONField(default=dict, blank=True)
     frontier = models.JSONField(default=list, blank=True)
     robust = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(RequestedJobRecord.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"run #{self.pk} of {self.scenario}"

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from events.models import Dataset
-from jobs.models import Job
+from jobs.models import Job, JobRecord
 
 
 class SegmentKind(models.TextChoices):
@@ -44,7 +44,7 @@ class Segment(models.Model):
         return self.name
 
 
-class Refresh(models.Model):
+class Refresh(JobRecord):
     """One evaluation of every segment of a dataset at one dataset version."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="refreshes")
@@ -55,11 +55,9 @@ class Refresh(models.Model):
     as_of = models.DateTimeField()
     baseline = models.JSONField(default=dict, blank=True, help_text="signals of all users")
     summary = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(JobRecord.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"refresh #{self.pk} of {self.dataset} v{self.dataset_version}"
