@@ -1,7 +1,7 @@
 """Conversion funnels on ``UserEvents``. Pure (no Django), vectorized over attempts.
 
 Semantics (follows PostHog's documented funnel rules; every choice below is tested against a
-plain-Python per-user reference in ``tests/segments/test_funnels.py``):
+plain-Python per-user reference in ``tests/behaviour/test_funnels.py``):
 
 * **Event order.** A user's events are taken in the stored order of ``UserEvents`` (time, then
   the stored tie order). "After" means later in that order; an event fills at most one step.

@@ -2,8 +2,8 @@
 
 Runs OUTSIDE the project venv: gbstats 0.8.0 pins numpy<2 and pandas<2. See README.md here.
 
-    python make_vectors.py --which gbstats            # tests/planner/vectors/gbstats.json
-    python make_vectors.py --which spotify            # tests/planner/vectors/spotify_confidence.json
+    python make_vectors.py --which gbstats            # tests/experiments/vectors/gbstats.json
+    python make_vectors.py --which spotify            # tests/experiments/vectors/spotify_confidence.json
     python make_vectors.py --which all                # both (default), if both import
 
 Inputs are deterministic (fixed tables below, no RNG), so regenerating gives identical files
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "tests" / "planner" / "vectors"
+OUT = ROOT / "tests" / "experiments" / "vectors"
 
 # (label, n_c, mean_c, sd_c, n_t, mean_t, sd_t): per-user metric summaries. The sums handed
 # to the libraries are derived from these, then stored as the inputs.

@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, connections
-from test_worker import _db_url, start_worker, stop, wait_for
+from worker_support import _db_url, start_worker, stop, wait_for
 
 from events.models import Dataset
 from jobs.models import Job

@@ -385,7 +385,7 @@ def test_fanned_out_behaviour_analyses_store_the_same_results(team, tmp_path, se
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
-    from test_worker import start_worker, stop, wait_for
+    from worker_support import start_worker, stop, wait_for
 
     from jobs.models import Job
     from segments import segment_services

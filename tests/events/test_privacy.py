@@ -452,7 +452,7 @@ def test_a_worker_killed_after_the_erasure_published_finishes_it_exactly_once(
         team, tmp_path, broker):
     """Through a real worker on Redis: killed right after the store version is published;
     the redelivered job does not publish again and finishes the database side."""
-    from test_worker import start_worker, stop, wait_for
+    from worker_support import start_worker, stop, wait_for
 
     run_import(tmp_path)
     dataset = Dataset.objects.get(name="app")
