@@ -29,7 +29,9 @@ class WebhookCreatedSerializer(WebhookSerializer):
 
 class WebhookCreateSerializer(serializers.Serializer):
     workspace = serializers.SlugField(help_text="workspace slug")
-    url = serializers.CharField(max_length=2000, help_text="http:// or https:// endpoint")
+    url = serializers.CharField(max_length=2000, help_text=(
+        "http:// or https:// endpoint on a public address (loopback, private and link-local "
+        "addresses are refused unless the server allows private targets)"))
     events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices),
                                    allow_empty=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True,

@@ -8,6 +8,10 @@ in the API log), ``-Timestamp`` (Unix seconds of this attempt) and ``-Signature`
 secret. Any 2xx answer is success; anything else (3xx included: redirects are not followed),
 a network error or a timeout is retried after 30 s, 2 min, 10 min, 1 h and 6 h, then the
 delivery fails. Every attempt is logged.
+
+Targets are public addresses only (``egress``), checked when a subscription is saved and again
+at every attempt, unless ``settings.WEBHOOK_ALLOW_PRIVATE_TARGETS`` (a self-hosted install
+whose receivers are on its own network).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -35,6 +40,7 @@ from accounts.models import Workspace
 from accounts.selectors import workspaces_for
 from segments.models import Refresh
 
+from . import egress
 from .models import (
     PING,
     DeliveryState,
@@ -117,11 +123,23 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def check_url(url: str) -> str:
-    """An http(s) URL with a host, or WebhookInvalid on ``url``.
+def allow_private_targets() -> bool:
+    """``WEBHOOK_ALLOW_PRIVATE_TARGETS``: loopback and private receivers are allowed."""
+    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False))
 
-    Only the scheme is restricted here (loopback stays allowed for local receivers and tests);
-    production should limit the worker's egress (firewall or proxy) against SSRF.
+
+def _default_port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme.lower() == "https" else 80)
+
+
+def check_url(url: str, *, allow_private: bool | None = None) -> str:
+    """An http(s) URL with a host on a public address, or WebhookInvalid on ``url``.
+
+    A loopback, private, link-local or other non-public address (in any spelling),
+    ``localhost``, or a name that resolves now to such an address is refused
+    (``egress.check_target``), unless
+    private targets are allowed (the setting, or ``allow_private``). A name that does not
+    resolve yet is accepted: every delivery resolves and checks it again.
     """
     url = (url or "").strip()
     if not url:
@@ -141,6 +159,11 @@ def check_url(url: str) -> str:
                                     f"(got {parts.scheme + ':' if parts.scheme else 'no scheme'})")
     if not host:
         raise WebhookInvalid("url", "the URL needs a host")
+    allow = allow_private_targets() if allow_private is None else allow_private
+    try:
+        egress.check_target(host, _default_port(parts), allow_private=allow)
+    except egress.EgressRefused as exc:
+        raise WebhookInvalid("url", str(exc)) from None
     return url
 
 
@@ -318,26 +341,43 @@ def _excerpt(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
 
 
-def post(url: str, body: bytes, headers: dict[str, str],
-         timeout: float = TIMEOUT_SECONDS) -> AttemptResult:
+def connection_for(url: str, *, timeout: float = TIMEOUT_SECONDS,
+                   allow_private: bool | None = None,
+                   ssl_context: ssl.SSLContext | None = None) -> http.client.HTTPConnection:
+    """An unopened connection for ``url``, to the address its host resolves to now.
+
+    The host is resolved once and every address checked (EgressRefused: nothing is opened);
+    the connection goes to those addresses, never looking the name up again (no DNS
+    rebinding), with the URL's host in the ``Host`` header, the TLS SNI and the certificate
+    check.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    allow = allow_private_targets() if allow_private is None else allow_private
+    addresses = egress.resolve_all(host, _default_port(parts), allow_private=allow)
+    if parts.scheme.lower() == "https":
+        return egress.PinnedHTTPSConnection(host, addresses, parts.port, timeout=timeout,
+                                            context=ssl_context or ssl.create_default_context())
+    return egress.PinnedHTTPConnection(host, addresses, parts.port, timeout=timeout)
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT_SECONDS, *,
+         allow_private: bool | None = None,
+         ssl_context: ssl.SSLContext | None = None) -> AttemptResult:
     """POST once; never raises: the outcome is the status, a body excerpt or an error.
 
     http.client directly: header names go out exactly as documented, and a redirect is an
-    answer like any other non-2xx (following it could lead anywhere).
+    answer like any other non-2xx (following it could lead anywhere). A host that is (or
+    resolves to) a non-public address is an error naming it, and nothing is connected.
     """
     started = time.monotonic()
     status, excerpt, error = None, "", ""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
         return AttemptResult(None, "", "refused: only http(s) URLs are sent to", 0)
-    connection: http.client.HTTPConnection
     try:
-        if parts.scheme.lower() == "https":
-            connection = http.client.HTTPSConnection(
-                parts.hostname, parts.port, timeout=timeout,
-                context=ssl.create_default_context())
-        else:
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        connection = connection_for(url, timeout=timeout, allow_private=allow_private,
+                                    ssl_context=ssl_context)
         try:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             connection.request("POST", target, body=body,
@@ -349,6 +389,8 @@ def post(url: str, body: bytes, headers: dict[str, str],
                 error = f"HTTP {status} {response.reason}"
         finally:
             connection.close()
+    except egress.EgressRefused as exc:
+        error = str(exc)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     return AttemptResult(status, excerpt, error[:1000],
@@ -393,6 +435,8 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> WebhookDelivery
         headers = signed_headers(secret=subscription.secret, event=delivery.event,
                                  delivery_id=delivery.pk, body=body, timestamp=int(time.time()))
         result = post(subscription.url, body, headers)
+        # A URL that is not http(s) never will be; a non-public address is retried on the
+        # schedule like any failure (a name's addresses can change), then fails.
         give_up = result.error.startswith("refused:")
     delay: int | None = None
     if result.ok:

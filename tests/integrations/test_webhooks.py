@@ -1,5 +1,6 @@
 """Webhooks: signatures, deliveries with retries against a real local receiver, the four
-events from the code paths that cause them, the API's roles and the page."""
+events from the code paths that cause them, the API's roles and the page (with private
+targets allowed, as the receiver is local)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ from segments import segment_services
 from segments.models import Refresh
 
 SECRET = "whsec_test-secret"
+
+
+@pytest.fixture(autouse=True)
+def _private_targets_allowed(settings):
+    """The receivers here listen on 127.0.0.1: allowed as on a self-hosted install (the refusal
+    of private targets, the default, is tested in test_egress.py)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
 
 
 # ----- a real receiver -----------------------------------------------------------------------
@@ -121,7 +129,7 @@ def test_only_http_urls_with_a_host_are_accepted(url):
     assert err.value.field == "url"
 
 
-def test_loopback_and_https_urls_are_accepted():
+def test_loopback_and_https_urls_are_accepted_when_private_targets_are_allowed():
     assert webhooks.check_url(" http://127.0.0.1:8000/hook ") == "http://127.0.0.1:8000/hook"
     assert webhooks.check_url("https://hooks.example.com/p?x=1") == "https://hooks.example.com/p?x=1"
 
