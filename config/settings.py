@@ -196,6 +196,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A job whose worker has not reported for this long may be claimed again.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
+# Webhooks go to public addresses only; 1 allows loopback, private and link-local receivers
+# (a self-hosted install on its own network, the demo). `check --deploy` warns when on.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -19,3 +19,16 @@ def check_secret_key_source(app_configs: Any = None, **kwargs: Any) -> list[Warn
                         hint="set SECRET_KEY in the environment to a long random value",
                         id="segment_planner.W001")]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_webhook_targets(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """Private webhook targets let a workspace admin make the worker call internal services
+    (SSRF) and read their answers in the delivery log."""
+    if getattr(settings, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False) and not settings.DEBUG:
+        return [Warning("WEBHOOK_ALLOW_PRIVATE_TARGETS is on: webhooks may reach loopback, "
+                        "private and link-local addresses (internal services, cloud metadata)",
+                        hint="unset it in production unless every workspace admin may reach "
+                             "the worker's network; receivers must then be on public addresses",
+                        id="segment_planner.W002")]
+    return []

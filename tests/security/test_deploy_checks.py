@@ -17,7 +17,7 @@ PROD = {"DEBUG": "0", "SECRET_KEY": "k" * 10 + "-a-long-random-production-key-12
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"DEBUG", "ALLOW_INSECURE_KEY", "SECRET_KEY", "CACHE_URL",
-                        "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+                        "DJANGO_ALLOW_ASYNC_UNSAFE", "WEBHOOK_ALLOW_PRIVATE_TARGETS"}}
     return {**env, **PROD, **extra}
 
 
@@ -37,6 +37,39 @@ def test_check_deploy_flags_the_development_key():
     env.pop("SECRET_KEY")
     out = _check(env)
     assert out.returncode != 0 and "segment_planner.W001" in out.stderr + out.stdout
+
+
+def test_check_deploy_flags_private_webhook_targets():
+    out = _check(_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="1"))
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert "segment_planner.W002" in out.stderr + out.stdout
+    assert "WEBHOOK_ALLOW_PRIVATE_TARGETS is on" in out.stderr + out.stdout
+    out = _check(_env(WEBHOOK_ALLOW_PRIVATE_TARGETS="0"))
+    assert out.returncode == 0 and "no issues" in out.stdout, out.stdout + out.stderr
+
+
+def test_private_webhook_targets_warn_only_when_debug_is_off(settings):
+    from security.checks import check_webhook_targets
+
+    settings.DEBUG, settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False, True
+    [warning] = check_webhook_targets()
+    assert warning.id == "segment_planner.W002" and "WEBHOOK_ALLOW_PRIVATE_TARGETS" in warning.msg
+    settings.DEBUG = True  # local development, the demo
+    assert check_webhook_targets() == []
+    settings.DEBUG, settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False, False
+    assert check_webhook_targets() == []
+
+
+def test_webhook_targets_are_public_only_by_default():
+    code = ("import django; from django.conf import settings; django.setup(); "
+            "print(settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)")
+    env = _env(DJANGO_SETTINGS_MODULE="config.settings")
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                          check=True).stdout.strip() == "False"
+    env["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "1"
+    assert subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                          check=True).stdout.strip() == "True"
 
 
 def test_settings_take_secrets_and_services_from_the_environment():
