@@ -3,7 +3,6 @@ mass-assignment and role tests without importing events."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -53,25 +52,3 @@ def _fresh_cache():  # type: ignore[no-untyped-def]
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _no_dns(monkeypatch):  # type: ignore[no-untyped-def]
-    """Saving a webhook resolves its host (integrations.egress): no query leaves the machine.
-    Address literals and localhost resolve as usual; the page tests' receiver name is public;
-    any other name does not resolve."""
-    from integrations import egress
-
-    real = socket.getaddrinfo
-    table = {"hooks.example.com": "93.184.215.14"}
-
-    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        name = host.decode() if isinstance(host, bytes) else host
-        if name is None or egress.parse_ip(name) is not None or name == "localhost":
-            return real(host, port, *args, **kwargs)
-        if name.lower() in table:
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "",
-                     (table[name.lower()], int(port or 0)))]
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
