@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from events.errors import FieldError
 from events.frame import US_PER_DAY, UserEvents
 from experiments import stats
 
@@ -30,13 +31,8 @@ PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio me
 MIN_USERS_PER_ARM = 2
 
 
-class ExperimentDataError(ValueError):
+class ExperimentDataError(FieldError):
     """Bad experiment input; ``field`` says where."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from events.errors import FieldError
 from events.models import Dataset
 from events.services import get_store, load_user_events
 from experiments import stats
@@ -72,13 +73,8 @@ def hypothesis_changed(hypothesis: Hypothesis, *, reason: str) -> None:
         callback(hypothesis, reason)
 
 
-class ExperimentInvalid(ValueError):
+class ExperimentInvalid(FieldError):
     """Bad experiment input: ``field`` names where, ``message`` says what."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # ----- hypotheses ------------------------------------------------------------------------------
