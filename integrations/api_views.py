@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -11,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
-from accounts.api.filters import UtcDateTimeFilter
+from accounts.api.filters import UpdatedAtFilterSet
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
 
@@ -32,10 +31,7 @@ def _invalid(exc: webhooks.WebhookInvalid) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
 
 
-class WebhookFilter(FilterSet):
-    # Times compare in UTC: an offset PostgreSQL cannot store is a 400, not a 500.
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
+class WebhookFilter(UpdatedAtFilterSet):
     class Meta:
         model = WebhookSubscription
         fields = {"workspace__slug": ["exact"], "active": ["exact"], "updated_at": ["gte"]}

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from django.db import IntegrityError
-from django.http import Http404
 from drf_spectacular.utils import (
     extend_schema,
-    extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +14,7 @@ from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
 from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
+from accounts.api.schema import ERRORS, read_schema
 from events import selectors as event_selectors
 from segments import segment_services
 from segments.api.serializers import SegmentSerializer
@@ -24,10 +22,7 @@ from segments.api.serializers import SegmentSerializer
 from .serializers import AnalysisCreateSerializer, AnalysisSerializer, SaveSegmentSerializer
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: AnalysisSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: AnalysisSerializer, **READ_ERRORS}),
-)
+@read_schema(AnalysisSerializer)
 class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Funnels, paths, retention cohorts and behaviour discovery: one cached result per dataset
     version and input; computed by a job."""
@@ -52,10 +47,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
         body = AnalysisCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        dataset = event_selectors.datasets_for(request.user).filter(
-            pk=body.validated_data["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        dataset = event_selectors.dataset_get(request.user, body.validated_data["dataset"])
         require_role(request.user, dataset.workspace_id, "view")
         try:
             analysis = bs.analysis_start(dataset=dataset, kind=body.validated_data["kind"],

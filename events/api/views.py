@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.http import Http404
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
@@ -18,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
-from accounts.api.filters import UtcDateTimeFilter, updated_since
+from accounts.api.filters import UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
 from security import uploads
 
 from .. import privacy_services, selectors, services
@@ -37,18 +35,14 @@ from .serializers import (
 )
 
 
-class DatasetFilter(FilterSet):
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
+class DatasetFilter(UpdatedAtFilterSet):
     class Meta:
         model = Dataset
         fields = {"workspace__slug": ["exact"], "updated_at": ["gte"]}
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DatasetSerializer(many=True), **LIST_ERRORS},
-                       parameters=[SINCE]),
-    retrieve=extend_schema(responses={200: DatasetSerializer, **READ_ERRORS}),
+    **read_actions(DatasetSerializer, parameters=[SINCE]),
     create=extend_schema(request=DatasetCreateSerializer,
                          responses={201: DatasetSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
@@ -112,10 +106,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ImportSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: ImportSerializer, **READ_ERRORS}),
-)
+@read_schema(ImportSerializer)
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -136,9 +127,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         data = ImportCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        dataset = selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "import")
         limit = settings.MAX_UPLOAD_BYTES
         files = {}

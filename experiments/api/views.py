@@ -4,17 +4,16 @@ data, analysis, conclusion) and learnings."""
 from __future__ import annotations
 
 from django.db import IntegrityError
-from django_filters.rest_framework import FilterSet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
+from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from experiments import services as experiment_services
 from experiments.api.serializers import (
@@ -41,10 +40,8 @@ def _invalid(exc: ExperimentInvalid) -> ValidationError:
     return ValidationError({exc.field: [exc.message]})
 
 
-class HypothesisFilter(FilterSet):
+class HypothesisFilter(UpdatedAtFilterSet):
     segments = BoundedIdsFilter(queryset=Segment.objects.all())
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
     class Meta:
         model = Hypothesis
         fields = {
@@ -55,16 +52,7 @@ class HypothesisFilter(FilterSet):
         }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        responses={200: HypothesisSerializer(many=True), **LIST_ERRORS}, parameters=[SINCE]
-    ),
-    retrieve=extend_schema(responses={200: HypothesisSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: HypothesisSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
-    update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(HypothesisSerializer, parameters=[SINCE])
 class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = HypothesisSerializer
     related_fields = ("segments",)
@@ -117,14 +105,7 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
         return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ExperimentSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: ExperimentSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: ExperimentSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
-    update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(ExperimentSerializer)
 class ExperimentViewSet(viewsets.ModelViewSet):
     """Experiments: design, data (assignment table or per-arm summaries), analysis, conclusion."""
 
@@ -286,18 +267,15 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         return Response(LearningSerializer(learning).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    list=extend_schema(
-        responses={200: LearningSerializer(many=True), **LIST_ERRORS},
-        parameters=[
-            OpenApiParameter("q", str, description="search text"),
-            OpenApiParameter("segment", int),
-            OpenApiParameter("outcome", str),
-            OpenApiParameter("since", str, description="ISO date"),
-            OpenApiParameter("until", str, description="ISO date"),
-        ],
-    ),
-    retrieve=extend_schema(responses={200: LearningSerializer, **READ_ERRORS}),
+@read_schema(
+    LearningSerializer,
+    parameters=[
+        OpenApiParameter("q", str, description="search text"),
+        OpenApiParameter("segment", int),
+        OpenApiParameter("outcome", str),
+        OpenApiParameter("since", str, description="ISO date"),
+        OpenApiParameter("until", str, description="ISO date"),
+    ],
 )
 class LearningViewSet(viewsets.ReadOnlyModelViewSet):
     """The learnings library: what each concluded test taught, failures included."""

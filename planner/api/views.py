@@ -4,17 +4,16 @@ optimizer runs with allocations and the approved roadmap, council decisions."""
 from __future__ import annotations
 
 from django.http import Http404, HttpResponse
-from django_filters.rest_framework import FilterSet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
+from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from jobs.services import JobFailed
 from segments.models import Segment
@@ -33,28 +32,19 @@ from .serializers import (
 )
 
 
-class InvestmentFilter(FilterSet):
+class InvestmentFilter(UpdatedAtFilterSet):
     target_segments = BoundedIdsFilter(queryset=Segment.objects.all())
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
     class Meta:
         model = Investment
         fields = {"roadmap": ["exact"], "status": ["exact"], "target_segments": ["exact"],
                   "workspace__slug": ["exact"], "updated_at": ["gte"]}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        responses={200: InvestmentSerializer(many=True), **LIST_ERRORS},
-        description="The ranked backlog. Default order: risk-adjusted value per unit cost. "
-                    "ordering= value_per_cost | expected_value | rice | ice (prefix - for desc).",
-        parameters=[SINCE]),
-    retrieve=extend_schema(responses={200: InvestmentSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: InvestmentSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
-    update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(
+    InvestmentSerializer,
+    description="The ranked backlog. Default order: risk-adjusted value per unit cost. "
+                "ordering= value_per_cost | expected_value | rice | ice (prefix - for desc).",
+    parameters=[SINCE])
 class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = InvestmentSerializer
     related_fields = ("target_segments", "hypotheses", "depends_on")
@@ -93,14 +83,7 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
         return self.get_paginated_response(ValueEstimateSerializer(page, many=True).data)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ScenarioSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: ScenarioSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: ScenarioSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
-    update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(ScenarioSerializer)
 class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = ScenarioSerializer
     filterset_fields = ["name"]
@@ -125,10 +108,7 @@ class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: RunSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: RunSerializer, **READ_ERRORS}),
-)
+@read_schema(RunSerializer)
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RunSerializer
     filterset_fields = ["scenario", "status"]
@@ -185,10 +165,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: DecisionSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: DecisionSerializer, **READ_ERRORS}),
-)
+@read_schema(DecisionSerializer)
 class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = DecisionSerializer
     filterset_fields = ["run", "investment", "verdict"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.db import IntegrityError
-from django.http import Http404
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
@@ -15,9 +13,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.filters import UtcDateTimeFilter, updated_since
+from accounts.api.filters import UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
 from events import selectors as event_selectors
 from jobs.api.serializers import JobSerializer
 
@@ -34,9 +32,7 @@ from .serializers import (
 )
 
 
-class SegmentFilter(FilterSet):
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
+class SegmentFilter(UpdatedAtFilterSet):
     class Meta:
         model = Segment
         fields = {"dataset": ["exact"], "kind": ["exact"], "archived": ["exact"],
@@ -45,9 +41,7 @@ class SegmentFilter(FilterSet):
 
 # ----- segments, snapshots, refreshes ----------------------------------------------------------
 @extend_schema_view(
-    list=extend_schema(responses={200: SegmentSerializer(many=True), **LIST_ERRORS},
-                       parameters=[SINCE]),
-    retrieve=extend_schema(responses={200: SegmentSerializer, **READ_ERRORS}),
+    **read_actions(SegmentSerializer, parameters=[SINCE]),
     create=extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSerializer,
                                                                     **ERRORS}),
     partial_update=extend_schema(request=SegmentUpdateSerializer,
@@ -68,9 +62,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         data = SegmentWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        dataset = event_selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "define")
         try:
             segment = segment_services.segment_create(
@@ -127,10 +119,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return Response({"rows": rows})
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: RefreshSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: RefreshSerializer, **READ_ERRORS}),
-)
+@read_schema(RefreshSerializer)
 class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = RefreshSerializer
     filterset_fields = ["dataset"]
@@ -144,18 +133,13 @@ class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request: Request) -> Response:
         data = RefreshStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        dataset = event_selectors.datasets_for(request.user).filter(pk=data.validated_data["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        dataset = event_selectors.dataset_get(request.user, data.validated_data["dataset"])
         require_role(request.user, dataset.workspace_id, "define")
         job = segment_services.refresh_start(dataset=dataset, user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: SnapshotSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: SnapshotSerializer, **READ_ERRORS}),
-)
+@read_schema(SnapshotSerializer)
 class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = SnapshotSerializer
     filterset_fields = ["segment", "refresh"]
