@@ -9,6 +9,12 @@ from django.http import Http404
 from .models import Membership, Workspace
 
 
+def filter_given(queryset: QuerySet, **lookups: object) -> QuerySet:
+    """``queryset`` narrowed by each lookup whose value is given (truthy); the others are
+    left out, as an empty search field is."""
+    return queryset.filter(**{key: value for key, value in lookups.items() if value})
+
+
 def workspaces_for(user: object) -> QuerySet[Workspace]:
     if not getattr(user, "is_authenticated", False):
         return Workspace.objects.none()
