@@ -34,11 +34,7 @@ class AnalysisInvalid(FieldError):
 
 
 def _number(params: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
-    raw = params.get(key, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise AnalysisInvalid(key, "must be a number") from None
+    value = AnalysisInvalid.as_float(params.get(key, default), key)
     if not math.isfinite(value) or not low <= value <= high:
         raise AnalysisInvalid(key, f"must be between {low:g} and {high:g}")
     return value

@@ -19,3 +19,12 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+    @classmethod
+    def as_float(cls, raw: object, field: str, message: str = "must be a number") -> float:
+        """``float(raw)``, or this error on ``field`` when ``raw`` is not a number (a float may
+        still be infinite or NaN: the caller checks the range)."""
+        try:
+            return float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise cls(field, message) from None

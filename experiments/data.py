@@ -75,10 +75,8 @@ class MetricSpec:
             raise ExperimentDataError(f"{where}.event", f"a {kind} metric needs an event name")
         if event is not None and not isinstance(event, str):
             raise ExperimentDataError(f"{where}.event", "must be an event name")
-        try:
-            window = float(data.get("window_days", 7))
-        except (TypeError, ValueError):
-            raise ExperimentDataError(f"{where}.window_days", "must be a number of days") from None
+        window = ExperimentDataError.as_float(data.get("window_days", 7), f"{where}.window_days",
+                                              "must be a number of days")
         if not math.isfinite(window) or window <= 0:
             raise ExperimentDataError(f"{where}.window_days", "must be a positive number of days")
         name = str(data.get("name") or (f"{kind}:{event}" if event else kind))

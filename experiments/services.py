@@ -146,10 +146,7 @@ def _check_arms(arms: Any) -> None:
         if not isinstance(arm, dict) or not str(arm.get("name") or "").strip():
             raise ExperimentInvalid(f"arms[{i}]", 'each arm needs a name: {"name": ..., '
                                                   '"weight": ...}')
-        try:
-            weight = float(arm.get("weight", 0))
-        except (TypeError, ValueError):
-            raise ExperimentInvalid(f"arms[{i}].weight", "must be a number") from None
+        weight = ExperimentInvalid.as_float(arm.get("weight", 0), f"arms[{i}].weight")
         if not math.isfinite(weight) or weight <= 0:
             raise ExperimentInvalid(f"arms[{i}].weight", "must be greater than 0")
         names.append(str(arm["name"]).strip())
@@ -209,10 +206,7 @@ def experiment_check(experiment: Experiment) -> list[MetricSpec]:
                 int(q["treated_segment"]) == int(q["control_segment"]):
             raise ExperimentInvalid("quasi.control_segment", "must differ from the treated segment")
         for key, default in (("period_days", 7), ("pre_periods", 8), ("post_periods", 8)):
-            try:
-                value = float(q.get(key, default))
-            except (TypeError, ValueError):
-                raise ExperimentInvalid(f"quasi.{key}", "must be a number") from None
+            value = ExperimentInvalid.as_float(q.get(key, default), f"quasi.{key}")
             if value < (2 if key == "pre_periods" else 1):
                 raise ExperimentInvalid(f"quasi.{key}", "is too small")
     return metrics
