@@ -26,6 +26,13 @@ ROLE_ACTIONS: dict[str, set[str]] = {
 }
 
 
+def user_link(related_name: str = "+") -> models.ForeignKey:
+    """A link to the user who made, owns or changed a row: kept (as null) when the user is
+    deleted, optional in forms, with no reverse accessor unless ``related_name`` names one."""
+    return models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name=related_name)
+
+
 class Workspace(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
