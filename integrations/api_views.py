@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -13,6 +13,7 @@ from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
+from accounts.api.serializers import validated
 
 from . import webhooks
 from .models import DeliveryState, WebhookSubscription
@@ -49,8 +50,7 @@ class WebhookFilter(UpdatedAtFilterSet):
                                  responses={200: WebhookSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
 )
-class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                     mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class WebhookViewSet(viewsets.ModelViewSet):
     serializer_class = WebhookSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     filterset_class = WebhookFilter
@@ -60,9 +60,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return webhooks.subscriptions_for(self.request.user).order_by("-created_at", "-id")
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        body = WebhookCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        values = body.validated_data
+        values = validated(WebhookCreateSerializer, request)
         workspace, _ = ws_selectors.workspace_get(request.user, values["workspace"])
         require_role(request.user, workspace.pk, WRITE_ACTION)
         try:
@@ -77,11 +75,10 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
         subscription = self.get_object()
         require_role(request.user, subscription.workspace_id, WRITE_ACTION)
-        body = WebhookUpdateSerializer(data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
+        values = validated(WebhookUpdateSerializer, request, partial=True)
         try:
             subscription = webhooks.subscription_update(subscription=subscription,
-                                                        **body.validated_data)
+                                                        **values)
         except webhooks.WebhookInvalid as exc:
             raise _invalid(exc) from None
         return Response(WebhookSerializer(subscription).data)

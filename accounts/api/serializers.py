@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from ..models import Workspace
@@ -36,3 +38,12 @@ class WorkspaceScoped(serializers.ModelSerializer):
             fields["workspace"].required = False
             fields["workspace"].read_only = True
         return fields
+
+
+def validated(serializer_class: type[serializers.Serializer], request: Any,
+              **options: Any) -> dict[str, Any]:
+    """The request's body checked by ``serializer_class`` (``options``: e.g. ``partial=True``):
+    its validated data, or a 400 by field."""
+    body = serializer_class(data=request.data, **options)
+    body.is_valid(raise_exception=True)
+    return body.validated_data

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from accounts import selectors as ws_selectors
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, read_schema
+from accounts.api.serializers import validated
 from events import selectors as event_selectors
 from segments import segment_services
 from segments.api.serializers import SegmentSerializer
@@ -45,13 +46,12 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def create(self, request: Request) -> Response:
         from behaviour import services as bs
 
-        body = AnalysisCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        dataset = event_selectors.dataset_get(request.user, body.validated_data["dataset"])
+        values = validated(AnalysisCreateSerializer, request)
+        dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "view")
         try:
-            analysis = bs.analysis_start(dataset=dataset, kind=body.validated_data["kind"],
-                                         params=body.validated_data["params"], user=request.user)
+            analysis = bs.analysis_start(dataset=dataset, kind=values["kind"],
+                                         params=values["params"], user=request.user)
         except bs.AnalysisInvalid as exc:
             raise ValidationError({exc.field: [exc.message]}) from None
         fresh = not analysis.result and analysis.job is not None and \
@@ -68,9 +68,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
         analysis = self.get_object()
         require_role(request.user, analysis.workspace_id, "define")
-        body = SaveSegmentSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        d = body.validated_data
+        d = validated(SaveSegmentSerializer, request)
         try:
             if analysis.kind == "funnel":
                 if d.get("step") is None:

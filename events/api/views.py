@@ -19,6 +19,7 @@ from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
+from accounts.api.serializers import validated
 from security import uploads
 
 from .. import privacy_services, selectors, services
@@ -58,14 +59,13 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                              self.request.query_params)
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        data = DatasetCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        workspace, _ = ws_selectors.workspace_get(request.user, data.validated_data["workspace"])
+        values = validated(DatasetCreateSerializer, request)
+        workspace, _ = ws_selectors.workspace_get(request.user, values["workspace"])
         require_role(request.user, workspace.pk, "import")
         try:
             dataset = services.dataset_create(workspace=workspace,
-                                              name=data.validated_data["name"],
-                                              description=data.validated_data["description"])
+                                              name=values["name"],
+                                              description=values["description"])
         except IntegrityError:
             raise ValidationError({"name": ["a dataset with this name exists in the workspace"]}) \
                 from None
@@ -93,12 +93,11 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 
         dataset = self.get_object()
         require_role(request.user, dataset.workspace_id, "manage")
-        data = ErasureRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = validated(ErasureRequestSerializer, request)
         try:
             erasure, created = privacy_services.erase_user(
-                dataset=dataset, user_id=data.validated_data["user_id"],
-                requested_by=request.user, reason=data.validated_data["reason"])
+                dataset=dataset, user_id=values["user_id"],
+                requested_by=request.user, reason=values["reason"])
         except privacy_services.ErasureInvalid as exc:
             raise ValidationError({exc.field: [exc.message]}) from None
         erasure.refresh_from_db()
@@ -124,9 +123,7 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                     "already imported into this dataset.",
     )
     def create(self, request: Request) -> Response:
-        data = ImportCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = validated(ImportCreateSerializer, request)
         dataset = selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "import")
         limit = settings.MAX_UPLOAD_BYTES

@@ -15,6 +15,7 @@ from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_s
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
+from accounts.api.serializers import validated
 from experiments import services as experiment_services
 from experiments.api.serializers import (
     ArmSummarySerializer,
@@ -80,14 +81,13 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
         inconclusive; who and when are recorded."""
         hypothesis = self.get_object()
         require_role(request.user, hypothesis.workspace_id, "define")
-        body = TransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        values = validated(TransitionSerializer, request)
         try:
             hypothesis = experiment_services.hypothesis_transition(
                 hypothesis=hypothesis,
-                to_status=body.validated_data["status"],
+                to_status=values["status"],
                 user=request.user,
-                note=body.validated_data["note"],
+                note=values["note"],
             )
         except ExperimentInvalid as exc:
             raise ValidationError({exc.field: [exc.message]}) from None
@@ -182,11 +182,10 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     def power(self, request: Request, pk: str | None = None) -> Response:
         """Required sample size per arm and expected duration from the segment's traffic."""
         experiment = self._writable()
-        body = PowerInSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        values = validated(PowerInSerializer, request)
         try:
             design = experiment_services.experiment_power(
-                experiment=experiment, **body.validated_data
+                experiment=experiment, **values
             )
         except ExperimentInvalid as exc:
             raise _invalid(exc) from None
@@ -207,11 +206,10 @@ class ExperimentViewSet(viewsets.ModelViewSet):
             experiment = self.get_object()
         else:
             experiment = self._writable()
-            body = SummariesInSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
+            values = validated(SummariesInSerializer, request)
             try:
                 experiment_services.summaries_set(
-                    experiment=experiment, rows=body.validated_data["rows"]
+                    experiment=experiment, rows=values["rows"]
                 )
             except ExperimentInvalid as exc:
                 raise _invalid(exc) from None
@@ -256,11 +254,10 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     def conclude(self, request: Request, pk: str | None = None) -> Response:
         """Record the learning; the hypothesis and its investments take the measured lift."""
         experiment = self._writable()
-        body = ConcludeSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        values = validated(ConcludeSerializer, request)
         try:
             learning = experiment_services.experiment_conclude(
-                experiment=experiment, user=request.user, **body.validated_data
+                experiment=experiment, user=request.user, **values
             )
         except ExperimentInvalid as exc:
             raise _invalid(exc) from None

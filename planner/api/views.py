@@ -15,6 +15,7 @@ from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_s
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
+from accounts.api.serializers import validated
 from jobs.services import JobFailed
 from segments.models import Segment
 
@@ -149,16 +150,15 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         """Record the council's verdict on one item of this run, with its rationale."""
         run: OptimizationRun = self.get_object()
         require_role(request.user, run.workspace_id, "decide")
-        data = DecideSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        investment = Investment.objects.filter(pk=data.validated_data["investment"],
+        values = validated(DecideSerializer, request)
+        investment = Investment.objects.filter(pk=values["investment"],
                                                workspace=run.workspace).first()
         if investment is None:
             raise Http404("No such investment")
         try:
             decision = services.decision_record(run=run, investment=investment,
-                                                verdict=data.validated_data["verdict"],
-                                                rationale=data.validated_data["rationale"],
+                                                verdict=values["verdict"],
+                                                rationale=values["rationale"],
                                                 user=request.user)
         except ValueError as exc:
             raise ValidationError({"detail": str(exc)}) from None

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from accounts.api.filters import UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
+from accounts.api.serializers import validated
 from events import selectors as event_selectors
 from jobs.api.serializers import JobSerializer
 
@@ -48,8 +49,7 @@ class SegmentFilter(UpdatedAtFilterSet):
                                  responses={200: SegmentSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
 )
-class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                     mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SegmentViewSet(viewsets.ModelViewSet):
     serializer_class = SegmentSerializer
     filterset_class = SegmentFilter
     ordering_fields = ["name", "created_at", "updated_at"]
@@ -59,9 +59,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return updated_since(selectors.segments_for(self.request.user), self.request.query_params)
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        data = SegmentWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = validated(SegmentWriteSerializer, request)
         dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "define")
         try:
@@ -80,10 +78,9 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
         segment = self.get_object()
         require_role(request.user, segment.workspace_id, "define")
-        data = SegmentUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
+        values = validated(SegmentUpdateSerializer, request, partial=True)
         try:
-            segment = segment_services.segment_update(segment=segment, **data.validated_data)
+            segment = segment_services.segment_update(segment=segment, **values)
         except segment_services.DefinitionError as exc:
             raise ValidationError({"definition": [str(exc)], "path": exc.path}) from None
         return Response(SegmentSerializer(segment).data)
@@ -110,10 +107,9 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     def sweep(self, request: Request, pk: str | None = None) -> Response:
         """Size and value of the rule as one behavioural threshold or window changes."""
         segment = self.get_object()
-        data = SweepSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = validated(SweepSerializer, request)
         try:
-            rows = segment_services.segment_sweep(segment=segment, **data.validated_data)
+            rows = segment_services.segment_sweep(segment=segment, **values)
         except segment_services.DefinitionError as exc:
             raise ValidationError({"path": [str(exc)]}) from None
         return Response({"rows": rows})
@@ -131,9 +127,8 @@ class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=RefreshStartSerializer, responses={202: JobSerializer, **ERRORS},
                    description="Queue a refresh of every segment of the dataset (one job).")
     def create(self, request: Request) -> Response:
-        data = RefreshStartSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        dataset = event_selectors.dataset_get(request.user, data.validated_data["dataset"])
+        values = validated(RefreshStartSerializer, request)
+        dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "define")
         job = segment_services.refresh_start(dataset=dataset, user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
