@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet
-from accounts.api.permissions import require_role
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
 from accounts.api.serializers import validated
 
@@ -73,8 +73,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
                         status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
-        subscription = self.get_object()
-        require_role(request.user, subscription.workspace_id, WRITE_ACTION)
+        subscription = checked_object(self, WRITE_ACTION)
         values = validated(WebhookUpdateSerializer, request, partial=True)
         try:
             subscription = webhooks.subscription_update(subscription=subscription,
@@ -84,8 +83,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         return Response(WebhookSerializer(subscription).data)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        subscription = self.get_object()
-        require_role(request.user, subscription.workspace_id, WRITE_ACTION)
+        subscription = checked_object(self, WRITE_ACTION)
         webhooks.subscription_delete(subscription=subscription)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -109,8 +107,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Send a signed ``ping`` event to this endpoint now (admin role)."""
-        subscription = self.get_object()
-        require_role(request.user, subscription.workspace_id, WRITE_ACTION)
+        subscription = checked_object(self, WRITE_ACTION)
         delivery = webhooks.send_test(subscription=subscription)
         return Response(WebhookDeliverySerializer(delivery).data,
                         status=status.HTTP_202_ACCEPTED)

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
-from accounts.api.permissions import require_role
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, read_schema
 from accounts.api.serializers import validated
 from events import selectors as event_selectors
@@ -66,8 +66,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         (optionally with an exploratory hypothesis), saved as a segment."""
         from behaviour import services as bs
 
-        analysis = self.get_object()
-        require_role(request.user, analysis.workspace_id, "define")
+        analysis = checked_object(self, "define")
         d = validated(SaveSegmentSerializer, request)
         try:
             if analysis.kind == "funnel":

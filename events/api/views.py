@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet, updated_since
-from accounts.api.permissions import require_role
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
 from accounts.api.serializers import validated
 from security import uploads
@@ -72,8 +72,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        dataset = self.get_object()
-        require_role(request.user, dataset.workspace_id, "manage")
+        dataset = checked_object(self, "manage")
         services.dataset_delete(dataset=dataset)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -91,8 +90,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         stored results, as a job. 202 with the recorded erasure; 200 with the pending one
         when the same user's erasure is already queued; 400 when the user is not found."""
 
-        dataset = self.get_object()
-        require_role(request.user, dataset.workspace_id, "manage")
+        dataset = checked_object(self, "manage")
         values = validated(ErasureRequestSerializer, request)
         try:
             erasure, created = privacy_services.erase_user(

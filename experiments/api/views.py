@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
-from accounts.api.permissions import require_role
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from accounts.api.serializers import validated
@@ -79,8 +79,7 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     def transition(self, request: Request, pk: str | None = None) -> Response:
         """Move along proposed -> prioritized -> testing -> validated | invalidated |
         inconclusive; who and when are recorded."""
-        hypothesis = self.get_object()
-        require_role(request.user, hypothesis.workspace_id, "define")
+        hypothesis = checked_object(self, "define")
         values = validated(TransitionSerializer, request)
         try:
             hypothesis = experiment_services.hypothesis_transition(
@@ -160,18 +159,13 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         require_role(self.request.user, instance.workspace_id, "define")
         instance.delete()
 
-    def _writable(self) -> Experiment:
-        experiment = self.get_object()
-        require_role(self.request.user, experiment.workspace_id, "define")
-        return experiment
-
     @extend_schema(request=None, responses={200: ExperimentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """Mark running; the hypothesis moves to testing."""
         try:
             experiment = experiment_services.experiment_start(
-                experiment=self._writable(), user=request.user
+                experiment=checked_object(self, "define"), user=request.user
             )
         except ExperimentInvalid as exc:
             raise _invalid(exc) from None
@@ -181,7 +175,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def power(self, request: Request, pk: str | None = None) -> Response:
         """Required sample size per arm and expected duration from the segment's traffic."""
-        experiment = self._writable()
+        experiment = checked_object(self, "define")
         values = validated(PowerInSerializer, request)
         try:
             design = experiment_services.experiment_power(
@@ -205,7 +199,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         if request.method == "GET":
             experiment = self.get_object()
         else:
-            experiment = self._writable()
+            experiment = checked_object(self, "define")
             values = validated(SummariesInSerializer, request)
             try:
                 experiment_services.summaries_set(
@@ -227,7 +221,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def assignments(self, request: Request, pk: str | None = None) -> Response:
         """Upload the assignment table: CSV with user_id, arm, assigned_at."""
-        experiment = self._writable()
+        experiment = checked_object(self, "define")
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": ["attach the CSV as 'file'"]})
@@ -244,7 +238,8 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     def analyze(self, request: Request, pk: str | None = None) -> Response:
         """Queue the analysis job; poll /api/v1/jobs/{id}/ or this experiment's result."""
         try:
-            job = experiment_services.analyze_start(experiment=self._writable(), user=request.user)
+            job = experiment_services.analyze_start(experiment=checked_object(self, "define"),
+                                                    user=request.user)
         except ExperimentInvalid as exc:
             raise _invalid(exc) from None
         return Response({"job": job.pk, "state": job.state}, status=status.HTTP_202_ACCEPTED)
@@ -253,7 +248,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def conclude(self, request: Request, pk: str | None = None) -> Response:
         """Record the learning; the hypothesis and its investments take the measured lift."""
-        experiment = self._writable()
+        experiment = checked_object(self, "define")
         values = validated(ConcludeSerializer, request)
         try:
             learning = experiment_services.experiment_conclude(

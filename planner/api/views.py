@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
-from accounts.api.permissions import require_role
+from accounts.api.permissions import checked_object
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from accounts.api.serializers import validated
@@ -100,8 +100,7 @@ class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
         """Snapshot the inputs and queue the optimizer; an identical input reuses its run."""
-        scenario = self.get_object()
-        require_role(request.user, scenario.workspace_id, "define")
+        scenario = checked_object(self, "define")
         try:
             run = services.run_start(scenario=scenario, user=request.user)
         except JobFailed as exc:
@@ -148,8 +147,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def decide(self, request: Request, pk: str | None = None) -> Response:
         """Record the council's verdict on one item of this run, with its rationale."""
-        run: OptimizationRun = self.get_object()
-        require_role(request.user, run.workspace_id, "decide")
+        run: OptimizationRun = checked_object(self, "decide")
         values = validated(DecideSerializer, request)
         investment = Investment.objects.filter(pk=values["investment"],
                                                workspace=run.workspace).first()

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.filters import UpdatedAtFilterSet, updated_since
-from accounts.api.permissions import require_role
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
 from accounts.api.serializers import validated
 from events import selectors as event_selectors
@@ -76,8 +76,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
-        segment = self.get_object()
-        require_role(request.user, segment.workspace_id, "define")
+        segment = checked_object(self, "define")
         values = validated(SegmentUpdateSerializer, request, partial=True)
         try:
             segment = segment_services.segment_update(segment=segment, **values)
@@ -89,8 +88,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         return self.partial_update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        segment = self.get_object()
-        require_role(request.user, segment.workspace_id, "define")
+        segment = checked_object(self, "define")
         segment.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
