@@ -13,7 +13,7 @@ from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet
 from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
-from accounts.api.serializers import validated
+from accounts.api.serializers import field_invalid, validated
 
 from . import webhooks
 from .models import DeliveryState, WebhookSubscription
@@ -27,9 +27,6 @@ from .serializers import (
 
 WRITE_ACTION = "manage"
 
-
-def _invalid(exc: webhooks.WebhookInvalid) -> ValidationError:
-    return ValidationError({exc.field: [exc.message]})
 
 
 class WebhookFilter(UpdatedAtFilterSet):
@@ -68,7 +65,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
                 workspace=workspace, url=values["url"], events=values["events"],
                 user=request.user, description=values["description"], active=values["active"])
         except webhooks.WebhookInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(WebhookCreatedSerializer(subscription).data,
                         status=status.HTTP_201_CREATED)
 
@@ -79,7 +76,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
             subscription = webhooks.subscription_update(subscription=subscription,
                                                         **values)
         except webhooks.WebhookInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(WebhookSerializer(subscription).data)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:

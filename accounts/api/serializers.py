@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
 from ..models import Workspace
 
@@ -47,3 +48,9 @@ def validated(serializer_class: type[serializers.Serializer], request: Any,
     body = serializer_class(data=request.data, **options)
     body.is_valid(raise_exception=True)
     return body.validated_data
+
+
+def field_invalid(error: Any) -> ValidationError:
+    """An input refused by a service (an ``events.errors.FieldError``: ``field`` and
+    ``message``) as the API's 400 by field."""
+    return ValidationError({error.field: [error.message]})

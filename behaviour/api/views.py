@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from accounts import selectors as ws_selectors
 from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, read_schema
-from accounts.api.serializers import validated
+from accounts.api.serializers import field_invalid, validated
 from events import selectors as event_selectors
 from segments import segment_services
 from segments.api.serializers import SegmentSerializer
@@ -53,7 +53,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             analysis = bs.analysis_start(dataset=dataset, kind=values["kind"],
                                          params=values["params"], user=request.user)
         except bs.AnalysisInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         fresh = not analysis.result and analysis.job is not None and \
             analysis.job.state != "succeeded"
         return Response(AnalysisSerializer(analysis).data,
@@ -83,7 +83,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                     bs.behaviour_hypothesis(analysis=analysis, rank=d["rank"], segment=segment,
                                             owner=request.user)
         except bs.AnalysisInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         except segment_services.DefinitionError as exc:
             raise ValidationError({"definition": [str(exc)]}) from None
         except IntegrityError:

@@ -19,7 +19,7 @@ from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
-from accounts.api.serializers import validated
+from accounts.api.serializers import field_invalid, validated
 from security import uploads
 
 from .. import privacy_services, selectors, services
@@ -97,7 +97,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                 dataset=dataset, user_id=values["user_id"],
                 requested_by=request.user, reason=values["reason"])
         except privacy_services.ErasureInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         erasure.refresh_from_db()
         return Response(ErasureSerializer(erasure).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)

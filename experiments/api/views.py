@@ -15,7 +15,7 @@ from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_s
 from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
-from accounts.api.serializers import validated
+from accounts.api.serializers import field_invalid, validated
 from experiments import services as experiment_services
 from experiments.api.serializers import (
     ArmSummarySerializer,
@@ -35,10 +35,6 @@ from security import uploads
 from segments.models import Segment
 
 from .. import selectors
-
-
-def _invalid(exc: ExperimentInvalid) -> ValidationError:
-    return ValidationError({exc.field: [exc.message]})
 
 
 class HypothesisFilter(UpdatedAtFilterSet):
@@ -89,7 +85,7 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
                 note=values["note"],
             )
         except ExperimentInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         experiment_services.hypothesis_changed(
             hypothesis, reason=f"hypothesis #{hypothesis.pk} now {hypothesis.status}"
         )
@@ -144,7 +140,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment, breakdown=breakdown, user=self.request.user
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         except IntegrityError:
             raise ValidationError({"name": ["already exists in this workspace"]}) from None
         return experiment
@@ -168,7 +164,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment=checked_object(self, "define"), user=request.user
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(ExperimentSerializer(experiment).data)
 
     @extend_schema(request=PowerInSerializer, responses={200: dict, **ERRORS})
@@ -182,7 +178,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment=experiment, **values
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         except JobFailed as exc:
             raise ValidationError({"dataset": [str(exc)]}) from None
         return Response(design)
@@ -206,7 +202,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                     experiment=experiment, rows=values["rows"]
                 )
             except ExperimentInvalid as exc:
-                raise _invalid(exc) from None
+                raise field_invalid(exc) from None
         return Response(ArmSummarySerializer(experiment.summaries.all(), many=True).data)
 
     @extend_schema(
@@ -230,7 +226,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment=experiment, data=uploads.experiment_table(upload), filename=upload.name
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(ExperimentSerializer(experiment).data)
 
     @extend_schema(request=None, responses={202: dict, **ERRORS})
@@ -241,7 +237,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
             job = experiment_services.analyze_start(experiment=checked_object(self, "define"),
                                                     user=request.user)
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response({"job": job.pk, "state": job.state}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ConcludeSerializer, responses={201: LearningSerializer, **ERRORS})
@@ -255,7 +251,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment=experiment, user=request.user, **values
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(LearningSerializer(learning).data, status=status.HTTP_201_CREATED)
 
 
