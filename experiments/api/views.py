@@ -39,6 +39,7 @@ from .. import selectors
 
 class HypothesisFilter(UpdatedAtFilterSet):
     segments = BoundedIdsFilter(queryset=Segment.objects.all())
+
     class Meta:
         model = Hypothesis
         fields = {

@@ -35,6 +35,7 @@ from .serializers import (
 
 class InvestmentFilter(UpdatedAtFilterSet):
     target_segments = BoundedIdsFilter(queryset=Segment.objects.all())
+
     class Meta:
         model = Investment
         fields = {"roadmap": ["exact"], "status": ["exact"], "target_segments": ["exact"],
