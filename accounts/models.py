@@ -11,10 +11,10 @@ from django.utils import timezone
 
 
 class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    ANALYST = "analyst", "Analyst"
-    COUNCIL = "council", "Council"
-    ADMIN = "admin", "Admin"
+    VIEWER = "viewer"
+    ANALYST = "analyst"
+    COUNCIL = "council"
+    ADMIN = "admin"
 
 
 # What each role may do. Reading is open to every member.

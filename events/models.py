@@ -50,11 +50,11 @@ class Dataset(models.Model):
 
 
 class ImportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    REJECTED = "rejected", "Rejected"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
 
 
 class Import(RequestedJobRecord):

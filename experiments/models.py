@@ -29,12 +29,12 @@ PROBABILITY_OF_SUCCESS = {
 
 
 class HypothesisStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed"
-    PRIORITIZED = "prioritized", "Prioritized"
-    TESTING = "testing", "Testing"
-    VALIDATED = "validated", "Validated"
-    INVALIDATED = "invalidated", "Invalidated"
-    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    PROPOSED = "proposed"
+    PRIORITIZED = "prioritized"
+    TESTING = "testing"
+    VALIDATED = "validated"
+    INVALIDATED = "invalidated"
+    INCONCLUSIVE = "inconclusive"
 
 
 class Hypothesis(models.Model):
@@ -119,10 +119,10 @@ class DataSource(models.TextChoices):
 
 
 class ExperimentStatus(models.TextChoices):
-    DESIGN = "design", "Design"
-    RUNNING = "running", "Running"
-    ANALYZED = "analyzed", "Analyzed"
-    CONCLUDED = "concluded", "Concluded"
+    DESIGN = "design"
+    RUNNING = "running"
+    ANALYZED = "analyzed"
+    CONCLUDED = "concluded"
 
 
 class Correction(models.TextChoices):
@@ -218,9 +218,9 @@ class ArmSummary(models.Model):
 
 
 class Outcome(models.TextChoices):
-    VALIDATED = "validated", "Validated"
-    INVALIDATED = "invalidated", "Invalidated"
-    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    VALIDATED = "validated"
+    INVALIDATED = "invalidated"
+    INCONCLUSIVE = "inconclusive"
 
 
 class Learning(models.Model):

@@ -22,9 +22,9 @@ PING = "ping"
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class WebhookSubscription(models.Model):

@@ -13,9 +13,9 @@ from segments.models import Segment
 
 
 class Roadmap(models.TextChoices):
-    CORE = "core", "Core"
-    EXPERIMENTAL = "experimental", "Experimental"
-    NICHE = "niche", "Niche"
+    CORE = "core"
+    EXPERIMENTAL = "experimental"
+    NICHE = "niche"
 
 
 class ValueBasis(models.TextChoices):
@@ -26,11 +26,11 @@ class ValueBasis(models.TextChoices):
 
 
 class InvestmentStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed"
-    APPROVED = "approved", "Approved"
-    DEFERRED = "deferred", "Deferred"
-    REJECTED = "rejected", "Rejected"
-    DONE = "done", "Done"
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    DEFERRED = "deferred"
+    REJECTED = "rejected"
+    DONE = "done"
 
 
 class Investment(models.Model):
@@ -179,9 +179,9 @@ class Allocation(models.Model):
 
 
 class Verdict(models.TextChoices):
-    APPROVE = "approve", "Approve"
-    DEFER = "defer", "Defer"
-    REJECT = "reject", "Reject"
+    APPROVE = "approve"
+    DEFER = "defer"
+    REJECT = "reject"
 
 
 class Decision(models.Model):
