@@ -33,6 +33,17 @@ def user_link(related_name: str = "+") -> models.ForeignKey:
                              on_delete=models.SET_NULL, related_name=related_name)
 
 
+class AuthoredRecord(models.Model):
+    """A row someone made: who (``user_link``) and when; listed newest first."""
+
+    created_by = user_link()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
 class Workspace(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 
-from accounts.models import Workspace, user_link
+from accounts.models import AuthoredRecord, Workspace
 from events.models import Dataset
 from jobs.models import Job
 
@@ -17,7 +16,7 @@ class AnalysisKind(models.TextChoices):
     DISCOVERY = "discovery", "High-value behaviour discovery"
 
 
-class BehaviourAnalysis(models.Model):
+class BehaviourAnalysis(AuthoredRecord):
     """A funnel, paths, retention or discovery result, cached per dataset version and input."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
@@ -31,11 +30,6 @@ class BehaviourAnalysis(models.Model):
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL,
                             related_name="+")
     result = models.JSONField(default=dict, blank=True)
-    created_by = user_link()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace, user_link
+from accounts.models import AuthoredRecord, Workspace, user_link
 from jobs.models import Job
 from segments.models import Segment
 
@@ -223,7 +223,7 @@ class Outcome(models.TextChoices):
     INCONCLUSIVE = "inconclusive"
 
 
-class Learning(models.Model):
+class Learning(AuthoredRecord):
     """What a concluded test taught the team, success or failure alike."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="learnings")
@@ -238,11 +238,6 @@ class Learning(models.Model):
     estimates = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
     segments = models.ManyToManyField(Segment, blank=True, related_name="learnings")
-    created_by = user_link()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()}: {self.hypothesis}"
