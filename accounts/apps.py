@@ -4,6 +4,5 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
     verbose_name = "Workspaces and members"

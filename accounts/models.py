@@ -11,10 +11,10 @@ from django.utils import timezone
 
 
 class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    ANALYST = "analyst", "Analyst"
-    COUNCIL = "council", "Council"
-    ADMIN = "admin", "Admin"
+    VIEWER = "viewer"
+    ANALYST = "analyst"
+    COUNCIL = "council"
+    ADMIN = "admin"
 
 
 # What each role may do. Reading is open to every member.
@@ -24,6 +24,24 @@ ROLE_ACTIONS: dict[str, set[str]] = {
     Role.COUNCIL: {"view", "define", "decide"},
     Role.ADMIN: {"view", "import", "define", "decide", "manage"},
 }
+
+
+def user_link(related_name: str = "+") -> models.ForeignKey:
+    """A link to the user who made, owns or changed a row: kept (as null) when the user is
+    deleted, optional in forms, with no reverse accessor unless ``related_name`` names one."""
+    return models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name=related_name)
+
+
+class AuthoredRecord(models.Model):
+    """A row someone made: who (``user_link``) and when; listed newest first."""
+
+    created_by = user_link()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
 
 
 class Workspace(models.Model):

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from .models import Membership, Workspace
+
+
+def filter_given(queryset: QuerySet, **lookups: object) -> QuerySet:
+    """``queryset`` narrowed by each lookup whose value is given (truthy); the others are
+    left out, as an empty search field is."""
+    return queryset.filter(**{key: value for key, value in lookups.items() if value})
 
 
 def workspaces_for(user: object) -> QuerySet[Workspace]:
@@ -20,8 +27,10 @@ def membership_for(user: object, workspace: Workspace) -> Membership | None:
     return Membership.objects.filter(user=user, workspace=workspace).first()
 
 
-def workspace_get(user: object, slug: str) -> tuple[Workspace, Membership]:
-    """The workspace by slug if the user is a member, else 404 (never 403: no existence leak)."""
+def workspace_get(user: object, slug: str,
+                  action: str | None = None) -> tuple[Workspace, Membership]:
+    """The workspace by slug if the user is a member, else 404 (never 403: no existence leak);
+    with ``action``, 403 (PermissionDenied) unless the member's role allows it there."""
     membership = (
         Membership.objects.select_related("workspace")
         .filter(user=user, workspace__slug=slug).first()
@@ -29,4 +38,6 @@ def workspace_get(user: object, slug: str) -> tuple[Workspace, Membership]:
     )
     if membership is None:
         raise Http404("No such workspace")
+    if action is not None and not membership.can(action):
+        raise PermissionDenied
     return membership.workspace, membership

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import Workspace, user_link
 
 
 class Action(models.TextChoices):
@@ -31,8 +30,7 @@ class AuditEntry(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
                                   related_name="audit_entries")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
+    actor = user_link()
     actor_name = models.CharField(max_length=150, blank=True,
                                   help_text="the username then (kept if the user is deleted)")
     action = models.CharField(max_length=16, choices=Action.choices)

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.models import ROLE_ACTIONS, Membership
+from accounts.selectors import filter_given
 
 from .models import AuditEntry
 
@@ -36,15 +37,8 @@ def filtered(entries: QuerySet[AuditEntry], *, object_type: str = "", object_id:
         entries = entries.filter(
             Q(object_type=object_type) if "." in object_type
             else Q(object_type=object_type) | Q(object_type__endswith=f".{object_type}"))
-    if object_id:
-        entries = entries.filter(object_id=object_id)
-    if actor:
-        entries = entries.filter(actor_name=actor)
-    if action:
-        entries = entries.filter(action=action)
-    if since:
-        entries = entries.filter(created_at__gte=dt.datetime.combine(since, dt.time.min, dt.UTC))
-    if until:
-        entries = entries.filter(created_at__lt=dt.datetime.combine(
-            until + dt.timedelta(days=1), dt.time.min, dt.UTC))
-    return entries
+    day = dt.timedelta(days=1)
+    return filter_given(
+        entries, object_id=object_id, actor_name=actor, action=action,
+        created_at__gte=dt.datetime.combine(since, dt.time.min, dt.UTC) if since else None,
+        created_at__lt=dt.datetime.combine(until + day, dt.time.min, dt.UTC) if until else None)

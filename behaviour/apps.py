@@ -4,7 +4,6 @@ from django.apps import AppConfig
 
 
 class BehaviourConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
     name = "behaviour"
     verbose_name = "Behaviour analyses"
 

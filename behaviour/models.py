@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import AuthoredRecord, Workspace
 from events.models import Dataset
 from jobs.models import Job
 
@@ -18,7 +16,7 @@ class AnalysisKind(models.TextChoices):
     DISCOVERY = "discovery", "High-value behaviour discovery"
 
 
-class BehaviourAnalysis(models.Model):
+class BehaviourAnalysis(AuthoredRecord):
     """A funnel, paths, retention or discovery result, cached per dataset version and input."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
@@ -32,12 +30,6 @@ class BehaviourAnalysis(models.Model):
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL,
                             related_name="+")
     result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"

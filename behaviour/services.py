@@ -19,6 +19,7 @@ import pandas as pd
 from django.db import transaction
 
 from behaviour.models import AnalysisKind, BehaviourAnalysis
+from events.errors import FieldError
 from events.models import Dataset
 from events.services import load_user_events
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
@@ -28,19 +29,12 @@ from segments.segment_services import segment_create, segment_members_mask
 MAX_STEPS = 20
 
 
-class AnalysisInvalid(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class AnalysisInvalid(FieldError):
+    """An analysis request was refused; ``field`` names the parameter."""
 
 
 def _number(params: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
-    raw = params.get(key, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise AnalysisInvalid(key, "must be a number") from None
+    value = AnalysisInvalid.as_float(params.get(key, default), key)
     if not math.isfinite(value) or not low <= value <= high:
         raise AnalysisInvalid(key, f"must be between {low:g} and {high:g}")
     return value

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import Workspace, user_link
 from jobs.models import Job, JobRecord, RequestedJobRecord
 
 
@@ -51,11 +50,11 @@ class Dataset(models.Model):
 
 
 class ImportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    REJECTED = "rejected", "Rejected"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    FAILED = "failed"
 
 
 class Import(RequestedJobRecord):
@@ -99,8 +98,7 @@ class Erasure(JobRecord):
                                 related_name="erasures")
     dataset_name = models.CharField(max_length=200, blank=True)
     user_hash = models.CharField(max_length=100)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                     on_delete=models.SET_NULL, related_name="+")
+    requested_by = user_link()
     reason = models.TextField(blank=True)
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="erasure")

@@ -40,6 +40,7 @@ from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
 from . import privacy
 from .catalog import attribute_catalog, event_catalog
+from .errors import FieldError
 from .ingest import ImportRejected
 from .models import Dataset, Erasure, IdMode, Import, ImportStatus
 from .services import forget_loaded_events, get_store
@@ -47,13 +48,8 @@ from .services import forget_loaded_events, get_store
 MAX_USER_ID_CHARS = 1000
 
 
-class ErasureInvalid(ValueError):
+class ErasureInvalid(FieldError):
     """An erasure request was refused; ``field`` names the input."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def stored_id(dataset: Dataset, user_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.http import Http404
 
 from accounts.selectors import workspaces_for
 
@@ -11,6 +12,14 @@ from .models import Dataset, Import
 
 def datasets_for(user: object) -> QuerySet[Dataset]:
     return Dataset.objects.filter(workspace__in=workspaces_for(user)).select_related("workspace")
+
+
+def dataset_get(user: object, pk: int) -> Dataset:
+    """The dataset by id if it is in one of the user's workspaces, else 404."""
+    dataset = datasets_for(user).filter(pk=pk).first()
+    if dataset is None:
+        raise Http404("No such dataset")
+    return dataset
 
 
 def imports_for(user: object) -> QuerySet[Import]:

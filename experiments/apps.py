@@ -4,7 +4,6 @@ from django.apps import AppConfig
 
 
 class ExperimentsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
     name = "experiments"
     verbose_name = "Hypotheses, experiments and learnings"
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from events.errors import FieldError
 from events.frame import US_PER_DAY, UserEvents
 from experiments import stats
 
@@ -30,13 +31,8 @@ PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio me
 MIN_USERS_PER_ARM = 2
 
 
-class ExperimentDataError(ValueError):
+class ExperimentDataError(FieldError):
     """Bad experiment input; ``field`` says where."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -79,10 +75,8 @@ class MetricSpec:
             raise ExperimentDataError(f"{where}.event", f"a {kind} metric needs an event name")
         if event is not None and not isinstance(event, str):
             raise ExperimentDataError(f"{where}.event", "must be an event name")
-        try:
-            window = float(data.get("window_days", 7))
-        except (TypeError, ValueError):
-            raise ExperimentDataError(f"{where}.window_days", "must be a number of days") from None
+        window = ExperimentDataError.as_float(data.get("window_days", 7), f"{where}.window_days",
+                                              "must be a number of days")
         if not math.isfinite(window) or window <= 0:
             raise ExperimentDataError(f"{where}.window_days", "must be a positive number of days")
         name = str(data.get("name") or (f"{kind}:{event}" if event else kind))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
+from accounts.forms import WorkspaceModelForm
 from experiments.models import Hypothesis
 from segments.models import Segment
 
@@ -10,7 +11,7 @@ METRIC_KIND_CHOICES = [("conversion", "Conversion (did the event happen)"),
                        ("count", "Count of the event"), ("revenue", "Revenue")]
 
 
-class HypothesisForm(forms.ModelForm):
+class HypothesisForm(WorkspaceModelForm):
     guardrail_metrics = forms.CharField(required=False, help_text="comma-separated metric names")
 
     class Meta:
@@ -22,7 +23,7 @@ class HypothesisForm(forms.ModelForm):
                    "basis": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, workspace=workspace, **kwargs)
         self.fields["segments"].queryset = Segment.objects.filter(workspace=workspace)
         if self.instance.pk:
             self.initial["guardrail_metrics"] = ", ".join(self.instance.guardrail_metrics or [])

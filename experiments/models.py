@@ -3,11 +3,10 @@ taught the team (learnings)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import AuthoredRecord, Workspace, user_link
 from jobs.models import Job
 from segments.models import Segment
 
@@ -30,12 +29,12 @@ PROBABILITY_OF_SUCCESS = {
 
 
 class HypothesisStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed"
-    PRIORITIZED = "prioritized", "Prioritized"
-    TESTING = "testing", "Testing"
-    VALIDATED = "validated", "Validated"
-    INVALIDATED = "invalidated", "Invalidated"
-    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    PROPOSED = "proposed"
+    PRIORITIZED = "prioritized"
+    TESTING = "testing"
+    VALIDATED = "validated"
+    INVALIDATED = "invalidated"
+    INCONCLUSIVE = "inconclusive"
 
 
 class Hypothesis(models.Model):
@@ -58,8 +57,7 @@ class Hypothesis(models.Model):
     status = models.CharField(max_length=16, choices=HypothesisStatus.choices,
                               default=HypothesisStatus.PROPOSED)
     segments = models.ManyToManyField(Segment, blank=True, related_name="hypotheses")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
+    owner = user_link()
     exploratory = models.BooleanField(
         default=False, help_text="logged after looking at the data: confirm before relying on it")
     guardrail_metrics = models.JSONField(default=list, blank=True,
@@ -100,8 +98,7 @@ class HypothesisStatusChange(models.Model):
                                    related_name="status_changes")
     from_status = models.CharField(max_length=16, choices=HypothesisStatus.choices)
     to_status = models.CharField(max_length=16, choices=HypothesisStatus.choices)
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    changed_by = user_link()
     changed_at = models.DateTimeField(default=timezone.now)
     note = models.TextField(blank=True)
 
@@ -122,10 +119,10 @@ class DataSource(models.TextChoices):
 
 
 class ExperimentStatus(models.TextChoices):
-    DESIGN = "design", "Design"
-    RUNNING = "running", "Running"
-    ANALYZED = "analyzed", "Analyzed"
-    CONCLUDED = "concluded", "Concluded"
+    DESIGN = "design"
+    RUNNING = "running"
+    ANALYZED = "analyzed"
+    CONCLUDED = "concluded"
 
 
 class Correction(models.TextChoices):
@@ -182,8 +179,7 @@ class Experiment(models.Model):
     analyzed_at = models.DateTimeField(null=True, blank=True)
     analysis_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = user_link()
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -222,12 +218,12 @@ class ArmSummary(models.Model):
 
 
 class Outcome(models.TextChoices):
-    VALIDATED = "validated", "Validated"
-    INVALIDATED = "invalidated", "Invalidated"
-    INCONCLUSIVE = "inconclusive", "Inconclusive"
+    VALIDATED = "validated"
+    INVALIDATED = "invalidated"
+    INCONCLUSIVE = "inconclusive"
 
 
-class Learning(models.Model):
+class Learning(AuthoredRecord):
     """What a concluded test taught the team, success or failure alike."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="learnings")
@@ -242,12 +238,6 @@ class Learning(models.Model):
     estimates = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
     segments = models.ManyToManyField(Segment, blank=True, related_name="learnings")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()}: {self.hypothesis}"

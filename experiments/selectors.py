@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from accounts.selectors import workspaces_for
+from accounts.selectors import filter_given, workspaces_for
 from experiments.models import Experiment, Hypothesis, Learning
 
 
@@ -31,12 +31,6 @@ def learnings_for(user: object, *, query: str = "", segment: int | None = None,
         qs = qs.filter(Q(hypothesis__statement__icontains=query) | Q(happened__icontains=query)
                        | Q(now_believe__icontains=query) | Q(decision__icontains=query)
                        | Q(believed__icontains=query) | Q(tags__icontains=query))
-    if segment:
-        qs = qs.filter(segments=segment)
-    if outcome:
-        qs = qs.filter(outcome=outcome)
-    if since:
-        qs = qs.filter(created_at__gte=since)
-    if until:
-        qs = qs.filter(created_at__lt=until)
+    qs = filter_given(qs, segments=segment, outcome=outcome, created_at__gte=since,
+                      created_at__lt=until)
     return qs.distinct().order_by("-created_at", "-id")

@@ -20,6 +20,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
+from events.errors import FieldError
 from events.models import Dataset
 from events.services import get_store, load_user_events
 from experiments import stats
@@ -72,13 +73,8 @@ def hypothesis_changed(hypothesis: Hypothesis, *, reason: str) -> None:
         callback(hypothesis, reason)
 
 
-class ExperimentInvalid(ValueError):
+class ExperimentInvalid(FieldError):
     """Bad experiment input: ``field`` names where, ``message`` says what."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # ----- hypotheses ------------------------------------------------------------------------------
@@ -150,10 +146,7 @@ def _check_arms(arms: Any) -> None:
         if not isinstance(arm, dict) or not str(arm.get("name") or "").strip():
             raise ExperimentInvalid(f"arms[{i}]", 'each arm needs a name: {"name": ..., '
                                                   '"weight": ...}')
-        try:
-            weight = float(arm.get("weight", 0))
-        except (TypeError, ValueError):
-            raise ExperimentInvalid(f"arms[{i}].weight", "must be a number") from None
+        weight = ExperimentInvalid.as_float(arm.get("weight", 0), f"arms[{i}].weight")
         if not math.isfinite(weight) or weight <= 0:
             raise ExperimentInvalid(f"arms[{i}].weight", "must be greater than 0")
         names.append(str(arm["name"]).strip())
@@ -213,10 +206,7 @@ def experiment_check(experiment: Experiment) -> list[MetricSpec]:
                 int(q["treated_segment"]) == int(q["control_segment"]):
             raise ExperimentInvalid("quasi.control_segment", "must differ from the treated segment")
         for key, default in (("period_days", 7), ("pre_periods", 8), ("post_periods", 8)):
-            try:
-                value = float(q.get(key, default))
-            except (TypeError, ValueError):
-                raise ExperimentInvalid(f"quasi.{key}", "must be a number") from None
+            value = ExperimentInvalid.as_float(q.get(key, default), f"quasi.{key}")
             if value < (2 if key == "pre_periods" else 1):
                 raise ExperimentInvalid(f"quasi.{key}", "is too small")
     return metrics

@@ -29,13 +29,6 @@ from segments.models import Segment
 from . import selectors
 
 
-def _writer(request: HttpRequest, slug: str):  # type: ignore[no-untyped-def]
-    workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    if not membership.can("define"):
-        raise PermissionDenied
-    return workspace, membership
-
-
 @login_required
 def hypotheses(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
@@ -106,16 +99,11 @@ def hypothesis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def hypothesis_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
-    workspace, membership = _writer(request, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug, "define")
     instance = get_object_or_404(Hypothesis, workspace=workspace, pk=pk) if pk else None
     form = HypothesisForm(request.POST or None, instance=instance, workspace=workspace)
     if request.method == "POST" and form.is_valid():
-        hypothesis = form.save(commit=False)
-        hypothesis.workspace = workspace
-        if instance is None:
-            hypothesis.owner = request.user
-        hypothesis.save()
-        form.save_m2m()
+        hypothesis = form.save_owned(request.user)
         xs.hypothesis_changed(hypothesis, reason=f"hypothesis #{hypothesis.pk} changed")
         return redirect("hypothesis", slug=slug, pk=hypothesis.pk)
     return render(
@@ -129,7 +117,7 @@ def hypothesis_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
 def experiment_form(
     request: HttpRequest, slug: str, pk: int | None = None, hypothesis_pk: int | None = None
 ) -> HttpResponse:
-    workspace, membership = _writer(request, slug)
+    workspace, membership = ws_selectors.workspace_get(request.user, slug, "define")
     if pk:
         experiment = get_object_or_404(Experiment, workspace=workspace, pk=pk)
         hypothesis = experiment.hypothesis

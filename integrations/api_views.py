@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
-from accounts.api.filters import UtcDateTimeFilter
-from accounts.api.permissions import require_role
+from accounts.api.filters import UpdatedAtFilterSet
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
+from accounts.api.serializers import field_invalid, validated
 
 from . import webhooks
 from .models import DeliveryState, WebhookSubscription
@@ -28,14 +28,8 @@ from .serializers import (
 WRITE_ACTION = "manage"
 
 
-def _invalid(exc: webhooks.WebhookInvalid) -> ValidationError:
-    return ValidationError({exc.field: [exc.message]})
 
-
-class WebhookFilter(FilterSet):
-    # Times compare in UTC: an offset PostgreSQL cannot store is a 400, not a 500.
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
+class WebhookFilter(UpdatedAtFilterSet):
     class Meta:
         model = WebhookSubscription
         fields = {"workspace__slug": ["exact"], "active": ["exact"], "updated_at": ["gte"]}
@@ -53,8 +47,7 @@ class WebhookFilter(FilterSet):
                                  responses={200: WebhookSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
 )
-class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                     mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class WebhookViewSet(viewsets.ModelViewSet):
     serializer_class = WebhookSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     filterset_class = WebhookFilter
@@ -64,9 +57,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return webhooks.subscriptions_for(self.request.user).order_by("-created_at", "-id")
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        body = WebhookCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        values = body.validated_data
+        values = validated(WebhookCreateSerializer, request)
         workspace, _ = ws_selectors.workspace_get(request.user, values["workspace"])
         require_role(request.user, workspace.pk, WRITE_ACTION)
         try:
@@ -74,25 +65,22 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                 workspace=workspace, url=values["url"], events=values["events"],
                 user=request.user, description=values["description"], active=values["active"])
         except webhooks.WebhookInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(WebhookCreatedSerializer(subscription).data,
                         status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
-        subscription = self.get_object()
-        require_role(request.user, subscription.workspace_id, WRITE_ACTION)
-        body = WebhookUpdateSerializer(data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
+        subscription = checked_object(self, WRITE_ACTION)
+        values = validated(WebhookUpdateSerializer, request, partial=True)
         try:
             subscription = webhooks.subscription_update(subscription=subscription,
-                                                        **body.validated_data)
+                                                        **values)
         except webhooks.WebhookInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(WebhookSerializer(subscription).data)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        subscription = self.get_object()
-        require_role(request.user, subscription.workspace_id, WRITE_ACTION)
+        subscription = checked_object(self, WRITE_ACTION)
         webhooks.subscription_delete(subscription=subscription)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -116,8 +104,7 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
         """Send a signed ``ping`` event to this endpoint now (admin role)."""
-        subscription = self.get_object()
-        require_role(request.user, subscription.workspace_id, WRITE_ACTION)
+        subscription = checked_object(self, WRITE_ACTION)
         delivery = webhooks.send_test(subscription=subscription)
         return Response(WebhookDeliverySerializer(delivery).data,
                         status=status.HTTP_202_ACCEPTED)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import Workspace, user_link
 
 
 class WebhookEvent(models.TextChoices):
@@ -23,9 +22,9 @@ PING = "ping"
 
 
 class DeliveryState(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class WebhookSubscription(models.Model):
@@ -41,8 +40,7 @@ class WebhookSubscription(models.Model):
     events = models.JSONField(default=list, help_text="event names this endpoint receives")
     secret = models.CharField(max_length=100)
     active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = user_link()
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from accounts.selectors import workspaces_for
+from events.errors import FieldError
 from segments.models import Refresh
 
 from . import egress
@@ -68,13 +69,8 @@ HEADER_SIGNATURE = "X-SegmentPlanner-Signature"
 USER_AGENT = "SegmentPlanner-Webhooks/1"
 
 
-class WebhookInvalid(ValueError):
+class WebhookInvalid(FieldError):
     """A subscription was refused; ``field`` names the input at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # ----- signing (pure) ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from django.apps import AppConfig
 
 
 class JobsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
     name = "jobs"
     verbose_name = "Jobs"
 

@@ -4,13 +4,14 @@ import json
 
 from django import forms
 
+from accounts.forms import WorkspaceModelForm
 from experiments.models import Hypothesis
 from segments.models import Segment
 
 from .models import Investment, Scenario, Verdict
 
 
-class InvestmentForm(forms.ModelForm):
+class InvestmentForm(WorkspaceModelForm):
     effort = forms.CharField(required=False, help_text='JSON, e.g. {"growth": 2, "web": 1}',
                              widget=forms.TextInput())
 
@@ -23,7 +24,7 @@ class InvestmentForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, workspace=workspace, **kwargs)
         self.fields["target_segments"].queryset = Segment.objects.filter(workspace=workspace)
         self.fields["hypotheses"].queryset = Hypothesis.objects.filter(workspace=workspace)
         deps = Investment.objects.filter(workspace=workspace)

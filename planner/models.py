@@ -6,16 +6,16 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import Workspace, user_link
 from experiments.models import Hypothesis
 from jobs.models import Job, RequestedJobRecord
 from segments.models import Segment
 
 
 class Roadmap(models.TextChoices):
-    CORE = "core", "Core"
-    EXPERIMENTAL = "experimental", "Experimental"
-    NICHE = "niche", "Niche"
+    CORE = "core"
+    EXPERIMENTAL = "experimental"
+    NICHE = "niche"
 
 
 class ValueBasis(models.TextChoices):
@@ -26,11 +26,11 @@ class ValueBasis(models.TextChoices):
 
 
 class InvestmentStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed"
-    APPROVED = "approved", "Approved"
-    DEFERRED = "deferred", "Deferred"
-    REJECTED = "rejected", "Rejected"
-    DONE = "done", "Done"
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    DEFERRED = "deferred"
+    REJECTED = "rejected"
+    DONE = "done"
 
 
 class Investment(models.Model):
@@ -54,8 +54,7 @@ class Investment(models.Model):
     must_not = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=InvestmentStatus.choices,
                               default=InvestmentStatus.PROPOSED)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+")
+    owner = user_link()
     adoption = models.FloatField(default=0.2, help_text="expected share of the segment reached")
     value_basis = models.CharField(max_length=32, choices=ValueBasis.choices,
                                    default=ValueBasis.LTV_90)
@@ -123,8 +122,7 @@ class Scenario(models.Model):
     robust_draws = models.PositiveIntegerField(default=0)
     frontier_points = models.PositiveSmallIntegerField(default=10)
     time_limit = models.FloatField(default=30.0)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = user_link()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -181,9 +179,9 @@ class Allocation(models.Model):
 
 
 class Verdict(models.TextChoices):
-    APPROVE = "approve", "Approve"
-    DEFER = "defer", "Defer"
-    REJECT = "reject", "Reject"
+    APPROVE = "approve"
+    DEFER = "defer"
+    REJECT = "reject"
 
 
 class Decision(models.Model):

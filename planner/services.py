@@ -62,10 +62,8 @@ def _segment_figures(investment: Investment) -> list[tuple[Figure, Figure]]:
         sig = snap.signals.get(investment.value_basis) or {}
         if sig.get("estimate") is None:
             continue
-        low = sig.get("low") if sig.get("low") is not None else sig["estimate"]
-        high = sig.get("high") if sig.get("high") is not None else sig["estimate"]
-        value = Figure(sig["estimate"], low, high,
-                       f"{where}: {investment.get_value_basis_display()}", stale)
+        value = Figure.around(sig["estimate"], sig.get("low"), sig.get("high"),
+                              f"{where}: {investment.get_value_basis_display()}", stale)
         parts.append((reach, value))
     return parts
 
@@ -81,22 +79,16 @@ def _lift_figures(investment: Investment) -> tuple[Figure, Figure]:
 
         best = max(live, key=strength)
         if best.measured_lift is not None:
-            lift = Figure(best.measured_lift,
-                          best.measured_lift_low if best.measured_lift_low is not None
-                          else best.measured_lift,
-                          best.measured_lift_high if best.measured_lift_high is not None
-                          else best.measured_lift,
-                          f"experiment estimate on hypothesis #{best.pk} '{best.statement}'")
+            lift = Figure.around(best.measured_lift, best.measured_lift_low,
+                                 best.measured_lift_high,
+                                 f"experiment estimate on hypothesis #{best.pk} '{best.statement}'")
             evidence = best.evidence if best.evidence in (Evidence.EXPERIMENT,
                                                           Evidence.REPLICATED) \
                 else Evidence.EXPERIMENT
         else:
-            lift = Figure(best.expected_lift,
-                          best.expected_lift_low if best.expected_lift_low is not None
-                          else best.expected_lift,
-                          best.expected_lift_high if best.expected_lift_high is not None
-                          else best.expected_lift,
-                          f"expected lift of hypothesis #{best.pk} '{best.statement}'")
+            lift = Figure.around(best.expected_lift, best.expected_lift_low,
+                                 best.expected_lift_high,
+                                 f"expected lift of hypothesis #{best.pk} '{best.statement}'")
             evidence = best.evidence
         p = PROBABILITY_OF_SUCCESS[evidence]
         return lift, Figure(p, p, p, f"evidence level '{evidence}' of hypothesis #{best.pk}")

@@ -35,6 +35,13 @@ class Figure:
     def exact(cls, value: float, source: str) -> Figure:
         return cls(value, value, value, source)
 
+    @classmethod
+    def around(cls, estimate: float, low: float | None, high: float | None, source: str,
+               stale: bool = False) -> Figure:
+        """An estimate with its interval; a bound not known (None) is the estimate itself."""
+        return cls(estimate, estimate if low is None else low, estimate if high is None else high,
+                   source, stale)
+
 
 @dataclass(frozen=True)
 class Valuation:

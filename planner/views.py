@@ -103,18 +103,11 @@ def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
-    workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    if not membership.can("define"):
-        raise PermissionDenied
+    workspace, membership = ws_selectors.workspace_get(request.user, slug, "define")
     instance = get_object_or_404(Investment, workspace=workspace, pk=pk) if pk else None
     form = InvestmentForm(request.POST or None, instance=instance, workspace=workspace)
     if request.method == "POST" and form.is_valid():
-        inv = form.save(commit=False)
-        inv.workspace = workspace
-        if instance is None:
-            inv.owner = request.user
-        inv.save()
-        form.save_m2m()
+        inv = form.save_owned(request.user)
         services.investment_revalue(investment=inv, reason="edited" if instance else "created")
         return redirect("investment", slug=slug, pk=inv.pk)
     return render(request, "planner/investment_form.html", {

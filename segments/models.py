@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import Workspace, user_link
 from events.models import Dataset
 from jobs.models import Job, JobRecord
 
@@ -27,8 +26,7 @@ class Segment(models.Model):
     kind = models.CharField(max_length=16, choices=SegmentKind.choices, default=SegmentKind.RULE)
     definition = models.JSONField(default=dict, help_text="rule tree, or {'rfm': name}, or "
                                   "{'cluster': {...centroid...}}")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="owned_segments")
+    owner = user_link(related_name="owned_segments")
     assumptions = models.TextField(blank=True, help_text="what this definition takes for granted")
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)

@@ -176,9 +176,7 @@ def segment_compare(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> HttpResponse:
-    workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    if not membership.can("define"):
-        raise PermissionDenied
+    workspace, membership = ws_selectors.workspace_get(request.user, slug, "define")
     segment = get_object_or_404(Segment, workspace=workspace, pk=pk) if pk else None
     datasets = Dataset.objects.filter(workspace=workspace).order_by("name")
     errors: dict[str, str] = {}

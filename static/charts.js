@@ -1,9 +1,18 @@
-// Plotly charts for segment pages. Data comes from json_script blocks rendered by the server.
+// Plotly charts: segments, planner runs, the refine sweep, experiments and behaviour analyses.
+// Data comes from json_script blocks rendered by the server.
 (function () {
   "use strict";
   if (typeof Plotly === "undefined") return;
   const config = { responsive: true, displaylogo: false };
   const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
+
+  // Draw with the data of the json_script block `id`, when the page has one.
+  function withData(id, draw) {
+    const el = document.getElementById(id);
+    if (el) draw(JSON.parse(el.textContent));
+  }
+
+  // Segment pages: signals, retention, trend, LTV; the comparison of segments.
   const RATES = new Set(["share", "retention_d1", "retention_d7", "retention_d30", "conversion"]);
   const LIFTS = new Set(["lift_vs_baseline_ltv_90", "lift_vs_baseline_conversion"]);
 
@@ -119,9 +128,7 @@
     }, config);
   }
 
-  const detail = document.getElementById("chart-data");
-  if (detail) {
-    const data = JSON.parse(detail.textContent);
+  withData("chart-data", (data) => {
     const s = document.getElementById("chart-signals");
     if (s) signalChart(s, data.signals || []);
     const r = document.getElementById("chart-retention");
@@ -130,186 +137,164 @@
     if (t) trendChart(t, data.trend);
     const l = document.getElementById("chart-ltv");
     if (l) ltvChart(l, data.signals || []);
-  }
-  const compare = document.getElementById("compare-data");
-  if (compare) {
+  });
+  withData("compare-data", (data) => {
     const el = document.getElementById("chart-compare");
-    if (el) compareChart(el, JSON.parse(compare.textContent));
-  }
-})();
+    if (el) compareChart(el, data);
+  });
 
-// Planner: efficient frontier and robust inclusion probabilities.
-(function () {
-  "use strict";
-  const el = document.getElementById("run-data");
-  if (!el || typeof Plotly === "undefined") return;
-  const data = JSON.parse(el.textContent);
-  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
-  const config = { responsive: true, displaylogo: false };
-  const f = document.getElementById("chart-frontier");
-  if (f) {
-    const pts = (data.frontier || []).filter((p) => p.value != null);
-    if (!pts.length) { f.textContent = "No frontier computed for this run."; }
-    else {
-      Plotly.newPlot(f, [
-        { type: "scatter", mode: "lines+markers", name: "best value at budget", x: pts.map((p) => p.budget), y: pts.map((p) => p.value),
-          line: { color: "#1f5fbf", shape: "hv" }, hovertemplate: "budget %{x:,.0f}<br>value %{y:,.0f}<extra></extra>" },
-        { type: "scatter", mode: "markers", name: "this scenario", x: [data.budget], y: [data.objective],
-          marker: { color: "#b3261e", size: 12, symbol: "diamond" } },
-      ], { font, height: 340, margin: { l: 80, r: 20, t: 20, b: 60 },
-        xaxis: { title: { text: "budget" }, tickformat: ",.0f" }, yaxis: { title: { text: "risk-adjusted value" }, tickformat: ",.0f" },
+  // Planner: efficient frontier and robust inclusion probabilities.
+  withData("run-data", (data) => {
+    const f = document.getElementById("chart-frontier");
+    if (f) {
+      const pts = (data.frontier || []).filter((p) => p.value != null);
+      if (!pts.length) { f.textContent = "No frontier computed for this run."; }
+      else {
+        Plotly.newPlot(f, [
+          { type: "scatter", mode: "lines+markers", name: "best value at budget", x: pts.map((p) => p.budget), y: pts.map((p) => p.value),
+            line: { color: "#1f5fbf", shape: "hv" }, hovertemplate: "budget %{x:,.0f}<br>value %{y:,.0f}<extra></extra>" },
+          { type: "scatter", mode: "markers", name: "this scenario", x: [data.budget], y: [data.objective],
+            marker: { color: "#b3261e", size: 12, symbol: "diamond" } },
+        ], { font, height: 340, margin: { l: 80, r: 20, t: 20, b: 60 },
+          xaxis: { title: { text: "budget" }, tickformat: ",.0f" }, yaxis: { title: { text: "risk-adjusted value" }, tickformat: ",.0f" },
+          legend: { orientation: "h", y: -0.25 } }, config);
+      }
+    }
+    const r = document.getElementById("chart-robust");
+    if (r && data.robust && data.robust.length) {
+      const rows = data.robust.slice().sort((a, b) => a.p - b.p);
+      Plotly.newPlot(r, [{ type: "bar", orientation: "h", x: rows.map((x) => x.p), y: rows.map((x) => x.title),
+        marker: { color: "#1f5fbf" }, hovertemplate: "%{y}: %{x:.0%}<extra></extra>" }],
+        { font, height: 80 + 26 * rows.length, margin: { l: 260, r: 20, t: 10, b: 50 },
+          xaxis: { title: { text: "probability of being in the optimal portfolio" }, tickformat: ".0%", range: [0, 1] },
+          yaxis: { automargin: true } }, config);
+    }
+  });
+
+  // Segment refine sweep: size and value per threshold / window length.
+  const form = document.getElementById("sweep-form");
+  if (form) {
+    const csrf = () => (document.cookie.match(/csrftoken=([^;]+)/) || [])[1] || "";
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const err = document.getElementById("sweep-error");
+      err.hidden = true;
+      const kind = form.querySelector("#sweep-kind").value;
+      const body = { path: form.querySelector("#sweep-path").value };
+      if (kind === "thresholds") body.thresholds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+      else body.window_days = [3, 5, 7, 10, 14, 21, 30];
+      fetch(form.dataset.url, { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: JSON.stringify(body) })
+        .then((r) => r.json().then((j) => ({ ok: r.ok, j })))
+        .then(({ ok, j }) => {
+          if (!ok) { err.textContent = JSON.stringify(j); err.hidden = false; return; }
+          const rows = j.rows;
+          const x = rows.map((r) => (r.threshold != null ? r.threshold : r.days));
+          Plotly.newPlot("chart-sweep", [
+            { type: "bar", name: "members", x, y: rows.map((r) => r.size), marker: { color: "#9aa3b2" } },
+            { type: "scatter", mode: "lines+markers", name: "90-day revenue per member", x,
+              y: rows.map((r) => r.metric), yaxis: "y2", line: { color: "#1f5fbf" } },
+          ], { font, height: 320, margin: { l: 70, r: 70, t: 20, b: 60 },
+            xaxis: { title: { text: kind === "thresholds" ? "at least k events" : "window (days after signup)" } },
+            yaxis: { title: { text: "members" } },
+            yaxis2: { title: { text: "revenue per member" }, overlaying: "y", side: "right" },
+            legend: { orientation: "h", y: -0.3 } }, config);
+        })
+        .catch((e) => { err.textContent = String(e); err.hidden = false; });
+    });
+  }
+
+  // Experiments: effect intervals (forest plot) and quasi-experiment series with the launch.
+  withData("experiment-data", (data) => {
+    const forest = document.getElementById("chart-forest");
+    if (forest && data.forest) {
+      const rows = data.forest.filter((r) => r.estimate != null);
+      if (!rows.length) { forest.textContent = "No estimate to plot (insufficient data)."; }
+      else {
+        const rel = rows.every((r) => r.relative);
+        // Narrow screens: the labels go above each interval instead of on a wide left axis.
+        const narrow = forest.clientWidth < 600;
+        Plotly.newPlot(forest, [{
+          type: "scatter", mode: "markers",
+          y: rows.map((r) => r.label), x: rows.map((r) => r.estimate),
+          marker: { size: 10, color: rows.map((r) => (r.significant ? "#1f5fbf" : "#9aa3b2")) },
+          error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1.5, width: 6,
+            array: rows.map((r) => (r.high != null ? r.high - r.estimate : 0)),
+            arrayminus: rows.map((r) => (r.low != null ? r.estimate - r.low : 0)) },
+          hovertemplate: "%{y}<br>effect %{x:" + (rel ? ".2%" : ".4f") + "}<extra></extra>",
+        }], { font, height: 90 + (narrow ? 60 : 44) * rows.length, margin: { l: narrow ? 10 : 320, r: narrow ? 10 : 30, t: 20, b: 60 },
+          xaxis: { title: { text: narrow ? (rel ? "relative effect (95% CI)" : "absolute effect (95% CI)") : (rel ? "relative effect vs control (95% CI); blue = significant after adjustment" : "absolute effect vs control (95% CI)") },
+            tickformat: rel ? ".0%" : ".3f", zeroline: true, zerolinewidth: 2, zerolinecolor: "#b3261e" },
+          yaxis: { automargin: !narrow, autorange: "reversed", showticklabels: !narrow }, showlegend: false,
+          annotations: narrow ? rows.map((r) => ({ xref: "paper", x: 0, y: r.label, yshift: 16, xanchor: "left",
+            text: r.label, showarrow: false, font: { size: 11 } })) : [] }, config);
+      }
+    }
+    const series = document.getElementById("chart-series");
+    if (series && data.series && data.series.length) {
+      const s = data.series;
+      const traces = [];
+      if (s[0].treated_mean !== undefined) {
+        traces.push({ type: "scatter", mode: "lines+markers", name: "treated", x: s.map((p) => p.period), y: s.map((p) => p.treated_mean), line: { color: "#1f5fbf" } });
+        traces.push({ type: "scatter", mode: "lines+markers", name: "control", x: s.map((p) => p.period), y: s.map((p) => p.control_mean), line: { color: "#9aa3b2" } });
+      } else {
+        traces.push({ type: "scatter", mode: "lines+markers", name: "segment", x: s.map((p) => p.period), y: s.map((p) => p.value), line: { color: "#1f5fbf" } });
+      }
+      Plotly.newPlot(series, traces, { font, height: 340, margin: { l: 70, r: 20, t: 20, b: 60 },
+        xaxis: { title: { text: "period relative to launch (0 = first period after)" }, dtick: 1 },
+        yaxis: { title: { text: "metric per user" } },
+        shapes: [{ type: "line", x0: -0.5, x1: -0.5, yref: "paper", y0: 0, y1: 1, line: { color: "#b3261e", dash: "dash" } }],
+        annotations: [{ x: -0.5, yref: "paper", y: 1, text: "launch", showarrow: false, xanchor: "left", font: { color: "#b3261e" } }],
         legend: { orientation: "h", y: -0.25 } }, config);
     }
-  }
-  const r = document.getElementById("chart-robust");
-  if (r && data.robust && data.robust.length) {
-    const rows = data.robust.slice().sort((a, b) => a.p - b.p);
-    Plotly.newPlot(r, [{ type: "bar", orientation: "h", x: rows.map((x) => x.p), y: rows.map((x) => x.title),
-      marker: { color: "#1f5fbf" }, hovertemplate: "%{y}: %{x:.0%}<extra></extra>" }],
-      { font, height: 80 + 26 * rows.length, margin: { l: 260, r: 20, t: 10, b: 50 },
-        xaxis: { title: { text: "probability of being in the optimal portfolio" }, tickformat: ".0%", range: [0, 1] },
-        yaxis: { automargin: true } }, config);
-  }
-})();
-
-// Segment refine sweep: size and value per threshold / window length.
-(function () {
-  "use strict";
-  const form = document.getElementById("sweep-form");
-  if (!form || typeof Plotly === "undefined") return;
-  const csrf = () => (document.cookie.match(/csrftoken=([^;]+)/) || [])[1] || "";
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const err = document.getElementById("sweep-error");
-    err.hidden = true;
-    const kind = form.querySelector("#sweep-kind").value;
-    const body = { path: form.querySelector("#sweep-path").value };
-    if (kind === "thresholds") body.thresholds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-    else body.window_days = [3, 5, 7, 10, 14, 21, 30];
-    fetch(form.dataset.url, { method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() }, body: JSON.stringify(body) })
-      .then((r) => r.json().then((j) => ({ ok: r.ok, j })))
-      .then(({ ok, j }) => {
-        if (!ok) { err.textContent = JSON.stringify(j); err.hidden = false; return; }
-        const rows = j.rows;
-        const x = rows.map((r) => (r.threshold != null ? r.threshold : r.days));
-        const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
-        Plotly.newPlot("chart-sweep", [
-          { type: "bar", name: "members", x, y: rows.map((r) => r.size), marker: { color: "#9aa3b2" } },
-          { type: "scatter", mode: "lines+markers", name: "90-day revenue per member", x,
-            y: rows.map((r) => r.metric), yaxis: "y2", line: { color: "#1f5fbf" } },
-        ], { font, height: 320, margin: { l: 70, r: 70, t: 20, b: 60 },
-          xaxis: { title: { text: kind === "thresholds" ? "at least k events" : "window (days after signup)" } },
-          yaxis: { title: { text: "members" } },
-          yaxis2: { title: { text: "revenue per member" }, overlaying: "y", side: "right" },
-          legend: { orientation: "h", y: -0.3 } }, { responsive: true, displaylogo: false });
-      })
-      .catch((e) => { err.textContent = String(e); err.hidden = false; });
   });
-})();
 
-// Experiments: effect intervals (forest plot) and quasi-experiment series with the launch.
-(function () {
-  "use strict";
-  const el = document.getElementById("experiment-data");
-  if (!el || typeof Plotly === "undefined") return;
-  const data = JSON.parse(el.textContent);
-  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
-  const config = { responsive: true, displaylogo: false };
-  const forest = document.getElementById("chart-forest");
-  if (forest && data.forest) {
-    const rows = data.forest.filter((r) => r.estimate != null);
-    if (!rows.length) { forest.textContent = "No estimate to plot (insufficient data)."; }
-    else {
-      const rel = rows.every((r) => r.relative);
-      // Narrow screens: the labels go above each interval instead of on a wide left axis.
-      const narrow = forest.clientWidth < 600;
-      Plotly.newPlot(forest, [{
-        type: "scatter", mode: "markers",
-        y: rows.map((r) => r.label), x: rows.map((r) => r.estimate),
-        marker: { size: 10, color: rows.map((r) => (r.significant ? "#1f5fbf" : "#9aa3b2")) },
-        error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1.5, width: 6,
-          array: rows.map((r) => (r.high != null ? r.high - r.estimate : 0)),
-          arrayminus: rows.map((r) => (r.low != null ? r.estimate - r.low : 0)) },
-        hovertemplate: "%{y}<br>effect %{x:" + (rel ? ".2%" : ".4f") + "}<extra></extra>",
-      }], { font, height: 90 + (narrow ? 60 : 44) * rows.length, margin: { l: narrow ? 10 : 320, r: narrow ? 10 : 30, t: 20, b: 60 },
-        xaxis: { title: { text: narrow ? (rel ? "relative effect (95% CI)" : "absolute effect (95% CI)") : (rel ? "relative effect vs control (95% CI); blue = significant after adjustment" : "absolute effect vs control (95% CI)") },
-          tickformat: rel ? ".0%" : ".3f", zeroline: true, zerolinewidth: 2, zerolinecolor: "#b3261e" },
-        yaxis: { automargin: !narrow, autorange: "reversed", showticklabels: !narrow }, showlegend: false,
-        annotations: narrow ? rows.map((r) => ({ xref: "paper", x: 0, y: r.label, yshift: 16, xanchor: "left",
-          text: r.label, showarrow: false, font: { size: 11 } })) : [] }, config);
+  // Behaviour analyses: funnel bars, paths Sankey, retention heatmap.
+  withData("analysis-data", (r) => {
+    if (!r) return;
+    const f = document.getElementById("chart-funnel");
+    if (f && r.overall) {
+      const series = [r.overall].concat(r.breakdown || []);
+      const traces = series.map((s, i) => ({
+        type: "bar", name: i === 0 ? "all users" : s.label,
+        x: s.steps.map((st) => st.index + ". " + st.label),
+        y: s.steps.map((st) => st.conversion_from_start.estimate),
+        error_y: { type: "data", symmetric: false,
+          array: s.steps.map((st) => st.conversion_from_start.high - st.conversion_from_start.estimate),
+          arrayminus: s.steps.map((st) => st.conversion_from_start.estimate - st.conversion_from_start.low) },
+        hovertemplate: "%{x}: %{y:.1%}<extra>" + (i === 0 ? "all users" : s.label) + "</extra>",
+      }));
+      Plotly.newPlot(f, traces, { font, barmode: "group", height: 380, margin: { l: 70, r: 20, t: 20, b: 90 },
+        yaxis: { title: { text: "reached (share, 95% CI)" }, tickformat: ".0%", range: [0, 1.05] },
+        legend: { orientation: "h", y: -0.3 } }, config);
     }
-  }
-  const series = document.getElementById("chart-series");
-  if (series && data.series && data.series.length) {
-    const s = data.series;
-    const traces = [];
-    if (s[0].treated_mean !== undefined) {
-      traces.push({ type: "scatter", mode: "lines+markers", name: "treated", x: s.map((p) => p.period), y: s.map((p) => p.treated_mean), line: { color: "#1f5fbf" } });
-      traces.push({ type: "scatter", mode: "lines+markers", name: "control", x: s.map((p) => p.period), y: s.map((p) => p.control_mean), line: { color: "#9aa3b2" } });
-    } else {
-      traces.push({ type: "scatter", mode: "lines+markers", name: "segment", x: s.map((p) => p.period), y: s.map((p) => p.value), line: { color: "#1f5fbf" } });
+    const s = document.getElementById("chart-sankey");
+    const sk = r.sankey;
+    if (s && sk) {
+      const nodes = sk.nodes, links = sk.links;
+      if (!links.length) { s.textContent = "No paths."; }
+      else {
+        Plotly.newPlot(s, [{ type: "sankey", arrangement: "snap",
+          node: { label: nodes.map((n) => (n.step + 1) + ". " + n.event), pad: 14, thickness: 14, color: "#1f5fbf" },
+          link: { source: links.map((l) => l.source), target: links.map((l) => l.target), value: links.map((l) => l.value), color: "rgba(31,95,191,0.25)",
+            hovertemplate: "%{source.label} → %{target.label}: %{value} sessions<extra></extra>" },
+        }], { font, height: 460, margin: { l: 20, r: 20, t: 20, b: 20 } }, config);
+      }
     }
-    Plotly.newPlot(series, traces, { font, height: 340, margin: { l: 70, r: 20, t: 20, b: 60 },
-      xaxis: { title: { text: "period relative to launch (0 = first period after)" }, dtick: 1 },
-      yaxis: { title: { text: "metric per user" } },
-      shapes: [{ type: "line", x0: -0.5, x1: -0.5, yref: "paper", y0: 0, y1: 1, line: { color: "#b3261e", dash: "dash" } }],
-      annotations: [{ x: -0.5, yref: "paper", y: 1, text: "launch", showarrow: false, xanchor: "left", font: { color: "#b3261e" } }],
-      legend: { orientation: "h", y: -0.25 } }, config);
-  }
-})();
-
-// Behaviour analyses: funnel bars, paths Sankey, retention heatmap.
-(function () {
-  "use strict";
-  const el = document.getElementById("analysis-data");
-  if (!el || typeof Plotly === "undefined") return;
-  const r = JSON.parse(el.textContent);
-  if (!r) return;
-  const font = { family: "system-ui, sans-serif", size: 13, color: "#1d2330" };
-  const config = { responsive: true, displaylogo: false };
-  const f = document.getElementById("chart-funnel");
-  if (f && r.overall) {
-    const series = [r.overall].concat(r.breakdown || []);
-    const traces = series.map((s, i) => ({
-      type: "bar", name: i === 0 ? "all users" : s.label,
-      x: s.steps.map((st) => st.index + ". " + st.label),
-      y: s.steps.map((st) => st.conversion_from_start.estimate),
-      error_y: { type: "data", symmetric: false,
-        array: s.steps.map((st) => st.conversion_from_start.high - st.conversion_from_start.estimate),
-        arrayminus: s.steps.map((st) => st.conversion_from_start.estimate - st.conversion_from_start.low) },
-      hovertemplate: "%{x}: %{y:.1%}<extra>" + (i === 0 ? "all users" : s.label) + "</extra>",
-    }));
-    Plotly.newPlot(f, traces, { font, barmode: "group", height: 380, margin: { l: 70, r: 20, t: 20, b: 90 },
-      yaxis: { title: { text: "reached (share, 95% CI)" }, tickformat: ".0%", range: [0, 1.05] },
-      legend: { orientation: "h", y: -0.3 } }, config);
-  }
-  const s = document.getElementById("chart-sankey");
-  const sk = r.sankey;
-  if (s && sk) {
-    const nodes = sk.nodes, links = sk.links;
-    if (!links.length) { s.textContent = "No paths."; }
-    else {
-      Plotly.newPlot(s, [{ type: "sankey", arrangement: "snap",
-        node: { label: nodes.map((n) => (n.step + 1) + ". " + n.event), pad: 14, thickness: 14, color: "#1f5fbf" },
-        link: { source: links.map((l) => l.source), target: links.map((l) => l.target), value: links.map((l) => l.value), color: "rgba(31,95,191,0.25)",
-          hovertemplate: "%{source.label} → %{target.label}: %{value} sessions<extra></extra>" },
-      }], { font, height: 460, margin: { l: 20, r: 20, t: 20, b: 20 } }, config);
+    const h = document.getElementById("chart-heatmap");
+    if (h && r.rows) {
+      const rows = r.rows;
+      const y = rows.map((row) => row.cohort + " (n=" + row.size + ")");
+      const z = rows.map((row) => row.shares.map((v, k) => (k === 0 ? null : v)));
+      if (r.average && r.average.length) {
+        y.unshift("average (size-weighted)");
+        z.unshift(r.average.map((v, k) => (k === 0 ? null : v)));
+      }
+      Plotly.newPlot(h, [{ type: "heatmap", x: r.periods.map((p) => String(p)), y, z, colorscale: "Blues", reversescale: true, zmin: 0,
+        hovertemplate: "%{y}, " + r.period + " %{x}: %{z:.1%}<extra></extra>", colorbar: { title: { text: "returned" }, tickformat: ".0%" } }],
+        { font, height: Math.max(320, 60 + 18 * rows.length), margin: { l: 170, r: 20, t: 20, b: 60 },
+          xaxis: { title: { text: r.period + "s since the cohort's start (0 = the cohort itself, blank)" }, type: "category" },
+          yaxis: { autorange: "reversed", automargin: true } }, config);
     }
-  }
-  const h = document.getElementById("chart-heatmap");
-  if (h && r.rows) {
-    const rows = r.rows;
-    const y = rows.map((row) => row.cohort + " (n=" + row.size + ")");
-    const z = rows.map((row) => row.shares.map((v, k) => (k === 0 ? null : v)));
-    if (r.average && r.average.length) {
-      y.unshift("average (size-weighted)");
-      z.unshift(r.average.map((v, k) => (k === 0 ? null : v)));
-    }
-    Plotly.newPlot(h, [{ type: "heatmap", x: r.periods.map((p) => String(p)), y, z, colorscale: "Blues", reversescale: true, zmin: 0,
-      hovertemplate: "%{y}, " + r.period + " %{x}: %{z:.1%}<extra></extra>", colorbar: { title: { text: "returned" }, tickformat: ".0%" } }],
-      { font, height: Math.max(320, 60 + 18 * rows.length), margin: { l: 170, r: 20, t: 20, b: 60 },
-        xaxis: { title: { text: r.period + "s since the cohort's start (0 = the cohort itself, blank)" }, type: "category" },
-        yaxis: { autorange: "reversed", automargin: true } }, config);
-  }
+  });
 })();

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django_filters import fields, filters
+from django_filters.rest_framework import FilterSet
 from rest_framework.exceptions import ValidationError
 
 ID_RANGE = range(-(2**63), 2**63)  # 64-bit keys; SQLite raises OverflowError beyond them
@@ -47,6 +48,13 @@ class UtcDateTimeFilter(filters.IsoDateTimeFilter):
     """An ISO 8601 time filter that compares in UTC (any valid offset, no 500)."""
 
     field_class = _UtcIsoDateTimeField
+
+
+class UpdatedAtFilterSet(FilterSet):
+    """A FilterSet with ``?updated_at__gte=`` in UTC: an offset PostgreSQL cannot store is a 400,
+    not a 500 (list ``"updated_at": ["gte"]`` in the Meta's fields where it belongs)."""
+
+    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
 
 class BoundedIdsFilter(filters.ModelMultipleChoiceFilter):

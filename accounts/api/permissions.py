@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404
 from rest_framework.exceptions import PermissionDenied
 
@@ -15,3 +17,11 @@ def require_role(user: object, workspace_id: int, action_name: str) -> Membershi
     if not membership.can(action_name):
         raise PermissionDenied(f"role {membership.role!r} may not {action_name} in this workspace")
     return membership
+
+
+def checked_object(view: Any, action_name: str) -> Any:
+    """The view's object (404 outside the caller's workspaces), once the caller's role in its
+    workspace allows ``action_name`` (403 otherwise)."""
+    obj = view.get_object()
+    require_role(view.request.user, obj.workspace_id, action_name)
+    return obj

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
 from ..models import Workspace
 
@@ -36,3 +39,18 @@ class WorkspaceScoped(serializers.ModelSerializer):
             fields["workspace"].required = False
             fields["workspace"].read_only = True
         return fields
+
+
+def validated(serializer_class: type[serializers.Serializer], request: Any,
+              **options: Any) -> dict[str, Any]:
+    """The request's body checked by ``serializer_class`` (``options``: e.g. ``partial=True``):
+    its validated data, or a 400 by field."""
+    body = serializer_class(data=request.data, **options)
+    body.is_valid(raise_exception=True)
+    return body.validated_data
+
+
+def field_invalid(error: Any) -> ValidationError:
+    """An input refused by a service (an ``events.errors.FieldError``: ``field`` and
+    ``message``) as the API's 400 by field."""
+    return ValidationError({error.field: [error.message]})

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
 from .. import selectors as ws_selectors
 from ..models import Membership
-from .schema import LIST_ERRORS, READ_ERRORS
+from .schema import read_schema
 from .serializers import WorkspaceSerializer
 
 
-@extend_schema_view(list=extend_schema(responses={200: WorkspaceSerializer(many=True),
-                                                  **LIST_ERRORS}),
-                    retrieve=extend_schema(responses={200: WorkspaceSerializer, **READ_ERRORS}))
+@read_schema(WorkspaceSerializer)
 class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = WorkspaceSerializer
     lookup_field = "slug"

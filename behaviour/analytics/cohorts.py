@@ -166,14 +166,24 @@ def retention(
     cohorts_to_us: int | None = None,
 ) -> RetentionTable:
     """Cohort x period retention matrix; see the module docstring for the semantics."""
-    part = retention_partial(ue, as_of_us=as_of_us, cohort_by=cohort_by, period=period,
-                             mode=mode, return_on=return_on, users=users,
-                             return_events=return_events, cohort_event=cohort_event,
-                             max_periods=max_periods, cohorts_from_us=cohorts_from_us,
+    options = RetentionOptions(as_of_us=as_of_us, cohort_by=cohort_by, period=period,
+                               mode=mode, return_on=return_on, max_periods=max_periods)
+    part = retention_partial(ue, options, users=users, return_events=return_events,
+                             cohort_event=cohort_event, cohorts_from_us=cohorts_from_us,
                              cohorts_to_us=cohorts_to_us)
-    return retention_from_partials([part], as_of_us=as_of_us, cohort_by=cohort_by,
-                                   period=period, mode=mode, return_on=return_on,
-                                   max_periods=max_periods)
+    return retention_from_partials([part], options)
+
+
+@dataclass(frozen=True)
+class RetentionOptions:
+    """How ``retention`` counts, which its partials and their sum must agree on."""
+
+    as_of_us: int
+    cohort_by: str = "signup"
+    period: str = "week"
+    mode: str = "recurring"
+    return_on: str = "on"
+    max_periods: int | None = None
 
 
 @dataclass
@@ -189,20 +199,17 @@ class RetentionPartial:
 
 def retention_partial(
     ue: UserEvents,
+    options: RetentionOptions,
     *,
-    as_of_us: int,
-    cohort_by: str = "signup",
-    period: str = "week",
-    mode: str = "recurring",
-    return_on: str = "on",
     users: np.ndarray | None = None,
     return_events: Sequence[str] | None = None,
     cohort_event: str | None = None,
-    max_periods: int | None = None,
     cohorts_from_us: int | None = None,
     cohorts_to_us: int | None = None,
 ) -> RetentionPartial | None:
     """The counts of ``retention`` for the users of ``ue`` (None: no user is in a cohort)."""
+    as_of_us, cohort_by, period = options.as_of_us, options.cohort_by, options.period
+    mode, return_on, max_periods = options.mode, options.return_on, options.max_periods
     if cohort_by not in {"signup", "first_event"}:
         raise ValueError("cohort_by must be 'signup' or 'first_event'")
     if mode not in {"recurring", "first_time"}:
@@ -289,17 +296,11 @@ def retention_partial(
                             counts=counts)
 
 
-def retention_from_partials(
-    parts: Sequence[RetentionPartial | None],
-    *,
-    as_of_us: int,
-    cohort_by: str = "signup",
-    period: str = "week",
-    mode: str = "recurring",
-    return_on: str = "on",
-    max_periods: int | None = None,
-) -> RetentionTable:
+def retention_from_partials(parts: Sequence[RetentionPartial | None],
+                            options: RetentionOptions) -> RetentionTable:
     """``retention`` from the partials of disjoint sets of users (integer sums: exact)."""
+    as_of_us, cohort_by, period = options.as_of_us, options.cohort_by, options.period
+    mode, return_on, max_periods = options.mode, options.return_on, options.max_periods
     found = [p for p in parts if p is not None]
     if not found:
         p = int(max_periods or 0)

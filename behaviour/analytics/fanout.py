@@ -4,12 +4,17 @@ partials) and a merge that equals the single-process ``compute`` on the same dat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from events.frame import UserEvents
+
+if TYPE_CHECKING:
+    from .cohorts import RetentionOptions
+    from .funnels import FunnelOptions
+    from .paths import PathsOptions
 
 FANOUT_KINDS = ("funnel", "paths", "retention", "discovery")
 
@@ -26,9 +31,26 @@ def _cat(parts: Sequence[dict[str, Any]], key: str, order: np.ndarray,
     return joined.take(order, axis=axis)
 
 
-def _funnel_common(p: Mapping[str, Any], as_of: int) -> dict[str, Any]:
-    return {"as_of_us": as_of, "window_days": p["window_days"], "mode": p["mode"],
-            "exclusions": p["exclusions"]}
+def _funnel_options(p: Mapping[str, Any], as_of: int) -> FunnelOptions:
+    from .funnels import FunnelOptions
+
+    return FunnelOptions(as_of_us=as_of, window_days=p["window_days"], mode=p["mode"],
+                         exclusions=p["exclusions"])
+
+
+def _paths_options(p: Mapping[str, Any], as_of: int) -> PathsOptions:
+    from .paths import PathsOptions
+
+    return PathsOptions(as_of_us=as_of, start_event=p["start_event"], end_event=p["end_event"],
+                        steps=p["steps"], outcome_event=p["outcome_event"])
+
+
+def _retention_options(p: Mapping[str, Any], as_of: int) -> RetentionOptions:
+    from .cohorts import RetentionOptions
+
+    return RetentionOptions(as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"],
+                            mode=p["mode"], return_on=p["return_on"],
+                            max_periods=p["max_periods"])
 
 
 def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
@@ -38,19 +60,17 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
     from . import cohorts, funnels, paths, signals
 
     if kind == "paths":
-        part = paths.paths_partial(ue, as_of_us=as_of, start_event=p["start_event"],
-                                   end_event=p["end_event"], steps=p["steps"],
-                                   outcome_event=p["outcome_event"], users=users)
+        part = paths.paths_partial(ue, _paths_options(p, as_of), users=users)
         return {"labels": part.labels.astype(str), "sessions": part.sessions,
                 "users": part.users, "outcome": part.outcome,
                 "totals": np.array([part.anchored, part.anchored_users, part.reached])}
 
     if kind == "funnel":
-        common = _funnel_common(p, as_of)
+        options = _funnel_options(p, as_of)
         out: dict[str, Any] = {"user_ids": np.asarray(ue.user_ids, dtype=object).astype(str)}
 
         def stage(prefix: str, scope: np.ndarray | None) -> None:
-            fu = funnels.funnel_users(ue, p["steps"], users=scope, **common)
+            fu = funnels.funnel_users(ue, p["steps"], options, users=scope)
             out[f"{prefix}furthest"] = fu.furthest
             out[f"{prefix}in_window"] = fu.in_window
             out[f"{prefix}excluded"] = fu.excluded
@@ -66,9 +86,7 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
             stage(f"seg{i}:", mask if users is None else (mask & users))
         return out
     if kind == "retention":
-        part = cohorts.retention_partial(
-            ue, as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"], mode=p["mode"],
-            return_on=p["return_on"], users=users, max_periods=p["max_periods"])
+        part = cohorts.retention_partial(ue, _retention_options(p, as_of), users=users)
         if part is None:
             return {"empty": np.array([True])}
         return {"empty": np.array([False]), "lo_period": np.array([part.lo_period]),
@@ -95,12 +113,11 @@ def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, A
             users=np.asarray(x["users"]), outcome=np.asarray(x["outcome"]),
             anchored=int(x["totals"][0]), anchored_users=int(x["totals"][1]),
             reached=int(x["totals"][2])) for x in parts]
-        return paths.paths_from_partials(
-            partials, as_of_us=as_of, start_event=p["start_event"], end_event=p["end_event"],
-            steps=p["steps"], top=p["top"], outcome_event=p["outcome_event"]).to_dict()
+        return paths.paths_from_partials(partials, _paths_options(p, as_of),
+                                         top=p["top"]).to_dict()
     if kind == "funnel":
         order = _order(parts)
-        common = _funnel_common(p, as_of)
+        options = _funnel_options(p, as_of)
 
         def per_user(prefix: str) -> funnels.FunnelUsers:
             return funnels.FunnelUsers(
@@ -113,20 +130,19 @@ def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, A
         users = None if scope.all() and not p.get("segment") else scope
         breakdown = _cat(parts, "breakdown", order).astype(object) \
             if parts and all("breakdown" in x for x in parts) else None
-        out = funnels.funnel_from_users(per_user(""), p["steps"], users=users,
-                                        breakdown=breakdown, **common).to_dict()
+        out = funnels.funnel_from_users(per_user(""), p["steps"], options, users=users,
+                                        breakdown=breakdown).to_dict()
         for i, name in enumerate(segment_names):
             series = funnels.funnel_from_users(per_user(f"seg{i}:"), p["steps"],
-                                               **common).to_dict()["overall"]
+                                               options).to_dict()["overall"]
             out["breakdown"].append({**series, "label": f"segment: {name}"})
         return out
     if kind == "retention":
         partials = [None if bool(x["empty"][0]) else cohorts.RetentionPartial(
             lo_period=int(x["lo_period"][0]), size=np.asarray(x["size"]),
             counts=np.asarray(x["counts"])) for x in parts]
-        return cohorts.retention_from_partials(
-            partials, as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"],
-            mode=p["mode"], return_on=p["return_on"], max_periods=p["max_periods"]).to_dict()
+        return cohorts.retention_from_partials(partials,
+                                               _retention_options(p, as_of)).to_dict()
     if kind == "discovery":
         grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
         outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])

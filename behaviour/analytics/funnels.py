@@ -289,11 +289,20 @@ def funnel(
     ``users``: boolean mask over user codes (the scope, e.g. a segment). ``breakdown``: one
     label per user code (NaN/None -> "(none)"); one extra series per label.
     """
-    per_user = funnel_users(ue, steps, as_of_us=as_of_us, window_days=window_days, mode=mode,
-                            exclusions=exclusions, users=users)
-    return funnel_from_users(per_user, steps, as_of_us=as_of_us, window_days=window_days,
-                             mode=mode, exclusions=exclusions, users=users,
-                             breakdown=breakdown, alpha=alpha)
+    options = FunnelOptions(as_of_us=as_of_us, window_days=window_days, mode=mode,
+                            exclusions=exclusions)
+    return funnel_from_users(funnel_users(ue, steps, options, users=users), steps, options,
+                             users=users, breakdown=breakdown, alpha=alpha)
+
+
+@dataclass(frozen=True)
+class FunnelOptions:
+    """How ``funnel`` counts, which its per-user stage and its totals must agree on."""
+
+    as_of_us: int
+    window_days: float = 14
+    mode: str = "ordered"
+    exclusions: Sequence[str] = ()
 
 
 @dataclass
@@ -309,17 +318,11 @@ class FunnelUsers:
     step_times: np.ndarray
 
 
-def funnel_users(
-    ue: UserEvents,
-    steps: Sequence[StepSpec | str],
-    *,
-    as_of_us: int,
-    window_days: float = 14,
-    mode: str = "ordered",
-    exclusions: Sequence[str] = (),
-    users: np.ndarray | None = None,
-) -> FunnelUsers:
+def funnel_users(ue: UserEvents, steps: Sequence[StepSpec | str], options: FunnelOptions, *,
+                 users: np.ndarray | None = None) -> FunnelUsers:
     """The per-user stage of ``funnel``."""
+    as_of_us, window_days, mode = options.as_of_us, options.window_days, options.mode
+    exclusions = options.exclusions
     specs = [s if isinstance(s, StepSpec) else StepSpec(str(s)) for s in steps]
     if not 2 <= len(specs) <= 20:
         raise ValueError("a funnel needs 2 to 20 steps")
@@ -373,24 +376,16 @@ def funnel_users(
     return FunnelUsers(furthest, in_window, excluded, step_times)
 
 
-def funnel_from_users(
-    per_user: FunnelUsers,
-    steps: Sequence[StepSpec | str],
-    *,
-    as_of_us: int,
-    window_days: float = 14,
-    mode: str = "ordered",
-    exclusions: Sequence[str] = (),
-    users: np.ndarray | None = None,
-    breakdown: np.ndarray | pd.Series | None = None,
-    alpha: float = 0.05,
-) -> FunnelResult:
+def funnel_from_users(per_user: FunnelUsers, steps: Sequence[StepSpec | str],
+                      options: FunnelOptions, *, users: np.ndarray | None = None,
+                      breakdown: np.ndarray | pd.Series | None = None,
+                      alpha: float = 0.05) -> FunnelResult:
     """``funnel`` from its per-user stage (``funnel_users``)."""
     specs = [s if isinstance(s, StepSpec) else StepSpec(str(s)) for s in steps]
     furthest, in_window = per_user.furthest, per_user.in_window
     excluded, step_times = per_user.excluded, per_user.step_times
     n = len(furthest)
-    window_us = int(round(window_days * US_PER_DAY))
+    window_us = int(round(options.window_days * US_PER_DAY))
     if users is not None:
         users = np.asarray(users, dtype=bool)
     labels = [s.display for s in specs]
@@ -412,10 +407,10 @@ def funnel_from_users(
                 series.append(_series(str(label), furthest, in_window, excluded, step_times,
                                       labels, alpha, window_us, group))
     return FunnelResult(
-        steps=tuple(labels), mode=mode, window_days=float(window_days),
-        exclusions=tuple(exclusions), as_of_us=int(as_of_us), alpha=alpha, overall=overall,
-        breakdown=tuple(series), definition=DEFINITION[mode], furthest=furthest,
-        in_window_users=in_window, excluded_users=excluded)
+        steps=tuple(labels), mode=options.mode, window_days=float(options.window_days),
+        exclusions=tuple(options.exclusions), as_of_us=int(options.as_of_us), alpha=alpha,
+        overall=overall, breakdown=tuple(series), definition=DEFINITION[options.mode],
+        furthest=furthest, in_window_users=in_window, excluded_users=excluded)
 
 
 def _time_stats(dt_us: np.ndarray, from_start_us: np.ndarray, window_us: int) -> TimeToConvert:

@@ -127,15 +127,23 @@ def paths(
     alpha: float = 0.05,
 ) -> PathsResult:
     """Most common paths of up to ``steps`` (1..5) events; see the module docstring."""
-    part = paths_partial(ue, as_of_us=as_of_us, start_event=start_event, end_event=end_event,
-                         steps=steps, outcome_event=outcome_event,
-                         session_gap_minutes=session_gap_minutes, users=users,
-                         since_us=since_us)
-    return paths_from_partials([part], as_of_us=as_of_us, start_event=start_event,
-                               end_event=end_event, steps=steps, top=top,
-                               outcome_event=outcome_event,
-                               session_gap_minutes=session_gap_minutes,
-                               min_sessions=min_sessions, alpha=alpha)
+    options = PathsOptions(as_of_us=as_of_us, start_event=start_event, end_event=end_event,
+                           steps=steps, outcome_event=outcome_event,
+                           session_gap_minutes=session_gap_minutes)
+    return paths_from_partials([paths_partial(ue, options, users=users, since_us=since_us)],
+                               options, top=top, min_sessions=min_sessions, alpha=alpha)
+
+
+@dataclass(frozen=True)
+class PathsOptions:
+    """Which paths ``paths`` counts, which its partials and their sum must agree on."""
+
+    as_of_us: int
+    start_event: str | None = None
+    end_event: str | None = None
+    steps: int = 3
+    outcome_event: str | None = None
+    session_gap_minutes: float = 30
 
 
 @dataclass
@@ -154,19 +162,12 @@ class PathsPartial:
     reached: int
 
 
-def paths_partial(
-    ue: UserEvents,
-    *,
-    as_of_us: int,
-    start_event: str | None = None,
-    end_event: str | None = None,
-    steps: int = 3,
-    outcome_event: str | None = None,
-    session_gap_minutes: float = 30,
-    users: np.ndarray | None = None,
-    since_us: int | None = None,
-) -> PathsPartial:
+def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | None = None,
+                  since_us: int | None = None) -> PathsPartial:
     """The counts of ``paths`` for the users of ``ue``."""
+    as_of_us, steps = options.as_of_us, options.steps
+    start_event, end_event = options.start_event, options.end_event
+    outcome_event, session_gap_minutes = options.outcome_event, options.session_gap_minutes
     if not 1 <= steps <= 5:
         raise ValueError("steps must be between 1 and 5")
     if start_event is not None and end_event is not None:
@@ -266,21 +267,14 @@ def paths_partial(
                         anchored=m, anchored_users=total_users, reached=reached_total)
 
 
-def paths_from_partials(
-    parts: list[PathsPartial],
-    *,
-    as_of_us: int,
-    start_event: str | None = None,
-    end_event: str | None = None,
-    steps: int = 3,
-    top: int | None = 20,
-    outcome_event: str | None = None,
-    session_gap_minutes: float = 30,
-    min_sessions: int = 30,
-    alpha: float = 0.05,
-) -> PathsResult:
+def paths_from_partials(parts: list[PathsPartial], options: PathsOptions, *,
+                        top: int | None = 20, min_sessions: int = 30,
+                        alpha: float = 0.05) -> PathsResult:
     """``paths`` from the partials of disjoint sets of users (sums of counts: exact). Paths are
     ordered as one process orders them: by their event codes (names sorted), "" first."""
+    as_of_us, steps = options.as_of_us, options.steps
+    start_event, end_event = options.start_event, options.end_event
+    outcome_event, session_gap_minutes = options.outcome_event, options.session_gap_minutes
     before = end_event is not None
     direction = "before_end" if before else "after_start" if start_event else "session_start"
     names = sorted({str(x) for p in parts for x in np.asarray(p.labels).ravel()} - {""})

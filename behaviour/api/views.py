@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from django.db import IntegrityError
-from django.http import Http404
 from drf_spectacular.utils import (
     extend_schema,
-    extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -15,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
-from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS
+from accounts.api.permissions import checked_object, require_role
+from accounts.api.schema import ERRORS, read_schema
+from accounts.api.serializers import field_invalid, validated
 from events import selectors as event_selectors
 from segments import segment_services
 from segments.api.serializers import SegmentSerializer
@@ -24,10 +23,7 @@ from segments.api.serializers import SegmentSerializer
 from .serializers import AnalysisCreateSerializer, AnalysisSerializer, SaveSegmentSerializer
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: AnalysisSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: AnalysisSerializer, **READ_ERRORS}),
-)
+@read_schema(AnalysisSerializer)
 class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Funnels, paths, retention cohorts and behaviour discovery: one cached result per dataset
     version and input; computed by a job."""
@@ -50,18 +46,14 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def create(self, request: Request) -> Response:
         from behaviour import services as bs
 
-        body = AnalysisCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        dataset = event_selectors.datasets_for(request.user).filter(
-            pk=body.validated_data["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        values = validated(AnalysisCreateSerializer, request)
+        dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "view")
         try:
-            analysis = bs.analysis_start(dataset=dataset, kind=body.validated_data["kind"],
-                                         params=body.validated_data["params"], user=request.user)
+            analysis = bs.analysis_start(dataset=dataset, kind=values["kind"],
+                                         params=values["params"], user=request.user)
         except bs.AnalysisInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         fresh = not analysis.result and analysis.job is not None and \
             analysis.job.state != "succeeded"
         return Response(AnalysisSerializer(analysis).data,
@@ -74,11 +66,8 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         (optionally with an exploratory hypothesis), saved as a segment."""
         from behaviour import services as bs
 
-        analysis = self.get_object()
-        require_role(request.user, analysis.workspace_id, "define")
-        body = SaveSegmentSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        d = body.validated_data
+        analysis = checked_object(self, "define")
+        d = validated(SaveSegmentSerializer, request)
         try:
             if analysis.kind == "funnel":
                 if d.get("step") is None:
@@ -94,7 +83,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                     bs.behaviour_hypothesis(analysis=analysis, rank=d["rank"], segment=segment,
                                             owner=request.user)
         except bs.AnalysisInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         except segment_services.DefinitionError as exc:
             raise ValidationError({"definition": [str(exc)]}) from None
         except IntegrityError:

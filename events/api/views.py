@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.http import Http404
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
@@ -18,9 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import selectors as ws_selectors
-from accounts.api.filters import UtcDateTimeFilter, updated_since
-from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.filters import UpdatedAtFilterSet, updated_since
+from accounts.api.permissions import checked_object, require_role
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
+from accounts.api.serializers import field_invalid, validated
 from security import uploads
 
 from .. import privacy_services, selectors, services
@@ -37,18 +36,14 @@ from .serializers import (
 )
 
 
-class DatasetFilter(FilterSet):
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
+class DatasetFilter(UpdatedAtFilterSet):
     class Meta:
         model = Dataset
         fields = {"workspace__slug": ["exact"], "updated_at": ["gte"]}
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: DatasetSerializer(many=True), **LIST_ERRORS},
-                       parameters=[SINCE]),
-    retrieve=extend_schema(responses={200: DatasetSerializer, **READ_ERRORS}),
+    **read_actions(DatasetSerializer, parameters=[SINCE]),
     create=extend_schema(request=DatasetCreateSerializer,
                          responses={201: DatasetSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
@@ -64,22 +59,20 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
                              self.request.query_params)
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        data = DatasetCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        workspace, _ = ws_selectors.workspace_get(request.user, data.validated_data["workspace"])
+        values = validated(DatasetCreateSerializer, request)
+        workspace, _ = ws_selectors.workspace_get(request.user, values["workspace"])
         require_role(request.user, workspace.pk, "import")
         try:
             dataset = services.dataset_create(workspace=workspace,
-                                              name=data.validated_data["name"],
-                                              description=data.validated_data["description"])
+                                              name=values["name"],
+                                              description=values["description"])
         except IntegrityError:
             raise ValidationError({"name": ["a dataset with this name exists in the workspace"]}) \
                 from None
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        dataset = self.get_object()
-        require_role(request.user, dataset.workspace_id, "manage")
+        dataset = checked_object(self, "manage")
         services.dataset_delete(dataset=dataset)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -97,25 +90,20 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         stored results, as a job. 202 with the recorded erasure; 200 with the pending one
         when the same user's erasure is already queued; 400 when the user is not found."""
 
-        dataset = self.get_object()
-        require_role(request.user, dataset.workspace_id, "manage")
-        data = ErasureRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        dataset = checked_object(self, "manage")
+        values = validated(ErasureRequestSerializer, request)
         try:
             erasure, created = privacy_services.erase_user(
-                dataset=dataset, user_id=data.validated_data["user_id"],
-                requested_by=request.user, reason=data.validated_data["reason"])
+                dataset=dataset, user_id=values["user_id"],
+                requested_by=request.user, reason=values["reason"])
         except privacy_services.ErasureInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         erasure.refresh_from_db()
         return Response(ErasureSerializer(erasure).data,
                         status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ImportSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: ImportSerializer, **READ_ERRORS}),
-)
+@read_schema(ImportSerializer)
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -133,12 +121,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                     "already imported into this dataset.",
     )
     def create(self, request: Request) -> Response:
-        data = ImportCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        dataset = selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        values = validated(ImportCreateSerializer, request)
+        dataset = selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "import")
         limit = settings.MAX_UPLOAD_BYTES
         files = {}

@@ -4,18 +4,18 @@ data, analysis, conclusion) and learnings."""
 from __future__ import annotations
 
 from django.db import IntegrityError
-from django_filters.rest_framework import FilterSet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
-from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
+from accounts.api.permissions import checked_object, require_role
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
+from accounts.api.serializers import field_invalid, validated
 from experiments import services as experiment_services
 from experiments.api.serializers import (
     ArmSummarySerializer,
@@ -37,13 +37,8 @@ from segments.models import Segment
 from .. import selectors
 
 
-def _invalid(exc: ExperimentInvalid) -> ValidationError:
-    return ValidationError({exc.field: [exc.message]})
-
-
-class HypothesisFilter(FilterSet):
+class HypothesisFilter(UpdatedAtFilterSet):
     segments = BoundedIdsFilter(queryset=Segment.objects.all())
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Hypothesis
@@ -55,16 +50,7 @@ class HypothesisFilter(FilterSet):
         }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        responses={200: HypothesisSerializer(many=True), **LIST_ERRORS}, parameters=[SINCE]
-    ),
-    retrieve=extend_schema(responses={200: HypothesisSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: HypothesisSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
-    update=extend_schema(responses={200: HypothesisSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(HypothesisSerializer, parameters=[SINCE])
 class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = HypothesisSerializer
     related_fields = ("segments",)
@@ -90,19 +76,17 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     def transition(self, request: Request, pk: str | None = None) -> Response:
         """Move along proposed -> prioritized -> testing -> validated | invalidated |
         inconclusive; who and when are recorded."""
-        hypothesis = self.get_object()
-        require_role(request.user, hypothesis.workspace_id, "define")
-        body = TransitionSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        hypothesis = checked_object(self, "define")
+        values = validated(TransitionSerializer, request)
         try:
             hypothesis = experiment_services.hypothesis_transition(
                 hypothesis=hypothesis,
-                to_status=body.validated_data["status"],
+                to_status=values["status"],
                 user=request.user,
-                note=body.validated_data["note"],
+                note=values["note"],
             )
         except ExperimentInvalid as exc:
-            raise ValidationError({exc.field: [exc.message]}) from None
+            raise field_invalid(exc) from None
         experiment_services.hypothesis_changed(
             hypothesis, reason=f"hypothesis #{hypothesis.pk} now {hypothesis.status}"
         )
@@ -117,14 +101,7 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
         return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ExperimentSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: ExperimentSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: ExperimentSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
-    update=extend_schema(responses={200: ExperimentSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(ExperimentSerializer)
 class ExperimentViewSet(viewsets.ModelViewSet):
     """Experiments: design, data (assignment table or per-arm summaries), analysis, conclusion."""
 
@@ -164,7 +141,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment, breakdown=breakdown, user=self.request.user
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         except IntegrityError:
             raise ValidationError({"name": ["already exists in this workspace"]}) from None
         return experiment
@@ -179,36 +156,30 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         require_role(self.request.user, instance.workspace_id, "define")
         instance.delete()
 
-    def _writable(self) -> Experiment:
-        experiment = self.get_object()
-        require_role(self.request.user, experiment.workspace_id, "define")
-        return experiment
-
     @extend_schema(request=None, responses={200: ExperimentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         """Mark running; the hypothesis moves to testing."""
         try:
             experiment = experiment_services.experiment_start(
-                experiment=self._writable(), user=request.user
+                experiment=checked_object(self, "define"), user=request.user
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(ExperimentSerializer(experiment).data)
 
     @extend_schema(request=PowerInSerializer, responses={200: dict, **ERRORS})
     @action(detail=True, methods=["post"])
     def power(self, request: Request, pk: str | None = None) -> Response:
         """Required sample size per arm and expected duration from the segment's traffic."""
-        experiment = self._writable()
-        body = PowerInSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        experiment = checked_object(self, "define")
+        values = validated(PowerInSerializer, request)
         try:
             design = experiment_services.experiment_power(
-                experiment=experiment, **body.validated_data
+                experiment=experiment, **values
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         except JobFailed as exc:
             raise ValidationError({"dataset": [str(exc)]}) from None
         return Response(design)
@@ -225,15 +196,14 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         if request.method == "GET":
             experiment = self.get_object()
         else:
-            experiment = self._writable()
-            body = SummariesInSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
+            experiment = checked_object(self, "define")
+            values = validated(SummariesInSerializer, request)
             try:
                 experiment_services.summaries_set(
-                    experiment=experiment, rows=body.validated_data["rows"]
+                    experiment=experiment, rows=values["rows"]
                 )
             except ExperimentInvalid as exc:
-                raise _invalid(exc) from None
+                raise field_invalid(exc) from None
         return Response(ArmSummarySerializer(experiment.summaries.all(), many=True).data)
 
     @extend_schema(
@@ -248,7 +218,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def assignments(self, request: Request, pk: str | None = None) -> Response:
         """Upload the assignment table: CSV with user_id, arm, assigned_at."""
-        experiment = self._writable()
+        experiment = checked_object(self, "define")
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": ["attach the CSV as 'file'"]})
@@ -257,7 +227,7 @@ class ExperimentViewSet(viewsets.ModelViewSet):
                 experiment=experiment, data=uploads.experiment_table(upload), filename=upload.name
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(ExperimentSerializer(experiment).data)
 
     @extend_schema(request=None, responses={202: dict, **ERRORS})
@@ -265,39 +235,36 @@ class ExperimentViewSet(viewsets.ModelViewSet):
     def analyze(self, request: Request, pk: str | None = None) -> Response:
         """Queue the analysis job; poll /api/v1/jobs/{id}/ or this experiment's result."""
         try:
-            job = experiment_services.analyze_start(experiment=self._writable(), user=request.user)
+            job = experiment_services.analyze_start(experiment=checked_object(self, "define"),
+                                                    user=request.user)
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response({"job": job.pk, "state": job.state}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=ConcludeSerializer, responses={201: LearningSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def conclude(self, request: Request, pk: str | None = None) -> Response:
         """Record the learning; the hypothesis and its investments take the measured lift."""
-        experiment = self._writable()
-        body = ConcludeSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        experiment = checked_object(self, "define")
+        values = validated(ConcludeSerializer, request)
         try:
             learning = experiment_services.experiment_conclude(
-                experiment=experiment, user=request.user, **body.validated_data
+                experiment=experiment, user=request.user, **values
             )
         except ExperimentInvalid as exc:
-            raise _invalid(exc) from None
+            raise field_invalid(exc) from None
         return Response(LearningSerializer(learning).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    list=extend_schema(
-        responses={200: LearningSerializer(many=True), **LIST_ERRORS},
-        parameters=[
-            OpenApiParameter("q", str, description="search text"),
-            OpenApiParameter("segment", int),
-            OpenApiParameter("outcome", str),
-            OpenApiParameter("since", str, description="ISO date"),
-            OpenApiParameter("until", str, description="ISO date"),
-        ],
-    ),
-    retrieve=extend_schema(responses={200: LearningSerializer, **READ_ERRORS}),
+@read_schema(
+    LearningSerializer,
+    parameters=[
+        OpenApiParameter("q", str, description="search text"),
+        OpenApiParameter("segment", int),
+        OpenApiParameter("outcome", str),
+        OpenApiParameter("since", str, description="ISO date"),
+        OpenApiParameter("until", str, description="ISO date"),
+    ],
 )
 class LearningViewSet(viewsets.ReadOnlyModelViewSet):
     """The learnings library: what each concluded test taught, failures included."""

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import viewsets
 
-from accounts.api.schema import LIST_ERRORS, READ_ERRORS
+from accounts.api.schema import read_schema
 
 from .. import selectors
 from .serializers import JobSerializer
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: JobSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: JobSerializer, **READ_ERRORS}),
-)
+@read_schema(JobSerializer)
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = JobSerializer
     filterset_fields = ["state", "kind"]

@@ -4,18 +4,18 @@ optimizer runs with allocations and the approved roadmap, council decisions."""
 from __future__ import annotations
 
 from django.http import Http404, HttpResponse
-from django_filters.rest_framework import FilterSet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.filters import BoundedIdsFilter, UtcDateTimeFilter, updated_since
-from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
+from accounts.api.permissions import checked_object
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
+from accounts.api.serializers import validated
 from jobs.services import JobFailed
 from segments.models import Segment
 
@@ -33,9 +33,8 @@ from .serializers import (
 )
 
 
-class InvestmentFilter(FilterSet):
+class InvestmentFilter(UpdatedAtFilterSet):
     target_segments = BoundedIdsFilter(queryset=Segment.objects.all())
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Investment
@@ -43,18 +42,11 @@ class InvestmentFilter(FilterSet):
                   "workspace__slug": ["exact"], "updated_at": ["gte"]}
 
 
-@extend_schema_view(
-    list=extend_schema(
-        responses={200: InvestmentSerializer(many=True), **LIST_ERRORS},
-        description="The ranked backlog. Default order: risk-adjusted value per unit cost. "
-                    "ordering= value_per_cost | expected_value | rice | ice (prefix - for desc).",
-        parameters=[SINCE]),
-    retrieve=extend_schema(responses={200: InvestmentSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: InvestmentSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
-    update=extend_schema(responses={200: InvestmentSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(
+    InvestmentSerializer,
+    description="The ranked backlog. Default order: risk-adjusted value per unit cost. "
+                "ordering= value_per_cost | expected_value | rice | ice (prefix - for desc).",
+    parameters=[SINCE])
 class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = InvestmentSerializer
     related_fields = ("target_segments", "hypotheses", "depends_on")
@@ -93,14 +85,7 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
         return self.get_paginated_response(ValueEstimateSerializer(page, many=True).data)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: ScenarioSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: ScenarioSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: ScenarioSerializer, **ERRORS}),
-    partial_update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
-    update=extend_schema(responses={200: ScenarioSerializer, **ERRORS}),
-    destroy=extend_schema(responses={204: None, **ERRORS}),
-)
+@crud_schema(ScenarioSerializer)
 class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
     serializer_class = ScenarioSerializer
     filterset_fields = ["name"]
@@ -116,8 +101,7 @@ class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
         """Snapshot the inputs and queue the optimizer; an identical input reuses its run."""
-        scenario = self.get_object()
-        require_role(request.user, scenario.workspace_id, "define")
+        scenario = checked_object(self, "define")
         try:
             run = services.run_start(scenario=scenario, user=request.user)
         except JobFailed as exc:
@@ -125,10 +109,7 @@ class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: RunSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: RunSerializer, **READ_ERRORS}),
-)
+@read_schema(RunSerializer)
 class RunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RunSerializer
     filterset_fields = ["scenario", "status"]
@@ -167,28 +148,23 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def decide(self, request: Request, pk: str | None = None) -> Response:
         """Record the council's verdict on one item of this run, with its rationale."""
-        run: OptimizationRun = self.get_object()
-        require_role(request.user, run.workspace_id, "decide")
-        data = DecideSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        investment = Investment.objects.filter(pk=data.validated_data["investment"],
+        run: OptimizationRun = checked_object(self, "decide")
+        values = validated(DecideSerializer, request)
+        investment = Investment.objects.filter(pk=values["investment"],
                                                workspace=run.workspace).first()
         if investment is None:
             raise Http404("No such investment")
         try:
             decision = services.decision_record(run=run, investment=investment,
-                                                verdict=data.validated_data["verdict"],
-                                                rationale=data.validated_data["rationale"],
+                                                verdict=values["verdict"],
+                                                rationale=values["rationale"],
                                                 user=request.user)
         except ValueError as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: DecisionSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: DecisionSerializer, **READ_ERRORS}),
-)
+@read_schema(DecisionSerializer)
 class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = DecisionSerializer
     filterset_fields = ["run", "investment", "verdict"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.db import IntegrityError
-from django.http import Http404
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
@@ -15,9 +13,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api.filters import UtcDateTimeFilter, updated_since
-from accounts.api.permissions import require_role
-from accounts.api.schema import ERRORS, LIST_ERRORS, READ_ERRORS, SINCE
+from accounts.api.filters import UpdatedAtFilterSet, updated_since
+from accounts.api.permissions import checked_object, require_role
+from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
+from accounts.api.serializers import validated
 from events import selectors as event_selectors
 from jobs.api.serializers import JobSerializer
 
@@ -34,9 +33,7 @@ from .serializers import (
 )
 
 
-class SegmentFilter(FilterSet):
-    updated_at__gte = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
+class SegmentFilter(UpdatedAtFilterSet):
     class Meta:
         model = Segment
         fields = {"dataset": ["exact"], "kind": ["exact"], "archived": ["exact"],
@@ -45,17 +42,14 @@ class SegmentFilter(FilterSet):
 
 # ----- segments, snapshots, refreshes ----------------------------------------------------------
 @extend_schema_view(
-    list=extend_schema(responses={200: SegmentSerializer(many=True), **LIST_ERRORS},
-                       parameters=[SINCE]),
-    retrieve=extend_schema(responses={200: SegmentSerializer, **READ_ERRORS}),
+    **read_actions(SegmentSerializer, parameters=[SINCE]),
     create=extend_schema(request=SegmentWriteSerializer, responses={201: SegmentSerializer,
                                                                     **ERRORS}),
     partial_update=extend_schema(request=SegmentUpdateSerializer,
                                  responses={200: SegmentSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
 )
-class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                     mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SegmentViewSet(viewsets.ModelViewSet):
     serializer_class = SegmentSerializer
     filterset_class = SegmentFilter
     ordering_fields = ["name", "created_at", "updated_at"]
@@ -65,12 +59,8 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return updated_since(selectors.segments_for(self.request.user), self.request.query_params)
 
     def create(self, request: Request, *args: object, **kwargs: object) -> Response:
-        data = SegmentWriteSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        dataset = event_selectors.datasets_for(request.user).filter(pk=values["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        values = validated(SegmentWriteSerializer, request)
+        dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "define")
         try:
             segment = segment_services.segment_create(
@@ -86,12 +76,10 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return Response(SegmentSerializer(segment).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
-        segment = self.get_object()
-        require_role(request.user, segment.workspace_id, "define")
-        data = SegmentUpdateSerializer(data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
+        segment = checked_object(self, "define")
+        values = validated(SegmentUpdateSerializer, request, partial=True)
         try:
-            segment = segment_services.segment_update(segment=segment, **data.validated_data)
+            segment = segment_services.segment_update(segment=segment, **values)
         except segment_services.DefinitionError as exc:
             raise ValidationError({"definition": [str(exc)], "path": exc.path}) from None
         return Response(SegmentSerializer(segment).data)
@@ -100,8 +88,7 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         return self.partial_update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
-        segment = self.get_object()
-        require_role(request.user, segment.workspace_id, "define")
+        segment = checked_object(self, "define")
         segment.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -118,19 +105,15 @@ class SegmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
     def sweep(self, request: Request, pk: str | None = None) -> Response:
         """Size and value of the rule as one behavioural threshold or window changes."""
         segment = self.get_object()
-        data = SweepSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        values = validated(SweepSerializer, request)
         try:
-            rows = segment_services.segment_sweep(segment=segment, **data.validated_data)
+            rows = segment_services.segment_sweep(segment=segment, **values)
         except segment_services.DefinitionError as exc:
             raise ValidationError({"path": [str(exc)]}) from None
         return Response({"rows": rows})
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: RefreshSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: RefreshSerializer, **READ_ERRORS}),
-)
+@read_schema(RefreshSerializer)
 class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = RefreshSerializer
     filterset_fields = ["dataset"]
@@ -142,20 +125,14 @@ class RefreshViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(request=RefreshStartSerializer, responses={202: JobSerializer, **ERRORS},
                    description="Queue a refresh of every segment of the dataset (one job).")
     def create(self, request: Request) -> Response:
-        data = RefreshStartSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        dataset = event_selectors.datasets_for(request.user).filter(pk=data.validated_data["dataset"]).first()
-        if dataset is None:
-            raise Http404("No such dataset")
+        values = validated(RefreshStartSerializer, request)
+        dataset = event_selectors.dataset_get(request.user, values["dataset"])
         require_role(request.user, dataset.workspace_id, "define")
         job = segment_services.refresh_start(dataset=dataset, user=request.user)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: SnapshotSerializer(many=True), **LIST_ERRORS}),
-    retrieve=extend_schema(responses={200: SnapshotSerializer, **READ_ERRORS}),
-)
+@read_schema(SnapshotSerializer)
 class SnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = SnapshotSerializer
     filterset_fields = ["segment", "refresh"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Workspace
+from accounts.management.workspace import workspace_from_options
 from events import services
 from events.ingest import ImportRejected
 from events.models import Dataset, Import
@@ -30,9 +30,7 @@ class Command(BaseCommand):
                             help="only queue the job for the worker")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        workspace = Workspace.objects.filter(slug=opts["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {opts['workspace']!r}")
+        workspace = workspace_from_options(opts)
         if not opts["events"] and not opts["users"]:
             raise CommandError("give --events, --users or both")
         for key in ("events", "users"):

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Workspace
+from accounts.management.workspace import workspace_from_options
 from events.models import Dataset
 from experiments import services as xs
 from experiments.models import Experiment, Hypothesis
@@ -29,9 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", default="demo")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        workspace = Workspace.objects.filter(slug=opts["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace '{opts['workspace']}'")
+        workspace = workspace_from_options(opts, missing=f"no workspace '{opts['workspace']}'")
         dataset = Dataset.objects.filter(workspace=workspace).order_by("pk").first()
         web = Segment.objects.filter(workspace=workspace, name="Web users").first()
         mobile = Segment.objects.filter(workspace=workspace, name="Mobile users").first()

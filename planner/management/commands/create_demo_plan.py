@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from accounts.models import Workspace
+from accounts.management.workspace import workspace_from_options
 from experiments.models import Evidence, Hypothesis
 from jobs.services import job_run
 from planner import services
@@ -58,9 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", default="demo")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        workspace = Workspace.objects.filter(slug=opts["workspace"]).first()
-        if workspace is None:
-            raise CommandError("run setup_demo first")
+        workspace = workspace_from_options(opts, missing="run setup_demo first")
         segments = {s.name: s for s in Segment.objects.filter(workspace=workspace)}
         owner = get_user_model().objects.filter(username="analyst").first()
         hyps = []

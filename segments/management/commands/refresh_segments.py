@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import Workspace
+from accounts.management.workspace import workspace_from_options
 from events.models import Dataset
 from jobs.models import Job
 from jobs.services import job_run
@@ -20,9 +20,7 @@ class Command(BaseCommand):
                             help="only queue the jobs for the worker")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        workspace = Workspace.objects.filter(slug=opts["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {opts['workspace']!r}")
+        workspace = workspace_from_options(opts)
         datasets = Dataset.objects.filter(workspace=workspace, version__gt=0)
         if not datasets:
             raise CommandError("the workspace has no dataset with events")
