@@ -63,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `segments` an
 
 from bench.common import (  # noqa: E402
     DATA_DIR,
+    ROOT,
     Stopwatch,
     current_rss_mb,
     current_scale,
@@ -93,7 +94,9 @@ RETENTION_DAYS = (1, 7, 30)
 MIN_N = 30
 DAY = 86_400_000_000  # µs
 Z95 = 1.959963984540054
-MEASURED_CODE = ("segments/analytics/value.py", "segments/analytics/rules.py",
+MEASURED_CODE = ("segments/analytics/value.py",
+                 *sorted(p.relative_to(ROOT).as_posix()
+                         for p in (ROOT / "segments" / "analytics" / "rules").glob("*.py")),
                  "events/frame.py", "segments/analytics/refresh.py")
 # Signals both sides compute (ours also has intervals by bootstrap / t, the anchor analytic).
 SIGNALS = ("size", "share", "revenue_per_active_user",

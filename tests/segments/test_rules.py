@@ -883,7 +883,9 @@ def test_distinct_per_user_seen_table_matches_sorting(monkeypatch: pytest.Monkey
     expected = np.bincount(pairs // width, minlength=n_users)
     got = rules_module.distinct_per_user(users, codes, n_users)
     assert got.dtype == np.int64 and (got == expected).all()
-    monkeypatch.setattr(rules_module, "SEEN_MATRIX_CELLS", 0)  # the sorting fallback
+    from segments.analytics.rules import evaluate as rules_evaluate
+
+    monkeypatch.setattr(rules_evaluate, "SEEN_MATRIX_CELLS", 0)  # the sorting fallback
     assert (rules_module.distinct_per_user(users, codes, n_users) == expected).all()
     assert (rules_module.distinct_per_user(users[:0], codes[:0], n_users) == 0).all()
 
