@@ -94,7 +94,8 @@ RETENTION_DAYS = (1, 7, 30)
 MIN_N = 30
 DAY = 86_400_000_000  # µs
 Z95 = 1.959963984540054
-MEASURED_CODE = ("segments/analytics/value.py",
+MEASURED_CODE = ("segments/analytics/value.py", "segments/analytics/holdout.py",
+                 "segments/analytics/retention.py",
                  *sorted(p.relative_to(ROOT).as_posix()
                          for p in (ROOT / "segments" / "analytics" / "rules").glob("*.py")),
                  "events/frame.py", "segments/analytics/refresh.py")

@@ -24,7 +24,10 @@ import numpy as np
 import pandas as pd
 
 from events.frame import UserEvents
+from segments.analytics.holdout import holdout_from_revenues
+from segments.analytics.retention import retention_flags, retention_table
 
+from .holdout import window_revenue
 from .refresh import (
     HOLDOUT_FRACTION,
     RefreshResult,
@@ -38,14 +41,7 @@ from .refresh import (
     segment_mask,
 )
 from .rfm import rfm_scores, rfm_segment_mask
-from .value import (
-    _window_revenue,
-    holdout_from_revenues,
-    retention_flags,
-    retention_table,
-    segment_signals,
-    user_features,
-)
+from .value import segment_signals, user_features
 
 RETENTION_COHORT = "month"
 RETENTION_PERIODS = 12
@@ -95,8 +91,8 @@ def refresh_map(
         columns[f"clv_{c}"] = clv[c]
     # Holdout windows: revenue per user in [start, split) and [split, as_of).
     start = split - (as_of - split)
-    columns["calibration_revenue"] = _window_revenue(data, start, split)
-    columns["holdout_revenue"] = _window_revenue(data, split, as_of)
+    columns["calibration_revenue"] = window_revenue(data, start, split)
+    columns["holdout_revenue"] = window_revenue(data, split, as_of)
     # Retention flags of every user who signed up by as_of (the table reads only members).
     everyone = np.flatnonzero(signup <= as_of)
     flags = np.zeros((data.n_users, RETENTION_PERIODS), dtype=bool)

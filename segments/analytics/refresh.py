@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
+from segments.analytics.holdout import holdout_check
+from segments.analytics.retention import retention_curve
 
 from . import clv as clv_core
 from .rfm import rfm_scores, rfm_segment_mask
 from .rules import evaluate_rule
-from .value import Signal, holdout_check, retention_curve, segment_signals, user_features
+from .value import Signal, segment_signals, user_features
 
 HOLDOUT_FRACTION = 0.25  # the last quarter of the observed span is the holdout period
 CLV_HORIZON_WEEKS = 52

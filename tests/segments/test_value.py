@@ -18,12 +18,12 @@ from scipy import stats
 
 from events.frame import US_PER_DAY, UserEvents, build_user_events
 from segments.analytics import value as value_module
+from segments.analytics.holdout import holdout_check
+from segments.analytics.retention import retention_curve
 from segments.analytics.value import (
     Signal,
     bootstrap_means,
-    holdout_check,
     mean_interval,
-    retention_curve,
     segment_signals,
     signals_to_dict,
     to_us,
