@@ -88,6 +88,8 @@ def _m2m_receiver(owner: type[models.Model], field_name: str) -> Any:
 
     def receiver(sender: Any, instance: models.Model, action: str, reverse: bool,
                  model: Any, pk_set: set[Any] | None, **kwargs: Any) -> None:
+        if kwargs.get("raw"):  # a fixture or backup load restores links: not a change
+            return
         if action == "pre_clear":
             if reverse:
                 owners = list(through.objects.filter(**{f"{target}_id": instance.pk})
