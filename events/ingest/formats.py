@@ -446,7 +446,12 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
                 nan_masks[column.name] = nan.to_numpy(zero_copy_only=False)
     try:
         # Integers stay integers when some are missing (user id 7, not 7.0).
-        frame = table.to_pandas(types_mapper=_nullable_integers)
+        nested = [name for name, kind in zip(table.column_names, table.schema.types, strict=True)
+                  if pa.types.is_nested(kind)]
+        frame = table.drop_columns(nested).to_pandas(types_mapper=_nullable_integers)
+        for name in nested:
+            frame[name] = pd.Series(_python_values(table.column(name)), dtype=object)
+        frame = frame[table.column_names]
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise ImportRejected("malformed_parquet",
                              f"the Parquet file's columns cannot be read: {str(exc)[:300]}",
@@ -454,6 +459,25 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
     frame.attrs["nan_masks"] = nan_masks
     frame["__line"] = np.arange(1, len(frame) + 1)
     return frame, Problems()
+
+
+def _python_values(column: pa.ChunkedArray) -> list[Any]:
+    """A nested column (struct, list, map) as Python values: lists stay lists, integers stay
+    integers at any depth (pandas would give numpy arrays, and floats where a row is null),
+    and maps become dicts, so properties keep them as JSON. A row whose map has a key twice
+    keeps that map's (key, value) pairs, never a silently dropped value (top-level properties
+    that are not an object are then a row problem)."""
+    try:
+        return column.to_pylist(maps_as_pydicts="strict")
+    except (KeyError, ValueError):  # a duplicate map key: find its rows
+        values: list[Any] = []
+        for i in range(len(column)):
+            one = column.slice(i, 1)
+            try:
+                values.extend(one.to_pylist(maps_as_pydicts="strict"))
+            except (KeyError, ValueError):
+                values.extend(one.to_pylist())
+        return values
 
 
 def _nullable_integers(kind: pa.DataType) -> Any:

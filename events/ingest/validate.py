@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -280,12 +280,26 @@ def _normalize_properties(props: pd.Series) -> tuple[pd.Series, np.ndarray]:
             parsed = json.loads(value) if isinstance(value, str) else value
             if not isinstance(parsed, dict):
                 raise ValueError("not an object")
-            out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"), default=str)
-                       if parsed else None)
+            out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"),
+                                  default=_json_default) if parsed else None)
         except (ValueError, TypeError, RecursionError):
             wrong[i] = True
             out.append(None)
     return pd.Series(out, index=props.index, dtype="str"), wrong
+
+
+def _json_default(value: object) -> object:
+    """Values JSON has no type for, inside properties: arrays as lists (never numpy's text of
+    them, ``[1 2]``), times in ISO 8601, bytes as UTF-8 text, anything else as its text."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
