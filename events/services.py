@@ -28,6 +28,7 @@ from .ingest import (
     parse_events,
     parse_users,
 )
+from .ingest.formats import in_users_words
 from .models import Dataset, IdMode, Import, ImportStatus
 from .store import EventStore
 
@@ -228,10 +229,10 @@ def import_run(job: Job) -> dict[str, Any]:
             _check_id_mode(dataset, pseudonymized=pseudonymized)
         if record.events_path:
             job_progress(job, 5, "reading and validating events")
-            parsed_events = parse_events(Path(record.events_path), opts)
+            parsed_events = parse_events(Path(record.events_path), opts, record.events_name)
         if record.users_path:
             job_progress(job, 40, "reading and validating users")
-            parsed_users = parse_users(Path(record.users_path), opts)
+            parsed_users = parse_users(Path(record.users_path), opts, record.users_name)
         if pseudonymized:  # before anything is stored: the store never sees a raw id
             if parsed_events is not None:
                 privacy.pseudonymize_column(parsed_events.frame, key)
@@ -243,7 +244,8 @@ def import_run(job: Job) -> dict[str, Any]:
                                              parsed_users.user_column)
         if parsed_users is not None:
             _check_users_match(store, dataset, parsed_events, parsed_users)
-    except ImportRejected as exc:
+    except ImportRejected as raised:
+        exc = _in_users_words(record, raised)
         _reject(record, exc)
         if pseudonymized:
             _discard_raw_uploads(record)
@@ -326,6 +328,19 @@ def _discard_raw_uploads(record: Import) -> None:
         if waiting.filter(events_path=path).exists() or waiting.filter(users_path=path).exists():
             continue
         Path(path).unlink(missing_ok=True)
+
+
+def _in_users_words(record: Import, exc: ImportRejected) -> ImportRejected:
+    """The rejection as its user reads it: a stored copy's server path or sha256 name replaced
+    by the name the file was uploaded under (the readers say it so already; this also covers a
+    message from anywhere else)."""
+    message, where = exc.message, exc.where
+    for path, name in ((record.events_path, record.events_name),
+                       (record.users_path, record.users_name)):
+        if path:
+            message = in_users_words(message, Path(path), name)
+            where = in_users_words(where, Path(path), name)
+    return ImportRejected(exc.code, message, where)
 
 
 def _reject(record: Import, exc: ImportRejected) -> None:
