@@ -130,7 +130,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             upload = values.get(field)
             if upload is not None:
                 stream, name = uploads.event_upload(upload, field=field, limit=limit)
-                path, _ = services.save_upload(stream, name=name, max_bytes=limit)
+                path, _ = services.save_upload(stream, name=name, max_bytes=limit,
+                                               workspace=dataset.workspace)
                 files[field] = (path, upload.name)
         record, created = services.import_create(
             dataset=dataset, user=request.user, events=files.get("events"),

@@ -44,8 +44,10 @@ class Command(BaseCommand):
         try:
             record, created = services.import_create(
                 dataset=dataset, user=None,
-                events=services.copy_to_uploads(opts["events"]) if opts["events"] else None,
-                users=services.copy_to_uploads(opts["users"]) if opts["users"] else None,
+                events=services.copy_to_uploads(opts["events"], workspace=workspace)
+                if opts["events"] else None,
+                users=services.copy_to_uploads(opts["users"], workspace=workspace)
+                if opts["users"] else None,
                 options={"format": opts["format"], "timezone": opts["timezone"],
                          "mapping": mapping, "pseudonymize": opts["pseudonymize"]},
             )
