@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # API bodies over the size or nesting limit: a JSON 413 / 400 before anything else runs.
+    "security.middleware.RequestBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -139,7 +141,11 @@ EVENT_STORE_PARTITIONS = env_int("EVENT_STORE_PARTITIONS", 8)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
 # Experiment assignment / per-arm summary CSVs (read into memory): a smaller limit.
 EXPERIMENT_UPLOAD_MAX_BYTES = env_int("EXPERIMENT_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Largest request body read into memory (form fields, JSON): over it the API answers a JSON 413
+# (files are streamed to disk and have MAX_UPLOAD_BYTES).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 10 * 1024 * 1024)
+# JSON (API bodies, JSON form fields) nested deeper than this is a 400 before it is parsed.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Cache: throttle and login-failure counts live here, so production shares them through Redis.
@@ -206,6 +212,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers with the JSON nesting limit (security.bodies).
+    "DEFAULT_PARSER_CLASSES": ["security.parsers.JSONParser", "security.parsers.FormParser",
+                               "security.parsers.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -43,7 +43,7 @@ from .catalog import attribute_catalog, event_catalog
 from .errors import FieldError
 from .ingest import ImportRejected
 from .models import Dataset, Erasure, IdMode, Import, ImportStatus
-from .services import forget_loaded_events, get_store
+from .services import forget_loaded_events, get_store, kept_for_another_workspace
 
 MAX_USER_ID_CHARS = 1000
 
@@ -285,7 +285,9 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
 
 def _delete_raw_uploads(dataset: Dataset, sid: str) -> int:
     """Raw upload files kept for finished imports that mention the id are deleted (the store
-    has their rows; nothing reads them again). A file an unfinished import waits for stays."""
+    has their rows; nothing reads them again). A file an unfinished import waits for stays,
+    and so does one another workspace's import points to (uploads from before the folders
+    per workspace can be shared): an erasure touches only its own workspace's files."""
     busy = [ImportStatus.PENDING, ImportStatus.RUNNING]
     deleted = 0
     records = Import.objects.filter(dataset=dataset).exclude(status__in=busy)
@@ -295,7 +297,7 @@ def _delete_raw_uploads(dataset: Dataset, sid: str) -> int:
             continue
         waiting = Import.objects.filter(status__in=busy).filter(
             Q(events_path=path) | Q(users_path=path))
-        if waiting.exists():
+        if waiting.exists() or kept_for_another_workspace(path, dataset.workspace_id):
             continue
         file.unlink(missing_ok=True)
         deleted += 1

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -28,6 +29,7 @@ from .ingest import (
     parse_events,
     parse_users,
 )
+from .ingest.formats import in_users_words
 from .models import Dataset, IdMode, Import, ImportStatus
 from .store import EventStore
 
@@ -44,17 +46,24 @@ def dataset_create(*, workspace: Workspace, name: str, description: str = "") ->
                                       description=description)
 
 
-def _upload_dir() -> Path:
-    # The store's local folder (for a URL store, its local_root: uploads are read locally).
-    path = get_store().root / "uploads"
+def upload_dir(workspace: Workspace) -> Path:
+    """The workspace's folder of raw uploads: ``uploads/<workspace id>/`` under the store's
+    local folder (for a URL store, its local_root: uploads are read locally). One folder per
+    workspace, so the same bytes uploaded to two workspaces are two files, and one workspace's
+    erasure never deletes another's. (Imports made before kept their files in ``uploads/``
+    itself; their rows point there and still work.)"""
+    path = get_store().root / "uploads" / str(workspace.pk)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def save_upload(stream: BinaryIO, *, name: str, max_bytes: int | None = None) -> tuple[Path, str]:
-    """Copy an uploaded stream to the upload folder under its sha256; returns (path, sha)."""
+def save_upload(stream: BinaryIO, *, name: str, workspace: Workspace,
+                max_bytes: int | None = None) -> tuple[Path, str]:
+    """Copy an uploaded stream to the workspace's upload folder under its sha256; returns
+    (path, sha)."""
     digest = hashlib.sha256()
-    tmp = _upload_dir() / f".incoming-{os.getpid()}-{id(stream)}"
+    folder = upload_dir(workspace)
+    tmp = folder / f".incoming-{os.getpid()}-{id(stream)}"
     size = 0
     try:
         with open(tmp, "wb") as out:
@@ -67,7 +76,7 @@ def save_upload(stream: BinaryIO, *, name: str, max_bytes: int | None = None) ->
                 out.write(chunk)
         sha = digest.hexdigest()
         suffix = "".join(Path(name).suffixes[-1:]).lower()[:10]
-        final = _upload_dir() / f"{sha}{suffix}"
+        final = folder / f"{sha}{suffix}"
         os.replace(tmp, final)
         return final, sha
     finally:
@@ -228,10 +237,10 @@ def import_run(job: Job) -> dict[str, Any]:
             _check_id_mode(dataset, pseudonymized=pseudonymized)
         if record.events_path:
             job_progress(job, 5, "reading and validating events")
-            parsed_events = parse_events(Path(record.events_path), opts)
+            parsed_events = parse_events(Path(record.events_path), opts, record.events_name)
         if record.users_path:
             job_progress(job, 40, "reading and validating users")
-            parsed_users = parse_users(Path(record.users_path), opts)
+            parsed_users = parse_users(Path(record.users_path), opts, record.users_name)
         if pseudonymized:  # before anything is stored: the store never sees a raw id
             if parsed_events is not None:
                 privacy.pseudonymize_column(parsed_events.frame, key)
@@ -243,7 +252,8 @@ def import_run(job: Job) -> dict[str, Any]:
                                              parsed_users.user_column)
         if parsed_users is not None:
             _check_users_match(store, dataset, parsed_events, parsed_users)
-    except ImportRejected as exc:
+    except ImportRejected as raised:
+        exc = _in_users_words(record, raised)
         _reject(record, exc)
         if pseudonymized:
             _discard_raw_uploads(record)
@@ -317,15 +327,37 @@ def _check_users_match(store: EventStore, dataset: Dataset, parsed_events: Any,
         )
 
 
+def kept_for_another_workspace(path: str, workspace_id: int) -> bool:
+    """Whether an import of another workspace points to this raw upload (a file from before
+    uploads were kept per workspace can be shared): then it is that workspace's file too."""
+    return Import.objects.exclude(workspace_id=workspace_id).filter(
+        Q(events_path=path) | Q(users_path=path)).exists()
+
+
 def _discard_raw_uploads(record: Import) -> None:
     """A pseudonymized import keeps no raw file once it ended (unless another import of the
-    same bytes still waits for it)."""
+    same bytes still waits for it, or the file is another workspace's too)."""
     for path in {record.events_path, record.users_path} - {""}:
         waiting = Import.objects.filter(
             status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).exclude(pk=record.pk)
         if waiting.filter(events_path=path).exists() or waiting.filter(users_path=path).exists():
             continue
+        if kept_for_another_workspace(path, record.workspace_id):
+            continue
         Path(path).unlink(missing_ok=True)
+
+
+def _in_users_words(record: Import, exc: ImportRejected) -> ImportRejected:
+    """The rejection as its user reads it: a stored copy's server path or sha256 name replaced
+    by the name the file was uploaded under (the readers say it so already; this also covers a
+    message from anywhere else)."""
+    message, where = exc.message, exc.where
+    for path, name in ((record.events_path, record.events_name),
+                       (record.users_path, record.users_name)):
+        if path:
+            message = in_users_words(message, Path(path), name)
+            where = in_users_words(where, Path(path), name)
+    return ImportRejected(exc.code, message, where)
 
 
 def _reject(record: Import, exc: ImportRejected) -> None:
@@ -343,10 +375,10 @@ def dataset_delete(*, dataset: Dataset) -> None:
         transaction.on_commit(lambda: get_store().delete(key))
 
 
-def copy_to_uploads(path: Path) -> tuple[Path, str]:
+def copy_to_uploads(path: Path, *, workspace: Workspace) -> tuple[Path, str]:
     """For the command line: keep a copy of the file under its sha256 like an upload."""
     with open(path, "rb") as handle:
-        stored, _ = save_upload(handle, name=path.name)
+        stored, _ = save_upload(handle, name=path.name, workspace=workspace)
     return stored, path.name
 
 

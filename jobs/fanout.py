@@ -30,7 +30,14 @@ from celery import chord, current_app
 from django.conf import settings
 
 from .models import Job, JobState
-from .services import CONTINUED, JobFailed, job_fail_continued, job_finish, job_progress
+from .services import (
+    CONTINUED,
+    JobFailed,
+    internal_error,
+    job_fail_continued,
+    job_finish,
+    job_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +132,7 @@ def partition_run(*, job_id: int, part: int, run: str) -> int:
         plan = read_plan(kind, job_id, run)
         _map_into_part(kind, job_id, plan, part, run)
     except Exception as exc:
-        log.exception("job %s partition %s failed", job_id, part)
-        error = f"partition {part}: {type(exc).__name__}: {exc}"
+        error = f"partition {part}: {internal_error(exc, f'job {job_id} partition {part}')}"
         job_fail_continued(job_id=job_id, error=error)
         raise PartitionFailed(error) from exc
     done = len(kind.storage().list_work(work_folder(kind, job_id, run), prefix="part-"))
@@ -163,9 +169,8 @@ def merge_run(*, job_id: int, run: str) -> None:
         job_fail_continued(job_id=job_id, error=str(exc))
         return
     except Exception as exc:
-        log.exception("job %s merge failed", job_id)
-        job_fail_continued(job_id=job_id, error=f"merging partitions: {type(exc).__name__}: "
-                                                f"{exc}")
+        job_fail_continued(job_id=job_id, error="merging partitions: "
+                                                + internal_error(exc, f"job {job_id} merge"))
         raise
     job_finish(job, JobState.SUCCEEDED, result=result)
     store.remove_work(folder)

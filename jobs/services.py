@@ -8,7 +8,8 @@ are idempotent (an import already published is finalized, not applied again).
 from __future__ import annotations
 
 import logging
-import traceback
+import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -43,6 +44,27 @@ def job_handler(kind: str) -> Callable[[Handler], Handler]:
 
 class JobFailed(Exception):
     """A handler's expected failure: the job ends as failed with this message, no retry."""
+
+
+# An absolute file path (not a URL's path, not a relative one): its folders are cut.
+_SERVER_PATH = re.compile(r"(?<![\w.~:/-])/(?:[^\s'\"/:]+/)+([^\s'\"/:]*)")
+
+
+def without_server_paths(text: str) -> str:
+    """A message with every absolute file path cut to its last part (``…/name``)."""
+    return _SERVER_PATH.sub(lambda found: "…/" + found.group(1), text)
+
+
+def internal_error(exc: BaseException, what: str) -> str:
+    """An unexpected failure: logged with its traceback under a new error id; returns what the
+    job's readers see instead: the exception's type and first line (server paths cut) and the
+    id, which an admin finds in the log."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("%s failed: error id %s", what, error_id, exc_info=exc)
+    lines = str(exc).strip().splitlines()
+    text = without_server_paths(lines[0]) if lines else ""
+    shown = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"{shown[:500]} (error id {error_id})"
 
 
 # What a handler returns when it handed the rest of the work to other tasks (a chord of one
@@ -137,17 +159,14 @@ def job_run(*, job_id: int) -> Job | None:
         if _is_transient(exc):
             job_release(job, f"retrying after: {exc}")
             raise
-        log.exception("job %s failed", job_id)
-        return job_finish(job, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return job_finish(job, JobState.FAILED, error=internal_error(exc, f"job {job_id}"))
     except Exception as exc:  # noqa: BLE001 - a failed job must say why, whatever happened
         from django.db import InterfaceError, OperationalError
 
         if isinstance(exc, OperationalError | InterfaceError):
             job_release(job, f"retrying after database error: {exc}")
             raise
-        log.exception("job %s failed", job_id)
-        return job_finish(job, JobState.FAILED,
-                          error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+        return job_finish(job, JobState.FAILED, error=internal_error(exc, f"job {job_id}"))
     if result is CONTINUED:
         log.info("job %s continues in other tasks", job_id)
         return job

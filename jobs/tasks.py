@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from . import fanout
-from .services import job_give_up, job_run
+from .services import internal_error, job_give_up, job_run
 
 # Transient failures (database, network) retry with exponential backoff: 2, 4, 8, ... s.
 MAX_RETRIES = int(os.environ.get("JOB_MAX_RETRIES", "5"))
@@ -31,7 +31,8 @@ def run_job(self, job_id: int) -> None:
         job_run(job_id=job_id)
     except Exception as exc:
         if self.request.retries >= MAX_RETRIES:
-            job_give_up(job_id=job_id, error=f"gave up after {MAX_RETRIES} retries: {exc}")
+            job_give_up(job_id=job_id, error=f"gave up after {MAX_RETRIES} retries: "
+                                             + internal_error(exc, f"job {job_id}"))
         raise
 
 

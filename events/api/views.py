@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,7 +19,7 @@ from accounts.api.filters import UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_schema
 from accounts.api.serializers import field_invalid, validated
-from security import uploads
+from security import parsers, uploads
 
 from .. import privacy_services, selectors, services
 from ..models import Dataset
@@ -106,7 +105,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
 @read_schema(ImportSerializer)
 class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ImportSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
     filterset_fields = ["dataset", "status"]
     ordering_fields = ["created_at", "finished_at"]
 
@@ -130,7 +129,8 @@ class ImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             upload = values.get(field)
             if upload is not None:
                 stream, name = uploads.event_upload(upload, field=field, limit=limit)
-                path, _ = services.save_upload(stream, name=name, max_bytes=limit)
+                path, _ = services.save_upload(stream, name=name, max_bytes=limit,
+                                               workspace=dataset.workspace)
                 files[field] = (path, upload.name)
         record, created = services.import_create(
             dataset=dataset, user=request.user, events=files.get("events"),

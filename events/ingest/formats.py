@@ -61,7 +61,23 @@ UNICODE_BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def detect_format(path: Path, declared: str = "auto") -> str:
+def shown_name(path: Path, name: str = "") -> str:
+    """The file as its user knows it: the name it was uploaded under (``name``), else the
+    stored file's own name. Messages use it, never the server's path of the stored copy."""
+    return name or path.name
+
+
+def in_users_words(text: str, path: Path, name: str = "") -> str:
+    """A library's message about the stored copy (pyarrow names the path it opened) with the
+    server's path and the stored name replaced by the user's name for the file."""
+    shown = shown_name(path, name)
+    for spelling in sorted({str(path), path.as_posix(), str(path.absolute())}, key=len,
+                           reverse=True):
+        text = text.replace(spelling, shown)
+    return text.replace(path.name, shown) if path.name != shown else text
+
+
+def detect_format(path: Path, declared: str = "auto", name: str = "") -> str:
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if declared != "auto":
@@ -70,7 +86,7 @@ def detect_format(path: Path, declared: str = "auto") -> str:
                                  "expected csv, parquet or jsonl")
         if declared != "parquet" and head[:4] == b"PAR1":
             raise ImportRejected("wrong_format", f"this is a Parquet file, not {declared}",
-                                 f"{path.name}: set the format to parquet or auto")
+                                 f"{shown_name(path, name)}: set the format to parquet or auto")
         return declared
     if head[:4] == b"PAR1":
         return "parquet"
@@ -85,16 +101,17 @@ def detect_format(path: Path, declared: str = "auto") -> str:
     return "csv"
 
 
-def check_file(path: Path, options: ImportOptions) -> int:
+def check_file(path: Path, options: ImportOptions, name: str = "") -> int:
     """Size, emptiness and known non-tabular formats; returns the size in bytes."""
+    name = shown_name(path, name)
     size = path.stat().st_size
     if size == 0:
-        raise ImportRejected("empty_file", "the file is empty", path.name)
+        raise ImportRejected("empty_file", "the file is empty", name)
     if options.max_bytes is not None and size > options.max_bytes:
         raise ImportRejected(
             "too_large",
             f"the file has {size:,} bytes, over the limit of {options.max_bytes:,}",
-            path.name,
+            name,
         )
     with open(path, "rb") as handle:
         head = handle.read(64)
@@ -102,7 +119,7 @@ def check_file(path: Path, options: ImportOptions) -> int:
         if head.startswith(magic):
             raise ImportRejected(
                 "wrong_format", f"the file is {what}, not CSV, Parquet or JSON Lines",
-                f"{path.name}, byte 0",
+                f"{name}, byte 0",
             )
     return size
 
@@ -176,7 +193,7 @@ def _check_not_utf16(head: bytes) -> None:
         )
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
+def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, Problems]:
     shape = _check_text(path)
     problems = Problems()
     with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -185,7 +202,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
         raise ImportRejected("missing_header", "the first line (the header) is empty", "line 1")
     if not first.endswith(("\n", "\r")):
         raise ImportRejected("empty_file", "the file has a header but no rows",
-                             f"{path.name}, line 1")
+                             f"{name}, line 1")
     try:
         header = next(csv.reader([first]))
     except csv.Error as exc:
@@ -230,8 +247,10 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, Problems]:
         text = str(exc)
         if "straddl" in text or "larger than block size" in text:
             raise ImportRejected("field_too_large",
-                                 f"a row is larger than {CSV_BLOCK_SIZE >> 20} MB", path.name) from None
-        raise ImportRejected("malformed_csv", f"the CSV cannot be parsed: {text[:300]}", path.name) from None
+                                 f"a row is larger than {CSV_BLOCK_SIZE >> 20} MB", name) from None
+        raise ImportRejected("malformed_csv",
+                             f"the CSV cannot be parsed: {in_users_words(text, path, name)[:300]}",
+                             name) from None
     lines_in_file = shape.newlines + (0 if shape.ends_with_newline else 1)
     for text in open_quote:
         _reject_if_unclosed_quote(path, text, lines_in_file)
@@ -420,14 +439,14 @@ def _record_lines(path: Path) -> Layout | None:
             np.asarray(spans, dtype=np.int64), None)
 
 
-def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
+def _read_parquet(path: Path, name: str) -> tuple[pd.DataFrame, Problems]:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ImportRejected("malformed_parquet", f"the Parquet file cannot be read: {str(exc)[:300]}",
-                             path.name) from None
+        raise ImportRejected("malformed_parquet", "the Parquet file cannot be read: "
+                             f"{in_users_words(str(exc), path, name)[:300]}", name) from None
     nan_masks: dict[str, np.ndarray] = {}
     for i, column in enumerate(table.schema):
         kind = column.type
@@ -438,7 +457,7 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
             except pa.ArrowInvalid:
                 raise ImportRejected("bad_encoding",
                                      f"column {column.name!r} holds bytes that are not UTF-8 text",
-                                     path.name) from None
+                                     name) from None
         elif pa.types.is_floating(kind):
             # NaN is a value, not a missing one: keep the difference for revenue and cost.
             nan = pc.is_nan(table.column(i)).fill_null(False)
@@ -446,14 +465,38 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, Problems]:
                 nan_masks[column.name] = nan.to_numpy(zero_copy_only=False)
     try:
         # Integers stay integers when some are missing (user id 7, not 7.0).
-        frame = table.to_pandas(types_mapper=_nullable_integers)
+        nested = [name for name, kind in zip(table.column_names, table.schema.types, strict=True)
+                  if pa.types.is_nested(kind)]
+        frame = table.drop_columns(nested).to_pandas(types_mapper=_nullable_integers)
+        for name in nested:
+            frame[name] = pd.Series(_python_values(table.column(name)), dtype=object)
+        frame = frame[table.column_names]
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise ImportRejected("malformed_parquet",
-                             f"the Parquet file's columns cannot be read: {str(exc)[:300]}",
-                             path.name) from None
+                             "the Parquet file's columns cannot be read: "
+                             f"{in_users_words(str(exc), path, name)[:300]}", name) from None
     frame.attrs["nan_masks"] = nan_masks
     frame["__line"] = np.arange(1, len(frame) + 1)
     return frame, Problems()
+
+
+def _python_values(column: pa.ChunkedArray) -> list[Any]:
+    """A nested column (struct, list, map) as Python values: lists stay lists, integers stay
+    integers at any depth (pandas would give numpy arrays, and floats where a row is null),
+    and maps become dicts, so properties keep them as JSON. A row whose map has a key twice
+    keeps that map's (key, value) pairs, never a silently dropped value (top-level properties
+    that are not an object are then a row problem)."""
+    try:
+        return column.to_pylist(maps_as_pydicts="strict")
+    except (KeyError, ValueError):  # a duplicate map key: find its rows
+        values: list[Any] = []
+        for i in range(len(column)):
+            one = column.slice(i, 1)
+            try:
+                values.extend(one.to_pylist(maps_as_pydicts="strict"))
+            except (KeyError, ValueError):
+                values.extend(one.to_pylist())
+        return values
 
 
 def _nullable_integers(kind: pa.DataType) -> Any:
@@ -462,7 +505,7 @@ def _nullable_integers(kind: pa.DataType) -> Any:
     return None
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, Problems]:
+def _read_jsonl(path: Path, name: str) -> tuple[pd.DataFrame, Problems]:
     _check_text(path)
     problems = Problems()
     records: list[dict[str, Any]] = []
@@ -535,18 +578,22 @@ def _flatten_track_call(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_table(path: Path, options: ImportOptions) -> tuple[pd.DataFrame, Problems, str]:
-    check_file(path, options)
-    fmt = detect_format(path, options.format)
+def read_table(path: Path, options: ImportOptions, name: str = ""
+               ) -> tuple[pd.DataFrame, Problems, str]:
+    """Read a stored file; ``name`` is the user's name for it (messages use it, not the stored
+    copy's)."""
+    name = shown_name(path, name)
+    check_file(path, options, name)
+    fmt = detect_format(path, options.format, name)
     reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[fmt]
-    frame, problems = reader(path)
+    frame, problems = reader(path, name)
     if len(frame) == 0:
         worst = _most_common(problems)
         if worst is not None:
             raise ImportRejected("no_valid_rows",
                                  f"no row of the file could be read; the problem: {worst}",
                                  _first_sample_where(problems))
-        raise ImportRejected("empty_file", "the file has a header but no rows", path.name)
+        raise ImportRejected("empty_file", "the file has a header but no rows", name)
     return frame, problems, fmt
 
 

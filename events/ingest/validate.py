@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,11 +107,11 @@ def anomalous_days(timestamps: pd.Series, threshold: float = 5.0, min_days: int 
 
 def _read_columns(
     path: Path, options: ImportOptions, aliases: Mapping[str, tuple[str, ...]],
-    required: tuple[str, ...],
+    required: tuple[str, ...], name: str = "",
 ) -> tuple[pd.DataFrame, Problems, str, int, list[str], dict[str, str]]:
     """Read a file and find its columns: (frame, row problems, format, rows read, the file's
     columns, canonical name -> source column)."""
-    frame, problems, fmt = read_table(path, options)
+    frame, problems, fmt = read_table(path, options, name)
     rows_read = len(frame) + sum(problems.counts.values())
     available = [c for c in frame.columns if c != "__line"]
     columns = resolve_columns(available, aliases, options.mapping, required)
@@ -137,8 +137,10 @@ def _holds_text(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values)
 
 
-def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
-    """Read and validate an events file; rows with problems are counted and left out."""
+def parse_events(path: Path, options: ImportOptions, name: str = "") -> ParsedEvents:
+    """Read and validate an events file; rows with problems are counted and left out.
+    ``name``: the file's name as its user gave it (messages name it), when ``path`` is a
+    stored copy."""
     if options.timezone:
         try:
             ZoneInfo(options.timezone)
@@ -146,7 +148,7 @@ def parse_events(path: Path, options: ImportOptions) -> ParsedEvents:
             raise ImportRejected("bad_timezone", f"unknown time zone {options.timezone!r}",
                                  "use an IANA name such as Europe/Berlin") from None
     frame, problems, fmt, rows_read, available, columns = _read_columns(
-        path, options, EVENT_ALIASES, REQUIRED_EVENT_COLUMNS)
+        path, options, EVENT_ALIASES, REQUIRED_EVENT_COLUMNS, name)
     _ignored_columns(
         problems, [c for c in available if c not in columns.values()],
         "columns that are not user, event, timestamp, revenue, cost or properties; ignored",
@@ -280,18 +282,33 @@ def _normalize_properties(props: pd.Series) -> tuple[pd.Series, np.ndarray]:
             parsed = json.loads(value) if isinstance(value, str) else value
             if not isinstance(parsed, dict):
                 raise ValueError("not an object")
-            out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"), default=str)
-                       if parsed else None)
+            out.append(json.dumps(parsed, sort_keys=True, separators=(",", ":"),
+                                  default=_json_default) if parsed else None)
         except (ValueError, TypeError, RecursionError):
             wrong[i] = True
             out.append(None)
     return pd.Series(out, index=props.index, dtype="str"), wrong
 
 
-def parse_users(path: Path, options: ImportOptions) -> ParsedUsers:
-    """Read and validate a users file: one row per user, attributes as columns."""
+def _json_default(value: object) -> object:
+    """Values JSON has no type for, inside properties: arrays as lists (never numpy's text of
+    them, ``[1 2]``), times in ISO 8601, bytes as UTF-8 text, anything else as its text."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def parse_users(path: Path, options: ImportOptions, name: str = "") -> ParsedUsers:
+    """Read and validate a users file: one row per user, attributes as columns (``name`` as
+    in ``parse_events``)."""
     frame, problems, fmt, rows_read, available, columns = _read_columns(
-        path, options, USER_ALIASES, ("user_id",))
+        path, options, USER_ALIASES, ("user_id",), name)
     show = available
     user_text = _strip(frame[columns["user_id"]])
     missing = _missing_ids(frame[columns["user_id"]], _arrow_text(user_text))

@@ -51,8 +51,8 @@ def seed_dataset(workspace: Any, tmp_path: Path, name: str = "Seeded events") ->
     dataset = services.dataset_create(workspace=workspace, name=name)
     events, users = write_files(tmp_path)
     record, _ = services.import_create(dataset=dataset, user=None,
-                                       events=services.copy_to_uploads(events),
-                                       users=services.copy_to_uploads(users))
+                                       events=services.copy_to_uploads(events, workspace=workspace),
+                                       users=services.copy_to_uploads(users, workspace=workspace))
     assert Import.objects.get(pk=record.pk).status == "succeeded"
     return dataset
 

@@ -18,7 +18,8 @@ def seed_dataset(workspace, tmp_path):  # type: ignore[no-untyped-def]
     events = tmp_path / "events.csv"
     events.write_text("user_id,event,timestamp,revenue\n" + "".join(
         f"u{i},view_page,2025-01-0{1 + i % 5}T10:00:00Z,{i % 3}\n" for i in range(30)))
-    services.import_create(dataset=dataset, user=None, events=services.copy_to_uploads(events))
+    services.import_create(dataset=dataset, user=None,
+                           events=services.copy_to_uploads(events, workspace=workspace))
     dataset.refresh_from_db()
     return dataset
 

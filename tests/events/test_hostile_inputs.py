@@ -301,7 +301,8 @@ def importer(workspace_factory, django_capture_on_commit_callbacks, settings):  
 
     def run(data: bytes, name: str, *, kind: str = "events", options: dict | None = None,
             max_bytes: int | None = None) -> Import:
-        upload = services.save_upload(io.BytesIO(data), name=name, max_bytes=max_bytes)
+        upload = services.save_upload(io.BytesIO(data), name=name, max_bytes=max_bytes,
+                                      workspace=workspace)
         files = {"events": (upload[0], name)} if kind == "events" else {
             "events": None, "users": (upload[0], name)}
         with django_capture_on_commit_callbacks(execute=True):
@@ -334,7 +335,7 @@ def test_hostile_input(case: Case, importer) -> None:  # type: ignore[no-untyped
         assert info.value.code == case.code
         assert Import.objects.count() == imports_before  # nothing registered
         uploads = Path(services.get_store().root) / "uploads"
-        assert [p.name for p in uploads.iterdir() if p.name.startswith(".incoming")] == []
+        assert [p.name for p in uploads.rglob(".incoming*")] == []
         record = None
     else:
         record = run(case.bytes(), case.name, kind=case.kind, options=case.options)

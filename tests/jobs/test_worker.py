@@ -42,7 +42,7 @@ def queue_import(tmp_path: Path, team) -> Import:  # type: ignore[no-untyped-def
     dataset = Dataset.objects.create(workspace=team["acme"], name="worker")
     path = events_file(tmp_path)
     with open(path, "rb") as handle:
-        stored = services.save_upload(handle, name="events.csv")
+        stored = services.save_upload(handle, name="events.csv", workspace=team["acme"])
     record, created = services.import_create(dataset=dataset, user=None,
                                              events=(stored[0], "events.csv"))
     assert created

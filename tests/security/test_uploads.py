@@ -30,8 +30,9 @@ def _import(client, dataset_id: int, name: str, data: bytes, field: str = "event
 
 
 def _uploads_dir(settings) -> list[Path]:  # type: ignore[no-untyped-def]
+    """The files stored under the uploads folder (one folder per workspace)."""
     folder = Path(settings.EVENT_STORE) / "uploads"
-    return [p for p in folder.iterdir()] if folder.exists() else []
+    return [p for p in folder.rglob("*") if p.is_file()]
 
 
 def _refused(r, status: int, code: str, *needles: str) -> None:  # type: ignore[no-untyped-def]

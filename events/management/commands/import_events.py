@@ -4,13 +4,31 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.management.workspace import workspace_from_options
+from accounts.models import Workspace
 from events import services
 from events.ingest import ImportRejected
 from events.models import Dataset, Import
 from jobs.services import job_run
+from security import uploads
+
+# The command line reads the operator's own files: no size limit (the API's is MAX_UPLOAD_BYTES).
+NO_LIMIT = 1 << 62
+
+
+def copy_file(path: Path, *, workspace: Workspace, field: str) -> tuple[Path, str]:
+    """Keep a copy of the file under its sha256 like an upload; gzip-compressed text
+    (.csv.gz, .jsonl.gz, .json.gz) is checked and decompressed as the API does it."""
+    if not path.name.lower().endswith(".gz"):
+        return services.copy_to_uploads(path, workspace=workspace)
+    with open(path, "rb") as handle:
+        stream, name = uploads.event_upload(File(handle, name=path.name), field=field,
+                                            limit=NO_LIMIT)
+        stored, _ = services.save_upload(stream, name=name, workspace=workspace)
+    return stored, path.name
 
 
 class Command(BaseCommand):
@@ -18,7 +36,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workspace", required=True, help="workspace slug")
-        parser.add_argument("--events", type=Path, help="CSV, Parquet or JSON Lines file")
+        parser.add_argument("--events", type=Path,
+                            help="CSV, Parquet or JSON Lines file (.csv.gz, .jsonl.gz: gzip)")
         parser.add_argument("--users", type=Path, help="users file with attributes")
         parser.add_argument("--dataset", default="events", help="dataset name (created if new)")
         parser.add_argument("--format", default="auto", choices=["auto", "csv", "parquet", "jsonl"])
@@ -42,15 +61,17 @@ class Command(BaseCommand):
             raise CommandError(f"--mapping is not valid JSON: {exc}") from None
         dataset, _ = Dataset.objects.get_or_create(workspace=workspace, name=opts["dataset"])
         try:
+            files = {key: copy_file(opts[key], workspace=workspace, field=f"--{key}")
+                     for key in ("events", "users") if opts[key]}
             record, created = services.import_create(
-                dataset=dataset, user=None,
-                events=services.copy_to_uploads(opts["events"]) if opts["events"] else None,
-                users=services.copy_to_uploads(opts["users"]) if opts["users"] else None,
+                dataset=dataset, user=None, events=files.get("events"), users=files.get("users"),
                 options={"format": opts["format"], "timezone": opts["timezone"],
                          "mapping": mapping, "pseudonymize": opts["pseudonymize"]},
             )
         except ImportRejected as exc:
             raise CommandError(str(exc)) from None
+        except uploads.UploadRefused as exc:
+            raise CommandError(f"{exc.where}: {exc.message}") from None
         if not created:
             self.stdout.write(f"already imported as import #{record.pk}; nothing added")
             return
