@@ -17,7 +17,9 @@ limit, found while a multipart body is parsed) with the same 413.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -77,3 +79,12 @@ def too_large_answer(size: int | None = None, *, fields: bool = False) -> dict[s
     else:
         detail = f"the request body is over the limit of {limit_text}"
     return {"detail": detail, "code": "body_too_large"}
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` for texts typed into a page or given on the command line, held to the
+    same nesting limit as API bodies: a text nested too deeply is a ``ValueError`` (shown
+    like any invalid JSON), never a ``RecursionError``."""
+    if too_deep(text):
+        raise ValueError(f"nested deeper than {max_depth()} levels")
+    return json.loads(text)

@@ -17,6 +17,7 @@ from django.views.decorators.cache import cache_control
 from accounts import selectors as ws_selectors
 from events.models import Dataset
 from jobs.models import Job
+from security import bodies
 
 from . import segment_services, selectors
 from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
@@ -192,7 +193,7 @@ def segment_form(request: HttpRequest, slug: str, pk: int | None = None) -> Http
     if request.method == "POST":
         values.update({k: request.POST.get(k, "") for k in values})
         try:
-            definition = json.loads(values["definition"] or "{}")
+            definition = bodies.loads(values["definition"] or "{}")
         except ValueError as exc:
             errors["definition"] = f"not valid JSON: {exc}"
             definition = None

@@ -55,3 +55,12 @@ def test_a_bad_gzip_file_is_refused_like_the_api_refuses_it(team, tmp_path, data
     with pytest.raises(CommandError, match=message):
         call_command("import_events", workspace="acme", events=path)
     assert not Import.objects.exists()
+
+
+def test_a_mapping_nested_too_deeply_is_a_clear_error_not_a_crash(team, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(CSV)
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(CommandError, match="--mapping is not valid JSON: nested deeper than 64"):
+        call_command("import_events", workspace="acme", events=path, mapping=deep)
+    assert not Import.objects.exists()

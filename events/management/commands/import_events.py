@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from events import services
 from events.ingest import ImportRejected
 from events.models import Dataset, Import
 from jobs.services import job_run
-from security import uploads
+from security import bodies, uploads
 
 # The command line reads the operator's own files: no size limit (the API's is MAX_UPLOAD_BYTES).
 NO_LIMIT = 1 << 62
@@ -56,7 +55,7 @@ class Command(BaseCommand):
             if opts[key] and not opts[key].is_file():
                 raise CommandError(f"--{key}: {opts[key]} is not a file")
         try:
-            mapping = json.loads(opts["mapping"]) if opts["mapping"] else {}
+            mapping = bodies.loads(opts["mapping"]) if opts["mapping"] else {}
         except ValueError as exc:
             raise CommandError(f"--mapping is not valid JSON: {exc}") from None
         dataset, _ = Dataset.objects.get_or_create(workspace=workspace, name=opts["dataset"])
