@@ -253,6 +253,8 @@ def import_run(job: Job) -> dict[str, Any]:
     with store.write_lock(dataset.store_key):  # not beside an erasure of the same dataset
         merge = merge_into_store(store, dataset.store_key, import_id=str(record.pk),
                                  events=parsed_events, users=parsed_users, report=report)
+    if parsed_events is not None:  # the merge adds what it found (same_event_other_amount)
+        report["events"]["problems"] = parsed_events.problems.as_dict()
     if parsed_events is not None and merge.duplicates_in_file + merge.duplicates_of_stored:
         report["events"]["problems"]["duplicate"] = {
             "count": merge.duplicates_in_file + merge.duplicates_of_stored,
