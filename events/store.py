@@ -278,6 +278,16 @@ class EventStore:
                 continue
             yield self._read_table(path, cols).to_pandas()
 
+    def iter_partition_tables(self, key: str, columns: Sequence[str] | None = None,
+                              ) -> Iterator[pa.Table]:
+        """Like ``iter_partitions``, as Arrow tables (no conversion to pandas)."""
+        version = self.current(key)
+        if version is None:
+            return
+        cols = list(columns) if columns is not None else None
+        for path in version.event_files():
+            yield self._read_table(path, cols)
+
     def read_users(self, key: str) -> pd.DataFrame:
         version = self.current(key)
         if version is None or not self._exists(version.path / "users.parquet"):

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from ..store import EVENT_SCHEMA, EventStore, partition_of
 from .dedup import _sort_keys, _sorted_unique
+from .errors import ImportRejected
 from .report import SAMPLE_LIMIT, _jsonable
 from .textcodes import _inverse, _text_codes
 from .validate import ParsedEvents, ParsedUsers
@@ -61,6 +62,7 @@ def merge_into_store(
     events: ParsedEvents | None,
     users: ParsedUsers | None,
     report: dict[str, Any],
+    max_event_names: int | None = None,
 ) -> MergeResult:
     """Append validated rows to the dataset as one new version; exactly once per ``import_id``.
 
@@ -69,6 +71,10 @@ def merge_into_store(
     another only in revenue or cost are kept and counted under ``same_event_other_amount`` in
     ``events.problems``. Each partition is rewritten sorted by (user, time, event, properties,
     revenue, cost).
+
+    ``max_event_names``: an import that would bring the dataset's distinct event names over
+    this is rejected (``ImportRejected("too_many_event_names")``, nothing written); rows of
+    names the dataset already holds are always accepted.
     """
     current = store.current(key)
     manifest = dict(current.manifest) if current else {}
@@ -77,6 +83,8 @@ def merge_into_store(
         # A redelivered job: the version with this import is already published.
         return MergeResult(**{**applied[import_id]["result"], "already_applied": True})
 
+    if events is not None and max_event_names is not None:
+        _check_event_names(store, key, events, max_event_names)
     new_parts: dict[int, pa.Table] = {}
     user_counts: dict[int, int] = {}
     dup_in_file = dup_stored = added = other_amount = 0
@@ -145,6 +153,41 @@ class _MergedEvents:
     added: int = 0
     # Rows of the frame that differ from another kept row only in revenue or cost.
     other_amount: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def stored_event_names(store: EventStore, key: str) -> pa.Array:
+    """The distinct event names of the dataset's current version (from the event column
+    alone: its dictionary, the names in use)."""
+    found = [pa.array([], pa.string())]
+    for part in range(store.partitions):
+        column = store.read_partition_table(key, part, columns=["event"]).column("event")
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type):
+                found.append(chunk.dictionary.take(pc.unique(chunk.indices)).cast(pa.string()))
+            else:
+                found.append(pc.unique(chunk).cast(pa.string()))
+    return pc.unique(pa.concat_arrays(found))
+
+
+def _check_event_names(store: EventStore, key: str, events: ParsedEvents, limit: int) -> None:
+    """Reject an import that would give the dataset more than ``limit`` distinct event names."""
+    incoming = pc.unique(pa.array(events.frame["event"].to_numpy(dtype=object), pa.string()))
+    if len(incoming) == 0:
+        return
+    stored = stored_event_names(store, key)
+    added = incoming.filter(pc.invert(pc.is_in(incoming, value_set=stored)))
+    total = len(stored) + len(added)
+    if len(added) == 0 or total <= limit:
+        return
+    examples = ", ".join(repr(n) for n in sorted(added.to_pylist())[:5])
+    raise ImportRejected(
+        "too_many_event_names",
+        f"this import would give the dataset {total:,} distinct event names, over the limit of "
+        f"{limit:,} (MAX_EVENT_NAMES): it adds {len(added):,} new names ({examples}"
+        f"{', ...' if len(added) > 5 else ''}) to the {len(stored):,} stored. A column of ids, "
+        "URLs or free text mapped as the event makes a name per row: map the event name column "
+        "instead, or raise MAX_EVENT_NAMES",
+        f"column {events.columns.get('event', 'event')}")
 
 
 def _samples(events: ParsedEvents, rows: np.ndarray) -> list[dict[str, Any]]:
