@@ -6,7 +6,9 @@ Pure (no Django). Layout of one dataset::
         CURRENT                 name of the published version directory (atomically replaced)
         v000003/
             manifest.json       version, row counts, the imports it contains, their reports
-            events-00.parquet   one file per user-hash partition, sorted by (user_id, timestamp)
+            events-00.parquet   one file per user-hash partition, sorted by (user_id, timestamp),
+                                then the rest of the event (name, properties, revenue, cost),
+                                so its content never depends on the order rows arrived in
             users.parquet       user attributes, one row per user (optional)
 
 A new version is written to a temporary directory, fsynced, renamed into place, and only then

@@ -298,7 +298,9 @@ def _pick(ue: UserEvents, pk: np.ndarray, sig: np.ndarray, here: np.ndarray, u0:
         best_sig = np.full(len(todo), np.iinfo(np.int64).max, dtype=np.int64)
         width = hi - lo[todo]
         for off in range(int(width.max()) if len(todo) else 0):
-            rows = np.flatnonzero(off < width)
+            rows = np.flatnonzero((off < width) & (best_sig != 0))  # 0: none can be better
+            if len(rows) == 0:
+                break
             cand = pk[lo[todo[rows]] + off]
             free = ~(used[:, todo[rows]] == cand).any(axis=0)
             cand_sig = sig[ue.event[cand]]
