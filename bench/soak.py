@@ -24,10 +24,10 @@ Not a benchmark (no anchor, not named bench_*.py, so ``make bench`` does not run
    ``SOAK_JOB_INTERVAL`` seconds). Every request has a timeout. RSS of the gunicorn workers
    and of the Celery worker (main + pool processes) is sampled every 5 s.
 5. Faults, once each, both over before half time (the second half measures memory in steady
-   state): at 15% of the run the Redis server is stopped, left down 5 s and started again (its
-   data is lost: no persistence); at 25% the Celery worker's process group is killed with
-   SIGKILL (while a job runs, if one starts within min(20 s, 10% of the run)) and a new worker
-   is started.
+   state), each while a job runs if one starts within min(20 s, 10% of the run): at 15% of the
+   run the Redis server is stopped, left down 5 s and started again (its data is lost: no
+   persistence); at 25% the Celery worker's process group is killed with SIGKILL and a new
+   worker is started.
 6. When the load stops, wait up to ``SOAK_STUCK_SECONDS`` (120) for every job to end; the ones
    still queued or running are ``stuck``.
 
@@ -104,7 +104,7 @@ WEB_THREADS = int(os.environ.get("SOAK_WEB_THREADS", "4"))
 WORKER_CONCURRENCY = int(os.environ.get("SOAK_WORKER_CONCURRENCY", "2"))
 SAMPLE_EVERY = 5.0
 REDIS_AT, KILL_AT = 0.15, 0.25  # when the faults start, as shares of SOAK_SECONDS
-KILL_WAIT = min(20.0, 0.1 * SECONDS)  # how long the kill waits for a running job
+FAULT_WAIT = min(20.0, 0.1 * SECONDS)  # how long a fault waits for a job to be running
 OUTAGE_GRACE = 15.0
 KEEP_ALIVE = 30  # gunicorn --keep-alive
 IDLE_REUSE = KEEP_ALIVE / 2  # a client connection idle longer than this is not reused  # a broker 503 this long after Redis is back still counts as the outage
@@ -788,10 +788,23 @@ def jobs_in_states(client: Client, *states: str) -> list[int]:
     return ids
 
 
+def wait_for_running(client: Client) -> list[int]:
+    """Ids of running jobs, once one runs (at most FAULT_WAIT seconds; maybe none)."""
+    deadline = time.monotonic() + FAULT_WAIT
+    running = jobs_in_states(client, "running")
+    while time.monotonic() < deadline and not running:
+        time.sleep(0.3)
+        running = jobs_in_states(client, "running")
+    return running
+
+
 def restart_redis(redis: OwnRedis, client: Client, stats: Stats) -> dict[str, Any]:
+    """Stop our redis-server while a job runs (its message unacknowledged, as in a busy
+    deployment), leave it down REDIS_DOWN seconds, start it again (empty: no persistence)."""
+    wait_for_running(client)
     in_flight = jobs_in_states(client, "queued", "running")
     stopped_at = stats.now()
-    log(f"FAULT: stopping redis (port {redis.port}); jobs in flight {in_flight}")
+    log(f"FAULT: stopping redis (port {redis.port}); jobs queued or running {in_flight}")
     redis.stop()
     time.sleep(REDIS_DOWN)
     redis.start()
@@ -802,12 +815,7 @@ def restart_redis(redis: OwnRedis, client: Client, stats: Stats) -> dict[str, An
 
 def kill_worker(procs: Processes, start_worker: Any, client: Client, stats: Stats,
                 ) -> dict[str, Any]:
-    deadline = time.monotonic() + KILL_WAIT
-    running: list[int] = []
-    while time.monotonic() < deadline and not running:
-        running = jobs_in_states(client, "running")
-        if not running:
-            time.sleep(0.3)
+    running = wait_for_running(client)
     old = procs.get("worker")
     old_pid = old.pid if old else None
     killed_at = stats.now()
