@@ -897,7 +897,9 @@ def summarize_jobs(jobs: list[dict[str, Any]], world: World, stuck: list[int],
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
             "failed_reasons": dict(reasons.most_common(10)),
             "failed_without_reason": len(no_reason), "failed_without_reason_ids": no_reason[:10],
-            "stuck": len(stuck), "stuck_jobs": stuck_jobs[:10], "drain_seconds": drain_seconds}
+            "stuck": len(stuck), "stuck_jobs": stuck_jobs[:10], "drain_seconds": drain_seconds,
+            # delivered more than once (a killed worker's job, taken again after its lease)
+            "attempts_over_1": {str(j["id"]): j["attempts"] for j in jobs if j["attempts"] > 1}}
 
 
 def _percentile(values: list[float], q: float) -> float:
