@@ -16,12 +16,13 @@ DEMO_USERS ?= 50000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/segment_planner
 export ALLOW_INSECURE_KEY := 1
 
-.PHONY: help install demo test test-sqlite test-postgres bench lint worker serve screenshots
+.PHONY: help install demo test test-sqlite test-postgres bench soak lint worker serve screenshots
 
 help:
 	@echo "make demo   - set up, load the demo dataset, start a worker and serve http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole suite (SQLite, and PostgreSQL + Redis when reachable)"
 	@echo "make bench  - benchmarks into bench/results.jsonl (BENCH_SCALE=small for a quick pass)"
+	@echo "make soak   - 10 min of mixed load with faults on gunicorn + PostgreSQL + Redis + worker (SOAK_SECONDS=90 for a short pass)"
 	@echo "make lint   - ruff and the import contracts (lint-imports)"
 
 $(VENV)/.installed: pyproject.toml
@@ -68,6 +69,11 @@ test-postgres: install
 
 bench: install
 	$(PY) bench/run_all.py
+
+# Not a benchmark: bench/soak.py (README there); needs PostgreSQL on 127.0.0.1:5432 and
+# redis-server on PATH (it runs its own on a private port).
+soak: install
+	$(PY) bench/soak.py
 
 lint: install
 	$(VENV)/bin/ruff check .

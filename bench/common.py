@@ -235,3 +235,106 @@ def emit_vs_anchor(bench: str, ours: dict[str, Any], anchor: dict[str, Any], *, 
                 repeat=scale.repeat, seconds_runs=ours["all_seconds"],
                 anchor_seconds_runs=anchor["all_seconds"], code=code,
                 loadavg_1m_before=round(load_before, 2))
+
+
+# ----- servers on 127.0.0.1 (the load benchmark and the soak) ---------------------------------
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    """True when something accepts connections on 127.0.0.1:``port``."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process (Linux /proc; empty when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(x) for x in handle.read().split()]
+    except OSError:
+        return []
+
+
+def process_rss_mb(pid: int) -> float:
+    """Current resident memory (VmRSS) of another process in MiB; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def wait_healthz(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until ``GET /healthz`` on 127.0.0.1:``port`` answers 200 (the server is ``proc``)."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz", headers={"Host": "127.0.0.1"})
+            ok = conn.getresponse().status == 200
+            conn.close()
+            if ok:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server on port {port} did not answer /healthz in {timeout:.0f}s")
+
+
+def recreate_database(url: str) -> None:
+    """DROP (with FORCE) and CREATE the PostgreSQL database named at the end of ``url``.
+
+    Imports psycopg: call it from a child phase, not from an orchestrator."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    """DROP (with FORCE) the PostgreSQL database named at the end of ``url`` (child phase)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def login_session(user: Any) -> str:
+    """A logged-in Django session for ``user`` (its key is the ``sessionid`` cookie).
+
+    Imports Django: call it from a child phase after ``django.setup()``."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def append_jsonl(path: Path, line: dict[str, Any]) -> None:
+    """Append one JSON line to a results file (e.g. ``bench/soak-results.jsonl``)."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
