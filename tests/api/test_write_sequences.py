@@ -47,8 +47,8 @@ from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("WRITE_SEQUENCES_EXAMPLES", "6"))
-STEPS = int(os.environ.get("WRITE_SEQUENCES_STEPS", "8"))
+EXAMPLES = int(os.environ.get("WRITE_SEQUENCES_EXAMPLES", "12"))
+STEPS = int(os.environ.get("WRITE_SEQUENCES_STEPS", "10"))
 SHRINK = os.environ.get("WRITE_SEQUENCES_SHRINK") == "1"
 DEEP = "__deep__"  # stands for a list nested 6,000 levels (json.dumps cannot write one)
 NOT_LISTED = {"/api/v1/schema/", "/api/v1/docs/"}
