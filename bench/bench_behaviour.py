@@ -22,11 +22,12 @@ Phases (each in a fresh process, see bench/common.py):
   ``retention`` (signup cohorts of the 52 full ISO weeks before as_of's week, recurring, "on",
   any event) and ``discover`` (5 events x 1/2/3/5/10 x 3/7 days = 50 candidates, outcome upgrade
   within 60 days). Headline ``seconds`` = funnel + retention.
-* ``anchor``: DuckDB loads the same Parquet into tables (``anchor_load_seconds``, apart; the
-  row order ``file_row_number`` is the tie order of events with equal timestamps, as in ours),
-  then the funnel (window functions give each funnel event the next event of each step; the
-  attempt chain is three joins on that; furthest step and in-window per user) and the
-  retention matrix (distinct (user, week offset) after a join to the users) in SQL.
+* ``anchor``: DuckDB loads the same Parquet into tables (``anchor_load_seconds``, apart), then
+  the funnel (window functions over time give each funnel event the first event of each step
+  at the same time or later: events sharing a timestamp are simultaneous, a step may share the
+  previous step's time, as in ours; the attempt chain is three joins on that; furthest step
+  and in-window per user) and the retention matrix (distinct (user, week offset) after a join
+  to the users) in SQL.
 
 Checks (after timing): funnel users per step and in-window users per step, and the whole
 retention matrix with cohort sizes, must be identical (exit 1 otherwise).
@@ -152,8 +153,8 @@ def funnel_sql(as_of: int) -> str:
 WITH f AS (SELECT user_id, seq, t, event FROM ev WHERE event IN ({names}) AND t <= {as_of}),
 g AS (SELECT user_id, seq, t, event,
 {nexts}
-  FROM f WINDOW w AS (PARTITION BY user_id ORDER BY seq
-                      ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)),
+  FROM f WINDOW w AS (PARTITION BY user_id ORDER BY t
+                      RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)),
 att AS (
   SELECT a.user_id, a.t AS t0,
     CASE WHEN b.seq IS NULL OR b.t - a.t > {w} THEN 1

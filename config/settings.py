@@ -137,6 +137,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Event store: a local folder by default, or an fsspec URL (memory://, s3:// with s3fs, file://).
 EVENT_STORE = os.environ.get("EVENT_STORE", str(VAR_DIR / "event-store"))
 EVENT_STORE_PARTITIONS = env_int("EVENT_STORE_PARTITIONS", 8)
+# Distinct event names a dataset may hold: an import that would go over is rejected
+# (too_many_event_names). The catalog of every name is stored with the dataset.
+MAX_EVENT_NAMES = env_int("MAX_EVENT_NAMES", 10_000)
 # Largest upload accepted through the UI and API (bytes).
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 1024 * 1024 * 1024)
 # Experiment assignment / per-arm summary CSVs (read into memory): a smaller limit.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -25,3 +27,13 @@ def dataset_get(user: object, pk: int) -> Dataset:
 def imports_for(user: object) -> QuerySet[Import]:
     return Import.objects.filter(workspace__in=workspaces_for(user)).select_related(
         "dataset", "job", "workspace")
+
+
+def catalog_matching(dataset: Dataset, text: str = "") -> list[dict[str, Any]]:
+    """The dataset's event catalog (most frequent first), only the names that hold ``text``
+    (case-insensitive) when it is given."""
+    events = dataset.event_catalog or []
+    needle = text.strip().casefold()
+    if not needle:
+        return list(events)
+    return [e for e in events if needle in str(e.get("event", "")).casefold()]

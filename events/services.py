@@ -260,9 +260,18 @@ def import_run(job: Job) -> dict[str, Any]:
         raise JobFailed(f"rejected: {exc}") from None
     job_progress(job, 55, "de-duplicating and writing the event store")
     report = build_report(parsed_events, parsed_users, None)
-    with store.write_lock(dataset.store_key):  # not beside an erasure of the same dataset
-        merge = merge_into_store(store, dataset.store_key, import_id=str(record.pk),
-                                 events=parsed_events, users=parsed_users, report=report)
+    try:
+        with store.write_lock(dataset.store_key):  # not beside an erasure of the same dataset
+            merge = merge_into_store(store, dataset.store_key, import_id=str(record.pk),
+                                     events=parsed_events, users=parsed_users, report=report,
+                                     max_event_names=settings.MAX_EVENT_NAMES)
+    except ImportRejected as exc:  # too many distinct event names: nothing was written
+        _reject(record, exc)
+        if pseudonymized:
+            _discard_raw_uploads(record)
+        raise JobFailed(f"rejected: {exc}") from None
+    if parsed_events is not None:  # the merge adds what it found (same_event_other_amount)
+        report["events"]["problems"] = parsed_events.problems.as_dict()
     if parsed_events is not None and merge.duplicates_in_file + merge.duplicates_of_stored:
         report["events"]["problems"]["duplicate"] = {
             "count": merge.duplicates_in_file + merge.duplicates_of_stored,
@@ -272,7 +281,7 @@ def import_run(job: Job) -> dict[str, Any]:
         }
     fault_point("import-after-publish")
     job_progress(job, 80, "building the event catalog")
-    events_catalog = event_catalog(store.iter_partitions(
+    events_catalog = event_catalog(store.iter_partition_tables(
         dataset.store_key, columns=["user_id", "event", "timestamp", "properties"]))
     users_catalog = attribute_catalog(store.read_users(dataset.store_key))
     rows_read = (parsed_events.rows_read if parsed_events else 0)

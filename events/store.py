@@ -6,7 +6,9 @@ Pure (no Django). Layout of one dataset::
         CURRENT                 name of the published version directory (atomically replaced)
         v000003/
             manifest.json       version, row counts, the imports it contains, their reports
-            events-00.parquet   one file per user-hash partition, sorted by (user_id, timestamp)
+            events-00.parquet   one file per user-hash partition, sorted by (user_id, timestamp),
+                                then the rest of the event (name, properties, revenue, cost),
+                                so its content never depends on the order rows arrived in
             users.parquet       user attributes, one row per user (optional)
 
 A new version is written to a temporary directory, fsynced, renamed into place, and only then
@@ -277,6 +279,16 @@ class EventStore:
             if wanted is not None and number not in wanted:
                 continue
             yield self._read_table(path, cols).to_pandas()
+
+    def iter_partition_tables(self, key: str, columns: Sequence[str] | None = None,
+                              ) -> Iterator[pa.Table]:
+        """Like ``iter_partitions``, as Arrow tables (no conversion to pandas)."""
+        version = self.current(key)
+        if version is None:
+            return
+        cols = list(columns) if columns is not None else None
+        for path in version.event_files():
+            yield self._read_table(path, cols)
 
     def read_users(self, key: str) -> pd.DataFrame:
         version = self.current(key)

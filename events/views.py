@@ -7,11 +7,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts import selectors as ws_selectors
 
+from . import selectors
 from .forms import ImportForm
 from .models import Dataset, Import
 
@@ -26,12 +28,19 @@ def _sparkline(counts: list[int], width: int = 120, height: int = 28) -> str:
     return points
 
 
+# Event names per page of the dataset page's catalog.
+CATALOG_PAGE = 50
+
+
 @login_required
 def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
     dataset = get_object_or_404(Dataset, workspace=workspace, pk=pk)
+    search = request.GET.get("q", "")[:200]
+    catalog = Paginator(selectors.catalog_matching(dataset, search), CATALOG_PAGE)
+    page = catalog.get_page(request.GET.get("page"))
     events: list[dict[str, Any]] = []
-    for entry in dataset.event_catalog:
+    for entry in page.object_list:
         counts = entry.get("weekly", {}).get("counts", [])
         events.append({**entry, "spark": _sparkline(counts), "weeks": entry["weekly"]["weeks"],
                        "last_week": counts[-1] if counts else 0})
@@ -40,6 +49,9 @@ def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "membership": membership,
         "dataset": dataset,
         "events": events,
+        "catalog_page": page,
+        "catalog_search": search,
+        "catalog_total": len(dataset.event_catalog or []),
         "attributes": dataset.attribute_catalog,
         "imports": Import.objects.filter(dataset=dataset).select_related("job")[:20],
         "form": ImportForm(),

@@ -3,26 +3,38 @@
 Semantics (follows PostHog's documented funnel rules; every choice below is tested against a
 plain-Python per-user reference in ``tests/behaviour/test_funnels.py``):
 
-* **Event order.** A user's events are taken in the stored order of ``UserEvents`` (time, then
-  the stored tie order). "After" means later in that order; an event fills at most one step.
-  Events with ``time > as_of_us`` and users outside ``users`` are ignored.
+* **Ties: events that share a timestamp are simultaneous.** Their stored order (the store
+  breaks ties by event name) is never read, so renaming events never changes a funnel. Order
+  is time: "at or after" an event means at its time or later, "between" two events means
+  strictly between their times. An event fills at most one step. Events with
+  ``time > as_of_us`` and users outside ``users`` are ignored.
 * **Attempts.** Every event matching step 1 starts an attempt (so a new step-1 event starts a
   new attempt; attempts may overlap). The window is measured from the attempt's step-1 event
   and is inclusive: a step counts if ``time - t_step1 <= window_days``.
-* **ordered**: step k+1 is the first step-(k+1) event after step k's event (greedy earliest
-  matching, which reaches as far as any other matching); other events may come between.
-* **strict**: step k+1 must be the very next event of the user after step k's event (any other
-  event in between, of any name, breaks the attempt there).
+* **ordered**: step k+1 is the earliest step-(k+1) event at or after step k's time
+  (``t[k+1] >= t[k]``: a step may share the previous step's second, PostHog's rule), other than
+  the events the attempt already used (greedy earliest matching, which reaches as far as any
+  other matching); other events may come between. Where PostHog wants a step that repeats the
+  previous step's event strictly later (its SQL cannot tell two events of one second apart),
+  here a second event of that second will do.
+* **strict**: step k+1 must be at step k's time or at the user's next event time: no event of
+  the user, of any name, lies strictly between the two times (one that shares either time is
+  simultaneous, not between).
+* **Simultaneous candidates.** When several events of one second could fill a step, the one
+  that can fill the fewest of the following steps is taken (the nearer steps weigh more);
+  candidates equal in that are interchangeable, so the result does not depend on which.
 * **any_order**: every event that matches any step starts an attempt; a step is completed if
-  one of its events lies at or after the start event and within the window; the attempt
-  reaches k steps when k distinct steps are completed. Step event sets must be disjoint.
-  Step k's time is the k-th earliest completion.
-* **Exclusions.** An attempt is invalid if an exclusion event lies strictly between its step-1
-  (start) event and the event of the furthest step it reached (nothing to check when it only
-  reached step 1). Invalid attempts count as nothing; a user whose attempts are all invalid is
-  ``excluded`` (reported apart, not in any step).
+  one of its events lies at or after the start event's time and within the window; the
+  attempt reaches k steps when k distinct steps are completed. Step event sets must be
+  disjoint. Step k's time is the k-th earliest completion.
+* **Exclusions.** An attempt is invalid if an exclusion event lies strictly between the time
+  of its step-1 (start) event and the time of the furthest step it reached (PostHog's rule;
+  one at either time does not count; nothing to check when it only reached step 1). Invalid
+  attempts count as nothing; a user whose attempts are all invalid is ``excluded`` (reported
+  apart, not in any step).
 * **Per user** the furthest step over valid attempts counts; time to convert is read from the
-  user's first attempt that reaches that furthest step.
+  user's attempt that reaches that furthest step with the earliest step times (step 1's time
+  first, then step 2's, ...).
 * **Still in window**: an entered, not excluded user who did not reach the last step and whose
   latest step-1 event is within the window of ``as_of`` (``as_of - t <= window``). They count in
   ``users`` of the steps they reached, but at their furthest step they are reported as
@@ -177,12 +189,15 @@ class FunnelResult:
 
 
 DEFINITION = {
-    "ordered": "each step is the first event of that step after the previous step's event; "
-               "window from the step-1 event, inclusive; furthest step over attempts counts",
-    "strict": "each step is the very next event after the previous step's event; window from "
-              "the step-1 event, inclusive; furthest step over attempts counts",
-    "any_order": "distinct steps completed at or after an attempt's first step event within the "
-                 "window, inclusive; furthest count over attempts counts",
+    "ordered": "each step is the first event of that step at or after the previous step's time "
+               "(events of one second are simultaneous: a step may share the previous step's "
+               "second); window from the step-1 event, inclusive; furthest step over attempts "
+               "counts",
+    "strict": "each step is at the previous step's time or the user's next event time, with no "
+              "event strictly between; window from the step-1 event, inclusive; furthest step "
+              "over attempts counts",
+    "any_order": "distinct steps completed at or after the time of an attempt's first step "
+                 "event within the window, inclusive; furthest count over attempts counts",
 }
 
 
@@ -209,11 +224,101 @@ def _positions(ue: UserEvents, lut: np.ndarray, users: np.ndarray | None,
     return pos[keep]
 
 
+def _moment_bounds(ue: UserEvents, pos: np.ndarray, end: bool) -> np.ndarray:
+    """Per position, where its moment (the run of the user's events at that same time) starts,
+    or one past where it ends (``end``). Events are sorted by (user, time), so a moment is
+    contiguous: a galloping search from each position, O(log moment size) vectorized steps."""
+    n = len(ue.time)
+    pos = np.asarray(pos, dtype=np.int64)
+    if len(pos) == 0:
+        return pos.copy()
+    user, time = ue.user, ue.time
+    u, t = user[pos], time[pos]
+    sign = 1 if end else -1
+
+    def inside(probe: np.ndarray, which: np.ndarray) -> np.ndarray:
+        ok = (probe >= 0) & (probe < n)
+        at = np.clip(probe, 0, n - 1)
+        return ok & (user[at] == u[which]) & (time[at] == t[which])
+
+    known = pos.copy()  # in the moment
+    beyond = np.empty_like(pos)  # out of it (or past the ends of the array)
+    active = np.arange(len(pos))
+    step = 1
+    while len(active):
+        probe = known[active] + sign * step
+        hit = inside(probe, active)
+        known[active[hit]] = probe[hit]
+        beyond[active[~hit]] = probe[~hit]
+        active = active[hit]
+        step *= 2
+    active = np.flatnonzero(np.abs(beyond - known) > 1)
+    while len(active):  # binary search between the last inside and the first outside
+        mid = (known[active] + beyond[active]) // 2
+        hit = inside(mid, active)
+        known[active[hit]] = mid[hit]
+        beyond[active[~hit]] = mid[~hit]
+        active = active[np.abs(beyond[active] - known[active]) > 1]
+    return known + 1 if end else known
+
+
+def _later_signatures(luts: list[np.ndarray]) -> list[np.ndarray]:
+    """Per step k, per event code: which later steps the event could also fill, as a number
+    that is larger the nearer those steps are (bit K-1-j for step j > k)."""
+    k_steps = len(luts)
+    out = []
+    for k in range(k_steps):
+        sig = np.zeros(len(luts[0]), dtype=np.int64)
+        for j in range(k + 1, k_steps):
+            sig |= luts[j].astype(np.int64) << (k_steps - 1 - j)
+        out.append(sig)
+    return out
+
+
+def _pick(ue: UserEvents, pk: np.ndarray, sig: np.ndarray, here: np.ndarray, u0: np.ndarray,
+          used: np.ndarray) -> np.ndarray:
+    """For each attempt, the candidate (a position in ``pk``, -1 for none) an overlapping step
+    takes: among the user's earliest candidates at or after ``here`` (a moment start) that the
+    attempt has not ``used`` (steps x attempts positions), the one with the smallest
+    ``sig`` (then the first stored: equal signatures are interchangeable). When every
+    candidate of that second is used, the next second's candidates."""
+    n_pk = len(pk)
+    best = np.full(len(here), -1, dtype=np.int64)
+    lo = np.searchsorted(pk, here, side="left")
+    todo = np.arange(len(here))
+    for _ in range(2):  # the first candidates' second, then (all used) the next one
+        alive = lo[todo] < n_pk
+        todo = todo[alive]
+        if len(todo) == 0:
+            break
+        first = pk[lo[todo]]
+        own = ue.user[first] == u0[todo]
+        todo, first = todo[own], first[own]
+        hi = np.searchsorted(pk, _moment_bounds(ue, first, end=True), side="left")
+        best_sig = np.full(len(todo), np.iinfo(np.int64).max, dtype=np.int64)
+        width = hi - lo[todo]
+        for off in range(int(width.max()) if len(todo) else 0):
+            rows = np.flatnonzero((off < width) & (best_sig != 0))  # 0: none can be better
+            if len(rows) == 0:
+                break
+            cand = pk[lo[todo[rows]] + off]
+            free = ~(used[:, todo[rows]] == cand).any(axis=0)
+            cand_sig = sig[ue.event[cand]]
+            better = free & (cand_sig < best_sig[rows])
+            best[todo[rows[better]]] = cand[better]
+            best_sig[rows[better]] = cand_sig[better]
+        missing = best[todo] < 0
+        todo = todo[missing]
+        lo[todo] = hi[missing]
+    return best
+
+
 def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
               users: np.ndarray | None, as_of_us: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: start position, steps reached, step times (K, m; -1 where not reached)
-    and the position of the furthest matched event."""
+    and the position of the furthest matched event. Ties as in the module docstring: the
+    stored order of events sharing a time is never read."""
     k_steps = len(luts)
     time, user = ue.time, ue.user
     if mode == "any_order":
@@ -225,11 +330,12 @@ def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
         t0, u0 = time[starts], user[starts]
         times = np.full((k_steps, m), np.iinfo(np.int64).max, dtype=np.int64)
         last = starts.copy()
+        at_start = _moment_bounds(ue, starts, end=False)  # the start's second counts
         for k, lut in enumerate(luts):
             pk = _positions(ue, lut, users, as_of_us)
             if len(pk) == 0:
                 continue
-            j = np.searchsorted(pk, starts, side="left")
+            j = np.searchsorted(pk, at_start, side="left")
             cand = pk[np.minimum(j, len(pk) - 1)]
             ok = (j < len(pk)) & (user[cand] == u0) & (time[cand] - t0 <= window_us)
             times[k, ok] = time[cand[ok]]
@@ -244,31 +350,40 @@ def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
     times = np.full((k_steps, m), -1, dtype=np.int64)
     times[0] = t0
     reached = np.ones(m, dtype=np.int16)
-    last = starts.copy()
+    chosen = np.full((k_steps, m), -1, dtype=np.int64)  # the events each attempt used
+    chosen[0] = starts
     idx = np.arange(m)  # attempts still alive
     cur = starts.copy()
     n_events = len(time)
+    signatures = _later_signatures(luts)
     for k in range(1, k_steps):
         if len(idx) == 0:
             break
-        if mode == "strict":
-            cand = cur + 1
-            inside = cand < n_events
-            cand_c = np.minimum(cand, n_events - 1)
-            ok = inside & luts[k][ue.event[cand_c]] & (user[cand_c] == u0[idx]) \
-                & (time[cand_c] <= as_of_us) & (time[cand_c] - t0[idx] <= window_us)
-            cand = cand_c
+        pk = _positions(ue, luts[k], users, as_of_us)
+        if len(pk) == 0:
+            break
+        here = _moment_bounds(ue, cur, end=False)  # candidates from step k's second on
+        overlaps = any((luts[k][:-1] & luts[j][:-1]).any() for j in range(k_steps) if j != k)
+        if overlaps:  # an event of another step could be taken: choose among ties
+            cand = _pick(ue, pk, signatures[k], here, u0[idx], chosen[:k, idx])
+            ok = cand >= 0
+            cand = np.where(ok, cand, 0)
         else:
-            pk = _positions(ue, luts[k], users, as_of_us)
-            if len(pk) == 0:
-                break
-            j = np.searchsorted(pk, cur, side="right")
+            j = np.searchsorted(pk, here, side="left")
             cand = pk[np.minimum(j, len(pk) - 1)]
-            ok = (j < len(pk)) & (user[cand] == u0[idx]) & (time[cand] - t0[idx] <= window_us)
+            ok = (j < len(pk)) & (user[cand] == u0[idx])
+        ok &= time[cand] - t0[idx] <= window_us
+        if mode == "strict":  # in step k's second or the user's next one, nothing between
+            after = _moment_bounds(ue, cur, end=True)
+            nxt = np.minimum(after, n_events - 1)
+            limit = np.where((after < n_events) & (user[nxt] == u0[idx]),
+                             _moment_bounds(ue, nxt, end=True), after)
+            ok &= cand < limit
         idx, cur = idx[ok], cand[ok]
         reached[idx] += 1
         times[k, idx] = time[cur]
-        last[idx] = cur
+        chosen[k, idx] = cur
+    last = chosen[reached.astype(np.int64) - 1, np.arange(m)]
     return starts, reached, times, last
 
 
@@ -349,9 +464,10 @@ def funnel_users(ue: UserEvents, steps: Sequence[StepSpec | str], options: Funne
 
     starts, reached, times, last = _attempts(ue, luts, mode, window_us, users, as_of_us)
     if len(exclusions) and len(starts):
+        # Exclusion events strictly between the start's time and the furthest step's time.
         pex = _positions(ue, ex_lut, users, as_of_us)
-        between = np.searchsorted(pex, last, side="left") - np.searchsorted(pex, starts,
-                                                                            side="right")
+        between = np.searchsorted(pex, _moment_bounds(ue, last, end=False), side="left") \
+            - np.searchsorted(pex, _moment_bounds(ue, starts, end=True), side="left")
         reached = np.where(between > 0, 0, reached).astype(np.int16)
 
     furthest = np.zeros(n, dtype=np.int16)
@@ -368,9 +484,14 @@ def funnel_users(ue: UserEvents, steps: Sequence[StepSpec | str], options: Funne
         excluded[who] = best == 0
         latest = ue.time[starts[bounds + lengths - 1]]
         in_window[who] = (best > 0) & (best < k_steps) & (as_of_us - latest <= window_us)
-        # The user's first attempt that reaches the best: first marked attempt in each run.
+        # The user's attempt that reaches the best with the earliest step times: the first
+        # marked attempt in each run, unless another one starts at the same time (a tie).
         marked = np.flatnonzero(reached == np.repeat(best, lengths))
         run = np.repeat(np.arange(len(bounds)), lengths)[marked]
+        if bool(((run[1:] == run[:-1]) & (times[0, marked[1:]] == times[0, marked[:-1]])).any()):
+            by_times = np.lexsort(tuple(times[k, marked] for k in range(k_steps - 1, -1, -1))
+                                  + (run,))
+            marked, run = marked[by_times], run[by_times]
         first = marked[np.r_[True, run[1:] != run[:-1]]]
         step_times[:, ue.user[starts[first]]] = times[:, first]
     return FunnelUsers(furthest, in_window, excluded, step_times)

@@ -3,18 +3,22 @@ and which of them reach an outcome. Pure, vectorized (no loop per user, session 
 
 Semantics:
 
-* Events of users in ``users`` with ``since_us <= time <= as_of_us``, in the stored order.
-* **Sessions**: a user's events split where the gap to the previous event is more than
+* Events of users in ``users`` with ``since_us <= time <= as_of_us``.
+* **Ties: events that share a timestamp are simultaneous**, as in funnels: their stored order
+  (by event name) is never read. A user's events at one time are one **step** of a path: the
+  set of their event names, shown as the names joined by `` + `` (``"cart + view"``; in
+  ``PathRow.step_events`` as a tuple of names). So renaming events never changes a path.
+* **Sessions**: a user's steps split where the gap to the previous step is more than
   ``session_gap_minutes`` (default 30; a gap of exactly 30 minutes stays in the session).
-* **Repeats collapsed**: consecutive events with the same name inside a session count once.
-* **Anchor**, one per session at most: with ``start_event``, its first occurrence in the
-  session, and the path is it plus the next ``steps - 1`` events of the session; with
-  ``end_event``, its first occurrence, and the path is the ``steps - 1`` events before it plus
-  it; with neither, the session's first ``steps`` events. Paths are shorter where the session
-  is.
+* **Repeats collapsed**: consecutive steps with the same set of names inside a session count
+  once.
+* **Anchor**, one per session at most: with ``start_event``, the session's first step that
+  holds it, and the path is that step plus the next ``steps - 1`` steps of the session; with
+  ``end_event``, its first step, and the path is the ``steps - 1`` steps before it plus it;
+  with neither, the session's first ``steps`` steps. Paths are shorter where the session is.
 * **Share of users**: distinct users with the path / distinct users with an anchored session.
 * **Outcome**: a path's session reaches the outcome when an ``outcome_event`` occurs in the
-  session at or after the path's first step. Per path: outcome rate (Wilson) and lift = rate /
+  session at or after the path's first step (in that step too). Per path: outcome rate (Wilson) and lift = rate /
   rate over all anchored sessions; ``reaching`` lists paths (support >= ``min_sessions``) with
   lift > 1, highest first, ``stalling`` those with lift < 1, lowest first.
 * **Sankey**: nodes (step index, event) and links (step i -> i+1, sessions) of the top paths.
@@ -22,20 +26,24 @@ Semantics:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from behaviour.analytics.funnels import Rate
 from events.frame import UserEvents
 
 US_PER_MINUTE = 60_000_000
+# How the events of one step (one timestamp) are shown: their names, sorted, joined by this.
+SIMULTANEOUS = " + "
 
 
 @dataclass(frozen=True)
 class PathRow:
-    steps: tuple[str, ...]
+    steps: tuple[str, ...]  # one label per step: its event names joined by SIMULTANEOUS
     sessions: int
     users: int
     user_share: float | None
@@ -43,9 +51,11 @@ class PathRow:
     outcome_sessions: int
     outcome_rate: Rate | None  # None without an outcome event
     lift: float | None
+    step_events: tuple[tuple[str, ...], ...] = ()  # per step, its event names (sorted)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"steps": list(self.steps), "sessions": self.sessions, "users": self.users,
+        return {"steps": list(self.steps), "step_events": [list(s) for s in self.step_events],
+                "sessions": self.sessions, "users": self.users,
                 "user_share": self.user_share, "session_share": self.session_share,
                 "outcome_sessions": self.outcome_sessions,
                 "outcome_rate": None if self.outcome_rate is None
@@ -149,9 +159,9 @@ class PathsOptions:
 @dataclass
 class PathsPartial:
     """Path counts of some users (one user-hash partition; sessions never span users): per
-    path its event names (``""`` where the path is shorter), sessions, distinct users and
-    sessions reaching the outcome; and the anchored sessions, their users and how many reached
-    the outcome. Counts of disjoint users add up."""
+    path its steps (each a JSON list of the step's sorted event names, ``""`` where the path is
+    shorter), sessions, distinct users and sessions reaching the outcome; and the anchored
+    sessions, their users and how many reached the outcome. Counts of disjoint users add up."""
 
     labels: np.ndarray  # (paths, steps) str
     sessions: np.ndarray
@@ -182,6 +192,8 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
     del sel
     u, t, e = ue.user[pos], ue.time[pos], ue.event[pos]
     del pos
+    steps_of = _Steps.of(u, t, e, ue.event_names)
+    u, t, e = steps_of.user, steps_of.time, steps_of.code
     if len(u):
         new = np.empty(len(u), dtype=bool)
         new[0] = True
@@ -201,14 +213,15 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
     del new
 
     if start_event is not None or end_event is not None:
-        code = ue.event_code(start_event if start_event is not None else end_event)
-        hits = np.flatnonzero(e == code) if code >= 0 else np.zeros(0, np.int64)
+        holds = steps_of.holding(ue.event_code(start_event if start_event is not None
+                                               else end_event))
+        hits = np.flatnonzero(holds[e])
         anchors = _first_per_run(hits, sid)
     else:
         anchors = session_first
     before = end_event is not None
     m = len(anchors)
-    base = len(ue.event_names) + 1
+    base = len(steps_of.labels) + 1
     digits = np.zeros((steps, m), dtype=np.int64)
     a_sid = sid[anchors]
     for j in range(steps):
@@ -244,11 +257,10 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
     path_users = np.bincount(pair[first] % max(n_paths, 1), minlength=n_paths)
     total_users = int(np.count_nonzero(au[1:] != au[:-1])) + 1 if m else 0  # sorted by user
 
-    out_code = ue.event_code(outcome_event) if outcome_event is not None else -1
     reached_total = 0
     if outcome_event is not None:
         last_out = np.full(n_sessions, -1, dtype=np.int64)
-        op = np.flatnonzero(e == out_code) if out_code >= 0 else np.zeros(0, np.int64)
+        op = np.flatnonzero(steps_of.holding(ue.event_code(outcome_event))[e])
         if len(op):
             ends = np.r_[sid[op][1:] != sid[op][:-1], True]
             last_out[sid[op][ends]] = op[ends]
@@ -259,7 +271,7 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
         reached_total = int(reached.sum())
     else:
         path_out = np.zeros(n_paths, dtype=np.int64)
-    table = np.array(("",) + tuple(ue.event_names), dtype=str)
+    table = np.array(("",) + steps_of.labels, dtype=str)
     labels = table[np.asarray(uniq_digits, dtype=np.int64)].T.reshape(n_paths, steps) \
         if n_paths else np.zeros((0, steps), dtype=str)
     return PathsPartial(labels=labels, sessions=np.asarray(counts, dtype=np.int64),
@@ -267,17 +279,93 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
                         anchored=m, anchored_users=total_users, reached=reached_total)
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """Events as path steps: one per (user, time), coded by the set of its event names. Codes
+    below ``len(names)`` are single event names; the others, sets of several (``members``:
+    (set code, name code) pairs). ``labels``: per code, the JSON list of its sorted names."""
+
+    user: np.ndarray
+    time: np.ndarray
+    code: np.ndarray
+    names: tuple[str, ...]
+    labels: tuple[str, ...]
+    members: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, u: np.ndarray, t: np.ndarray, e: np.ndarray, names: tuple[str, ...]) -> _Steps:
+        n = len(u)
+        first = np.ones(n, dtype=bool)
+        if n:
+            first[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
+        singles = tuple(json.dumps([name]) for name in names)
+        none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if first.all():  # no two events share a time: every step is one event
+            return cls(u, t, e.astype(np.int64), names, singles, none)
+        moment = np.cumsum(first) - 1
+        n_moments = int(moment[-1]) + 1
+        code = e[first].astype(np.int64)  # right for moments of one distinct name
+        # Distinct (moment, name) pairs of moments of more than one event, names ascending.
+        rows = np.flatnonzero(np.bincount(moment, minlength=n_moments)[moment] > 1)
+        pm, pe = moment[rows], e[rows].astype(np.int64)
+        order = np.lexsort((pe, pm))
+        pm, pe = pm[order], pe[order]
+        distinct = np.r_[True, (pm[1:] != pm[:-1]) | (pe[1:] != pe[:-1])] if len(pm) else \
+            np.zeros(0, bool)
+        pm, pe = pm[distinct], pe[distinct]
+        size = np.bincount(pm, minlength=n_moments)
+        several = size[pm] > 1
+        pm, pe = pm[several], pe[several]
+        labels = singles
+        members = none
+        if len(pm):
+            # Each set of names gets one id: refine an id by one more element at a time.
+            start = np.flatnonzero(np.r_[True, pm[1:] != pm[:-1]])
+            owners = pm[start]
+            width = np.diff(np.r_[start, len(pm)])
+            ident = np.zeros(len(start), dtype=np.int64)
+            for j in range(int(width.max())):
+                element = np.where(j < width, pe[np.minimum(start + j, len(pe) - 1)] + 1, 0)
+                ident, _ = pd.factorize(ident * (len(names) + 1) + element)
+                ident = ident.astype(np.int64)
+            firsts = np.unique(ident, return_index=True)[1]
+            code[owners] = len(names) + ident
+            set_names = [tuple(sorted(names[c] for c in pe[start[i]:start[i] + width[i]]))
+                         for i in firsts]
+            labels = singles + tuple(json.dumps(list(group)) for group in set_names)
+            which = np.repeat(ident, width)
+            members = (len(names) + which, pe)
+        return cls(u[first], t[first], code, names, labels, members)
+
+    def holding(self, name_code: int) -> np.ndarray:
+        """Per step code: does the step hold the event name ``name_code`` (-1: none)?"""
+        out = np.zeros(len(self.labels), dtype=bool)
+        if name_code >= 0:
+            out[name_code] = True
+            sets, codes = self.members
+            out[sets[codes == name_code]] = True
+        return out
+
+
+def _display(label: str) -> tuple[str, tuple[str, ...]]:
+    """A partial's step label (JSON list of names) as (shown text, names)."""
+    names = tuple(json.loads(label))
+    return SIMULTANEOUS.join(names), names
+
+
 def paths_from_partials(parts: list[PathsPartial], options: PathsOptions, *,
                         top: int | None = 20, min_sessions: int = 30,
                         alpha: float = 0.05) -> PathsResult:
-    """``paths`` from the partials of disjoint sets of users (sums of counts: exact). Paths are
-    ordered as one process orders them: by their event codes (names sorted), "" first."""
+    """``paths`` from the partials of disjoint sets of users (sums of counts: exact). Among
+    equal counts, paths are ordered by their steps' names (sorted), shorter first."""
     as_of_us, steps = options.as_of_us, options.steps
     start_event, end_event = options.start_event, options.end_event
     outcome_event, session_gap_minutes = options.outcome_event, options.session_gap_minutes
     before = end_event is not None
     direction = "before_end" if before else "after_start" if start_event else "session_start"
-    names = sorted({str(x) for p in parts for x in np.asarray(p.labels).ravel()} - {""})
+    names = sorted({str(x) for p in parts for x in np.asarray(p.labels).ravel()} - {""},
+                   key=lambda label: tuple(json.loads(label)))
+    shown = {label: _display(label) for label in names}
     code = {name: i + 1 for i, name in enumerate(names)}
     code[""] = 0
     totals: dict[tuple[int, ...], list[int]] = {}
@@ -299,14 +387,16 @@ def paths_from_partials(parts: list[PathsPartial], options: PathsOptions, *,
         if outcome_event is not None else None
 
     def row(i: int) -> PathRow:
-        labels = tuple(names[x - 1] for x in keys[i] if x > 0)
+        labels = tuple(shown[names[x - 1]][0] for x in keys[i] if x > 0)
+        events = tuple(shown[names[x - 1]][1] for x in keys[i] if x > 0)
         rate = Rate.of(int(path_out[i]), int(counts[i]), alpha) if overall is not None else None
         lift = rate.estimate / overall.estimate if rate is not None and overall.estimate \
             else None
         return PathRow(steps=labels, sessions=int(counts[i]), users=int(path_users[i]),
                        user_share=float(path_users[i] / total_users) if total_users else None,
                        session_share=float(counts[i] / m) if m else None,
-                       outcome_sessions=int(path_out[i]), outcome_rate=rate, lift=lift)
+                       outcome_sessions=int(path_out[i]), outcome_rate=rate, lift=lift,
+                       step_events=events)
 
     limit = n_paths if top is None else top
     order = np.lexsort((np.arange(n_paths), -counts, -path_users))[:limit]

@@ -24,10 +24,27 @@ class DatasetCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class CatalogSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Dataset
-        fields = ["id", "version", "event_catalog", "attribute_catalog"]
+class CatalogQuerySerializer(serializers.Serializer):
+    """A page of the event catalog: most frequent names first, optionally only the names
+    holding ``q`` (case-insensitive)."""
+
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=500, default=100)
+    q = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class CatalogSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    event_count = serializers.IntegerField(help_text="event names matching q (all without q)")
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    event_catalog = serializers.ListField(
+        child=serializers.DictField(), help_text="this page's event names: count, distinct "
+        "users, first/last seen, weekly counts, property keys")
+    attribute_catalog = serializers.ListField(child=serializers.DictField())
 
 
 class ImportSerializer(serializers.ModelSerializer):

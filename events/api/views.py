@@ -10,9 +10,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from accounts import selectors as ws_selectors
 from accounts.api.filters import UpdatedAtFilterSet, updated_since
@@ -24,6 +25,7 @@ from security import parsers, uploads
 from .. import privacy_services, selectors, services
 from ..models import Dataset
 from .serializers import (
+    CatalogQuerySerializer,
     CatalogSerializer,
     DatasetCreateSerializer,
     DatasetSerializer,
@@ -75,11 +77,29 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
         services.dataset_delete(dataset=dataset)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={200: CatalogSerializer, **READ_ERRORS})
+    @extend_schema(parameters=[CatalogQuerySerializer],
+                   responses={200: CatalogSerializer, 400: ERRORS[400], **READ_ERRORS})
     @action(detail=True, methods=["get"])
     def catalog(self, request: Request, pk: str | None = None) -> Response:
-        """What the dataset contains: events and user attributes."""
-        return Response(CatalogSerializer(self.get_object()).data)
+        """What the dataset contains: one page of its event names (most frequent first; ``q``
+        keeps the names that hold it) and its user attributes. 404 past the last page."""
+        dataset = self.get_object()
+        query = CatalogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page, size, text = (query.validated_data[k] for k in ("page", "page_size", "q"))
+        events = selectors.catalog_matching(dataset, text)
+        pages = max(1, -(-len(events) // size))
+        if page > pages:
+            raise NotFound(f"page {page} is past the last page ({pages})")
+        url = request.build_absolute_uri()
+        return Response(CatalogSerializer({
+            "id": dataset.pk, "version": dataset.version, "event_count": len(events),
+            "page": page, "page_size": size,
+            "next": replace_query_param(url, "page", page + 1) if page < pages else None,
+            "previous": replace_query_param(url, "page", page - 1) if page > 1 else None,
+            "event_catalog": events[(page - 1) * size:page * size],
+            "attribute_catalog": dataset.attribute_catalog,
+        }).data)
 
     @extend_schema(request=ErasureRequestSerializer,
                    responses={202: ErasureSerializer, 200: ErasureSerializer, **ERRORS})

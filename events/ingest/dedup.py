@@ -1,15 +1,16 @@
 """Sorting rows by (user, timestamp, event) with packed integer keys, and finding the rows
-that repeat an earlier one (same user, event, timestamp and properties)."""
+that repeat an earlier one: the same whole event (user, event, timestamp, properties, revenue
+and cost)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .textcodes import _indices
+from .textcodes import _text_codes_arrow
 
 
 @dataclass(frozen=True)
@@ -81,20 +82,50 @@ def _sort_keys(u: np.ndarray, t: np.ndarray, e: np.ndarray, most: int) -> _SortP
     return _SortPlan([u.astype(np.uint64), span, e.astype(np.uint64)], None, 0)
 
 
+@dataclass(frozen=True)
+class _Unique:
+    """What ``_sorted_unique`` found: ``keep``, the positions of the rows to keep in stored
+    order; ``ordered``, their (single) sort key, or None when the plan has several; the new
+    rows that repeat a new row (``in_file``) or a stored row (``stored``); ``other_amount``,
+    the positions of the kept new rows that share user, event, time and properties with
+    another kept row but not its revenue and cost."""
+
+    keep: np.ndarray
+    ordered: np.ndarray | None
+    in_file: int = 0
+    stored: int = 0
+    other_amount: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def _amount_key(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Amounts as floats for sorting and comparing: NaN where missing, -0.0 as 0.0."""
+    out = np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False),
+                     dtype=np.float64)
+    return out + 0.0  # -0.0 + 0.0 == +0.0
+
+
+def _same_amount(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
 def _sorted_unique(
-    plan: _SortPlan, n_existing: int, properties: pa.ChunkedArray, rows: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray | None, int, int]:
-    """Positions of the rows to keep, sorted by (user, timestamp, event) and then position;
-    their (single) sort key, or None when the plan has several; the number of new rows that
-    repeat a new row / a stored row.
+    plan: _SortPlan, n_existing: int, columns: dict[str, pa.ChunkedArray],
+    rows: np.ndarray | None,
+) -> _Unique:
+    """The rows to keep, sorted by (user, timestamp, event, properties, revenue, cost) and
+    then position; a row equal to an earlier one in all six is a repeat and left out.
 
     The rows are the stored ones (the first ``n_existing``) followed by the new ones;
-    ``properties[rows]`` (or ``properties`` when ``rows`` is None) are their properties."""
+    ``columns`` holds their ``properties``, ``revenue`` and ``cost`` (taken at ``rows`` when
+    ``rows`` is not None). Within a run of equal (user, timestamp[, event]) keys the order is
+    that of the event's name, its properties text (by bytes, missing last) and its amounts
+    (numeric, missing last): never the file's row order, so the same rows give the same
+    stored partition whatever their order and however they were split across imports."""
     keys = plan.keys
     m = len(keys[0])
     ordered = None
     if m == 0:
-        return np.zeros(0, np.int64), keys[0][:0] if len(keys) == 1 else None, 0, 0
+        return _Unique(np.zeros(0, np.int64), keys[0][:0] if len(keys) == 1 else None)
     if plan.index_bits and len(keys) == 1:
         shift = np.uint64(plan.index_bits)
         ordered = keys[0] << shift
@@ -114,10 +145,10 @@ def _sorted_unique(
             in_order = values[order]
             same &= in_order[1:] == in_order[:-1]
     if not same.any():
-        return order, ordered, 0, 0
-    # Runs of equal keys: put in order of (tie, position); the rows whose (tie, properties)
-    # equal an earlier row's of the same run are duplicates. (A run's key is the same on
-    # each of its places, so ``ordered`` stays right.)
+        return _Unique(order, ordered)
+    # Runs of equal keys: put in order of (tie, properties, revenue, cost, position); the
+    # rows equal to the previous row in all of these but position are repeats. (A run's key
+    # is the same on each of its places, so ``ordered`` stays right.)
     starts = np.ones(m, bool)
     starts[1:] = ~same
     run = np.cumsum(starts) - 1
@@ -128,20 +159,35 @@ def _sorted_unique(
     position = order[slots]
     runs = run[slots]
     ties = plan.tie[position] if plan.tie is not None else np.zeros(len(slots), np.int64)
-    order[slots] = position[np.lexsort((position, ties, runs))]
     picked = pa.array(position if rows is None else rows[position])
-    codes = pc.dictionary_encode(properties.take(picked), null_encoding="encode")
-    props = _indices(codes.combine_chunks())
-    regroup = np.lexsort((position, props, ties, runs))
+    texts = _text_codes_arrow(columns["properties"].take(picked).combine_chunks())
+    props = texts.ranks[texts.codes]  # by text, not by first appearance
+    revenue = _amount_key(columns["revenue"].take(picked))
+    cost = _amount_key(columns["cost"].take(picked))
+    regroup = np.lexsort((position, cost, revenue, props, ties, runs))
     runs, ties, props, position = runs[regroup], ties[regroup], props[regroup], position[regroup]
-    repeat = np.zeros(len(slots), bool)
-    repeat[1:] = (runs[1:] == runs[:-1]) & (ties[1:] == ties[:-1]) & (props[1:] == props[:-1])
+    revenue, cost = revenue[regroup], cost[regroup]
+    order[slots] = position
+    event = np.zeros(len(slots), bool)  # same user, time, event and properties as the previous
+    event[1:] = (runs[1:] == runs[:-1]) & (ties[1:] == ties[:-1]) & (props[1:] == props[:-1])
+    amount = np.zeros(len(slots), bool)
+    amount[1:] = _same_amount(revenue[1:], revenue[:-1]) & _same_amount(cost[1:], cost[:-1])
+    repeat = event & amount
     previous = np.empty_like(position)
     previous[1:] = position[:-1]
     new_repeat = repeat & (position >= n_existing)
     stored = int(np.count_nonzero(new_repeat & (previous < n_existing)))
     in_file = int(np.count_nonzero(new_repeat)) - stored
+    # Events told apart by their amount only: in each group of equal (user, time, event,
+    # properties) with more than one amount, every kept new row but the group's first when
+    # the group holds no stored row (its first row is the event the others differ from).
+    group = np.cumsum(~event) - 1
+    several = np.bincount(group, weights=event & ~amount) > 0
+    has_stored = np.bincount(group, weights=position < n_existing) > 0
+    flagged = ~repeat & (position >= n_existing) & several[group]
+    flagged &= event | has_stored[group]
     drop = np.zeros(m, bool)
     drop[position[repeat]] = True
     kept = ~drop[order]
-    return order[kept], None if ordered is None else ordered[kept], in_file, stored
+    return _Unique(order[kept], None if ordered is None else ordered[kept], in_file, stored,
+                   np.sort(position[flagged]))

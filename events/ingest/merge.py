@@ -1,13 +1,15 @@
 """Merging validated rows into the event store: one new version per import, exactly once.
 
 New rows are de-duplicated against each other and the stored ones, partition by partition,
-and each partition is rewritten sorted by (user, time).
+and each partition is rewritten sorted by (user, time, event, properties, revenue, cost).
+A repeat is the same whole event: rows that differ in revenue or cost only are distinct events,
+kept, and counted in the quality report as ``same_event_other_amount``.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,8 @@ import pyarrow.compute as pc
 
 from ..store import EVENT_SCHEMA, EventStore, partition_of
 from .dedup import _sort_keys, _sorted_unique
+from .errors import ImportRejected
+from .report import SAMPLE_LIMIT, _jsonable
 from .textcodes import _inverse, _text_codes
 from .validate import ParsedEvents, ParsedUsers
 
@@ -40,9 +44,14 @@ class MergeResult:
     total_events: int
     total_users: int
     already_applied: bool = False
+    same_event_other_amount: int = 0
 
 
-DEDUP_KEY = ["user_id", "event", "timestamp", "properties"]
+DEDUP_KEY = ["user_id", "event", "timestamp", "properties", "revenue", "cost"]
+
+OTHER_AMOUNT = "same_event_other_amount"
+OTHER_AMOUNT_NOTE = ("the same user, event, time and properties as another row but a different "
+                     "revenue or cost: a distinct event, kept")
 
 
 def merge_into_store(
@@ -53,11 +62,19 @@ def merge_into_store(
     events: ParsedEvents | None,
     users: ParsedUsers | None,
     report: dict[str, Any],
+    max_event_names: int | None = None,
 ) -> MergeResult:
     """Append validated rows to the dataset as one new version; exactly once per ``import_id``.
 
-    Duplicates (same user, event, timestamp and properties) inside the file and against what
-    is already stored are removed. Each partition is rewritten sorted by (user, time).
+    Repeats of a whole event (same user, event, timestamp, properties, revenue and cost)
+    inside the file and against what is already stored are removed; rows that differ from
+    another only in revenue or cost are kept and counted under ``same_event_other_amount`` in
+    ``events.problems``. Each partition is rewritten sorted by (user, time, event, properties,
+    revenue, cost).
+
+    ``max_event_names``: an import that would bring the dataset's distinct event names over
+    this is rejected (``ImportRejected("too_many_event_names")``, nothing written); rows of
+    names the dataset already holds are always accepted.
     """
     current = store.current(key)
     manifest = dict(current.manifest) if current else {}
@@ -66,15 +83,20 @@ def merge_into_store(
         # A redelivered job: the version with this import is already published.
         return MergeResult(**{**applied[import_id]["result"], "already_applied": True})
 
+    if events is not None and max_event_names is not None:
+        _check_event_names(store, key, events, max_event_names)
     new_parts: dict[int, pa.Table] = {}
     user_counts: dict[int, int] = {}
-    dup_in_file = dup_stored = added = 0
+    dup_in_file = dup_stored = added = other_amount = 0
     if events is not None:
         merged = _merge_events(store, key, events.frame)
         new_parts, user_counts = merged.parts, merged.users
         dup_in_file, dup_stored, added = merged.in_file, merged.stored, merged.added
         if dup_in_file:
             events.problems.counts["duplicate"] = dup_in_file
+        other_amount = len(merged.other_amount)
+        events.problems.add_raw(OTHER_AMOUNT, other_amount,
+                                _samples(events, merged.other_amount), OTHER_AMOUNT_NOTE)
     users_added = users_updated = 0
     users_table = None
     if users is not None:
@@ -105,6 +127,7 @@ def merge_into_store(
         users_updated=users_updated,
         total_events=total_events,
         total_users=total_users,
+        same_event_other_amount=other_amount,
     )
     if not new_parts and users_table is None:
         # Nothing new (e.g. a file of rows already stored): no new version to publish.
@@ -128,18 +151,73 @@ class _MergedEvents:
     in_file: int = 0
     stored: int = 0
     added: int = 0
+    # Rows of the frame that differ from another kept row only in revenue or cost.
+    other_amount: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def stored_event_names(store: EventStore, key: str) -> pa.Array:
+    """The distinct event names of the dataset's current version (from the event column
+    alone: its dictionary, the names in use)."""
+    found = [pa.array([], pa.string())]
+    for part in range(store.partitions):
+        column = store.read_partition_table(key, part, columns=["event"]).column("event")
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type):
+                found.append(chunk.dictionary.take(pc.unique(chunk.indices)).cast(pa.string()))
+            else:
+                found.append(pc.unique(chunk).cast(pa.string()))
+    return pc.unique(pa.concat_arrays(found))
+
+
+def _check_event_names(store: EventStore, key: str, events: ParsedEvents, limit: int) -> None:
+    """Reject an import that would give the dataset more than ``limit`` distinct event names."""
+    incoming = pc.unique(pa.array(events.frame["event"].to_numpy(dtype=object), pa.string()))
+    if len(incoming) == 0:
+        return
+    stored = stored_event_names(store, key)
+    added = incoming.filter(pc.invert(pc.is_in(incoming, value_set=stored)))
+    total = len(stored) + len(added)
+    if len(added) == 0 or total <= limit:
+        return
+    examples = ", ".join(repr(n) for n in sorted(added.to_pylist())[:5])
+    raise ImportRejected(
+        "too_many_event_names",
+        f"this import would give the dataset {total:,} distinct event names, over the limit of "
+        f"{limit:,} (MAX_EVENT_NAMES): it adds {len(added):,} new names ({examples}"
+        f"{', ...' if len(added) > 5 else ''}) to the {len(stored):,} stored. A column of ids, "
+        "URLs or free text mapped as the event makes a name per row: map the event name column "
+        "instead, or raise MAX_EVENT_NAMES",
+        f"column {events.columns.get('event', 'event')}")
+
+
+def _samples(events: ParsedEvents, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Up to SAMPLE_LIMIT sample rows (the first lines of the file), with the file's column
+    names and the parsed values."""
+    frame = events.frame
+    lines = frame["__line"].to_numpy()[rows]
+    out = []
+    for i in rows[np.argsort(lines, kind="stable")][:SAMPLE_LIMIT]:
+        record = frame.iloc[int(i)]
+        out.append({"line": int(record["__line"]),
+                    "values": {events.columns.get(c, c): _jsonable(record[c])
+                               for c in ("user_id", "event", "timestamp", "revenue", "cost",
+                                         "properties") if c in events.columns}})
+    return out
 
 
 def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEvents:
     """De-duplicate the new rows against each other and the stored ones; sort each partition.
 
-    A user lives in one partition, so duplicates (same user, event, timestamp, properties)
-    are found partition by partition: sorting by (user, timestamp, event, position) puts
-    equal rows next to each other, stored rows before new ones and new ones in file order,
-    so the first of each group is the one kept (what the file-wide
-    ``drop_duplicates(keep="first")`` followed by the same against the stored rows did)."""
+    A user lives in one partition, so repeats (the same whole event: user, event, timestamp,
+    properties, revenue, cost) are found partition by partition: sorting by (user, timestamp,
+    event, properties, revenue, cost, position) puts equal rows next to each other, stored
+    rows before new ones, so the first of each group is the one kept and the stored order
+    does not depend on the file's row order."""
     new = pa.Table.from_pandas(frame[list(EVENT_SCHEMA.names)], preserve_index=False)
     new = new.cast(_MERGE_SCHEMA).combine_chunks()
+    for name in ("revenue", "cost"):  # -0.0 is stored as 0.0: one amount, one spelling
+        index = new.schema.get_field_index(name)
+        new = new.set_column(index, name, pc.add(new.column(name), 0.0))
     n = new.num_rows
     merged = _MergedEvents(parts={}, users={})
     if n == 0:
@@ -173,14 +251,17 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     events_by_rank = event_text.take(pa.array(events.reps[by_rank]))  # event names, sorted
     plan = _sort_keys(user_rank, stamps, event_rank, int(np.diff(bounds).max()))
 
-    def one(p: int) -> tuple[int, pa.Table | None, int, int, int, int]:
+    amounts = ("properties", "revenue", "cost")
+
+    def one(p: int) -> tuple[int, pa.Table | None, int, int, int, int, np.ndarray]:
         rows = order[bounds[p]:bounds[p + 1]]
         existing = store.read_partition_table(key, p)
         n_existing = existing.num_rows
         if n_existing == 0:
             part_plan = plan.subset(rows)
-            keep, ordered, in_file, stored = _sorted_unique(part_plan, 0,
-                                                            new.column("properties"), rows)
+            found = _sorted_unique(part_plan, 0, {c: new.column(c) for c in amounts}, rows)
+            keep, ordered, in_file, stored = found.keep, found.ordered, found.in_file, found.stored
+            other = rows[found.other_amount]
             if ordered is not None:  # user, time and event from the sort key itself
                 u, t, e = plan.decode(ordered)
                 if e is None:
@@ -198,8 +279,10 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
             se = _text_codes(source.column("event").chunk(0))
             local = _sort_keys(su.ranks[su.codes], _micros(source.column("timestamp")),
                                se.ranks[se.codes], source.num_rows)
-            keep, _, in_file, stored = _sorted_unique(local, n_existing,
-                                                      source.column("properties"), None)
+            found = _sorted_unique(local, n_existing, {c: source.column(c) for c in amounts},
+                                   None)
+            keep, in_file, stored = found.keep, found.in_file, found.stored
+            other = rows[found.other_amount - n_existing]
             del local
             u = su.ranks[su.codes[keep]]
             table = None
@@ -207,7 +290,7 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
                 table = source.take(pa.array(keep))
                 table = table.set_column(1, "event", pc.dictionary_encode(table.column("event")))
         distinct = int(np.count_nonzero(u[1:] != u[:-1])) + 1 if len(keep) else 0
-        return p, table, in_file, stored, len(keep) - n_existing, distinct
+        return p, table, in_file, stored, len(keep) - n_existing, distinct, other
 
     todo = [p for p in range(store.partitions) if bounds[p + 1] > bounds[p]]
     if n >= PARALLEL_ROWS and len(todo) > 1:
@@ -215,10 +298,11 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
             results = list(pool.map(one, todo))
     else:
         results = [one(p) for p in todo]
-    for p, table, in_file, stored, added, distinct in results:
+    for p, table, in_file, stored, added, distinct, other in results:
         merged.in_file += in_file
         merged.stored += stored
         merged.added += added
+        merged.other_amount = np.concatenate([merged.other_amount, other])
         if table is not None and added:
             merged.parts[p] = table
             merged.users[p] = distinct

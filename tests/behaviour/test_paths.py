@@ -4,6 +4,7 @@ an end event and their outcome rates against a plain-Python reference (hypothesi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -31,42 +32,49 @@ def make_ue(rows: list[tuple[int, int, int]], n_users: int) -> UserEvents:
 
 
 def reference(ue, as_of, start, end, steps, outcome, users):
-    """{path tuple: [sessions, set of users, outcome sessions]}, sessions, users. Loops."""
+    """{path tuple: [sessions, set of users, outcome sessions]}, sessions, users. Loops. A
+    step is the set of a user's events at one time (events sharing a time are simultaneous),
+    shown as their sorted names joined by " + "."""
     out: dict[tuple[str, ...], list] = {}
     n_sessions, anchored_users = 0, set()
     for u in range(ue.n_users):
         if users is not None and not users[u]:
             continue
-        evs = [(int(ue.time[i]), NAMES[ue.event[i]]) for i in range(ue.starts[u], ue.starts[u + 1])
-               if ue.time[i] <= as_of]
-        sessions: list[list[str]] = []
+        at: dict[int, set[str]] = {}
+        for i in range(ue.starts[u], ue.starts[u + 1]):
+            if ue.time[i] <= as_of:
+                at.setdefault(int(ue.time[i]), set()).add(NAMES[ue.event[i]])
+        sessions: list[list[frozenset[str]]] = []
         prev = None
-        for t, name in evs:
+        for t in sorted(at):
+            names = frozenset(at[t])
             if prev is None or t - prev > 30 * MIN:
                 sessions.append([])
-            if not sessions[-1] or sessions[-1][-1] != name:
-                sessions[-1].append(name)
+            if not sessions[-1] or sessions[-1][-1] != names:
+                sessions[-1].append(names)
             prev = t
         for s in sessions:
             if start is not None:
-                if start not in s:
+                hits = [i for i, names in enumerate(s) if start in names]
+                if not hits:
                     continue
-                i = s.index(start)
-                path, first = tuple(s[i:i + steps]), i
+                i = hits[0]
+                path, first = s[i:i + steps], i
             elif end is not None:
-                if end not in s:
+                hits = [i for i, names in enumerate(s) if end in names]
+                if not hits:
                     continue
-                i = s.index(end)
+                i = hits[0]
                 first = max(0, i - steps + 1)
-                path = tuple(s[first:i + 1])
+                path = s[first:i + 1]
             else:
-                path, first = tuple(s[:steps]), 0
+                path, first = s[:steps], 0
             n_sessions += 1
             anchored_users.add(u)
-            rec = out.setdefault(path, [0, set(), 0])
+            rec = out.setdefault(tuple(" + ".join(sorted(names)) for names in path), [0, set(), 0])
             rec[0] += 1
             rec[1].add(u)
-            rec[2] += int(outcome is not None and outcome in s[first:])
+            rec[2] += int(outcome is not None and any(outcome in names for names in s[first:]))
     return out, n_sessions, len(anchored_users)
 
 
@@ -91,6 +99,15 @@ def test_paths_match_reference(data, anchor, steps, scoped):
     assert got == {k: (v[0], len(v[1]), v[2]) for k, v in ref.items()}
     for p in res.paths:
         assert p.user_share == pytest.approx(p.users / n_users)
+        assert p.steps == tuple(" + ".join(names) for names in p.step_events)
+    # Events sharing a time are simultaneous: their stored order changes nothing.
+    rng = np.random.default_rng(len(rows))
+    order = np.lexsort((rng.random(ue.n_events), ue.time, ue.user))
+    shuffled = replace(ue, user=ue.user[order], time=ue.time[order], event=ue.event[order],
+                       starts=None)
+    again = paths(shuffled, as_of_us=as_of, start_event=start, end_event=end, steps=steps,
+                  top=None, outcome_event="o", users=users, min_sessions=1)
+    assert again.to_dict() == res.to_dict()
     for p in res.reaching:
         assert p.lift > 1
     for p in res.stalling:

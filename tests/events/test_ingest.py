@@ -465,7 +465,7 @@ FILE_A = (
     "u1,view,2024-03-01T10:00:00Z,,\n"                 # duplicate inside the file
     'u1,view,2024-03-01T10:00:00Z,,"{""a"": 1}"\n'     # other properties: not a duplicate
     "u2,buy,2024-03-01T11:00:00Z,5,\n"
-    "u2,buy,2024-03-01T11:00:00Z,7,\n"                 # same user/event/time/properties
+    "u2,buy,2024-03-01T11:00:00Z,7,\n"                 # another amount: a distinct event
 )
 FILE_B = (
     "user_id,event,timestamp,revenue,properties\n"
@@ -483,20 +483,22 @@ def test_dedup_within_the_file_and_against_the_store_then_append(tmp_path):
     first = merge_into_store(store, "ds", import_id="a", events=parse_text(tmp_path, "a.csv", FILE_A),
                              users=None, report={})
     assert (first.version, first.rows_added, first.duplicates_in_file,
-            first.duplicates_of_stored, first.total_events, first.total_users) == (1, 3, 2, 0, 3, 2)
+            first.duplicates_of_stored, first.total_events, first.total_users) == (1, 4, 1, 0, 4, 2)
+    assert first.same_event_other_amount == 1
     second = merge_into_store(store, "ds", import_id="b",
                               events=parse_text(tmp_path, "b.csv", FILE_B), users=None, report={})
     assert (second.version, second.rows_added, second.duplicates_in_file,
-            second.duplicates_of_stored, second.total_events, second.total_users) == (2, 2, 1, 3, 5, 3)
+            second.duplicates_of_stored, second.total_events, second.total_users) == (2, 2, 1, 3, 6, 3)
     stored = store.read_events("ds")
     assert sorted(rows(stored), key=repr) == sorted([
         ("u1", "view", utc("2024-03-01T10:00:00Z"), None, None),
         ("u1", "view", utc("2024-03-01T10:00:00Z"), None, '{"a":1}'),
         ("u1", "view", utc("2024-03-01T10:00:01Z"), None, None),
-        ("u2", "buy", utc("2024-03-01T11:00:00Z"), 5.0, None),   # the first one is kept
+        ("u2", "buy", utc("2024-03-01T11:00:00Z"), 5.0, None),
+        ("u2", "buy", utc("2024-03-01T11:00:00Z"), 7.0, None),   # distinct amounts: both kept
         ("u3", "view", utc("2024-03-02T10:00:00Z"), None, None),
     ], key=repr)
-    assert store.current("ds").manifest["total_events"] == 5
+    assert store.current("ds").manifest["total_events"] == 6
     assert sorted(store.current("ds").manifest["imports"]) == ["a", "b"]
 
 
@@ -507,9 +509,9 @@ def test_a_file_of_stored_rows_publishes_no_new_version(tmp_path):
     versions = sorted(p.name for p in (tmp_path / "store" / "ds").glob("v*"))
     again = merge_into_store(store, "ds", import_id="b",
                              events=parse_text(tmp_path, "a2.csv", FILE_A), users=None, report={})
-    # 5 rows: 2 repeat others in the file, the other 3 are stored already.
-    assert (again.rows_added, again.duplicates_in_file, again.duplicates_of_stored) == (0, 2, 3)
-    assert (again.version, again.total_events) == (1, 3)
+    # 5 rows: 1 repeats another in the file, the other 4 are stored already.
+    assert (again.rows_added, again.duplicates_in_file, again.duplicates_of_stored) == (0, 1, 4)
+    assert (again.version, again.total_events) == (1, 4)
     assert store.current("ds").number == 1
     assert sorted(p.name for p in (tmp_path / "store" / "ds").glob("v*")) == versions
 
@@ -571,7 +573,7 @@ def test_merge_is_idempotent_per_import_id(tmp_path):
     again = merge_into_store(store, "ds", import_id="42",
                              events=parse_text(tmp_path, "a2.csv", FILE_A), users=None, report={})
     assert again.already_applied is True
-    assert (again.version, again.rows_added, again.total_events) == (1, first.rows_added, 3)
+    assert (again.version, again.rows_added, again.total_events) == (1, first.rows_added, 4)
     assert store.current("ds").number == 1
     assert sorted(p.name for p in (tmp_path / "store" / "ds").glob("v*")) == versions
     pd.testing.assert_frame_equal(store.read_events("ds"), before)
