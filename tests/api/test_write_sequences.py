@@ -4,7 +4,7 @@ A hypothesis ``RuleBasedStateMachine`` (hand-written: schemathesis 4's stateful 
 OpenAPI links, which the schema does not declare) walks acme's world (conftest.py) with a
 sequence of writes drawn from every writable endpoint of /api/v1/: creates, updates,
 deletes and actions of datasets, imports, segments, refreshes, analyses, hypotheses
-(+transition), experiments (+start, power, summaries, analyze, conclude), investments,
+(+transition), experiments (+start, power, summaries, assignments, analyze, conclude), investments,
 scenarios (+run), decisions and webhooks (+test). Each body starts from a valid one and has
 some of its fields replaced by generated values: valid ones, or hostile ones (huge, tiny,
 negative, NaN / Infinity as JSON tokens and as text, booleans and text for numbers, nulls,
@@ -28,9 +28,11 @@ from __future__ import annotations
 import json
 import os
 import traceback
+from collections import Counter
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client, TestCase
 from drf_spectacular.generators import EndpointEnumerator
@@ -47,12 +49,13 @@ from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("WRITE_SEQUENCES_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("WRITE_SEQUENCES_EXAMPLES", "20"))
 STEPS = int(os.environ.get("WRITE_SEQUENCES_STEPS", "10"))
 SHRINK = os.environ.get("WRITE_SEQUENCES_SHRINK") == "1"
 DEEP = "__deep__"  # stands for a list nested 6,000 levels (json.dumps cannot write one)
 NOT_LISTED = {"/api/v1/schema/", "/api/v1/docs/"}
 STATS = {"examples": 0, "steps": 0, "accepted": 0, "refused": 0}
+ACCEPTED: Counter[str] = Counter()  # accepted writes per operation, printed at the end
 
 # -- values ------------------------------------------------------------------------------
 HOSTILE = st.sampled_from([
@@ -111,6 +114,7 @@ OPS: list[tuple[str, str, str | None, dict[str, Any], dict[str, Any], str | None
     ("POST", "datasets/{}/erase/", "own_dataset", {"user_id": "u1", "reason": "seq"},
      {"user_id": TEXT, "reason": TEXT}, None),
     ("IMPORT", "imports/", None, {}, {}, None),
+    ("ASSIGN", "experiments/{}/assignments/", "experiment", {}, {}, None),
     ("POST", "segments/", None,
      {"dataset": Ref("dataset"), "name": "s", "definition": {"event": "signup",
                                                              "min_count": 1}},
@@ -374,8 +378,9 @@ def test_write_sequences_never_break_a_read(world, team, api, monkeypatch):
         def write(self, data: st.DataObject) -> None:
             STATS["steps"] += 1
             method, path, on, base, fields, makes = data.draw(st.sampled_from(OPS))
-            if method == "IMPORT":
-                return self.upload(data)
+            self.op = f"{method} {path}"
+            if method in ("IMPORT", "ASSIGN"):
+                return self.upload(data, method)
             pk = self.target(data, on) if on else None
             url = "/api/v1/" + path.format(pk)
             body = {k: self.value(data, v) if isinstance(v, Ref) else v
@@ -390,27 +395,36 @@ def test_write_sequences_never_break_a_read(world, team, api, monkeypatch):
                 response = call(method, url, **kwargs)
             self.after(response, method, on, pk, makes)
 
-        def upload(self, data: st.DataObject) -> None:
-            """A small CSV into a dataset the sequence made (imports write the event store,
-            which a rolled-back example does not undo)."""
-            dataset = self.target(data, "own_dataset")
+        def upload(self, data: st.DataObject, kind: str) -> None:
+            """A small CSV: events into a dataset the sequence made (imports write the event
+            store, which a rolled-back example does not undo), or an experiment's
+            assignments."""
             names = data.draw(st.lists(st.sampled_from(["signup", "purchase", "ünï ✓", "",
                                                         "x" * 300]), min_size=1, max_size=3))
-            revenue = data.draw(st.sampled_from(["10", "", "NaN", "1e308", "-5", "abc"]))
-            rows = "".join(f"u{i},{n},2025-02-0{1 + i}T00:00:00Z,{revenue}\n"
-                           for i, n in enumerate(names))
-            from django.core.files.uploadedfile import SimpleUploadedFile
-            csv = SimpleUploadedFile("seq.csv", ("user_id,event,timestamp,revenue\n" + rows)
-                                     .encode(), content_type="text/csv")
+            if kind == "IMPORT":
+                pk = self.target(data, "own_dataset")
+                url, field, body = "/api/v1/imports/", "events", {"dataset": pk}
+                revenue = data.draw(st.sampled_from(["10", "", "NaN", "1e308", "-5", "abc"]))
+                text = "user_id,event,timestamp,revenue\n" + "".join(
+                    f"u{i},{n},2025-02-0{1 + i}T00:00:00Z,{revenue}\n"
+                    for i, n in enumerate(names))
+            else:
+                pk = self.target(data, "experiment")
+                url, field, body = f"/api/v1/experiments/{pk}/assignments/", "file", {}
+                when = data.draw(st.sampled_from(["2025-01-01T00:00:00Z", "", "yesterday",
+                                                  "9999-12-31T23:59:59Z"]))
+                arms = data.draw(st.lists(st.sampled_from(["control", "treatment", "zz", ""]),
+                                          min_size=1, max_size=20))
+                text = "user_id,arm,assigned_at\n" + "".join(
+                    f"u{i},{arm},{when}\n" for i, arm in enumerate(arms))
+            body[field] = SimpleUploadedFile("seq.csv", text.encode(), content_type="text/csv")
             with TestCase.captureOnCommitCallbacks(execute=True):
                 try:
-                    response = admin_api.post("/api/v1/imports/",
-                                              {"dataset": dataset, "events": csv},
-                                              format="multipart")
+                    response = admin_api.post(url, body, format="multipart")
                 except Exception as exc:
-                    raise AssertionError(f"POST /api/v1/imports/ {dataset} {rows!r}:\n"
+                    raise AssertionError(f"POST {url} {text!r}:\n"
                                          f"{traceback.format_exc()}") from exc
-            assert response.status_code < 500, (dataset, rows, response.content[:3000])
+            assert response.status_code < 500, (url, text, response.content[:3000])
             self.after(response, "POST", None, None, None)
 
         def after(self, response: Any, method: str, on: str | None, pk: Any,
@@ -419,6 +433,7 @@ def test_write_sequences_never_break_a_read(world, team, api, monkeypatch):
                 STATS["refused"] += 1
                 return
             STATS["accepted"] += 1
+            ACCEPTED[self.op] += 1
             if method == "DELETE" and on and pk in self.ids[on]:
                 self.ids[on].remove(pk)
             if makes and response.content:
@@ -433,5 +448,5 @@ def test_write_sequences_never_break_a_read(world, team, api, monkeypatch):
         max_examples=EXAMPLES, stateful_step_count=STEPS, derandomize=True, database=None,
         deadline=None, print_blob=False, suppress_health_check=list(HealthCheck),
         phases=[Phase.generate, Phase.shrink] if SHRINK else [Phase.generate]))
-    print(f"write sequences: {STATS}")
+    print(f"write sequences: {STATS}\naccepted per operation: {dict(ACCEPTED)}")
     assert STATS["accepted"] > 0, STATS
