@@ -9,6 +9,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .domains import in_range, within
+
+# Number domains (README "Number domains").
+MIN_SEGMENT_SIZE = (1, 1_000_000)  # users
+REFRESH_EVERY_DAYS = (1, 3650)
+
 
 class Role(models.TextChoices):
     VIEWER = "viewer"
@@ -51,13 +57,19 @@ class Workspace(models.Model):
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership",
                                      related_name="workspaces")
     min_segment_size = models.PositiveIntegerField(
-        default=10, help_text="segments smaller than this are hidden (privacy)")
+        default=10, validators=within(*MIN_SEGMENT_SIZE),
+        help_text="segments smaller than this are hidden (privacy): 1 to 1,000,000 users")
     refresh_every_days = models.PositiveIntegerField(
-        default=91, help_text="scheduled segment refresh cadence (quarterly by default)")
+        default=91, validators=within(*REFRESH_EVERY_DAYS),
+        help_text="scheduled segment refresh cadence (quarterly by default): 1 to 3650 days")
     next_refresh_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [in_range("min_segment_size", *MIN_SEGMENT_SIZE,
+                                name="workspace_min_segment_size_range"),
+                       in_range("refresh_every_days", *REFRESH_EVERY_DAYS,
+                                name="workspace_refresh_every_days_range")]
 
     def __str__(self) -> str:
         return self.name

@@ -205,6 +205,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A job whose worker has not reported for this long may be claimed again.
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 120)
+# Work whose size is known in advance (an optimizer run's robust draws x items, its model and
+# frontier) is refused at save and at start when its estimate exceeds this many MiB.
+JOB_MEMORY_BUDGET_MB = env_int("JOB_MEMORY_BUDGET_MB", 2048)
 # Webhooks go to public addresses only; 1 allows loopback, private and link-local receivers
 # (a self-hosted install on its own network, the demo). `check --deploy` warns when on.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)

@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from jobs.faults import fault_point
-from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
+from jobs.services import (
+    Job,
+    JobFailed,
+    job_create,
+    job_failure_hook,
+    job_handler,
+    job_progress,
+)
 
 from . import privacy
 from .catalog import attribute_catalog, event_catalog
@@ -210,6 +217,16 @@ def build_report(parsed_events: Any, parsed_users: Any, merge: Any) -> dict[str,
             "problems": parsed_users.problems.as_dict(),
         }
     return report
+
+
+@job_failure_hook("import")
+def import_failed(job: Job) -> None:
+    """The import job failed (an unexpected error, or the last retry given up): its row says
+    so, with the job's message, instead of staying pending or running."""
+    Import.objects.filter(job=job, status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]).update(
+        status=ImportStatus.FAILED, finished_at=timezone.now(),
+        error={"code": "failed", "message": (job.error or "the import job failed")[:2000],
+               "where": ""})
 
 
 @job_handler("import")

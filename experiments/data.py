@@ -35,6 +35,10 @@ class ExperimentDataError(FieldError):
     """Bad experiment input; ``field`` says where."""
 
 
+# A metric's window, in days (0 excluded): README "Number domains".
+MAX_WINDOW_DAYS = 365.0
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """A per-user metric measured from assignment: did / how often / how much, within a window."""
@@ -75,10 +79,13 @@ class MetricSpec:
             raise ExperimentDataError(f"{where}.event", f"a {kind} metric needs an event name")
         if event is not None and not isinstance(event, str):
             raise ExperimentDataError(f"{where}.event", "must be an event name")
-        window = ExperimentDataError.as_float(data.get("window_days", 7), f"{where}.window_days",
-                                              "must be a number of days")
-        if not math.isfinite(window) or window <= 0:
-            raise ExperimentDataError(f"{where}.window_days", "must be a positive number of days")
+        raw = data.get("window_days", 7)
+        message = f"must be a positive number of days, at most {MAX_WINDOW_DAYS:g}"
+        if isinstance(raw, bool):
+            raise ExperimentDataError(f"{where}.window_days", message)
+        window = ExperimentDataError.as_float(raw, f"{where}.window_days", message)
+        if not math.isfinite(window) or not 0 < window <= MAX_WINDOW_DAYS:
+            raise ExperimentDataError(f"{where}.window_days", message)
         name = str(data.get("name") or (f"{kind}:{event}" if event else kind))
         return cls(name=name, kind=kind, event=event, window_days=window)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 
 from accounts.forms import WorkspaceModelForm
-from experiments.models import Hypothesis
+from experiments.models import POWER_INPUTS, Hypothesis
 from segments.models import Segment
 
 METRIC_KIND_CHOICES = [("conversion", "Conversion (did the event happen)"),
@@ -32,15 +32,7 @@ class HypothesisForm(WorkspaceModelForm):
         raw = self.cleaned_data.get("guardrail_metrics") or ""
         return [p.strip() for p in raw.split(",") if p.strip()]
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
-        low, mid, high = (data.get("expected_lift_low"), data.get("expected_lift"),
-                          data.get("expected_lift_high"))
-        if low is not None and mid is not None and low > mid:
-            self.add_error("expected_lift_low", "must not exceed the expected lift")
-        if high is not None and mid is not None and high < mid:
-            self.add_error("expected_lift_high", "must not be below the expected lift")
-        return data
+    # The lifts' ranges and their order are the model's (validators and clean()).
 
 
 class ExperimentForm(forms.Form):
@@ -191,12 +183,23 @@ class ConcludeForm(forms.Form):
 
 
 class PowerForm(forms.Form):
+    """The power calculation's inputs, in the ranges of the API's (POWER_INPUTS)."""
+
     baseline_mean = forms.FloatField(required=False,
+                                     min_value=POWER_INPUTS["baseline_mean"][0],
+                                     max_value=POWER_INPUTS["baseline_mean"][1],
                                      help_text="blank: measured in the target segment")
-    baseline_sd = forms.FloatField(required=False)
+    baseline_sd = forms.FloatField(required=False, min_value=POWER_INPUTS["baseline_sd"][0],
+                                   max_value=POWER_INPUTS["baseline_sd"][1],
+                                   help_text="continuous metrics only")
     daily_traffic = forms.FloatField(required=False,
+                                     min_value=POWER_INPUTS["daily_traffic"][0],
+                                     max_value=POWER_INPUTS["daily_traffic"][1],
                                      help_text="users/day; blank: measured in the segment")
-    cuped_r2 = forms.FloatField(initial=0.0, min_value=0.0, max_value=0.99,
+    cuped_r2 = forms.FloatField(initial=0.0, min_value=POWER_INPUTS["cuped_r2"][0],
+                                max_value=POWER_INPUTS["cuped_r2"][1],
                                 help_text="R² of the pre-period covariate")
-    cluster_size = forms.FloatField(initial=1.0, min_value=1.0)
-    icc = forms.FloatField(initial=0.0, min_value=0.0, max_value=1.0)
+    cluster_size = forms.FloatField(initial=1.0, min_value=POWER_INPUTS["cluster_size"][0],
+                                    max_value=POWER_INPUTS["cluster_size"][1])
+    icc = forms.FloatField(initial=0.0, min_value=POWER_INPUTS["icc"][0],
+                           max_value=POWER_INPUTS["icc"][1])

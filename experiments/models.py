@@ -3,12 +3,45 @@ taught the team (learnings)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from accounts.domains import in_range, within
 from accounts.models import AuthoredRecord, Workspace, user_link
 from jobs.models import Job
 from segments.models import Segment
+
+# ----- number domains (README "Number domains") -------------------------------------------------
+EXPECTED_LIFT = (-1.0, 10.0)  # relative: -100% .. +1,000%
+MEASURED_LIFT = (-100.0, 100.0)  # an experiment's estimate: -10,000% .. +10,000%
+MDE = (0.001, 10.0)  # relative
+ALPHA = (0.001, 0.2)
+POWER = (0.5, 0.99)
+CUPED_PRE_DAYS = (0.0, 365.0)
+PERIOD_DAYS = (1.0, 365.0)
+PRE_PERIODS = (2, 520)
+POST_PERIODS = (1, 520)
+MAX_ARMS = 20
+# The power calculation's inputs (API body and page form).
+POWER_INPUTS = {"baseline_mean": (-1e15, 1e15), "baseline_sd": (0.0, 1e15),
+                "daily_traffic": (0.01, 1e9), "cuped_r2": (0.0, 0.99),
+                "cluster_size": (1.0, 1e6), "icc": (0.0, 1.0)}
+SUMMARY_N = (0, 2_000_000_000)
+SUMMARY_SUM = (-1e15, 1e15)
+SUMMARY_SUM_SQ = (0.0, 1e30)
+
+
+def lift_errors(low: Any, mid: Any, high: Any) -> dict[str, str]:
+    """An expectation's interval must hold the expectation."""
+    errors = {}
+    if low is not None and mid is not None and low > mid:
+        errors["expected_lift_low"] = "must not exceed the expected lift"
+    if high is not None and mid is not None and high < mid:
+        errors["expected_lift_high"] = "must not be below the expected lift"
+    return errors
 
 
 class Evidence(models.TextChoices):
@@ -44,16 +77,25 @@ class Hypothesis(models.Model):
     statement = models.CharField(max_length=300)
     mechanism = models.TextField(blank=True)
     metric = models.CharField(max_length=100, blank=True)
-    expected_lift = models.FloatField(default=0.0, help_text="relative, 0.10 = +10%")
-    expected_lift_low = models.FloatField(null=True, blank=True)
-    expected_lift_high = models.FloatField(null=True, blank=True)
+    expected_lift = models.FloatField(default=0.0, validators=within(*EXPECTED_LIFT),
+                                      help_text="relative, 0.10 = +10%: -1 to 10")
+    expected_lift_low = models.FloatField(null=True, blank=True,
+                                          validators=within(*EXPECTED_LIFT),
+                                          help_text="-1 to 10, at most the expected lift")
+    expected_lift_high = models.FloatField(null=True, blank=True,
+                                           validators=within(*EXPECTED_LIFT),
+                                           help_text="-1 to 10, at least the expected lift")
     basis = models.TextField(blank=True, help_text="where the expected effect comes from")
     evidence = models.CharField(max_length=16, choices=Evidence.choices,
                                 default=Evidence.ASSUMPTION)
     measured_lift = models.FloatField(null=True, blank=True,
-                                      help_text="experiment estimate, replaces the expectation")
-    measured_lift_low = models.FloatField(null=True, blank=True)
-    measured_lift_high = models.FloatField(null=True, blank=True)
+                                      validators=within(*MEASURED_LIFT),
+                                      help_text="experiment estimate, replaces the expectation: "
+                                                "-100 to 100")
+    measured_lift_low = models.FloatField(null=True, blank=True,
+                                          validators=within(*MEASURED_LIFT))
+    measured_lift_high = models.FloatField(null=True, blank=True,
+                                           validators=within(*MEASURED_LIFT))
     status = models.CharField(max_length=16, choices=HypothesisStatus.choices,
                               default=HypothesisStatus.PROPOSED)
     segments = models.ManyToManyField(Segment, blank=True, related_name="hypotheses")
@@ -70,9 +112,28 @@ class Hypothesis(models.Model):
     class Meta:
         ordering = ["-updated_at", "-id"]
         verbose_name_plural = "hypotheses"
+        constraints = [
+            in_range("expected_lift", *EXPECTED_LIFT, name="hypothesis_lift_range"),
+            in_range("expected_lift_low", *EXPECTED_LIFT, name="hypothesis_lift_low_range",
+                     null=True),
+            in_range("expected_lift_high", *EXPECTED_LIFT, name="hypothesis_lift_high_range",
+                     null=True),
+            in_range("measured_lift", *MEASURED_LIFT, name="hypothesis_measured_range",
+                     null=True),
+            in_range("measured_lift_low", *MEASURED_LIFT,
+                     name="hypothesis_measured_low_range", null=True),
+            in_range("measured_lift_high", *MEASURED_LIFT,
+                     name="hypothesis_measured_high_range", null=True),
+        ]
 
     def __str__(self) -> str:
         return self.statement
+
+    def clean(self) -> None:
+        errors = lift_errors(self.expected_lift_low, self.expected_lift,
+                             self.expected_lift_high)
+        if errors:
+            raise ValidationError(errors)
 
 
 # The status workflow: proposed -> prioritized -> testing -> validated | invalidated |
@@ -152,9 +213,12 @@ class Experiment(models.Model):
                                       help_text='{"kind": "conversion", "event": "...", '
                                                 '"window_days": 7}')
     guardrail_metrics = models.JSONField(default=list, blank=True)
-    mde = models.FloatField(default=0.05, help_text="minimum detectable effect, relative")
-    alpha = models.FloatField(default=0.05)
-    power = models.FloatField(default=0.8)
+    mde = models.FloatField(default=0.05, validators=within(*MDE),
+                            help_text="minimum detectable effect, relative: 0.001 to 10")
+    alpha = models.FloatField(default=0.05, validators=within(*ALPHA),
+                              help_text="significance level: 0.001 to 0.2")
+    power = models.FloatField(default=0.8, validators=within(*POWER),
+                              help_text="0.5 to 0.99")
     data_source = models.CharField(max_length=12, choices=DataSource.choices,
                                    default=DataSource.EVENTS)
     assignment = models.JSONField(default=dict, blank=True,
@@ -163,7 +227,8 @@ class Experiment(models.Model):
                                             '"arm_key": "arm"}')
     assignments_file = models.CharField(max_length=500, blank=True)
     assignments_rows = models.PositiveIntegerField(default=0)
-    cuped_pre_days = models.FloatField(default=0.0, help_text="0 = no CUPED")
+    cuped_pre_days = models.FloatField(default=0.0, validators=within(*CUPED_PRE_DAYS),
+                                       help_text="days before assignment: 0 (no CUPED) to 365")
     sequential = models.BooleanField(default=False,
                                      help_text="always-valid intervals for teams that look early")
     correction = models.CharField(max_length=8, choices=Correction.choices,
@@ -186,7 +251,12 @@ class Experiment(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["workspace", "name"],
-                                               name="experiment_name_per_workspace")]
+                                               name="experiment_name_per_workspace"),
+                       in_range("mde", *MDE, name="experiment_mde_range"),
+                       in_range("alpha", *ALPHA, name="experiment_alpha_range"),
+                       in_range("power", *POWER, name="experiment_power_range"),
+                       in_range("cuped_pre_days", *CUPED_PRE_DAYS,
+                                name="experiment_cuped_range")]
 
     def __str__(self) -> str:
         return self.name
@@ -207,14 +277,18 @@ class ArmSummary(models.Model):
     arm = models.CharField(max_length=100)
     metric = models.CharField(max_length=100)
     scope = models.CharField(max_length=100, default="all", help_text='"all" or a segment label')
-    n = models.PositiveIntegerField()
-    sum = models.FloatField()
-    sum_sq = models.FloatField()
+    n = models.PositiveIntegerField(validators=within(*SUMMARY_N),
+                                    help_text="users: 0 to 2,000,000,000")
+    sum = models.FloatField(validators=within(*SUMMARY_SUM), help_text="-1e15 to 1e15")
+    sum_sq = models.FloatField(validators=within(*SUMMARY_SUM_SQ), help_text="0 to 1e30")
 
     class Meta:
         ordering = ["experiment", "scope", "metric", "arm"]
         constraints = [models.UniqueConstraint(fields=["experiment", "arm", "metric", "scope"],
-                                               name="one_summary_per_cell")]
+                                               name="one_summary_per_cell"),
+                       in_range("n", *SUMMARY_N, name="summary_n_range"),
+                       in_range("sum", *SUMMARY_SUM, name="summary_sum_range"),
+                       in_range("sum_sq", *SUMMARY_SUM_SQ, name="summary_sum_sq_range")]
 
 
 class Outcome(models.TextChoices):

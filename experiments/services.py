@@ -39,7 +39,20 @@ from experiments.data import (
     segment_traffic,
 )
 from experiments.models import (
+    ALPHA,
     CONCLUDED,
+    CUPED_PRE_DAYS,
+    EXPECTED_LIFT,
+    MAX_ARMS,
+    MDE,
+    MEASURED_LIFT,
+    PERIOD_DAYS,
+    POST_PERIODS,
+    POWER,
+    PRE_PERIODS,
+    SUMMARY_N,
+    SUMMARY_SUM,
+    SUMMARY_SUM_SQ,
     TRANSITIONS,
     ArmSummary,
     DataSource,
@@ -141,11 +154,15 @@ def _metrics(primary: Any, guardrails: Any) -> list[MetricSpec]:
 def _check_arms(arms: Any) -> None:
     if not isinstance(arms, list) or len(arms) < 2:
         raise ExperimentInvalid("arms", "give at least two arms; the first is the control")
+    if len(arms) > MAX_ARMS:
+        raise ExperimentInvalid("arms", f"at most {MAX_ARMS} arms")
     names = []
     for i, arm in enumerate(arms):
         if not isinstance(arm, dict) or not str(arm.get("name") or "").strip():
             raise ExperimentInvalid(f"arms[{i}]", 'each arm needs a name: {"name": ..., '
                                                   '"weight": ...}')
+        if isinstance(arm.get("weight"), bool):
+            raise ExperimentInvalid(f"arms[{i}].weight", "must be a number greater than 0")
         weight = ExperimentInvalid.as_float(arm.get("weight", 0), f"arms[{i}].weight")
         if not math.isfinite(weight) or weight <= 0:
             raise ExperimentInvalid(f"arms[{i}].weight", "must be greater than 0")
@@ -161,14 +178,12 @@ def experiment_check(experiment: Experiment) -> list[MetricSpec]:
     """Validate an experiment's design; raises ExperimentInvalid naming the field."""
     _check_arms(experiment.arms)
     metrics = _metrics(experiment.primary_metric, experiment.guardrail_metrics)
-    if not 0 < experiment.alpha < 0.5:
-        raise ExperimentInvalid("alpha", "must be between 0 and 0.5")
-    if not 0 < experiment.power < 1:
-        raise ExperimentInvalid("power", "must be between 0 and 1")
-    if not experiment.mde > 0:
-        raise ExperimentInvalid("mde", "the minimum detectable effect must be greater than 0")
-    if experiment.cuped_pre_days < 0:
-        raise ExperimentInvalid("cuped_pre_days", "must be 0 (off) or a positive number of days")
+    for name, (low, high) in (("alpha", ALPHA), ("power", POWER), ("mde", MDE),
+                              ("cuped_pre_days", CUPED_PRE_DAYS)):
+        value = getattr(experiment, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not low <= value <= high:
+            raise ExperimentInvalid(name, f"must be a number from {low:g} to {high:g}")
     ws = experiment.workspace_id
     for seg in ([experiment.segment] if experiment.segment_id else []):
         if seg.workspace_id != ws:
@@ -205,10 +220,16 @@ def experiment_check(experiment: Experiment) -> list[MetricSpec]:
         if experiment.kind == ExperimentKind.DID and \
                 int(q["treated_segment"]) == int(q["control_segment"]):
             raise ExperimentInvalid("quasi.control_segment", "must differ from the treated segment")
-        for key, default in (("period_days", 7), ("pre_periods", 8), ("post_periods", 8)):
-            value = ExperimentInvalid.as_float(q.get(key, default), f"quasi.{key}")
-            if value < (2 if key == "pre_periods" else 1):
-                raise ExperimentInvalid(f"quasi.{key}", "is too small")
+        for key, default, (low, high) in (("period_days", 7, PERIOD_DAYS),
+                                          ("pre_periods", 8, PRE_PERIODS),
+                                          ("post_periods", 8, POST_PERIODS)):
+            value = q.get(key, default)
+            whole = key != "period_days"
+            number = isinstance(value, int | float) and not isinstance(value, bool) \
+                and math.isfinite(value)
+            if not number or not low <= value <= high or (whole and value != int(value)):
+                kind = "a whole number" if whole else "a number"
+                raise ExperimentInvalid(f"quasi.{key}", f"must be {kind} from {low:g} to {high:g}")
     return metrics
 
 
@@ -249,6 +270,11 @@ def experiment_power(*, experiment: Experiment, baseline_mean: float | None = No
     """Sample size per arm and expected duration; baseline and traffic measured from the
     target segment when not given."""
     metric = _metrics(experiment.primary_metric, [])[0]
+    if metric.binary and baseline_sd is not None:
+        raise ExperimentInvalid("baseline_sd", f"a {metric.kind} metric's spread follows from "
+                                               "its rate: leave baseline_sd out")
+    if baseline_sd is not None and not baseline_sd > 0:
+        raise ExperimentInvalid("baseline_sd", "must be greater than 0")
     if metric.kind == "ratio" and (baseline_mean is None or baseline_sd is None):
         raise ExperimentInvalid("baseline_mean", "a ratio metric's baseline is not measured "
                                                  "here: give baseline_mean and baseline_sd")
@@ -391,14 +417,7 @@ def summaries_set(*, experiment: Experiment, rows: list[dict[str, Any]]) -> int:
         if str(row["metric"]) not in metrics:
             raise ExperimentInvalid(f"{where}.metric", f"'{row['metric']}' is not one of "
                                                        f"{', '.join(sorted(metrics))}")
-        try:
-            n = int(str(row["n"]))
-            total, squares = float(row["sum"]), float(row["sum_sq"])
-        except (TypeError, ValueError):
-            raise ExperimentInvalid(where, "n must be a whole number; sum and sum_sq numbers") \
-                from None
-        if n < 0 or not math.isfinite(total) or not math.isfinite(squares):
-            raise ExperimentInvalid(where, "n must be >= 0 and sums finite")
+        n, total, squares = _summary_numbers(row, where)
         if n > 0 and squares < total * total / n - 1e-9 * max(1.0, abs(squares)):
             raise ExperimentInvalid(f"{where}.sum_sq", "is smaller than sum^2/n: not a sum of "
                                                        "squares of the same values")
@@ -414,6 +433,29 @@ def summaries_set(*, experiment: Experiment, rows: list[dict[str, Any]]) -> int:
         experiment.summaries.all().delete()
         ArmSummary.objects.bulk_create(clean)
     return len(clean)
+
+
+def _summary_numbers(row: dict[str, Any], where: str) -> tuple[int, float, float]:
+    """A summary row's n, sum and sum of squares, each in its domain (numbers, or their text
+    from a CSV; never true or false)."""
+    out: list[Any] = []
+    for column, (low, high), whole in (("n", SUMMARY_N, True), ("sum", SUMMARY_SUM, False),
+                                       ("sum_sq", SUMMARY_SUM_SQ, False)):
+        raw = row[column]
+        kind = "a whole number" if whole else "a number"
+        message = (f"must be {kind} from {low:g} to {high:g}" if not whole
+                   else f"must be {kind} from {low} to {high}")
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(str(raw).strip())
+        except (TypeError, ValueError):
+            raise ExperimentInvalid(f"{where}.{column}", message) from None
+        if not math.isfinite(value) or not low <= value <= high \
+                or (whole and value != int(value)):
+            raise ExperimentInvalid(f"{where}.{column}", message)
+        out.append(int(value) if whole else value)
+    return out[0], out[1], out[2]
 
 
 def summaries_upload(*, experiment: Experiment, data: bytes, filename: str = "upload.csv") -> int:
@@ -577,6 +619,23 @@ def _relative_from(row: dict[str, Any]) -> tuple[float, float, float] | None:
     return float(rel), float(ci[0]), float(ci[1])
 
 
+def _measured_in_domain(rel: tuple[float, float, float]) -> tuple[float, float, float]:
+    """A measured lift for the hypothesis: the estimate must lie in MEASURED_LIFT (else
+    ExperimentInvalid on the scope); interval bounds beyond it are held at its edges."""
+    low, high = MEASURED_LIFT
+    estimate = rel[0]
+    if not math.isfinite(estimate) or not low <= estimate <= high:
+        raise ExperimentInvalid("scope", f"the measured lift {estimate:+,.0%} is outside "
+                                         f"{low:+,.0%}..{high:+,.0%}: it cannot become the "
+                                         "hypothesis's lift (conclude as inconclusive, or on "
+                                         "another scope)")
+
+    def held(bound: float) -> float:
+        return min(max(bound, low), high) if not math.isnan(bound) else estimate
+
+    return estimate, held(rel[1]), held(rel[2])
+
+
 def _describe(row: dict[str, Any] | None) -> str:
     if row is None:
         return "no estimate"
@@ -644,6 +703,7 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
         rel = _relative_from(row)
         fields = ["updated_at"]
         if rel is not None and outcome != Outcome.INCONCLUSIVE:
+            rel = _measured_in_domain(rel)
             earlier = Learning.objects.filter(hypothesis=hypothesis, outcome=outcome).exclude(
                 pk=learning.pk).exists()
             hypothesis.measured_lift, hypothesis.measured_lift_low, \
@@ -707,14 +767,18 @@ def hypothesis_from_behaviour(*, analysis: Any, signal: dict[str, Any], rank: in
     cal = sig.get("calibration") or {}
     lift = (cal.get("lift") or {}).get("estimate")
     outcome = analysis.result.get("outcome", {}).get("label", "the outcome")
+    expected = round(float(lift) - 1, 4) if lift and math.isfinite(float(lift)) else 0.0
+    held = min(max(expected, EXPECTED_LIFT[0]), EXPECTED_LIFT[1])
+    note = (f"; the observed lift {expected:+,.0%} is held at {held:+,.0%}, the most a "
+            "hypothesis expects" if held != expected else "")
     hyp = Hypothesis.objects.create(
         workspace=analysis.workspace,
         statement=f"Getting users to {sig['candidate']['label']} raises {outcome}"[:300],
         mechanism="observed association (correlational): the behaviour may be a sign of "
                   "intent rather than its cause; an experiment must show it",
-        metric=outcome[:100], expected_lift=round(float(lift) - 1, 4) if lift else 0.0,
+        metric=outcome[:100], expected_lift=held,
         basis=f"behaviour discovery #{analysis.pk} on dataset v{analysis.dataset_version}: "
-              f"{'confirmed' if sig.get('confirmed') else 'not confirmed'} on holdout",
+              f"{'confirmed' if sig.get('confirmed') else 'not confirmed'} on holdout" + note,
         evidence=Evidence.OBSERVATIONAL, exploratory=True, owner=owner,
         source={"analysis": analysis.pk, "rank": rank, "candidate": sig["candidate"]})
     if segment is not None:

@@ -32,6 +32,32 @@ HANDLERS: dict[str, Handler] = {}
 RUN_JOB_TASK = "jobs.tasks.run_job"
 
 
+# What a job kind's record does when its job ends failed, wherever that is decided (the
+# handler's own error, a partition or merge failure, the last retry given up): e.g. an import
+# row that would otherwise stay "running". Registered like handlers, by the owning app.
+FAILURE_HOOKS: dict[str, Callable[[Job], None]] = {}
+
+
+def job_failure_hook(kind: str) -> Callable[[Callable[[Job], None]], Callable[[Job], None]]:
+    """Register what to do with a job kind's record when its job fails."""
+
+    def register(func: Callable[[Job], None]) -> Callable[[Job], None]:
+        FAILURE_HOOKS[kind] = func
+        return func
+
+    return register
+
+
+def _after_failure(job_id: int) -> None:
+    job = Job.objects.filter(pk=job_id, state=JobState.FAILED).first()
+    hook = FAILURE_HOOKS.get(job.kind) if job is not None else None
+    if hook is not None:
+        try:
+            hook(job)
+        except Exception:  # noqa: BLE001 - the job's own failure is already recorded
+            log.exception("job %s: its failure hook failed", job_id)
+
+
 def job_handler(kind: str) -> Callable[[Handler], Handler]:
     """Register the function that does the work of a job kind."""
 
@@ -177,6 +203,7 @@ def job_fail_continued(*, job_id: int, error: str) -> None:
     """A continued job's task failed: the job ends as failed (unless already finished)."""
     Job.objects.filter(pk=job_id, state=JobState.RUNNING).update(
         state=JobState.FAILED, error=error[:5000], finished_at=timezone.now())
+    _after_failure(job_id)
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -205,6 +232,8 @@ def job_finish(job: Job, state: str, *, result: dict[str, Any] | None = None,
         state=job.state, finished_at=job.finished_at, error=job.error, progress=job.progress,
         message=job.message, result=job.result,
     )
+    if state == JobState.FAILED:
+        _after_failure(job.pk)
     return job
 
 
@@ -213,3 +242,4 @@ def job_give_up(*, job_id: int, error: str) -> None:
     Job.objects.filter(pk=job_id).exclude(state__in=[JobState.SUCCEEDED]).update(
         state=JobState.FAILED, error=error, finished_at=timezone.now()
     )
+    _after_failure(job_id)

@@ -8,6 +8,7 @@ from accounts.forms import WorkspaceModelForm
 from experiments.models import Hypothesis
 from segments.models import Segment
 
+from . import services
 from .models import Investment, Scenario, Verdict
 
 
@@ -34,35 +35,21 @@ class InvestmentForm(WorkspaceModelForm):
         if self.instance.pk:
             self.initial["effort"] = json.dumps(self.instance.effort)
 
-    def clean_effort(self) -> dict:
+    def clean_effort(self) -> object:
+        """The JSON text parsed; the model's validator checks the teams and units."""
         raw = self.cleaned_data.get("effort") or "{}"
         try:
-            value = json.loads(raw)
+            return json.loads(raw)
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
-        if not isinstance(value, dict) or not all(
-            isinstance(v, int | float) and v >= 0 for v in value.values()
-        ):
-            raise forms.ValidationError("map team names to non-negative numbers")
-        return value
 
-    def clean_cost(self) -> float:
-        cost = self.cleaned_data["cost"]
-        if cost <= 0:
-            raise forms.ValidationError("cost must be positive")
-        return cost
-
-    def clean_adoption(self) -> float:
-        value = self.cleaned_data["adoption"]
-        if not 0 <= value <= 1:
-            raise forms.ValidationError("a share between 0 and 1")
-        return value
-
-    def clean(self):  # type: ignore[no-untyped-def]
-        data = super().clean()
-        if data.get("must_do") and data.get("must_not"):
-            raise forms.ValidationError("an item cannot be both must-do and must-not")
-        return data
+    def clean_depends_on(self):  # type: ignore[no-untyped-def]
+        deps = self.cleaned_data.get("depends_on")
+        problem = services.dependency_problem(self.instance if self.instance.pk else None,
+                                              deps or [])
+        if problem:
+            raise forms.ValidationError(problem)
+        return deps
 
 
 class ScenarioForm(forms.ModelForm):
@@ -78,6 +65,12 @@ class ScenarioForm(forms.ModelForm):
         fields = ["name", "budget", "shares", "capacity", "quarters", "schedule", "robust_draws",
                   "frontier_points", "time_limit"]
 
+    def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        # The model's clean() reads the workspace (its items, for the memory estimate).
+        if workspace is not None:
+            self.instance.workspace = workspace
+
     def _json(self, name: str) -> dict:
         raw = self.cleaned_data.get(name) or "{}"
         try:
@@ -88,30 +81,16 @@ class ScenarioForm(forms.ModelForm):
             raise forms.ValidationError("give a JSON object")
         return value
 
+    # The JSON text parsed; the model's validators check the values (README "Number domains").
     def clean_shares(self) -> dict:
-        value = self._json("shares")
-        for key, pair in value.items():
-            if key not in ("core", "experimental", "niche"):
-                raise forms.ValidationError(f"unknown roadmap {key!r}")
-            if not (isinstance(pair, list) and len(pair) == 2 and 0 <= pair[0] <= pair[1] <= 1):
-                raise forms.ValidationError(f"{key}: [min, max] with 0 <= min <= max <= 1")
-        return value
+        return self._json("shares")
 
     def clean_capacity(self) -> dict:
-        value = self._json("capacity")
-        for key, cap in value.items():
-            if "|" not in key or not isinstance(cap, int | float) or cap < 0:
-                raise forms.ValidationError(f'{key!r}: use "team|quarter": non-negative number')
-        return value
+        return self._json("capacity")
 
     def clean_quarters(self) -> list[str]:
         raw = self.cleaned_data.get("quarters") or ""
         return [q.strip() for q in raw.split(",") if q.strip()]
-
-    def clean_budget(self) -> float:
-        if self.cleaned_data["budget"] < 0:
-            raise forms.ValidationError("budget cannot be negative")
-        return self.cleaned_data["budget"]
 
 
 class DecisionForm(forms.Form):

@@ -2,14 +2,138 @@
 
 from __future__ import annotations
 
+import math
+import re
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from django.utils import timezone
 
+from accounts.domains import in_range, is_number, is_whole, within
 from accounts.models import Workspace, user_link
 from experiments.models import Hypothesis
 from jobs.models import Job, RequestedJobRecord
 from segments.models import Segment
+
+from .optimizer import sizing
+
+# ----- number domains (README "Number domains") -------------------------------------------------
+COST = (0.01, 1e12)  # money: at least a cent
+EFFORT_UNITS = (0.0, 1e6)  # one team's effort units on one item; the total is 0 or >= 0.01
+EFFORT_TOTAL = (0.01, 1e8)
+MAX_TEAMS = 100
+DURATION_QUARTERS = (1, 40)
+SHARE = (0.0, 1.0)
+HORIZON_MONTHS = (1, 60)
+REACH = (0, 1_000_000_000)  # users
+VALUE_PER_USER = (0.0, 1e6)  # money per user
+LIFT = (-1.0, 10.0)  # relative: -100% .. +1,000%
+IMPACT = (0.0, 10.0)  # RICE 0.25 / 0.5 / 1 / 2 / 3, or ICE 1..10
+CONFIDENCE = (0.0, 1.0)
+EASE = (1.0, 10.0)
+# Computed: a value beyond this is capped (and said so in its sources); reach is users x adoption.
+VALUE = (-1e15, 1e15)
+REACH_USERS = (0.0, 1e12)
+BUDGET = (0.0, 1e15)
+CAPACITY_UNITS = (0.0, 1e6)
+MAX_CAPACITY_ENTRIES = 1000
+MAX_QUARTERS = 40
+QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+QUARTER_YEARS = (2000, 2100)
+COVERAGE = (0, 1000)
+MAX_COVERAGE_ENTRIES = 1000
+ROBUST_DRAWS = (0, 100_000)  # 0 = no robust mode
+FRONTIER_POINTS = (0, 50)  # 0 = no frontier, else at least 2
+TIME_LIMIT = (1.0, 600.0)  # seconds
+
+
+def validate_effort(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("effort must map team names to non-negative numbers")
+    if len(value) > MAX_TEAMS:
+        raise ValidationError(f"at most {MAX_TEAMS} teams")
+    for team, units in value.items():
+        if not isinstance(team, str) or not 0 < len(team.strip()) <= 100:
+            raise ValidationError(f"{team!r}: a team name has 1 to 100 characters")
+        if not is_number(units) or not EFFORT_UNITS[0] <= units <= EFFORT_UNITS[1]:
+            raise ValidationError(f'"{team}": give a number of effort units from 0 to '
+                                  f"{EFFORT_UNITS[1]:.0f}")
+    total = math.fsum(value.values())
+    if 0 < total < EFFORT_TOTAL[0]:
+        raise ValidationError("the total effort is 0 (none recorded) or at least 0.01 units")
+
+
+def validate_shares(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("shares map a roadmap to [min, max]")
+    for key, pair in value.items():
+        if key not in Roadmap.values:
+            raise ValidationError(f"unknown roadmap {key!r}")
+        if (not isinstance(pair, list | tuple) or len(pair) != 2
+                or not all(is_number(v) for v in pair) or not 0 <= pair[0] <= pair[1] <= 1):
+            raise ValidationError(f"{key}: give [min, max] as numbers with 0 <= min <= max <= 1")
+    total = math.fsum(pair[0] for pair in value.values())
+    if total > 1 + 1e-9:
+        raise ValidationError(f"the minimums add up to {total:g}: no spend can meet them "
+                              "(at most 1)")
+
+
+def quarter_index(label: Any) -> int | None:
+    """Quarters counted from year 0 ("2027Q1" -> 8108), None when not a quarter label."""
+    match = QUARTER.match(label) if isinstance(label, str) else None
+    if match is None or not QUARTER_YEARS[0] <= int(match[1]) <= QUARTER_YEARS[1]:
+        return None
+    return int(match[1]) * 4 + int(match[2]) - 1
+
+
+def validate_quarters(value: Any) -> None:
+    if not isinstance(value, list):
+        raise ValidationError('give a list of quarters like ["2027Q1", "2027Q2"]')
+    if len(value) > MAX_QUARTERS:
+        raise ValidationError(f"at most {MAX_QUARTERS} quarters (10 years)")
+    for position, label in enumerate(value):
+        index = quarter_index(label)
+        if index is None:
+            raise ValidationError(f'quarters[{position}]: {label!r} is not a quarter like '
+                                  f'"2027Q1"')
+        if position and index != quarter_index(value[position - 1]) + 1:  # type: ignore[operator]
+            raise ValidationError(f"quarters[{position}]: {label!r} does not follow "
+                                  f"{value[position - 1]!r} (give consecutive quarters)")
+
+
+def validate_capacity(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('capacity maps "team|quarter" to a number of effort units')
+    if len(value) > MAX_CAPACITY_ENTRIES:
+        raise ValidationError(f"at most {MAX_CAPACITY_ENTRIES} entries")
+    for key, units in value.items():
+        team, bar, quarter = str(key).partition("|")
+        if not bar or not team.strip() or len(team) > 100:
+            raise ValidationError(f'"{key}": use "team|quarter"')
+        if quarter_index(quarter) is None:
+            raise ValidationError(f'"{key}": {quarter!r} is not a quarter like "2027Q1"')
+        if not is_number(units) or not CAPACITY_UNITS[0] <= units <= CAPACITY_UNITS[1]:
+            raise ValidationError(f'"{key}": give a number from 0 to {CAPACITY_UNITS[1]:.0f}')
+
+
+def validate_min_coverage(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("give an object: segment id -> at least this many chosen items")
+    if len(value) > MAX_COVERAGE_ENTRIES:
+        raise ValidationError(f"at most {MAX_COVERAGE_ENTRIES} segments")
+    for key, count in value.items():
+        if not str(key).isdigit():
+            raise ValidationError(f"{key!r} is not a segment of this workspace")
+        if not is_whole(count) or not COVERAGE[0] <= count <= COVERAGE[1]:
+            raise ValidationError(f"segment {key}: give a whole number of items from "
+                                  f"{COVERAGE[0]} to {COVERAGE[1]}")
+
+
+def validate_frontier_points(value: int) -> None:
+    if value == 1:
+        raise ValidationError("0 (no frontier) or 2 to 50 points")
 
 
 class Roadmap(models.TextChoices):
@@ -40,10 +164,14 @@ class Investment(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     roadmap = models.CharField(max_length=16, choices=Roadmap.choices, default=Roadmap.CORE)
-    cost = models.FloatField(help_text="money")
-    effort = models.JSONField(default=dict, blank=True,
-                              help_text='team -> effort units, e.g. {"growth": 2}')
-    duration_quarters = models.PositiveSmallIntegerField(default=1)
+    cost = models.FloatField(validators=within(*COST),
+                             help_text="money: 0.01 to 1,000,000,000,000")
+    effort = models.JSONField(default=dict, blank=True, validators=[validate_effort],
+                              help_text='team -> effort units (0 to 1,000,000 each; up to 100 '
+                                        'teams; a total of 0 or at least 0.01), e.g. '
+                                        '{"growth": 2}')
+    duration_quarters = models.PositiveSmallIntegerField(
+        default=1, validators=within(*DURATION_QUARTERS), help_text="quarters: 1 to 40")
     target_segments = models.ManyToManyField(Segment, blank=True, related_name="investments")
     hypotheses = models.ManyToManyField(Hypothesis, blank=True, related_name="investments")
     depends_on = models.ManyToManyField("self", symmetrical=False, blank=True,
@@ -55,25 +183,40 @@ class Investment(models.Model):
     status = models.CharField(max_length=16, choices=InvestmentStatus.choices,
                               default=InvestmentStatus.PROPOSED)
     owner = user_link()
-    adoption = models.FloatField(default=0.2, help_text="expected share of the segment reached")
+    adoption = models.FloatField(default=0.2, validators=within(*SHARE),
+                                 help_text="expected share of the segment reached: 0 to 1")
     value_basis = models.CharField(max_length=32, choices=ValueBasis.choices,
                                    default=ValueBasis.LTV_90)
-    horizon_months = models.PositiveSmallIntegerField(default=12)
+    horizon_months = models.PositiveSmallIntegerField(
+        default=12, validators=within(*HORIZON_MONTHS),
+        help_text="months of revenue per active user counted: 1 to 60")
     # Assumptions used when no segment snapshot or hypothesis supplies the figure.
-    assumed_reach = models.PositiveIntegerField(null=True, blank=True)
-    assumed_value_per_user = models.FloatField(null=True, blank=True)
-    assumed_lift = models.FloatField(null=True, blank=True)
+    assumed_reach = models.PositiveIntegerField(null=True, blank=True, validators=within(*REACH),
+                                                help_text="users: 0 to 1,000,000,000")
+    assumed_value_per_user = models.FloatField(null=True, blank=True,
+                                               validators=within(*VALUE_PER_USER),
+                                               help_text="money per user: 0 to 1,000,000")
+    assumed_lift = models.FloatField(null=True, blank=True, validators=within(*LIFT),
+                                     help_text="relative: -1 (-100%) to 10 (+1,000%)")
     # Alternative rankings' inputs (RICE / ICE), on the usual scales.
-    impact = models.FloatField(default=1.0, help_text="RICE impact: 0.25, 0.5, 1, 2, 3")
-    confidence = models.FloatField(default=0.5, help_text="0..1")
-    ease = models.FloatField(default=5.0, help_text="ICE ease 1..10")
+    impact = models.FloatField(default=1.0, validators=within(*IMPACT),
+                               help_text="RICE impact 0.25, 0.5, 1, 2, 3 (or ICE 1 to 10): "
+                                         "0 to 10")
+    confidence = models.FloatField(default=0.5, validators=within(*CONFIDENCE),
+                                   help_text="0 to 1")
+    ease = models.FloatField(default=5.0, validators=within(*EASE), help_text="ICE ease: 1 to 10")
     # Computed, with where each figure came from.
-    expected_value = models.FloatField(default=0.0)
-    value_low = models.FloatField(default=0.0)
-    value_high = models.FloatField(default=0.0)
+    expected_value = models.FloatField(default=0.0, validators=within(*VALUE),
+                                       help_text="computed: -1e15 to 1e15")
+    value_low = models.FloatField(default=0.0, validators=within(*VALUE),
+                                  help_text="computed: -1e15 to 1e15")
+    value_high = models.FloatField(default=0.0, validators=within(*VALUE),
+                                   help_text="computed: -1e15 to 1e15")
     value_sources = models.JSONField(default=dict, blank=True)
-    reach_users = models.FloatField(default=0.0, help_text="users reached: reach x adoption")
-    effort_total = models.FloatField(default=0.0, help_text="sum of team effort units")
+    reach_users = models.FloatField(default=0.0, validators=within(*REACH_USERS),
+                                    help_text="users reached: reach x adoption (0 to 1e12)")
+    effort_total = models.FloatField(default=0.0, validators=within(0.0, EFFORT_TOTAL[1]),
+                                     help_text="sum of team effort units: 0, or 0.01 to 1e8")
     value_computed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -85,24 +228,58 @@ class Investment(models.Model):
                    models.Index(fields=["workspace", "updated_at"], name="inv_ws_updated"),
                    models.Index(fields=["workspace", "value_computed_at"],
                                 name="inv_ws_valued")]
+        constraints = [
+            in_range("cost", *COST, name="investment_cost_range"),
+            in_range("duration_quarters", *DURATION_QUARTERS,
+                     name="investment_duration_range"),
+            in_range("adoption", *SHARE, name="investment_adoption_range"),
+            in_range("horizon_months", *HORIZON_MONTHS, name="investment_horizon_range"),
+            in_range("assumed_reach", *REACH, name="investment_reach_range", null=True),
+            in_range("assumed_value_per_user", *VALUE_PER_USER,
+                     name="investment_value_per_user_range", null=True),
+            in_range("assumed_lift", *LIFT, name="investment_lift_range", null=True),
+            in_range("impact", *IMPACT, name="investment_impact_range"),
+            in_range("confidence", *CONFIDENCE, name="investment_confidence_range"),
+            in_range("ease", *EASE, name="investment_ease_range"),
+            in_range("expected_value", *VALUE, name="investment_value_range"),
+            in_range("value_low", *VALUE, name="investment_value_low_range"),
+            in_range("value_high", *VALUE, name="investment_value_high_range"),
+            in_range("reach_users", *REACH_USERS, name="investment_reach_users_range"),
+            models.CheckConstraint(
+                condition=models.Q(effort_total=0) | models.Q(effort_total__gte=EFFORT_TOTAL[0],
+                                                              effort_total__lte=EFFORT_TOTAL[1]),
+                name="investment_effort_total_range"),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def label(self) -> str:
+        """How messages name it: #12 'Checkout v2'."""
+        return f"#{self.pk} '{self.title}'"
+
+    def clean(self) -> None:
+        if self.must_do and self.must_not:
+            raise ValidationError("an item cannot be both must-do and must-not")
 
 
 class ValueEstimate(models.Model):
     """History of an investment's computed value: every change, with its sources and reason."""
 
     investment = models.ForeignKey(Investment, on_delete=models.CASCADE, related_name="estimates")
-    expected_value = models.FloatField()
-    value_low = models.FloatField()
-    value_high = models.FloatField()
+    expected_value = models.FloatField(validators=within(*VALUE))
+    value_low = models.FloatField(validators=within(*VALUE))
+    value_high = models.FloatField(validators=within(*VALUE))
     sources = models.JSONField(default=dict)
     reason = models.CharField(max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [in_range("expected_value", *VALUE, name="estimate_value_range"),
+                       in_range("value_low", *VALUE, name="estimate_value_low_range"),
+                       in_range("value_high", *VALUE, name="estimate_value_high_range")]
 
 
 class Scenario(models.Model):
@@ -110,28 +287,95 @@ class Scenario(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="scenarios")
     name = models.CharField(max_length=200)
-    budget = models.FloatField()
-    shares = models.JSONField(default=dict, blank=True,
-                              help_text='roadmap -> [min, max] share of spend')
-    capacity = models.JSONField(default=dict, blank=True,
-                                help_text='"team|quarter" -> capacity units')
-    quarters = models.JSONField(default=list, blank=True)
-    min_coverage = models.JSONField(default=dict, blank=True,
-                                    help_text="segment id -> at least k chosen items")
+    budget = models.FloatField(validators=within(*BUDGET),
+                               help_text="money: 0 to 1,000,000,000,000,000")
+    shares = models.JSONField(default=dict, blank=True, validators=[validate_shares],
+                              help_text="roadmap -> [min, max] share of spend, "
+                                        "0 <= min <= max <= 1, the minimums adding up to at "
+                                        "most 1")
+    capacity = models.JSONField(default=dict, blank=True, validators=[validate_capacity],
+                                help_text='"team|quarter" -> capacity units (0 to 1,000,000); '
+                                          "the quarter one of the quarters when they are given")
+    quarters = models.JSONField(default=list, blank=True, validators=[validate_quarters],
+                                help_text='up to 40 consecutive quarters, e.g. ["2027Q1", '
+                                          '"2027Q2"]')
+    min_coverage = models.JSONField(default=dict, blank=True, validators=[validate_min_coverage],
+                                    help_text="segment id (of this workspace) -> at least k "
+                                              "chosen items, k from 0 to 1000")
     schedule = models.BooleanField(default=False)
-    robust_draws = models.PositiveIntegerField(default=0)
-    frontier_points = models.PositiveSmallIntegerField(default=10)
-    time_limit = models.FloatField(default=30.0)
+    robust_draws = models.PositiveIntegerField(
+        default=0, validators=within(*ROBUST_DRAWS),
+        help_text="Monte Carlo draws of robust mode: 0 (off) to 100,000, within the job memory "
+                  "budget")
+    frontier_points = models.PositiveSmallIntegerField(
+        default=10, validators=[*within(*FRONTIER_POINTS), validate_frontier_points],
+        help_text="budgets on the efficient frontier: 0 (off) or 2 to 50")
+    time_limit = models.FloatField(default=30.0, validators=within(*TIME_LIMIT),
+                                   help_text="solver seconds: 1 to 600")
     created_by = user_link()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"],
-                                               name="scenario_name_per_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"],
+                                    name="scenario_name_per_workspace"),
+            in_range("budget", *BUDGET, name="scenario_budget_range"),
+            in_range("robust_draws", *ROBUST_DRAWS, name="scenario_draws_range"),
+            models.CheckConstraint(
+                condition=models.Q(frontier_points=0) | models.Q(frontier_points__gte=2,
+                                                                 frontier_points__lte=50),
+                name="scenario_frontier_points_range"),
+            in_range("time_limit", *TIME_LIMIT, name="scenario_time_limit_range"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """What one field cannot tell: capacity quarters, scheduling, coverage segments."""
+        errors: dict[str, str] = {}
+        quarters = self.quarters if isinstance(self.quarters, list) else []
+        if quarters and isinstance(self.capacity, dict):
+            for key in self.capacity:
+                quarter = str(key).partition("|")[2]
+                if quarter_index(quarter) is not None and quarter not in quarters:
+                    errors["capacity"] = (f'"{key}": quarter {quarter} is not one of the '
+                                          "scenario's quarters")
+                    break
+        if self.schedule and not quarters and not self.capacity:
+            errors["schedule"] = "scheduling needs quarters"
+        if self.workspace_id and isinstance(self.min_coverage, dict) and self.min_coverage:
+            ids = {str(k) for k in self.min_coverage if str(k).isdigit()}
+            known = {str(pk) for pk in Segment.objects.filter(
+                workspace_id=self.workspace_id, pk__in=[int(i) for i in ids]).values_list(
+                "pk", flat=True)}
+            for key in self.min_coverage:
+                if str(key).isdigit() and str(key) not in known:
+                    errors["min_coverage"] = f"{key!r} is not a segment of this workspace"
+                    break
+        if self.workspace_id and not errors:
+            problem = self.memory_problem()
+            if problem is not None:
+                errors[problem[0] or NON_FIELD_ERRORS] = problem[1]
+        if errors:
+            raise ValidationError(errors)
+
+    def memory_problem(self, items: int | None = None) -> tuple[str, str] | None:
+        """(field, message) when a run would exceed the job memory budget (settings
+        ``JOB_MEMORY_BUDGET_MB``) with ``items`` items (default: the workspace's candidates)."""
+        draws, points = self.robust_draws, self.frontier_points
+        if not (isinstance(draws, int) and isinstance(points, int)
+                and ROBUST_DRAWS[0] <= draws <= ROBUST_DRAWS[1]
+                and FRONTIER_POINTS[0] <= points <= FRONTIER_POINTS[1]):
+            return None  # the fields' own validators say what is wrong
+        if items is None:
+            items = Investment.objects.filter(workspace_id=self.workspace_id).exclude(
+                status__in=[InvestmentStatus.REJECTED, InvestmentStatus.DONE]).count()
+        quarters = len(self.quarters) if isinstance(self.quarters, list) else 0
+        return sizing.over_budget(settings.JOB_MEMORY_BUDGET_MB, items=items, draws=draws,
+                                  frontier_points=points, quarters=quarters,
+                                  schedule=bool(self.schedule))
 
 
 class OptimizationRun(RequestedJobRecord):
@@ -167,15 +411,21 @@ class Allocation(models.Model):
     roadmap = models.CharField(max_length=16, choices=Roadmap.choices)
     chosen = models.BooleanField()
     start_quarter = models.CharField(max_length=20, blank=True)
-    cost = models.FloatField()
-    value = models.FloatField()
-    inclusion_probability = models.FloatField(null=True, blank=True)
-    entry_value = models.FloatField(null=True, blank=True)
+    cost = models.FloatField(validators=within(*COST))
+    value = models.FloatField(validators=within(*VALUE))
+    inclusion_probability = models.FloatField(null=True, blank=True, validators=within(0.0, 1.0))
+    entry_value = models.FloatField(null=True, blank=True,
+                                    help_text="computed, finite (none when no value gets the "
+                                              "item in)")
 
     class Meta:
         ordering = ["run", "-chosen", "-value"]
         constraints = [models.UniqueConstraint(fields=["run", "investment"],
-                                               name="one_allocation_per_item")]
+                                               name="one_allocation_per_item"),
+                       in_range("cost", *COST, name="allocation_cost_range"),
+                       in_range("value", *VALUE, name="allocation_value_range"),
+                       in_range("inclusion_probability", 0, 1,
+                                name="allocation_probability_range", null=True)]
 
 
 class Verdict(models.TextChoices):

@@ -6,13 +6,18 @@ import csv
 import hashlib
 import io
 import json
+import math
+from collections import deque
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 import audit
 from accounts.models import Workspace
+from events.errors import FieldError
 from experiments.models import PROBABILITY_OF_SUCCESS, Evidence, Hypothesis, HypothesisStatus
 from integrations import webhooks
 from jobs.faults import fault_point
@@ -29,6 +34,9 @@ from segments.models import Refresh, SegmentSnapshot
 
 from . import page_cache
 from .models import (
+    EFFORT_TOTAL,
+    REACH_USERS,
+    VALUE,
     Allocation,
     Decision,
     Investment,
@@ -40,7 +48,11 @@ from .models import (
     Verdict,
 )
 from .optimizer import DEFAULT_SHARES, Item, Problem, ProblemError, frontier, robust, solve
-from .valuation import Figure, combine_segments, value_investment
+from .valuation import Figure, Valuation, combine_segments, value_investment
+
+
+class PlannerInvalid(FieldError):
+    """A planner input refused: ``field`` names where, ``message`` says what."""
 
 EVIDENCE_ORDER = [Evidence.ASSUMPTION, Evidence.OBSERVATIONAL, Evidence.EXPERIMENT,
                   Evidence.REPLICATED]
@@ -103,8 +115,39 @@ def _lift_figures(investment: Investment) -> tuple[Figure, Figure]:
     return Figure(0.0, 0.0, 0.0, reason, stale), Figure(0.0, 0.0, 0.0, reason, stale)
 
 
+def _in_domain(result: Valuation) -> tuple[Valuation, str]:
+    """The valuation inside the value domain (``models.VALUE``), and a note when it was not:
+    the sources are data (a snapshot's signal), so their product may be anything."""
+    low, high = VALUE
+    figures = (result.expected_value, result.low, result.high)
+    if not all(math.isfinite(f) for f in figures):
+        return (Valuation(0.0, 0.0, 0.0, result.sources, result.stale),
+                "the sources give no finite value: set to 0")
+    if all(low <= f <= high for f in figures):
+        return result, ""
+    def clamp(f: float) -> float:
+        return min(max(f, low), high)
+
+    if low <= result.expected_value <= high:
+        note = (f"the computed range {result.low:g}..{result.high:g} is outside "
+                f"{low:g}..{high:g}: capped")
+    else:
+        note = f"the computed value {result.expected_value:g} is outside {low:g}..{high:g}: capped"
+    return (Valuation(clamp(result.expected_value), clamp(result.low), clamp(result.high),
+                      result.sources, result.stale), note)
+
+
+def _effort_total(effort: Any) -> float:
+    """The sum of the numeric effort units (0 when below the domain's 0.01, capped above)."""
+    values = effort.values() if isinstance(effort, dict) else ()
+    total = math.fsum(float(v) for v in values if isinstance(v, int | float)
+                      and not isinstance(v, bool) and math.isfinite(v) and v > 0)
+    return 0.0 if total < EFFORT_TOTAL[0] else min(total, EFFORT_TOTAL[1])
+
+
 def investment_revalue(*, investment: Investment, reason: str = "recomputed") -> Investment:
-    """Recompute an investment's expected value from its sources; keep the history."""
+    """Recompute an investment's expected value from its sources; keep the history. Every
+    stored figure stays in its domain (README "Number domains")."""
     parts = _segment_figures(investment)
     if parts:
         reach, value = combine_segments(parts)
@@ -117,18 +160,22 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed") ->
                        else "missing: no snapshot value and no assumed value per user")
     lift, probability = _lift_figures(investment)
     horizon = float(investment.horizon_months) if investment.value_basis == ValueBasis.ARPU else 1.0
-    result = value_investment(reach=reach, adoption=investment.adoption, value_per_user=value,
-                              lift=lift, probability=probability, horizon_factor=horizon)
+    result, capped = _in_domain(value_investment(
+        reach=reach, adoption=investment.adoption, value_per_user=value, lift=lift,
+        probability=probability, horizon_factor=horizon))
     changed = (round(result.expected_value, 6), round(result.low, 6), round(result.high, 6)) != (
         round(investment.expected_value, 6), round(investment.value_low, 6),
         round(investment.value_high, 6)) or investment.value_computed_at is None
     investment.expected_value = result.expected_value
     investment.value_low = result.low
     investment.value_high = result.high
-    investment.value_sources = {**result.sources, "stale": result.stale}
+    investment.value_sources = {**result.sources, "stale": result.stale,
+                                **({"capped": capped} if capped else {})}
     investment.value_computed_at = timezone.now()
-    investment.reach_users = reach.estimate * investment.adoption
-    investment.effort_total = float(sum(float(v) for v in (investment.effort or {}).values()))
+    users = reach.estimate * investment.adoption
+    investment.reach_users = min(max(users, REACH_USERS[0]), REACH_USERS[1]) \
+        if math.isfinite(users) else 0.0
+    investment.effort_total = _effort_total(investment.effort)
     page_cache.forget(investment.workspace_id)  # an update() sends no save signal
     Investment.objects.filter(pk=investment.pk).update(
         expected_value=result.expected_value, value_low=result.low, value_high=result.high,
@@ -150,6 +197,47 @@ def workspace_revalue(*, workspace: Workspace, reason: str) -> int:
         investment_revalue(investment=investment, reason=reason)
         count += 1
     return count
+
+
+# ----- dependencies --------------------------------------------------------------------------
+def dependency_problem(investment: Investment | None, depends_on: Any) -> str | None:
+    """Why ``investment`` cannot depend on ``depends_on`` (itself, or a cycle through the
+    workspace's other dependencies, named item by item), or None. A new item has none: nothing
+    depends on it yet."""
+    if investment is None or investment.pk is None:
+        return None
+    deps = list(depends_on)
+    if any(dep.pk == investment.pk for dep in deps):
+        return f"{investment.label} cannot depend on itself"
+    through = Investment.depends_on.through
+    edges: dict[int, list[int]] = {}
+    for src, dst in (through.objects.filter(from_investment__workspace_id=investment.workspace_id)
+                     .exclude(from_investment_id=investment.pk)
+                     .order_by("from_investment_id", "to_investment_id")
+                     .values_list("from_investment_id", "to_investment_id")):
+        edges.setdefault(src, []).append(dst)
+    # Breadth first from each new prerequisite: the shortest way back to the item.
+    for dep in deps:
+        came_from: dict[int, int] = {dep.pk: investment.pk}
+        queue = deque([dep.pk])
+        while queue:
+            node = queue.popleft()
+            for nxt in edges.get(node, []):
+                if nxt in came_from:
+                    continue
+                came_from[nxt] = node
+                if nxt == investment.pk:
+                    path = [nxt]
+                    while path[-1] != dep.pk:
+                        path.append(came_from[path[-1]])
+                    path.append(investment.pk)
+                    path.reverse()
+                    titles = dict(Investment.objects.filter(pk__in=path).values_list("pk",
+                                                                                    "title"))
+                    return "dependency cycle: " + " -> ".join(f"#{pk} '{titles[pk]}'"
+                                                              for pk in path)
+                queue.append(nxt)
+    return None
 
 
 # ----- optimizer runs ------------------------------------------------------------------------
@@ -206,8 +294,22 @@ def build_problem(inputs: dict[str, Any], budget: float | None = None) -> Proble
     )
 
 
+def scenario_check(scenario: Scenario) -> None:
+    """The scenario's numbers, JSON and memory estimate as its model checks them at save (a
+    row written before the domains existed, or items added since): PlannerInvalid."""
+    try:
+        scenario.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise PlannerInvalid("scenario" if field == NON_FIELD_ERRORS else field,
+                             messages[0]) from None
+
+
 def run_start(*, scenario: Scenario, user: object | None = None) -> OptimizationRun:
-    """Snapshot the scenario's inputs and queue the optimizer (one run per identical input)."""
+    """Snapshot the scenario's inputs and queue the optimizer (one run per identical input).
+    A scenario its model would refuse now, or whose run would exceed the job memory budget,
+    is refused (PlannerInvalid) before any run or job exists."""
+    scenario_check(scenario)
     inputs = scenario_problem(scenario)
     input_hash = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     try:
@@ -220,7 +322,7 @@ def run_start(*, scenario: Scenario, user: object | None = None) -> Optimization
                 return same
             try:
                 build_problem(inputs)
-            except ProblemError as exc:
+            except (ProblemError, ValueError, TypeError, KeyError) as exc:
                 raise JobFailed(f"the scenario cannot be optimized: {exc}") from None
             run = OptimizationRun.objects.create(workspace=scenario.workspace, scenario=scenario,
                                                  input_hash=input_hash, inputs=inputs,
@@ -228,10 +330,10 @@ def run_start(*, scenario: Scenario, user: object | None = None) -> Optimization
             run.job = job_create(workspace=scenario.workspace, kind="optimize", user=user,
                                  params={"run_id": run.pk}, input_hash=input_hash)
             run.save(update_fields=["job"])
-    except BrokerUnavailable:
+    except BrokerUnavailable as exc:
         OptimizationRun.objects.filter(scenario=scenario, input_hash=input_hash,
                                        status="queued", job__state=JobState.FAILED).update(
-            status="failed")
+            status="failed", finished_at=timezone.now(), plan={"error": str(exc)})
         raise
     return run
 
@@ -242,12 +344,50 @@ def frontier_budgets(inputs: dict[str, Any], points: int) -> list[float]:
     return [round(top * (k + 1) / points, 2) for k in range(points)]
 
 
+# Errors after which the task runs the job again (jobs.tasks): the run waits for that attempt.
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def _run_failed(run_id: int, reason: str, finished_at: Any = None) -> None:
+    OptimizationRun.objects.filter(pk=run_id, finished_at__isnull=True).update(
+        status="failed", finished_at=finished_at or timezone.now(), plan={"error": reason[:2000]})
+
+
+def runs_follow_jobs(runs: QuerySet[OptimizationRun]) -> None:
+    """Runs whose job failed where the handler could not say so (the task gave up after its
+    retries, the broker was lost) fail too, with the job's reason; called where runs are read,
+    so no run stays queued after its job has ended."""
+    for pk, error, finished in runs.filter(finished_at__isnull=True,
+                                           job__state=JobState.FAILED).values_list(
+            "pk", "job__error", "job__finished_at"):
+        first = (error or "no reason recorded").strip().splitlines()[0]
+        _run_failed(pk, f"the optimizer job failed: {first}", finished)
+
+
 @job_handler("optimize")
 def run_optimize(job: Job) -> dict[str, Any]:
-    """Solve the stored inputs; frontier and robust mode when asked; store allocations."""
+    """Solve the stored inputs; frontier and robust mode when asked; store allocations. The
+    run follows the job: running while it runs, failed with the reason when it fails."""
     run = OptimizationRun.objects.get(pk=job.params["run_id"])
     if run.finished_at is not None:
         return {"run_id": run.pk, "reused": True}
+    OptimizationRun.objects.filter(pk=run.pk, finished_at__isnull=True).update(status="running")
+    try:
+        return _optimize(job, run)
+    except TRANSIENT:
+        raise  # the job is queued again; a job that gives up fails its run (runs_follow_jobs)
+    except JobFailed as exc:
+        _run_failed(run.pk, str(exc))
+        raise
+    except ProblemError as exc:
+        _run_failed(run.pk, f"the scenario cannot be optimized: {exc}")
+        raise JobFailed(f"the scenario cannot be optimized: {exc}") from None
+    except Exception as exc:
+        _run_failed(run.pk, f"the optimizer failed: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _optimize(job: Job, run: OptimizationRun) -> dict[str, Any]:
     problem = build_problem(run.inputs)
     job_progress(job, 10, f"solving {len(problem.items)} items")
     plan = solve(problem)

@@ -117,7 +117,7 @@ def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
 @login_required
 def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    form = ScenarioForm(request.POST or None)
+    form = ScenarioForm(request.POST or None, workspace=workspace)
     error = ""
     if request.method == "POST":
         if not membership.can("define"):
@@ -127,6 +127,8 @@ def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
             try:
                 run = services.run_start(scenario=scenario, user=request.user)
                 return redirect("run", slug=slug, pk=run.pk)
+            except services.PlannerInvalid as exc:
+                error = f"{scenario.name}: {exc.field}: {exc.message}"
             except JobFailed as exc:
                 error = str(exc)
         elif form.is_valid():
@@ -138,6 +140,7 @@ def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("scenarios", slug=slug)
             except IntegrityError:
                 form.add_error("name", "a scenario with this name exists")
+    services.runs_follow_jobs(OptimizationRun.objects.filter(workspace=workspace))
     items = []
     for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
         items.append({"scenario": sc, "run": sc.runs.order_by("-created_at").first()})
@@ -158,6 +161,7 @@ def _run_context(run: OptimizationRun) -> dict[str, Any]:
 @login_required
 def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    services.runs_follow_jobs(OptimizationRun.objects.filter(workspace=workspace, pk=pk))
     run = get_object_or_404(OptimizationRun.objects.select_related("scenario", "job"),
                             workspace=workspace, pk=pk)
     form = DecisionForm(request.POST or None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from accounts.domains import in_range, within
 from accounts.models import Workspace, user_link
 from events.models import Dataset
 from jobs.models import Job, JobRecord
@@ -69,8 +70,9 @@ class SegmentSnapshot(models.Model):
     refresh = models.ForeignKey(Refresh, on_delete=models.CASCADE, related_name="snapshots")
     dataset_version = models.PositiveIntegerField()
     computed_at = models.DateTimeField(default=timezone.now)
-    size = models.BigIntegerField()
-    share = models.FloatField()
+    size = models.BigIntegerField(validators=within(0, 2**63 - 1), help_text="members")
+    share = models.FloatField(validators=within(0.0, 1.0),
+                              help_text="of the dataset's users: 0 to 1")
     hidden = models.BooleanField(default=False, help_text="below the minimum displayable size")
     signals = models.JSONField(default=dict)
     holdout = models.JSONField(default=dict, blank=True)
@@ -81,7 +83,9 @@ class SegmentSnapshot(models.Model):
     class Meta:
         ordering = ["-computed_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["segment", "refresh"], name="one_snapshot_per_refresh")
+            models.UniqueConstraint(fields=["segment", "refresh"], name="one_snapshot_per_refresh"),
+            models.CheckConstraint(condition=models.Q(size__gte=0), name="snapshot_size_range"),
+            in_range("share", 0, 1, name="snapshot_share_range"),
         ]
 
     def __str__(self) -> str:

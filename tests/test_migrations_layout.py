@@ -144,6 +144,21 @@ def _text(model: type[models.Model], field: models.Field, ordinal: int, max_leng
     return (base + suffix).replace("_", "-") if slug else base + suffix
 
 
+def _domain(model: type[models.Model], field: models.Field) -> tuple[float, float] | None:
+    """The (min, max) range of today's field (the model where the row ends up), from its
+    validators; None when it has none."""
+    key = MOVED.get(_key(model), _key(model))
+    try:
+        current = installed_apps.get_model(*key)._meta.get_field(field.name)
+    except LookupError:
+        return None
+    limits = {type(v).__name__: v.limit_value for v in current.validators
+              if type(v).__name__ in ("MinValueValidator", "MaxValueValidator")}
+    if len(limits) < 2:
+        return None
+    return limits["MinValueValidator"], limits["MaxValueValidator"]
+
+
 def value_for(model: type[models.Model], field: models.Field, index: int, ordinal: int) -> Any:
     """A valid, non-default value for a concrete non-relational field.
 
@@ -175,10 +190,17 @@ def value_for(model: type[models.Model], field: models.Field, index: int, ordina
         whole = 10 ** max(0, min(6, field.max_digits - field.decimal_places) - 1)
         return decimal.Decimal(whole + index + ordinal).quantize(
             decimal.Decimal(1).scaleb(-field.decimal_places))
+    domain = _domain(model, field)
     if isinstance(field, models.FloatField):
+        if domain is not None:  # inside today's range (README "Number domains"), per field
+            low, high = domain
+            return low + (high - low) * (0.5 - 0.01 * (index % 40) - ordinal / 1000)
         return 1000.25 + index + ordinal / 8
     if isinstance(field, models.IntegerField):  # Small/Big/Positive* too
         low, high = connection.ops.integer_field_range(field.get_internal_type())
+        if domain is not None and (domain[0] > (low or -2**63) or domain[1] < (high or 2**63)):
+            # a field with a domain: near its top, so a clamp or a narrowing still shows
+            return int(domain[1]) - index % 7 - ordinal
         return high - 7 - index - ordinal  # near the top: a narrowed column would show
     if isinstance(field, models.BinaryField):
         return bytes([0, 1, index % 256, ordinal % 256])

@@ -4,7 +4,7 @@ workspace only."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 
 from accounts import selectors as ws_selectors
@@ -13,6 +13,10 @@ from accounts.api.permissions import require_role
 
 class ScopedWrites:
     """Create in a workspace the caller may `action` in; related objects from that workspace."""
+
+    # (A comment, not the docstring: the API schema shows the docstring.) ``check_write`` sees
+    # every write once the workspace is known and allowed (checks that read the workspace's
+    # rows); a write and what ``saved_hook`` does after it are one transaction.
 
     write_action = "define"
     related_fields: tuple[str, ...] = ()
@@ -32,15 +36,27 @@ class ScopedWrites:
     def perform_create(self, serializer):  # type: ignore[no-untyped-def]
         workspace = self._workspace_for_create(serializer)
         self._check_related(serializer, workspace)
+        self.check_write(serializer, workspace)
         try:
-            self.saved = serializer.save(workspace=workspace, **self.extra_create())
+            with transaction.atomic():
+                self.saved = serializer.save(workspace=workspace, **self.extra_create())
+                self.saved_hook()
         except IntegrityError:
             raise ValidationError({"name": ["already exists in this workspace"]}) from None
 
     def perform_update(self, serializer):  # type: ignore[no-untyped-def]
         require_role(self.request.user, serializer.instance.workspace_id, self.write_action)
         self._check_related(serializer, serializer.instance.workspace)
-        self.saved = serializer.save()
+        self.check_write(serializer, serializer.instance.workspace)
+        with transaction.atomic():
+            self.saved = serializer.save()
+            self.saved_hook()
+
+    def check_write(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        """Refuse a write (raise ValidationError) with what only the workspace can tell."""
+
+    def saved_hook(self) -> None:
+        """Work after the save, in its transaction (``self.saved`` is the saved object)."""
 
     def perform_destroy(self, instance):  # type: ignore[no-untyped-def]
         require_role(self.request.user, instance.workspace_id, self.write_action)

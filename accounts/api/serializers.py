@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -24,7 +27,27 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class WorkspaceScoped(serializers.ModelSerializer):
+class NumberField(serializers.FloatField):
+    """A float that refuses true and false: JSON booleans are not numbers (DRF's FloatField
+    would store ``true`` as 1.0)."""
+
+    default_error_messages = {"boolean": "A valid number is required, not true or false."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("boolean")
+        return super().to_internal_value(data)
+
+
+class NumbersModelSerializer(serializers.ModelSerializer):
+    """A model serializer whose float fields are ``NumberField``s; the range of each comes from
+    the model field's validators (``accounts.domains.within``), schema included."""
+
+    serializer_field_mapping = {**serializers.ModelSerializer.serializer_field_mapping,
+                                models.FloatField: NumberField}
+
+
+class WorkspaceScoped(NumbersModelSerializer):
     """Creates take the workspace slug; it can never change afterwards."""
 
     workspace = serializers.SlugField(write_only=True, required=True)
@@ -54,3 +77,11 @@ def field_invalid(error: Any) -> ValidationError:
     """An input refused by a service (an ``events.errors.FieldError``: ``field`` and
     ``message``) as the API's 400 by field."""
     return ValidationError({error.field: [error.message]})
+
+
+def model_invalid(error: DjangoValidationError) -> ValidationError:
+    """A model's refusal (its validators or ``clean()``) as the API's 400 by field."""
+    if hasattr(error, "error_dict"):
+        return ValidationError({("non_field_errors" if name == NON_FIELD_ERRORS else name): messages
+                                for name, messages in error.message_dict.items()})
+    return ValidationError({"non_field_errors": error.messages})

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.api.serializers import WorkspaceScoped
+from accounts.api.serializers import NumberField, NumbersModelSerializer, WorkspaceScoped
 from experiments.models import (
+    POWER_INPUTS,
     ArmSummary,
     Experiment,
     Hypothesis,
@@ -12,6 +13,7 @@ from experiments.models import (
     HypothesisStatusChange,
     Learning,
     Outcome,
+    lift_errors,
 )
 from segments.models import Segment
 
@@ -32,6 +34,16 @@ class HypothesisSerializer(WorkspaceScoped):
         read_only_fields = ["owner", "created_at", "updated_at", "measured_lift",
                             "measured_lift_low", "measured_lift_high", "status"]
 
+    def validate(self, attrs: dict) -> dict:
+        values = [attrs.get(name, getattr(self.instance, name, None)) for name in
+                  ("expected_lift_low", "expected_lift", "expected_lift_high")]
+        if values[1] is None:
+            values[1] = 0.0  # the model's default
+        errors = lift_errors(*values)
+        if errors:
+            raise serializers.ValidationError({k: [v] for k, v in errors.items()})
+        return attrs
+
 
 class StatusChangeSerializer(serializers.ModelSerializer):
     changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
@@ -47,7 +59,7 @@ class TransitionSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ExperimentSerializer(serializers.ModelSerializer):
+class ExperimentSerializer(NumbersModelSerializer):
     """An experiment's design (its workspace is its hypothesis's); results are read-only and
     come from the analysis job."""
 
@@ -80,12 +92,43 @@ class SummariesInSerializer(serializers.Serializer):
 
 
 class PowerInSerializer(serializers.Serializer):
-    baseline_mean = serializers.FloatField(required=False, allow_null=True, default=None)
-    baseline_sd = serializers.FloatField(required=False, allow_null=True, default=None)
-    daily_traffic = serializers.FloatField(required=False, allow_null=True, default=None)
-    cuped_r2 = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=0.99)
-    cluster_size = serializers.FloatField(required=False, default=1.0, min_value=1.0)
-    icc = serializers.FloatField(required=False, default=0.0, min_value=0.0, max_value=1.0)
+    """The power calculation's inputs; each one given is used, anything else is refused (mde,
+    alpha and power are the experiment's design)."""
+
+    baseline_mean = NumberField(required=False, allow_null=True, default=None,
+                                min_value=POWER_INPUTS["baseline_mean"][0],
+                                max_value=POWER_INPUTS["baseline_mean"][1],
+                                help_text="blank: measured in the target segment")
+    baseline_sd = NumberField(required=False, allow_null=True, default=None,
+                              min_value=POWER_INPUTS["baseline_sd"][0],
+                              max_value=POWER_INPUTS["baseline_sd"][1],
+                              help_text="continuous metrics only (greater than 0)")
+    daily_traffic = NumberField(required=False, allow_null=True, default=None,
+                                min_value=POWER_INPUTS["daily_traffic"][0],
+                                max_value=POWER_INPUTS["daily_traffic"][1],
+                                help_text="eligible users per day; blank: measured")
+    cuped_r2 = NumberField(required=False, default=0.0, min_value=POWER_INPUTS["cuped_r2"][0],
+                           max_value=POWER_INPUTS["cuped_r2"][1])
+    cluster_size = NumberField(required=False, default=1.0,
+                               min_value=POWER_INPUTS["cluster_size"][0],
+                               max_value=POWER_INPUTS["cluster_size"][1])
+    icc = NumberField(required=False, default=0.0, min_value=POWER_INPUTS["icc"][0],
+                      max_value=POWER_INPUTS["icc"][1])
+
+    DESIGN = ("mde", "alpha", "power")
+
+    def validate(self, attrs: dict) -> dict:
+        extra = [k for k in (self.initial_data or {}) if k not in self.fields]
+        errors = {}
+        for name in extra:
+            errors[name] = [
+                "not an input of the power calculation: mde, alpha and power are the "
+                "experiment's design (change them on the experiment)" if name in self.DESIGN
+                else "unknown field: the power calculation takes "
+                     + ", ".join(list(self.fields)[:-1]) + f" and {list(self.fields)[-1]}"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class ConcludeSerializer(serializers.Serializer):

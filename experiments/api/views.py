@@ -64,12 +64,13 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
     def extra_create(self) -> dict:
         return {"owner": self.request.user}
 
-    def perform_update(self, serializer):  # type: ignore[no-untyped-def]
-        super().perform_update(serializer)
-        # The investments resting on this hypothesis take its new lift and evidence.
-        experiment_services.hypothesis_changed(
-            self.saved, reason=f"hypothesis #{self.saved.pk} changed"
-        )
+    def saved_hook(self) -> None:
+        if self.action != "create":
+            # The investments resting on this hypothesis take its new lift and evidence, in
+            # the edit's transaction.
+            experiment_services.hypothesis_changed(
+                self.saved, reason=f"hypothesis #{self.saved.pk} changed"
+            )
 
     @extend_schema(request=TransitionSerializer, responses={200: HypothesisSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

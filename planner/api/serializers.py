@@ -13,7 +13,6 @@ from ..models import (
     Decision,
     Investment,
     OptimizationRun,
-    Roadmap,
     Scenario,
     ValueEstimate,
     Verdict,
@@ -46,25 +45,10 @@ class InvestmentSerializer(WorkspaceScoped):
                             "value_sources", "value_computed_at", "reach_users", "effort_total",
                             "created_at", "updated_at"]
 
-    def validate_cost(self, value: float) -> float:
-        if value <= 0:
-            raise serializers.ValidationError("cost must be positive")
-        return value
-
-    def validate_effort(self, value: object) -> dict:
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, int | float) and v >= 0 for k, v in value.items()
-        ):
-            raise serializers.ValidationError("effort must map team names to non-negative numbers")
-        return value
-
-    def validate_adoption(self, value: float) -> float:
-        if not 0 <= value <= 1:
-            raise serializers.ValidationError("adoption is a share between 0 and 1")
-        return value
-
     def validate(self, attrs: dict) -> dict:
-        if attrs.get("must_do") and attrs.get("must_not"):
+        must_do = attrs.get("must_do", getattr(self.instance, "must_do", False))
+        must_not = attrs.get("must_not", getattr(self.instance, "must_not", False))
+        if must_do and must_not:
             raise serializers.ValidationError("an item cannot be both must-do and must-not")
         return attrs
 
@@ -83,34 +67,6 @@ class ScenarioSerializer(WorkspaceScoped):
                   "time_limit", "created_at"]
         read_only_fields = ["created_at"]
 
-    def validate_budget(self, value: float) -> float:
-        if value < 0:
-            raise serializers.ValidationError("budget cannot be negative")
-        return value
-
-    def validate_shares(self, value: object) -> dict:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("shares map a roadmap to [min, max]")
-        for key, pair in value.items():
-            if key not in Roadmap.values:
-                raise serializers.ValidationError(f"unknown roadmap {key!r}")
-            if (not isinstance(pair, list | tuple) or len(pair) != 2
-                    or not 0 <= float(pair[0]) <= float(pair[1]) <= 1):
-                raise serializers.ValidationError(f"{key}: give [min, max] with 0 <= min <= max <= 1")
-        return value
-
-    def validate_capacity(self, value: object) -> dict:
-        if not isinstance(value, dict) or not all(
-            isinstance(k, str) and "|" in k and isinstance(v, int | float) and v >= 0
-            for k, v in value.items()
-        ):
-            raise serializers.ValidationError('capacity maps "team|quarter" to a non-negative number')
-        return value
-
-    def validate_time_limit(self, value: float) -> float:
-        if not 0 < value <= 600:
-            raise serializers.ValidationError("time limit is between 0 and 600 seconds")
-        return value
 
 
 class AllocationSerializer(serializers.ModelSerializer):

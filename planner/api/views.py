@@ -3,6 +3,9 @@ optimizer runs with allocations and the approved roadmap, council decisions."""
 
 from __future__ import annotations
 
+import copy
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,12 +18,12 @@ from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_s
 from accounts.api.permissions import checked_object
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
-from accounts.api.serializers import validated
+from accounts.api.serializers import field_invalid, model_invalid, validated
 from jobs.services import JobFailed
 from segments.models import Segment
 
 from .. import selectors, services
-from ..models import Investment, OptimizationRun
+from ..models import Investment, OptimizationRun, Scenario
 from .serializers import (
     AllocationSerializer,
     DecideSerializer,
@@ -62,14 +65,24 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     def extra_create(self) -> dict:
         return {"owner": self.request.user}
 
+    def check_write(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        if "depends_on" in serializer.validated_data:
+            problem = services.dependency_problem(serializer.instance,
+                                                  serializer.validated_data["depends_on"])
+            if problem:
+                raise ValidationError({"depends_on": [problem]})
+
+    def saved_hook(self) -> None:
+        # The value is computed in the write's transaction: a failure leaves nothing behind.
+        services.investment_revalue(investment=self.saved,
+                                    reason="edited" if self.action != "create" else "created")
+
     def perform_create(self, serializer):  # type: ignore[no-untyped-def]
         super().perform_create(serializer)
-        services.investment_revalue(investment=self.saved, reason="created")
         serializer.instance = self._ranked(self.saved)
 
     def perform_update(self, serializer):  # type: ignore[no-untyped-def]
         super().perform_update(serializer)
-        services.investment_revalue(investment=self.saved, reason="edited")
         serializer.instance = self._ranked(self.saved)
 
     def _ranked(self, investment: Investment) -> Investment:
@@ -97,13 +110,28 @@ class ScenarioViewSet(ScopedWrites, viewsets.ModelViewSet):
     def extra_create(self) -> dict:
         return {"created_by": self.request.user}
 
+    def check_write(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        """What the fields alone cannot tell (capacity quarters, coverage segments of this
+        workspace, the job memory budget): the model's clean()."""
+        scenario = copy.copy(serializer.instance) if serializer.instance else \
+            Scenario(workspace=workspace)
+        for name, value in serializer.validated_data.items():
+            setattr(scenario, name, value)
+        try:
+            scenario.clean()
+        except DjangoValidationError as exc:
+            raise model_invalid(exc) from None
+
     @extend_schema(request=None, responses={202: RunSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str | None = None) -> Response:
-        """Snapshot the inputs and queue the optimizer; an identical input reuses its run."""
+        """Snapshot the inputs and queue the optimizer; an identical input reuses its run. A
+        scenario whose run would exceed the job memory budget is refused (400)."""
         scenario = checked_object(self, "define")
         try:
             run = services.run_start(scenario=scenario, user=request.user)
+        except services.PlannerInvalid as exc:
+            raise field_invalid(exc) from None
         except JobFailed as exc:
             raise ValidationError({"scenario": [str(exc)]}) from None
         return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -116,7 +144,9 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.runs_for(self.request.user).order_by("-created_at", "-id")
+        runs = selectors.runs_for(self.request.user)
+        services.runs_follow_jobs(runs)
+        return runs.order_by("-created_at", "-id")
 
     @extend_schema(responses={200: AllocationSerializer(many=True), **READ_ERRORS})
     @action(detail=True, methods=["get"], filter_backends=[])

@@ -15,6 +15,7 @@ import numpy as np
 
 from .engine import Session
 from .formulate import build
+from .sizing import CANDIDATE_BLOCK
 from .solve import chosen_from
 from .types import Problem, RobustResult
 
@@ -95,9 +96,14 @@ def robust(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 
         else np.zeros(n, dtype=bool)
     portfolios.setdefault(nominal_mask.tobytes(), nominal_mask)
     candidates = np.array(list(portfolios.values()), dtype=np.float64)  # (k, n)
-    # Every candidate is judged on every draw, not only on the draw it was optimal for.
-    totals = candidates @ scenario_values.T  # (k, draws)
-    q_values = np.quantile(totals, quantile, axis=1)
+    # Every candidate is judged on every draw, not only on the draw it was optimal for; a
+    # block of candidates at a time, so memory stays (block x draws), not (draws x draws).
+    q_values = np.empty(len(candidates))
+    means = np.empty(len(candidates))
+    for start in range(0, len(candidates), CANDIDATE_BLOCK):
+        totals = candidates[start:start + CANDIDATE_BLOCK] @ scenario_values.T  # (block, draws)
+        q_values[start:start + len(totals)] = np.quantile(totals, quantile, axis=1)
+        means[start:start + len(totals)] = totals.mean(axis=1)
     best = int(np.argmax(q_values))
     nominal_index = list(portfolios).index(nominal_mask.tobytes())
     pessimistic = tuple(i for i, flag in zip(ids, candidates[best] > 0.5, strict=True) if flag)
@@ -110,10 +116,10 @@ def robust(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 
         pessimistic_value=float(q_values[best]),
         quantile=quantile,
         draws=draws,
-        pessimistic_mean=float(totals[best].mean()),
+        pessimistic_mean=float(means[best]),
         nominal_portfolio=nominal_chosen,
         nominal_quantile_value=float(q_values[nominal_index]),
-        nominal_mean=float(totals[nominal_index].mean()),
+        nominal_mean=float(means[nominal_index]),
         candidates=len(portfolios),
         solved_draws=solved,
         seconds=time.perf_counter() - started,

@@ -22,6 +22,11 @@ STATUSES = ("optimal", "feasible", "infeasible", "not_solved")
 # Slack for float sums (a share's lower bounds adding up to 1.0000000001 is still fine).
 _EPS = 1e-9
 
+# The solver's numeric range: HiGHS refuses matrix coefficients from 1e15 (costs, efforts) and
+# takes objective coefficients and bounds from 1e20 as infinite (values, budget, capacity).
+MAX_COEFFICIENT = 1e14
+MAX_MAGNITUDE = 1e18
+
 
 class ProblemError(ValueError):
     """The problem description is invalid; the message names the item or field."""
@@ -34,6 +39,14 @@ def _finite(value: float, what: str) -> float:
         raise ProblemError(f"{what} must be a number, got {value!r}") from err
     if not math.isfinite(number):
         raise ProblemError(f"{what} must be finite, got {value!r}")
+    return number
+
+
+def _in_solver_range(number: float, what: str, limit: float, either_way: bool = False) -> float:
+    if abs(number) > limit:
+        side = " either way" if either_way else ""
+        raise ProblemError(f"{what} {number:g} is beyond the solver's numeric range "
+                           f"(at most {limit:g}{side})")
     return number
 
 
@@ -79,12 +92,16 @@ class Item:
         cost = _finite(self.cost, f"{where}: cost")
         if cost < 0:
             raise ProblemError(f"{where}: cost must be >= 0, got {cost}")
-        _frozen_set(self, "cost", cost)
-        value = _finite(self.value, f"{where}: value")
+        _frozen_set(self, "cost", _in_solver_range(cost, f"{where}: cost", MAX_COEFFICIENT))
+        value = _in_solver_range(_finite(self.value, f"{where}: value"), f"{where}: value",
+                                 MAX_MAGNITUDE, either_way=True)
         _frozen_set(self, "value", value)
-        low = None if self.value_low is None else _finite(self.value_low, f"{where}: value_low")
-        high = None if self.value_high is None else _finite(self.value_high,
-                                                            f"{where}: value_high")
+        low = None if self.value_low is None else _in_solver_range(
+            _finite(self.value_low, f"{where}: value_low"), f"{where}: value_low",
+            MAX_MAGNITUDE, either_way=True)
+        high = None if self.value_high is None else _in_solver_range(
+            _finite(self.value_high, f"{where}: value_high"), f"{where}: value_high",
+            MAX_MAGNITUDE, either_way=True)
         if low is not None and low > value + _EPS * max(1.0, abs(value)):
             raise ProblemError(f"{where}: value_low {low} is above value {value}")
         if high is not None and high < value - _EPS * max(1.0, abs(value)):
@@ -96,6 +113,7 @@ class Item:
             amount = _finite(units, f"{where}: effort[{team!r}]")
             if amount < 0:
                 raise ProblemError(f"{where}: effort[{team!r}] must be >= 0, got {amount}")
+            _in_solver_range(amount, f"{where}: effort[{team!r}]", MAX_COEFFICIENT)
             if amount > 0:
                 effort[str(team)] = amount
         _frozen_set(self, "effort", MappingProxyType(effort))
@@ -155,6 +173,7 @@ class Problem:
         budget = _finite(self.budget, "budget")
         if budget < 0:
             raise ProblemError(f"budget must be >= 0, got {budget}")
+        _in_solver_range(budget, "budget", MAX_MAGNITUDE)
         _frozen_set(self, "budget", budget)
         _frozen_set(self, "shares", MappingProxyType(_check_shares(self.shares)))
         quarters = _str_tuple(self.quarters, "quarters")
@@ -253,6 +272,7 @@ def _check_capacity(capacity: Mapping[tuple[str, str], float],
         amount = _finite(units, f"capacity[{team!r}, {quarter!r}]")
         if amount < 0:
             raise ProblemError(f"capacity[{team!r}, {quarter!r}] must be >= 0, got {amount}")
+        _in_solver_range(amount, f"capacity[{team!r}, {quarter!r}]", MAX_MAGNITUDE)
         if quarters and quarter not in quarters:
             raise ProblemError(f"capacity[{team!r}, {quarter!r}]: quarter {quarter!r} is not "
                                f"in quarters {quarters}")

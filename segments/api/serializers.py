@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from ..analytics.rules import MAX_DAYS
 from ..models import Refresh, Segment, SegmentSnapshot
+
+# A swept threshold (an event count or an amount): README "Number domains".
+MAX_THRESHOLD = 1_000_000
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -90,7 +94,9 @@ class RefreshStartSerializer(serializers.Serializer):
 
 class SweepSerializer(serializers.Serializer):
     path = serializers.CharField(help_text="path of the behavioural node, e.g. all[0]")
-    thresholds = serializers.ListField(child=serializers.IntegerField(min_value=0),
-                                       required=False, max_length=50)
-    window_days = serializers.ListField(child=serializers.IntegerField(min_value=1),
-                                        required=False, max_length=50)
+    thresholds = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=MAX_THRESHOLD),
+        required=False, max_length=50, help_text="event counts or amounts: 0 to 1,000,000")
+    window_days = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_DAYS),
+        required=False, max_length=50, help_text="days: 1 to 36,600")

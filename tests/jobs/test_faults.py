@@ -138,7 +138,7 @@ def test_a_worker_killed_mid_optimizer_run_ends_with_one_allocation(scenario, br
     assert (job.state, job.attempts) == ("running", 1)
     assert not Allocation.objects.filter(run=run).exists()
     run.refresh_from_db()
-    assert run.finished_at is None and run.status == "queued"
+    assert run.finished_at is None and run.status == "running"  # it follows its job
 
     rescuer = start_worker(broker, tmp_path, "rescuer")
     try:
