@@ -6,6 +6,7 @@ from django import forms
 
 from accounts.forms import WorkspaceModelForm
 from experiments.models import Hypothesis
+from security import bodies
 from segments.models import Segment
 
 from . import services
@@ -39,7 +40,7 @@ class InvestmentForm(WorkspaceModelForm):
         """The JSON text parsed; the model's validator checks the teams and units."""
         raw = self.cleaned_data.get("effort") or "{}"
         try:
-            return json.loads(raw)
+            return bodies.loads(raw)
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
 
@@ -74,7 +75,7 @@ class ScenarioForm(forms.ModelForm):
     def _json(self, name: str) -> dict:
         raw = self.cleaned_data.get(name) or "{}"
         try:
-            value = json.loads(raw)
+            value = bodies.loads(raw)
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON: {exc}") from None
         if not isinstance(value, dict):

@@ -401,3 +401,17 @@ def test_the_domain_migrations_move_stored_rows_into_range():
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_the_investment_and_scenario_forms_refuse_json_nested_too_deeply(client, team):
+    from accounts.models import Workspace  # noqa: F401 - the team fixture made acme
+
+    client.force_login(team["admin"])
+    deep = '{"a": ' * 5000 + "1" + "}" * 5000
+    r = client.post("/w/acme/investments/new/", {"title": "Deep", "roadmap": "core",
+                                                  "cost": "10", "effort": deep})
+    assert r.status_code == 200
+    assert b"not valid JSON: nested deeper than 64 levels" in r.content
+    r = client.post("/w/acme/scenarios/", {"name": "Deep", "budget": "100", "shares": deep})
+    assert r.status_code == 200
+    assert b"not valid JSON: nested deeper than 64 levels" in r.content
