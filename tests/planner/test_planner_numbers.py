@@ -404,8 +404,6 @@ def test_the_domain_migrations_move_stored_rows_into_range():
 
 
 def test_the_investment_and_scenario_forms_refuse_json_nested_too_deeply(client, team):
-    from accounts.models import Workspace  # noqa: F401 - the team fixture made acme
-
     client.force_login(team["admin"])
     deep = '{"a": ' * 5000 + "1" + "}" * 5000
     r = client.post("/w/acme/investments/new/", {"title": "Deep", "roadmap": "core",
