@@ -42,17 +42,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import common as bc  # noqa: E402
 from bench.bench_refresh import ensure_data  # noqa: E402
-from bench.common import (  # noqa: E402
-    Stopwatch,
-    current_scale,
-    emit_vs_anchor,
-    fingerprint,
-    log,
-    measure_interleaved,
-    peak_rss_mb,
-    phase_main,
-)
 
 SCRIPT = Path(__file__).resolve()
 BENCH = "behaviour"
@@ -80,7 +71,7 @@ def cohort_range(as_of: int) -> tuple[int, int]:
     return to - COHORT_WEEKS * WEEK, to
 
 
-def _timings(load: Stopwatch, funnel: Stopwatch, retention: Stopwatch) -> dict[str, float]:
+def _timings(load: bc.Stopwatch, funnel: bc.Stopwatch, retention: bc.Stopwatch) -> dict[str, float]:
     """The headline (funnel + retention, wall and CPU seconds) and the times reported apart."""
     return {"seconds": funnel.seconds + retention.seconds,
             "cpu_seconds": funnel.cpu_seconds + retention.cpu_seconds,
@@ -109,18 +100,18 @@ def phase_ours(args: list[str]) -> dict[str, Any]:
     from behaviour.analytics.signals import Outcome, candidates_grid, discover
 
     folder, as_of = Path(args[0]), int(args[1])
-    with Stopwatch() as load:
+    with bc.Stopwatch() as load:
         data = _load(folder)
     lo, hi = cohort_range(as_of)
-    with Stopwatch() as f_watch:
+    with bc.Stopwatch() as f_watch:
         fun = funnel(data, list(STEPS), window_days=WINDOW_DAYS, mode="ordered", as_of_us=as_of)
-    with Stopwatch() as r_watch:
+    with bc.Stopwatch() as r_watch:
         ret = retention(data, as_of_us=as_of, cohort_by="signup", period="week",
                         mode="recurring", return_on="on", cohorts_from_us=lo, cohorts_to_us=hi)
-    with Stopwatch() as p_watch:
+    with bc.Stopwatch() as p_watch:
         top = paths(data, as_of_us=as_of, start_event="session_start", steps=3, top=20,
                     outcome_event="upgrade")
-    with Stopwatch() as d_watch:
+    with bc.Stopwatch() as d_watch:
         found = discover(data, as_of_us=as_of, outcome=Outcome("event", "upgrade", 60),
                          candidates=candidates_grid(DISCOVERY_EVENTS, THRESHOLDS, WINDOWS))
     best = found.signals[0]
@@ -128,7 +119,7 @@ def phase_ours(args: list[str]) -> dict[str, Any]:
         **_timings(load, f_watch, r_watch),
         "paths_seconds": p_watch.seconds,
         "discovery_seconds": d_watch.seconds,
-        "peak_mb": round(peak_rss_mb(), 1),
+        "peak_mb": round(bc.peak_rss_mb(), 1),
         "users": data.n_users,
         "events": data.n_events,
         "funnel": {"users": [s.users for s in fun.overall.steps],
@@ -187,19 +178,19 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
 
     folder, as_of = Path(args[0]), int(args[1])
     con = duckdb.connect()
-    with Stopwatch() as load:
+    with bc.Stopwatch() as load:
         con.execute(f"""CREATE TABLE ev AS SELECT user_id, event::VARCHAR AS event,
             epoch_us(timestamp) AS t, file_row_number AS seq
             FROM read_parquet('{folder / 'events.parquet'}', file_row_number = true)""")
         con.execute(f"""CREATE TABLE users AS SELECT user_id, epoch_us(signup_time) AS signup
             FROM read_parquet('{folder / 'users.parquet'}')""")
-    with Stopwatch() as f_watch:
+    with bc.Stopwatch() as f_watch:
         rows = con.execute(funnel_sql(as_of)).fetchall()
     sizes_sql, cells_sql = retention_sql(as_of)
-    with Stopwatch() as r_watch:
+    with bc.Stopwatch() as r_watch:
         sizes = con.execute(sizes_sql).fetchall()
         cells = con.execute(cells_sql).fetchall()
-    peak = peak_rss_mb()
+    peak = bc.peak_rss_mb()
     k_steps = len(STEPS)
     at = {int(f): (int(n), int(w)) for f, n, w in rows}
     users = [sum(at.get(j, (0, 0))[0] for j in range(k, k_steps + 1))
@@ -232,30 +223,30 @@ def check(ours: dict[str, Any], anchor: dict[str, Any]) -> dict[str, bool]:
 
 
 def main() -> None:
-    scale = current_scale()
-    code = fingerprint(*MEASURED_CODE)
+    scale = bc.current_scale()
+    code = bc.fingerprint(*MEASURED_CODE)
     folder, meta = ensure_data(scale.name)
     args = (str(folder), str(meta["as_of"]))
     load_before = os.getloadavg()[0]
-    measured = measure_interleaved(SCRIPT, {"anchor": args, "ours": args}, repeat=scale.repeat)
+    measured = bc.measure_interleaved(SCRIPT, {"anchor": args, "ours": args}, repeat=scale.repeat)
     anchor, ours = measured["anchor"], measured["ours"]
-    log(f"ours: load {ours['load_seconds']:.2f}s | funnel {ours['funnel_seconds']:.3f}s, "
+    bc.log(f"ours: load {ours['load_seconds']:.2f}s | funnel {ours['funnel_seconds']:.3f}s, "
         f"retention {ours['retention_seconds']:.3f}s, paths {ours['paths_seconds']:.3f}s, "
         f"discovery {ours['discovery_seconds']:.3f}s, peak {ours['peak_mb']:.0f} MB")
-    log(f"anchor: load {anchor['load_seconds']:.2f}s | funnel {anchor['funnel_seconds']:.3f}s, "
+    bc.log(f"anchor: load {anchor['load_seconds']:.2f}s | funnel {anchor['funnel_seconds']:.3f}s, "
         f"retention {anchor['retention_seconds']:.3f}s, peak {anchor['peak_mb']:.0f} MB")
-    log(f"funnel users per step {ours['funnel']['users']} (anchor {anchor['funnel']['users']}); "
+    bc.log(f"funnel users per step {ours['funnel']['users']} (anchor {anchor['funnel']['users']}); "
         f"top path {ours['top_path']}; top behaviour {ours['top_behaviour']!r}, "
         f"{ours['confirmed']} of {ours['candidates']} confirmed")
     ok = check(ours, anchor)
     correct = all(ok.values()) and ours["users"] > 0
     if not correct:
-        log(f"WRONG RESULT: {ok}")
+        bc.log(f"WRONG RESULT: {ok}")
     funnel_ratio = ours["funnel_seconds"] / anchor["funnel_seconds"]
     retention_ratio = ours["retention_seconds"] / anchor["retention_seconds"]
     passed = (correct and funnel_ratio <= 0.5 and retention_ratio <= 0.5
               and ours["discovery_seconds"] < 15 and ours["peak_mb"] < 2560)
-    emit_vs_anchor(
+    bc.emit_vs_anchor(
         BENCH, ours, anchor, anchor_name=ANCHOR, target=TARGET, passed=passed, scale=scale,
         code=code, load_before=load_before, users=ours["users"], events=ours["events"],
         funnel_seconds=round(ours["funnel_seconds"], 3),
@@ -280,5 +271,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if not phase_main({"ours": phase_ours, "anchor": phase_anchor}):
+    if not bc.phase_main({"ours": phase_ours, "anchor": phase_anchor}):
         main()

@@ -36,18 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402
-    DATA_DIR,
-    Stopwatch,
-    current_scale,
-    emit_vs_anchor,
-    fingerprint,
-    log,
-    measure_interleaved,
-    peak_rss_mb,
-    phase_main,
-    run_phase,
-)
+from bench import common as bc  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 BENCH = "catalog"
@@ -66,7 +55,7 @@ ROW_EVENT = "event_000042"
 
 
 def data_dir(scale: str) -> Path:
-    return DATA_DIR / f"catalog-{scale}-v{DATA_VERSION}"
+    return bc.DATA_DIR / f"catalog-{scale}-v{DATA_VERSION}"
 
 
 # ----- phase: generate -----------------------------------------------------------------------
@@ -127,11 +116,11 @@ def phase_generate(args: list[str]) -> dict[str, Any]:
 def ensure_data(scale: str) -> tuple[Path, dict[str, Any]]:
     folder = data_dir(scale)
     if (folder / "meta.json").exists() and (folder / "store").exists():
-        log(f"using cached {folder.name}")
+        bc.log(f"using cached {folder.name}")
         return folder, json.loads((folder / "meta.json").read_text())
-    log(f"generating {NAMES:,} names over {SIZES[scale][0]:,} events -> {folder}")
-    result = run_phase(SCRIPT, "generate", scale)
-    log(f"generated in {result['seconds']:.1f}s (peak {result['peak_mb']:.0f} MB)")
+    bc.log(f"generating {NAMES:,} names over {SIZES[scale][0]:,} events -> {folder}")
+    result = bc.run_phase(SCRIPT, "generate", scale)
+    bc.log(f"generated in {result['seconds']:.1f}s (peak {result['peak_mb']:.0f} MB)")
     return folder, json.loads((folder / "meta.json").read_text())
 
 
@@ -147,17 +136,17 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     folder = Path(args[0])
-    with tempfile.TemporaryDirectory(prefix="bench-catalog-", dir=DATA_DIR) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-catalog-", dir=bc.DATA_DIR) as tmp:
         root = _copy_store(folder, tmp)
         files = sorted((root / "bench").glob("v*/events-*.parquet"))
-        with Stopwatch() as watch:
+        with bc.Stopwatch() as watch:
             tables = [pq.read_table(f, columns=["user_id", "event", "timestamp"]) for f in files]
             table = pa.concat_tables(tables)
             table = table.set_column(1, "event", table.column("event").cast(pa.string()))
             grouped = table.group_by("event").aggregate([
                 ([], "count_all"), ("user_id", "count_distinct"), ("timestamp", "min"),
                 ("timestamp", "max")])
-        peak = peak_rss_mb()
+        peak = bc.peak_rss_mb()
         return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
                 "peak_mb": round(peak, 1), "names": grouped.num_rows}
 
@@ -171,11 +160,11 @@ def phase_ours(args: list[str]) -> dict[str, Any]:
     from events.store import EventStore
 
     folder = Path(args[0])
-    with tempfile.TemporaryDirectory(prefix="bench-catalog-", dir=DATA_DIR) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-catalog-", dir=bc.DATA_DIR) as tmp:
         store = EventStore(_copy_store(folder, tmp), partitions=PARTITIONS)
         options = ImportOptions(now=datetime.fromisoformat(NOW))
         steps: dict[str, float] = {}
-        with Stopwatch() as watch:
+        with bc.Stopwatch() as watch:
             mark = time.perf_counter()
             parsed = parse_events(folder / "row.csv", options)
             merge = merge_into_store(store, "bench", import_id="one-row", events=parsed,
@@ -189,8 +178,8 @@ def phase_ours(args: list[str]) -> dict[str, Any]:
             mark = time.perf_counter()
             stored = json.dumps({"event_catalog": events, "attribute_catalog": attributes})
             steps["json"] = time.perf_counter() - mark
-        peak = peak_rss_mb()
-        with Stopwatch() as load:  # what each dataset page then pays to read the row
+        peak = bc.peak_rss_mb()
+        with bc.Stopwatch() as load:  # what each dataset page then pays to read the row
             json.loads(stored)
         by_name = {e["event"]: e["count"] for e in events}
         return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
@@ -204,13 +193,13 @@ def phase_ours(args: list[str]) -> dict[str, Any]:
 
 # ----- orchestration (parent process: stdlib only) -------------------------------------------
 def main() -> None:
-    scale = current_scale()
-    code = fingerprint(*MEASURED_CODE)
+    scale = bc.current_scale()
+    code = bc.fingerprint(*MEASURED_CODE)
     folder, meta = ensure_data(scale.name)
-    log(f"anchor: {ANCHOR}")
-    log(f"ours: 1-row import + catalog, {NAMES:,} names, {meta['rows']:,} events")
+    bc.log(f"anchor: {ANCHOR}")
+    bc.log(f"ours: 1-row import + catalog, {NAMES:,} names, {meta['rows']:,} events")
     load_before = os.getloadavg()[0]
-    measured = measure_interleaved(SCRIPT, {"anchor": (str(folder),), "ours": (str(folder),)},
+    measured = bc.measure_interleaved(SCRIPT, {"anchor": (str(folder),), "ours": (str(folder),)},
                                    repeat=scale.repeat)
     anchor, ours = measured["anchor"], measured["ours"]
     correct = (ours["entries"] == NAMES and anchor["names"] == NAMES
@@ -218,17 +207,17 @@ def main() -> None:
                and ours["counted"] == meta["rows"] + 1
                and ours["row_event_count"] == meta["row_event_count"] + 1)
     if not correct:
-        log(f"WRONG RESULT: entries {ours['entries']:,}, anchor names {anchor['names']:,}, "
+        bc.log(f"WRONG RESULT: entries {ours['entries']:,}, anchor names {anchor['names']:,}, "
             f"rows added {ours['rows_added']}, counted {ours['counted']:,} of "
             f"{meta['rows'] + 1:,}, {ROW_EVENT} {ours['row_event_count']} vs "
             f"{meta['row_event_count'] + 1}")
-    log(f"anchor: best {anchor['seconds']:.2f}s, peak {anchor['peak_mb']:.0f} MB; ours: best "
+    bc.log(f"anchor: best {anchor['seconds']:.2f}s, peak {anchor['peak_mb']:.0f} MB; ours: best "
         f"{ours['seconds']:.2f}s {ours['steps']}, peak {ours['peak_mb']:.0f} MB; catalog JSON "
         f"{ours['catalog_json_mb']} MB, read back in {ours['json_load_seconds']}s")
     extra: dict[str, Any] = {}
-    if fingerprint(*MEASURED_CODE) != code:
+    if bc.fingerprint(*MEASURED_CODE) != code:
         extra["code_changed_during_run"] = True
-    emit_vs_anchor(
+    bc.emit_vs_anchor(
         BENCH, ours, anchor, anchor_name=ANCHOR, target=TARGET,
         passed=correct and ours["seconds"] < MAX_SECONDS, scale=scale, code=code,
         load_before=load_before, names=NAMES, events=meta["rows"], users=meta["users"],
@@ -241,5 +230,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if not phase_main({"generate": phase_generate, "anchor": phase_anchor, "ours": phase_ours}):
+    if not bc.phase_main({"generate": phase_generate, "anchor": phase_anchor, "ours": phase_ours}):
         main()

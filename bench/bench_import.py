@@ -28,19 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `segments` and `bench`
 
-from bench.common import (  # noqa: E402
-    DATA_DIR,
-    Stopwatch,
-    current_rss_mb,
-    current_scale,
-    emit_vs_anchor,
-    fingerprint,
-    log,
-    measure_interleaved,
-    peak_rss_mb,
-    phase_main,
-    run_phase,
-)
+from bench import common as bc  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 # The measured source files (hashed before and after the run): the ingest package and the store.
@@ -71,7 +59,7 @@ DUPLICATE_SHARE = 0.01
 
 def data_paths(rows: int, users: int) -> tuple[Path, Path]:
     stem = f"events-{rows}r-{users}u-s{SEED}-v{DATA_VERSION}"
-    return DATA_DIR / f"{stem}.csv", DATA_DIR / f"{stem}.json"
+    return bc.DATA_DIR / f"{stem}.csv", bc.DATA_DIR / f"{stem}.json"
 
 
 # ----- phase: generate -----------------------------------------------------------------------
@@ -135,7 +123,7 @@ def phase_generate(args: list[str]) -> dict[str, Any]:
             "revenue": pa.array(revenue[order], pa.float64(), mask=~has_revenue[order]),
         }
     )
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    bc.DATA_DIR.mkdir(parents=True, exist_ok=True)
     tmp = csv_path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "wb") as handle:  # header unquoted, like most exports
         handle.write((",".join(table.column_names) + "\n").encode())
@@ -162,11 +150,11 @@ def ensure_data(rows: int, users: int) -> tuple[Path, dict[str, Any]]:
     if csv_path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("bytes") == csv_path.stat().st_size:
-            log(f"using cached {csv_path.name} ({meta['bytes'] / 1e6:.0f} MB)")
+            bc.log(f"using cached {csv_path.name} ({meta['bytes'] / 1e6:.0f} MB)")
             return csv_path, meta
-    log(f"generating {rows:,} rows / {users:,} users -> {csv_path}")
-    result = run_phase(SCRIPT, "generate", str(rows), str(users))
-    log(f"generated in {result['seconds']:.1f}s ({result['bytes'] / 1e6:.0f} MB, "
+    bc.log(f"generating {rows:,} rows / {users:,} users -> {csv_path}")
+    result = bc.run_phase(SCRIPT, "generate", str(rows), str(users))
+    bc.log(f"generated in {result['seconds']:.1f}s ({result['bytes'] / 1e6:.0f} MB, "
         f"peak {result['peak_mb']:.0f} MB)")
     return csv_path, json.loads(meta_path.read_text())
 
@@ -178,17 +166,17 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     csv_path = Path(args[0])
-    with tempfile.TemporaryDirectory(prefix="bench-anchor-", dir=DATA_DIR) as tmp:
-        with Stopwatch() as watch:
+    with tempfile.TemporaryDirectory(prefix="bench-anchor-", dir=bc.DATA_DIR) as tmp:
+        with bc.Stopwatch() as watch:
             table = pa_csv.read_csv(csv_path)
             pq.write_table(table, Path(tmp) / "events.parquet")
-        peak = peak_rss_mb()
+        peak = bc.peak_rss_mb()
         return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
                 "peak_mb": round(peak, 1), "rows": table.num_rows}
 
 
 # ----- phase: ours ---------------------------------------------------------------------------
-def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, Stopwatch]:
+def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, bc.Stopwatch]:
     from datetime import datetime
 
     from events.ingest import ImportOptions, merge_into_store, parse_events
@@ -196,7 +184,7 @@ def _import(csv_path: Path, store_root: Path) -> tuple[Any, Any, Stopwatch]:
 
     store = EventStore(store_root, partitions=PARTITIONS)
     options = ImportOptions(now=datetime.fromisoformat(NOW))
-    with Stopwatch() as watch:
+    with bc.Stopwatch() as watch:
         parsed = parse_events(csv_path, options)
         result = merge_into_store(store, "bench", import_id="bench-import", events=parsed,
                                   users=None, report={})
@@ -233,9 +221,9 @@ def _verify(store: Any, outcome: dict[str, Any]) -> dict[str, Any]:
 
 def phase_ours(args: list[str]) -> dict[str, Any]:
     csv_path = Path(args[0])
-    with tempfile.TemporaryDirectory(prefix="bench-store-", dir=DATA_DIR) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-store-", dir=bc.DATA_DIR) as tmp:
         store, outcome, watch = _import(csv_path, Path(tmp))
-        peak = peak_rss_mb()  # before the checks below touch any memory
+        peak = bc.peak_rss_mb()  # before the checks below touch any memory
         return {"seconds": watch.seconds, "cpu_seconds": watch.cpu_seconds,
                 "peak_mb": round(peak, 1), **_verify(store, outcome)}
 
@@ -286,7 +274,7 @@ class StepProfiler:
     def _sample(self) -> None:
         while not self._stop.wait(0.01):
             path = tuple(self.stack) or ("(outside)",)
-            rss = current_rss_mb()
+            rss = bc.current_rss_mb()
             if rss > self.rss[path]:
                 self.rss[path] = rss
 
@@ -399,13 +387,13 @@ def phase_profile(args: list[str]) -> dict[str, Any]:
         (pd_strings.StringMethods, "contains", "str.contains (regex)"),
         *named(pd.Series, "Series.", "isin", "to_numpy", "astype", "__setitem__"),
     ]
-    with tempfile.TemporaryDirectory(prefix="bench-profile-", dir=DATA_DIR) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-profile-", dir=bc.DATA_DIR) as tmp:
         for owner, name, label in targets:
             profiler.patch(owner, name, label)
         with profiler:
             store, outcome, watch = _import(csv_path, Path(tmp))
         seconds = watch.seconds
-        peak = peak_rss_mb()
+        peak = bc.peak_rss_mb()
         check = _verify(store, outcome)
     steps: dict[str, float] = defaultdict(float)
     for path in profiler.inclusive:
@@ -436,22 +424,22 @@ def phase_profile(args: list[str]) -> dict[str, Any]:
 
 # ----- orchestration (parent process: stdlib only) -------------------------------------------
 def main() -> None:
-    scale = current_scale()
+    scale = bc.current_scale()
     profile = "--profile" in sys.argv[1:] or os.environ.get("BENCH_PROFILE") == "1"
-    code = fingerprint(*MEASURED_SOURCES)
+    code = bc.fingerprint(*MEASURED_SOURCES)
     csv_path, meta = ensure_data(scale.rows, scale.users)
-    log(f"anchor: {ANCHOR}")
-    log(f"ours: parse_events + merge_into_store, {PARTITIONS} partitions")
+    bc.log(f"anchor: {ANCHOR}")
+    bc.log(f"ours: parse_events + merge_into_store, {PARTITIONS} partitions")
     load_before = os.getloadavg()[0]
-    measured = measure_interleaved(SCRIPT, {"anchor": (str(csv_path),),
+    measured = bc.measure_interleaved(SCRIPT, {"anchor": (str(csv_path),),
                                             "ours": (str(csv_path),)}, repeat=scale.repeat)
     anchor, ours = measured["anchor"], measured["ours"]
-    log(f"anchor: best {anchor['seconds']:.2f}s, peak {anchor['peak_mb']:.0f} MB; "
+    bc.log(f"anchor: best {anchor['seconds']:.2f}s, peak {anchor['peak_mb']:.0f} MB; "
         f"ours: best {ours['seconds']:.2f}s, peak {ours['peak_mb']:.0f} MB")
     extra: dict[str, Any] = {}
     if profile:
-        log("profile: the same import with per-step timers")
-        prof = run_phase(SCRIPT, "profile", str(csv_path))
+        bc.log("profile: the same import with per-step timers")
+        prof = bc.run_phase(SCRIPT, "profile", str(csv_path))
         extra["profile_steps"] = prof["steps"]
         extra["profile_seconds"] = round(prof["seconds"], 3)
 
@@ -461,16 +449,16 @@ def main() -> None:
                and ours["total_users"] == meta["users"]
                and ours["partition0_sorted"])
     if not correct:
-        log(f"WRONG RESULT: stored {ours['stored_rows']:,}, expected {expected:,}; "
+        bc.log(f"WRONG RESULT: stored {ours['stored_rows']:,}, expected {expected:,}; "
             f"dups {ours['duplicates_in_file']:,} vs {meta['planted_duplicates']:,}; "
             f"users {ours['total_users']:,} vs {meta['users']:,}; "
             f"sorted {ours['partition0_sorted']}; problems {ours['problems']}")
-    if fingerprint(*MEASURED_SOURCES) != code:
+    if bc.fingerprint(*MEASURED_SOURCES) != code:
         extra["code_changed_during_run"] = True
-        log("warning: events/ingest/ or events/store.py changed during the run")
+        bc.log("warning: events/ingest/ or events/store.py changed during the run")
     ratio = ours["seconds"] / anchor["seconds"]
     passed = correct and ratio <= MAX_RATIO and ours["peak_mb"] < MAX_PEAK_MB
-    emit_vs_anchor(
+    bc.emit_vs_anchor(
         BENCH, ours, anchor, anchor_name=ANCHOR, target=TARGET, passed=passed, scale=scale,
         code=code, load_before=load_before,
         rows=meta["rows"],
@@ -492,6 +480,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if not phase_main({"generate": phase_generate, "anchor": phase_anchor, "ours": phase_ours,
+    if not bc.phase_main({"generate": phase_generate, "anchor": phase_anchor, "ours": phase_ours,
                        "profile": phase_profile}):
         main()

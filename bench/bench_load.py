@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     ROOT,
+    child_pids,
     emit,
     fingerprint,
     log,
@@ -271,14 +272,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(x) for x in handle.read().split()]
-    except OSError:
-        return []
-
-
 def _hwm_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as handle:
@@ -345,7 +338,7 @@ def main() -> None:
         drive = run_phase(SCRIPT, "drive", str(port), f"sessionid={seed['session']}",
                           json.dumps(endpoints), str(window), str(clients),
                           timeout=total * 3 + 120)
-        pids = [web.pid, *_children(web.pid)]
+        pids = [web.pid, *child_pids(web.pid)]
         peak_mb = sum(_hwm_mb(p) for p in pids)
     finally:
         web.send_signal(signal.SIGTERM)

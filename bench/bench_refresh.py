@@ -61,21 +61,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `segments` and `bench`
 
-from bench.common import (  # noqa: E402
-    DATA_DIR,
-    ROOT,
-    Stopwatch,
-    current_rss_mb,
-    current_scale,
-    emit_vs_anchor,
-    fingerprint,
-    log,
-    measure_interleaved,
-    peak_rss_mb,
-    phase_main,
-    proc_status_mb,
-    run_phase,
-)
+from bench import common as bc  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 BENCH = "refresh_20_segments"
@@ -96,8 +82,8 @@ DAY = 86_400_000_000  # µs
 Z95 = 1.959963984540054
 MEASURED_CODE = ("segments/analytics/value.py", "segments/analytics/holdout.py",
                  "segments/analytics/retention.py",
-                 *sorted(p.relative_to(ROOT).as_posix()
-                         for p in (ROOT / "segments" / "analytics" / "rules").glob("*.py")),
+                 *sorted(p.relative_to(bc.ROOT).as_posix()
+                         for p in (bc.ROOT / "segments" / "analytics" / "rules").glob("*.py")),
                  "events/frame.py", "segments/analytics/refresh.py")
 # Signals both sides compute (ours also has intervals by bootstrap / t, the anchor analytic).
 SIGNALS = ("size", "share", "revenue_per_active_user",
@@ -231,7 +217,7 @@ DISTINCT_STATS = {
 
 
 def data_dir(scale: str) -> Path:
-    return DATA_DIR / f"refresh-{scale}"
+    return bc.DATA_DIR / f"refresh-{scale}"
 
 
 # ----- phase: generate -----------------------------------------------------------------------
@@ -298,12 +284,12 @@ def ensure_data(scale: str) -> tuple[Path, dict[str, Any]]:
     if meta_path.exists() and (folder / "events.parquet").exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("version") == DATA_VERSION and meta.get("users") == USERS[scale]:
-            log(f"using cached {folder.relative_to(DATA_DIR.parent)} "
+            bc.log(f"using cached {folder.relative_to(bc.DATA_DIR.parent)} "
                 f"({meta['events']:,} events, {meta['users']:,} users)")
             return folder, meta
-    log(f"generating the demo data ({USERS[scale]:,} users) -> {folder}")
-    result = run_phase(SCRIPT, "generate", str(folder), str(USERS[scale]))
-    log(f"generated {result['events']:,} events in {result['seconds']:.1f}s "
+    bc.log(f"generating the demo data ({USERS[scale]:,} users) -> {folder}")
+    result = bc.run_phase(SCRIPT, "generate", str(folder), str(USERS[scale]))
+    bc.log(f"generated {result['events']:,} events in {result['seconds']:.1f}s "
         f"(peak {result['peak_mb']:.0f} MB)")
     return folder, json.loads(meta_path.read_text())
 
@@ -347,19 +333,19 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
 
     if analytic:  # every mean gets its t interval; proportions stay Wilson
         value.BOOTSTRAP_MAX_NONZERO = -1
-    with Stopwatch() as load:
+    with bc.Stopwatch() as load:
         data = _load(folder)
-    load_peak, after_load = proc_status_mb("VmHWM"), current_rss_mb()
+    load_peak, after_load = bc.proc_status_mb("VmHWM"), bc.current_rss_mb()
     hwm_reset = _reset_hwm()  # so VmHWM below is the compute's own peak
     if int(data.time.max()) + 1 != as_of:
         raise SystemExit(f"as_of mismatch: data ends at {int(data.time.max())}, meta {as_of}")
     seg_seconds: dict[str, float] = {}
     mask_seconds = signal_seconds = 0.0
     results: dict[str, Any] = {}
-    with Stopwatch() as work:
-        with Stopwatch() as feat:
+    with bc.Stopwatch() as work:
+        with bc.Stopwatch() as feat:
             features = user_features(data, as_of, period_days=PERIOD_DAYS, outcome=OUTCOME)
-        with Stopwatch() as base:
+        with bc.Stopwatch() as base:
             everyone = np.ones(data.n_users, dtype=bool)
             baseline = segment_signals(everyone, features, period_days=PERIOD_DAYS, seed=0,
                                        min_n=MIN_N)
@@ -374,8 +360,8 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
             signal_seconds += t2 - t1
             seg_seconds[key] = t2 - t0
             results[key] = signals
-    peak = peak_rss_mb()
-    compute_peak = proc_status_mb("VmHWM") if hwm_reset else None
+    peak = bc.peak_rss_mb()
+    compute_peak = bc.proc_status_mb("VmHWM") if hwm_reset else None
     methods: dict[str, int] = {}
     for signals in results.values():
         for s in signals.values():
@@ -524,21 +510,21 @@ def phase_anchor(args: list[str]) -> dict[str, Any]:
     features_sql, signals_sql = anchor_sql(as_of)
     con = duckdb.connect()  # in memory; default threads (all cores)
     con.execute(WILSON_MACROS)
-    with Stopwatch() as load:
+    with bc.Stopwatch() as load:
         con.execute(f"""CREATE TABLE ev AS SELECT user_id, event::VARCHAR AS event,
             epoch_us(timestamp) AS t, coalesce(revenue, 0.0) AS rev, properties
             FROM read_parquet('{folder / 'events.parquet'}')""")
         con.execute(f"""CREATE TABLE users AS SELECT user_id, epoch_us(signup_time) AS signup,
             plan, device, country, company_size, acquisition_channel
             FROM read_parquet('{folder / 'users.parquet'}')""")
-    with Stopwatch() as work:
-        with Stopwatch() as feat:
+    with bc.Stopwatch() as work:
+        with bc.Stopwatch() as feat:
             con.execute(features_sql)
-        with Stopwatch() as sig:
+        with bc.Stopwatch() as sig:
             cursor = con.execute(signals_sql)
             rows = cursor.fetchall()
             names = [d[0] for d in cursor.description]
-    peak = peak_rss_mb()
+    peak = bc.peak_rss_mb()
     signals: dict[str, Any] = {}
     for row in rows:
         record = dict(zip(names, row, strict=True))
@@ -576,13 +562,13 @@ def phase_refresh(args: list[str]) -> dict[str, Any]:
     from segments.analytics.refresh import SegmentSpec, run_refresh
 
     folder, as_of = Path(args[0]), int(args[1])
-    with Stopwatch() as load:
+    with bc.Stopwatch() as load:
         data = _load(folder)
     specs = [SegmentSpec(key=key, kind="rule", definition=rule) for key, rule, _ in SEGMENTS]
-    with Stopwatch() as work:
+    with bc.Stopwatch() as work:
         result = run_refresh(data, specs, as_of=as_of, outcome_event=OUTCOME)
     return {"seconds": work.seconds, "cpu_seconds": work.cpu_seconds,
-            "peak_mb": round(peak_rss_mb(), 1), "load_seconds": load.seconds,
+            "peak_mb": round(bc.peak_rss_mb(), 1), "load_seconds": load.seconds,
             "errors": {s.key: s.error for s in result.segments if s.error},
             "sizes": {s.key: s.size for s in result.segments}}
 
@@ -651,41 +637,41 @@ def ci_diff(ours: dict[str, Any], anchor: dict[str, Any]) -> dict[str, float]:
 
 # ----- orchestration (parent process: stdlib only) -------------------------------------------
 def main() -> None:
-    scale = current_scale()
+    scale = bc.current_scale()
     argv = sys.argv[1:]
     profile = "--profile" in argv or os.environ.get("BENCH_PROFILE") == "1"
     full_refresh = "--run-refresh" in argv or os.environ.get("BENCH_RUN_REFRESH") == "1"
-    code = fingerprint(*MEASURED_CODE)
+    code = bc.fingerprint(*MEASURED_CODE)
     folder, meta = ensure_data(scale.name)
     args = (str(folder), str(meta["as_of"]))
-    log(f"anchor: {ANCHOR}")
-    log(f"ours: build_user_events, user_features once, {len(SEGMENTS)} x (evaluate_rule + "
+    bc.log(f"anchor: {ANCHOR}")
+    bc.log(f"ours: build_user_events, user_features once, {len(SEGMENTS)} x (evaluate_rule + "
         "segment_signals); bootstrap (the product) and analytic-only")
     load_before = os.getloadavg()[0]
-    measured = measure_interleaved(SCRIPT, {"anchor": args, "ours": args, "ours_analytic": args},
+    measured = bc.measure_interleaved(SCRIPT, {"anchor": args, "ours": args, "ours_analytic": args},
                                    repeat=scale.repeat)
     anchor, ours, analytic = measured["anchor"], measured["ours"], measured["ours_analytic"]
-    log(f"anchor: load {anchor['load_seconds']:.2f}s, features {anchor['features_seconds']:.2f}s, "
+    bc.log(f"anchor: load {anchor['load_seconds']:.2f}s, features {anchor['features_seconds']:.2f}s, "
         f"signals {anchor['signals_seconds']:.2f}s, peak {anchor['peak_mb']:.0f} MB")
-    log(f"ours: load {ours['load_seconds']:.2f}s, features {ours['features_seconds']:.2f}s, "
+    bc.log(f"ours: load {ours['load_seconds']:.2f}s, features {ours['features_seconds']:.2f}s, "
         f"baseline {ours['baseline_seconds']:.2f}s, masks {ours['masks_seconds']:.2f}s, "
         f"signals {ours['signals_seconds']:.2f}s, peak {ours['peak_mb']:.0f} MB")
-    log(f"ours: peak during load {ours['load_peak_mb']} MB, RSS after load "
+    bc.log(f"ours: peak during load {ours['load_peak_mb']} MB, RSS after load "
         f"{ours['rss_after_load_mb']} MB, peak during compute {ours['compute_peak_mb']} MB")
-    log(f"ours (analytic): {analytic['seconds']:.2f}s (signals {analytic['signals_seconds']:.2f}s)")
+    bc.log(f"ours (analytic): {analytic['seconds']:.2f}s (signals {analytic['signals_seconds']:.2f}s)")
     slowest = sorted(ours["segment_seconds"].items(), key=lambda kv: -kv[1])[:5]
-    log("slowest segments (ours): " + ", ".join(f"{k} {v:.2f}s" for k, v in slowest))
+    bc.log("slowest segments (ours): " + ", ".join(f"{k} {v:.2f}s" for k, v in slowest))
 
     check = compare(ours["signals"], anchor["signals"])
     check_analytic = compare(analytic["signals"], anchor["signals"])
     cis = ci_diff(analytic["signals"], anchor["signals"])
     sizes = {seg: v["size"][0] for seg, v in anchor["signals"].items()}
-    log("segment sizes: " + ", ".join(f"{k} {int(v):,}" for k, v in sizes.items()))
+    bc.log("segment sizes: " + ", ".join(f"{k} {int(v):,}" for k, v in sizes.items()))
     if not check["sizes_match"] or not check_analytic["sizes_match"]:
-        log(f"SEGMENT SIZES DIFFER (ours, anchor): {check['size_diffs']}")
+        bc.log(f"SEGMENT SIZES DIFFER (ours, anchor): {check['size_diffs']}")
     if check["none_mismatches"]:
-        log(f"estimates known on one side only: {check['none_mismatches']}")
-    log(f"max relative difference of point estimates: {check['max_rel_diff']:.2e} "
+        bc.log(f"estimates known on one side only: {check['none_mismatches']}")
+    bc.log(f"max relative difference of point estimates: {check['max_rel_diff']:.2e} "
         f"({check['worst']}); interval ends vs analytic ours: Wilson {cis['wilson']:.2e}, "
         f"means (t vs z) {cis['mean']:.2e}")
     correct = (check["sizes_match"] and check_analytic["sizes_match"]
@@ -695,26 +681,26 @@ def main() -> None:
 
     extra: dict[str, Any] = {}
     if full_refresh:
-        log("run_refresh: the whole refresh (CLV fit, holdout, retention curves) for reference")
-        whole = run_phase(SCRIPT, "refresh", *args)
+        bc.log("run_refresh: the whole refresh (CLV fit, holdout, retention curves) for reference")
+        whole = bc.run_phase(SCRIPT, "refresh", *args)
         extra.update(run_refresh_seconds=round(whole["seconds"], 3),
                      run_refresh_peak_mb=whole["peak_mb"],
                      run_refresh_sizes_match=all(int(whole["sizes"][k]) == int(sizes[k])
                                                  for k in whole["sizes"]),
                      run_refresh_errors=whole["errors"])
-        log(f"run_refresh: {whole['seconds']:.2f}s, peak {whole['peak_mb']:.0f} MB")
+        bc.log(f"run_refresh: {whole['seconds']:.2f}s, peak {whole['peak_mb']:.0f} MB")
     if profile:
-        log("profile: ours under cProfile")
-        prof = run_phase(SCRIPT, "profile", *args)
+        bc.log("profile: ours under cProfile")
+        prof = bc.run_phase(SCRIPT, "profile", *args)
         extra["profile_seconds"] = round(prof["seconds"], 3)
-    if fingerprint(*MEASURED_CODE) != code:
+    if bc.fingerprint(*MEASURED_CODE) != code:
         extra["code_changed_during_run"] = True
-        log("warning: measured source files changed during the run")
+        bc.log("warning: measured source files changed during the run")
 
     ratio = ours["seconds"] / anchor["seconds"]
     passed = correct and ratio <= MAX_RATIO and ours["peak_mb"] < MAX_PEAK_MB
     n_seg = len(SEGMENTS)
-    emit_vs_anchor(
+    bc.emit_vs_anchor(
         BENCH, ours, anchor, anchor_name=ANCHOR, target=TARGET, passed=passed, scale=scale,
         code=code, load_before=load_before,
         users=ours["users"],
@@ -762,12 +748,12 @@ def main() -> None:
         **extra,
     )
     if not correct:
-        log("WRONG RESULT: see the differences above")
+        bc.log("WRONG RESULT: see the differences above")
         sys.exit(1)
 
 
 if __name__ == "__main__":
-    if not phase_main({"generate": phase_generate, "ours": phase_ours,
+    if not bc.phase_main({"generate": phase_generate, "ours": phase_ours,
                        "ours_analytic": phase_ours_analytic, "anchor": phase_anchor,
                        "refresh": phase_refresh, "profile": phase_profile}):
         main()

@@ -735,3 +735,24 @@ def write_demo(data: DemoData, out_dir: Path, fmt: str = "csv") -> dict[str, Pat
     _write_csv(data.users[USER_COLUMNS], paths["users"])
     paths["truth"].write_text(json.dumps(data.truth, indent=2) + "\n", encoding="utf-8")
     return paths
+
+
+# The demo data's planted truths, as segments a council would define.
+DEMO_SEGMENTS: list[dict[str, Any]] = [
+    {"name": "Team plan", "definition": {"attribute": "plan", "op": "eq", "value": "team"},
+     "assumptions": "plan at signup; upgrades later are not counted here"},
+    {"name": "Pro plan", "definition": {"attribute": "plan", "op": "eq", "value": "pro"}},
+    {"name": "Free plan", "definition": {"attribute": "plan", "op": "eq", "value": "free"}},
+    {"name": "Partner channel",
+     "definition": {"attribute": "acquisition_channel", "op": "eq", "value": "partner"}},
+    {"name": "Early report creators",
+     "definition": {"all": [{"attribute": "plan", "op": "eq", "value": "free"},
+                            {"event": "report_created", "min_count": 2,
+                             "window": {"from_signup_days": [0, 7]}}]},
+     "assumptions": "2+ reports in the first week; planted to triple the odds of upgrading"},
+    {"name": "Web users", "definition": {"attribute": "device", "op": "eq", "value": "web"}},
+    {"name": "Mobile users",
+     "definition": {"attribute": "device", "op": "in", "value": ["ios", "android"]}},
+    {"name": "Champions (RFM)", "kind": "rfm", "definition": {"rfm": "Champions"}},
+    {"name": "At risk (RFM)", "kind": "rfm", "definition": {"rfm": "At risk"}},
+]

@@ -5,29 +5,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from events.demo import DEMO_SEGMENTS
 from events.models import Dataset
 from segments import segment_services
 from segments.models import Segment
-
-# The demo data's planted truths, as segments a council would define.
-DEMO_SEGMENTS: list[dict[str, Any]] = [
-    {"name": "Team plan", "definition": {"attribute": "plan", "op": "eq", "value": "team"},
-     "assumptions": "plan at signup; upgrades later are not counted here"},
-    {"name": "Pro plan", "definition": {"attribute": "plan", "op": "eq", "value": "pro"}},
-    {"name": "Free plan", "definition": {"attribute": "plan", "op": "eq", "value": "free"}},
-    {"name": "Partner channel",
-     "definition": {"attribute": "acquisition_channel", "op": "eq", "value": "partner"}},
-    {"name": "Early report creators",
-     "definition": {"all": [{"attribute": "plan", "op": "eq", "value": "free"},
-                            {"event": "report_created", "min_count": 2,
-                             "window": {"from_signup_days": [0, 7]}}]},
-     "assumptions": "2+ reports in the first week; planted to triple the odds of upgrading"},
-    {"name": "Web users", "definition": {"attribute": "device", "op": "eq", "value": "web"}},
-    {"name": "Mobile users",
-     "definition": {"attribute": "device", "op": "in", "value": ["ios", "android"]}},
-    {"name": "Champions (RFM)", "kind": "rfm", "definition": {"rfm": "Champions"}},
-    {"name": "At risk (RFM)", "kind": "rfm", "definition": {"rfm": "At risk"}},
-]
 
 
 class Command(BaseCommand):
