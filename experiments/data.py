@@ -24,7 +24,7 @@ import pandas as pd
 
 from events.errors import FieldError
 from events.frame import US_PER_DAY, UserEvents
-from experiments import stats
+from experiments import quasi, stats
 
 METRIC_KINDS = ("conversion", "count", "revenue", "ratio")
 PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio metric
@@ -503,7 +503,7 @@ def analyze_did(ue: UserEvents, *, treated: np.ndarray, control: np.ndarray, met
     panel = period_panel(ue, treated=treated, control=control, metric=metric, launch_us=launch_us,
                          period_days=period_days, pre_periods=pre_periods,
                          post_periods=post_periods)
-    result = stats.diff_in_diff(panel, unit="unit", period="period", treated="treated",
+    result = quasi.diff_in_diff(panel, unit="unit", period="period", treated="treated",
                                 post="post", outcome="y", cluster="unit", alpha=alpha)
     out = _asdict(result)
     out.update({"kind": "did", "metric": metric.to_dict(), "period_days": period_days,
@@ -521,7 +521,7 @@ def analyze_its(ue: UserEvents, *, mask: np.ndarray, metric: MetricSpec, launch_
                             post_periods=post_periods)
     change_at = int(np.flatnonzero(series.index.to_numpy() >= 0)[0]) if (
         series.index.to_numpy() >= 0).any() else len(series)
-    result = stats.interrupted_time_series(series.reset_index(drop=True), change_at,
+    result = quasi.interrupted_time_series(series.reset_index(drop=True), change_at,
                                            alpha=alpha)
     out = _asdict(result)
     out.update({"kind": "its", "metric": metric.to_dict(), "period_days": period_days,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from experiments import stats
+from experiments import quasi, stats
 
 VECTORS = Path(__file__).parent / "vectors"
 GB = json.loads((VECTORS / "gbstats.json").read_text())
@@ -317,7 +317,7 @@ def _panel(effect: float, trend_gap: float = 0.0, seed: int = 0) -> pd.DataFrame
 
 def test_did_matches_statsmodels_cluster_robust_ols_and_recovers_the_effect():
     panel = _panel(effect=1.25)
-    r = stats.diff_in_diff(panel)
+    r = quasi.diff_in_diff(panel)
     fit = smf.ols("y ~ treated * post", panel).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(panel["unit"])[0]}, use_t=True)
     assert r.status == "ok"
@@ -336,7 +336,7 @@ def test_did_matches_statsmodels_cluster_robust_ols_and_recovers_the_effect():
 
 
 def test_did_interval_covers_the_planted_effect_across_seeds():
-    results = [stats.diff_in_diff(_panel(effect=1.25, seed=seed)) for seed in range(20)]
+    results = [quasi.diff_in_diff(_panel(effect=1.25, seed=seed)) for seed in range(20)]
     covered = sum(r.ci[0] < 1.25 < r.ci[1] for r in results)
     assert covered >= 17  # nominal 95%: 19 expected, 18 observed with these seeds
     assert np.mean([r.estimate for r in results]) == pytest.approx(1.25, abs=0.1)
@@ -344,7 +344,7 @@ def test_did_interval_covers_the_planted_effect_across_seeds():
 
 def test_did_pre_trend_matches_statsmodels_and_flags_diverging_trends():
     panel = _panel(effect=0.0, trend_gap=0.5, seed=1)
-    r = stats.diff_in_diff(panel, cluster="unit")
+    r = quasi.diff_in_diff(panel, cluster="unit")
     pre = panel[panel.post == 0].assign(t=lambda f: f.period + 4)
     fit = smf.ols("y ~ treated * t", pre).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(pre["unit"])[0]}, use_t=True)
@@ -356,20 +356,20 @@ def test_did_pre_trend_matches_statsmodels_and_flags_diverging_trends():
 def test_did_insufficient_and_invalid():
     panel = _panel(effect=1.0)
     only_pre = panel[panel.post == 0]
-    assert stats.diff_in_diff(only_pre).status == "insufficient_data"
+    assert quasi.diff_in_diff(only_pre).status == "insufficient_data"
     one_pre = panel[(panel.period >= -1)]
-    assert stats.diff_in_diff(one_pre).pre_trend_p is None
+    assert quasi.diff_in_diff(one_pre).pre_trend_p is None
     with pytest.raises(ValueError, match="outcome"):
-        stats.diff_in_diff(panel.assign(y=np.where(panel.index == 3, np.nan, panel.y)))
+        quasi.diff_in_diff(panel.assign(y=np.where(panel.index == 3, np.nan, panel.y)))
     with pytest.raises(ValueError, match="treated"):
-        stats.diff_in_diff(panel.drop(columns=["treated"]))
+        quasi.diff_in_diff(panel.drop(columns=["treated"]))
 
 
 def test_its_matches_statsmodels_hac_and_recovers_planted_changes():
     rng = np.random.default_rng(7)
     t = np.arange(40)
     y = 10 + 0.3 * t + 4.0 * (t >= 20) + 0.5 * np.clip(t - 20, 0, None) + rng.normal(0, 1, 40)
-    r = stats.interrupted_time_series(pd.Series(y), 20)
+    r = quasi.interrupted_time_series(pd.Series(y), 20)
     frame = pd.DataFrame({"y": y, "t": t, "post": (t >= 20).astype(float),
                           "since": np.clip(t - 20, 0, None).astype(float)})
     fit = smf.ols("y ~ t + post + since", frame).fit(cov_type="HAC",
@@ -379,7 +379,7 @@ def test_its_matches_statsmodels_hac_and_recovers_planted_changes():
     assert r.p_level == pytest.approx(fit.pvalues["post"], rel=1e-6, abs=1e-12)
     assert r.p_slope == pytest.approx(fit.pvalues["since"], rel=1e-6, abs=1e-12)
     # a label works as well as a position
-    labelled = stats.interrupted_time_series(pd.Series(y, index=2000 + t), 2020)
+    labelled = quasi.interrupted_time_series(pd.Series(y, index=2000 + t), 2020)
     assert labelled.level_change == pytest.approx(r.level_change)
 
 
@@ -390,7 +390,7 @@ def test_its_intervals_cover_the_planted_changes_across_seeds():
         rng = np.random.default_rng(seed)
         t = np.arange(40)
         y = 10 + 0.3 * t + 4.0 * (t >= 20) + 0.5 * np.clip(t - 20, 0, None) + rng.normal(0, 1, 40)
-        r = stats.interrupted_time_series(pd.Series(y), 20)
+        r = quasi.interrupted_time_series(pd.Series(y), 20)
         level += r.level_ci[0] < 4.0 < r.level_ci[1]
         slope += r.slope_ci[0] < 0.5 < r.slope_ci[1]
         estimates.append((r.level_change, r.slope_change))
@@ -401,13 +401,13 @@ def test_its_intervals_cover_the_planted_changes_across_seeds():
 
 def test_its_insufficient_and_invalid():
     y = pd.Series(np.arange(10.0) + np.sin(np.arange(10.0)))
-    assert stats.interrupted_time_series(y, 10).status == "insufficient_data"
-    assert stats.interrupted_time_series(y, 1).status == "insufficient_data"
-    assert stats.interrupted_time_series(y.iloc[:5], 2).status == "insufficient_data"
+    assert quasi.interrupted_time_series(y, 10).status == "insufficient_data"
+    assert quasi.interrupted_time_series(y, 1).status == "insufficient_data"
+    assert quasi.interrupted_time_series(y.iloc[:5], 2).status == "insufficient_data"
     with pytest.raises(ValueError, match="change_at"):
-        stats.interrupted_time_series(y, 11)
+        quasi.interrupted_time_series(y, 11)
     with pytest.raises(ValueError, match="NaN"):
-        stats.interrupted_time_series(pd.Series([1.0, np.nan, 2, 3, 4, 5, 6]), 3)
+        quasi.interrupted_time_series(pd.Series([1.0, np.nan, 2, 3, 4, 5, 6]), 3)
 
 
 # ----- insufficient data and invalid input -------------------------------------------------------
