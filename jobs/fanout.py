@@ -152,7 +152,6 @@ def merge_run(*, job_id: int, run: str) -> None:
     store = kind.storage()
 
     def read_parts() -> list[bytes]:
-        plan = read_plan(kind, job_id, run)
         present = set(store.list_work(folder, prefix="part-"))
         for part in range(plan["partitions"]):
             # A part missing here (a chord counted a redelivered task twice) is made now.
@@ -164,7 +163,8 @@ def merge_run(*, job_id: int, run: str) -> None:
                 for p in range(plan["partitions"])]
 
     try:
-        result = kind.merge(job, read_plan(kind, job_id, run), read_parts)
+        plan = read_plan(kind, job_id, run)  # once: read_parts and the merge share it
+        result = kind.merge(job, plan, read_parts)
     except JobFailed as exc:  # as the single-process job: the result cannot be made
         job_fail_continued(job_id=job_id, error=str(exc))
         return
