@@ -3,22 +3,9 @@ and anything pointing at them stay attached."""
 
 from django.db import migrations
 
+from accounts.migration_ops import relabel_content_types
+
 MOVED = ("workspace", "membership", "apitoken")
-
-
-def relabel(from_app: str, to_app: str):
-    def run(apps, schema_editor):
-        content_type = apps.get_model("contenttypes", "ContentType")
-        for model in MOVED:
-            # A row under the new label can only exist if post_migrate ran in between: drop it
-            # (nothing points at it yet) and keep the old row, which permissions point at.
-            old = content_type.objects.filter(app_label=from_app, model=model).first()
-            if old is None:
-                continue
-            content_type.objects.filter(app_label=to_app, model=model).delete()
-            old.app_label = to_app
-            old.save(update_fields=["app_label"])
-    return run
 
 
 class Migration(migrations.Migration):
@@ -33,5 +20,5 @@ class Migration(migrations.Migration):
         migrations.AlterModelTable(name="workspace", table=None),
         migrations.AlterModelTable(name="membership", table=None),
         migrations.AlterModelTable(name="apitoken", table=None),
-        migrations.RunPython(relabel("segments", "accounts"), relabel("accounts", "segments")),
+        relabel_content_types(MOVED, "segments", "accounts"),
     ]

@@ -2,22 +2,9 @@
 
 from django.db import migrations
 
+from accounts.migration_ops import relabel_content_types
+
 MOVED = ('behaviouranalysis',)
-
-
-def relabel(from_app: str, to_app: str):
-    def run(apps, schema_editor):
-        content_type = apps.get_model("contenttypes", "ContentType")
-        for model in MOVED:
-            # A row under the new label exists only if post_migrate ran in between: nothing
-            # points at it yet, so it goes, and the old row (which permissions use) is renamed.
-            old = content_type.objects.filter(app_label=from_app, model=model).first()
-            if old is None:
-                continue
-            content_type.objects.filter(app_label=to_app, model=model).delete()
-            old.app_label = to_app
-            old.save(update_fields=["app_label"])
-    return run
 
 
 class Migration(migrations.Migration):
@@ -30,5 +17,5 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AlterModelTable(name="behaviouranalysis", table=None),
-        migrations.RunPython(relabel("segments", "behaviour"), relabel("behaviour", "segments")),
+        relabel_content_types(MOVED, "segments", "behaviour"),
     ]
