@@ -31,6 +31,9 @@ if not hasattr(pulp, "LpSolveStats"):  # PuLP 3 solves return an int and build m
                       f"found PuLP {getattr(pulp, '__version__', '?')}")
 
 _INT_TOL = 1e-6
+# A bound this many value units above the incumbent still proves it exact (totals move in whole
+# units); a hair under 1 leaves room for the solver's own tolerances.
+_PROOF_UNITS = 0.99
 _MS = highspy.HighsModelStatus
 # Every variable is bounded, so "unbounded or infeasible" can only mean infeasible.
 _INFEASIBLE = (_MS.kInfeasible, _MS.kUnboundedOrInfeasible)
@@ -88,6 +91,7 @@ class Session:
         self.form = form
         self.threads = threads
         self.seed = seed
+        self.unit = form.problem.value_unit or 0.01
         prob = form.prob
         _use_threads(threads)
         options: dict[str, object] = {"random_seed": seed}
@@ -185,12 +189,32 @@ class Session:
                 np.asarray(solution.col_dual, dtype=np.float64),
                 np.asarray(solution.row_dual, dtype=np.float64))
 
+    def verdict(self, z: float | None, bound: float | None, gap: float,
+                grid: bool) -> tuple[bool, str]:
+        """(stop, status) for an incumbent ``z`` under a valid ``bound``.
+
+        On the model's value grid every plan's total is a multiple of the unit, so a bound less
+        than one unit above ``z`` proves that no plan is worth more: 'optimal' means exactly
+        that. Off the grid (robust draws), 'optimal' means within the relative ``gap``.
+        """
+        if z is None or bound is None:
+            return False, "feasible"
+        rel = relative_gap(z, bound)
+        within = rel is not None and rel <= gap
+        if grid:
+            exact = bound - z < _PROOF_UNITS * self.unit
+            return exact or within, "optimal" if exact else "feasible"
+        return within, "optimal" if within else "feasible"
+
     def _run_mip(self, time_limit: float, gap: float,
-                 start: np.ndarray | None) -> tuple[object, float | None, float | None,
-                                                    np.ndarray | None]:
+                 start: np.ndarray | None, grid: bool = True) -> tuple[object, float | None,
+                                                                       float | None,
+                                                                       np.ndarray | None]:
         h = self.mip
         h.setOptionValue("time_limit", max(0.01, float(time_limit)))
         h.setOptionValue("mip_rel_gap", float(gap))
+        # On the value grid HiGHS may stop once its gap is under one unit: that is the proof.
+        h.setOptionValue("mip_abs_gap", _PROOF_UNITS * self.unit if grid else 1e-6)
         if start is not None:
             h.setSolution(self.n_cols, np.arange(self.n_cols, dtype=np.int32),
                           np.asarray(start, dtype=np.float64))
@@ -210,8 +234,13 @@ class Session:
         self.mip.changeColsBounds(len(cols), cols, lower, upper)
 
     def optimize(self, *, time_limit: float, gap: float, core: bool = True,
-                 start: np.ndarray | None = None) -> Outcome:
-        """Maximize the current objective: LP, then core MIP with a proof, else full MIP."""
+                 start: np.ndarray | None = None, grid: bool = True) -> Outcome:
+        """Maximize the current objective: LP, then core MIP with a proof, else full MIP.
+
+        ``grid``: the objective's coefficients are on the model's value grid (the item values
+        as built), so 'optimal' is the exact optimum; False for other objectives (robust
+        draws), where 'optimal' means within ``gap``.
+        """
         started = time.perf_counter()
         deadline = started + time_limit
         lp_status, z_lp, x_lp, d_lp, row_dual = self.solve_lp()
@@ -233,12 +262,12 @@ class Session:
                                solver_status="LP relaxation integral",
                                seconds=time.perf_counter() - started)
             if core:
-                result = self._core_loop(z_lp, x_lp, d_lp, frac, deadline, gap, start)
+                result = self._core_loop(z_lp, x_lp, d_lp, frac, deadline, gap, start, grid)
                 if result is not None:
                     result.row_dual = row_dual
                     result.lp_objective = z_lp
                     result.seconds = time.perf_counter() - started
-                    if result.status == "optimal":
+                    if self.verdict(result.objective, result.bound, gap, grid)[0]:
                         return result
                     best_x, best_z, core_bound = result.col_value, result.objective, result.bound
                     notes.extend(result.notes)
@@ -246,7 +275,7 @@ class Session:
         self._set_mip_int_bounds(self.lower[self.int_cols], self.upper[self.int_cols])
         remaining = deadline - time.perf_counter()
         warm = best_x if best_x is not None else start
-        status, z, bound, values = self._run_mip(max(remaining, 0.05), gap, warm)
+        status, z, bound, values = self._run_mip(max(remaining, 0.05), gap, warm, grid)
         if best_x is not None and (z is None or (best_z is not None and best_z > z)):
             z, values = best_z, best_x
         if status in _INFEASIBLE:
@@ -261,14 +290,15 @@ class Session:
         valid = [b for b in (bound, z_lp, core_bound) if b is not None]
         bound = max(min(valid), z) if valid else z
         rel = relative_gap(z, bound)
-        proven = status == _MS.kOptimal or (rel is not None and rel <= gap)
-        return Outcome("optimal" if proven else "feasible", objective=z, bound=bound, gap=rel,
+        _, verdict = self.verdict(z, bound, gap, grid)
+        return Outcome(verdict, objective=z, bound=bound, gap=rel,
                        col_value=values, lp_objective=z_lp, method="mip",
                        solver_status=str(status), row_dual=row_dual,
                        seconds=time.perf_counter() - started, notes=notes)
 
     def _core_loop(self, z_lp: float, x_lp: np.ndarray, d_lp: np.ndarray, frac: np.ndarray,
-                   deadline: float, gap: float, start: np.ndarray | None) -> Outcome | None:
+                   deadline: float, gap: float, start: np.ndarray | None,
+                   grid: bool = True) -> Outcome | None:
         ints = self.int_cols
         lower, upper = self.lower[ints], self.upper[ints]
         fixable = (lower < upper) & ~frac
@@ -293,7 +323,7 @@ class Session:
                 # Half the remaining time per attempt: a core that turns out hard must leave
                 # time for a wider one or for the full MIP.
                 status, z, core_bound, values = self._run_mip(
-                    (deadline - time.perf_counter()) / 2, gap, best_x)
+                    (deadline - time.perf_counter()) / 2, gap, best_x, grid)
                 improved = z is not None and z > best_z + 1e-9 * max(1.0, abs(z))
                 if z is not None:
                     # Moving any fixed binary is worth at most z_lp - min |d_fixed|; inside the
@@ -305,9 +335,10 @@ class Session:
                         best_z, best_x = z, values
                         best_status, best_free = str(status), int(free.sum())
                     rel = relative_gap(best_z, bound)
-                    if rel is not None and rel <= gap:
+                    stop, verdict = self.verdict(best_z, bound, gap, grid)
+                    if stop:
                         return Outcome(
-                            "optimal", objective=best_z, bound=bound, gap=rel, col_value=best_x,
+                            verdict, objective=best_z, bound=bound, gap=rel, col_value=best_x,
                             method="core", core_size=best_free,
                             solver_status=f"core MIP {best_status} "
                                           f"({best_free} of {len(ints)} binaries free)")

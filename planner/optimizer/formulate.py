@@ -1,7 +1,8 @@
 """Build the portfolio MILP with PuLP (fast idioms: one batch expression per row).
 
 Variables: ``x[i]`` (binary, item i chosen); per roadmap ``spend[r]`` (continuous, = its chosen
-cost); with scheduling ``y[i, s]`` (binary, item i starts in quarter s).
+cost); with scheduling ``y[i, s]`` (binary, item i starts in quarter s), and item i started in s
+uses ``profile[team][q - s]`` of each team in quarter q (its effort by quarter offset).
 
 Every constraint belongs to a *group* (``GroupKey``): the budget, one roadmap's minimum or
 maximum share, one capacity, one dependency, one exclusion group, one coverage requirement, one
@@ -19,7 +20,7 @@ from typing import Any
 
 import pulp
 
-from .types import Problem
+from .types import Problem, rounded_value
 
 # ("budget",) | ("share_min", roadmap) | ("share_max", roadmap) | ("capacity", team)
 # | ("capacity", team, quarter) | ("dependency", item, prerequisite) | ("exclusion", index)
@@ -93,9 +94,12 @@ def build(problem: Problem, *, values: dict[str, float] | None = None) -> Formul
         rows[group].append(prob.addConstraint(constraint))
 
     # Objective.
-    value_of = values or {}
-    prob.setObjective(_expr([(xs[item.id], value_of.get(item.id, item.value))
-                             for item in items]))
+    # Values on the model's grid (multiples of value_unit): totals of two plans then differ by
+    # 0 or at least one unit, which is what lets an absolute gap below one unit prove the exact
+    # optimum (engine.py). ``values`` (robust draws) are used as given.
+    unit = problem.value_unit or 0.01
+    prob.setObjective(_expr([(xs[item.id], values[item.id] if values and item.id in values
+                              else rounded_value(item.value, unit)) for item in items]))
 
     # Spend per roadmap (definitional rows, never switched off), then budget and shares.
     by_roadmap: dict[str, list[tuple[pulp.LpVariable, float]]] = defaultdict(list)
@@ -138,13 +142,14 @@ def build(problem: Problem, *, values: dict[str, float] | None = None) -> Formul
         if problem.schedule:
             use: dict[tuple[str, int], list[tuple[pulp.LpVariable, float]]] = defaultdict(list)
             for item in items:
-                for team, effort in item.effort.items():
+                for team in item.effort:
                     if team not in team_set:
                         continue
-                    per_quarter = effort / item.duration
+                    profile = item.profile[team]
                     for s, var in starts[item.id]:
-                        for q in range(s, s + item.duration):
-                            use[(team, q)].append((var, per_quarter))
+                        for offset, amount in enumerate(profile):
+                            if amount > 0:
+                                use[(team, s + offset)].append((var, amount))
             for team in teams:
                 for q, quarter in enumerate(quarters):
                     cap = problem.capacity.get((team, quarter), 0.0)

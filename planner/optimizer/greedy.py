@@ -72,12 +72,11 @@ class _State:
         ready = max((starts[p] + self.by_id[p].duration for p in item.depends_on), default=0)
         for start in range(ready, len(self.quarters) - duration + 1):
             fits = True
-            for team, effort in item.effort.items():
+            for team in item.effort:
                 if team not in self.teams:
                     continue
-                per_quarter = effort / duration
-                if any(cap_left[(team, q)] + _TOL < per_quarter
-                       for q in range(start, start + duration)):
+                if any(cap_left[(team, start + k)] + _TOL < amount
+                       for k, amount in enumerate(item.profile[team]) if amount > 0):
                     fits = False
                     break
             if fits:
@@ -117,10 +116,10 @@ class _State:
                         return False
                     start = max(0, len(self.quarters) - item.duration)
                 starts[item.id] = start
-                for team, effort in item.effort.items():
+                for team in item.effort:
                     if team in self.teams:
-                        for q in range(start, start + item.duration):
-                            cap_left[(team, q)] -= effort / item.duration
+                        for k, amount in enumerate(item.profile[team]):
+                            cap_left[(team, start + k)] -= amount
             else:
                 for team, effort in item.effort.items():
                     if team in self.teams:

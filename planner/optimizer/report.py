@@ -44,7 +44,8 @@ def capacity_summary(problem: Problem, chosen: Iterable[str],
     """Effort used against capacity: per team (summed over quarters) or per (team, quarter).
 
     Without a schedule an item's effort counts against its team's total over all quarters; with
-    one it is spread evenly over the item's quarters. Teams without capacity report None.
+    one, each quarter offset's effort (``Item.profile``) counts against the quarter it falls in.
+    Teams without capacity report None.
     """
     by_id = problem.by_id
     constrained = set(problem.teams)
@@ -55,8 +56,9 @@ def capacity_summary(problem: Problem, chosen: Iterable[str],
         for team, effort in item.effort.items():
             if scheduled and team in constrained:
                 begin = starts[item_id]  # type: ignore[index]
-                for q in range(begin, begin + item.duration):
-                    use[(team, problem.quarters[q])] += effort / item.duration
+                for k, amount in enumerate(item.profile[team]):
+                    if amount > 0:
+                        use[(team, problem.quarters[begin + k])] += amount
             else:
                 use[team] += effort
     summary: dict[Any, dict[str, Any]] = {}

@@ -25,7 +25,7 @@ def random_problem(
     must_not: int = 5,
     schedule: bool = False,
     time_limit: float = 60.0,
-    gap: float = 1e-4,
+    gap: float = 0.0,
 ) -> Problem:
     """A random portfolio: 3 roadmaps with the default share bounds, 5 teams x 4 quarters.
 

@@ -13,7 +13,7 @@ from .engine import Outcome, Session, relative_gap
 from .explain import explain_with
 from .formulate import Formulation, build
 from .report import capacity_summary, roadmap_summary
-from .types import FrontierPoint, Plan, Problem
+from .types import FrontierPoint, Plan, Problem, rounded_value
 
 MARGINAL_NOTE = ("LP relaxation dual values; an approximation of the value of one more unit "
                  "(of budget, or of a team's effort), valid for small changes")
@@ -158,14 +158,19 @@ def plan_from(form: Formulation, session: Session, outcome: Outcome, *, build_se
     if outcome.col_value is not None:
         chosen, starts = chosen_from(form, session, outcome.col_value)
     by_id = problem.by_id
-    objective = None
+    objective = model_objective = None
+    unit = problem.value_unit or 0.01
     if outcome.objective is not None:
-        # Recomputed from the chosen items: exact, free of solver tolerances.
+        # Recomputed from the chosen items: exact, free of solver tolerances. The model counts
+        # values rounded to its unit (model_objective); objective is the values as given.
         objective = math.fsum(by_id[i].value for i in chosen)
+        model_objective = round(math.fsum(rounded_value(by_id[i].value, unit) for i in chosen),
+                                12)
     bound = outcome.bound
-    if bound is not None and objective is not None:
-        bound = max(bound, objective)
-    gap = relative_gap(objective, bound) if outcome.status in ("optimal", "feasible") else None
+    if bound is not None and model_objective is not None:
+        bound = max(bound, model_objective)
+    gap = relative_gap(model_objective, bound) \
+        if outcome.status in ("optimal", "feasible") else None
     return Plan(
         status=outcome.status,
         proven_optimal=outcome.status == "optimal",
@@ -183,6 +188,8 @@ def plan_from(form: Formulation, session: Session, outcome: Outcome, *, build_se
         solver_status=outcome.solver_status,
         method=outcome.method,
         notes=notes,
+        value_unit=unit,
+        model_objective=model_objective,
     )
 
 
@@ -217,9 +224,10 @@ def solve(problem: Problem, *, entry_values: int = DEFAULT_ENTRY_LIMIT,
             extra["entry_values"] = _entry_values(form, session, outcome, plan.chosen,
                                                   entry_values, seconds, notes)
     if outcome.status == "feasible":
-        notes.append(f"time limit {problem.time_limit:g} s reached: best solution found is "
-                     f"within {plan.gap:.4%} of the best bound" if plan.gap is not None
-                     else "time limit reached before a bound was proven")
+        reason = (f"the requested gap {problem.gap:g} was reached" if plan.gap is not None
+                  and plan.gap <= problem.gap else f"time limit {problem.time_limit:g} s reached")
+        notes.append(f"{reason}: not proven exact; the plan is {plan.proof}"
+                     if plan.gap is not None else "time limit reached before a bound was proven")
     elif outcome.status == "not_solved":
         notes.append(f"no solution found within the time limit of {problem.time_limit:g} s "
                      f"({outcome.solver_status}); infeasibility was not proven either")

@@ -66,8 +66,12 @@ class Item:
     """One candidate investment (a roadmap item).
 
     ``value`` is the risk-adjusted value used by the optimizer; ``value_low``/``value_high``
-    bound it (about a 90% interval) for robust mode. ``effort`` maps team -> effort units, spread
-    evenly over the item's ``duration`` quarters when scheduling.
+    bound it (about a 90% interval) for robust mode. ``effort`` maps team -> effort units: one
+    number is the team's total, spread evenly over the item's ``duration`` quarters when
+    scheduling; a list is the team's effort per quarter offset from the item's start
+    (``{"design": [2, 0], "platform": [0, 3]}``: design 2 in its first quarter, platform 3 in its
+    second), at most ``duration`` long (missing offsets are 0). After validation ``effort`` holds
+    each team's total and ``profile`` each team's per-offset effort, ``duration`` long.
     """
 
     id: str
@@ -82,6 +86,9 @@ class Item:
     must_do: bool = False
     must_not: bool = False
     duration: int = 1
+    profile: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False)
+    # The longest per-quarter list given (0 when every team's effort is one number).
+    profile_quarters: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -102,21 +109,18 @@ class Item:
         high = None if self.value_high is None else _in_solver_range(
             _finite(self.value_high, f"{where}: value_high"), f"{where}: value_high",
             MAX_MAGNITUDE, either_way=True)
+        if isinstance(self.duration, bool) or int(self.duration) != self.duration \
+                or self.duration < 1:
+            raise ProblemError(f"{where}: duration must be a whole number of quarters >= 1, "
+                               f"got {self.duration!r}")
+        _frozen_set(self, "duration", int(self.duration))
+        self._check_effort(where)
         if low is not None and low > value + _EPS * max(1.0, abs(value)):
             raise ProblemError(f"{where}: value_low {low} is above value {value}")
         if high is not None and high < value - _EPS * max(1.0, abs(value)):
             raise ProblemError(f"{where}: value_high {high} is below value {value}")
         _frozen_set(self, "value_low", low)
         _frozen_set(self, "value_high", high)
-        effort: dict[str, float] = {}
-        for team, units in dict(self.effort).items():
-            amount = _finite(units, f"{where}: effort[{team!r}]")
-            if amount < 0:
-                raise ProblemError(f"{where}: effort[{team!r}] must be >= 0, got {amount}")
-            _in_solver_range(amount, f"{where}: effort[{team!r}]", MAX_COEFFICIENT)
-            if amount > 0:
-                effort[str(team)] = amount
-        _frozen_set(self, "effort", MappingProxyType(effort))
         _frozen_set(self, "segments", _str_tuple(self.segments, f"{where}: segments"))
         deps = _str_tuple(self.depends_on, f"{where}: depends_on")
         if self.id in deps:
@@ -124,11 +128,43 @@ class Item:
         _frozen_set(self, "depends_on", tuple(dict.fromkeys(deps)))
         if self.must_do and self.must_not:
             raise ProblemError(f"{where}: must_do and must_not are both set")
-        if isinstance(self.duration, bool) or int(self.duration) != self.duration \
-                or self.duration < 1:
-            raise ProblemError(f"{where}: duration must be a whole number of quarters >= 1, "
-                               f"got {self.duration!r}")
-        _frozen_set(self, "duration", int(self.duration))
+
+    def _check_effort(self, where: str) -> None:
+        duration = int(self.duration)
+        effort: dict[str, float] = {}
+        profile: dict[str, tuple[float, ...]] = {}
+        longest = 0
+        given = dict(self.effort)
+        if self.profile and given == {t: math.fsum(p) for t, p in self.profile.items()}:
+            # dataclasses.replace() hands back the normalised totals: keep their profile.
+            given = {team: list(p) for team, p in self.profile.items()}
+            longest = self.profile_quarters
+        for team, units in given.items():
+            what = f"{where}: effort[{team!r}]"
+            if isinstance(units, list | tuple):
+                if len(units) > duration:
+                    raise ProblemError(f"{what} lists {len(units)} quarters of effort but the "
+                                       f"item takes {duration} quarter(s) (its duration)")
+                amounts = [_finite(u, f"{what}[{k}]") for k, u in enumerate(units)]
+                longest = max(longest, len(amounts))
+                spread = tuple(amounts) + (0.0,) * (duration - len(amounts))
+            else:
+                amount = _finite(units, what)
+                amounts = [amount]
+                spread = (amount / duration,) * duration
+            for k, amount in enumerate(amounts):
+                label = what if len(amounts) == 1 and not isinstance(units, list | tuple) \
+                    else f"{what}[{k}]"
+                if amount < 0:
+                    raise ProblemError(f"{label} must be >= 0, got {amount}")
+                _in_solver_range(amount, label, MAX_COEFFICIENT)
+            total = math.fsum(amounts)
+            if total > 0:
+                effort[str(team)] = total
+                profile[str(team)] = spread
+        _frozen_set(self, "effort", MappingProxyType(effort))
+        _frozen_set(self, "profile", MappingProxyType(profile))
+        _frozen_set(self, "profile_quarters", longest)
 
     @property
     def has_interval(self) -> bool:
@@ -149,7 +185,15 @@ class Problem:
       entry at all is unconstrained; a quarter missing for a constrained team has capacity 0.
     * ``exclusions``: groups of item ids of which at most one may be chosen.
     * ``min_coverage``: segment -> at least this many chosen items targeting it.
-    * ``gap``: relative MIP gap at which the solver stops and calls the result optimal.
+    * ``value_unit``: the model's own rounding of values. The objective counts each item's
+      value rounded to this unit, so two plans' totals differ by 0 or at least one unit, and
+      the solver proves the exact optimum by closing the gap to below one unit. Default (None):
+      0.01, or the smallest power of ten above it that keeps the total |value| under 1e13 units
+      (the range where sums of whole units stay exact in floating point).
+    * ``gap``: 0 (default) proves the exact optimum of the rounded model; a positive relative
+      gap lets the solver stop once the plan is within it of the best bound (status
+      'feasible': "within X% of the best possible plan").
+    * A capacity table that is not empty must have a row for every team an item needs.
     """
 
     items: tuple[Item, ...]
@@ -161,8 +205,9 @@ class Problem:
     min_coverage: Mapping[str, int] = field(default_factory=dict)
     schedule: bool = False
     time_limit: float = 60.0
-    gap: float = 1e-4
+    gap: float = 0.0
     threads: int | None = None
+    value_unit: float | None = None
 
     def __post_init__(self) -> None:
         items = tuple(self.items)
@@ -212,6 +257,8 @@ class Problem:
         _frozen_set(self, "schedule", bool(self.schedule))
         if self.schedule and not quarters:
             raise ProblemError("schedule=True needs quarters (or capacity keyed by quarter)")
+        _check_teams_and_profiles(items, capacity, quarters, bool(self.schedule))
+        _frozen_set(self, "value_unit", _value_unit(items, self.value_unit))
         limit = _finite(self.time_limit, "time_limit")
         if limit <= 0:
             raise ProblemError(f"time_limit must be > 0 seconds, got {limit}")
@@ -235,6 +282,43 @@ class Problem:
     def teams(self) -> tuple[str, ...]:
         """Teams with a capacity entry, in first-seen order (only these are constrained)."""
         return tuple(dict.fromkeys(team for team, _ in self.capacity))
+
+
+MAX_UNITS = 1e13
+
+
+def rounded_value(value: float, unit: float) -> float:
+    """A value as the model counts it: rounded to the model's unit."""
+    return round(value / unit) * unit
+
+
+def _value_unit(items: tuple[Item, ...], given: float | None) -> float:
+    if given is not None:
+        unit = _finite(given, "value_unit")
+        if unit <= 0:
+            raise ProblemError(f"value_unit must be > 0, got {unit}")
+        return unit
+    total = math.fsum(abs(item.value) for item in items)
+    unit = 0.01
+    while total / unit > MAX_UNITS:
+        unit *= 10
+    return unit
+
+
+def _check_teams_and_profiles(items: tuple[Item, ...],
+                              capacity: Mapping[tuple[str, str], float],
+                              quarters: tuple[str, ...], schedule: bool) -> None:
+    teams = {team for team, _ in capacity}
+    for item in items:
+        where = f"item {item.id!r}"
+        if teams and not item.must_not:
+            missing = [team for team in item.effort if team not in teams]
+            if missing:
+                raise ProblemError(f"{where}: effort needs team {missing[0]!r}, which has no row "
+                                   f"in the capacity table (give it a capacity, 0 if none)")
+        if schedule and item.profile_quarters > len(quarters):
+            raise ProblemError(f"{where}: effort lists {item.profile_quarters} quarters of "
+                               f"effort but the plan has {len(quarters)} quarter(s)")
 
 
 def _check_shares(shares: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
@@ -347,6 +431,21 @@ class Plan:
     solver_status: str = ""
     method: str = "milp"
     notes: list[str] = field(default_factory=list)
+    value_unit: float = 0.0
+    model_objective: float | None = None
+    binding: list[dict[str, Any]] = field(default_factory=list)
+    reasons: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def proof(self) -> str:
+        """In words: the exact optimum, or how close to the best possible plan."""
+        if self.status == "optimal":
+            return (f"exact optimum of the model (values rounded to {self.value_unit:g}; no "
+                    f"plan is worth more)")
+        if self.status == "feasible" and self.gap is not None and self.best_bound is not None:
+            return (f"within {self.gap:.4%} of the best possible plan (bound "
+                    f"{self.best_bound:,.2f})")
+        return self.status
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable dict: (team, quarter) keys become 'team|quarter', inf becomes None.
@@ -354,6 +453,7 @@ class Plan:
         Adds ``entry_blocked``: the excluded items no value can bring in.
         """
         data = {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
+        data["proof"] = self.proof
         data["entry_blocked"] = sorted(k for k, v in self.entry_values.items()
                                        if v is not None and math.isinf(v))
         return data
