@@ -49,20 +49,45 @@ FRONTIER_POINTS = (0, 50)  # 0 = no frontier, else at least 2
 TIME_LIMIT = (1.0, 600.0)  # seconds
 
 
+def effort_units(units: Any) -> list[float] | None:
+    """One team's effort as per-quarter amounts (a number is one amount), None if malformed."""
+    amounts = units if isinstance(units, list) else [units]
+    if not all(is_number(u) for u in amounts):
+        return None
+    return [float(u) for u in amounts]
+
+
 def validate_effort(value: Any) -> None:
     if not isinstance(value, dict):
-        raise ValidationError("effort must map team names to non-negative numbers")
+        raise ValidationError("effort must map team names to non-negative numbers (a total) or "
+                              "lists of numbers (effort per quarter of the item)")
     if len(value) > MAX_TEAMS:
         raise ValidationError(f"at most {MAX_TEAMS} teams")
+    total = 0.0
     for team, units in value.items():
         if not isinstance(team, str) or not 0 < len(team.strip()) <= 100:
             raise ValidationError(f"{team!r}: a team name has 1 to 100 characters")
-        if not is_number(units) or not EFFORT_UNITS[0] <= units <= EFFORT_UNITS[1]:
+        amounts = effort_units(units)
+        if isinstance(units, list) and not 1 <= len(units) <= DURATION_QUARTERS[1]:
+            raise ValidationError(f'"{team}": give 1 to {DURATION_QUARTERS[1]} quarters of effort')
+        if amounts is None or not all(EFFORT_UNITS[0] <= u <= EFFORT_UNITS[1] for u in amounts):
             raise ValidationError(f'"{team}": give a number of effort units from 0 to '
-                                  f"{EFFORT_UNITS[1]:.0f}")
-    total = math.fsum(value.values())
+                                  f"{EFFORT_UNITS[1]:.0f}"
+                                  + (" in each quarter" if isinstance(units, list) else ""))
+        total += math.fsum(amounts)
     if 0 < total < EFFORT_TOTAL[0]:
         raise ValidationError("the total effort is 0 (none recorded) or at least 0.01 units")
+
+
+def effort_duration_problem(effort: Any, duration: Any) -> str | None:
+    """Why an effort profile does not fit the item's duration (None when it does)."""
+    if not isinstance(effort, dict) or not isinstance(duration, int):
+        return None
+    for team, units in effort.items():
+        if isinstance(units, list) and len(units) > duration:
+            return (f'"{team}": effort is given for {len(units)} quarters but the item takes '
+                    f"{duration} (its duration)")
+    return None
 
 
 def validate_shares(value: Any) -> None:
@@ -168,8 +193,10 @@ class Investment(models.Model):
                              help_text="money: 0.01 to 1,000,000,000,000")
     effort = models.JSONField(default=dict, blank=True, validators=[validate_effort],
                               help_text='team -> effort units (0 to 1,000,000 each; up to 100 '
-                                        'teams; a total of 0 or at least 0.01), e.g. '
-                                        '{"growth": 2}')
+                                        'teams; a total of 0 or at least 0.01): a number is the '
+                                        "team's total, spread evenly over the item's quarters; "
+                                        'a list is its effort in each quarter from the start, '
+                                        'e.g. {"growth": 2, "design": [2, 0], "platform": [0, 3]}')
     duration_quarters = models.PositiveSmallIntegerField(
         default=1, validators=within(*DURATION_QUARTERS), help_text="quarters: 1 to 40")
     target_segments = models.ManyToManyField(Segment, blank=True, related_name="investments")
@@ -262,6 +289,9 @@ class Investment(models.Model):
     def clean(self) -> None:
         if self.must_do and self.must_not:
             raise ValidationError("an item cannot be both must-do and must-not")
+        problem = effort_duration_problem(self.effort, self.duration_quarters)
+        if problem:
+            raise ValidationError({"effort": problem})
 
 
 class ValueEstimate(models.Model):
@@ -354,12 +384,42 @@ class Scenario(models.Model):
                 if str(key).isdigit() and str(key) not in known:
                     errors["min_coverage"] = f"{key!r} is not a segment of this workspace"
                     break
+        if self.workspace_id and "capacity" not in errors:
+            problem = self.items_problem()
+            if problem is not None:
+                errors[problem[0]] = problem[1]
         if self.workspace_id and not errors:
             problem = self.memory_problem()
             if problem is not None:
                 errors[problem[0] or NON_FIELD_ERRORS] = problem[1]
         if errors:
             raise ValidationError(errors)
+
+    def items_problem(self) -> tuple[str, str] | None:
+        """(field, message) when the workspace's candidate items do not fit this scenario: an
+        item needs a team the (non-empty) capacity table has no row for, or, when scheduling,
+        its effort profile is longer than the scenario's quarters."""
+        capacity = self.capacity if isinstance(self.capacity, dict) else {}
+        teams = {str(key).partition("|")[0] for key in capacity}
+        quarters = self.quarters if isinstance(self.quarters, list) else []
+        if not teams and not self.schedule:
+            return None
+        candidates = Investment.objects.filter(workspace_id=self.workspace_id).exclude(
+            status__in=[InvestmentStatus.REJECTED, InvestmentStatus.DONE]).exclude(
+            must_not=True).order_by("pk").only("pk", "title", "effort")
+        for inv in candidates:
+            effort = inv.effort if isinstance(inv.effort, dict) else {}
+            for team, units in effort.items():
+                amounts = effort_units(units) or []
+                if teams and team not in teams and math.fsum(amounts) > 0:
+                    return ("capacity", f"{inv.label} needs team {team!r} (its effort), which "
+                                        "has no row in the capacity table: give it a capacity "
+                                        "(0 if it has none)")
+                if self.schedule and isinstance(units, list) and len(units) > len(quarters):
+                    return ("quarters", f"{inv.label}: effort of team {team!r} is given for "
+                                        f"{len(units)} quarters but the plan has "
+                                        f"{len(quarters)}")
+        return None
 
     def memory_problem(self, items: int | None = None) -> tuple[str, str] | None:
         """(field, message) when a run would exceed the job memory budget (settings

@@ -139,7 +139,9 @@ def _in_domain(result: Valuation) -> tuple[Valuation, str]:
 
 def _effort_total(effort: Any) -> float:
     """The sum of the numeric effort units (0 when below the domain's 0.01, capped above)."""
-    values = effort.values() if isinstance(effort, dict) else ()
+    values: list[Any] = []
+    for units in (effort.values() if isinstance(effort, dict) else ()):
+        values.extend(units if isinstance(units, list) else [units])
     total = math.fsum(float(v) for v in values if isinstance(v, int | float)
                       and not isinstance(v, bool) and math.isfinite(v) and v > 0)
     return 0.0 if total < EFFORT_TOTAL[0] else min(total, EFFORT_TOTAL[1])
@@ -272,8 +274,9 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-def build_problem(inputs: dict[str, Any], budget: float | None = None) -> Problem:
-    """The pure optimizer's Problem from stored run inputs."""
+def build_problem(inputs: dict[str, Any], budget: float | None = None,
+                  names: dict[str, str] | None = None) -> Problem:
+    """The pure optimizer's Problem from stored run inputs (``names``: titles for its words)."""
     items = tuple(Item(id=i["id"], roadmap=i["roadmap"], cost=i["cost"], value=i["value"],
                        value_low=i.get("value_low"), value_high=i.get("value_high"),
                        effort=i.get("effort") or {}, segments=tuple(i.get("segments", ())),
@@ -291,6 +294,7 @@ def build_problem(inputs: dict[str, Any], budget: float | None = None) -> Proble
         exclusions=tuple(tuple(g) for g in inputs.get("exclusions", ())),
         min_coverage={k: int(v) for k, v in (inputs.get("min_coverage") or {}).items()},
         schedule=bool(inputs.get("schedule")), time_limit=float(inputs.get("time_limit", 30)),
+        names=names or {},
     )
 
 
@@ -388,7 +392,9 @@ def run_optimize(job: Job) -> dict[str, Any]:
 
 
 def _optimize(job: Job, run: OptimizationRun) -> dict[str, Any]:
-    problem = build_problem(run.inputs)
+    titles = dict(Investment.objects.filter(pk__in=[int(i["id"]) for i in run.inputs["items"]])
+                  .values_list("pk", "title"))
+    problem = build_problem(run.inputs, names={str(pk): t for pk, t in titles.items()})
     job_progress(job, 10, f"solving {len(problem.items)} items")
     plan = solve(problem)
     points: list[dict[str, Any]] = []

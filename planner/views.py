@@ -149,6 +149,23 @@ def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
         "error": error})
 
 
+def binding_context(plan: dict[str, Any], allocations: list[Any]) -> dict[str, Any]:
+    """What binds for the run page: the plan's records with titles, its words, each item's
+    reason. The words are the records' own (planner/optimizer/binding.py), so they agree."""
+    titles = {str(a.investment_id): a.investment.title for a in allocations}
+    rows = []
+    for record in plan.get("binding") or []:
+        rows.append({**record, "forces_in_titles": [titles.get(i, i)
+                                                     for i in record.get("forces_in", [])]})
+    reasons = []
+    for item_id, reason in (plan.get("reasons") or {}).items():
+        reasons.append({"title": titles.get(item_id, item_id), "chosen": reason.get("chosen"),
+                        "words": reason.get("words", "")})
+    reasons.sort(key=lambda r: (not r["chosen"], r["title"]))
+    return {"rows": rows, "words": [r["words"] for r in rows if r.get("binds")],
+            "reasons": reasons}
+
+
 def _run_context(run: OptimizationRun) -> dict[str, Any]:
     allocations = list(run.allocations.select_related("investment").order_by("-chosen", "-value"))
     by_roadmap: dict[str, list[Any]] = {}
@@ -188,8 +205,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
               "robust": [{"title": a.investment.title, "p": a.inclusion_probability}
                          for a in ctx["allocations"] if a.inclusion_probability is not None]}
     capacity = (run.plan or {}).get("capacity_use", {})
-    marginal = (run.plan or {}).get("marginal_values", {})
-    binding = {k: v for k, v in (marginal.get("capacity") or {}).items() if v}
+    binding = binding_context(run.plan or {}, ctx["allocations"])
     return render(request, "planner/run.html", {
         "workspace": workspace, "membership": membership, "run": run, **ctx,
         "decisions": latest, "form": form, "charts": charts, "capacity": capacity,

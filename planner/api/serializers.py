@@ -16,6 +16,7 @@ from ..models import (
     Scenario,
     ValueEstimate,
     Verdict,
+    effort_duration_problem,
 )
 
 
@@ -50,6 +51,11 @@ class InvestmentSerializer(WorkspaceScoped):
         must_not = attrs.get("must_not", getattr(self.instance, "must_not", False))
         if must_do and must_not:
             raise serializers.ValidationError("an item cannot be both must-do and must-not")
+        problem = effort_duration_problem(
+            attrs.get("effort", getattr(self.instance, "effort", {})),
+            attrs.get("duration_quarters", getattr(self.instance, "duration_quarters", 1)))
+        if problem:
+            raise serializers.ValidationError({"effort": [problem]})
         return attrs
 
 

@@ -75,6 +75,7 @@ class Outcome:
     core_size: int = 0
     seconds: float = 0.0
     row_dual: np.ndarray | None = None
+    col_dual: np.ndarray | None = None  # the LP relaxation's reduced costs
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -104,6 +105,7 @@ class Session:
         self.lp_fresh = True
         columns = prob.exported_variables()
         col_of = {var.id: j for j, var in enumerate(columns)}
+        self.col_of = col_of
         self.n_cols = len(columns)
         self.row_of = {con.id: k for k, con in enumerate(prob.constraints())}
         self.x_col = np.array([col_of.get(form.x[i].id, -1) for i in form.ids], dtype=np.int64)
@@ -155,6 +157,12 @@ class Session:
         self.lp_fresh = False
         for h in (self.lp, self.mip):
             h.changeColBounds(col, lower, upper)
+
+    def set_coeff(self, row: int, col: int, value: float) -> None:
+        """Change one matrix coefficient (a share bound's weight on a roadmap's spend)."""
+        self.lp_fresh = False
+        for h in (self.lp, self.mip):
+            h.changeCoeff(row, col, value)
 
     def set_costs(self, cols: np.ndarray, costs: np.ndarray) -> None:
         """Change objective coefficients of several columns."""
@@ -258,13 +266,13 @@ class Session:
             if not frac.any():
                 # The relaxation is integral: it is the optimum.
                 return Outcome("optimal", objective=z_lp, bound=z_lp, gap=0.0, col_value=x_lp,
-                               lp_objective=z_lp, method="lp", row_dual=row_dual,
+                               lp_objective=z_lp, method="lp", row_dual=row_dual, col_dual=d_lp,
                                solver_status="LP relaxation integral",
                                seconds=time.perf_counter() - started)
             if core:
                 result = self._core_loop(z_lp, x_lp, d_lp, frac, deadline, gap, start, grid)
                 if result is not None:
-                    result.row_dual = row_dual
+                    result.row_dual, result.col_dual = row_dual, d_lp
                     result.lp_objective = z_lp
                     result.seconds = time.perf_counter() - started
                     if self.verdict(result.objective, result.bound, gap, grid)[0]:
@@ -280,11 +288,11 @@ class Session:
             z, values = best_z, best_x
         if status in _INFEASIBLE:
             return Outcome("infeasible", method="mip", solver_status=str(status),
-                           lp_objective=z_lp, row_dual=row_dual,
+                           lp_objective=z_lp, row_dual=row_dual, col_dual=d_lp,
                            seconds=time.perf_counter() - started, notes=notes)
         if z is None:
             return Outcome("not_solved", bound=bound, method="mip", solver_status=str(status),
-                           lp_objective=z_lp, row_dual=row_dual,
+                           lp_objective=z_lp, row_dual=row_dual, col_dual=d_lp,
                            seconds=time.perf_counter() - started, notes=notes)
         # Every bound we have is valid for the whole problem: keep the tightest.
         valid = [b for b in (bound, z_lp, core_bound) if b is not None]
@@ -293,7 +301,7 @@ class Session:
         _, verdict = self.verdict(z, bound, gap, grid)
         return Outcome(verdict, objective=z, bound=bound, gap=rel,
                        col_value=values, lp_objective=z_lp, method="mip",
-                       solver_status=str(status), row_dual=row_dual,
+                       solver_status=str(status), row_dual=row_dual, col_dual=d_lp,
                        seconds=time.perf_counter() - started, notes=notes)
 
     def _core_loop(self, z_lp: float, x_lp: np.ndarray, d_lp: np.ndarray, frac: np.ndarray,

@@ -158,10 +158,12 @@ def describe_group(problem: Problem, group: GroupKey) -> str:
         cap = math.fsum(problem.capacity.get((team, q), 0.0) for q in problem.quarters)
         return f"team {team} has {_money(cap)} effort units over all quarters"
     if kind == "dependency":
-        return f"{group[1]} can only be done with (and, when scheduling, after) {group[2]}"
+        return (f"{problem.name(group[1])} can only be done with (and, when scheduling, after) "
+                f"{problem.name(group[2])}")
     if kind == "exclusion":
         members = problem.exclusions[group[1]]
-        return f"at most one of {', '.join(members)} (exclusion group {group[1] + 1})"
+        return (f"at most one of {', '.join(map(problem.name, members))} (exclusion group "
+                f"{group[1] + 1})")
     if kind == "coverage":
         segment = group[1]
         have = sum(1 for item in problem.items if segment in item.segments)
@@ -171,13 +173,13 @@ def describe_group(problem: Problem, group: GroupKey) -> str:
     if kind == "must_do":
         item = by_id[group[1]]
         effort = ", ".join(f"{team} {_money(units)}" for team, units in item.effort.items())
-        return (f"{item.id} is must-do ({item.roadmap}, cost {_money(item.cost)}"
+        return (f"{problem.name(item.id)} is must-do ({item.roadmap}, cost {_money(item.cost)}"
                 + (f", effort {effort}" if effort else "") + ")")
     if kind == "must_not":
-        return f"{group[1]} is must-not"
+        return f"{problem.name(group[1])} is must-not"
     if kind == "horizon":
         item = by_id[group[1]]
-        return (f"{item.id} takes {item.duration} quarters but the horizon has "
+        return (f"{problem.name(item.id)} takes {item.duration} quarters but the horizon has "
                 f"{len(problem.quarters)}")
     return str(group)
 

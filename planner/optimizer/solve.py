@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .binding import analyse
 from .engine import Outcome, Session, relative_gap
 from .explain import explain_with
 from .formulate import Formulation, build
@@ -18,6 +19,7 @@ from .types import FrontierPoint, Plan, Problem, rounded_value
 MARGINAL_NOTE = ("LP relaxation dual values; an approximation of the value of one more unit "
                  "(of budget, or of a team's effort), valid for small changes")
 DEFAULT_ENTRY_LIMIT = 50
+BINDING_MIN_SECONDS = 1.0
 
 
 def _ratio(value: float, cost: float) -> float:
@@ -195,12 +197,17 @@ def plan_from(form: Formulation, session: Session, outcome: Outcome, *, build_se
 
 def solve(problem: Problem, *, entry_values: int = DEFAULT_ENTRY_LIMIT,
           entry_seconds: float | None = None, marginals: bool = True,
-          explain: bool = True) -> Plan:
+          explain: bool = True, binding: bool = True,
+          binding_seconds: float | None = None) -> Plan:
     """Choose the portfolio of maximum total value subject to every constraint of ``problem``.
 
     ``entry_values``: how many excluded items (the best by value/cost) get an exact entry value
     by re-solving with the item forced in (0 skips it); ``entry_seconds`` caps the time spent on
     them (default: the problem's time limit). ``explain``: explain an infeasible problem.
+    ``binding``: report what binds (``binding.py``: every constraint's use, LP dual and
+    re-solved gain, and why each item is in or out); ``binding_seconds`` caps its re-solves,
+    together and each (default: twice the plan's solve time, at least 1 s, at most the time
+    limit, and each re-solve the plan's own time, at least 0.2 s).
     """
     form = build(problem)
     started = time.perf_counter()
@@ -223,6 +230,18 @@ def solve(problem: Problem, *, entry_values: int = DEFAULT_ENTRY_LIMIT,
             seconds = problem.time_limit if entry_seconds is None else entry_seconds
             extra["entry_values"] = _entry_values(form, session, outcome, plan.chosen,
                                                   entry_values, seconds, notes)
+        if binding:
+            starts = {i: problem.quarters.index(q) for i, q in plan.schedule.items()}
+            # By default what binds may take as long as the plan did, twice over (at least a
+            # second, at most the time limit); each re-solve gets up to the plan's own time.
+            if binding_seconds is None:
+                seconds = min(problem.time_limit, max(BINDING_MIN_SECONDS, 2 * solve_seconds))
+                each = max(0.2, solve_seconds)
+            else:
+                seconds = each = binding_seconds
+            extra["binding"], extra["reasons"] = analyse(
+                form, session, outcome, chosen=plan.chosen, starts=starts,
+                capacity_use=plan.capacity_use, notes=notes, seconds=seconds, each=each)
     if outcome.status == "feasible":
         reason = (f"the requested gap {problem.gap:g} was reached" if plan.gap is not None
                   and plan.gap <= problem.gap else f"time limit {problem.time_limit:g} s reached")

@@ -208,6 +208,8 @@ class Problem:
     gap: float = 0.0
     threads: int | None = None
     value_unit: float | None = None
+    # Display names of items for the reports' words (not part of the model).
+    names: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         items = tuple(self.items)
@@ -272,6 +274,11 @@ class Problem:
                                          or self.threads < 1):
             raise ProblemError(f"threads must be a whole number >= 1 or None, "
                                f"got {self.threads!r}")
+
+    def name(self, item_id: str) -> str:
+        """How the reports' words name an item: its display name if given, else its id."""
+        name = self.names.get(item_id)
+        return f"{name} (#{item_id})" if name else item_id
 
     @property
     def by_id(self) -> dict[str, Item]:
