@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import json
-
 from django import forms
 
 from accounts.forms import WorkspaceModelForm
 from experiments.models import Hypothesis
-from security import bodies
 from segments.models import Segment
 
 from . import services
