@@ -82,7 +82,11 @@ def latest_allocation(workspace: Workspace) -> dict[str, Any] | None:
                    if budget else None}
                   for key, label in Roadmap.choices]
     marginal = (run.plan or {}).get("marginal_values") or {}
-    binds = {k: v for k, v in (marginal.get("capacity") or {}).items() if v}
+    # The run's own binding report (planner/optimizer/binding.py), so the words agree with the
+    # run page; runs made before it name the capacities with a positive LP dual.
+    records = (run.plan or {}).get("binding")
+    binds = [r["words"] for r in records if r.get("binds")] if records is not None else \
+        [f"team {k}" for k, v in (marginal.get("capacity") or {}).items() if v]
     return {"run": run, "budget": budget, "by_roadmap": by_roadmap, "binding": binds,
             "budget_marginal": marginal.get("budget"), "frontier": run.frontier or [],
             "decisions": Decision.objects.filter(run=run).select_related(

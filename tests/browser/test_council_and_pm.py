@@ -163,9 +163,13 @@ def test_council_reviews_the_quarter_and_records_a_decision(
     page.wait_for_url(f"**/w/acme/runs/{run.pk}/")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"q1: run #{run.pk}")
     binds = section(page, "What binds")
-    marginal = run.plan["marginal_values"]["budget"]
-    expect(binds).to_contain_text(f"Marginal value of one more unit of budget: {marginal:.3f}")
-    expect(binds).to_contain_text("No team capacity binds.")
+    # A + B + C cost 90 of the 100 budget and there is no capacity: every item is in, nothing
+    # is at its limit and relaxing the budget (re-solved) gains nothing.
+    budget = next(r for r in run.plan["binding"] if r["group"] == "budget")
+    assert (budget["used"], budget["limit"], budget["gain"], budget["binds"]) == \
+        (90.0, 100.0, 0.0, False)
+    expect(binds).to_contain_text("No constraint limits the plan")
+    expect(binds.locator("tr", has_text="the budget is 100")).to_contain_text("90.00")
 
     # Approve item A with a rationale through its row's decision form.
     rationale = "Core onboarding work: highest value for the quarter's budget."
