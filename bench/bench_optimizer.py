@@ -278,6 +278,8 @@ def main() -> None:
         family_seeds=seeds,
         family_limit_seconds=FAMILY_SECONDS,
         **{f"exact_objective_{size}": reference[size]["model_objective"] for size in reference},
+        **{f"exact_seconds_{size}": round(reference[size]["seconds"], 3) for size in reference},
+        **{f"exact_status_{size}": reference[size]["status"] for size in reference},
         **{f"old_gap_shortfall_{size}": None if reference[size]["model_objective"] is None
            or reference[size]["old_gap_model_objective"] is None else
            round(reference[size]["model_objective"]

@@ -20,6 +20,9 @@ MARGINAL_NOTE = ("LP relaxation dual values; an approximation of the value of on
                  "(of budget, or of a team's effort), valid for small changes")
 DEFAULT_ENTRY_LIMIT = 50
 BINDING_MIN_SECONDS = 1.0
+# A chart's points and the entry values' re-solves are not worth an exact proof each.
+FRONTIER_GAP = 1e-4
+ENTRY_GAP = 1e-4
 
 
 def _ratio(value: float, cost: float) -> float:
@@ -102,8 +105,10 @@ def _entry_values(form: Formulation, session: Session, outcome: Outcome,
     # that can exceed a typical item's value, so these re-solves aim for about 1% of one
     # (between the plan's gap and a hundredth of it), the reference optimum included.
     typical = float(np.median([abs(item.value) for item in problem.items])) or 1.0
-    gap = min(problem.gap, max(problem.gap / 100,
-                               0.01 * typical / max(abs(outcome.objective), 1e-9)))
+    # With the exact default (gap 0) the plan is exact; the re-solves still aim for 1% of an
+    # item, from a 1e-4 base: fifty exact re-solves would not fit the time budget.
+    base = problem.gap or ENTRY_GAP
+    gap = min(base, max(base / 100, 0.01 * typical / max(abs(outcome.objective), 1e-9)))
     z_star, z_bound = outcome.objective, outcome.bound or outcome.objective
     if gap < problem.gap and outcome.col_value is not None:
         sharper = session.optimize(time_limit=max(0.05, deadline - time.perf_counter()),
@@ -267,10 +272,11 @@ def frontier(problem: Problem, budgets: Sequence[float], *,
 
     Budgets are solved in increasing order and each solution warm-starts the next (a plan
     feasible at a budget stays feasible at a larger one), so value never decreases. ``gap``
-    (default: the problem's) is the relative gap each point is solved to; a chart rarely needs
-    better than 1e-3, which is much faster on small portfolios with binding capacity.
+    (default: the problem's, or FRONTIER_GAP when that is the exact 0) is the relative gap each
+    point is solved to; each point's ``status`` says whether it is exact ('optimal') and its
+    ``gap`` how close it is.
     """
-    tolerance = problem.gap if gap is None else float(gap)
+    tolerance = (problem.gap or FRONTIER_GAP) if gap is None else float(gap)
     form = build(problem)
     session = Session(form, threads=problem.threads)
     budget_row = session.rows(("budget",))[0]

@@ -18,6 +18,7 @@ from planner.optimizer import (
     robust,
     solve,
 )
+from planner.optimizer.solve import FRONTIER_GAP
 
 
 def test_frontier_is_non_decreasing_and_matches_solve() -> None:
@@ -31,7 +32,9 @@ def test_frontier_is_non_decreasing_and_matches_solve() -> None:
     assert all(p.spend <= p.budget + 1e-6 for p in points)
     middle = points[3]
     plan = solve(dataclasses.replace(problem, budget=middle.budget), entry_values=0)
-    assert plan.objective == pytest.approx(middle.value, rel=2 * problem.gap)
+    # Frontier points are solved to FRONTIER_GAP (a chart); the plan is exact.
+    assert plan.objective >= middle.value - 1e-9
+    assert plan.objective == pytest.approx(middle.value, rel=2 * FRONTIER_GAP)
     json.dumps([p.to_dict() for p in points], allow_nan=False)
 
 
