@@ -175,3 +175,17 @@ def test_run_page_says_what_binds_with_the_table(client, team):
     assert "team design&#x27;s capacity: it needs 2 and 0 is left" in page
     assert "No team capacity binds" not in page
     assert "exact optimum of the model" in page
+
+
+def test_api_run_refuses_an_effort_profile_longer_than_the_plan(api, team):
+    client = api(team["analyst"])
+    inv = Investment.objects.create(workspace=team["acme"], title="Long", cost=10,
+                                    duration_quarters=3, effort={"design": [1, 1, 1]})
+    sc = Scenario.objects.create(workspace=team["acme"], name="two quarters", budget=100,
+                                 capacity={"design|2027Q1": 2, "design|2027Q2": 2},
+                                 quarters=["2027Q1", "2027Q2"], schedule=True)
+    r = client.post(f"/api/v1/scenarios/{sc.pk}/run/")
+    assert r.status_code == 400
+    assert r.json() == {"quarters": [f"#{inv.pk} 'Long': effort of team 'design' is given for "
+                                     "3 quarters but the plan has 2"]}
+    assert not OptimizationRun.objects.exists()
