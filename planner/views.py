@@ -14,7 +14,7 @@ from accounts import selectors as ws_selectors
 from jobs.services import JobFailed
 from segments.models import Refresh, Segment
 
-from . import page_cache, selectors, services
+from . import page_cache, selectors, services, stale
 from .forms import DecisionForm, InvestmentForm, ScenarioForm
 from .models import Investment, OptimizationRun, Roadmap, Scenario
 
@@ -108,7 +108,8 @@ def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
     form = InvestmentForm(request.POST or None, instance=instance, workspace=workspace)
     if request.method == "POST" and form.is_valid():
         inv = form.save_owned(request.user)
-        services.investment_revalue(investment=inv, reason="edited" if instance else "created")
+        services.investment_revalue(investment=inv, reason="edited" if instance else "created",
+                                    edited=True)
         return redirect("investment", slug=slug, pk=inv.pk)
     return render(request, "planner/investment_form.html", {
         "workspace": workspace, "membership": membership, "form": form, "inv": instance})
@@ -194,7 +195,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "workspace": workspace, "membership": membership, "run": run, **ctx,
         "decisions": latest, "form": form, "charts": charts, "capacity": capacity,
         "plan": run.plan or {}, "roadmap_rows": services.approved_roadmap(run),
-        "binding": binding,
+        "binding": binding, "staleness": stale.run_staleness(run),
     })
 
 
