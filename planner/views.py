@@ -144,7 +144,9 @@ def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
     services.runs_follow_jobs(OptimizationRun.objects.filter(workspace=workspace))
     items = []
     for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
-        items.append({"scenario": sc, "run": sc.runs.order_by("-created_at").first()})
+        run = sc.runs.order_by("-created_at").first()
+        items.append({"scenario": sc, "run": run,
+                      "staleness": stale.run_staleness(run) if run else None})
     return render(request, "planner/scenarios.html", {
         "workspace": workspace, "membership": membership, "items": items, "form": form,
         "error": error})
@@ -206,7 +208,7 @@ def scenario_compare(request: HttpRequest, slug: str) -> HttpResponse:
     for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
         run = sc.runs.filter(finished_at__isnull=False).order_by("-created_at").first()
         if run:
-            runs.append({"scenario": sc, "run": run,
+            runs.append({"scenario": sc, "run": run, "staleness": stale.run_staleness(run),
                          "chosen": set(run.allocations.filter(chosen=True)
                                        .values_list("investment_id", flat=True))})
     investments = Investment.objects.filter(workspace=workspace).order_by("-expected_value")

@@ -184,6 +184,9 @@ def test_the_banner_on_the_run_page_the_dashboard_and_the_brief(
         assert row in page, url
         # A viewer cannot re-run: the banner says who can.
         assert "An analyst, council member or admin can re-run scenario" in page, url
+    # Where runs are listed, a stale one says so.
+    for url in ("/w/acme/scenarios/", "/w/acme/scenarios/compare/"):
+        assert "stale (1 change)</strong>" in client.get(url).content.decode(), url
     # The analyst gets the re-run button; it starts a new run of the same scenario.
     client.force_login(p["analyst"])
     page = client.get("/w/acme/").content.decode()
