@@ -183,3 +183,17 @@ def test_a_segment_refresh_revalues_the_items_that_target_it(feed, tmp_path):
     u.refresh_from_db()
     assert (u.expected_value, u.rank) == (pytest.approx(80.0), 1)
     assert feed["since"](before) == ["U"]
+
+
+def test_an_edit_on_the_page_that_changes_no_figure(feed, client):
+    r = feed["R"]
+    client.force_login(feed["analyst"])
+    before = timezone.now()
+    res = client.post(f"/w/acme/investments/{r.pk}/edit/", {
+        "title": "R renamed", "description": "", "roadmap": "core", "cost": "10", "effort": "{}",
+        "duration_quarters": "1", "exclusion_group": "", "adoption": "1", "value_basis": "ltv_90",
+        "horizon_months": "12", "assumed_reach": "100", "assumed_value_per_user": "2",
+        "assumed_lift": "1", "impact": "1", "confidence": "0.5", "ease": "5"})
+    assert res.status_code == 302, res.content.decode()[:2000]
+    assert Investment.objects.get(pk=r.pk).expected_value == pytest.approx(40.0)
+    assert feed["since"](before) == ["R renamed"]
