@@ -33,7 +33,7 @@ from jobs.services import (
 from segments.models import Refresh, SegmentSnapshot
 
 from . import page_cache
-from .basis import EVIDENCE_ORDER, evidence_of, inputs_basis, strongest_hypothesis
+from .basis import evidence_of, inputs_basis, strongest_hypothesis
 from .changes import investments_rerank
 from .models import (
     EFFORT_TOTAL,
@@ -55,8 +55,6 @@ from .valuation import Figure, Valuation, combine_segments, value_investment
 
 class PlannerInvalid(FieldError):
     """A planner input refused: ``field`` names where, ``message`` says what."""
-
-__all__ = ["EVIDENCE_ORDER"]  # kept importable from here
 
 
 # ----- valuation -----------------------------------------------------------------------------
