@@ -23,7 +23,8 @@ TRACKED: dict[str, frozenset[str]] = {
                                      "updated_at"}),
     "planner.investment": frozenset({"expected_value", "value_low", "value_high",
                                      "value_sources", "reach_users", "effort_total",
-                                     "value_computed_at", "updated_at"}),
+                                     "value_computed_at", "updated_at", "changed_at",
+                                     "rank"}),
     "planner.decision": frozenset(),
     "segments.segment": frozenset({"updated_at"}),
 }

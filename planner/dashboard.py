@@ -14,6 +14,7 @@ from segments.models import Refresh, Segment, SegmentSnapshot
 
 from . import selectors
 from .models import Allocation, Decision, OptimizationRun, Roadmap
+from .stale import run_staleness
 
 # The headline value per user: 90-day LTV, else the best money signal the data supports.
 HEADLINES = ("ltv_90", "ltv_30", "revenue_per_active_user")
@@ -87,7 +88,8 @@ def latest_allocation(workspace: Workspace) -> dict[str, Any] | None:
     records = (run.plan or {}).get("binding")
     binds = [r["words"] for r in records if r.get("binds")] if records is not None else \
         [f"team {k}" for k, v in (marginal.get("capacity") or {}).items() if v]
-    return {"run": run, "budget": budget, "by_roadmap": by_roadmap, "binding": binds,
+    return {"run": run, "staleness": run_staleness(run), "budget": budget,
+            "by_roadmap": by_roadmap, "binding": binds,
             "budget_marginal": marginal.get("budget"), "frontier": run.frontier or [],
             "decisions": Decision.objects.filter(run=run).select_related(
                 "investment", "decided_by")[:20]}

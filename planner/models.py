@@ -247,6 +247,12 @@ class Investment(models.Model):
     value_computed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # The change feed (``?updated_since=``): moves whenever anything the investment API returns
+    # changes, edits and re-valuations from elsewhere and rank moves alike (planner.changes).
+    changed_at = models.DateTimeField(default=timezone.now)
+    rank = models.PositiveIntegerField(null=True, blank=True,
+                                       help_text="computed: place in the workspace's backlog "
+                                                 "by value per cost (1 = best)")
 
     class Meta:
         ordering = ["-expected_value", "id"]
@@ -254,7 +260,9 @@ class Investment(models.Model):
                    # The backlog page cache's version: latest edit and re-valuation by index.
                    models.Index(fields=["workspace", "updated_at"], name="inv_ws_updated"),
                    models.Index(fields=["workspace", "value_computed_at"],
-                                name="inv_ws_valued")]
+                                name="inv_ws_valued"),
+                   models.Index(fields=["workspace", "changed_at"], name="inv_ws_changed"),
+                   models.Index(fields=["changed_at"], name="inv_changed")]
         constraints = [
             in_range("cost", *COST, name="investment_cost_range"),
             in_range("duration_quarters", *DURATION_QUARTERS,

@@ -33,6 +33,8 @@ from jobs.services import (
 from segments.models import Refresh, SegmentSnapshot
 
 from . import page_cache
+from .basis import evidence_of, inputs_basis, strongest_hypothesis
+from .changes import investments_rerank
 from .models import (
     EFFORT_TOTAL,
     REACH_USERS,
@@ -53,9 +55,6 @@ from .valuation import Figure, Valuation, combine_segments, value_investment
 
 class PlannerInvalid(FieldError):
     """A planner input refused: ``field`` names where, ``message`` says what."""
-
-EVIDENCE_ORDER = [Evidence.ASSUMPTION, Evidence.OBSERVATIONAL, Evidence.EXPERIMENT,
-                  Evidence.REPLICATED]
 
 
 # ----- valuation -----------------------------------------------------------------------------
@@ -84,24 +83,17 @@ def _lift_figures(investment: Investment) -> tuple[Figure, Figure]:
     """(lift, probability of success) from the strongest hypothesis, else the assumption."""
     hyps = list(investment.hypotheses.all())
     invalidated = [h for h in hyps if h.status == HypothesisStatus.INVALIDATED]
-    live = [h for h in hyps if h.status != HypothesisStatus.INVALIDATED]
-    if live:
-        def strength(h):  # type: ignore[no-untyped-def]
-            return (h.measured_lift is not None, EVIDENCE_ORDER.index(h.evidence))
-
-        best = max(live, key=strength)
+    best = strongest_hypothesis(hyps)
+    if best is not None:
+        evidence = evidence_of(best)
         if best.measured_lift is not None:
             lift = Figure.around(best.measured_lift, best.measured_lift_low,
                                  best.measured_lift_high,
                                  f"experiment estimate on hypothesis #{best.pk} '{best.statement}'")
-            evidence = best.evidence if best.evidence in (Evidence.EXPERIMENT,
-                                                          Evidence.REPLICATED) \
-                else Evidence.EXPERIMENT
         else:
             lift = Figure.around(best.expected_lift, best.expected_lift_low,
                                  best.expected_lift_high,
                                  f"expected lift of hypothesis #{best.pk} '{best.statement}'")
-            evidence = best.evidence
         p = PROBABILITY_OF_SUCCESS[evidence]
         return lift, Figure(p, p, p, f"evidence level '{evidence}' of hypothesis #{best.pk}")
     stale = bool(invalidated)
@@ -147,9 +139,12 @@ def _effort_total(effort: Any) -> float:
     return 0.0 if total < EFFORT_TOTAL[0] else min(total, EFFORT_TOTAL[1])
 
 
-def investment_revalue(*, investment: Investment, reason: str = "recomputed") -> Investment:
+def investment_revalue(*, investment: Investment, reason: str = "recomputed",
+                       edited: bool = False, rerank: bool = True) -> Investment:
     """Recompute an investment's expected value from its sources; keep the history. Every
-    stored figure stays in its domain (README "Number domains")."""
+    stored figure stays in its domain (README "Number domains"). Its change time moves when a
+    figure or its sources changed, or when ``edited`` (the caller saved other fields); with
+    ``rerank`` the workspace's ranks follow (planner.changes)."""
     parts = _segment_figures(investment)
     if parts:
         reach, value = combine_segments(parts)
@@ -168,6 +163,7 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed") ->
     changed = (round(result.expected_value, 6), round(result.low, 6), round(result.high, 6)) != (
         round(investment.expected_value, 6), round(investment.value_low, 6),
         round(investment.value_high, 6)) or investment.value_computed_at is None
+    before = (investment.value_sources, investment.reach_users, investment.effort_total)
     investment.expected_value = result.expected_value
     investment.value_low = result.low
     investment.value_high = result.high
@@ -178,11 +174,19 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed") ->
     investment.reach_users = min(max(users, REACH_USERS[0]), REACH_USERS[1]) \
         if math.isfinite(users) else 0.0
     investment.effort_total = _effort_total(investment.effort)
+    moved = edited or changed or before != (investment.value_sources, investment.reach_users,
+                                            investment.effort_total)
+    if moved:
+        investment.changed_at = investment.value_computed_at
     page_cache.forget(investment.workspace_id)  # an update() sends no save signal
     Investment.objects.filter(pk=investment.pk).update(
         expected_value=result.expected_value, value_low=result.low, value_high=result.high,
         value_sources=investment.value_sources, value_computed_at=investment.value_computed_at,
-        reach_users=investment.reach_users, effort_total=investment.effort_total)
+        reach_users=investment.reach_users, effort_total=investment.effort_total,
+        changed_at=investment.changed_at)
+    if rerank and (moved or investment.rank is None):
+        investments_rerank(workspace_id=investment.workspace_id,
+                           now=investment.value_computed_at)
     if changed:
         ValueEstimate.objects.create(investment=investment, expected_value=result.expected_value,
                                      value_low=result.low, value_high=result.high,
@@ -196,8 +200,9 @@ def workspace_revalue(*, workspace: Workspace, reason: str) -> int:
     count = 0
     for investment in Investment.objects.filter(workspace=workspace).prefetch_related(
             "target_segments", "hypotheses"):
-        investment_revalue(investment=investment, reason=reason)
+        investment_revalue(investment=investment, reason=reason, rerank=False)
         count += 1
+    investments_rerank(workspace_id=workspace.pk)  # once, after every value moved
     return count
 
 
@@ -271,6 +276,8 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
         "min_coverage": scenario.min_coverage, "schedule": scenario.schedule,
         "time_limit": scenario.time_limit, "robust_draws": scenario.robust_draws,
         "frontier_points": scenario.frontier_points,
+        # What each item's figures rest on, for telling later whether the run is stale.
+        "basis": inputs_basis(scenario.workspace_id, investments),
     }
 
 
@@ -450,8 +457,10 @@ def decision_record(*, run: OptimizationRun, investment: Investment, verdict: st
         decision = Decision.objects.create(workspace=run.workspace, run=run, investment=investment,
                                            verdict=verdict, rationale=rationale.strip(),
                                            decided_by=user)
+        now = timezone.now()
         audit.record_bulk(Investment.objects.filter(pk=investment.pk),  # status: audited
-                          {"status": VERDICT_STATUS[verdict], "updated_at": timezone.now()}, user)
+                          {"status": VERDICT_STATUS[verdict], "updated_at": now,
+                           "changed_at": now}, user)
         webhooks.notify_decision(decision=decision)
     return decision
 
@@ -500,4 +509,5 @@ def revalue_hypothesis_investments(hypothesis: Hypothesis, reason: str) -> None:
     """A hypothesis changed (edit, status, concluded experiment): re-value the investments
     resting on it."""
     for investment in hypothesis.investments.all():
-        investment_revalue(investment=investment, reason=reason)
+        investment_revalue(investment=investment, reason=reason, rerank=False)
+    investments_rerank(workspace_id=hypothesis.workspace_id)

@@ -14,7 +14,7 @@ from accounts import selectors as ws_selectors
 from jobs.services import JobFailed
 from segments.models import Refresh, Segment
 
-from . import page_cache, selectors, services
+from . import page_cache, selectors, services, stale
 from .forms import DecisionForm, InvestmentForm, ScenarioForm
 from .models import Investment, OptimizationRun, Roadmap, Scenario
 
@@ -108,7 +108,8 @@ def investment_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
     form = InvestmentForm(request.POST or None, instance=instance, workspace=workspace)
     if request.method == "POST" and form.is_valid():
         inv = form.save_owned(request.user)
-        services.investment_revalue(investment=inv, reason="edited" if instance else "created")
+        services.investment_revalue(investment=inv, reason="edited" if instance else "created",
+                                    edited=True)
         return redirect("investment", slug=slug, pk=inv.pk)
     return render(request, "planner/investment_form.html", {
         "workspace": workspace, "membership": membership, "form": form, "inv": instance})
@@ -143,7 +144,9 @@ def scenarios(request: HttpRequest, slug: str) -> HttpResponse:
     services.runs_follow_jobs(OptimizationRun.objects.filter(workspace=workspace))
     items = []
     for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
-        items.append({"scenario": sc, "run": sc.runs.order_by("-created_at").first()})
+        run = sc.runs.order_by("-created_at").first()
+        items.append({"scenario": sc, "run": run,
+                      "staleness": stale.run_staleness(run) if run else None})
     return render(request, "planner/scenarios.html", {
         "workspace": workspace, "membership": membership, "items": items, "form": form,
         "error": error})
@@ -210,7 +213,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "workspace": workspace, "membership": membership, "run": run, **ctx,
         "decisions": latest, "form": form, "charts": charts, "capacity": capacity,
         "plan": run.plan or {}, "roadmap_rows": services.approved_roadmap(run),
-        "binding": binding,
+        "binding": binding, "staleness": stale.run_staleness(run),
     })
 
 
@@ -221,7 +224,7 @@ def scenario_compare(request: HttpRequest, slug: str) -> HttpResponse:
     for sc in Scenario.objects.filter(workspace=workspace).order_by("name"):
         run = sc.runs.filter(finished_at__isnull=False).order_by("-created_at").first()
         if run:
-            runs.append({"scenario": sc, "run": run,
+            runs.append({"scenario": sc, "run": run, "staleness": stale.run_staleness(run),
                          "chosen": set(run.allocations.filter(chosen=True)
                                        .values_list("investment_id", flat=True))})
     investments = Investment.objects.filter(workspace=workspace).order_by("-expected_value")

@@ -63,8 +63,9 @@ class BoundedIdsFilter(filters.ModelMultipleChoiceFilter):
     field_class = _BoundedIdsField
 
 
-def updated_since(queryset: Any, query_params: Any) -> Any:
-    """`?updated_since=` for sync: an ISO 8601 date or time (naive means UTC)."""
+def updated_since(queryset: Any, query_params: Any, field: str = "updated_at") -> Any:
+    """`?updated_since=` for sync: an ISO 8601 date or time (naive means UTC), compared with
+    ``field`` (a change time that moves whenever what the endpoint returns changes)."""
     raw = query_params.get("updated_since")
     if not raw:
         return queryset
@@ -77,4 +78,4 @@ def updated_since(queryset: Any, query_params: Any) -> Any:
         value = None
     if value is None:
         raise ValidationError({"updated_since": ["must be an ISO 8601 date or time"]})
-    return queryset.filter(updated_at__gte=value)
+    return queryset.filter(**{f"{field}__gte": value})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.serializers import WorkspaceScoped
@@ -18,6 +19,7 @@ from ..models import (
     Verdict,
     effort_duration_problem,
 )
+from ..stale import RunStaleness, run_staleness
 
 
 class InvestmentSerializer(WorkspaceScoped):
@@ -41,10 +43,11 @@ class InvestmentSerializer(WorkspaceScoped):
                   "value_basis", "horizon_months", "assumed_reach", "assumed_value_per_user",
                   "assumed_lift", "impact", "confidence", "ease", "expected_value", "value_low",
                   "value_high", "value_sources", "value_computed_at", "reach_users",
-                  "effort_total", "value_per_cost", "rice", "ice", "created_at", "updated_at"]
+                  "effort_total", "value_per_cost", "rice", "ice", "rank", "created_at",
+                  "updated_at", "changed_at"]
         read_only_fields = ["owner", "status", "expected_value", "value_low", "value_high",
                             "value_sources", "value_computed_at", "reach_users", "effort_total",
-                            "created_at", "updated_at"]
+                            "rank", "created_at", "updated_at", "changed_at"]
 
     def validate(self, attrs: dict) -> dict:
         must_do = attrs.get("must_do", getattr(self.instance, "must_do", False))
@@ -75,24 +78,81 @@ class ScenarioSerializer(WorkspaceScoped):
 
 
 
+def _staleness(serializer: serializers.Serializer, run: OptimizationRun) -> RunStaleness:
+    """The run's staleness, computed once per run and request (the context's memo)."""
+    memo = serializer.context.setdefault("staleness_memo", {})
+    if ("run", run.pk) not in memo:
+        memo[("run", run.pk)] = run_staleness(run, memo)
+    return memo[("run", run.pk)]
+
+
+class ChangeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["item", "added", "deleted", "scenario"])
+    item_id = serializers.CharField(allow_null=True)
+    title = serializers.CharField()
+    field = serializers.CharField()
+    then = serializers.JSONField(allow_null=True)
+    now = serializers.JSONField(allow_null=True)
+
+
 class AllocationSerializer(serializers.ModelSerializer):
+    """Run-time figures (``value``, ``cost``) and, with a ``staleness`` report in the context,
+    the same item's figures now and the fields that changed since the run."""
+
     title = serializers.CharField(source="investment.title", read_only=True)
+    value_now = serializers.SerializerMethodField()
+    cost_now = serializers.SerializerMethodField()
+    status_now = serializers.SerializerMethodField()
+    changed = serializers.SerializerMethodField()
 
     class Meta:
         model = Allocation
         fields = ["investment", "title", "roadmap", "chosen", "start_quarter", "cost", "value",
-                  "inclusion_probability", "entry_value"]
+                  "inclusion_probability", "entry_value", "value_now", "cost_now", "status_now",
+                  "changed"]
+
+    def _now(self, alloc: Allocation) -> dict:
+        report = self.context.get("staleness")
+        return report.item_now(alloc.investment_id) if report is not None else {}
+
+    def get_value_now(self, alloc: Allocation) -> float | None:
+        return self._now(alloc).get("value_now")
+
+    def get_cost_now(self, alloc: Allocation) -> float | None:
+        return self._now(alloc).get("cost_now")
+
+    def get_status_now(self, alloc: Allocation) -> str | None:
+        return self._now(alloc).get("status_now")
+
+    def get_changed(self, alloc: Allocation) -> list[str]:
+        return self._now(alloc).get("changed", [])
 
 
 class RunSerializer(serializers.ModelSerializer):
+    """A run; ``stale`` (null: cannot tell, see ``stale_note``) and ``changes`` compare its
+    recorded inputs with the current ones."""
+
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    stale = serializers.SerializerMethodField()
+    stale_note = serializers.SerializerMethodField()
+    changes = serializers.SerializerMethodField()
 
     class Meta:
         model = OptimizationRun
         fields = ["id", "workspace", "scenario", "job", "input_hash", "status", "proven_optimal",
                   "gap", "objective", "best_bound", "plan", "frontier", "robust", "created_at",
-                  "finished_at"]
+                  "finished_at", "stale", "stale_note", "changes"]
         read_only_fields = fields
+
+    def get_stale(self, run: OptimizationRun) -> bool | None:
+        return _staleness(self, run).stale
+
+    def get_stale_note(self, run: OptimizationRun) -> str:
+        return _staleness(self, run).note
+
+    @extend_schema_field(ChangeSerializer(many=True))
+    def get_changes(self, run: OptimizationRun) -> list[dict]:
+        return [c.to_dict() for c in _staleness(self, run).changes]
 
 
 class RunInputsSerializer(serializers.ModelSerializer):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -22,7 +23,7 @@ from accounts.api.serializers import field_invalid, model_invalid, validated
 from jobs.services import JobFailed
 from segments.models import Segment
 
-from .. import selectors, services
+from .. import changes, selectors, services, stale
 from ..models import Investment, OptimizationRun, Scenario
 from .serializers import (
     AllocationSerializer,
@@ -60,7 +61,7 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         qs = selectors.backlog(self.request.user).prefetch_related("depends_on").order_by(
             "-value_per_cost", "id")
-        return updated_since(qs, self.request.query_params)
+        return updated_since(qs, self.request.query_params, field="changed_at")
 
     def extra_create(self) -> dict:
         return {"owner": self.request.user}
@@ -75,7 +76,17 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
     def saved_hook(self) -> None:
         # The value is computed in the write's transaction: a failure leaves nothing behind.
         services.investment_revalue(investment=self.saved,
-                                    reason="edited" if self.action != "create" else "created")
+                                    reason="edited" if self.action != "create" else "created",
+                                    edited=True)
+
+    def perform_destroy(self, instance):  # type: ignore[no-untyped-def]
+        # The items that depended on it lose a dependency, and the ranks below it move: both
+        # are in the change feed.
+        with transaction.atomic():
+            dependents = list(instance.enables.values_list("pk", flat=True))
+            workspace_id = instance.workspace_id
+            super().perform_destroy(instance)
+            changes.investments_changed(workspace_id=workspace_id, ids=dependents)
 
     def perform_create(self, serializer):  # type: ignore[no-untyped-def]
         super().perform_create(serializer)
@@ -154,7 +165,9 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         run = self.get_object()
         rows = run.allocations.select_related("investment").order_by("-chosen", "-value")
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(AllocationSerializer(page, many=True).data)
+        report = stale.run_staleness(run)
+        return self.get_paginated_response(AllocationSerializer(
+            page, many=True, context={"staleness": report}).data)
 
     @extend_schema(responses={200: RunInputsSerializer, **READ_ERRORS})
     @action(detail=True, methods=["get"])
@@ -166,13 +179,16 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
                    responses={200: None, **READ_ERRORS})
     @action(detail=True, methods=["get"])
     def roadmap(self, request: Request, pk: str | None = None) -> Response | HttpResponse:
-        """The approved roadmap of this run (items whose latest decision is approve)."""
-        rows = services.approved_roadmap(self.get_object())
+        """The approved roadmap of this run (items whose latest decision is approve), each
+        item's run-time figures beside its current ones, and whether the run is stale."""
+        run = self.get_object()
+        report = stale.run_staleness(run)
+        rows = stale.rows_with_now(services.approved_roadmap(run), report)
         if request.query_params.get("as") == "csv":
             response = HttpResponse(services.to_csv(rows), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="roadmap-run-{pk}.csv"'
             return response
-        return Response({"run": int(pk), "items": rows})
+        return Response({"run": int(pk), **report.to_dict(), "items": rows})
 
     @extend_schema(request=DecideSerializer, responses={201: DecisionSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -1,0 +1,42 @@
+"""The investments' change feed: ``changed_at`` moves whenever anything the investment API
+returns changes (an edit, a re-valuation triggered from anywhere, a decision's status, a
+dependency removed with its item) and ``rank`` is kept, so the items whose place in the backlog
+moved are in the feed too."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from .models import Investment
+
+
+def investments_rerank(*, workspace_id: int, now: datetime.datetime | None = None) -> list[int]:
+    """Store each investment's place in its workspace's backlog (value per cost, best first,
+    ties by id: the API's default order) and move the change time of every one whose place
+    moved; the ids moved. Two queries and one bulk update of the moved rows."""
+    now = now or timezone.now()
+    rows = list(Investment.objects.filter(workspace_id=workspace_id).order_by()
+                .values_list("pk", "expected_value", "cost", "rank"))
+    # The database divides the same doubles (selectors.backlog's value_per_cost).
+    rows.sort(key=lambda r: (-(r[1] / r[2]), r[0]))
+    moved = [Investment(pk=pk, rank=place, changed_at=now)
+             for place, (pk, _value, _cost, rank) in enumerate(rows, start=1) if rank != place]
+    if moved:
+        Investment.objects.bulk_update(moved, ["rank", "changed_at"], batch_size=500)
+    return [inv.pk for inv in moved]
+
+
+def investments_changed(*, workspace_id: int, ids: Iterable[int], rerank: bool = True,
+                        now: datetime.datetime | None = None) -> datetime.datetime:
+    """Move the change time of these investments (and, with ``rerank``, of those whose rank
+    moved as a result); the time written."""
+    now = now or timezone.now()
+    ids = list(ids)
+    if ids:
+        Investment.objects.filter(pk__in=ids).update(changed_at=now)
+    if rerank:
+        investments_rerank(workspace_id=workspace_id, now=now)
+    return now
