@@ -187,6 +187,13 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
               "objective": run.objective,
               "robust": [{"title": a.investment.title, "p": a.inclusion_probability}
                          for a in ctx["allocations"] if a.inclusion_probability is not None]}
+    voi = (run.robust or {}).get("voi") or None
+    if voi and "error" not in voi:
+        charts["voi"] = (
+            [{"label": f"EVPPI: {h['label'][:60] or 'hypothesis #' + h['id']}",
+              "value": h["evppi"], "se": h["se"], "kind": "EVPPI"} for h in voi["hypotheses"]]
+            + [{"label": f"EVSI: {x['label'][:60]}", "value": x["evsi"], "se": x["se"],
+                "kind": "EVSI"} for x in voi["experiments"]])
     capacity = (run.plan or {}).get("capacity_use", {})
     marginal = (run.plan or {}).get("marginal_values", {})
     binding = {k: v for k, v in (marginal.get("capacity") or {}).items() if v}
@@ -194,7 +201,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "workspace": workspace, "membership": membership, "run": run, **ctx,
         "decisions": latest, "form": form, "charts": charts, "capacity": capacity,
         "plan": run.plan or {}, "roadmap_rows": services.approved_roadmap(run),
-        "binding": binding,
+        "binding": binding, "voi": voi,
     })
 
 

@@ -126,15 +126,16 @@ def over_budget(budget_mib: float, *, items: int, draws: int, frontier_points: i
                     quarters=quarters, schedule=schedule)
     budget = int(budget_mib * MIB)
     need = base.total + memory_bytes(items=items, draws=draws)
-    if need <= budget:
-        return None
+    if need <= budget or base.model + base.frontier > budget:
+        return None  # fits, or the model alone does not (sizing.over_budget says so)
     per = base.robust // draws + items * VOI_CELL_BYTES
     fixed = base.model + base.frontier + memory_bytes(items=items, draws=0)
     fit = max(0, (budget - fixed) // per) if per else 0
     return "robust_draws", (f"robust_draws x items: {draws:,} draws x {items:,} items need "
-                            f"about {math.ceil(need / MIB):,} MiB with the value of "
-                            f"information, over the job memory budget of {budget_mib:g} MiB "
-                            f"(JOB_MEMORY_BUDGET_MB): at most {fit:,} draws fit")
+                            f"about {math.ceil(need / MIB):,} MiB with the model and the "
+                            f"value of information, over the job memory budget of "
+                            f"{budget_mib:g} MiB (JOB_MEMORY_BUDGET_MB): at most {fit:,} "
+                            "draws fit")
 
 
 @dataclass(frozen=True)
@@ -293,14 +294,21 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
         raise VoiError("budget", "the scenario has no feasible plan: nothing to value")
     e0 = float(mu @ p_star)
 
-    # Candidate plans: each solved draw's optimum (most frequent first), nominal, mean-optimal.
+    # Candidate plans: each solved draw's optimum (most frequent first), nominal, mean-optimal,
+    # and for draws left unsolved the feasible roundings of their LP relaxation (whose optimum
+    # bounds the draw's maximum from above).
     solved = np.asarray(sampled.solved, dtype=bool)
     optimal = np.asarray(sampled.optimal, dtype=bool)
+    upper = np.full(n_draws, np.nan)
+    rounded: list[np.ndarray] = []
+    if (~solved).any():
+        lp_deadline = time.perf_counter() + 0.4 * max(0.0, deadline - time.perf_counter())
+        upper, rounded = _lp_pass(solver, values, np.flatnonzero(~solved), lp_deadline)
     keys: dict[bytes, int] = {}
     masks: list[np.ndarray] = []
     counts: list[int] = []
     owner = np.full(n_draws, -1)
-    for mask in (p_star, np.asarray(sampled.nominal, dtype=bool)):
+    for mask in (p_star, np.asarray(sampled.nominal, dtype=bool), *rounded):
         if mask.tobytes() not in keys:
             keys[mask.tobytes()] = len(masks)
             masks.append(mask)
@@ -313,9 +321,7 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
             counts.append(0)
         counts[keys[key]] += 1
         owner[d] = keys[key]
-    order = [0, 1] + sorted(range(2, len(masks)), key=lambda k: -counts[k]) \
-        if len(masks) > 1 else [0]
-    order = list(dict.fromkeys(order))[:MAX_CANDIDATES]
+    order = sorted(range(len(masks)), key=lambda k: (k > 1, -counts[k], k))[:MAX_CANDIDATES]
     if len(masks) > MAX_CANDIDATES:
         notes.append(f"{len(masks)} distinct optima: the {MAX_CANDIDATES} most frequent are "
                      "the candidate plans")
@@ -346,14 +352,20 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
     gains = best - base
     evpi = Figure(float(gains.mean()), _se(gains))
     shortfall: dict[str, Any] = {"unsolved_draws": int((~solved).sum())}
-    if (~solved).any() and solved.sum() > 1:
-        miss = (best - loo)[solved & np.isfinite(loo)]
-        shortfall.update(mean=float(miss.mean()), max=float(miss.max()),
-                         evpi_may_be_low_by=float(miss.mean() * (~solved).mean()),
-                         note="leave-one-out: how far the other draws' plans fall short of a "
-                              "solved draw's optimum; unsolved draws may fall short as much")
+    if (~solved).any():
+        bound = np.where(solved, best, upper)
+        if np.isfinite(bound).all():
+            shortfall["evpi_upper"] = float((np.maximum(bound, best) - base).mean())
+            shortfall["upper_note"] = ("unsolved draws at their LP relaxation's optimum, an "
+                                       "upper bound: the EVPI lies between evpi and evpi_upper")
+        missed = solved & np.isfinite(loo)
+        if missed.sum() > 1:
+            miss = (best - loo)[missed]
+            shortfall.update(mean=float(miss.mean()), max=float(miss.max()),
+                             note="leave-one-out: how far the other candidate plans fall short "
+                                  "of a solved draw's optimum")
         notes.append(f"{int((~solved).sum())} of {n_draws} draws were not re-solved (time): "
-                     "their maximum is the best candidate plan")
+                     "their maximum is the best candidate plan, a lower bound")
 
     # EVPPI and EVSI: one group of items per hypothesis, a shrink factor per figure.
     groups: list[tuple[str, np.ndarray, float]] = []  # (key, item columns, shrink)
@@ -445,6 +457,99 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
         experimental_share=share, method=method, candidates=len(cand),
         evpi_shortfall=shortfall, checks=check_info,
         seconds=time.perf_counter() - started, notes=notes)
+
+
+class _Feasible:
+    """Which chosen sets (rows of a boolean matrix) meet every constraint of an unscheduled
+    problem: the same rules as ``report.violations``, vectorized (no start quarters)."""
+
+    def __init__(self, problem: Problem) -> None:
+        items = problem.items
+        index = {item.id: k for k, item in enumerate(items)}
+        self.problem = problem
+        self.cost = np.array([item.cost for item in items])
+        self.roadmaps = {r: np.array([item.roadmap == r for item in items])
+                         for r in problem.shares}
+        self.effort = {}
+        for team in problem.teams:
+            cap = math.fsum(problem.capacity.get((team, q), 0.0) for q in problem.quarters)
+            self.effort[team] = (np.array([item.effort.get(team, 0.0) for item in items]), cap)
+        pairs = [(index[item.id], index[dep]) for item in items for dep in item.depends_on]
+        self.dep = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        self.groups = [np.array([index[i] for i in g]) for g in problem.exclusions if len(g) > 1]
+        self.coverage = [(np.array([seg in item.segments for item in items]), k)
+                         for seg, k in problem.min_coverage.items() if k > 0]
+        self.must_do = np.array([item.must_do for item in items])
+        self.must_not = np.array([item.must_not for item in items])
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        tol = 1e-9
+        m = masks.astype(np.float64)
+        spend = m @ self.cost
+        ok = spend <= self.problem.budget * (1 + tol) + tol
+        for roadmap, (lo, hi) in self.problem.shares.items():
+            own = m @ (self.cost * self.roadmaps[roadmap])
+            slack = tol * np.maximum(1.0, spend)
+            ok &= (own >= lo * spend - slack) & (own <= hi * spend + slack)
+        for effort, cap in self.effort.values():
+            ok &= m @ effort <= cap * (1 + tol) + tol
+        if len(self.dep):
+            ok &= ~(masks[:, self.dep[:, 0]] & ~masks[:, self.dep[:, 1]]).any(axis=1)
+        for group in self.groups:
+            ok &= masks[:, group].sum(axis=1) <= 1
+        for targets, k in self.coverage:
+            ok &= masks[:, targets].sum(axis=1) >= k
+        ok &= masks[:, self.must_do].all(axis=1) & ~masks[:, self.must_not].any(axis=1)
+        return ok
+
+
+def _lp_pass(solver: _Solver, values: np.ndarray, draws: np.ndarray,
+             deadline: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per draw: its LP relaxation's optimum (an upper bound on its maximum) and the feasible
+    roundings of the LP solution (its fractional items, when at most 4, tried in or out)."""
+    problem = solver.problem
+    upper = np.full(len(values), np.nan)
+    plans: dict[bytes, np.ndarray] = {}
+    cols, valid = solver.cols, solver.valid
+    feasible = None if problem.schedule else _Feasible(problem)
+    for d in draws:
+        if time.perf_counter() >= deadline:
+            break
+        solver.session.set_costs(cols[valid], values[d][valid])
+        status, objective, x, _, _ = solver.session.solve_lp()
+        if status != "optimal" or objective is None:
+            continue
+        upper[d] = objective
+        if feasible is None:
+            continue  # a rounding needs start quarters: the bound only
+        xi = np.where(valid, x[np.maximum(cols, 0)], 0.0)
+        whole = xi > 1 - 1e-6
+        fractional = np.flatnonzero((xi > 1e-6) & ~whole)[:4]
+        combos = np.array([[bool(bits >> j & 1) for j in range(len(fractional))]
+                           for bits in range(2 ** len(fractional))], dtype=bool)
+        masks = np.repeat(whole[None, :], len(combos), axis=0)
+        masks[:, fractional] = combos.reshape(len(combos), len(fractional))
+        kept = masks[feasible(masks)]
+        for mask in kept:
+            plans.setdefault(mask.tobytes(), mask)
+        if len(kept):
+            filled = _fill(feasible, kept[int(np.argmax(kept @ values[d]))], values[d])
+            plans.setdefault(filled.tobytes(), filled)
+    return upper, list(plans.values())
+
+
+def _fill(feasible: _Feasible, mask: np.ndarray, values: np.ndarray,
+          tries: int = 40) -> np.ndarray:
+    """Add the unchosen items of best value per cost that keep the plan feasible (the room a
+    rounded-down LP solution leaves), at most ``tries`` attempts."""
+    cost = np.maximum(feasible.cost, 1e-12)
+    order = [k for k in np.argsort(-values / cost) if not mask[k] and values[k] > 0][:tries]
+    mask = mask.copy()
+    for k in order:
+        mask[k] = True
+        if not feasible(mask[None, :])[0]:
+            mask[k] = False
+    return mask
 
 
 def _exact_gains(solver: _Solver, mu: np.ndarray, dev: np.ndarray, cols: np.ndarray,
