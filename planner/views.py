@@ -194,6 +194,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
               "value": h["evppi"], "se": h["se"], "kind": "EVPPI"} for h in voi["hypotheses"]]
             + [{"label": f"EVSI: {x['label'][:60]}", "value": x["evsi"], "se": x["se"],
                 "kind": "EVSI"} for x in voi["experiments"]])
+    titles = {str(a.investment_id): a.investment.title for a in ctx["allocations"]}
     capacity = (run.plan or {}).get("capacity_use", {})
     marginal = (run.plan or {}).get("marginal_values", {})
     binding = {k: v for k, v in (marginal.get("capacity") or {}).items() if v}
@@ -201,7 +202,7 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "workspace": workspace, "membership": membership, "run": run, **ctx,
         "decisions": latest, "form": form, "charts": charts, "capacity": capacity,
         "plan": run.plan or {}, "roadmap_rows": services.approved_roadmap(run),
-        "binding": binding, "voi": voi,
+        "binding": binding, "voi": voi, "titles": titles,
     })
 
 

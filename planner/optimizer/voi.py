@@ -23,9 +23,11 @@ optimal for ``mu`` (the best decision on today's information, worth ``E0 = mu . 
   - E0``; ``r -> 1`` gives the EVPPI, ``r -> 0`` gives 0.
 
 The maxima inside EVPPI and EVSI are exact MIP re-solves when they fit the time budget
-(``method = "exact"``), else the best of a set of candidate plans (every draw's optimum, the
-nominal and the mean-optimal plans; ``method = "candidates"``), which can only be low: a sample of
-exact re-solves measures by how much (``checks``). The Monte Carlo error of every figure is the
+(``method = "exact"``), else the best of a set of candidate plans (every solved draw's optimum,
+the feasible roundings of the other draws' LP relaxations, the nominal and the mean-optimal
+plans; ``method = "candidates"``, or ``"mixed"`` when the time limit stopped the exact
+re-solves part way), which can only be low: a sample of exact re-solves measures by how much
+(``checks``). The Monte Carlo error of every figure is the
 standard error of its per-draw gains across draws (the gains are paired differences, so it is
 small). Each experiment's EVSI is valued alone (values of information do not add up).
 """
@@ -321,7 +323,9 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
             counts.append(0)
         counts[keys[key]] += 1
         owner[d] = keys[key]
-    order = sorted(range(len(masks)), key=lambda k: (k > 1, -counts[k], k))[:MAX_CANDIDATES]
+    # p* stays first (row 0 is the plan every gain is measured against), the nominal second.
+    order = sorted(range(len(masks)), key=lambda k: (k != 0, k > 1, -counts[k], k))
+    order = order[:MAX_CANDIDATES]
     if len(masks) > MAX_CANDIDATES:
         notes.append(f"{len(masks)} distinct optima: the {MAX_CANDIDATES} most frequent are "
                      "the candidate plans")
@@ -402,6 +406,7 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
         exact = pairs * probe <= 0.8 * max(0.0, deadline - time.perf_counter())
     method = "exact" if exact else "candidates"
     figures: dict[str, tuple[Figure, np.ndarray]] = {}
+    unfinished = 0  # (group, draw) pairs the exact re-solves had no time for
     for key, cols, shrink in groups:
         gain = np.zeros(n_draws)
         if shrink > 0 and np.any(dev[:, cols]):
@@ -411,17 +416,18 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
                 totals = z[:, None] + a @ shifted.T
                 gain[lo:lo + len(shifted)] = totals.max(axis=0) - totals[0]
             if exact:
-                gain = np.maximum(gain, _exact_gains(solver, mu, dev, cols, shrink, p_star,
-                                                     deadline))
+                exact_gain, done = _exact_gains(solver, mu, dev, cols, shrink, p_star, deadline)
+                gain = np.maximum(gain, exact_gain)
+                unfinished += n_draws - done
         figures[key] = (Figure(float(gain.mean()), _se(gain)), gain)
 
+    if unfinished:
+        method = "mixed"
+        notes.append(f"the time limit stopped the exact re-solves: {unfinished} of {pairs} "
+                     "(hypothesis or experiment, draw) pairs took the best candidate plan")
     check_info: dict[str, Any] = {"pairs": 0}
-    if not exact and groups:
+    if method != "exact" and groups:
         check_info = _checks(solver, mu, dev, groups, cand, z, p_star, checks, seed, deadline)
-        if check_info["pairs"]:
-            notes.append(f"EVPPI and EVSI from {len(cand)} candidate plans; {check_info['pairs']}"
-                         f" exact re-solves found them low by {check_info['mean_shortfall']:.4g}"
-                         " on average")
 
     for hyp in hypotheses:
         key = f"h:{hyp.id}"
@@ -553,16 +559,20 @@ def _fill(feasible: _Feasible, mask: np.ndarray, values: np.ndarray,
 
 
 def _exact_gains(solver: _Solver, mu: np.ndarray, dev: np.ndarray, cols: np.ndarray,
-                 shrink: float, p_star: np.ndarray, deadline: float) -> np.ndarray:
+                 shrink: float, p_star: np.ndarray, deadline: float) -> tuple[np.ndarray, int]:
+    """Per draw, the exact re-solve's gain over ``p_star`` (0 where it was not re-solved: the
+    deadline passed), and how many draws were re-solved."""
     gains = np.zeros(len(dev))
     for d in range(len(dev)):
+        if time.perf_counter() >= deadline:
+            return gains, d
         v = mu.copy()
         v[cols] += shrink * dev[d, cols]
         mask = solver.solve(v, min(solver.problem.time_limit,
                                    max(0.05, deadline - time.perf_counter())))
         if mask is not None:
             gains[d] = max(0.0, float(v @ mask - v @ p_star))
-    return gains
+    return gains, len(dev)
 
 
 def _checks(solver: _Solver, mu: np.ndarray, dev: np.ndarray,
@@ -632,7 +642,7 @@ def _experimental_share(problem: Problem, rows: list[dict[str, Any]], margin: di
     share, chosen = share_at(0.0)
     out.update(share=share, low=share_at(-2.0)[0], high=share_at(2.0)[0], experiments=chosen,
                core_value_per_cost=lam,
-               note="the experiments whose EVSI per cost is at least the core margin's value "
+               note="The experiments whose EVSI per cost is at least the core margin's value "
                     "per cost, their cost as a share of the budget; low/high move every EVSI "
                     "by -2/+2 standard errors")
     return out

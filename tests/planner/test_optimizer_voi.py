@@ -243,3 +243,21 @@ def test_lift_sd_and_design_se():
     assert lift_sd(None, 0.1) == 0.0
     # mde = (z_.975 + z_.8) se
     assert design_se(0.05, 0.05, 0.8) == pytest.approx(0.05 / (1.959963985 + 0.841621234))
+
+
+def test_a_skewed_item_whose_mode_and_mean_disagree_is_judged_against_the_mean_optimal_plan():
+    # Mode +1 but a long left tail: the nominal plan builds it, the mean-optimal plan does not.
+    problem = Problem(items=(Item(id="B", roadmap="core", cost=1.0, value=1.0, value_low=-10.0,
+                                  value_high=2.0),), budget=1.0, shares={}, gap=0.0)
+    sampled = sample(problem, 300, seed=5, time_limit=60)
+    assert sampled.solved.all() and sampled.nominal.all()
+    v = sampled.values[:, 0]
+    assert v.mean() < 0  # so the best plan on today's information is to leave it out
+    result = value_of_information(problem, sampled, exact=False,
+                                  hypotheses=[Hypothesis("h", ("B",), lift_sd=0.1)])
+    assert result.mean_optimal_plan == ()
+    assert result.expected_value_now == 0.0
+    gains = np.maximum(v, 0.0)  # knowing the draw: build it exactly when it is worth > 0
+    assert result.evpi.value == pytest.approx(gains.mean(), abs=1e-9)
+    assert result.evpi.se == pytest.approx(gains.std(ddof=1) / math.sqrt(300), abs=1e-9)
+    assert result.hypotheses[0]["evppi"] == pytest.approx(gains.mean(), abs=1e-9)

@@ -139,7 +139,10 @@ class Command(BaseCommand):
             x = experiment_services.experiment_save(Experiment(
                 hypothesis=hyp, name=name, dataset=dataset, segment=segment, cost=cost,
                 arms=[{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
-                primary_metric=metric, mde=mde), user=owner)
+                primary_metric=metric, mde=mde,
+                assignment={"event": "experiment_assigned", "experiment_key": "experiment",
+                            "experiment_id": name.lower().replace(" ", "_"), "arm_key": "arm"}),
+                user=owner)
             try:
                 experiment_services.experiment_power(experiment=x)
             except experiment_services.ExperimentInvalid as exc:
