@@ -304,7 +304,7 @@ def value_of_information(problem: Problem, sampled: Sampled, *,
     upper = np.full(n_draws, np.nan)
     rounded: list[np.ndarray] = []
     if (~solved).any():
-        lp_deadline = time.perf_counter() + 0.4 * max(0.0, deadline - time.perf_counter())
+        lp_deadline = time.perf_counter() + 0.7 * max(0.0, deadline - time.perf_counter())
         upper, rounded = _lp_pass(solver, values, np.flatnonzero(~solved), lp_deadline)
     keys: dict[bytes, int] = {}
     masks: list[np.ndarray] = []
