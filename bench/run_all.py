@@ -4,6 +4,7 @@
     BENCH_SCALE=small .venv/bin/python bench/run_all.py    # quick pass
     .venv/bin/python bench/run_all.py import               # only bench_import.py
     .venv/bin/python bench/run_all.py catalog              # only bench_catalog.py (item 7)
+    .venv/bin/python bench/run_all.py voi                  # only bench_voi.py (value of information)
 
 Each benchmark's last stdout line (one JSON object) is appended to bench/results.jsonl and
 printed. Progress of the benchmarks goes to stderr. Exit status 1 when a benchmark crashes,

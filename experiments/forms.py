@@ -55,6 +55,9 @@ class ExperimentForm(forms.Form):
     guardrails = forms.CharField(required=False, help_text="kind:event:days, comma-separated, "
                                                            "e.g. count:session_start:14")
     mde = forms.FloatField(initial=0.05, help_text="relative, 0.05 = 5%")
+    cost = forms.FloatField(required=False, min_value=0, max_value=1e12,
+                            help_text="money to run the test, in the budget's currency: ranks "
+                                      "experiments by value of information per cost")
     alpha = forms.FloatField(initial=0.05)
     power = forms.FloatField(initial=0.8)
     data_source = forms.ChoiceField(choices=[("events", "Exposure events in the event store"),
@@ -126,7 +129,7 @@ class ExperimentForm(forms.Form):
             "guardrails": ", ".join(f"{g['kind']}:{g.get('event') or ''}:{g['window_days']}"
                                     for g in experiment.guardrail_metrics),
             "mde": experiment.mde, "alpha": experiment.alpha, "power": experiment.power,
-            "data_source": experiment.data_source, "assignment_event": a.get("event", ""),
+            "cost": experiment.cost, "data_source": experiment.data_source, "assignment_event": a.get("event", ""),
             "experiment_id": a.get("experiment_id", ""),
             "cuped_pre_days": experiment.cuped_pre_days, "sequential": experiment.sequential,
             "correction": experiment.correction,
@@ -148,6 +151,7 @@ class ExperimentForm(forms.Form):
                                      "window_days": d["metric_window_days"]}
         experiment.guardrail_metrics = d.get("guardrails") or []
         experiment.mde, experiment.alpha, experiment.power = d["mde"], d["alpha"], d["power"]
+        experiment.cost = d.get("cost")
         experiment.data_source = d["data_source"]
         experiment.assignment = {"event": d.get("assignment_event") or "",
                                  "experiment_key": "experiment",

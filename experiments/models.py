@@ -32,6 +32,7 @@ POWER_INPUTS = {"baseline_mean": (-1e15, 1e15), "baseline_sd": (0.0, 1e15),
 SUMMARY_N = (0, 2_000_000_000)
 SUMMARY_SUM = (-1e15, 1e15)
 SUMMARY_SUM_SQ = (0.0, 1e30)
+EXPERIMENT_COST = (0.0, 1e12)  # money, as investments' costs
 
 
 def lift_errors(low: Any, mid: Any, high: Any) -> dict[str, str]:
@@ -106,6 +107,10 @@ class Hypothesis(models.Model):
                                          help_text="metrics that must not get worse")
     source = models.JSONField(default=dict, blank=True,
                               help_text="where it came from, e.g. a behaviour-discovery result")
+    information = models.JSONField(
+        default=dict, blank=True,
+        help_text="computed by the latest optimizer run with robust draws: the value of "
+                  "perfect information on the items resting on this hypothesis (EVPPI)")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -238,6 +243,14 @@ class Experiment(models.Model):
                                        '"launch": "2026-06-01", "period_days": 7, '
                                        '"pre_periods": 8, "post_periods": 8}')
     design = models.JSONField(default=dict, blank=True, help_text="power calculation")
+    cost = models.FloatField(null=True, blank=True, validators=within(*EXPERIMENT_COST),
+                             help_text="money to run the test (build, traffic, analysis), in the "
+                                       "budget's currency: 0 to 1,000,000,000,000; ranks "
+                                       "experiments by value of information per cost")
+    information = models.JSONField(
+        default=dict, blank=True,
+        help_text="computed by the latest optimizer run with robust draws: the expected value "
+                  "of sample information at the planned sample size (EVSI)")
     status = models.CharField(max_length=10, choices=ExperimentStatus.choices,
                               default=ExperimentStatus.DESIGN)
     result = models.JSONField(default=dict, blank=True)
@@ -256,7 +269,9 @@ class Experiment(models.Model):
                        in_range("alpha", *ALPHA, name="experiment_alpha_range"),
                        in_range("power", *POWER, name="experiment_power_range"),
                        in_range("cuped_pre_days", *CUPED_PRE_DAYS,
-                                name="experiment_cuped_range")]
+                                name="experiment_cuped_range"),
+                       in_range("cost", *EXPERIMENT_COST, name="experiment_cost_range",
+                                null=True)]
 
     def __str__(self) -> str:
         return self.name

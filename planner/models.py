@@ -17,7 +17,7 @@ from experiments.models import Hypothesis
 from jobs.models import Job, RequestedJobRecord
 from segments.models import Segment
 
-from .optimizer import sizing
+from .optimizer import sizing, voi
 
 # ----- number domains (README "Number domains") -------------------------------------------------
 COST = (0.01, 1e12)  # money: at least a cent
@@ -441,6 +441,12 @@ class Scenario(models.Model):
             items = Investment.objects.filter(workspace_id=self.workspace_id).exclude(
                 status__in=[InvestmentStatus.REJECTED, InvestmentStatus.DONE]).count()
         quarters = len(self.quarters) if isinstance(self.quarters, list) else 0
+        if draws > 0:  # robust mode computes the value of information on its draws too
+            voi_problem = voi.over_budget(settings.JOB_MEMORY_BUDGET_MB, items=items,
+                                          draws=draws, frontier_points=points,
+                                          quarters=quarters, schedule=bool(self.schedule))
+            if voi_problem is not None:
+                return voi_problem
         return sizing.over_budget(settings.JOB_MEMORY_BUDGET_MB, items=items, draws=draws,
                                   frontier_points=points, quarters=quarters,
                                   schedule=bool(self.schedule))

@@ -18,7 +18,14 @@ from django.utils import timezone
 import audit
 from accounts.models import Workspace
 from events.errors import FieldError
-from experiments.models import PROBABILITY_OF_SUCCESS, Evidence, Hypothesis, HypothesisStatus
+from experiments.models import (
+    PROBABILITY_OF_SUCCESS,
+    Evidence,
+    Experiment,
+    ExperimentStatus,
+    Hypothesis,
+    HypothesisStatus,
+)
 from integrations import webhooks
 from jobs.faults import fault_point
 from jobs.models import JobState
@@ -49,12 +56,19 @@ from .models import (
     ValueEstimate,
     Verdict,
 )
-from .optimizer import DEFAULT_SHARES, Item, Problem, ProblemError, frontier, robust, solve
+from .optimizer import DEFAULT_SHARES, Item, Problem, ProblemError, frontier, solve, voi
+from .optimizer.robust import robust_sampled
 from .valuation import Figure, Valuation, combine_segments, value_investment
 
 
 class PlannerInvalid(FieldError):
     """A planner input refused: ``field`` names where, ``message`` says what."""
+
+
+Z95 = 1.959963984540054  # a measured lift's interval is a 95% confidence interval
+
+EVIDENCE_ORDER = [Evidence.ASSUMPTION, Evidence.OBSERVATIONAL, Evidence.EXPERIMENT,
+                  Evidence.REPLICATED]
 
 
 # ----- valuation -----------------------------------------------------------------------------
@@ -252,7 +266,7 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
     """The full, reproducible input of a run: every item with its figures at this moment."""
     investments = list(Investment.objects.filter(workspace=scenario.workspace).exclude(
         status__in=[InvestmentStatus.REJECTED, InvestmentStatus.DONE]).prefetch_related(
-        "target_segments", "depends_on").order_by("pk"))
+        "target_segments", "depends_on", "hypotheses").order_by("pk"))
     ids = {i.pk for i in investments}
     groups: dict[str, list[str]] = {}
     items = []
@@ -267,6 +281,8 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
             "depends_on": [str(d.pk) for d in inv.depends_on.all() if d.pk in ids],
             "must_do": inv.must_do, "must_not": inv.must_not,
             "duration": inv.duration_quarters,
+            "hypotheses": sorted(str(h.pk) for h in inv.hypotheses.all()
+                                 if h.status != HypothesisStatus.INVALIDATED),
         })
     shares = scenario.shares or {k: list(v) for k, v in DEFAULT_SHARES.items()}
     return {
@@ -278,7 +294,41 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
         "frontier_points": scenario.frontier_points,
         # What each item's figures rest on, for telling later whether the run is stale.
         "basis": inputs_basis(scenario.workspace_id, investments),
+        "information": information_inputs(items),
     }
+
+
+def information_inputs(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the value of information reads besides the items: each linked hypothesis's lift
+    uncertainty and each designed experiment's standard error at its planned sample size."""
+    linked: dict[str, list[str]] = {}
+    for item in items:
+        for hyp in item.get("hypotheses", ()):
+            linked.setdefault(hyp, []).append(item["id"])
+    hypotheses = []
+    for hyp in Hypothesis.objects.filter(pk__in=[int(k) for k in linked]).order_by("pk"):
+        if hyp.measured_lift is not None:
+            sd = voi.lift_sd(hyp.measured_lift_low, hyp.measured_lift_high) * voi.Z90 / Z95
+            source = "measured lift's 95% interval"
+        else:
+            sd = voi.lift_sd(hyp.expected_lift_low, hyp.expected_lift_high)
+            source = "expected lift's interval, read as 90%"
+        hypotheses.append({"id": str(hyp.pk), "label": hyp.statement[:120],
+                           "items": linked[str(hyp.pk)], "lift_sd": sd, "lift_sd_source": source})
+    experiments = []
+    for x in Experiment.objects.filter(
+            hypothesis_id__in=[int(k) for k in linked],
+            status__in=[ExperimentStatus.DESIGN, ExperimentStatus.RUNNING]).order_by("pk"):
+        mde = (x.design or {}).get("effective_mde")
+        if not isinstance(mde, int | float) or not mde > 0:
+            continue  # no power calculation yet: no planned sample size to value
+        experiments.append({
+            "id": str(x.pk), "label": x.name, "hypothesis": str(x.hypothesis_id),
+            "se": voi.design_se(float(mde), x.alpha, x.power), "cost": x.cost,
+            "total_n": (x.design or {}).get("total_n"),
+            "se_source": f"power calculation: effective MDE {mde:.4g} at alpha {x.alpha:g}, "
+                         f"power {x.power:g}"})
+    return {"hypotheses": hypotheses, "experiments": experiments}
 
 
 def build_problem(inputs: dict[str, Any], budget: float | None = None,
@@ -412,8 +462,12 @@ def _optimize(job: Job, run: OptimizationRun) -> dict[str, Any]:
     robust_result: dict[str, Any] = {}
     if run.inputs.get("robust_draws") and plan.status != "infeasible":
         job_progress(job, 70, f"robust mode: {run.inputs['robust_draws']} draws")
-        robust_result = robust(problem, draws=int(run.inputs["robust_draws"]), seed=0,
-                               quantile=0.1).to_dict()
+        result, sampled = robust_sampled(problem, draws=int(run.inputs["robust_draws"]), seed=0,
+                                         quantile=0.1)
+        robust_result = result.to_dict()
+        if sampled is not None:
+            job_progress(job, 85, "value of information")
+            robust_result["voi"] = information_value(problem, sampled, run.inputs)
     job_progress(job, 90, "storing the allocation")
     data = plan.to_dict()
     chosen = set(plan.chosen)
@@ -427,12 +481,78 @@ def _optimize(job: Job, run: OptimizationRun) -> dict[str, Any]:
                        entry_value=_finite(plan.entry_values.get(i.id)))
             for i in problem.items
         ])
+        _information_onto_rows(run, robust_result.get("voi"))
         fault_point("optimize-in-transaction")
         OptimizationRun.objects.filter(pk=run.pk).update(
             status=plan.status, proven_optimal=plan.proven_optimal, gap=plan.gap,
             objective=plan.objective, best_bound=plan.best_bound, plan=data, frontier=points,
             robust=robust_result, finished_at=timezone.now())
     return {"run_id": run.pk, "status": plan.status, "chosen": len(chosen)}
+
+
+def information_value(problem: Problem, sampled: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The value of information of a run (``robust["voi"]``), or ``{"error", "field"}`` when
+    nothing is uncertain."""
+    info = inputs.get("information") or {}
+    hypotheses = [voi.Hypothesis(id=h["id"], items=tuple(h["items"]), lift_sd=h["lift_sd"],
+                                 label=h.get("label", "")) for h in info.get("hypotheses", [])]
+    trials = [voi.Trial(id=x["id"], hypothesis=x["hypothesis"], se=x["se"], cost=x.get("cost"),
+                        label=x.get("label", "")) for x in info.get("experiments", [])]
+    try:
+        result = voi.value_of_information(problem, sampled, hypotheses=hypotheses, tests=trials,
+                                          time_limit=problem.time_limit)
+    except voi.VoiError as exc:
+        return {"error": exc.message, "field": exc.field}
+    data = result.to_dict()
+    sources = {x["id"]: x for x in info.get("experiments", [])}
+    for row in data["experiments"]:
+        row["se_source"] = sources.get(row["id"], {}).get("se_source", "")
+        row["total_n"] = sources.get(row["id"], {}).get("total_n")
+    return data
+
+
+def run_information(run: OptimizationRun) -> dict[str, Any]:
+    """A finished run's value of information; PlannerInvalid naming the field to change when
+    it has none (no robust draws, nothing uncertain, no feasible plan, not finished)."""
+    if run.finished_at is None:
+        raise PlannerInvalid("run", f"run #{run.pk} has not finished: ask again when it has")
+    draws = int((run.inputs or {}).get("robust_draws") or 0)
+    if draws == 0:
+        raise PlannerInvalid("robust_draws", (
+            f"scenario '{run.scenario.name}' ran with robust_draws = 0: the value of information "
+            "is computed from robust mode's value draws; set robust_draws (e.g. 200) and run "
+            "again"))
+    data = (run.robust or {}).get("voi")
+    if not data:
+        raise PlannerInvalid("scenario", (
+            f"run #{run.pk} has no value of information: its plan is {run.status or 'missing'}"
+            if run.status in ("infeasible", "failed", "not_solved") else
+            f"run #{run.pk} was made before the value of information existed: run the "
+            "scenario again"))
+    if "error" in data:
+        raise PlannerInvalid(data.get("field") or "scenario", data["error"])
+    return data
+
+
+def _information_onto_rows(run: OptimizationRun, data: dict[str, Any] | None) -> None:
+    """Copy each hypothesis's EVPPI and each experiment's EVSI onto its row, with the run they
+    come from (the pages of the lower apps read them there)."""
+    if not data or "error" in data:
+        return
+    where = {"run": run.pk, "scenario": run.scenario.name, "draws": data["draws"],
+             "method": data["method"], "evpi": data["evpi"],
+             "computed_at": timezone.now().isoformat()}
+    for row in data["hypotheses"]:
+        Hypothesis.objects.filter(pk=int(row["id"]), workspace=run.workspace).update(
+            information={**where, "evppi": row["evppi"], "se": row["se"],
+                         "share_of_evpi": row["share_of_evpi"], "items": row["items"]})
+    ranked = sum(1 for row in data["experiments"] if row.get("rank"))
+    for row in data["experiments"]:
+        Experiment.objects.filter(pk=int(row["id"]), workspace=run.workspace).update(
+            information={**where, **{k: row.get(k) for k in (
+                "evsi", "se", "evsi_per_cost", "evsi_per_cost_se", "rank", "resolved_share",
+                "se_lift", "prior_sd", "cost", "se_source", "total_n")}, "ranked": ranked,
+                "core_value_per_cost": data["core_margin"].get("value_per_cost")})
 
 
 def _finite(value: float | None) -> float | None:

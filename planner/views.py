@@ -207,13 +207,22 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
               "objective": run.objective,
               "robust": [{"title": a.investment.title, "p": a.inclusion_probability}
                          for a in ctx["allocations"] if a.inclusion_probability is not None]}
+    voi = (run.robust or {}).get("voi") or None
+    if voi and "error" not in voi:
+        charts["voi"] = (
+            [{"label": f"EVPPI: {h['label'][:60] or 'hypothesis #' + h['id']}",
+              "value": h["evppi"], "se": h["se"], "kind": "EVPPI"} for h in voi["hypotheses"]]
+            + [{"label": f"EVSI: {x['label'][:60]}", "value": x["evsi"], "se": x["se"],
+                "kind": "EVSI"} for x in voi["experiments"]])
+    titles = {str(a.investment_id): a.investment.title for a in ctx["allocations"]}
     capacity = (run.plan or {}).get("capacity_use", {})
     binding = binding_context(run.plan or {}, ctx["allocations"])
     return render(request, "planner/run.html", {
         "workspace": workspace, "membership": membership, "run": run, **ctx,
         "decisions": latest, "form": form, "charts": charts, "capacity": capacity,
         "plan": run.plan or {}, "roadmap_rows": services.approved_roadmap(run),
-        "binding": binding, "staleness": stale.run_staleness(run),
+        "binding": binding, "staleness": stale.run_staleness(run), "voi": voi,
+        "titles": titles,
     })
 
 

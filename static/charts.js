@@ -169,6 +169,18 @@
           xaxis: { title: { text: "probability of being in the optimal portfolio" }, tickformat: ".0%", range: [0, 1] },
           yaxis: { automargin: true } }, config);
     }
+    // Value of information: EVPPI per hypothesis and EVSI per experiment, +-2 Monte Carlo SE.
+    const v = document.getElementById("chart-voi");
+    if (v && data.voi && data.voi.length) {
+      const rows = data.voi.slice().reverse();
+      Plotly.newPlot(v, [{ type: "bar", orientation: "h", x: rows.map((x) => x.value), y: rows.map((x) => x.label),
+        marker: { color: rows.map((x) => (x.kind === "EVSI" ? "#b3261e" : "#1f5fbf")) },
+        error_x: { type: "data", array: rows.map((x) => 2 * x.se), color: "#1d2330", thickness: 1.5, width: 5 },
+        hovertemplate: "%{y}: %{x:,.0f}<extra></extra>" }],
+        { font, height: 90 + 28 * rows.length, margin: { l: 320, r: 20, t: 10, b: 50 },
+          xaxis: { title: { text: "expected value of information (value units; bars: ±2 Monte Carlo SE)" }, tickformat: ",.0f", rangemode: "tozero" },
+          yaxis: { automargin: true } }, config);
+    }
   });
 
   // Segment refine sweep: size and value per threshold / window length.

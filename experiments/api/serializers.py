@@ -30,9 +30,9 @@ class HypothesisSerializer(WorkspaceScoped):
                   "expected_lift", "expected_lift_low", "expected_lift_high", "basis",
                   "evidence", "measured_lift", "measured_lift_low", "measured_lift_high",
                   "status", "segments", "owner", "exploratory", "guardrail_metrics", "source",
-                  "created_at", "updated_at"]
+                  "information", "created_at", "updated_at"]
         read_only_fields = ["owner", "created_at", "updated_at", "measured_lift",
-                            "measured_lift_low", "measured_lift_high", "status"]
+                            "measured_lift_low", "measured_lift_high", "status", "information"]
 
     def validate(self, attrs: dict) -> dict:
         values = [attrs.get(name, getattr(self.instance, name, None)) for name in
@@ -75,10 +75,10 @@ class ExperimentSerializer(NumbersModelSerializer):
                   "segment", "breakdown_segments", "arms", "primary_metric",
                   "guardrail_metrics", "mde", "alpha", "power", "data_source", "assignment",
                   "assignments_rows", "cuped_pre_days", "sequential", "correction", "quasi",
-                  "design", "status", "result", "analyzed_at", "analysis_job", "created_at",
-                  "updated_at"]
-        read_only_fields = ["assignments_rows", "design", "status", "result", "analyzed_at",
-                            "created_at", "updated_at"]
+                  "design", "cost", "information", "status", "result", "analyzed_at",
+                  "analysis_job", "created_at", "updated_at"]
+        read_only_fields = ["assignments_rows", "design", "information", "status", "result",
+                            "analyzed_at", "created_at", "updated_at"]
 
 
 class ArmSummarySerializer(serializers.ModelSerializer):

@@ -8,6 +8,7 @@ import copy
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -168,6 +169,18 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         report = stale.run_staleness(run)
         return self.get_paginated_response(AllocationSerializer(
             page, many=True, context={"staleness": report}).data)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    @action(detail=True, methods=["get"], url_path="value-of-information")
+    def value_of_information(self, request: Request, pk: str | None = None) -> Response:
+        """The run's value of information (also in the run's ``robust.voi``): EVPI, EVPPI per
+        hypothesis, EVSI per designed experiment ranked by EVSI per cost, each with its Monte
+        Carlo standard error. 400 naming the field when there is none (robust_draws 0, no
+        uncertain value)."""
+        try:
+            return Response(services.run_information(self.get_object()))
+        except services.PlannerInvalid as exc:
+            raise field_invalid(exc) from None
 
     @extend_schema(responses={200: RunInputsSerializer, **READ_ERRORS})
     @action(detail=True, methods=["get"])

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0003_number_domains'),
         ('experiments', '0003_number_domains'),
-        ('planner', '0008_number_domains'),
+        ('planner', '0009_effort_by_quarter'),
         ('segments', '0008_number_domains'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -8,6 +8,7 @@ roadmap shares, team capacity, dependencies, exclusions and coverage. Pure: no D
 
 from __future__ import annotations
 
+from . import voi
 from .explain import explain_infeasible
 from .greedy import greedy
 from .robust import draw_values, robust
@@ -39,4 +40,5 @@ __all__ = [
     "random_problem",
     "robust",
     "solve",
+    "voi",
 ]

@@ -10,11 +10,12 @@ value; a missing side has no spread. Draws are seeded, so results repeat.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from .engine import Session
-from .formulate import build
+from .formulate import Formulation, build
 from .sizing import CANDIDATE_BLOCK
 from .solve import chosen_from
 from .types import Problem, RobustResult
@@ -47,7 +48,15 @@ DRAW_GAP = 1e-4
 
 def robust(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 0.1,
            time_limit: float | None = None) -> RobustResult:
-    """Solve the portfolio under ``draws`` sampled value scenarios.
+    """Solve the portfolio under ``draws`` sampled value scenarios (see ``robust_sampled``)."""
+    return robust_sampled(problem, draws, seed, quantile, time_limit)[0]
+
+
+def robust_sampled(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 0.1,
+                   time_limit: float | None = None) -> tuple[RobustResult, Sampled | None]:
+    """Solve the portfolio under ``draws`` sampled value scenarios; also return the draws and
+    each draw's optimal portfolio (``Sampled``, None when the nominal problem has no solution)
+    for the value of information (voi.py).
 
     Reports how often each item is in the optimal portfolio, and among the distinct optimal
     portfolios found (plus the nominal one) the one whose ``quantile`` of value across all draws
@@ -71,31 +80,17 @@ def robust(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 
         return RobustResult(inclusion_probability=dict.fromkeys(ids, 0.0),
                             pessimistic_portfolio=(), pessimistic_value=None, quantile=quantile,
                             draws=draws, seconds=time.perf_counter() - started,
-                            distribution=DISTRIBUTION, notes=notes)
+                            distribution=DISTRIBUTION, notes=notes), None
     nominal_chosen, _ = chosen_from(form, session, nominal.col_value)
     scenario_values = draw_values(problem, draws, seed)
-    cols = session.x_col
-    valid = cols >= 0
+    optimal, solved_flags, loop_notes = solve_draws(form, session, scenario_values, deadline,
+                                                    nominal.col_value, budget)
+    notes.extend(loop_notes)
+    solved = int(solved_flags.sum())
+    counts = optimal[solved_flags].sum(axis=0).astype(np.float64)
     portfolios: dict[bytes, np.ndarray] = {}
-    counts = np.zeros(n, dtype=np.float64)
-    solved = 0
-    start = nominal.col_value
-    for d in range(draws):
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            notes.append(f"time limit {budget:g} s reached after {solved} of {draws} draws")
-            break
-        session.set_costs(cols[valid], scenario_values[d][valid])
-        # The nominal plan is feasible in every scenario (only values change): a warm start.
-        outcome = session.optimize(time_limit=min(problem.time_limit, remaining),
-                                   gap=max(problem.gap, DRAW_GAP), start=start, grid=False)
-        if outcome.col_value is None:
-            continue
-        chosen, _ = chosen_from(form, session, outcome.col_value)
-        mask = np.isin(np.array(ids), np.array(chosen)) if chosen else np.zeros(n, dtype=bool)
-        counts += mask
+    for mask in optimal[solved_flags]:
         portfolios.setdefault(mask.tobytes(), mask)
-        solved += 1
     nominal_mask = np.isin(np.array(ids), np.array(nominal_chosen)) if nominal_chosen \
         else np.zeros(n, dtype=bool)
     portfolios.setdefault(nominal_mask.tobytes(), nominal_mask)
@@ -114,6 +109,9 @@ def robust(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 
     probability = counts / solved if solved else np.zeros(n)
     if solved < draws:
         notes.append(f"{draws - solved} draw(s) without a solution were left out")
+    sampled = Sampled(values=scenario_values, optimal=optimal, solved=solved_flags,
+                      nominal=nominal_mask, form=form, session=session,
+                      nominal_solution=nominal.col_value)
     return RobustResult(
         inclusion_probability={i: float(p) for i, p in zip(ids, probability, strict=True)},
         pessimistic_portfolio=pessimistic,
@@ -129,5 +127,54 @@ def robust(problem: Problem, draws: int = 200, seed: int = 0, quantile: float = 
         seconds=time.perf_counter() - started,
         distribution=DISTRIBUTION,
         notes=notes,
-    )
+    ), sampled
+
+
+@dataclass
+class Sampled:
+    """Robust mode's draws and what each draw's re-solve chose, kept for the value of
+    information: ``values`` (draws x items), ``optimal`` (draws x items, True = chosen in that
+    draw's optimum; all False on a draw left unsolved), ``solved`` (per draw), ``nominal`` (the
+    nominal optimum's mask), and the loaded solver model to re-solve with."""
+
+    values: np.ndarray
+    optimal: np.ndarray
+    solved: np.ndarray
+    nominal: np.ndarray
+    form: Formulation
+    session: Session
+    nominal_solution: np.ndarray
+
+
+def solve_draws(form: Formulation, session: Session, values: np.ndarray, deadline: float,
+                start: np.ndarray, budget: float) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Re-solve the loaded model once per row of ``values`` until ``deadline``: (optimal masks,
+    solved flags, notes). ``start`` (a feasible solution of every draw: only values change)
+    warm-starts each solve."""
+    problem = form.problem
+    ids = np.array(form.ids)
+    draws, n = values.shape
+    cols = session.x_col
+    valid = cols >= 0
+    optimal = np.zeros((draws, n), dtype=bool)
+    solved = np.zeros(draws, dtype=bool)
+    notes: list[str] = []
+    for d in range(draws):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            notes.append(f"time limit {budget:g} s reached after {int(solved.sum())} of "
+                         f"{draws} draws")
+            break
+        session.set_costs(cols[valid], values[d][valid])
+        outcome = session.optimize(time_limit=min(problem.time_limit, remaining),
+                                   gap=max(problem.gap, DRAW_GAP), start=start, grid=False)
+        if outcome.col_value is None:
+            continue
+        chosen, _ = chosen_from(form, session, outcome.col_value)
+        if chosen:
+            optimal[d] = np.isin(ids, np.array(chosen))
+        solved[d] = True
+    # Leave the model's objective as it was found: the nominal values.
+    session.set_costs(cols[valid], np.array([item.value for item in problem.items])[valid])
+    return optimal, solved, notes
 

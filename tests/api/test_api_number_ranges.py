@@ -28,7 +28,7 @@ RANGES = {
         "expected_lift_high": (-1, 10)},
     "ExperimentRequest": {
         "mde": (0.001, 10), "alpha": (0.001, 0.2), "power": (0.5, 0.99),
-        "cuped_pre_days": (0, 365)},
+        "cuped_pre_days": (0, 365), "cost": (0, 1e12)},
     "PowerInRequest": {
         "baseline_mean": (-1e15, 1e15), "baseline_sd": (0, 1e15),
         "daily_traffic": (0.01, 1e9), "cuped_r2": (0, 0.99), "cluster_size": (1, 1e6),

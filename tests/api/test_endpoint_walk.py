@@ -180,6 +180,8 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/runs/{pk}/allocations/", "GET"): Op(V, 200, "run"),
     ("/api/v1/runs/{pk}/inputs/", "GET"): Op(V, 200, "run"),
     ("/api/v1/runs/{pk}/roadmap/", "GET"): Op(V, 200, "run"),
+    # the world's scenario has no robust draws: the answer is the 400 naming robust_draws
+    ("/api/v1/runs/{pk}/value-of-information/", "GET"): Op(V, 400, "run"),
     ("/api/v1/runs/{pk}/decide/", "POST"): Op(
         "decide", 201, "run", body=lambda w: {"investment": w["investment"].pk,
                                               "verdict": "defer", "rationale": "next quarter"}),

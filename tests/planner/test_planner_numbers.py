@@ -188,24 +188,27 @@ def test_work_over_the_memory_budget_is_refused_at_save_and_at_start(team, api, 
                                              "robust_draws": 100_000})
     assert r.status_code == 400
     # planner/optimizer/sizing.py: model 20 x 16 KiB = 327,680 B; frontier 10 x 20 x 8 =
-    # 1,600 B; robust 100,000 x (20 x 40 + 64 x 16) = 182,400,000 B; 182,729,280 B = 174.3 MiB.
-    # 64 MiB = 67,108,864 B leave (67,108,864 - 329,280) // 1,824 = 36,611 draws.
+    # 1,600 B; robust 100,000 x (20 x 40 + 64 x 16) = 182,400,000 B; voi.py: 100,000 x 20 x 9 =
+    # 18,000,000 B + 2,048 x 512 x 16 = 16,777,216 B; 217,506,496 B = 207.4 MiB.
+    # 64 MiB = 67,108,864 B leave (67,108,864 - 17,106,496) // (1,824 + 180) = 24,951 draws.
     assert r.json() == {"robust_draws": [
-        "robust_draws x items: 100,000 draws x 20 items need about 175 MiB with the model, over "
-        "the job memory budget of 64 MiB (JOB_MEMORY_BUDGET_MB): at most 36,611 draws fit"]}
+        "robust_draws x items: 100,000 draws x 20 items need about 208 MiB with the model and "
+        "the value of information, over the job memory budget of 64 MiB "
+        "(JOB_MEMORY_BUDGET_MB): at most 24,951 draws fit"]}
     ok = post(analyst, "/api/v1/scenarios/", {"workspace": "acme", "name": "big", "budget": 100,
-                                              "robust_draws": 30_000, "frontier_points": 0})
+                                              "robust_draws": 20_000, "frontier_points": 0})
     assert ok.status_code == 201, ok.content
     # More items arrive after the save: the start checks again, before any job exists.
     Investment.objects.bulk_create([Investment(workspace=ws, title=f"j{k}", cost=1)
                                     for k in range(20)])
     r = post(analyst, f"/api/v1/scenarios/{ok.json()['id']}/run/", {})
     assert r.status_code == 400
-    # 40 x 16 KiB = 655,360 B + 30,000 x (40 x 40 + 1,024) = 78,720,000 B: 75.7 MiB;
-    # (67,108,864 - 655,360) // 2,624 = 25,325 draws.
+    # 40 x 16 KiB = 655,360 B + 20,000 x (40 x 40 + 1,024) = 52,480,000 B + 20,000 x 40 x 9 =
+    # 7,200,000 B + 16,777,216 B: 73.5 MiB; (67,108,864 - 17,432,576) // 2,984 = 16,647 draws.
     assert r.json() == {"robust_draws": [
-        "robust_draws x items: 30,000 draws x 40 items need about 76 MiB with the model, over "
-        "the job memory budget of 64 MiB (JOB_MEMORY_BUDGET_MB): at most 25,325 draws fit"]}
+        "robust_draws x items: 20,000 draws x 40 items need about 74 MiB with the model and "
+        "the value of information, over the job memory budget of 64 MiB "
+        "(JOB_MEMORY_BUDGET_MB): at most 16,647 draws fit"]}
     assert not OptimizationRun.objects.exists() and not Job.objects.exists()
 
 

@@ -39,7 +39,8 @@ class Command(BaseCommand):
             raise CommandError("run create_demo_segments, refresh_segments and create_demo_plan "
                                "first")
         pm = get_user_model().objects.filter(username="analyst").first()
-        if Experiment.objects.filter(workspace=workspace).exists():
+        # create_demo_plan designs tests of its own (not run): look for this command's.
+        if Experiment.objects.filter(workspace=workspace, name="Onboarding checklist v2").exists():
             self.stdout.write("demo experiments exist already")
             return
         hypothesis.guardrail_metrics = ["sessions_14d"]

@@ -6,7 +6,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.management.workspace import workspace_from_options
-from experiments.models import Evidence, Hypothesis
+from events.models import Dataset
+from experiments import services as experiment_services
+from experiments.models import Evidence, Experiment, Hypothesis
 from jobs.services import job_run
 from planner import services
 from planner.models import Investment, OptimizationRun, Scenario
@@ -51,6 +53,18 @@ INVESTMENTS: list[tuple[str, str, float, dict[str, float], str, int | None, str,
 ]
 
 
+# Designed (not yet run) tests of the open hypotheses: their power calculations and costs give
+# each its value of sample information on the run page. hypothesis index, name, metric, mde, cost
+DESIGNED_TESTS = [
+    (0, "Share-a-report nudge test", {"name": "invite_14d", "kind": "conversion",
+                                      "event": "invite_sent", "window_days": 14}, 0.15, 1_500),
+    (1, "Admin analytics pilot", {"name": "sessions_14d", "kind": "count",
+                                  "event": "session_start", "window_days": 14}, 0.1, 2_500),
+    (3, "Partner templates test", {"name": "reports_14d", "kind": "conversion",
+                                   "event": "report_created", "window_days": 14}, 0.2, 800),
+]
+
+
 class Command(BaseCommand):
     help = "Create demo hypotheses, investments and a scenario, and run the optimizer."
 
@@ -87,6 +101,7 @@ class Command(BaseCommand):
             created[title] = inv
         created["Share-a-report flow"].depends_on.add(created["Onboarding checklist v2 (web)"])
         services.workspace_revalue(workspace=workspace, reason="demo setup")
+        self._designed_tests(workspace, hyps, segments, owner)
         quarters = ["2027Q1", "2027Q2", "2027Q3", "2027Q4"]
         capacity = {f"{team}|{q}": cap for q in quarters
                     for team, cap in {"growth": 2, "web": 2, "platform": 1, "mobile": 1}.items()}
@@ -105,3 +120,30 @@ class Command(BaseCommand):
             run = OptimizationRun.objects.get(pk=run.pk)
             self.stdout.write(f"scenario '{sc.name}': {run.status}, value {run.objective or 0:,.0f}"
                               f", {run.allocations.filter(chosen=True).count()} items chosen")
+            voi = (run.robust or {}).get("voi") or {}
+            if voi and "error" not in voi:
+                self.stdout.write(f"  value of information: EVPI {voi['evpi']['value']:,.0f} "
+                                  f"+- {voi['evpi']['se']:,.0f}, {len(voi['experiments'])} "
+                                  "experiment(s) valued")
+
+    def _designed_tests(self, workspace: Any, hyps: list[Hypothesis], segments: dict[str, Any],
+                        owner: Any) -> None:
+        dataset = Dataset.objects.filter(workspace=workspace).order_by("pk").first()
+        if dataset is None:
+            return
+        for index, name, metric, mde, cost in DESIGNED_TESTS:
+            if Experiment.objects.filter(workspace=workspace, name=name).exists():
+                continue
+            hyp = hyps[index]
+            segment = hyp.segments.first()
+            x = experiment_services.experiment_save(Experiment(
+                hypothesis=hyp, name=name, dataset=dataset, segment=segment, cost=cost,
+                arms=[{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+                primary_metric=metric, mde=mde,
+                assignment={"event": "experiment_assigned", "experiment_key": "experiment",
+                            "experiment_id": name.lower().replace(" ", "_"), "arm_key": "arm"}),
+                user=owner)
+            try:
+                experiment_services.experiment_power(experiment=x)
+            except experiment_services.ExperimentInvalid as exc:
+                self.stdout.write(f"  {name}: no power calculation ({exc})")
