@@ -21,8 +21,9 @@ BASIS_VERSION = 1
 # this very run) do not change what the optimizer was given.
 OUT_OF_PLAN = frozenset({"rejected", "done"})
 # Run-level keys that are not scenario fields (items, their basis) or follow from item fields
-# (exclusion groups are compared per item).
-NOT_SCENARIO = frozenset({"items", "basis", "exclusions"})
+# (exclusion groups are compared per item; ``information``, what the value of information reads,
+# follows from the items' hypotheses and experiments, compared per item through the basis).
+NOT_SCENARIO = frozenset({"items", "basis", "exclusions", "information"})
 # Per-item keys shown first, in this order; any other key follows alphabetically.
 ITEM_ORDER = ("status", "value", "value_low", "value_high", "cost", "effort", "roadmap",
               "evidence", "snapshots", "hypotheses", "experiments", "duration", "depends_on",
