@@ -80,3 +80,29 @@ def forecast_record(hypothesis: Hypothesis) -> dict[str, Any]:
             "expected_lift_high": hypothesis.expected_lift_high,
             "evidence": hypothesis.evidence,
             "author": hypothesis.owner.username if hypothesis.owner_id else None}
+
+
+def forecast_check(hypothesis: Hypothesis) -> dict[str, Any] | None:
+    """A concluded hypothesis's expectation beside its measurement (None before)."""
+    if hypothesis.status not in CONCLUDED:
+        return None
+    h = hypothesis
+    has_interval = (h.expected_lift_low is not None and h.expected_lift_high is not None
+                    and h.expected_lift_high > h.expected_lift_low)
+    out: dict[str, Any] = {
+        "expected": h.expected_lift, "expected_interval": [h.expected_lift_low,
+                                                           h.expected_lift_high],
+        "interval_level": calibration.STATED_LEVEL, "measured": h.measured_lift,
+        "measured_interval": [h.measured_lift_low, h.measured_lift_high],
+        "has_interval": has_interval, "inside": None, "ratio": None, "probability": None,
+        "validated": h.status == HypothesisStatus.VALIDATED}
+    if has_interval:
+        out["probability"] = calibration.forecast_probability(
+            h.expected_lift, h.expected_lift_low, h.expected_lift_high)  # type: ignore[arg-type]
+    if h.measured_lift is not None and h.status != HypothesisStatus.INCONCLUSIVE:
+        if has_interval:
+            out["inside"] = bool(h.expected_lift_low <= h.measured_lift
+                                 <= h.expected_lift_high)  # type: ignore[operator]
+        if h.expected_lift:
+            out["ratio"] = h.measured_lift / h.expected_lift
+    return out

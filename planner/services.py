@@ -594,6 +594,17 @@ def revalue_hypothesis_investments(hypothesis: Hypothesis, reason: str) -> None:
         investment_revalue(investment=investment, reason=reason)
 
 
+def workspace_set_shrink(*, workspace: Workspace, on: bool) -> Workspace:
+    """Turn forecast shrinking on or off; every investment is re-valued in the same
+    transaction (its provenance says whether and by how much its forecast was shrunk)."""
+    with transaction.atomic():
+        workspace.shrink_forecasts = on
+        workspace.save(update_fields=["shrink_forecasts"])
+        workspace_revalue(workspace=workspace, reason="forecast shrinking turned "
+                                                      + ("on" if on else "off"))
+    return workspace
+
+
 # ----- value models ----------------------------------------------------------------------------
 def value_model_check(value_model: ValueModel) -> None:
     """The model's own checks (fields, interval, source), as PlannerInvalid by field."""
