@@ -10,7 +10,7 @@ from security import bodies
 from segments.models import Segment
 
 from . import services
-from .models import Investment, Scenario, Verdict
+from .models import Investment, Scenario, ValueModel, Verdict
 
 
 class InvestmentForm(WorkspaceModelForm):
@@ -21,7 +21,7 @@ class InvestmentForm(WorkspaceModelForm):
         model = Investment
         fields = ["title", "description", "roadmap", "cost", "effort", "duration_quarters",
                   "target_segments", "hypotheses", "depends_on", "exclusion_group", "must_do",
-                  "must_not", "adoption", "value_basis", "horizon_months", "assumed_reach",
+                  "must_not", "adoption", "value_model", "value_basis", "horizon_months", "assumed_reach",
                   "assumed_value_per_user", "assumed_lift", "impact", "confidence", "ease"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
@@ -29,6 +29,7 @@ class InvestmentForm(WorkspaceModelForm):
         super().__init__(*args, workspace=workspace, **kwargs)
         self.fields["target_segments"].queryset = Segment.objects.filter(workspace=workspace)
         self.fields["hypotheses"].queryset = Hypothesis.objects.filter(workspace=workspace)
+        self.fields["value_model"].queryset = ValueModel.objects.filter(workspace=workspace)
         deps = Investment.objects.filter(workspace=workspace)
         if self.instance.pk:
             deps = deps.exclude(pk=self.instance.pk)
