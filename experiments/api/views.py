@@ -75,23 +75,25 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
             )
 
     @extend_schema(
-        parameters=[OpenApiParameter("workspace", str, required=True,
-                                     description="the workspace's slug")],
-        responses={200: OpenApiTypes.OBJECT, **ERRORS})
+        parameters=[OpenApiParameter("workspace", str,
+                                     description="a workspace's slug (default: all yours)")],
+        responses={200: OpenApiTypes.OBJECT, **READ_ERRORS})
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def calibration(self, request: Request) -> Response:
-        """Forecast calibration of a workspace's concluded hypotheses, overall, by author and
-        by evidence level: interval coverage (stated intervals read as 80%, Wilson 95%
-        interval), realized / predicted as a ratio of means (bootstrap 95% interval, seed 0,
-        2,000 resamples), and the Brier score of P(effect > 0) against "validated";
-        forecasts without an interval are excluded and counted."""
+        """Forecast calibration of each of your workspaces (or the one named): concluded
+        hypotheses overall, by author and by evidence level: interval coverage (stated
+        intervals read as 80%, Wilson 95% interval), realized / predicted as a ratio of means
+        (bootstrap 95% interval, seed 0, 2,000 resamples), and the Brier score of
+        P(effect > 0) against "validated"; forecasts without an interval are excluded and
+        counted. ``{"results": [{"workspace": slug, "shrink_forecasts", "overall", ...}]}``."""
         slug = request.query_params.get("workspace", "")
-        if not slug:
-            raise ValidationError({"workspace": ["give the workspace's slug"]})
-        workspace, _ = ws_selectors.workspace_get(request.user, slug)
-        result = selectors.workspace_calibration(workspace).to_dict()
-        return Response({"workspace": workspace.slug,
-                         "shrink_forecasts": workspace.shrink_forecasts, **result})
+        if slug:
+            workspaces = [ws_selectors.workspace_get(request.user, slug)[0]]
+        else:
+            workspaces = list(ws_selectors.workspaces_for(request.user).order_by("slug"))
+        return Response({"results": [
+            {"workspace": ws.slug, "shrink_forecasts": ws.shrink_forecasts,
+             **selectors.workspace_calibration(ws).to_dict()} for ws in workspaces]})
 
     @extend_schema(request=TransitionSerializer, responses={200: HypothesisSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -211,7 +211,8 @@ def test_calibration_page_api_and_forecast_shrinking(team, api):
                   p / 2, HypothesisStatus.VALIDATED if k < 4 else HypothesisStatus.INVALIDATED)
     concluded(ws, team["analyst"], 0.2, None, None, 0.1, HypothesisStatus.VALIDATED)
     client = api(team["viewer"])
-    data = client.get("/api/v1/hypotheses/calibration/?workspace=acme").json()
+    data = client.get("/api/v1/hypotheses/calibration/?workspace=acme").json()["results"][0]
+    assert data["workspace"] == "acme" and data["shrink_forecasts"] is False
     overall = data["overall"]
     assert overall["ratio"] == pytest.approx(0.5)
     # inside [0.4 p, 1.5 p] for every one (0.5 p): 6 of 6
@@ -219,9 +220,11 @@ def test_calibration_page_api_and_forecast_shrinking(team, api):
     assert data["excluded"] == 1
     assert {g["name"]: g["forecasts"] for g in data["by_author"]} == {"analyst": 3, "council": 3}
     assert [g["name"] for g in data["by_evidence"]] == ["assumption"]
-    assert client.get("/api/v1/hypotheses/calibration/").status_code == 400
-    assert api(team["outsider"]).get(
-        "/api/v1/hypotheses/calibration/?workspace=acme").status_code == 404
+    assert client.get("/api/v1/hypotheses/calibration/").json()["results"][0] == data
+    outsider = api(team["outsider"])
+    assert outsider.get("/api/v1/hypotheses/calibration/?workspace=acme").status_code == 404
+    assert [r["workspace"] for r in outsider.get(
+        "/api/v1/hypotheses/calibration/").json()["results"]] == ["other"]
     one = Hypothesis.objects.filter(workspace=ws, expected_lift=0.3).first()
     check = client.get(f"/api/v1/hypotheses/{one.pk}/").json()["forecast_check"]
     assert check["inside"] is True and check["ratio"] == pytest.approx(0.5)
