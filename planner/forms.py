@@ -101,3 +101,35 @@ class DecisionForm(forms.Form):
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
+
+
+class ValueModelForm(forms.ModelForm):
+    """A value model: entered (an 80% interval and a source) or measured (a segment, the
+    metric per user as JSON, the value's days); the service checks and measures it."""
+
+    metric_spec = forms.CharField(
+        required=False, widget=forms.TextInput(),
+        help_text='measured: JSON, e.g. {"kind": "conversion", "event": '
+                  '"onboarding_completed", "window_days": 7}')
+
+    class Meta:
+        model = ValueModel
+        fields = ["name", "metric", "kind", "low", "mid", "high", "source", "segment",
+                  "metric_spec", "value_days"]
+        widgets = {"source": forms.TextInput()}
+
+    def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.fields["segment"].queryset = Segment.objects.filter(workspace=workspace)
+        if self.instance.pk:
+            self.initial["metric_spec"] = json.dumps(self.instance.metric_spec or {})
+
+    def clean_metric_spec(self) -> object:
+        raw = (self.cleaned_data.get("metric_spec") or "").strip()
+        if not raw:
+            return {}
+        try:
+            return bodies.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc}") from None

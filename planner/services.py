@@ -650,7 +650,10 @@ def _measure(value_model: ValueModel) -> None:
     as_of = int(ue.time.max()) + 1 if ue.n_events else 0
     day = 86_400_000_000
     need = int(round(max(spec.window_days, value_model.value_days) * day))
-    mask = segment_members_mask(segment, ue)
+    try:
+        mask = segment_members_mask(segment, ue)
+    except JobFailed as exc:  # a segment with no snapshot yet
+        raise PlannerInvalid("segment", str(exc)) from None
     users = np.flatnonzero(mask & (ue.signup + need <= as_of))
     x = metric_values(ue, users, ue.signup[users], spec)
     y = revenue_since_signup(ue, as_of, days=value_model.value_days)[users]

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -17,8 +18,8 @@ from jobs.services import JobFailed
 from segments.models import Refresh, Segment
 
 from . import page_cache, selectors, services
-from .forms import DecisionForm, InvestmentForm, ScenarioForm
-from .models import Investment, OptimizationRun, Roadmap, Scenario
+from .forms import DecisionForm, InvestmentForm, ScenarioForm, ValueModelForm
+from .models import Investment, OptimizationRun, Roadmap, Scenario, ValueModel
 
 SORTS = {"value_per_cost": "-value_per_cost", "expected_value": "-expected_value",
          "rice": "-rice", "ice": "-ice", "cost": "cost"}
@@ -256,3 +257,30 @@ def calibration(request: HttpRequest, slug: str) -> HttpResponse:
         "factor": factor, "min_for_shrink": calibration_core.MIN_FOR_SHRINK,
         "chart": {"points": result.overall.points},
     })
+
+
+@login_required
+def value_models(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workspace's value models (metric -> value mappings) and, for who may define, a form
+    to add one: entered with an interval and a source, or measured from a segment's users."""
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    form = None
+    if membership.can("define"):
+        form = ValueModelForm(request.POST or None, instance=ValueModel(workspace=workspace),
+                              workspace=workspace)
+        if request.method == "POST" and form.is_valid():
+            try:
+                model = services.value_model_save(value_model=form.instance)
+            except services.PlannerInvalid as exc:
+                if exc.field in form.fields:
+                    form.add_error(exc.field, exc.message)
+                else:
+                    form.add_error(None, f"{exc.field}: {exc.message}")
+            else:
+                return redirect(f"{request.path}#model-{model.pk}")
+    elif request.method == "POST":
+        raise PermissionDenied
+    rows = (ValueModel.objects.filter(workspace=workspace).select_related("segment")
+            .annotate(uses=Count("investments")).order_by("name", "id"))
+    return render(request, "planner/value_models.html", {
+        "workspace": workspace, "membership": membership, "rows": rows, "form": form})

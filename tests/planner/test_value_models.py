@@ -254,3 +254,28 @@ def test_calibration_page_api_and_forecast_shrinking(team, api):
     assert inv.value_sources["lift"]["low"] == pytest.approx(0.05)
     page = client.get(f"/w/acme/investments/{inv.pk}/").content.decode()
     assert "multiplied by 0.50" in page
+
+
+def test_the_value_models_page_lists_them_and_its_form_refuses_bad_intervals(team, client):
+    client.force_login(team["analyst"])
+    form = {"name": "reports -> LTV", "metric": "reports_7d", "kind": "entered", "low": "0.5",
+            "mid": "0.4", "high": "0.7", "source": "cohort study", "value_days": "90"}
+    r = client.post("/w/acme/value-models/", form)
+    assert r.status_code == 200
+    assert "must not exceed mid (0.4)" in r.content.decode()
+    assert not ValueModel.objects.exists()
+    r = client.post("/w/acme/value-models/", {**form, "low": "0.2"})
+    assert r.status_code == 302
+    model = ValueModel.objects.get()
+    assert (model.workspace, model.low, model.mid, model.high) == (team["acme"], 0.2, 0.4, 0.7)
+    page = client.get("/w/acme/value-models/").content.decode()
+    assert "reports -&gt; LTV" in page and "0.200 to 0.700 (80%)" in page
+    assert "cohort study" in page
+    # A measured model whose segment has no users with a full window: a form error, no row.
+    r = client.post("/w/acme/value-models/", {**form, "name": "m", "kind": "measured",
+                                               "metric_spec": "{bad"})
+    assert "not valid JSON" in r.content.decode()
+    client.force_login(team["viewer"])
+    assert client.post("/w/acme/value-models/", form).status_code == 403
+    assert "New value model" not in client.get("/w/acme/value-models/").content.decode()
+    assert ValueModel.objects.count() == 1
