@@ -246,15 +246,17 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed",
                        else "missing: no snapshot value and no assumed value per user")
     if shrink is False:
         shrink = _shrink_factor(investment.workspace)
-    lift, probability, hypothesis = _lift_figures(investment, shrink or None)
+    factor = shrink if isinstance(shrink, float) else None  # 0.0 shrinks to nothing
+    lift, probability, hypothesis = _lift_figures(investment, factor)
     mapping, basis = _mapping_figure(investment, hypothesis)
     horizon = float(investment.horizon_months) if investment.value_basis == ValueBasis.ARPU else 1.0
     result, capped = _in_domain(value_investment(
         reach=reach, adoption=investment.adoption, value_per_user=value, lift=lift,
         probability=probability, horizon_factor=horizon, mapping=mapping, mapping_trace=basis))
     result.sources["forecast_shrink"] = {
-        "on": bool(investment.workspace.shrink_forecasts), "factor": shrink or None,
-        "applied": bool(shrink) and hypothesis is not None and hypothesis.measured_lift is None}
+        "on": bool(investment.workspace.shrink_forecasts), "factor": factor,
+        "applied": factor is not None and hypothesis is not None
+        and hypothesis.measured_lift is None}
     changed = (round(result.expected_value, 6), round(result.low, 6), round(result.high, 6)) != (
         round(investment.expected_value, 6), round(investment.value_low, 6),
         round(investment.value_high, 6)) or investment.value_computed_at is None
