@@ -23,7 +23,7 @@ from django.utils import timezone
 from events.errors import FieldError
 from events.models import Dataset
 from events.services import get_store, load_user_events
-from experiments import stats
+from experiments import selectors, stats
 from experiments.data import (
     ExperimentDataError,
     MetricSpec,
@@ -697,7 +697,9 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
             outcome=outcome, believed=believed, happened=(happened.strip() or _describe(row)),
             now_believe=now_believe.strip(), decision=decision.strip(),
             estimates={"scope": scope, "headline": row,
-                       "all_rows": (experiment.result or {}).get("rows", [])},
+                       "all_rows": (experiment.result or {}).get("rows", []),
+                       # the expectation before this result moved it (calibration reads it)
+                       "forecast": selectors.forecast_record(hypothesis)},
             tags=tags, created_by=_user(user))
         learning.segments.set(segments)
         rel = _relative_from(row)

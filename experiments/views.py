@@ -93,6 +93,7 @@ def hypothesis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             "experiments": hypothesis.experiments.all(),
             "learnings": hypothesis.learnings.select_related("experiment"),
             "investments": hypothesis.investments.all(),
+            "check": selectors.forecast_check(hypothesis),
         },
     )
 

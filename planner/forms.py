@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from accounts.forms import WorkspaceModelForm
 from experiments.models import Hypothesis
+from security import bodies
 from segments.models import Segment
 
 from . import services
-from .models import Investment, Roadmap, Scenario, Verdict, quarter_index
+from .models import Investment, Roadmap, Scenario, ValueModel, Verdict, quarter_index
 from .table_fields import Column, RowError, TableField, number
 
 MAX_OFFSET = 40
@@ -170,7 +173,7 @@ class InvestmentForm(WorkspaceModelForm):
         model = Investment
         fields = ["title", "description", "roadmap", "cost", "effort", "duration_quarters",
                   "target_segments", "hypotheses", "depends_on", "exclusion_group", "must_do",
-                  "must_not", "adoption", "value_basis", "horizon_months", "assumed_reach",
+                  "must_not", "adoption", "value_model", "value_basis", "horizon_months", "assumed_reach",
                   "assumed_value_per_user", "assumed_lift", "impact", "confidence", "ease"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
@@ -178,6 +181,7 @@ class InvestmentForm(WorkspaceModelForm):
         super().__init__(*args, workspace=workspace, **kwargs)
         self.fields["target_segments"].queryset = Segment.objects.filter(workspace=workspace)
         self.fields["hypotheses"].queryset = Hypothesis.objects.filter(workspace=workspace)
+        self.fields["value_model"].queryset = ValueModel.objects.filter(workspace=workspace)
         deps = Investment.objects.filter(workspace=workspace)
         if self.instance.pk:
             deps = deps.exclude(pk=self.instance.pk)
@@ -244,3 +248,35 @@ class DecisionForm(forms.Form):
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 
+
+
+class ValueModelForm(forms.ModelForm):
+    """A value model: entered (an 80% interval and a source) or measured (a segment, the
+    metric per user as JSON, the value's days); the service checks and measures it."""
+
+    metric_spec = forms.CharField(
+        required=False, widget=forms.TextInput(),
+        help_text='measured: JSON, e.g. {"kind": "conversion", "event": '
+                  '"onboarding_completed", "window_days": 7}')
+
+    class Meta:
+        model = ValueModel
+        fields = ["name", "metric", "kind", "low", "mid", "high", "source", "segment",
+                  "metric_spec", "value_days"]
+        widgets = {"source": forms.TextInput()}
+
+    def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.fields["segment"].queryset = Segment.objects.filter(workspace=workspace)
+        if self.instance.pk:
+            self.initial["metric_spec"] = json.dumps(self.instance.metric_spec or {})
+
+    def clean_metric_spec(self) -> object:
+        raw = (self.cleaned_data.get("metric_spec") or "").strip()
+        if not raw:
+            return {}
+        try:
+            return bodies.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"not valid JSON: {exc}") from None

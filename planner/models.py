@@ -47,6 +47,8 @@ MAX_COVERAGE_ENTRIES = 1000
 ROBUST_DRAWS = (0, 100_000)  # 0 = no robust mode
 FRONTIER_POINTS = (0, 50)  # 0 = no frontier, else at least 2
 TIME_LIMIT = (1.0, 600.0)  # seconds
+ELASTICITY = (-100.0, 100.0)  # a value model: relative change of value per relative change
+VALUE_DAYS = (1, 3650)  # a measured value model's value: revenue in the first N days
 
 
 def effort_units(units: Any) -> list[float] | None:
@@ -174,6 +176,89 @@ class ValueBasis(models.TextChoices):
     ARPU = "revenue_per_active_user", "Revenue per active user (30 days) x horizon"
 
 
+class MappingKind(models.TextChoices):
+    IDENTITY = "identity", "Value itself (one to one)"
+    ENTERED = "entered", "Entered with an interval and a source"
+    MEASURED = "measured", "Measured from the segment's data (observational)"
+
+
+def mapping_errors(kind: Any, low: Any, mid: Any, high: Any, source: Any) -> dict[str, str]:
+    """What is wrong with a value model's interval, by field (empty: nothing)."""
+    if kind != MappingKind.ENTERED:
+        return {}
+    errors: dict[str, str] = {}
+    for name, value in (("low", low), ("mid", mid), ("high", high)):
+        if value is None:
+            errors[name] = "an entered mapping needs low, mid and high"
+    if errors:
+        return errors
+    if low > mid:
+        errors["low"] = f"must not exceed mid ({mid:g})"
+    elif high < mid:
+        errors["high"] = f"must not be below mid ({mid:g})"
+    elif high <= low:
+        errors["high"] = ("the interval has no width: give the range you believe the mapping "
+                          "lies in (only 'value itself' maps exactly)")
+    if not (source or "").strip():
+        errors["source"] = "say where the entered mapping comes from"
+    return errors
+
+
+class ValueModel(models.Model):
+    """How a relative lift of a hypothesis's metric moves an investment's value: an elasticity
+    (value's relative change per relative change of the metric) with its interval, measured
+    from a segment's users, entered with a source, or 1 when the metric is value itself."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
+                                  related_name="value_models")
+    name = models.CharField(max_length=200)
+    metric = models.CharField(max_length=100, blank=True,
+                              help_text="the hypothesis metric it maps, e.g. onboarded_7d")
+    kind = models.CharField(max_length=16, choices=MappingKind.choices,
+                            default=MappingKind.ENTERED)
+    low = models.FloatField(null=True, blank=True, validators=within(*ELASTICITY),
+                            help_text="elasticity, -100 to 100; entered: the 80% interval's low")
+    mid = models.FloatField(null=True, blank=True, validators=within(*ELASTICITY),
+                            help_text="elasticity: 0.5 = a +10% lift on the metric is +5% value")
+    high = models.FloatField(null=True, blank=True, validators=within(*ELASTICITY),
+                             help_text="elasticity, -100 to 100; entered: the 80% interval's high")
+    source = models.TextField(blank=True, help_text="where an entered mapping comes from")
+    # Measured: the segment's users, the metric per user, and value = revenue in N days.
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="value_models")
+    metric_spec = models.JSONField(default=dict, blank=True,
+                                   help_text='measured: {"kind": "conversion", "event": '
+                                             '"onboarding_completed", "window_days": 7}')
+    value_days = models.PositiveIntegerField(default=90, validators=within(*VALUE_DAYS),
+                                             help_text="measured: value = revenue in the first "
+                                                       "N days after signup (1 to 3650)")
+    fit = models.JSONField(default=dict, blank=True)
+    measured_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"],
+                                    name="value_model_name_per_workspace"),
+            in_range("low", *ELASTICITY, name="value_model_low_range", null=True),
+            in_range("mid", *ELASTICITY, name="value_model_mid_range", null=True),
+            in_range("high", *ELASTICITY, name="value_model_high_range", null=True),
+            in_range("value_days", *VALUE_DAYS, name="value_model_days_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = mapping_errors(self.kind, self.low, self.mid, self.high, self.source)
+        if self.kind == MappingKind.MEASURED and not self.segment_id:
+            errors["segment"] = "a measured mapping needs the segment whose users it reads"
+        if errors:
+            raise ValidationError(errors)
+
+
 class InvestmentStatus(models.TextChoices):
     PROPOSED = "proposed"
     APPROVED = "approved"
@@ -201,6 +286,9 @@ class Investment(models.Model):
         default=1, validators=within(*DURATION_QUARTERS), help_text="quarters: 1 to 40")
     target_segments = models.ManyToManyField(Segment, blank=True, related_name="investments")
     hypotheses = models.ManyToManyField(Hypothesis, blank=True, related_name="investments")
+    value_model = models.ForeignKey(ValueModel, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="investments",
+                                    help_text="how the hypothesis's metric maps to this value")
     depends_on = models.ManyToManyField("self", symmetrical=False, blank=True,
                                         related_name="enables")
     exclusion_group = models.CharField(max_length=100, blank=True,

@@ -6,7 +6,7 @@ from django.db.models import Case, ExpressionWrapper, F, FloatField, QuerySet, V
 
 from accounts.selectors import workspaces_for
 
-from .models import Decision, Investment, OptimizationRun, Scenario
+from .models import Decision, Investment, OptimizationRun, Scenario, ValueModel
 
 RANKINGS = {
     "value_per_cost": "risk-adjusted expected value per unit cost",
@@ -23,7 +23,7 @@ def backlog(user: object) -> QuerySet[Investment]:
                   output_field=FloatField())
     return (
         Investment.objects.filter(workspace__in=workspaces_for(user))
-        .select_related("workspace", "owner")
+        .select_related("workspace", "owner", "value_model")
         .prefetch_related("target_segments", "hypotheses")
         .annotate(
             value_per_cost=ExpressionWrapper(F("expected_value") / F("cost"),
@@ -51,3 +51,8 @@ def decisions_for(user: object) -> QuerySet[Decision]:
         "investment", "decided_by", "run")
 
 
+
+
+def value_models_for(user: object) -> QuerySet[ValueModel]:
+    return ValueModel.objects.filter(workspace__in=workspaces_for(user)).select_related(
+        "workspace", "segment")

@@ -10,6 +10,7 @@ import math
 from collections import deque
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import QuerySet
@@ -18,6 +19,10 @@ from django.utils import timezone
 import audit
 from accounts.models import Workspace
 from events.errors import FieldError
+from events.services import load_user_events
+from experiments import calibration
+from experiments import selectors as experiment_selectors
+from experiments.data import ExperimentDataError, MetricSpec, metric_values
 from experiments.models import (
     PROBABILITY_OF_SUCCESS,
     Evidence,
@@ -26,6 +31,7 @@ from experiments.models import (
     Hypothesis,
     HypothesisStatus,
 )
+from experiments.stats import jsonable as stats_jsonable
 from integrations import webhooks
 from jobs.faults import fault_point
 from jobs.models import JobState
@@ -37,11 +43,14 @@ from jobs.services import (
     job_handler,
     job_progress,
 )
+from segments.analytics.refine import revenue_since_signup
 from segments.models import Refresh, SegmentSnapshot
+from segments.segment_services import segment_members_mask
 
 from . import page_cache
 from .basis import evidence_of, inputs_basis, strongest_hypothesis
 from .changes import investments_rerank
+from .mapping import MappingInvalid, measure_mapping
 from .models import (
     EFFORT_TOTAL,
     REACH_USERS,
@@ -50,15 +59,24 @@ from .models import (
     Decision,
     Investment,
     InvestmentStatus,
+    MappingKind,
     OptimizationRun,
     Scenario,
     ValueBasis,
     ValueEstimate,
+    ValueModel,
     Verdict,
 )
 from .optimizer import DEFAULT_SHARES, Item, Problem, ProblemError, frontier, solve, voi
 from .optimizer.robust import robust_sampled
-from .valuation import Figure, Valuation, combine_segments, value_investment
+from .valuation import (
+    MEASURED_LEVEL,
+    STATED_LEVEL,
+    Figure,
+    Valuation,
+    combine_segments,
+    value_investment,
+)
 
 
 class PlannerInvalid(FieldError):
@@ -93,8 +111,16 @@ def _segment_figures(investment: Investment) -> list[tuple[Figure, Figure]]:
     return parts
 
 
-def _lift_figures(investment: Investment) -> tuple[Figure, Figure]:
-    """(lift, probability of success) from the strongest hypothesis, else the assumption."""
+# Metrics that are value themselves: their lift is the value's lift (one to one).
+VALUE_METRICS = frozenset({*ValueBasis.values, "ltv", "ltv_30", "revenue", "revenue_per_user",
+                           "arpu", "value"})
+
+
+def _lift_figures(investment: Investment, shrink: float | None = None
+                  ) -> tuple[Figure, Figure, Hypothesis | None]:
+    """(lift, probability of success, the hypothesis it rests on) from the strongest
+    hypothesis, else the assumption. ``shrink``: the workspace's measured realized / predicted
+    ratio, applied to a forecast not yet measured."""
     hyps = list(investment.hypotheses.all())
     invalidated = [h for h in hyps if h.status == HypothesisStatus.INVALIDATED]
     best = strongest_hypothesis(hyps)
@@ -103,22 +129,80 @@ def _lift_figures(investment: Investment) -> tuple[Figure, Figure]:
         if best.measured_lift is not None:
             lift = Figure.around(best.measured_lift, best.measured_lift_low,
                                  best.measured_lift_high,
-                                 f"experiment estimate on hypothesis #{best.pk} '{best.statement}'")
+                                 f"experiment estimate on hypothesis #{best.pk} '{best.statement}'"
+                                 + (f" (metric {best.metric})" if best.metric else ""),
+                                 level=MEASURED_LEVEL)
         else:
-            lift = Figure.around(best.expected_lift, best.expected_lift_low,
-                                 best.expected_lift_high,
-                                 f"expected lift of hypothesis #{best.pk} '{best.statement}'")
+            source = (f"expected lift of hypothesis #{best.pk} '{best.statement}'"
+                      + (f" (metric {best.metric})" if best.metric else "")
+                      + ", its stated interval read as 80%")
+            k = 1.0 if shrink is None else shrink
+            if shrink is not None:
+                source += (f"; shrunk x{shrink:.2f}, the team's measured realized / predicted "
+                           "ratio (workspace setting)")
+            low = None if best.expected_lift_low is None else best.expected_lift_low * k
+            high = None if best.expected_lift_high is None else best.expected_lift_high * k
+            lift = Figure.around(best.expected_lift * k, low, high, source, level=STATED_LEVEL)
         p = PROBABILITY_OF_SUCCESS[evidence]
-        return lift, Figure(p, p, p, f"evidence level '{evidence}' of hypothesis #{best.pk}")
+        return lift, Figure(p, p, p, f"evidence level '{evidence}' of hypothesis #{best.pk}"), best
     stale = bool(invalidated)
     if investment.assumed_lift is not None:
         p = PROBABILITY_OF_SUCCESS[Evidence.ASSUMPTION]
         note = "; its hypothesis was invalidated" if stale else ""
         return (Figure(investment.assumed_lift, investment.assumed_lift, investment.assumed_lift,
                        "investment assumption" + note, stale),
-                Figure(p, p, p, "no evidence: an assumption"))
+                Figure(p, p, p, "no evidence: an assumption"), None)
     reason = "hypothesis invalidated" if stale else "no hypothesis and no assumed lift"
-    return Figure(0.0, 0.0, 0.0, reason, stale), Figure(0.0, 0.0, 0.0, reason, stale)
+    return Figure(0.0, 0.0, 0.0, reason, stale), Figure(0.0, 0.0, 0.0, reason, stale), None
+
+
+def _mapping_figure(investment: Investment, hypothesis: Hypothesis | None
+                    ) -> tuple[Figure, dict[str, Any]]:
+    """The value model between the lift's metric and the investment's value, and its basis for
+    the provenance table."""
+    model = investment.value_model
+    if hypothesis is None:
+        return (Figure.exact(1.0, "the lift is an assumption on value itself: one to one"),
+                {"kind": MappingKind.IDENTITY})
+    if model is None:
+        metric = (hypothesis.metric or "").strip()
+        if not metric or metric in VALUE_METRICS or metric == investment.value_basis:
+            return (Figure.exact(1.0, f"the metric{f' {metric}' if metric else ''} is value "
+                                      "itself: one to one"), {"kind": MappingKind.IDENTITY})
+        return (Figure.exact(1.0, f"no value model: the lift on '{metric}' is taken one to one "
+                                  "(an unchecked assumption; add a value model)"),
+                {"kind": "unmapped", "unmapped": True, "metric": metric})
+    basis: dict[str, Any] = {"kind": model.kind, "value_model": model.pk, "name": model.name,
+                             "metric": model.metric}
+    where = f"value model #{model.pk} '{model.name}'"
+    if model.kind == MappingKind.IDENTITY:
+        return Figure.exact(1.0, f"{where}: value itself, one to one"), basis
+    if model.mid is None or model.low is None or model.high is None:
+        return (Figure(0.0, 0.0, 0.0, f"{where}: not measured yet (no mapping: no value)", True),
+                {**basis, "missing": True})
+    if model.kind == MappingKind.ENTERED:
+        return (Figure(model.mid, model.low, model.high, f"{where}: entered, {model.source}",
+                       level=STATED_LEVEL), {**basis, "source_text": model.source})
+    fit = model.fit or {}
+    cal = fit.get("calibration") or {}
+    hold = fit.get("holdout") or {}
+    basis.update({
+        "observational": True, "n": fit.get("n_users"), "n_calibration": cal.get("n"),
+        "n_holdout": hold.get("n"), "slope": cal.get("slope"),
+        "slope_interval": [cal.get("low"), cal.get("high")], "r2": cal.get("r2"),
+        "holdout_slope": hold.get("slope"), "holdout_elasticity": fit.get("holdout_elasticity"),
+        "holdout_agrees": fit.get("holdout_agrees"), "holdout_z": fit.get("holdout_z"),
+        "segment": fit.get("segment"), "value": fit.get("value"),
+        "measured_at": model.measured_at.isoformat() if model.measured_at else None})
+    return (Figure(model.mid, model.low, model.high,
+                   f"{where}: measured on {fit.get('n_users')} users of '{fit.get('segment')}' "
+                   "(observational)", level=MEASURED_LEVEL), basis)
+
+
+def _shrink_factor(workspace: Workspace) -> float | None:
+    if not workspace.shrink_forecasts:
+        return None
+    return calibration.shrink_factor(experiment_selectors.workspace_calibration(workspace))
 
 
 def _in_domain(result: Valuation) -> tuple[Valuation, str]:
@@ -154,11 +238,13 @@ def _effort_total(effort: Any) -> float:
 
 
 def investment_revalue(*, investment: Investment, reason: str = "recomputed",
-                       edited: bool = False, rerank: bool = True) -> Investment:
+                       edited: bool = False, rerank: bool = True,
+                       shrink: float | None | bool = False) -> Investment:
     """Recompute an investment's expected value from its sources; keep the history. Every
     stored figure stays in its domain (README "Number domains"). Its change time moves when a
     figure or its sources changed, or when ``edited`` (the caller saved other fields); with
-    ``rerank`` the workspace's ranks follow (planner.changes)."""
+    ``rerank`` the workspace's ranks follow (planner.changes). ``shrink``: the workspace's
+    forecast shrink factor when the caller knows it (False: look it up)."""
     parts = _segment_figures(investment)
     if parts:
         reach, value = combine_segments(parts)
@@ -169,11 +255,19 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed",
                        "missing: no target segment snapshot and no assumed reach")
         value = Figure(v, v, v, "investment assumption" if investment.assumed_value_per_user
                        else "missing: no snapshot value and no assumed value per user")
-    lift, probability = _lift_figures(investment)
+    if shrink is False:
+        shrink = _shrink_factor(investment.workspace)
+    factor = shrink if isinstance(shrink, float) else None  # 0.0 shrinks to nothing
+    lift, probability, hypothesis = _lift_figures(investment, factor)
+    mapping, basis = _mapping_figure(investment, hypothesis)
     horizon = float(investment.horizon_months) if investment.value_basis == ValueBasis.ARPU else 1.0
     result, capped = _in_domain(value_investment(
         reach=reach, adoption=investment.adoption, value_per_user=value, lift=lift,
-        probability=probability, horizon_factor=horizon))
+        probability=probability, horizon_factor=horizon, mapping=mapping, mapping_trace=basis))
+    result.sources["forecast_shrink"] = {
+        "on": bool(investment.workspace.shrink_forecasts), "factor": factor,
+        "applied": factor is not None and hypothesis is not None
+        and hypothesis.measured_lift is None}
     changed = (round(result.expected_value, 6), round(result.low, 6), round(result.high, 6)) != (
         round(investment.expected_value, 6), round(investment.value_low, 6),
         round(investment.value_high, 6)) or investment.value_computed_at is None
@@ -212,9 +306,11 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed",
 def workspace_revalue(*, workspace: Workspace, reason: str) -> int:
     """Recompute every investment of a workspace (after a refresh or a concluded experiment)."""
     count = 0
-    for investment in Investment.objects.filter(workspace=workspace).prefetch_related(
-            "target_segments", "hypotheses"):
-        investment_revalue(investment=investment, reason=reason, rerank=False)
+    shrink = _shrink_factor(workspace)
+    for investment in Investment.objects.filter(workspace=workspace).select_related(
+            "workspace", "value_model").prefetch_related("target_segments", "hypotheses"):
+        investment_revalue(investment=investment, reason=reason, shrink=shrink,
+                           rerank=False)
         count += 1
     investments_rerank(workspace_id=workspace.pk)  # once, after every value moved
     return count
@@ -627,7 +723,105 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 def revalue_hypothesis_investments(hypothesis: Hypothesis, reason: str) -> None:
     """A hypothesis changed (edit, status, concluded experiment): re-value the investments
-    resting on it."""
-    for investment in hypothesis.investments.all():
+    resting on it; a conclusion moves the team's calibration, so with forecast shrinking on,
+    every investment of the workspace is re-valued."""
+    if hypothesis.workspace.shrink_forecasts:
+        workspace_revalue(workspace=hypothesis.workspace, reason=reason)
+        return
+    for investment in hypothesis.investments.select_related("workspace", "value_model"):
         investment_revalue(investment=investment, reason=reason, rerank=False)
     investments_rerank(workspace_id=hypothesis.workspace_id)
+
+
+def workspace_set_shrink(*, workspace: Workspace, on: bool) -> Workspace:
+    """Turn forecast shrinking on or off; every investment is re-valued in the same
+    transaction (its provenance says whether and by how much its forecast was shrunk)."""
+    with transaction.atomic():
+        workspace.shrink_forecasts = on
+        workspace.save(update_fields=["shrink_forecasts"])
+        workspace_revalue(workspace=workspace, reason="forecast shrinking turned "
+                                                      + ("on" if on else "off"))
+    return workspace
+
+
+# ----- value models ----------------------------------------------------------------------------
+def value_model_check(value_model: ValueModel) -> None:
+    """The model's own checks (fields, interval, source), as PlannerInvalid by field."""
+    try:
+        value_model.full_clean(exclude=["workspace"], validate_unique=False,
+                               validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise PlannerInvalid("value_model" if field == NON_FIELD_ERRORS else field,
+                             messages[0]) from None
+
+
+def value_model_save(*, value_model: ValueModel, reason: str = "value model saved") -> ValueModel:
+    """Check and save a value model (measuring it when it is measured and its inputs changed),
+    then re-value the investments that use it: one transaction, nothing half-saved."""
+    if value_model.kind == MappingKind.IDENTITY:
+        value_model.low = value_model.mid = value_model.high = 1.0
+    if value_model.kind != MappingKind.MEASURED:
+        value_model.fit, value_model.measured_at = {}, None
+    value_model_check(value_model)
+    with transaction.atomic():
+        if value_model.kind == MappingKind.MEASURED:
+            _measure(value_model)
+        value_model.save()
+        for investment in value_model.investments.select_related("workspace", "value_model"):
+            investment_revalue(investment=investment, reason=f"{reason}: '{value_model.name}'")
+    return value_model
+
+
+def _measure(value_model: ValueModel) -> None:
+    """Fit the mapping on the segment's users: the metric from signup against revenue in the
+    first ``value_days`` days, users whose both windows have ended."""
+    segment = value_model.segment
+    if segment is None or segment.workspace_id != value_model.workspace_id:
+        raise PlannerInvalid("segment", "a measured mapping needs a segment of this workspace")
+    try:
+        spec = MetricSpec.from_dict(value_model.metric_spec or {}, "metric_spec")
+    except ExperimentDataError as exc:
+        raise PlannerInvalid(exc.field, exc.message) from None
+    if spec.kind == "ratio":
+        raise PlannerInvalid("metric_spec.kind", "measure a conversion, count or revenue metric")
+    ue = load_user_events(segment.dataset)
+    as_of = int(ue.time.max()) + 1 if ue.n_events else 0
+    day = 86_400_000_000
+    need = int(round(max(spec.window_days, value_model.value_days) * day))
+    try:
+        mask = segment_members_mask(segment, ue)
+    except JobFailed as exc:  # a segment with no snapshot yet
+        raise PlannerInvalid("segment", str(exc)) from None
+    users = np.flatnonzero(mask & (ue.signup + need <= as_of))
+    x = metric_values(ue, users, ue.signup[users], spec)
+    y = revenue_since_signup(ue, as_of, days=value_model.value_days)[users]
+    try:
+        fit = measure_mapping(x, y)
+    except MappingInvalid as exc:
+        raise PlannerInvalid(exc.field, exc.message) from None
+    value_model.low, value_model.mid, value_model.high = fit.low, fit.elasticity, fit.high
+    for name in ("low", "mid", "high"):
+        value = getattr(value_model, name)
+        if not (math.isfinite(value) and -100 <= value <= 100):
+            raise PlannerInvalid("metric_spec", f"the measured elasticity's {name} ({value:g}) "
+                                                "is outside -100..100: the relation is too weak "
+                                                "or too noisy to use")
+    value_model.fit = stats_jsonable({
+        **fit.to_dict(), "n_users": int(len(users)), "segment": segment.name,
+        "segment_id": segment.pk, "dataset_version": segment.dataset.version,
+        "metric": spec.to_dict(), "value": f"revenue in the first {value_model.value_days} days "
+                                           "after signup",
+        "users": "segment members whose metric window and value window have both ended"})
+    value_model.measured_at = timezone.now()
+
+
+def value_model_delete(*, value_model: ValueModel) -> None:
+    """Delete a value model; the investments that used it are re-valued without it."""
+    with transaction.atomic():
+        investments = list(value_model.investments.all())
+        value_model.delete()
+        for investment in investments:
+            investment.value_model = None
+            investment_revalue(investment=investment,
+                               reason=f"value model '{value_model.name}' deleted")

@@ -15,5 +15,7 @@ urlpatterns = [
     path("w/<slug:slug>/scenarios/", views.scenarios, name="scenarios"),
     path("w/<slug:slug>/scenarios/compare/", views.scenario_compare, name="scenario-compare"),
     path("w/<slug:slug>/runs/<int:pk>/", views.run_detail, name="run"),
+    path("w/<slug:slug>/value-models/", views.value_models, name="value-models"),
+    path("w/<slug:slug>/calibration/", views.calibration, name="calibration"),
     path("w/<slug:slug>/brief/", brief_views.council_brief, name="council-brief"),
 ]

@@ -7,16 +7,19 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
+from experiments import calibration as calibration_core
+from experiments import selectors as experiment_selectors
 from jobs.services import JobFailed
 from segments.models import Refresh, Segment
 
 from . import page_cache, selectors, services, stale
-from .forms import DecisionForm, InvestmentForm, ScenarioForm
-from .models import Investment, OptimizationRun, Roadmap, Scenario
+from .forms import DecisionForm, InvestmentForm, ScenarioForm, ValueModelForm
+from .models import Investment, OptimizationRun, Roadmap, Scenario, ValueModel
 
 SORTS = {"value_per_cost": "-value_per_cost", "expected_value": "-expected_value",
          "rice": "-rice", "ice": "-ice", "cost": "cost"}
@@ -89,16 +92,33 @@ def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     trace = [(label, sources.get(key) or {}) for key, label in (
         ("reach", "Reach (users in the target segments)"),
         ("value_per_user", "Value per user"),
-        ("lift", "Expected lift"),
+        ("lift", "Lift on the hypothesis's metric"),
+        ("mapping", "Value mapping (value's change per metric change)"),
+        ("value_lift", "Lift on value (lift x mapping, simulated)"),
         ("probability_of_success", "Probability of success"),
-    )]
+    ) if key in sources]
     return render(request, "planner/investment.html", {
         "workspace": workspace, "membership": membership, "inv": inv, "rank": better + 1,
         "trace": trace, "sources": sources, "history": inv.estimates.all()[:20],
         "allocations": inv.allocations.select_related("run__scenario").order_by("-run__created_at")[:10],
         "decisions": inv.decisions.select_related("decided_by").all()[:10],
-        "flags": _stale_flags(inv, {}),
+        "flags": _stale_flags(inv, {}) + _mapping_flags(sources),
+        "mapping": sources.get("mapping") or {}, "shrink": sources.get("forecast_shrink") or {},
+        "interval": sources.get("interval") or {},
     })
+
+
+def _mapping_flags(sources: dict[str, Any]) -> list[str]:
+    mapping = sources.get("mapping") or {}
+    if mapping.get("unmapped"):
+        return [f"The lift is on '{mapping.get('metric')}', not on value, and no value model "
+                "maps it: it is taken one to one. Choose or create a value model."]
+    if mapping.get("missing"):
+        return ["The value model has no measured mapping yet: the lift adds no value."]
+    if mapping.get("kind") == "measured" and mapping.get("holdout_agrees") is False:
+        return ["The measured value model does not hold out of sample (the holdout slope "
+                "differs from the calibration slope): treat the mapping with caution."]
+    return []
 
 
 @login_required
@@ -243,3 +263,52 @@ def scenario_compare(request: HttpRequest, slug: str) -> HttpResponse:
         "roadmaps": [r[0] for r in Roadmap.choices]})
 
 
+
+
+@login_required
+def calibration(request: HttpRequest, slug: str) -> HttpResponse:
+    """Forecast calibration: the team's expected effects against what its tests measured, by
+    author and by evidence level; an admin turns forecast shrinking on or off here."""
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    if request.method == "POST":
+        if not membership.can("manage"):
+            raise PermissionDenied
+        services.workspace_set_shrink(workspace=workspace,
+                                      on=request.POST.get("shrink_forecasts") == "on")
+        return redirect("calibration", slug=slug)
+    result = experiment_selectors.workspace_calibration(workspace)
+    factor = calibration_core.shrink_factor(result)
+    groups = [("Everyone", [result.overall]), ("By author", result.by_author),
+              ("By evidence level when forecast", result.by_evidence)]
+    return render(request, "planner/calibration.html", {
+        "workspace": workspace, "membership": membership, "result": result, "groups": groups,
+        "factor": factor, "min_for_shrink": calibration_core.MIN_FOR_SHRINK,
+        "chart": {"points": result.overall.points},
+    })
+
+
+@login_required
+def value_models(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workspace's value models (metric -> value mappings) and, for who may define, a form
+    to add one: entered with an interval and a source, or measured from a segment's users."""
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    form = None
+    if membership.can("define"):
+        form = ValueModelForm(request.POST or None, instance=ValueModel(workspace=workspace),
+                              workspace=workspace)
+        if request.method == "POST" and form.is_valid():
+            try:
+                model = services.value_model_save(value_model=form.instance)
+            except services.PlannerInvalid as exc:
+                if exc.field in form.fields:
+                    form.add_error(exc.field, exc.message)
+                else:
+                    form.add_error(None, f"{exc.field}: {exc.message}")
+            else:
+                return redirect(f"{request.path}#model-{model.pk}")
+    elif request.method == "POST":
+        raise PermissionDenied
+    rows = (ValueModel.objects.filter(workspace=workspace).select_related("segment")
+            .annotate(uses=Count("investments")).order_by("name", "id"))
+    return render(request, "planner/value_models.html", {
+        "workspace": workspace, "membership": membership, "rows": rows, "form": form})

@@ -4,7 +4,7 @@
 Starts no server: point it at one (`make demo` serves http://127.0.0.1:8000). It logs in
 through the login form, finds the pages by following links from the workspace page and writes
 docs/screenshots/{workspace,brief,dataset,import,jobs,segments,segment,behaviour,discovery,
-backlog,run,hypotheses,experiment,learnings,api-docs}.png (workspace.png is the dashboard).
+backlog,investment,run,hypotheses,experiment,calibration,learnings,api-docs}.png (workspace.png is the dashboard).
 
     python scripts/screenshots.py [--base-url URL] [--username demo] [--password ...]
 
@@ -145,6 +145,12 @@ def run(args: argparse.Namespace) -> list[Path]:
             # Planner: the ranked backlog and the latest optimizer run of the first scenario.
             goto(page, first_href(page, 'nav a:text-is("Backlog")', "backlog"))
             written.append(shoot(page, args.out, "backlog"))
+            # An investment's provenance: the checklist's value model (metric -> value).
+            checklist = 'table a:text-matches("^Onboarding checklist v2")'
+            if page.locator(checklist).count() == 0:
+                checklist = 'table a[href*="/investments/"]'
+            goto(page, first_href(page, checklist, "an investment"))
+            written.append(shoot(page, args.out, "investment"))
             goto(page, first_href(page, 'nav a:text-is("Scenarios")', "scenarios"))
             goto(page, first_href(page, 'table a[href*="/runs/"]', "a run"))
             page.locator("#chart-frontier .main-svg").first.wait_for()
@@ -157,12 +163,22 @@ def run(args: argparse.Namespace) -> list[Path]:
                         'a[href*="/hypotheses/"]')
             if page.locator(selector).count() == 0:
                 selector = 'table a[href*="/hypotheses/"]'
-            goto(page, first_href(page, selector, "a hypothesis"))
+            # Historical hypotheses (calibration) have no experiment: try them in turn.
             done = 'a[href*="/experiments/"]:not([href$="/new/"])'
+            for href in page.locator(selector).evaluate_all("els => els.map(e => e.href)")[:60]:
+                goto(page, href)
+                if page.locator(done).count():
+                    break
             if page.locator(done).count():
                 goto(page, first_href(page, done, "an experiment"))
                 page.locator("#chart-forest .main-svg, #chart-series .main-svg").first.wait_for()
                 written.append(shoot(page, args.out, "experiment"))
+            # Forecast calibration: predicted against realized, by author and evidence level.
+            goto(page, first_href(page, 'nav a:text-is("Hypotheses")', "hypotheses"))
+            goto(page, first_href(page, 'a[href$="/calibration/"]', "calibration"))
+            if page.locator("#chart-calibration").count():
+                page.locator("#chart-calibration .main-svg").first.wait_for()
+            written.append(shoot(page, args.out, "calibration"))
             goto(page, first_href(page, 'nav a:text-is("Learnings")', "learnings"))
             written.append(shoot(page, args.out, "learnings"))
             goto(page, first_href(page, 'nav a:text-is("API")', "API docs"))

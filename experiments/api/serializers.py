@@ -17,12 +17,18 @@ from experiments.models import (
 )
 from segments.models import Segment
 
+from ..selectors import forecast_check
+
 
 class HypothesisSerializer(WorkspaceScoped):
     segments = serializers.PrimaryKeyRelatedField(many=True, queryset=Segment.objects.all(),
                                                   required=False)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True,
                                          allow_null=True)
+    forecast_check = serializers.SerializerMethodField(
+        help_text="concluded with a measured lift: the expected effect and its stated 80% "
+                  "interval beside the measured one, whether it fell inside, realized / "
+                  "predicted, and the forecast's P(effect > 0); else null")
 
     class Meta:
         model = Hypothesis
@@ -30,9 +36,12 @@ class HypothesisSerializer(WorkspaceScoped):
                   "expected_lift", "expected_lift_low", "expected_lift_high", "basis",
                   "evidence", "measured_lift", "measured_lift_low", "measured_lift_high",
                   "status", "segments", "owner", "exploratory", "guardrail_metrics", "source",
-                  "information", "created_at", "updated_at"]
+                  "information", "forecast_check", "created_at", "updated_at"]
         read_only_fields = ["owner", "created_at", "updated_at", "measured_lift",
                             "measured_lift_low", "measured_lift_high", "status", "information"]
+
+    def get_forecast_check(self, obj: Hypothesis) -> dict | None:
+        return forecast_check(obj)
 
     def validate(self, attrs: dict) -> dict:
         values = [attrs.get(name, getattr(self.instance, name, None)) for name in

@@ -4,6 +4,7 @@ data, analysis, conclusion) and learnings."""
 from __future__ import annotations
 
 from django.db import IntegrityError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import selectors as ws_selectors
 from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
 from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
@@ -71,6 +73,27 @@ class HypothesisViewSet(ScopedWrites, viewsets.ModelViewSet):
             experiment_services.hypothesis_changed(
                 self.saved, reason=f"hypothesis #{self.saved.pk} changed"
             )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("workspace", str,
+                                     description="a workspace's slug (default: all yours)")],
+        responses={200: OpenApiTypes.OBJECT, **READ_ERRORS})
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def calibration(self, request: Request) -> Response:
+        """Forecast calibration of each of your workspaces (or the one named): concluded
+        hypotheses overall, by author and by evidence level: interval coverage (stated
+        intervals read as 80%, Wilson 95% interval), realized / predicted as a ratio of means
+        (bootstrap 95% interval, seed 0, 2,000 resamples), and the Brier score of
+        P(effect > 0) against "validated"; forecasts without an interval are excluded and
+        counted. ``{"results": [{"workspace": slug, "shrink_forecasts", "overall", ...}]}``."""
+        slug = request.query_params.get("workspace", "")
+        if slug:
+            workspaces = [ws_selectors.workspace_get(request.user, slug)[0]]
+        else:
+            workspaces = list(ws_selectors.workspaces_for(request.user).order_by("slug"))
+        return Response({"results": [
+            {"workspace": ws.slug, "shrink_forecasts": ws.shrink_forecasts,
+             **selectors.workspace_calibration(ws).to_dict()} for ws in workspaces]})
 
     @extend_schema(request=TransitionSerializer, responses={200: HypothesisSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

@@ -16,8 +16,10 @@ from ..models import (
     OptimizationRun,
     Scenario,
     ValueEstimate,
+    ValueModel,
     Verdict,
     effort_duration_problem,
+    mapping_errors,
 )
 from ..stale import RunStaleness, run_staleness
 
@@ -29,6 +31,8 @@ class InvestmentSerializer(WorkspaceScoped):
                                                     required=False)
     depends_on = serializers.PrimaryKeyRelatedField(many=True, queryset=Investment.objects.all(),
                                                     required=False)
+    value_model = serializers.PrimaryKeyRelatedField(queryset=ValueModel.objects.all(),
+                                                     required=False, allow_null=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True,
                                          allow_null=True)
     value_per_cost = serializers.FloatField(read_only=True, required=False)
@@ -40,7 +44,7 @@ class InvestmentSerializer(WorkspaceScoped):
         fields = ["id", "workspace", "workspace_slug", "title", "description", "roadmap", "cost",
                   "effort", "duration_quarters", "target_segments", "hypotheses", "depends_on",
                   "exclusion_group", "must_do", "must_not", "status", "owner", "adoption",
-                  "value_basis", "horizon_months", "assumed_reach", "assumed_value_per_user",
+                  "value_model", "value_basis", "horizon_months", "assumed_reach", "assumed_value_per_user",
                   "assumed_lift", "impact", "confidence", "ease", "expected_value", "value_low",
                   "value_high", "value_sources", "value_computed_at", "reach_users",
                   "effort_total", "value_per_cost", "rice", "ice", "rank", "created_at",
@@ -59,6 +63,35 @@ class InvestmentSerializer(WorkspaceScoped):
             attrs.get("duration_quarters", getattr(self.instance, "duration_quarters", 1)))
         if problem:
             raise serializers.ValidationError({"effort": [problem]})
+        return attrs
+
+
+class ValueModelSerializer(WorkspaceScoped):
+    segment = serializers.PrimaryKeyRelatedField(queryset=Segment.objects.all(), required=False,
+                                                 allow_null=True)
+
+    class Meta:
+        model = ValueModel
+        fields = ["id", "workspace", "workspace_slug", "name", "metric", "kind", "low", "mid",
+                  "high", "source", "segment", "metric_spec", "value_days", "fit",
+                  "measured_at", "created_at", "updated_at"]
+        read_only_fields = ["fit", "measured_at", "created_at", "updated_at"]
+
+    def validate(self, attrs: dict) -> dict:
+        def get(name: str) -> object:
+            return attrs.get(name, getattr(self.instance, name, None))
+
+        kind = get("kind") or "entered"
+        errors = mapping_errors(kind, get("low"), get("mid"), get("high"), get("source"))
+        if kind == "measured":
+            if not get("segment"):
+                errors["segment"] = "a measured mapping needs the segment whose users it reads"
+            if not get("metric_spec"):
+                errors["metric_spec"] = ('a measured mapping needs the metric per user, e.g. '
+                                         '{"kind": "conversion", "event": '
+                                         '"onboarding_completed", "window_days": 7}')
+        if errors:
+            raise serializers.ValidationError({k: [v] for k, v in errors.items()})
         return attrs
 
 

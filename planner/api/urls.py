@@ -6,6 +6,7 @@ from . import views
 
 router = DefaultRouter()
 router.register("investments", views.InvestmentViewSet, basename="investment")
+router.register("value-models", views.ValueModelViewSet, basename="value-model")
 router.register("scenarios", views.ScenarioViewSet, basename="scenario")
 router.register("runs", views.RunViewSet, basename="run")
 router.register("decisions", views.DecisionViewSet, basename="decision")

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.filters import BoundedIdsFilter, UpdatedAtFilterSet, updated_since
-from accounts.api.permissions import checked_object
+from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from accounts.api.serializers import field_invalid, model_invalid, validated
@@ -35,6 +35,7 @@ from .serializers import (
     RunSerializer,
     ScenarioSerializer,
     ValueEstimateSerializer,
+    ValueModelSerializer,
 )
 
 
@@ -68,6 +69,9 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
         return {"owner": self.request.user}
 
     def check_write(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        model = serializer.validated_data.get("value_model")
+        if model is not None and model.workspace_id != workspace.pk:
+            raise ValidationError({"value_model": [f"{model.pk} is not in this workspace"]})
         if "depends_on" in serializer.validated_data:
             problem = services.dependency_problem(serializer.instance,
                                                   serializer.validated_data["depends_on"])
@@ -108,6 +112,54 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
         investment = self.get_object()
         page = self.paginate_queryset(investment.estimates.all())
         return self.get_paginated_response(ValueEstimateSerializer(page, many=True).data)
+
+
+@crud_schema(
+    ValueModelSerializer,
+    description="Value models: how a relative lift of a hypothesis's metric moves an "
+                "investment's value (an elasticity with its interval). kind = identity (value "
+                "itself, 1), entered (low <= mid <= high, an 80% interval, with a source) or "
+                "measured (from the segment's users: metric_spec per user against revenue in "
+                "the first value_days days; fit on a calibration split, checked on a holdout; "
+                "observational). Saving re-values the investments that use it.")
+class ValueModelViewSet(ScopedWrites, viewsets.ModelViewSet):
+    serializer_class = ValueModelSerializer
+    filterset_fields = ["kind", "metric"]
+    ordering_fields = ["name", "updated_at"]
+    ordering = ["name", "id"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.value_models_for(self.request.user).order_by("name", "id")
+
+    def check_write(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        segment = serializer.validated_data.get("segment")
+        if segment is not None and segment.workspace_id != workspace.pk:
+            raise ValidationError({"segment": [f"{segment.pk} is not in this workspace"]})
+
+    def saved_hook(self) -> None:
+        # Measured and checked in the write's transaction: a refusal leaves nothing behind.
+        try:
+            services.value_model_save(value_model=self.saved)
+        except services.PlannerInvalid as exc:
+            raise field_invalid(exc) from None
+
+    def perform_destroy(self, instance):  # type: ignore[no-untyped-def]
+        require_role(self.request.user, instance.workspace_id, self.write_action)
+        services.value_model_delete(value_model=instance)
+
+    @extend_schema(request=None, responses={200: ValueModelSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def measure(self, request: Request, pk: str | None = None) -> Response:
+        """Measure a measured mapping again on the segment's latest data; the investments
+        that use it are re-valued."""
+        model = checked_object(self, "define")
+        if model.kind != "measured":
+            raise ValidationError({"kind": ["only a measured mapping is measured"]})
+        try:
+            services.value_model_save(value_model=model, reason="value model measured")
+        except services.PlannerInvalid as exc:
+            raise field_invalid(exc) from None
+        return Response(ValueModelSerializer(model).data)
 
 
 @crud_schema(ScenarioSerializer)

@@ -102,6 +102,11 @@ def world(team, api, tmp_path, django_capture_on_commit_callbacks):  # type: ign
     investment.hypotheses.add(w["hypothesis_x"])
     planner_services.investment_revalue(investment=investment)
     w["investment"] = investment
+    from planner.models import ValueModel
+
+    w["value_model"] = ValueModel.objects.create(
+        workspace=acme, name="reports -> LTV", metric="reports_7d", kind="entered", low=0.2,
+        mid=0.4, high=0.7, source="cohort study")
     w["scenario"] = Scenario.objects.create(workspace=acme, name="q2", budget=200,
                                             frontier_points=0)
     with django_capture_on_commit_callbacks(execute=True):

@@ -119,6 +119,23 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/hypotheses/{pk}/history/", "GET"): Op(V, 200, "hypothesis"),
     ("/api/v1/hypotheses/{pk}/transition/", "POST"): Op(
         "define", 200, "hypothesis", body=lambda w: {"status": "prioritized", "note": "next"}),
+    # forecast calibration: one entry per workspace of the caller's
+    ("/api/v1/hypotheses/calibration/", "GET"): Op(V, 200),
+    # value models
+    ("/api/v1/value-models/", "GET"): Op(V, 200, lists="value_model"),
+    ("/api/v1/value-models/", "POST"): Op(
+        "define", 201, body=lambda w: {"workspace": "acme", "name": "sessions -> LTV",
+                                       "kind": "entered", "low": 0.1, "mid": 0.2, "high": 0.4,
+                                       "source": "a guess from the 2025 cohorts"}),
+    ("/api/v1/value-models/{pk}/", "GET"): Op(V, 200, "value_model"),
+    ("/api/v1/value-models/{pk}/", "PUT"): Op(
+        "define", 200, "value_model",
+        body=lambda w: {"name": "reports -> LTV", "kind": "identity"}),
+    ("/api/v1/value-models/{pk}/", "PATCH"): Op("define", 200, "value_model",
+                                                body=lambda w: {"mid": 0.5}),
+    ("/api/v1/value-models/{pk}/", "DELETE"): Op("define", 204, "value_model"),
+    # an entered model is not measured: the role check first, then a 400 on "kind"
+    ("/api/v1/value-models/{pk}/measure/", "POST"): Op("define", 400, "value_model"),
     # experiments
     ("/api/v1/experiments/", "GET"): Op(V, 200, lists="experiment"),
     # another workspace cannot see the hypothesis: 400 on that field (tested elsewhere too)

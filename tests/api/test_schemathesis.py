@@ -44,7 +44,7 @@ OBJECT_OF = {"workspaces": "workspace", "datasets": "dataset", "imports": "impor
              "refreshes": "refresh", "analyses": "analysis", "hypotheses": "hypothesis",
              "experiments": "experiment", "learnings": "learning",
              "investments": "investment", "scenarios": "scenario", "runs": "run",
-             "decisions": "decision", "webhooks": "webhook"}
+             "decisions": "decision", "webhooks": "webhook", "value-models": "value_model"}
 
 
 def _references(world: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +52,8 @@ def _references(world: dict[str, Any]) -> dict[str, Any]:
     segment = world["segment"].pk
     return {"workspace": "acme", "dataset": world["dataset"].pk, "segment": segment,
             "hypothesis": world["hypothesis_x"].pk, "investment": world["investment"].pk,
-            "segments": [segment], "target_segments": [segment], "breakdown_segments": [segment]}
+            "segments": [segment], "target_segments": [segment], "breakdown_segments": [segment],
+            "value_model": world["value_model"].pk}
 
 
 class _Rollback(Exception):

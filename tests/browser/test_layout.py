@@ -12,7 +12,8 @@ from test_import_flow import OVERFLOWING_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHARTS = {"experiment": "#chart-forest .main-svg", "funnel": "#chart-funnel .main-svg"}
+CHARTS = {"experiment": "#chart-forest .main-svg", "funnel": "#chart-funnel .main-svg",
+          "calibration": "#chart-calibration .main-svg"}
 
 
 def seed_pages(team: dict[str, Any], tmp_path: Path) -> dict[str, str]:
@@ -35,9 +36,19 @@ def seed_pages(team: dict[str, Any], tmp_path: Path) -> dict[str, str]:
     hypothesis = Hypothesis.objects.create(
         workspace=team["acme"], statement="An onboarding checklist lifts completion on web",
         mechanism="Web users stall on the second step", metric="onboarded_7d",
-        expected_lift=0.1, evidence=Evidence.ASSUMPTION, owner=team["analyst"])
+        expected_lift=0.1, expected_lift_low=0.04, expected_lift_high=0.16,
+        evidence=Evidence.ASSUMPTION, owner=team["analyst"])
     hypothesis.segments.add(web)
     plan["investments"]["A"].hypotheses.add(hypothesis)
+    # The proxy metric reaches value through an entered value model (its provenance card).
+    from planner.models import ValueModel
+
+    mapping = services.value_model_save(value_model=ValueModel(
+        workspace=team["acme"], name="7-day onboarding -> 90-day LTV (web), from the 2025 "
+        "cohort study", metric="onboarded_7d", kind="entered", low=0.05, mid=0.15, high=0.3,
+        source="the 2025 cohort study of web signups: onboarded users' LTV over the rest's"))
+    plan["investments"]["A"].value_model = mapping
+    plan["investments"]["A"].save(update_fields=["value_model"])
     in_flight = Hypothesis.objects.create(
         workspace=team["acme"], statement="Mobile users who invite a teammate in week one "
         "upgrade twice as often", metric="upgrade", expected_lift=0.2)
@@ -93,6 +104,9 @@ def seed_pages(team: dict[str, Any], tmp_path: Path) -> dict[str, str]:
         "hypothesis": f"/w/acme/hypotheses/{hypothesis.pk}/",
         "experiment": f"/w/acme/experiments/{experiment.pk}/",
         "learnings": "/w/acme/learnings/",
+        "calibration": "/w/acme/calibration/",
+        "value_models": "/w/acme/value-models/",
+        "investment": f"/w/acme/investments/{plan['investments']['A'].pk}/",
         "behaviour": "/w/acme/behaviour/",
         "funnel": f"/w/acme/behaviour/{analyses['funnel']}/",
         "discovery": f"/w/acme/behaviour/{analyses['discovery']}/",

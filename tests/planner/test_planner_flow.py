@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from statistics import NormalDist
 
 import pytest
 from django.core.management import call_command
@@ -57,7 +58,15 @@ def test_expected_value_is_computed_from_snapshot_and_hypothesis(team, segment):
     ltv90 = snap.signals["ltv_90"]
     # 20 users x 0.5 adoption x LTV90 x 10% lift x P(success | observational) 0.35
     assert inv.expected_value == pytest.approx(20 * 0.5 * ltv90["estimate"] * 0.1 * 0.35)
-    assert inv.value_low == pytest.approx(20 * 0.5 * ltv90["low"] * 0.05 * 0.35)
+    # The range is propagated: every user paid 20, so only the lift is uncertain, a two-piece
+    # normal with median 0.1 whose stated [0.05, 0.2] holds 80%; the stored low is the value's
+    # 5th percentile: 0.1 - z(0.95)/z(0.90) x 0.05, times the rest (Monte Carlo, 20,000 draws:
+    # one standard error of that percentile is ~0.04 here).
+    assert ltv90["low"] == ltv90["high"] == ltv90["estimate"]
+    rest = 20 * 0.5 * ltv90["estimate"] * 0.35
+    z95, z90 = NormalDist().inv_cdf(0.95), NormalDist().inv_cdf(0.90)
+    assert inv.value_low == pytest.approx(rest * (0.1 - z95 / z90 * 0.05), abs=0.15)
+    assert inv.value_high == pytest.approx(rest * (0.1 + z95 / z90 * 0.1), abs=0.3)
     assert inv.value_sources["reach"]["source"].startswith(f"snapshot #{snap.pk}")
     assert "hypothesis" in inv.value_sources["lift"]["source"]
     # A concluded experiment replaces the expectation and raises P(success).

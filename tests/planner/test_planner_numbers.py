@@ -351,8 +351,9 @@ def test_values_never_leave_their_domain(team):
                                     value_basis="revenue_per_active_user")
     services.investment_revalue(investment=inv)
     inv.refresh_from_db()
-    # 1e9 x 1e6 x -1 x 0.2 x 60 = -1.2e16: capped at the domain's -1e15.
-    assert (inv.expected_value, inv.value_low, inv.value_high) == (-1e15, -1e15, 0.0)
+    # 1e9 x 1e6 x -1 x 0.2 x 60 = -1.2e16: capped at the domain's -1e15 (every input is
+    # exact, so the propagated range is the value itself).
+    assert (inv.expected_value, inv.value_low, inv.value_high) == (-1e15, -1e15, -1e15)
     assert inv.value_sources["capped"] == (
         "the computed value -1.2e+16 is outside -1e+15..1e+15: capped")
     assert all(math.isfinite(e.expected_value) for e in ValueEstimate.objects.all())

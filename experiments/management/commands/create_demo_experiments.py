@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.management.workspace import workspace_from_options
@@ -39,6 +40,8 @@ class Command(BaseCommand):
             raise CommandError("run create_demo_segments, refresh_segments and create_demo_plan "
                                "first")
         pm = get_user_model().objects.filter(username="analyst").first()
+        # Forecast calibration needs a history of concluded forecasts to read.
+        call_command("create_demo_history", workspace=workspace.slug, stdout=self.stdout)
         # create_demo_plan designs tests of its own (not run): look for this command's.
         if Experiment.objects.filter(workspace=workspace, name="Onboarding checklist v2").exists():
             self.stdout.write("demo experiments exist already")

@@ -11,7 +11,7 @@ from experiments import services as experiment_services
 from experiments.models import Evidence, Experiment, Hypothesis
 from jobs.services import job_run
 from planner import services
-from planner.models import Investment, OptimizationRun, Scenario
+from planner.models import Investment, MappingKind, OptimizationRun, Scenario, ValueModel
 from segments.models import Segment
 
 HYPOTHESES = [
@@ -25,6 +25,16 @@ HYPOTHESES = [
     ("Partner-sourced users respond to co-branded templates", "Partner channel",
      "partners' templates match their customers' workflows", 0.12, (0.0, 0.25),
      Evidence.ASSUMPTION),
+]
+# The checklist's metric is a proxy (7-day onboarding), not value: a measured value model
+# maps it to 90-day LTV on each platform's own users.
+CHECKLIST_METRIC = "onboarded_7d"
+ONBOARDING_SPEC = {"name": CHECKLIST_METRIC, "kind": "conversion",
+                   "event": "onboarding_completed", "window_days": 7}
+VALUE_MODELS = [  # name, segment, investments
+    ("7-day onboarding -> 90-day LTV (web)", "Web users", ["Onboarding checklist v2 (web)"]),
+    ("7-day onboarding -> 90-day LTV (mobile)", "Mobile users",
+     ["Onboarding checklist (mobile)"]),
 ]
 # title, roadmap, cost, effort, segment, hypothesis index, value basis, extra
 INVESTMENTS: list[tuple[str, str, float, dict[str, float], str, int | None, str, dict]] = [
@@ -79,7 +89,8 @@ class Command(BaseCommand):
         for statement, seg, mechanism, lift, (lo, hi), evidence in HYPOTHESES:
             hyp, _ = Hypothesis.objects.get_or_create(
                 workspace=workspace, statement=statement,
-                defaults={"mechanism": mechanism, "metric": "ltv_90", "expected_lift": lift,
+                defaults={"mechanism": mechanism, "expected_lift": lift,
+                          "metric": CHECKLIST_METRIC if "checklist" in statement else "ltv_90",
                           "expected_lift_low": lo, "expected_lift_high": hi,
                           "evidence": evidence, "owner": owner,
                           "basis": "segment signals and the team's judgement"})
@@ -100,6 +111,20 @@ class Command(BaseCommand):
                 inv.hypotheses.add(hyps[hyp])
             created[title] = inv
         created["Share-a-report flow"].depends_on.add(created["Onboarding checklist v2 (web)"])
+        for name, seg, titles in VALUE_MODELS:
+            if seg not in segments:
+                continue
+            model = ValueModel.objects.filter(workspace=workspace, name=name).first()
+            if model is None:
+                model = services.value_model_save(value_model=ValueModel(
+                    workspace=workspace, name=name, metric=CHECKLIST_METRIC,
+                    kind=MappingKind.MEASURED, segment=segments[seg],
+                    metric_spec=ONBOARDING_SPEC, value_days=90))
+                self.stdout.write(f"value model '{name}': elasticity {model.mid:.3f} "
+                                  f"[{model.low:.3f}, {model.high:.3f}] on "
+                                  f"{model.fit['n_users']} users")
+            for title in titles:
+                Investment.objects.filter(pk=created[title].pk).update(value_model=model)
         services.workspace_revalue(workspace=workspace, reason="demo setup")
         self._designed_tests(workspace, hyps, segments, owner)
         quarters = ["2027Q1", "2027Q2", "2027Q3", "2027Q4"]
