@@ -25,6 +25,7 @@ TRACKED: dict[str, frozenset[str]] = {
                                      "value_sources", "reach_users", "effort_total",
                                      "value_computed_at", "updated_at"}),
     "planner.decision": frozenset(),
+    "planner.roadmapversion": frozenset({"context"}),
     "segments.segment": frozenset({"updated_at"}),
 }
 # (model label, m2m field) pairs whose membership changes are recorded.
