@@ -29,6 +29,7 @@ from .models import (
 )
 from .roadmap_diff import Change, PlanContext, PlanItem, diff_plans, evidence_level
 from .roadmap_formats import external_id
+from .roadmap_timeline import TimelineItem
 from .services import PlannerInvalid
 
 VERDICT_STATE = {Verdict.APPROVE: ItemState.APPROVE, Verdict.DEFER: ItemState.DEFER,
@@ -296,3 +297,26 @@ def export_meta(version: RoadmapVersion | None, workspace: Workspace) -> dict[st
             "version": version.number if version else None,
             "adopted_at": version.adopted_at.isoformat() if version else None,
             "adopted_from_run": version.adopted_from_id if version else None}
+
+
+# ----- timeline ------------------------------------------------------------------------------
+def timeline_items(version: RoadmapVersion, changes: list[Change] | None = None,
+                   states: tuple[str, ...] = (ItemState.APPROVE, ItemState.PROPOSED,
+                                              ItemState.DEFER)) -> list[TimelineItem]:
+    """The version's items (approved, proposed, deferred) for the timeline, each marked with
+    what changed since the version before (``changes``)."""
+    marks: dict[str, str] = {}
+    for change in changes or []:
+        if change.kind != "dropped":
+            marks.setdefault(change.id, change.kind)
+    rows = list(version.items.filter(state__in=states).order_by("start_quarter", "title", "id"))
+    titles = dict(version.items.values_list("investment_id", "title"))
+    missing = {d for r in rows for d in (r.depends_on or []) if d not in titles}
+    titles.update(Investment.objects.filter(pk__in=missing).values_list("pk", "title"))
+    return [TimelineItem(
+        id=r.investment_id, title=r.title, roadmap=r.roadmap, state=r.state,
+        start_quarter=r.start_quarter, duration=r.duration_quarters,
+        teams=tuple(sorted(t for t, u in (r.teams or {}).items() if u)), value=r.value,
+        cost=r.cost, evidence=r.evidence,
+        depends_on=tuple(titles.get(d, f"#{d}") for d in (r.depends_on or [])),
+        change=marks.get(str(r.investment_id), "")) for r in rows]
