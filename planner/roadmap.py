@@ -319,4 +319,5 @@ def timeline_items(version: RoadmapVersion, changes: list[Change] | None = None,
         teams=tuple(sorted(t for t, u in (r.teams or {}).items() if u)), value=r.value,
         cost=r.cost, evidence=r.evidence,
         depends_on=tuple(titles.get(d, f"#{d}") for d in (r.depends_on or [])),
-        change=marks.get(str(r.investment_id), "")) for r in rows]
+        change=marks.get(str(r.investment_id), ""),
+        state_label=str(ItemState(r.state).label)) for r in rows]

@@ -33,6 +33,7 @@ class TimelineItem:
     evidence: str = ""
     depends_on: tuple[str, ...] = ()  # titles of the items it depends on
     change: str = ""  # added | moved | value_changed since the version before
+    state_label: str = ""  # how pages name the state ("approved"); the state when empty
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.permissions import checked_object, require_role
-from accounts.api.schema import ERRORS, READ_ERRORS, read_schema
+from accounts.api.schema import ERRORS, LIST_ERRORS, read_schema
 from accounts.api.serializers import field_invalid, validated
 from accounts.models import Workspace
 from accounts.selectors import workspaces_for
@@ -75,7 +75,7 @@ class RoadmapVersionViewSet(viewsets.ReadOnlyModelViewSet):
         return qs.filter(workspace__slug=slug) if slug else qs
 
     @extend_schema(parameters=[WORKSPACE], responses={200: RoadmapVersionSerializer,
-                                                      **READ_ERRORS})
+                                                      **LIST_ERRORS})
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def current(self, request: Request) -> Response:
         """The workspace's current roadmap (its latest version); 404 before the first
@@ -90,7 +90,7 @@ class RoadmapVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(parameters=[OpenApiParameter(
         "against", int, description="id of the version to compare with (default: the one "
                                     "before)")], responses={200: RoadmapDiffSerializer,
-                                                            **READ_ERRORS})
+                                                            **LIST_ERRORS})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def diff(self, request: Request, pk: str | None = None) -> Response:
         """What changed from another version (default: the previous one) to this one: items
@@ -156,7 +156,7 @@ class RoadmapVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(parameters=[WORKSPACE, OpenApiParameter("as", str, enum=list(FORMATS)),
                                OpenApiParameter("version", int, description="version number "
                                                 "(default: the current one)")],
-                   responses={200: None, **READ_ERRORS})
+                   responses={200: None, **LIST_ERRORS})
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def export(self, request: Request) -> Response | HttpResponse:
         """The approved items of a version in a roadmap tool's import shape: ``as=jira``

@@ -175,3 +175,8 @@ class RoadmapDiffSerializer(serializers.Serializer):
     base = serializers.CharField(help_text="v<number>, or 'no roadmap yet'")
     new = serializers.CharField(help_text="v<number> or run #<id>")
     changes = ChangeSerializer(many=True)
+
+
+class RunRoadmapDiffSerializer(RoadmapDiffSerializer):
+    stale = serializers.CharField(allow_null=True,
+                                  help_text="why the run cannot be adopted, or null")

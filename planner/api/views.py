@@ -29,8 +29,8 @@ from .serializers import (
     DecideSerializer,
     DecisionSerializer,
     InvestmentSerializer,
-    RoadmapDiffSerializer,
     RunInputsSerializer,
+    RunRoadmapDiffSerializer,
     RunSerializer,
     ScenarioSerializer,
     ValueEstimateSerializer,
@@ -175,7 +175,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             return response
         return Response({"run": int(pk), "items": rows})
 
-    @extend_schema(responses={200: RoadmapDiffSerializer, **READ_ERRORS})
+    @extend_schema(responses={200: RunRoadmapDiffSerializer, **READ_ERRORS})
     @action(detail=True, methods=["get"], url_path="against-roadmap", filter_backends=[],
             pagination_class=None)
     def against_roadmap(self, request: Request, pk: str | None = None) -> Response:
