@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from accounts.management.workspace import workspace_from_options
 from experiments.models import Evidence, Hypothesis
 from jobs.services import job_run
+from planner import roadmap as roadmaps
 from planner import services
-from planner.models import Investment, OptimizationRun, Scenario
+from planner.models import Investment, OptimizationRun, RoadmapVersion, Scenario
 from segments.models import Segment
 
 HYPOTHESES = [
@@ -105,3 +106,23 @@ class Command(BaseCommand):
             run = OptimizationRun.objects.get(pk=run.pk)
             self.stdout.write(f"scenario '{sc.name}': {run.status}, value {run.objective or 0:,.0f}"
                               f", {run.allocations.filter(chosen=True).count()} items chosen")
+        self._adopt(workspace)
+
+    def _adopt(self, workspace: Any) -> None:
+        """The council adopts the '2027 plan' run as roadmap v1 and approves its two most
+        valuable items (once: a workspace that has a roadmap keeps it)."""
+        if RoadmapVersion.objects.filter(workspace=workspace).exists():
+            return
+        run = (OptimizationRun.objects.filter(workspace=workspace, scenario__name="2027 plan",
+                                              finished_at__isnull=False)
+               .order_by("-created_at").first())
+        if run is None or roadmaps.run_is_stale(run):
+            return
+        council = get_user_model().objects.filter(username="council").first()
+        version = roadmaps.roadmap_adopt(run=run, user=council, note="demo: the 2027 plan")
+        for item in version.items.order_by("-value")[:2]:
+            roadmaps.roadmap_decide(version=version, investment=item.investment,
+                                   verdict="approve", rationale="highest value in the plan",
+                                   user=council)
+        self.stdout.write(f"roadmap v{version.number}: {version.items.count()} items, "
+                          "2 approved")
