@@ -208,7 +208,6 @@ def roadmap_adopt(*, run: OptimizationRun, user: Any, items: list[int] | None = 
                 evidence=evidence_level(inv.value_sources), depends_on=deps.get(pk, []),
                 chosen_by_optimizer=a.chosen, state=carried.get(pk, ItemState.PROPOSED)))
         created = RoadmapItem.objects.bulk_create(rows)
-        version.adopted_by = version.adopted_by  # loaded for the payload
         webhooks.notify_roadmap_adopted(version=version, items=created, base_url=base_url)
     page_cache.forget(run.workspace_id)
     return version

@@ -82,7 +82,10 @@ class Change:
 def evidence_level(value_sources: Mapping[str, Any] | None) -> str:
     """The evidence level behind an investment's value, read from its value sources:
     assumption | observational | experiment | replicated, or "" when none is recorded."""
-    source = str(((value_sources or {}).get("probability_of_success") or {}).get("source", ""))
+    if not isinstance(value_sources, Mapping):
+        return ""
+    figure = value_sources.get("probability_of_success")
+    source = str(figure.get("source", "")) if isinstance(figure, Mapping) else ""
     match = _EVIDENCE.search(source)
     if match:
         return match[1]

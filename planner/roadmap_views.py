@@ -136,10 +136,12 @@ def roadmap_adopt_page(request: HttpRequest, slug: str, run_id: int) -> HttpResp
     if request.method == "POST":
         if not membership.can("decide"):
             raise PermissionDenied
+        if form.is_valid() and not form.cleaned_data["items"]:
+            form.add_error("items", "items: choose at least one item of the run to adopt")
         if form.is_valid():
             try:
                 version = roadmap.roadmap_adopt(
-                    run=run, user=request.user, items=form.cleaned_data["items"] or None,
+                    run=run, user=request.user, items=form.cleaned_data["items"],
                     note=form.cleaned_data["note"], base_url=base_url(request))
                 messages.success(request, f"Adopted run #{run.pk} as roadmap "
                                           f"v{version.number}.")

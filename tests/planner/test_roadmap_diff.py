@@ -113,3 +113,4 @@ def test_evidence_level_reads_the_value_sources():
     assert evidence_level({"probability_of_success": {
         "source": "no evidence: an assumption"}}) == "assumption"
     assert evidence_level({}) == "" and evidence_level(None) == ""
+    assert evidence_level(["not", "a", "mapping"]) == "" and evidence_level({"probability_of_success": 3}) == ""

@@ -55,6 +55,9 @@ def test_adopt_from_the_run_then_the_timeline_and_decisions(world, client):
     assert f"/w/acme/roadmap/adopt/{w['run'].pk}/" in page
     adopt = f"/w/acme/roadmap/adopt/{w['run'].pk}/"
     assert "Adopt run" in text(client.get(adopt))
+    r = client.post(adopt, {"note": "nothing ticked"})
+    assert r.status_code == 400
+    assert "items: choose at least one item of the run to adopt" in text(r)
     r = client.post(adopt, {"items": [w["A"].pk, w["B"].pk, w["C"].pk], "note": "Q1 plan"})
     assert r.status_code == 302 and r["Location"] == "/w/acme/roadmap/"
     quarters = dict(RoadmapItem.objects.values_list("title", "start_quarter"))
@@ -113,3 +116,20 @@ def test_compare_two_versions_and_refuse_unknown_ones(world, client, django_capt
     page = text(client.get("/w/acme/roadmap/v/1/"))
     assert "(history; current is" in page
     assert client.get("/w/acme/roadmap/v/7/").status_code == 404
+
+
+def test_forms_set_keep_approved_and_the_external_reference(team, client):
+    client.force_login(team["admin"])
+    r = client.post("/w/acme/scenarios/", {"name": "loose", "budget": "100",
+                                           "robust_draws": "0", "frontier_points": "0",
+                                           "time_limit": "5"})  # the checkbox left unticked
+    assert r.status_code == 302
+    assert Scenario.objects.get(name="loose").keep_approved is False
+    assert Scenario(workspace=team["acme"], name="x", budget=1).keep_approved is True
+    r = client.post("/w/acme/investments/new/", {
+        "title": "Tracked", "roadmap": "core", "cost": "10", "effort": "{}",
+        "duration_quarters": "1", "external_ref": "PLAN-42", "adoption": "0.2",
+        "value_basis": "ltv_90", "horizon_months": "12", "impact": "1", "confidence": "0.5",
+        "ease": "5"})
+    assert r.status_code == 302
+    assert Investment.objects.get(title="Tracked").external_ref == "PLAN-42"
