@@ -48,15 +48,6 @@ def current_version(workspace: Workspace | int) -> RoadmapVersion | None:
             .select_related("adopted_by", "adopted_from").order_by("-number").first())
 
 
-def approved_investment_ids(workspace: Workspace | int) -> set[int]:
-    """Investments approved on the current version: kept in the next run (``keep_approved``)."""
-    version = current_version(workspace)
-    if version is None:
-        return set()
-    return set(version.items.filter(state=ItemState.APPROVE).values_list("investment_id",
-                                                                        flat=True))
-
-
 def run_is_stale(run: OptimizationRun) -> str | None:
     """Why this run cannot be adopted as it stands, or None.
 
