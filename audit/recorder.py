@@ -26,6 +26,7 @@ TRACKED: dict[str, frozenset[str]] = {
                                      "value_computed_at", "updated_at", "changed_at",
                                      "rank"}),
     "planner.decision": frozenset(),
+    "planner.roadmapversion": frozenset({"context"}),
     "segments.segment": frozenset({"updated_at"}),
 }
 # (model label, m2m field) pairs whose membership changes are recorded.

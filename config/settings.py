@@ -211,6 +211,9 @@ JOB_MEMORY_BUDGET_MB = env_int("JOB_MEMORY_BUDGET_MB", 2048)
 # Webhooks go to public addresses only; 1 allows loopback, private and link-local receivers
 # (a self-hosted install on its own network, the demo). `check --deploy` warns when on.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# Where the app is reached: absolute links in webhook payloads sent outside a request (a page
+# or API request uses its own scheme and host).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -12,6 +12,9 @@ from accounts.models import Workspace, user_link
 
 class WebhookEvent(models.TextChoices):
     ROADMAP_APPROVED = "roadmap.approved", "Roadmap approved (a council approve decision)"
+    ROADMAP_ADOPTED = "roadmap.adopted", "Roadmap version adopted from a run"
+    ROADMAP_DECISION = "roadmap.decision", ("Roadmap decision (approve, reject, defer or "
+                                            "revoke an item of the current version)")
     INVESTMENT_CHANGED = "investment.changed", "Investment value changed"
     EXPERIMENT_CONCLUDED = "experiment.concluded", "Experiment concluded"
     SEGMENT_REFRESHED = "segment.refreshed", "Segments refreshed"

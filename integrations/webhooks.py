@@ -267,6 +267,59 @@ def notify_decision(*, decision: Any) -> None:
     })
 
 
+def absolute(base_url: str | None, path: str) -> str:
+    """``path`` on the app's address: the request's own (``base_url``), else
+    ``settings.PUBLIC_BASE_URL``."""
+    base = (base_url or getattr(settings, "PUBLIC_BASE_URL", "")).rstrip("/")
+    return f"{base}{path}"
+
+
+def _version_links(workspace: Workspace, version: Any, base_url: str | None) -> dict[str, str]:
+    return {
+        "version_url": absolute(base_url, f"/api/v1/roadmap-versions/{version.pk}/"),
+        "current_url": absolute(base_url,
+                                f"/api/v1/roadmap-versions/current/?workspace={workspace.slug}"),
+        "page_url": absolute(base_url, f"/w/{workspace.slug}/roadmap/v/{version.number}/"),
+    }
+
+
+def notify_roadmap_adopted(*, version: Any, items: list[Any], base_url: str | None) -> None:
+    """``roadmap.adopted``: the council adopted a run (or chosen items) as a new version."""
+    workspace = version.workspace
+    previous = version.number - 1
+    emit(workspace, WebhookEvent.ROADMAP_ADOPTED, {
+        "version": {"id": version.pk, "number": version.number, "note": version.note,
+                    "adopted_at": version.adopted_at,
+                    "adopted_by": getattr(version.adopted_by, "username", None)},
+        "run": version.adopted_from_id,
+        "items": [{"investment": i.investment_id, "title": i.title, "state": i.state,
+                   "roadmap": i.roadmap, "start_quarter": i.start_quarter, "value": i.value,
+                   "cost": i.cost} for i in items],
+        **_version_links(workspace, version, base_url),
+        "diff_url": absolute(base_url, f"/api/v1/roadmap-versions/{version.pk}/diff/")
+        if previous >= 1 else None,
+        "run_url": absolute(base_url, f"/w/{workspace.slug}/runs/{version.adopted_from_id}/")
+        if version.adopted_from_id else None,
+    })
+
+
+def notify_roadmap_decision(*, decision: Any, state: str, base_url: str | None) -> None:
+    """``roadmap.decision`` for every council decision on an item of the current version."""
+    version, investment = decision.version, decision.investment
+    workspace = version.workspace
+    emit(workspace, WebhookEvent.ROADMAP_DECISION, {
+        "decision": decision.pk, "verdict": decision.verdict, "state": state,
+        "rationale": decision.rationale,
+        "decided_by": getattr(decision.decided_by, "username", None),
+        "decided_at": decision.decided_at,
+        "version": {"id": version.pk, "number": version.number},
+        "investment": {"id": investment.pk, "title": investment.title,
+                       "external_ref": investment.external_ref,
+                       "url": absolute(base_url, f"/api/v1/investments/{investment.pk}/")},
+        **_version_links(workspace, version, base_url),
+    })
+
+
 def notify_investment_changed(*, investment: Any, reason: str) -> None:
     """``investment.changed`` when a re-valuation moved an investment's value."""
     emit(investment.workspace, WebhookEvent.INVESTMENT_CHANGED, {

@@ -13,7 +13,8 @@ from experiments.models import Experiment, Hypothesis, HypothesisStatus, Learnin
 from segments.models import Refresh, Segment, SegmentSnapshot
 
 from . import selectors
-from .models import Allocation, Decision, OptimizationRun, Roadmap
+from .models import Allocation, Decision, OptimizationRun, Roadmap, RoadmapVersion
+from .roadmap_diff import evidence_level
 from .stale import run_staleness
 
 # The headline value per user: 90-day LTV, else the best money signal the data supports.
@@ -76,11 +77,13 @@ def latest_allocation(workspace: Workspace) -> dict[str, Any] | None:
               .values("roadmap").annotate(cost=Sum("cost"), value=Sum("value"),
                                           items=Count("id"))}
     budget = float((run.inputs or {}).get("budget") or 0)
+    # Share of spend, as the run page shows it (not of the budget).
+    spend = sum(float(r.get("cost") or 0) for r in totals.values())
     by_roadmap = [{"roadmap": label, "cost": float(totals.get(key, {}).get("cost") or 0),
                    "value": float(totals.get(key, {}).get("value") or 0),
                    "items": int(totals.get(key, {}).get("items") or 0),
-                   "share": (float(totals.get(key, {}).get("cost") or 0) / budget)
-                   if budget else None}
+                   "share": (float(totals.get(key, {}).get("cost") or 0) / spend)
+                   if spend else None}
                   for key, label in Roadmap.choices]
     marginal = (run.plan or {}).get("marginal_values") or {}
     # The run's own binding report (planner/optimizer/binding.py), so the words agree with the
@@ -88,11 +91,35 @@ def latest_allocation(workspace: Workspace) -> dict[str, Any] | None:
     records = (run.plan or {}).get("binding")
     binds = [r["words"] for r in records if r.get("binds")] if records is not None else \
         [f"team {k}" for k, v in (marginal.get("capacity") or {}).items() if v]
-    return {"run": run, "staleness": run_staleness(run), "budget": budget,
+    version = (RoadmapVersion.objects.filter(workspace=workspace).order_by("-number").first())
+    decisions = (Decision.objects.filter(version=version) if version is not None
+                 else Decision.objects.filter(run=run))
+    return {"run": run, "staleness": run_staleness(run), "budget": budget, "spend": spend,
             "by_roadmap": by_roadmap, "binding": binds,
             "budget_marginal": marginal.get("budget"), "frontier": run.frontier or [],
-            "decisions": Decision.objects.filter(run=run).select_related(
-                "investment", "decided_by")[:20]}
+            "funded": funded_items(run), "version": version,
+            "decisions": decisions.select_related("investment", "decided_by")[:20]}
+
+
+FUNDED_LIMIT = 200
+
+
+def funded_items(run: OptimizationRun) -> list[dict[str, Any]]:
+    """The run's chosen items by roadmap (value, cost, quarter, teams from the run's inputs,
+    evidence level behind today's value); at most FUNDED_LIMIT, the most valuable first."""
+    effort = {i["id"]: i.get("effort") or {} for i in (run.inputs or {}).get("items", [])}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for a in (Allocation.objects.filter(run=run, chosen=True).select_related("investment")
+              .order_by("-value", "investment_id")[:FUNDED_LIMIT]):
+        teams = effort.get(str(a.investment_id), {})
+        groups.setdefault(a.roadmap, []).append({
+            "title": a.investment.title, "investment": a.investment_id, "value": a.value,
+            "cost": a.cost, "quarter": a.start_quarter,
+            "teams": sorted(t for t, u in teams.items() if u),
+            "evidence": evidence_level(a.investment.value_sources)})
+    order = [key for key, _ in Roadmap.choices]
+    return [{"roadmap": k, "items": groups[k]}
+            for k in sorted(groups, key=lambda k: order.index(k) if k in order else 99)]
 
 
 def dashboard(workspace: Workspace, user: object) -> dict[str, Any]:

@@ -173,7 +173,7 @@ class InvestmentForm(WorkspaceModelForm):
         model = Investment
         fields = ["title", "description", "roadmap", "cost", "effort", "duration_quarters",
                   "target_segments", "hypotheses", "depends_on", "exclusion_group", "must_do",
-                  "must_not", "adoption", "value_model", "value_basis", "horizon_months", "assumed_reach",
+                  "must_not", "external_ref", "adoption", "value_model", "value_basis", "horizon_months", "assumed_reach",
                   "assumed_value_per_user", "assumed_lift", "impact", "confidence", "ease"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
@@ -231,8 +231,8 @@ class ScenarioForm(forms.ModelForm):
 
     class Meta:
         model = Scenario
-        fields = ["name", "budget", "shares", "capacity", "quarters", "schedule", "robust_draws",
-                  "frontier_points", "time_limit"]
+        fields = ["name", "budget", "shares", "capacity", "quarters", "schedule", "keep_approved",
+                  "robust_draws", "frontier_points", "time_limit"]
 
     def __init__(self, *args, workspace=None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)

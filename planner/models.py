@@ -295,6 +295,9 @@ class Investment(models.Model):
                                        help_text="items sharing a group are alternatives")
     must_do = models.BooleanField(default=False)
     must_not = models.BooleanField(default=False)
+    external_ref = models.CharField(
+        max_length=200, blank=True,
+        help_text="the item's key in a roadmap tool (e.g. Jira PLAN-12); exports carry it")
     status = models.CharField(max_length=16, choices=InvestmentStatus.choices,
                               default=InvestmentStatus.PROPOSED)
     owner = user_link()
@@ -429,6 +432,9 @@ class Scenario(models.Model):
                                     help_text="segment id (of this workspace) -> at least k "
                                               "chosen items, k from 0 to 1000")
     schedule = models.BooleanField(default=False)
+    keep_approved = models.BooleanField(
+        default=True, help_text="items approved on the current roadmap version are must-do "
+                                "in this scenario's runs (until the council revokes them)")
     robust_draws = models.PositiveIntegerField(
         default=0, validators=within(*ROBUST_DRAWS),
         help_text="Monte Carlo draws of robust mode: 0 (off) to 100,000, within the job memory "
@@ -594,13 +600,78 @@ class Verdict(models.TextChoices):
     APPROVE = "approve"
     DEFER = "defer"
     REJECT = "reject"
+    REVOKE = "revoke", "revoke (back to proposed)"
+
+
+class ItemState(models.TextChoices):
+    PROPOSED = "proposed"
+    APPROVE = "approve", "approved"
+    DEFER = "defer", "deferred"
+    REJECT = "reject", "rejected"
+
+
+class RoadmapVersion(models.Model):
+    """One version of a workspace's approved roadmap: the run (all of it or chosen items) the
+    council adopted, and the context it was adopted in (budget, spend, what bound)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
+                                  related_name="roadmap_versions")
+    number = models.PositiveIntegerField()
+    adopted_from = models.ForeignKey(OptimizationRun, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="adoptions")
+    adopted_by = user_link()
+    adopted_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+    # budget, spend, roadmap_spend, shares, capacity_use of the run at adoption (diff reasons)
+    context = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "number"],
+                                               name="one_roadmap_version_number")]
+
+    def __str__(self) -> str:
+        return f"roadmap v{self.number}"
+
+
+class RoadmapItem(models.Model):
+    """An investment on a roadmap version: its figures at adoption and the council's state."""
+
+    version = models.ForeignKey(RoadmapVersion, on_delete=models.CASCADE, related_name="items")
+    investment = models.ForeignKey(Investment, on_delete=models.CASCADE,
+                                   related_name="roadmap_items")
+    title = models.CharField(max_length=200)
+    roadmap = models.CharField(max_length=16, choices=Roadmap.choices)
+    start_quarter = models.CharField(max_length=20, blank=True)
+    duration_quarters = models.PositiveSmallIntegerField(default=1)
+    value = models.FloatField(validators=within(*VALUE))
+    cost = models.FloatField(validators=within(*COST))
+    teams = models.JSONField(default=dict, blank=True, help_text="effort by team at adoption")
+    evidence = models.CharField(max_length=20, blank=True,
+                                help_text="evidence level behind the value at adoption")
+    depends_on = models.JSONField(default=list, blank=True,
+                                  help_text="investment ids it depended on at adoption")
+    chosen_by_optimizer = models.BooleanField(default=True)
+    state = models.CharField(max_length=10, choices=ItemState.choices,
+                             default=ItemState.PROPOSED)
+
+    class Meta:
+        ordering = ["version", "roadmap", "-value", "id"]
+        constraints = [models.UniqueConstraint(fields=["version", "investment"],
+                                               name="one_item_per_roadmap_version"),
+                       in_range("value", *VALUE, name="roadmap_item_value_range"),
+                       in_range("cost", *COST, name="roadmap_item_cost_range")]
 
 
 class Decision(models.Model):
-    """The council's verdict on an item of a run, with its rationale."""
+    """The council's verdict on an investment of a roadmap version (or, recorded before
+    versions existed or through the run endpoint, of a run), with its rationale."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="decisions")
-    run = models.ForeignKey(OptimizationRun, on_delete=models.CASCADE, related_name="decisions")
+    run = models.ForeignKey(OptimizationRun, null=True, blank=True, on_delete=models.CASCADE,
+                            related_name="decisions")
+    version = models.ForeignKey(RoadmapVersion, null=True, blank=True,
+                                on_delete=models.CASCADE, related_name="decisions")
     investment = models.ForeignKey(Investment, on_delete=models.CASCADE, related_name="decisions")
     verdict = models.CharField(max_length=10, choices=Verdict.choices)
     rationale = models.TextField()
@@ -610,5 +681,3 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-id"]
-
-

@@ -59,8 +59,11 @@ from .models import (
     Decision,
     Investment,
     InvestmentStatus,
+    ItemState,
     MappingKind,
     OptimizationRun,
+    RoadmapItem,
+    RoadmapVersion,
     Scenario,
     ValueBasis,
     ValueEstimate,
@@ -69,6 +72,7 @@ from .models import (
 )
 from .optimizer import DEFAULT_SHARES, Item, Problem, ProblemError, frontier, solve, voi
 from .optimizer.robust import robust_sampled
+from .roadmap_formats import safe_cell
 from .valuation import (
     MEASURED_LEVEL,
     STATED_LEVEL,
@@ -364,6 +368,8 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
         status__in=[InvestmentStatus.REJECTED, InvestmentStatus.DONE]).prefetch_related(
         "target_segments", "depends_on", "hypotheses").order_by("pk"))
     ids = {i.pk for i in investments}
+    # Approved on the current roadmap version: must-do unless the council revokes them.
+    kept = _approved_on_roadmap(scenario.workspace_id) if scenario.keep_approved else set()
     groups: dict[str, list[str]] = {}
     items = []
     for inv in investments:
@@ -375,10 +381,12 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
             "value_high": inv.value_high, "effort": inv.effort,
             "segments": [str(s.pk) for s in inv.target_segments.all()],
             "depends_on": [str(d.pk) for d in inv.depends_on.all() if d.pk in ids],
-            "must_do": inv.must_do, "must_not": inv.must_not,
+            "must_do": inv.must_do or (inv.pk in kept and not inv.must_not),
+            "must_not": inv.must_not,
             "duration": inv.duration_quarters,
             "hypotheses": sorted(str(h.pk) for h in inv.hypotheses.all()
                                  if h.status != HypothesisStatus.INVALIDATED),
+            **({"kept_approved": True} if inv.pk in kept else {}),
         })
     shares = scenario.shares or {k: list(v) for k, v in DEFAULT_SHARES.items()}
     return {
@@ -387,7 +395,7 @@ def scenario_problem(scenario: Scenario) -> dict[str, Any]:
         "exclusions": [g for g in groups.values() if len(g) > 1],
         "min_coverage": scenario.min_coverage, "schedule": scenario.schedule,
         "time_limit": scenario.time_limit, "robust_draws": scenario.robust_draws,
-        "frontier_points": scenario.frontier_points,
+        "frontier_points": scenario.frontier_points, "keep_approved": scenario.keep_approved,
         # What each item's figures rest on, for telling later whether the run is stale.
         "basis": inputs_basis(scenario.workspace_id, investments),
         "information": information_inputs(items),
@@ -425,6 +433,16 @@ def information_inputs(items: list[dict[str, Any]]) -> dict[str, Any]:
             "se_source": f"power calculation: effective MDE {mde:.4g} at alpha {x.alpha:g}, "
                          f"power {x.power:g}"})
     return {"hypotheses": hypotheses, "experiments": experiments}
+
+
+def _approved_on_roadmap(workspace_id: int) -> set[int]:
+    """Investments approved on the workspace's current roadmap version."""
+    version = (RoadmapVersion.objects.filter(workspace_id=workspace_id).order_by("-number")
+               .values_list("pk", flat=True).first())
+    if version is None:
+        return set()
+    return set(RoadmapItem.objects.filter(version_id=version, state=ItemState.APPROVE)
+               .values_list("investment_id", flat=True))
 
 
 def build_problem(inputs: dict[str, Any], budget: float | None = None,
@@ -702,15 +720,8 @@ def approved_roadmap(run: OptimizationRun) -> list[dict[str, Any]]:
     return rows
 
 
-def safe_cell(value: Any) -> Any:
-    """Neutralize spreadsheet formulas: text starting with = + - @ (or tab/CR) gets a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV text of dict rows, formula-injection safe."""
+    """CSV text of dict rows, formula-injection safe (``safe_cell``)."""
     out = io.StringIO()
     if not rows:
         return ""

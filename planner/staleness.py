@@ -28,7 +28,11 @@ NOT_SCENARIO = frozenset({"items", "basis", "exclusions", "information"})
 ITEM_ORDER = ("status", "value", "value_low", "value_high", "cost", "effort", "roadmap",
               "evidence", "snapshots", "hypotheses", "experiments", "duration", "depends_on",
               "segments", "exclusion_group", "must_do", "must_not")
-NOT_COMPARED = frozenset({"id", "title"})
+NOT_COMPARED = frozenset({"id", "title", "kept_approved"})
+# "keep_approved" (a scenario option) makes every item approved on the current roadmap a must-do
+# of later runs: a council approval of a run's own items is not a change of what that run was
+# given, so must-do is compared only where neither side was kept by an approval.
+KEPT = "kept_approved"
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ def compare(then: Mapping[str, Any], now: Mapping[str, Any]) -> list[Change] | N
         for field in _field_order(set(before) | set(after)):
             if field == "status":
                 continue  # within the plan either way (see OUT_OF_PLAN)
+            if field == "must_do" and (before.get(KEPT) or after.get(KEPT)):
+                continue  # forced in by the council's approval (see KEPT)
             if not same(before.get(field), after.get(field)):
                 changes.append(Change("item", field, before.get(field), after.get(field), key,
                                       title))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import brief_views, home_views, views
+from . import brief_views, home_views, roadmap_views, views
 
 urlpatterns = [
     path("", home_views.home, name="home"),
@@ -18,4 +18,11 @@ urlpatterns = [
     path("w/<slug:slug>/value-models/", views.value_models, name="value-models"),
     path("w/<slug:slug>/calibration/", views.calibration, name="calibration"),
     path("w/<slug:slug>/brief/", brief_views.council_brief, name="council-brief"),
+    path("w/<slug:slug>/roadmap/", roadmap_views.roadmap_page, name="roadmap"),
+    path("w/<slug:slug>/roadmap/v/<int:number>/", roadmap_views.roadmap_page,
+         name="roadmap-version"),
+    path("w/<slug:slug>/roadmap/compare/", roadmap_views.roadmap_compare,
+         name="roadmap-compare"),
+    path("w/<slug:slug>/roadmap/adopt/<int:run_id>/", roadmap_views.roadmap_adopt_page,
+         name="roadmap-adopt"),
 ]

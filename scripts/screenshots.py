@@ -4,7 +4,7 @@
 Starts no server: point it at one (`make demo` serves http://127.0.0.1:8000). It logs in
 through the login form, finds the pages by following links from the workspace page and writes
 docs/screenshots/{workspace,brief,dataset,import,jobs,segments,segment,behaviour,discovery,
-backlog,investment,run,hypotheses,experiment,calibration,learnings,api-docs}.png (workspace.png is the dashboard).
+backlog,investment,run,roadmap,hypotheses,experiment,calibration,learnings,api-docs}.png (workspace.png is the dashboard).
 
     python scripts/screenshots.py [--base-url URL] [--username demo] [--password ...]
 
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> list[Path]:
 
             # The printable council brief, linked from the dashboard.
             goto(page, first_href(page, 'a[href$="/brief/"]', "council brief"))
-            page.locator("h3:text-is('Decisions recorded')").wait_for()
+            page.locator("h3:has-text('Decisions recorded')").wait_for()
             written.append(shoot(page, args.out, "brief"))
             goto(page, workspace_url)
 
@@ -119,6 +119,10 @@ def run(args: argparse.Namespace) -> list[Path]:
                 selector = 'table a[href*="/imports/"]'
             goto(page, first_href(page, selector, "import"))
             written.append(shoot(page, args.out, "import"))
+
+            # The approved roadmap's timeline: from the navigation bar.
+            goto(page, first_href(page, 'nav a:text-is("Roadmap")', "roadmap page"))
+            written.append(shoot(page, args.out, "roadmap"))
 
             # Jobs and the API docs: from the navigation bar.
             goto(page, first_href(page, 'nav a:text-is("Jobs")', "jobs page"))

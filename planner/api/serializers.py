@@ -14,6 +14,8 @@ from ..models import (
     Decision,
     Investment,
     OptimizationRun,
+    RoadmapItem,
+    RoadmapVersion,
     Scenario,
     ValueEstimate,
     ValueModel,
@@ -43,7 +45,7 @@ class InvestmentSerializer(WorkspaceScoped):
         model = Investment
         fields = ["id", "workspace", "workspace_slug", "title", "description", "roadmap", "cost",
                   "effort", "duration_quarters", "target_segments", "hypotheses", "depends_on",
-                  "exclusion_group", "must_do", "must_not", "status", "owner", "adoption",
+                  "exclusion_group", "must_do", "must_not", "external_ref", "status", "owner", "adoption",
                   "value_model", "value_basis", "horizon_months", "assumed_reach", "assumed_value_per_user",
                   "assumed_lift", "impact", "confidence", "ease", "expected_value", "value_low",
                   "value_high", "value_sources", "value_computed_at", "reach_users",
@@ -105,7 +107,7 @@ class ScenarioSerializer(WorkspaceScoped):
     class Meta:
         model = Scenario
         fields = ["id", "workspace", "workspace_slug", "name", "budget", "shares", "capacity",
-                  "quarters", "min_coverage", "schedule", "robust_draws", "frontier_points",
+                  "quarters", "min_coverage", "schedule", "keep_approved", "robust_draws", "frontier_points",
                   "time_limit", "created_at"]
         read_only_fields = ["created_at"]
 
@@ -201,8 +203,9 @@ class DecisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Decision
-        fields = ["id", "run", "investment", "verdict", "rationale", "decided_by", "decided_at"]
-        read_only_fields = ["id", "run", "decided_by", "decided_at"]
+        fields = ["id", "run", "version", "investment", "verdict", "rationale", "decided_by",
+                  "decided_at"]
+        read_only_fields = ["id", "run", "version", "decided_by", "decided_at"]
 
 
 class DecideSerializer(serializers.Serializer):
@@ -211,3 +214,68 @@ class DecideSerializer(serializers.Serializer):
     rationale = serializers.CharField(max_length=5000)
 
 
+
+
+class RoadmapItemSerializer(serializers.ModelSerializer):
+    external_id = serializers.SerializerMethodField()
+    external_ref = serializers.CharField(source="investment.external_ref", read_only=True)
+
+    class Meta:
+        model = RoadmapItem
+        fields = ["investment", "title", "external_id", "external_ref", "roadmap", "state",
+                  "start_quarter", "duration_quarters", "value", "cost", "teams", "evidence",
+                  "depends_on", "chosen_by_optimizer"]
+        read_only_fields = fields
+
+    def get_external_id(self, item: RoadmapItem) -> str:
+        from ..roadmap_formats import external_id
+
+        return external_id(item.version.workspace.slug, item.investment_id)
+
+
+class RoadmapVersionSerializer(serializers.ModelSerializer):
+    workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    adopted_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)
+    items = RoadmapItemSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RoadmapVersion
+        fields = ["id", "workspace", "number", "adopted_from", "adopted_by", "adopted_at",
+                  "note", "context", "items"]
+        read_only_fields = fields
+
+
+class AdoptSerializer(serializers.Serializer):
+    run = serializers.IntegerField(min_value=1)
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
+                                  allow_empty=False, max_length=10_000,
+                                  help_text="investment ids of the run to adopt (default: the "
+                                            "items the optimizer chose)")
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+class RoadmapDecideSerializer(serializers.Serializer):
+    investment = serializers.IntegerField(min_value=1)
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    rationale = serializers.CharField(max_length=5000)
+
+
+class ChangeSerializer(serializers.Serializer):
+    investment = serializers.CharField()
+    title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["added", "dropped", "moved", "value_changed"])
+    before = serializers.DictField(allow_null=True)
+    after = serializers.DictField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class RoadmapDiffSerializer(serializers.Serializer):
+    base = serializers.CharField(help_text="v<number>, or 'no roadmap yet'")
+    new = serializers.CharField(help_text="v<number> or run #<id>")
+    changes = ChangeSerializer(many=True)
+
+
+class RunRoadmapDiffSerializer(RoadmapDiffSerializer):
+    stale = serializers.CharField(allow_null=True,
+                                  help_text="why the run cannot be adopted, or null")

@@ -24,7 +24,7 @@ from accounts.api.serializers import field_invalid, model_invalid, validated
 from jobs.services import JobFailed
 from segments.models import Segment
 
-from .. import changes, selectors, services, stale
+from .. import changes, roadmap, selectors, services, stale
 from ..models import Investment, OptimizationRun, Scenario
 from .serializers import (
     AllocationSerializer,
@@ -32,6 +32,7 @@ from .serializers import (
     DecisionSerializer,
     InvestmentSerializer,
     RunInputsSerializer,
+    RunRoadmapDiffSerializer,
     RunSerializer,
     ScenarioSerializer,
     ValueEstimateSerializer,
@@ -255,10 +256,25 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             return response
         return Response({"run": int(pk), **report.to_dict(), "items": rows})
 
+    @extend_schema(responses={200: RunRoadmapDiffSerializer, **READ_ERRORS})
+    @action(detail=True, methods=["get"], url_path="against-roadmap", filter_backends=[],
+            pagination_class=None)
+    def against_roadmap(self, request: Request, pk: str | None = None) -> Response:
+        """This run against the current roadmap version: items added, dropped, moved to another
+        quarter, value changed, each with its reasons (evidence, budget, what binds)."""
+        run = self.get_object()
+        version = roadmap.current_version(run.workspace_id)
+        changes = roadmap.diff_run(run, version)
+        return Response({"base": f"v{version.number}" if version else "no roadmap yet",
+                         "new": f"run #{run.pk}", "changes": [c.to_dict() for c in changes],
+                         "stale": roadmap.run_is_stale(run)})
+
     @extend_schema(request=DecideSerializer, responses={201: DecisionSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def decide(self, request: Request, pk: str | None = None) -> Response:
-        """Record the council's verdict on one item of this run, with its rationale."""
+        """Record the council's verdict on one item of this run, with its rationale (kept for
+        tools written before roadmap versions; the equivalent on the versioned roadmap is
+        ``POST /api/v1/roadmap-versions/{id}/decide/``)."""
         run: OptimizationRun = checked_object(self, "decide")
         values = validated(DecideSerializer, request)
         investment = Investment.objects.filter(pk=values["investment"],

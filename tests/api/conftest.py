@@ -15,7 +15,7 @@ from experiments.models import Experiment, Hypothesis, Learning
 from integrations import webhooks
 from jobs.models import Job
 from planner import services as planner_services
-from planner.models import Decision, Investment, OptimizationRun, Scenario
+from planner.models import Decision, Investment, OptimizationRun, RoadmapVersion, Scenario
 from segments import segment_services
 from segments.models import Refresh, SegmentSnapshot
 
@@ -116,6 +116,9 @@ def world(team, api, tmp_path, django_capture_on_commit_callbacks):  # type: ign
         "investment": investment.pk, "verdict": "approve", "rationale": "best value"},
         format="json"), 201)
     w["decision"] = Decision.objects.get(run=w["run"])
+    w["version"] = RoadmapVersion.objects.get(pk=ok(api(team["council"]).post(
+        "/api/v1/roadmap-versions/adopt/", {"run": run_id, "items": [investment.pk]},
+        format="json"), 201)["id"])
     with django_capture_on_commit_callbacks(execute=True):
         aid = ok(admin.post("/api/v1/analyses/", {
             "dataset": dataset.pk, "kind": "funnel",

@@ -44,6 +44,7 @@ class Op:
     multipart: bool = False
     lists: str | None = None  # collection GET: the acme object the list must (not) show
     outsider: int = 404  # a collection write naming acme's objects, by another workspace
+    query: str = ""  # a query string the endpoint needs (e.g. "workspace=acme")
 
 
 def _csv(name: str, text: str) -> SimpleUploadedFile:
@@ -205,6 +206,20 @@ EXPECTED: dict[tuple[str, str], Op] = {
     # decisions
     ("/api/v1/decisions/", "GET"): Op(V, 200, lists="decision"),
     ("/api/v1/decisions/{pk}/", "GET"): Op(V, 200, "decision"),
+    # the versioned roadmap (a workspace in the query string: acme's, so the outsider gets 404)
+    ("/api/v1/roadmap-versions/", "GET"): Op(V, 200, lists="version"),
+    ("/api/v1/roadmap-versions/{pk}/", "GET"): Op(V, 200, "version"),
+    ("/api/v1/roadmap-versions/{pk}/diff/", "GET"): Op(V, 200, "version"),
+    ("/api/v1/roadmap-versions/{pk}/decide/", "POST"): Op(
+        "decide", 201, "version", body=lambda w: {"investment": w["investment"].pk,
+                                                  "verdict": "defer", "rationale": "later"}),
+    ("/api/v1/roadmap-versions/adopt/", "POST"): Op(
+        "decide", 201, body=lambda w: {"run": w["run"].pk, "items": [w["investment"].pk]}),
+    ("/api/v1/roadmap-versions/current/", "GET"): Op(V, 200, "workspace",
+                                                     query="workspace=acme"),
+    ("/api/v1/roadmap-versions/export/", "GET"): Op(V, 200, "workspace",
+                                                    query="workspace=acme&as=jira"),
+    ("/api/v1/runs/{pk}/against-roadmap/", "GET"): Op(V, 200, "run"),
     # audit history: council and admins see entries, other members an empty list
     ("/api/v1/audit/", "GET"): Op(V, 200),
     # webhooks (integrations): members read, admins manage
@@ -252,9 +267,8 @@ def _lookup(w: dict[str, Any], key: str) -> str:
 
 
 def _url(template: str, op: Op, w: dict[str, Any]) -> str:
-    if op.obj is None:
-        return template
-    return re.sub(r"\{[^}]+\}", _lookup(w, op.obj), template)
+    url = template if op.obj is None else re.sub(r"\{[^}]+\}", _lookup(w, op.obj), template)
+    return f"{url}?{op.query}" if op.query else url
 
 
 def _call(client: Any, method: str, url: str, op: Op, w: dict[str, Any]) -> Any:

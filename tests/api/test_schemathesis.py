@@ -44,7 +44,8 @@ OBJECT_OF = {"workspaces": "workspace", "datasets": "dataset", "imports": "impor
              "refreshes": "refresh", "analyses": "analysis", "hypotheses": "hypothesis",
              "experiments": "experiment", "learnings": "learning",
              "investments": "investment", "scenarios": "scenario", "runs": "run",
-             "decisions": "decision", "webhooks": "webhook", "value-models": "value_model"}
+             "decisions": "decision", "webhooks": "webhook", "value-models": "value_model",
+             "roadmap-versions": "version"}
 
 
 def _references(world: dict[str, Any]) -> dict[str, Any]:

@@ -157,7 +157,7 @@ def test_council_reviews_the_quarter_and_records_a_decision(
         chosen = Allocation.objects.filter(run=run, chosen=True, roadmap=key)
         assert by_roadmap[label][:2] == [str(chosen.count()),
                                          f"{int(sum(a.cost for a in chosen)):,}"], label
-    assert by_roadmap["Core"][2] == "60.0%"
+    assert by_roadmap["Core"][2] == "66.7%"  # share of spend: 60 of the 90 spent
 
     allocation.get_by_role("link", name=f"q1, run #{run.pk}").click()
     page.wait_for_url(f"**/w/acme/runs/{run.pk}/")

@@ -72,7 +72,16 @@ def test_dashboard_sections_hold_the_stored_numbers(ws, tmp_path):
         rows = Allocation.objects.filter(run=run, chosen=True, roadmap=key)
         assert alloc[label]["cost"] == sum(a.cost for a in rows)
         assert alloc[label]["items"] == rows.count()
-    assert alloc["Core"]["share"] == pytest.approx(60 / 100)
+    # Share of spend (as the run page shows it), not of the budget: A, B and C cost 90 of 100.
+    assert d["allocation"]["spend"] == 90
+    assert alloc["Core"]["share"] == pytest.approx(60 / 90)
+    assert alloc["Niche"]["share"] == pytest.approx(10 / 90)
+    funded = {g["roadmap"]: [(i["title"], i["value"], i["cost"]) for i in g["items"]]
+              for g in d["allocation"]["funded"]}
+    # 100 users x value per user x lift 1 x P(success | assumption) 0.2
+    assert funded == {"core": [("A", pytest.approx(200.0), 60)],
+                      "experimental": [("B", pytest.approx(40.0), 20)],
+                      "niche": [("C", pytest.approx(60.0), 10)]}
     # value per cost = 100 reach x value x lift 1 x P(success) 0.2 / cost: C 6, A 3.33, B 2
     assert [i.title for i in d["backlog_head"]] == ["C", "A", "B"]
     assert d["last_refresh"] is not None and d["quality"][0]["import"].rows_kept == 81

@@ -13,10 +13,13 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import ROLE_ACTIONS, ApiToken
 from behaviour.models import BehaviourAnalysis
 from experiments.models import ArmSummary
+from planner import roadmap
+from planner.models import OptimizationRun
 
 pytestmark = pytest.mark.django_db
 ROLES = ("viewer", "analyst", "council", "admin")
@@ -87,6 +90,10 @@ POSTS: dict[str, Post] = {
                          lambda o: {"run": o["scenario"].pk}),
     "decision": Post("decide", lambda o: f"/w/acme/runs/{o['run'].pk}/", lambda o: {
         "investment": o["investment"].pk, "verdict": "approve", "rationale": "best value"}),
+    "roadmap adopt": Post("decide", lambda o: f"/w/acme/roadmap/adopt/{o['run'].pk}/",
+                          lambda o: {"items": [o["investment"].pk], "note": "page"}),
+    "roadmap decision": Post("decide", lambda o: "/w/acme/roadmap/", lambda o: {
+        "investment": o["investment"].pk, "verdict": "approve", "rationale": "best value"}),
     # hypotheses and experiments
     "hypothesis create": Post("define", lambda o: "/w/acme/hypotheses/new/", _hypothesis),
     "hypothesis edit": Post("define",
@@ -112,7 +119,8 @@ POSTS: dict[str, Post] = {
 PAGES = ["/w/acme/", "/w/acme/segments/", "/w/acme/backlog/", "/w/acme/scenarios/",
          "/w/acme/hypotheses/", "/w/acme/learnings/", "/w/acme/jobs/", "/w/acme/behaviour/",
          "/w/acme/brief/", "/w/acme/webhooks/", "/w/acme/segments/new/",
-         "/w/acme/investments/new/", "/w/acme/hypotheses/new/"]
+         "/w/acme/investments/new/", "/w/acme/hypotheses/new/", "/w/acme/roadmap/",
+         "/w/acme/roadmap/compare/"]
 
 
 class _Rollback(Exception):
@@ -128,6 +136,13 @@ def world(objs, team) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     objs["analysis"] = BehaviourAnalysis.objects.create(
         workspace=team["acme"], dataset=objs["dataset"], kind="funnel",
         params={"steps": ["signup", "purchase"]}, dataset_version=0, input_hash="x")
+    # The run finished with the investment at its current figures: it can be adopted (v1).
+    inv = objs["investment"]
+    OptimizationRun.objects.filter(pk=objs["run"].pk).update(
+        finished_at=timezone.now(), inputs={"budget": 500, "items": [
+            {"id": str(inv.pk), "value": inv.expected_value, "cost": inv.cost}]})
+    objs["run"].refresh_from_db()
+    roadmap.roadmap_adopt(run=objs["run"], user=team["council"])
     return objs
 
 
@@ -189,7 +204,8 @@ def test_every_page_is_404_for_another_workspace(world, team, client):  # type: 
             f"/w/acme/investments/{world['investment'].pk}/",
             f"/w/acme/hypotheses/{world['hypothesis'].pk}/", _x(world),
             f"/w/acme/runs/{world['run'].pk}/", f"/w/acme/datasets/{world['dataset'].pk}/",
-            f"/w/acme/behaviour/{world['analysis'].pk}/", "/w/acme/audit/"]
+            f"/w/acme/behaviour/{world['analysis'].pk}/", "/w/acme/audit/",
+            f"/w/acme/roadmap/adopt/{world['run'].pk}/", "/w/acme/roadmap/v/1/"]
     assert {u: client.get(u).status_code for u in urls} == {u: 404 for u in urls}
     # and the pages work for a member, so the 404s are about the workspace
     client.force_login(team["viewer"])

@@ -10,8 +10,16 @@ from events.models import Dataset
 from experiments import services as experiment_services
 from experiments.models import Evidence, Experiment, Hypothesis
 from jobs.services import job_run
+from planner import roadmap as roadmaps
 from planner import services
-from planner.models import Investment, MappingKind, OptimizationRun, Scenario, ValueModel
+from planner.models import (
+    Investment,
+    MappingKind,
+    OptimizationRun,
+    RoadmapVersion,
+    Scenario,
+    ValueModel,
+)
 from segments.models import Segment
 
 HYPOTHESES = [
@@ -150,6 +158,27 @@ class Command(BaseCommand):
                 self.stdout.write(f"  value of information: EVPI {voi['evpi']['value']:,.0f} "
                                   f"+- {voi['evpi']['se']:,.0f}, {len(voi['experiments'])} "
                                   "experiment(s) valued")
+
+        self._adopt(workspace)
+
+    def _adopt(self, workspace: Any) -> None:
+        """The council adopts the '2027 plan' run as roadmap v1 and approves its two most
+        valuable items (once: a workspace that has a roadmap keeps it)."""
+        if RoadmapVersion.objects.filter(workspace=workspace).exists():
+            return
+        run = (OptimizationRun.objects.filter(workspace=workspace, scenario__name="2027 plan",
+                                              finished_at__isnull=False)
+               .order_by("-created_at").first())
+        if run is None or roadmaps.run_is_stale(run):
+            return
+        council = get_user_model().objects.filter(username="council").first()
+        version = roadmaps.roadmap_adopt(run=run, user=council, note="demo: the 2027 plan")
+        for item in version.items.order_by("-value")[:2]:
+            roadmaps.roadmap_decide(version=version, investment=item.investment,
+                                   verdict="approve", rationale="highest value in the plan",
+                                   user=council)
+        self.stdout.write(f"roadmap v{version.number}: {version.items.count()} items, "
+                          "2 approved")
 
     def _designed_tests(self, workspace: Any, hyps: list[Hypothesis], segments: dict[str, Any],
                         owner: Any) -> None:
