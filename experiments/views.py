@@ -249,11 +249,9 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             else:
                 messages.error(request, "Nothing to do: choose a file or an action.")
         except xs.ExperimentInvalid as exc:
-            if action == "conclude":
+            if action == "conclude" and exc.field in conclude_form.fields:
                 # nothing was saved: the form comes back with the error on its field
-                field = exc.field if exc.field in conclude_form.fields else None
-                conclude_form.add_error(field, exc.message if field else
-                                        f"{exc.field}: {exc.message}")
+                conclude_form.add_error(exc.field, exc.message)
                 messages.error(request, "Check the form below.")
                 return _detail(
                     request, workspace, membership, experiment, power_form, conclude_form
