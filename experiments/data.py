@@ -24,7 +24,7 @@ import pandas as pd
 
 from events.errors import FieldError
 from events.frame import US_PER_DAY, UserEvents
-from experiments import quasi, stats
+from experiments import bayes, quasi, stats
 
 METRIC_KINDS = ("conversion", "count", "revenue", "ratio")
 PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio metric
@@ -263,7 +263,59 @@ class RandomizedSettings:
     sequential_tuning: float = 5000.0
     correction: str = "holm"  # holm | bh | none
     srm_threshold: float = 0.001
+    prior: bayes.Prior = field(default_factory=bayes.Prior)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _moments(arm: stats.ArmStats | stats.RatioArmStats, metric: MetricSpec) -> bayes.Moments:
+    if isinstance(arm, stats.RatioArmStats):
+        return bayes.Moments.of_ratio(arm.n, arm.sum_x, arm.sum_x_sq, arm.sum_y, arm.sum_y_sq,
+                                      arm.sum_xy)
+    if metric.binary:
+        return bayes.Moments.of_proportion(arm.n, arm.sum)
+    return bayes.Moments.of_mean(arm.n, arm.sum, arm.sum_sq)
+
+
+def _read_dict(read: bayes.BayesRead) -> dict[str, Any]:
+    out = read.to_dict()
+    del out["prior"]  # stated once, in the result's "bayes_prior"
+    return out
+
+
+def bayes_reads(control: stats.ArmStats | stats.RatioArmStats,
+                treatment: stats.ArmStats | stats.RatioArmStats, metric: MetricSpec,
+                settings: RandomizedSettings, effect: stats.Effect | None = None
+                ) -> dict[str, Any]:
+    """The Bayesian read of the relative and the absolute effect (gbstats' definitions).
+
+    A CUPED effect is read from its adjusted estimate and variance (the posterior of the
+    adjusted effect, as gbstats reads a regression-adjusted statistic); else from the arms."""
+    out = {}
+    for relative in (True, False):
+        key = "relative" if relative else "absolute"
+        if effect is not None and effect.method == "cuped":
+            estimate = effect.relative if relative else effect.absolute
+            se = effect.relative_se if relative else effect.absolute_se
+            if effect.status != stats.OK or estimate is None or not se:
+                out[key] = _read_dict(bayes.BayesRead(
+                    0.5, 0.0, (0.0, 0.0), 0.0, (0.0, 0.0), key, settings.alpha, False,
+                    settings.prior, bayes.ZERO_VARIANCE if effect.status == stats.OK
+                    else bayes.NO_UNITS))
+                continue
+            mean, var = bayes.scaled_prior(settings.prior, effect.control_mean or 0.0, relative)
+            if var <= 0:
+                out[key] = _read_dict(bayes.BayesRead(
+                    0.5, 0.0, (0.0, 0.0), 0.0, (0.0, 0.0), key, settings.alpha, False,
+                    settings.prior, bayes.ZERO_CONTROL_PRIOR))
+                continue
+            out[key] = _read_dict(bayes.read_from_estimate(
+                estimate, se * se, prior_mean=mean, prior_variance=var, prior=settings.prior,
+                relative=relative, alpha=settings.alpha))
+        else:
+            out[key] = _read_dict(bayes.bayes_read(
+                _moments(control, metric), _moments(treatment, metric), relative=relative,
+                prior=settings.prior, alpha=settings.alpha))
+    return out
 
 
 def _effect(control: np.ndarray, treatment: np.ndarray, metric: MetricSpec,
@@ -324,15 +376,18 @@ def analyze_randomized(ue: UserEvents, assignment: Assignment, metrics: Sequence
             control_sel = in_scope & (assignment.arm == 0)
             for k in range(1, len(arms)):
                 treat_sel = in_scope & (assignment.arm == k)
+                arm_a: stats.ArmStats | stats.RatioArmStats
+                arm_b: stats.ArmStats | stats.RatioArmStats
                 if metric.kind == "ratio":
                     num, den = values[metric.name]
-                    effect = stats.ratio_effect(
-                        stats.RatioArmStats.from_values(num[control_sel], den[control_sel]),
-                        stats.RatioArmStats.from_values(num[treat_sel], den[treat_sel]),
-                        alpha=settings.alpha)
+                    arm_a = stats.RatioArmStats.from_values(num[control_sel], den[control_sel])
+                    arm_b = stats.RatioArmStats.from_values(num[treat_sel], den[treat_sel])
+                    effect = stats.ratio_effect(arm_a, arm_b, alpha=settings.alpha)
                 else:
                     y = values[metric.name]
                     x = pre.get(metric.name)
+                    arm_a = stats.ArmStats.from_values(y[control_sel])
+                    arm_b = stats.ArmStats.from_values(y[treat_sel])
                     effect = _effect(y[control_sel], y[treat_sel], metric, settings,
                                      x[control_sel] if x is not None else None,
                                      x[treat_sel] if x is not None else None)
@@ -341,6 +396,7 @@ def analyze_randomized(ue: UserEvents, assignment: Assignment, metrics: Sequence
                     "primary": position == 0, "arm": arms[k], "control": arms[0],
                     "n_control": int(control_sel.sum()), "n_treatment": int(treat_sel.sum()),
                     **effect.to_dict(),
+                    "bayes": bayes_reads(arm_a, arm_b, metric, settings, effect),
                 })
     _adjust(rows, settings.correction)
     overall = next((s for s in scopes if s.mask is None), None)
@@ -357,6 +413,7 @@ def analyze_randomized(ue: UserEvents, assignment: Assignment, metrics: Sequence
         "sequential": settings.sequential,
         "correction": settings.correction,
         "alpha": settings.alpha,
+        "bayes_prior": _prior_dict(settings.prior),
         "srm": srm,
         "srm_flagged": bool(overall is not None and srm.get(overall.key, {}).get("flagged")),
         "rows": rows,
@@ -402,7 +459,8 @@ def analyze_summaries(summaries: Sequence[Mapping[str, Any]], arms: Sequence[str
                 rows.append({"scope": scope, "scope_label": scope, "metric": metric.name,
                              "primary": position == 0, "arm": arm, "control": arms[0],
                              "n_control": control.n, "n_treatment": treatment.n,
-                             **effect.to_dict()})
+                             **effect.to_dict(),
+                             "bayes": bayes_reads(control, treatment, metric, settings)})
     _adjust(rows, settings.correction)
     counts = [table.get(("all", metrics[0].name, a), stats.ArmStats(0, 0, 0)).n for a in arms] \
         if metrics else []
@@ -410,8 +468,13 @@ def analyze_summaries(summaries: Sequence[Mapping[str, Any]], arms: Sequence[str
             "weights": list(settings.weights), "counts": counts,
             "metrics": [m.to_dict() for m in metrics], "cuped_pre_days": 0,
             "sequential": settings.sequential, "correction": settings.correction,
-            "alpha": settings.alpha, "srm": srm,
+            "alpha": settings.alpha, "bayes_prior": _prior_dict(settings.prior), "srm": srm,
             "srm_flagged": bool(srm.get("all", {}).get("flagged")), "rows": rows}
+
+
+def _prior_dict(prior: bayes.Prior) -> dict[str, Any]:
+    return {"proper": prior.proper, "mean": prior.mean, "variance": prior.variance,
+            "scale": "relative effect", "description": prior.describe()}
 
 
 def _srm_dict(result: stats.SrmResult) -> dict[str, Any]:

@@ -173,9 +173,12 @@ class ExperimentForm(forms.Form):
 
 
 class ConcludeForm(forms.Form):
+    # No outcome is selected until the user chooses one (the page shows the rule's proposal).
     outcome = forms.ChoiceField(choices=[("validated", "Validated"),
                                          ("invalidated", "Invalidated"),
-                                         ("inconclusive", "Inconclusive")])
+                                         ("inconclusive", "Inconclusive")],
+                                widget=forms.RadioSelect, label="Outcome",
+                                help_text="choose the proposed outcome to confirm it")
     scope = forms.ChoiceField(choices=[("all", "All assigned")],
                               help_text="whose estimate becomes the hypothesis's measured lift")
     happened = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
@@ -184,6 +187,28 @@ class ConcludeForm(forms.Form):
                                   label="What we believe now")
     decision = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     tags = forms.CharField(required=False, help_text="comma-separated")
+    override_reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                      label="Reason for overriding the proposal",
+                                      help_text="required when the outcome differs from the "
+                                                "proposal; recorded on the learning")
+
+
+class DecisionRuleForm(forms.Form):
+    """The workspace's decision rule; experiments.services.decision_rule_set checks it."""
+
+    read = forms.ChoiceField(choices=[("frequentist", "Frequentist: the interval excludes zero"),
+                                      ("bayesian", "Bayesian: chance to win and risk")],
+                             widget=forms.RadioSelect, label="Read the verdict uses")
+    chance_to_win = forms.FloatField(label="Chance to beat control at least",
+                                     help_text="Bayesian, 0.5 to 0.9999 (0.95 = 95%)")
+    risk_tolerance = forms.FloatField(label="Expected loss of shipping at most",
+                                      help_text="Bayesian, relative (0.0025 = 0.25%)")
+    prior_proper = forms.BooleanField(required=False, label="Use a proper prior",
+                                      help_text="off: flat prior, GrowthBook's default")
+    prior_mean = forms.FloatField(label="Prior mean of the relative effect",
+                                  help_text="-1 to 10 (0 = no effect expected)")
+    prior_variance = forms.FloatField(label="Prior variance of the relative effect",
+                                      help_text="greater than 0 (0.09 = sd 0.3)")
 
 
 class PowerForm(forms.Form):

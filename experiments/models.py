@@ -33,6 +33,11 @@ SUMMARY_N = (0, 2_000_000_000)
 SUMMARY_SUM = (-1e15, 1e15)
 SUMMARY_SUM_SQ = (0.0, 1e30)
 EXPERIMENT_COST = (0.0, 1e12)  # money, as investments' costs
+# The workspace's decision rule (DecisionRule)
+CHANCE_TO_WIN = (0.5, 0.9999)
+RISK_TOLERANCE = (1e-6, 1.0)  # expected loss, relative: 0.0025 = 0.25%
+PRIOR_MEAN = EXPECTED_LIFT  # a relative effect
+PRIOR_VARIANCE = (1e-12, 100.0)  # > 0
 
 
 def lift_errors(low: Any, mid: Any, high: Any) -> dict[str, str]:
@@ -327,6 +332,53 @@ class Learning(AuthoredRecord):
     estimates = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
     segments = models.ManyToManyField(Segment, blank=True, related_name="learnings")
+    proposed_outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True,
+                                        help_text="what the decision rule proposed")
+    override_reason = models.TextField(blank=True,
+                                       help_text="why the outcome differs from the proposal")
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()}: {self.hypothesis}"
+
+
+class VerdictRead(models.TextChoices):
+    FREQUENTIST = "frequentist", "Frequentist (interval excludes zero)"
+    BAYESIAN = "bayesian", "Bayesian (chance to win and risk)"
+
+
+class DecisionRule(models.Model):
+    """A workspace's rule for proposing an experiment's outcome, and its Bayesian prior."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE,
+                                     related_name="decision_rule")
+    read = models.CharField(max_length=12, choices=VerdictRead.choices,
+                            default=VerdictRead.FREQUENTIST,
+                            help_text="which read proposes the outcome")
+    chance_to_win = models.FloatField(default=0.95, validators=within(*CHANCE_TO_WIN),
+                                      help_text="Bayesian: validated at or above this chance "
+                                                "to beat control (0.5 to 0.9999)")
+    risk_tolerance = models.FloatField(default=0.0025, validators=within(*RISK_TOLERANCE),
+                                       help_text="Bayesian: and when the expected loss of "
+                                                 "shipping is at most this (relative, 0.0025 = "
+                                                 "0.25%)")
+    prior_proper = models.BooleanField(default=False,
+                                       help_text="off: flat prior (GrowthBook's default)")
+    prior_mean = models.FloatField(default=0.0, validators=within(*PRIOR_MEAN),
+                                   help_text="prior mean of the relative effect (-1 to 10)")
+    prior_variance = models.FloatField(default=0.09, validators=within(*PRIOR_VARIANCE),
+                                       help_text="prior variance of the relative effect, "
+                                                 "greater than 0 (0.09 = sd 0.3)")
+    updated_by = user_link()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            in_range("chance_to_win", *CHANCE_TO_WIN, name="decision_rule_ctw_range"),
+            in_range("risk_tolerance", *RISK_TOLERANCE, name="decision_rule_risk_range"),
+            in_range("prior_mean", *PRIOR_MEAN, name="decision_rule_prior_mean_range"),
+            in_range("prior_variance", *PRIOR_VARIANCE,
+                     name="decision_rule_prior_variance_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace}: {self.read}"

@@ -23,7 +23,7 @@ from django.utils import timezone
 from events.errors import FieldError
 from events.models import Dataset
 from events.services import get_store, load_user_events
-from experiments import selectors, stats
+from experiments import bayes, selectors, stats, verdict
 from experiments.data import (
     ExperimentDataError,
     MetricSpec,
@@ -40,6 +40,7 @@ from experiments.data import (
 )
 from experiments.models import (
     ALPHA,
+    CHANCE_TO_WIN,
     CONCLUDED,
     CUPED_PRE_DAYS,
     EXPECTED_LIFT,
@@ -50,12 +51,16 @@ from experiments.models import (
     POST_PERIODS,
     POWER,
     PRE_PERIODS,
+    PRIOR_MEAN,
+    PRIOR_VARIANCE,
+    RISK_TOLERANCE,
     SUMMARY_N,
     SUMMARY_SUM,
     SUMMARY_SUM_SQ,
     TRANSITIONS,
     ArmSummary,
     DataSource,
+    DecisionRule,
     Evidence,
     Experiment,
     ExperimentKind,
@@ -65,6 +70,7 @@ from experiments.models import (
     HypothesisStatusChange,
     Learning,
     Outcome,
+    VerdictRead,
 )
 from integrations import webhooks
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
@@ -488,6 +494,7 @@ def _input_hash(experiment: Experiment) -> str:
                  list(experiment.summaries.values_list("arm", "metric", "scope", "n", "sum",
                                                       "sum_sq"))],
         "at": experiment.updated_at.isoformat() if experiment.updated_at else "",
+        "prior": workspace_prior(experiment.workspace_id).__dict__,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -511,7 +518,8 @@ def analyze_start(*, experiment: Experiment, user: object | None = None) -> Job:
 def _settings(experiment: Experiment) -> RandomizedSettings:
     return RandomizedSettings(weights=experiment.weights, alpha=experiment.alpha,
                               cuped_pre_days=experiment.cuped_pre_days,
-                              sequential=experiment.sequential, correction=experiment.correction)
+                              sequential=experiment.sequential, correction=experiment.correction,
+                              prior=workspace_prior(experiment.workspace_id))
 
 
 @job_handler("experiment_analyze")
@@ -596,6 +604,67 @@ def _analyze_quasi(experiment: Experiment, ue: Any, metric: MetricSpec) -> dict[
     return out
 
 
+# ----- the workspace's decision rule and Bayesian prior -------------------------------------------
+RULE_FIELDS = ("read", "chance_to_win", "risk_tolerance", "prior_proper", "prior_mean",
+               "prior_variance")
+
+
+def decision_rule_get(workspace_id: int) -> DecisionRule:
+    """The workspace's rule; the defaults (unsaved) when it never set one."""
+    return (DecisionRule.objects.filter(workspace_id=workspace_id).first()
+            or DecisionRule(workspace_id=workspace_id))
+
+
+def workspace_prior(workspace_id: int) -> bayes.Prior:
+    rule = decision_rule_get(workspace_id)
+    return bayes.Prior(rule.prior_mean, rule.prior_variance, rule.prior_proper)
+
+
+def decision_rule_set(*, workspace_id: int, user: object | None = None,
+                      **values: Any) -> DecisionRule:
+    """Change the rule (any of RULE_FIELDS); every value is checked before any is saved."""
+    unknown = [k for k in values if k not in RULE_FIELDS]
+    if unknown:
+        raise ExperimentInvalid(unknown[0], "not a setting of the decision rule: "
+                                            + ", ".join(RULE_FIELDS))
+    rule = decision_rule_get(workspace_id)
+    for name, value in values.items():
+        setattr(rule, name, value)
+    if rule.read not in VerdictRead.values:
+        raise ExperimentInvalid("read", f"must be one of {', '.join(VerdictRead.values)}")
+    if not isinstance(rule.prior_proper, bool):
+        raise ExperimentInvalid("prior_proper", "must be true or false")
+    for name, (low, high) in (("chance_to_win", CHANCE_TO_WIN),
+                              ("risk_tolerance", RISK_TOLERANCE),
+                              ("prior_mean", PRIOR_MEAN)):
+        value = getattr(rule, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or not low <= value <= high:
+            raise ExperimentInvalid(name, f"must be a number from {low:g} to {high:g}")
+    variance = rule.prior_variance
+    if isinstance(variance, bool) or not isinstance(variance, int | float) \
+            or not math.isfinite(variance) or variance <= 0:
+        raise ExperimentInvalid("prior_variance", "the prior's variance must be a number "
+                                                  "greater than 0")
+    if variance > PRIOR_VARIANCE[1]:
+        raise ExperimentInvalid("prior_variance", f"must be at most {PRIOR_VARIANCE[1]:g}")
+    rule.updated_by = _user(user)
+    with transaction.atomic():
+        rule.save()
+    return rule
+
+
+def experiment_rule(experiment: Experiment) -> verdict.Rule:
+    rule = decision_rule_get(experiment.workspace_id)
+    return verdict.Rule(read=rule.read, chance_to_win=rule.chance_to_win,
+                        risk_tolerance=rule.risk_tolerance, mde=experiment.mde)
+
+
+def experiment_proposal(experiment: Experiment, scope: str = "all") -> verdict.Proposal:
+    """The outcome the experiment's result proposes under the workspace's rule, with why."""
+    return verdict.propose(experiment.result or {}, experiment_rule(experiment), scope)
+
+
 # ----- concluding: learnings ---------------------------------------------------------------------
 def headline(experiment: Experiment, scope: str = "all") -> dict[str, Any] | None:
     """The primary metric's estimate in one scope (first treatment arm), as a dict."""
@@ -664,9 +733,13 @@ def _describe(row: dict[str, Any] | None) -> str:
 def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: str, decision: str,
                         tags: list[str] | None = None, scope: str = "all",
                         happened: str = "", user: object | None = None,
-                        segments: list[Segment] | None = None) -> Learning:
+                        segments: list[Segment] | None = None,
+                        override_reason: str = "") -> Learning:
     """Record the learning, move the hypothesis to its outcome, and update the linked
-    investments' lift (the measured lift with its interval) and their value history."""
+    investments' lift (the measured lift with its interval) and their value history.
+
+    The workspace's rule proposes an outcome from the result; concluding with another one
+    needs ``override_reason``, which is kept on the learning with the proposal."""
 
     if outcome not in Outcome.values:
         raise ExperimentInvalid("outcome", f"must be one of {', '.join(Outcome.values)}")
@@ -681,6 +754,14 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
     row = headline(experiment, scope)
     if row is None:
         raise ExperimentInvalid("scope", f"the result has no primary estimate for '{scope}'")
+    proposal = experiment_proposal(experiment, scope)
+    override_reason = (override_reason or "").strip()
+    if outcome != proposal.outcome and not override_reason:
+        raise ExperimentInvalid("override_reason", f"the decision rule proposes "
+                                                   f"{proposal.outcome} ({proposal.reason}): "
+                                                   f"say why you conclude {outcome} instead")
+    if outcome == proposal.outcome:
+        override_reason = ""
     tags = [str(t).strip()[:50] for t in (tags or []) if str(t).strip()]
     hypothesis = experiment.hypothesis
     believed = (f"{hypothesis.statement}. Mechanism: {hypothesis.mechanism or '-'}. "
@@ -699,8 +780,10 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
             estimates={"scope": scope, "headline": row,
                        "all_rows": (experiment.result or {}).get("rows", []),
                        # the expectation before this result moved it (calibration reads it)
-                       "forecast": selectors.forecast_record(hypothesis)},
-            tags=tags, created_by=_user(user))
+                       "forecast": selectors.forecast_record(hypothesis),
+                       "proposal": proposal.to_dict()},
+            tags=tags, created_by=_user(user), proposed_outcome=proposal.outcome,
+            override_reason=override_reason[:5000])
         learning.segments.set(segments)
         rel = _relative_from(row)
         fields = ["updated_at"]

@@ -16,4 +16,6 @@ urlpatterns = [
     path("w/<slug:slug>/experiments/<int:pk>/edit/", views.experiment_form,
          name="experiment-edit"),
     path("w/<slug:slug>/learnings/", views.learnings, name="learnings"),
+    path("w/<slug:slug>/experiments/decision-rule/", views.decision_rule,
+         name="decision-rule"),
 ]

@@ -13,7 +13,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
 from experiments import services as xs
-from experiments.forms import ConcludeForm, ExperimentForm, HypothesisForm, PowerForm
+from experiments.forms import (
+    ConcludeForm,
+    DecisionRuleForm,
+    ExperimentForm,
+    HypothesisForm,
+    PowerForm,
+)
 from experiments.models import (
     TRANSITIONS,
     Experiment,
@@ -230,6 +236,7 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
                     scope=d["scope"],
                     tags=[t for t in (d.get("tags") or "").split(",")],
                     user=request.user,
+                    override_reason=d.get("override_reason") or "",
                 )
                 messages.success(
                     request,
@@ -243,6 +250,13 @@ def experiment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             else:
                 messages.error(request, "Nothing to do: choose a file or an action.")
         except xs.ExperimentInvalid as exc:
+            if action == "conclude" and exc.field in conclude_form.fields:
+                # nothing was saved: the form comes back with the error on its field
+                conclude_form.add_error(exc.field, exc.message)
+                messages.error(request, "Check the form below.")
+                return _detail(
+                    request, workspace, membership, experiment, power_form, conclude_form
+                )
             messages.error(request, f"{exc.field}: {exc.message}")
         except JobFailed as exc:
             messages.error(request, str(exc))
@@ -271,6 +285,8 @@ def _detail(
     srm_rows = [
         {"scope": k, "label": labels.get(k, k), **v} for k, v in (result.get("srm") or {}).items()
     ]
+    rule = xs.decision_rule_get(workspace.pk)
+    proposal = xs.experiment_proposal(experiment) if result else None
     return render(
         request,
         "experiments/experiment.html",
@@ -287,8 +303,36 @@ def _detail(
             "summaries": experiment.summaries.all(),
             "learnings": experiment.learnings.all(),
             "is_quasi": experiment.kind != ExperimentKind.AB,
+            "rule": rule,
+            "proposal": proposal,
+            "bayes_rows": [r for r in result.get("rows", []) if r.get("bayes")],
         },
     )
+
+
+@login_required
+def decision_rule(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workspace's decision rule and Bayesian prior (the manage role changes them)."""
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    rule = xs.decision_rule_get(workspace.pk)
+    initial = {name: getattr(rule, name) for name in xs.RULE_FIELDS}
+    form = DecisionRuleForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if not membership.can("manage"):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                xs.decision_rule_set(workspace_id=workspace.pk, user=request.user,
+                                     **form.cleaned_data)
+            except xs.ExperimentInvalid as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, "Decision rule saved; it applies to proposals now "
+                                          "and to Bayesian reads from the next analysis.")
+                return redirect("decision-rule", slug=slug)
+    return render(request, "experiments/decision_rule.html",
+                  {"workspace": workspace, "membership": membership, "form": form,
+                   "rule": rule, "can_manage": membership.can("manage")})
 
 
 def _date(value: str | None) -> Any:

@@ -350,6 +350,8 @@ def notify_experiment_concluded(*, learning: Any) -> None:
         "hypothesis": {"id": hypothesis.pk, "statement": hypothesis.statement,
                        "status": hypothesis.status},
         "outcome": learning.outcome,
+        "proposed_outcome": learning.proposed_outcome,
+        "override_reason": learning.override_reason,
         "scope": (learning.estimates or {}).get("scope"),
         "headline": _compact((learning.estimates or {}).get("headline")),
         "learning": learning.pk,

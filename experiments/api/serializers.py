@@ -7,6 +7,7 @@ from accounts.api.serializers import NumberField, NumbersModelSerializer, Worksp
 from experiments.models import (
     POWER_INPUTS,
     ArmSummary,
+    DecisionRule,
     Experiment,
     Hypothesis,
     HypothesisStatus,
@@ -77,6 +78,12 @@ class ExperimentSerializer(NumbersModelSerializer):
     breakdown_segments = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Segment.objects.all(), required=False)
     analysis_job = serializers.PrimaryKeyRelatedField(read_only=True)
+    bayesian = serializers.SerializerMethodField(
+        help_text="the Bayesian read of each comparison (GrowthBook's definitions) and the "
+                  "prior it used; read-only, from the analysis")
+    proposal = serializers.SerializerMethodField(
+        help_text="the outcome the workspace's decision rule proposes for the whole "
+                  "population, with each check (pass/fail) and why; read-only")
 
     class Meta:
         model = Experiment
@@ -84,10 +91,28 @@ class ExperimentSerializer(NumbersModelSerializer):
                   "segment", "breakdown_segments", "arms", "primary_metric",
                   "guardrail_metrics", "mde", "alpha", "power", "data_source", "assignment",
                   "assignments_rows", "cuped_pre_days", "sequential", "correction", "quasi",
-                  "design", "cost", "information", "status", "result", "analyzed_at",
-                  "analysis_job", "created_at", "updated_at"]
+                  "design", "cost", "information", "status", "result", "bayesian", "proposal",
+                  "analyzed_at", "analysis_job", "created_at", "updated_at"]
         read_only_fields = ["assignments_rows", "design", "information", "status", "result",
                             "analyzed_at", "created_at", "updated_at"]
+
+    def get_bayesian(self, obj: Experiment) -> dict | None:
+        result = obj.result or {}
+        if result.get("kind") != "ab":
+            return None
+        return {"prior": result.get("bayes_prior"),
+                "rows": [{"metric": r.get("metric"), "scope": r.get("scope"),
+                          "arm": r.get("arm"), "primary": r.get("primary"),
+                          "relative": (r.get("bayes") or {}).get("relative"),
+                          "absolute": (r.get("bayes") or {}).get("absolute")}
+                         for r in result.get("rows", [])]}
+
+    def get_proposal(self, obj: Experiment) -> dict | None:
+        from experiments.services import experiment_proposal
+
+        if not obj.result:
+            return None
+        return experiment_proposal(obj).to_dict()
 
 
 class ArmSummarySerializer(serializers.ModelSerializer):
@@ -148,6 +173,29 @@ class ConcludeSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
                                  default=list)
     scope = serializers.CharField(required=False, default="all")
+    override_reason = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="required when the outcome differs from the rule's proposal (see the "
+                  "experiment's 'proposal')")
+
+
+class DecisionRuleSerializer(serializers.ModelSerializer):
+    """A workspace's decision rule; the service checks every value (400 naming the field)."""
+
+    workspace_slug = serializers.SlugField(source="workspace.slug", read_only=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                              allow_null=True)
+    chance_to_win = NumberField(required=False)
+    risk_tolerance = NumberField(required=False)
+    prior_mean = NumberField(required=False)
+    prior_variance = NumberField(required=False)
+
+    class Meta:
+        model = DecisionRule
+        fields = ["workspace_slug", "read", "chance_to_win", "risk_tolerance", "prior_proper",
+                  "prior_mean", "prior_variance", "updated_by", "updated_at"]
+        read_only_fields = ["workspace_slug", "updated_by", "updated_at"]
+        extra_kwargs = {"read": {"required": False}, "prior_proper": {"required": False}}
 
 
 class LearningSerializer(serializers.ModelSerializer):
@@ -159,6 +207,7 @@ class LearningSerializer(serializers.ModelSerializer):
     class Meta:
         model = Learning
         fields = ["id", "workspace_slug", "hypothesis", "hypothesis_statement", "experiment",
-                  "outcome", "believed", "happened", "now_believe", "decision", "estimates",
-                  "tags", "segments", "created_by", "created_at"]
+                  "outcome", "proposed_outcome", "override_reason", "believed", "happened",
+                  "now_believe", "decision", "estimates", "tags", "segments", "created_by",
+                  "created_at"]
         read_only_fields = fields

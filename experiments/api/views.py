@@ -22,6 +22,7 @@ from experiments import services as experiment_services
 from experiments.api.serializers import (
     ArmSummarySerializer,
     ConcludeSerializer,
+    DecisionRuleSerializer,
     ExperimentSerializer,
     HypothesisSerializer,
     LearningSerializer,
@@ -278,6 +279,53 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         except ExperimentInvalid as exc:
             raise field_invalid(exc) from None
         return Response(LearningSerializer(learning).data, status=status.HTTP_201_CREATED)
+
+
+class DecisionRuleViewSet(viewsets.GenericViewSet):
+    """A workspace's decision rule: which read proposes an experiment's outcome (frequentist or
+    Bayesian), the Bayesian thresholds and the prior. Reading needs membership; changing it
+    the manage role."""
+
+    serializer_class = DecisionRuleSerializer
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    pagination_class = None
+    filter_backends: list = []
+
+    def _workspace(self, slug: str, action_name: str):  # type: ignore[no-untyped-def]
+        from accounts.models import Workspace
+
+        workspace = Workspace.objects.filter(slug=slug).first()
+        if workspace is None:
+            from django.http import Http404
+
+            raise Http404("No such workspace")
+        require_role(self.request.user, workspace.pk, action_name)
+        return workspace
+
+    @extend_schema(responses={200: DecisionRuleSerializer, **READ_ERRORS})
+    def retrieve(self, request: Request, slug: str | None = None) -> Response:
+        workspace = self._workspace(slug or "", "view")
+        rule = experiment_services.decision_rule_get(workspace.pk)
+        rule.workspace = workspace
+        return Response(DecisionRuleSerializer(rule).data)
+
+    @extend_schema(request=DecisionRuleSerializer, responses={200: DecisionRuleSerializer,
+                                                              **ERRORS})
+    def partial_update(self, request: Request, slug: str | None = None) -> Response:
+        workspace = self._workspace(slug or "", "manage")
+        values = validated(DecisionRuleSerializer, request, partial=True)
+        try:
+            rule = experiment_services.decision_rule_set(workspace_id=workspace.pk,
+                                                         user=request.user, **values)
+        except ExperimentInvalid as exc:
+            raise field_invalid(exc) from None
+        return Response(DecisionRuleSerializer(rule).data)
+
+    @extend_schema(request=DecisionRuleSerializer, responses={200: DecisionRuleSerializer,
+                                                              **ERRORS})
+    def update(self, request: Request, slug: str | None = None) -> Response:
+        return self.partial_update(request, slug)
 
 
 @read_schema(

@@ -4,7 +4,8 @@ Runs OUTSIDE the project venv: gbstats 0.8.0 pins numpy<2 and pandas<2. See READ
 
     python make_vectors.py --which gbstats            # tests/experiments/vectors/gbstats.json
     python make_vectors.py --which spotify            # tests/experiments/vectors/spotify_confidence.json
-    python make_vectors.py --which all                # both (default), if both import
+    python make_vectors.py --which gbstats_bayes      # tests/experiments/vectors/gbstats_bayes.json
+    python make_vectors.py --which all                # all three (default), if both import
 
 Inputs are deterministic (fixed tables below, no RNG), so regenerating gives identical files
 unless the library changes.
@@ -274,6 +275,156 @@ def make_gbstats() -> dict:
     }
 
 
+# ----- Bayesian read (EffectBayesianABTest) -----------------------------------------------------
+# Priors on the relative effect, as GrowthBook hands them to gbstats (prior_type="relative"):
+# (label, mean, variance, proper). "flat" is GrowthBook's default (proper off).
+BAYES_PRIORS = [
+    ("flat", 0.0, 0.09, False),
+    ("proper_sd03", 0.0, 0.09, True),
+    ("proper_tight_pos", 0.05, 0.0004, True),
+]
+
+# Degenerate inputs: (label, kind, control, treatment); mean arms are (n, sum, sum_sq),
+# proportion arms (n, conversions), ratio arms (n, sum_x, sum_x_sq, sum_y, sum_y_sq, sum_xy).
+BAYES_DEGENERATE = [
+    ("mean_zero_variance_both", "mean", (10, 50.0, 250.0), (10, 60.0, 360.0)),
+    ("mean_zero_variance_control", "mean", (10, 50.0, 250.0), (10, 60.0, 400.0)),
+    ("mean_n1_each", "mean", (1, 3.0, 9.0), (1, 4.0, 16.0)),
+    ("mean_n2_each", "mean", (2, 3.0, 5.0), (2, 5.0, 13.0)),
+    ("mean_empty_treatment", "mean", (10, 50.0, 300.0), (0, 0.0, 0.0)),
+    ("mean_empty_both", "mean", (0, 0.0, 0.0), (0, 0.0, 0.0)),
+    ("mean_control_mean_zero", "mean", (10, 0.0, 10.0), (10, 2.0, 12.0)),
+    ("mean_negative_control", "mean", (50, -40.0, 90.0), (50, -30.0, 80.0)),
+    ("prop_zero_conversions_control", "proportion", (100, 0), (100, 3)),
+    ("prop_zero_conversions_treatment", "proportion", (100, 4), (100, 0)),
+    ("prop_zero_conversions_both", "proportion", (100, 0), (100, 0)),
+    ("prop_all_converted_treatment", "proportion", (100, 40), (100, 100)),
+    ("prop_tiny_n1", "proportion", (1, 0), (1, 1)),
+    ("prop_tiny_n3", "proportion", (3, 1), (3, 2)),
+    ("prop_empty_control", "proportion", (0, 0), (50, 5)),
+    ("ratio_zero_denominator_control", "ratio", (20, 10.0, 12.0, 0.0, 0.0, 0.0),
+     (20, 12.0, 15.0, 18.0, 20.0, 14.0)),
+    ("ratio_n1", "ratio", (1, 2.0, 4.0, 1.0, 1.0, 2.0), (1, 3.0, 9.0, 1.0, 1.0, 3.0)),
+]
+
+
+def _bayes_result(make) -> dict:
+    try:
+        res = make().compute_result()
+    except Exception as exc:  # noqa: BLE001 - the reference's failure is the recorded answer
+        return {"raises": type(exc).__name__}
+    return {
+        "chance_to_win": _clean(float(res.chance_to_win)),
+        "expected": _clean(float(res.expected)),
+        "ci": [_clean(float(res.ci[0])), _clean(float(res.ci[1]))],
+        "stddev": _clean(float(res.uplift.stddev)),
+        "risk": [_clean(float(res.risk[0])), _clean(float(res.risk[1]))],
+        "risk_type": res.risk_type,
+        "error": res.error_message,
+    }
+
+
+def make_gbstats_bayes() -> dict:
+    from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig, GaussianPrior
+    from gbstats.models.statistics import (
+        ProportionStatistic,
+        RatioStatistic,
+        SampleMeanStatistic,
+    )
+
+    def mean_stat(arm):
+        n, s, ss = arm
+        return SampleMeanStatistic(n=n, sum=s, sum_squares=ss)
+
+    def prop_stat(arm):
+        n, x = arm
+        return ProportionStatistic(n=n, sum=x)
+
+    def ratio_stat(arm):
+        n, sx, sxx, sy, syy, sxy = arm
+        return RatioStatistic(
+            n=n, m_statistic=SampleMeanStatistic(n=n, sum=sx, sum_squares=sxx),
+            d_statistic=SampleMeanStatistic(n=n, sum=sy, sum_squares=syy),
+            m_d_sum_of_products=sxy)
+
+    def reads(stat_a, stat_b, alpha, inverse, priors=BAYES_PRIORS):
+        out = {}
+        for plabel, pmean, pvar, proper in priors:
+            for kind in ("relative", "absolute"):
+                def make(kind=kind, pmean=pmean, pvar=pvar, proper=proper):
+                    cfg = EffectBayesianConfig(
+                        alpha=alpha, inverse=inverse, difference_type=kind,
+                        prior_type="relative",
+                        prior_effect=GaussianPrior(mean=pmean, variance=pvar, proper=proper))
+                    return EffectBayesianABTest(stat_a(), stat_b(), cfg)
+                out[f"{plabel}_{kind}"] = _bayes_result(make)
+        return out
+
+    priors = [{"label": p[0], "mean": p[1], "variance": p[2], "proper": p[3]}
+              for p in BAYES_PRIORS]
+    mean_cases = []
+    for i, (label, nc, mc, sc, nt, mt, st) in enumerate(MEAN_CASES):
+        alpha, inverse = ALPHAS[i % len(ALPHAS)], i % 4 == 3
+        c, t = mean_sums(nc, mc, sc), mean_sums(nt, mt, st)
+        case = {"label": label, "alpha": alpha, "inverse": inverse, "control": c, "treatment": t}
+        case["reads"] = reads(lambda c=c: mean_stat((c["n"], c["sum"], c["sum_sq"])),
+                              lambda t=t: mean_stat((t["n"], t["sum"], t["sum_sq"])),
+                              alpha, inverse)
+        mean_cases.append(case)
+
+    prop_cases = []
+    for i, (label, xc, nc, xt, nt) in enumerate(PROPORTION_CASES):
+        alpha, inverse = ALPHAS[i % len(ALPHAS)], i % 4 == 3
+        case = {"label": label, "alpha": alpha, "inverse": inverse,
+                "control": {"conversions": xc, "n": nc},
+                "treatment": {"conversions": xt, "n": nt}}
+        case["reads"] = reads(lambda c=(nc, xc): prop_stat(c), lambda t=(nt, xt): prop_stat(t),
+                              alpha, inverse)
+        prop_cases.append(case)
+
+    keys = ("n", "sum_x", "sum_x_sq", "sum_y", "sum_y_sq", "sum_xy")
+    ratio_cases = []
+    for i, (label, ca, ta) in enumerate(RATIO_CASES):
+        alpha, inverse = ALPHAS[i % len(ALPHAS)], i % 4 == 3
+        case = {"label": label, "alpha": alpha, "inverse": inverse,
+                "control": dict(zip(keys, ca, strict=True)),
+                "treatment": dict(zip(keys, ta, strict=True))}
+        case["reads"] = reads(lambda ca=ca: ratio_stat(ca), lambda ta=ta: ratio_stat(ta),
+                              alpha, inverse)
+        ratio_cases.append(case)
+
+    degenerate = []
+    makers = {"mean": mean_stat, "proportion": prop_stat, "ratio": ratio_stat}
+    fields = {"mean": ("n", "sum", "sum_sq"), "proportion": ("n", "conversions"),
+              "ratio": keys}
+    for label, kind, ca, ta in BAYES_DEGENERATE:
+        case = {"label": label, "kind": kind, "alpha": 0.05, "inverse": False,
+                "control": dict(zip(fields[kind], ca, strict=True)),
+                "treatment": dict(zip(fields[kind], ta, strict=True))}
+        case["reads"] = reads(lambda ca=ca, kind=kind: makers[kind](ca),
+                              lambda ta=ta, kind=kind: makers[kind](ta), 0.05, False)
+        degenerate.append(case)
+
+    return {
+        "library": "gbstats",
+        "version": importlib.metadata.version("gbstats"),
+        "numpy": importlib.metadata.version("numpy"),
+        "scipy": importlib.metadata.version("scipy"),
+        "pandas": importlib.metadata.version("pandas"),
+        "python": sys.version.split()[0],
+        "notes": "reads[<prior>_<relative|absolute>] = EffectBayesianABTest(EffectBayesianConfig("
+                 "alpha, inverse, difference_type, prior_type='relative', prior_effect="
+                 "GaussianPrior(mean, variance, proper))).compute_result(); stddev = "
+                 "uplift.stddev; risk = [control, treatment]; 'raises' names the exception "
+                 "gbstats raised instead of returning",
+        "priors": priors,
+        "mean": mean_cases,
+        "proportion": prop_cases,
+        "ratio": ratio_cases,
+        "degenerate": degenerate,
+    }
+
+
 def make_spotify() -> dict:
     import pandas as pd
     from spotify_confidence import StudentsTTest, ZTest
@@ -341,10 +492,12 @@ def _write(name: str, data: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--which", choices=["gbstats", "spotify", "all"], default="all")
+    parser.add_argument("--which", choices=["gbstats", "gbstats_bayes", "spotify", "all"], default="all")
     args = parser.parse_args(argv)
     if args.which in ("gbstats", "all"):
         _write("gbstats.json", make_gbstats())
+    if args.which in ("gbstats_bayes", "all"):
+        _write("gbstats_bayes.json", make_gbstats_bayes())
     if args.which in ("spotify", "all"):
         _write("spotify_confidence.json", make_spotify())
     return 0

@@ -94,7 +94,8 @@ def world(team, api, tmp_path, django_capture_on_commit_callbacks):  # type: ign
     w["experiment"] = experiments["experiment"]
     ok(admin.post(f"/api/v1/experiments/{experiments['concluded'].pk}/conclude/",
                   {"outcome": "invalidated", "now_believe": "no effect",
-                   "decision": "stop"}, format="json"), 201)
+                   "decision": "stop", "override_reason": "kept if the rule disagrees"},
+                  format="json"), 201)
     w["learning"] = Learning.objects.get(experiment=experiments["concluded"])
     investment = Investment.objects.create(workspace=acme, title="Checkout", roadmap="core",
                                            cost=100, adoption=0.5, value_basis="ltv_90")

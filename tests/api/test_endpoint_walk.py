@@ -157,7 +157,13 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/experiments/{pk}/conclude/", "POST"): Op(
         "define", 201, "experiment",
         body=lambda w: {"outcome": "validated", "now_believe": "it works",
-                        "decision": "ship it"}),
+                        "decision": "ship it", "override_reason": "if the rule disagrees"}),
+    # the workspace's decision rule (read by members, changed by the manage role)
+    ("/api/v1/decision-rules/{slug}/", "GET"): Op(V, 200, "workspace"),
+    ("/api/v1/decision-rules/{slug}/", "PUT"): Op(
+        "manage", 200, "workspace", body=lambda w: {"read": "bayesian"}),
+    ("/api/v1/decision-rules/{slug}/", "PATCH"): Op(
+        "manage", 200, "workspace", body=lambda w: {"prior_variance": 0.04}),
     # the power calculation stores the design on the experiment
     ("/api/v1/experiments/{pk}/power/", "POST"): Op("define", 200, "experiment",
                                                     body=lambda w: {}),

@@ -300,7 +300,10 @@ def test_pm_goes_from_a_segment_to_a_hypothesis_an_experiment_and_a_learning(
 
     # Conclude: validated on web; the learning shows here, in the library, on the hypothesis.
     conclude = section(page, "Conclude: record what we learned")
-    conclude.locator("#id_outcome").select_option("validated")
+    # no outcome is chosen for the PM; the rule's proposal is shown above the choice
+    expect(conclude.locator("input[name=outcome]:checked")).to_have_count(0)
+    expect(conclude).to_contain_text("The decision rule proposes")
+    conclude.locator("input[name=outcome][value=validated]").check()
     conclude.locator("#id_scope").select_option(label="Web")
     believe = "The checklist works on web; mobile needs its own test."
     conclude.locator("#id_now_believe").fill(believe)

@@ -197,6 +197,10 @@ def test_a_measured_lift_outside_its_domain_is_not_moved_onto_the_hypothesis(
         "hypothesis's lift (conclude as inconclusive, or on another scope)"]}
     x["hyp"].refresh_from_db()
     assert x["hyp"].measured_lift is None
+    # the rule proposes validated (a clear win): inconclusive is an override with its reason
     r = client.post(f"/api/v1/experiments/{x['id']}/conclude/",
-                    {**conclude, "outcome": "inconclusive"}, format="json")
+                    {**conclude, "outcome": "inconclusive",
+                     "override_reason": "the lift is implausibly large"}, format="json")
     assert r.status_code == 201
+    assert r.json()["proposed_outcome"] == "validated"
+    assert r.json()["override_reason"] == "the lift is implausibly large"

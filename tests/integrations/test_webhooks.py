@@ -393,7 +393,8 @@ def test_concluding_an_experiment_emits_experiment_concluded(api, team, hooks,
     with django_capture_on_commit_callbacks(execute=True):
         r = client.post(f"/api/v1/experiments/{xid}/conclude/", {
             "outcome": "validated", "now_believe": "the checklist works",
-            "decision": "ship it"}, format="json")
+            "decision": "ship it", "override_reason": "three earlier tests agree"},
+            format="json")
     assert r.status_code == 201, r.content
     [hit] = events_at(hooks, "/all", "experiment.concluded")
     data = hit["body"]["data"]
@@ -402,6 +403,9 @@ def test_concluding_an_experiment_emits_experiment_concluded(api, team, hooks,
     assert data["hypothesis"]["id"] == hyp.pk
     assert data["hypothesis"]["statement"] == "Checklist lifts web"
     assert data["outcome"] == "validated" and data["learning"] == r.json()["id"]
+    # 40/100 vs 50/100: z = 0.1 / 0.0700 = 1.43, the interval holds zero: an override
+    assert (data["proposed_outcome"], data["override_reason"]) == (
+        "inconclusive", "three earlier tests agree")
     assert data["headline"]["absolute"] == pytest.approx(0.5 - 0.4)
     assert hooks.at("/refresh-only") == [] and hooks.at("/other") == []
 

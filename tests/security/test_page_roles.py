@@ -110,7 +110,10 @@ POSTS: dict[str, Post] = {
     "experiment analyze": Post("define", _x, lambda o: {"action": "analyze"}),
     "experiment conclude": Post("define", _x, lambda o: {
         "action": "conclude", "outcome": "validated", "now_believe": "it works",
-        "decision": "ship", "scope": "all"}),
+        "decision": "ship", "scope": "all", "override_reason": "if the rule disagrees"}),
+    "decision rule": Post("manage", lambda o: "/w/acme/experiments/decision-rule/", lambda o: {
+        "read": "bayesian", "chance_to_win": "0.95", "risk_tolerance": "0.0025",
+        "prior_mean": "0", "prior_variance": "0.09"}),
     # administration
     "webhook create": Post("manage", lambda o: "/w/acme/webhooks/", lambda o: {
         "op": "create", "url": "https://hooks.example.com/x", "events": ["roadmap.approved"]},
@@ -120,7 +123,7 @@ PAGES = ["/w/acme/", "/w/acme/segments/", "/w/acme/backlog/", "/w/acme/scenarios
          "/w/acme/hypotheses/", "/w/acme/learnings/", "/w/acme/jobs/", "/w/acme/behaviour/",
          "/w/acme/brief/", "/w/acme/webhooks/", "/w/acme/segments/new/",
          "/w/acme/investments/new/", "/w/acme/hypotheses/new/", "/w/acme/roadmap/",
-         "/w/acme/roadmap/compare/"]
+         "/w/acme/roadmap/compare/", "/w/acme/experiments/decision-rule/"]
 
 
 class _Rollback(Exception):

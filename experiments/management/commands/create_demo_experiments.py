@@ -65,7 +65,10 @@ class Command(BaseCommand):
             now_believe="The checklist lifts first-week onboarding on web; mobile users "
                         "onboard as often without it.",
             decision="Ship the checklist on web; do not build the mobile version yet.",
-            tags=["onboarding", "activation"])
+            tags=["onboarding", "activation"],
+            # kept only if the rule proposes otherwise for the web segment
+            override_reason="The web segment is where the checklist was designed to work; "
+                            "its own interval is the one the decision rests on.")
         self.stdout.write(f"A/B: web effect {web_row['absolute']:+.4f} "
                           f"{web_row['absolute_ci']}")
 
@@ -87,7 +90,10 @@ class Command(BaseCommand):
             experiment=mob, outcome="invalidated", user=pm,
             now_believe="Mobile users do not need the checklist: their onboarding is already "
                         "high and did not move.",
-            decision="Drop the mobile checklist from the roadmap.", tags=["onboarding", "mobile"])
+            decision="Drop the mobile checklist from the roadmap.", tags=["onboarding", "mobile"],
+            # kept only if the rule proposes otherwise (a null result it calls inconclusive)
+            override_reason="Mobile onboarding is already near its ceiling: even the top of "
+                            "the interval is too small to pay for the build.")
 
         reports = Hypothesis.objects.create(
             workspace=workspace, statement="Web onboarding changes did not shift weekly reporting",
