@@ -38,7 +38,8 @@ def finished_run(scenario: Scenario) -> OptimizationRun:
 def planted(team, api, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     """Three items and a run. A rests on hypothesis H (expected lift 1.0 in [0.5, 1.5], an
     assumption: P(success) 0.2), tested by experiment X, analyzed but not concluded:
-    A = 100 users x 10 x 1.0 x 0.2 = 200 [100, 300]; B = 100 x 2 x 1 x 0.2 = 40;
+    A = 100 users x 10 x 1.0 x 0.2 = 200 (its range simulated, planner.valuation; the run records
+    whatever it is); B = 100 x 2 x 1 x 0.2 = 40;
     C = 100 x 9 x 1 x 0.2 = 180. Budget 100 (core 60-80%, experimental 15-30%): {A, B}."""
     ws = team["acme"]
     hyp = Hypothesis.objects.create(workspace=ws, statement="Checklist lifts onboarding",
@@ -70,7 +71,7 @@ def planted(team, api, django_capture_on_commit_callbacks):  # type: ignore[no-u
     assert run.status == "optimal" and run.objective == pytest.approx(240.0)
     for inv in (a, b, c):
         inv.refresh_from_db()
-    assert (a.expected_value, a.value_low, a.value_high) == pytest.approx((200, 100, 300))
+    assert a.expected_value == pytest.approx(200) and a.value_low < 200 < a.value_high
     return {"ws": ws, "a": a, "b": b, "c": c, "hyp": hyp, "xid": xid, "scenario": scenario,
             "run": run, **team, "analyst_api": analyst}
 
@@ -104,8 +105,8 @@ def test_concluding_an_experiment_that_invalidates_the_hypothesis(planted):
     # An invalidated hypothesis and no assumed lift: no lift, value 0, no evidence.
     assert changes(p["run"]) == [
         ("item", a, "value", 200.0, 0.0),
-        ("item", a, "value_low", 100.0, 0.0),
-        ("item", a, "value_high", 300.0, 0.0),
+        ("item", a, "value_low", p["a"].value_low, 0.0),
+        ("item", a, "value_high", p["a"].value_high, 0.0),
         ("item", a, "evidence", "assumption", "none"),
         ("item", a, "hypotheses", [then_hyp], [now_hyp]),
         ("item", a, "experiments",
