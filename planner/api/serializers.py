@@ -121,7 +121,9 @@ def _staleness(serializer: serializers.Serializer, run: OptimizationRun) -> RunS
     return memo[("run", run.pk)]
 
 
-class ChangeSerializer(serializers.Serializer):
+class InputChangeSerializer(serializers.Serializer):
+    """One input of a run that changed since (planner.staleness.Change)."""
+
     kind = serializers.ChoiceField(choices=["item", "added", "deleted", "scenario"])
     item_id = serializers.CharField(allow_null=True)
     title = serializers.CharField()
@@ -185,7 +187,7 @@ class RunSerializer(serializers.ModelSerializer):
     def get_stale_note(self, run: OptimizationRun) -> str:
         return _staleness(self, run).note
 
-    @extend_schema_field(ChangeSerializer(many=True))
+    @extend_schema_field(InputChangeSerializer(many=True))
     def get_changes(self, run: OptimizationRun) -> list[dict]:
         return [c.to_dict() for c in _staleness(self, run).changes]
 
@@ -261,7 +263,9 @@ class RoadmapDecideSerializer(serializers.Serializer):
     rationale = serializers.CharField(max_length=5000)
 
 
-class ChangeSerializer(serializers.Serializer):
+class RoadmapChangeSerializer(serializers.Serializer):
+    """One item's change between two plans (planner.roadmap_diff.Change), with its reasons."""
+
     investment = serializers.CharField()
     title = serializers.CharField()
     kind = serializers.ChoiceField(choices=["added", "dropped", "moved", "value_changed"])
@@ -273,7 +277,7 @@ class ChangeSerializer(serializers.Serializer):
 class RoadmapDiffSerializer(serializers.Serializer):
     base = serializers.CharField(help_text="v<number>, or 'no roadmap yet'")
     new = serializers.CharField(help_text="v<number> or run #<id>")
-    changes = ChangeSerializer(many=True)
+    changes = RoadmapChangeSerializer(many=True)
 
 
 class RunRoadmapDiffSerializer(RoadmapDiffSerializer):

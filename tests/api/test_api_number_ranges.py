@@ -41,7 +41,8 @@ def test_the_schema_states_every_written_number_s_range():
     for component, ranges in RANGES.items():
         props = schema[component]["properties"]
         numbers = {name for name, p in props.items() if p.get("type") in ("number", "integer")}
-        assert numbers - set(ranges) <= {"hypothesis", "dataset", "segment"}, component
+        assert numbers - set(ranges) <= {"hypothesis", "dataset", "segment", "value_model"}, \
+            component
         for name, (low, high) in ranges.items():
             assert (props[name].get("minimum"), props[name].get("maximum")) == (low, high), \
                 (component, name)
