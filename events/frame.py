@@ -264,15 +264,7 @@ def build_user_events(
     user_codes = arrange(user_codes).astype(np.int32)
     ids = np.asarray(user_ids, dtype=object)
 
-    attributes = pd.DataFrame(index=pd.RangeIndex(len(ids)))
-    signup = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
-    if users is not None and len(users):
-        aligned = users.drop_duplicates("user_id", keep="last").set_index("user_id").reindex(ids)
-        attributes = aligned.reset_index(drop=True)
-        if "signup_time" in attributes:
-            st = pd.to_datetime(attributes["signup_time"], utc=True, format="ISO8601")
-            known = st.notna().to_numpy()
-            signup[known] = st[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    attributes, signup = _aligned_users(ids, users)
     props = None
     if with_properties and "properties" in frame:
         props = encode_properties(frame["properties"], order)
@@ -297,3 +289,162 @@ def build_user_events(
     # Hand Arrow's freed read buffers back to the OS: the arrays above are all that is kept.
     pa.default_memory_pool().release_unused()
     return data
+
+
+def build_user_events_coded(
+    parts: Iterable[tuple[int, pa.Table]],
+    codes: pa.Table,
+    users: pd.DataFrame | None = None,
+    with_properties: bool = False,
+) -> UserEvents:
+    """A ``UserEvents`` from a layout-2 store version (``events.store``), equal to
+    ``build_user_events`` on the same events, with no string factorizing and no sort.
+
+    ``codes`` is the version's user dictionary (``user_id`` in user-id order, ``part``,
+    ``code`` within the partition, ``events``): a row's place is the user's code here, and
+    the event counts give every user's slice ``starts[u]:starts[u + 1]`` before any event is
+    read. ``parts`` yields (partition, table) with the columns ``user`` (code within the
+    partition, rows of a user adjacent, sorted by time), ``event``, ``timestamp``,
+    ``revenue``, ``cost`` and optionally ``properties``; each partition's rows are placed
+    at once (one scatter per column) and let go.
+    """
+    n_users = codes.num_rows
+    ids = codes.column("user_id").to_numpy(zero_copy_only=False).astype(object, copy=False) \
+        if n_users else np.zeros(0, dtype=object)
+    part_of = codes.column("part").to_numpy()
+    local_of = codes.column("code").to_numpy()
+    counts = codes.column("events").to_numpy().astype(np.int64)
+    starts = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    n = int(starts[-1])
+    by_part = np.argsort(part_of, kind="stable")
+    part_bounds = np.searchsorted(part_of[by_part], np.arange(int(part_of.max(initial=-1)) + 2))
+
+    time = np.empty(n, dtype=np.int64)
+    event = np.empty(n, dtype=np.int32)
+    revenue = np.empty(n, dtype=np.float64)
+    cost = np.empty(n, dtype=np.float64)
+    prop_codes = np.empty(n, dtype=np.int64) if with_properties else None
+    names: dict[str, int] = {}  # event name -> provisional code (renumbered sorted at the end)
+    texts: list[pa.Array] = []  # properties dictionaries, one after another
+    text_offset = 0
+    placed = 0
+    for part, table in parts:
+        if table.num_rows == 0:
+            continue
+        if part + 1 >= len(part_bounds):
+            raise ValueError(f"partition {part} has events but no user in the user dictionary")
+        mine = by_part[part_bounds[part]:part_bounds[part + 1]]  # global codes, this partition
+        global_of_local = np.empty(len(mine), dtype=np.int64)
+        global_of_local[local_of[mine]] = mine
+        local = table.column("user").to_numpy()
+        run = counts[global_of_local]
+        if int(run.sum()) != table.num_rows or (len(local) and (
+                int(local[-1]) != len(run) - 1 or bool((np.diff(local) < 0).any()))):
+            raise ValueError(f"partition {part} does not match the user dictionary")
+        # Each row's place: its user's start + its rank within the user (rows are in order).
+        dest = np.repeat(starts[global_of_local] - (np.cumsum(run) - run), run)
+        dest += np.arange(table.num_rows, dtype=np.int64)
+        time[dest] = table.column("timestamp").to_numpy().view(np.int64) \
+            if table.column("timestamp").null_count == 0 else \
+            table.column("timestamp").cast(pa.int64()).fill_null(0).to_numpy()
+        for name, out in (("revenue", revenue), ("cost", cost)):
+            out[dest] = table.column(name).to_numpy()  # nulls become NaN
+        column = table.column("event")
+        offset = 0
+        for chunk in column.chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                chunk = pc.dictionary_encode(chunk)
+            lookup = np.array([names.setdefault(str(name), len(names))
+                               for name in chunk.dictionary.to_pylist()], dtype=np.int32)
+            event[dest[offset:offset + len(chunk)]] = lookup[chunk.indices.to_numpy()]
+            offset += len(chunk)
+        if prop_codes is not None:
+            offset = 0
+            for chunk in table.column("properties").chunks:
+                if not pa.types.is_dictionary(chunk.type):
+                    chunk = pc.dictionary_encode(chunk)  # a null stays a null code
+                indices = chunk.indices
+                values = indices.fill_null(-1).to_numpy() if indices.null_count \
+                    else indices.to_numpy()
+                here = np.where(values < 0, -1, values.astype(np.int64) + text_offset)
+                prop_codes[dest[offset:offset + len(chunk)]] = here
+                texts.append(chunk.dictionary.cast(pa.string()))
+                text_offset += len(chunk.dictionary)
+                offset += len(chunk)
+        placed += table.num_rows
+        del table, dest, local
+    if placed != n:
+        raise ValueError(f"the user dictionary counts {n} events, the partitions hold {placed}")
+
+    # Event names sorted, as build_user_events numbers them.
+    sorted_names = sorted(names)
+    renumber = np.zeros(len(names), dtype=np.int32)
+    for code_now, name in enumerate(sorted_names):
+        renumber[names[name]] = code_now
+    event = renumber[event] if n else event
+
+    props = None
+    if prop_codes is not None:
+        props = _unified_properties(prop_codes, texts)
+    has_cost = bool(np.isfinite(cost).any())
+    attributes, signup = _aligned_users(ids, users)
+    data = UserEvents(
+        user_ids=ids,
+        user=np.repeat(np.arange(n_users, dtype=np.int32), counts),
+        time=time,
+        event=event,
+        event_names=tuple(sorted_names),
+        revenue=np.nan_to_num(revenue, nan=0.0, copy=False),
+        cost=np.nan_to_num(cost, nan=0.0, copy=False),
+        signup=signup,
+        attributes=attributes,
+        properties=props,
+        has_cost=has_cost,
+        starts=starts,
+    )
+    missing = signup == np.iinfo(np.int64).max
+    if missing.any():
+        signup[missing] = data.first_event_time()[missing]
+    pa.default_memory_pool().release_unused()
+    return data
+
+
+def _unified_properties(codes: np.ndarray, texts: list[pa.Array]) -> pa.DictionaryArray:
+    """Per-partition dictionary codes (offset into the concatenated dictionaries, -1 = null)
+    as one dictionary array whose entries are distinct (a null is an entry, as
+    ``encode_properties`` makes it)."""
+    joined = pa.concat_arrays(texts) if texts else pa.array([], pa.string())
+    unique = pc.dictionary_encode(joined)
+    remap = unique.indices.to_numpy().astype(np.int32) if len(joined) else np.zeros(0, np.int32)
+    dictionary = unique.dictionary
+    out = np.empty(len(codes), dtype=np.int32)
+    valid = codes >= 0
+    if valid.all():
+        out = remap[codes] if len(codes) else out
+    else:
+        out[valid] = remap[codes[valid]]
+        out[~valid] = len(dictionary)
+        dictionary = pa.concat_arrays([dictionary, pa.nulls(1, pa.string())])
+    return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
+
+
+def _aligned_users(ids: np.ndarray, users: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """(attributes, signup) of the users ``ids`` as ``build_user_events`` makes them."""
+    attributes = pd.DataFrame(index=pd.RangeIndex(len(ids)))
+    signup = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+    if users is None or not len(users):
+        return attributes, signup
+    column = users["user_id"]
+    if len(column) == len(ids) and np.array_equal(column.to_numpy(dtype=object), ids):
+        # The users file holds exactly these users in this order (the store keeps both in
+        # user-id order): no hash join.
+        attributes = users.drop(columns="user_id").reset_index(drop=True)
+    else:
+        aligned = users.drop_duplicates("user_id", keep="last").set_index("user_id").reindex(ids)
+        attributes = aligned.reset_index(drop=True)
+    if "signup_time" in attributes:
+        st = pd.to_datetime(attributes["signup_time"], utc=True, format="ISO8601")
+        known = st.notna().to_numpy()
+        signup[known] = st[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return attributes, signup
