@@ -322,12 +322,13 @@ def build_user_events_coded(
 
     time = np.empty(n, dtype=np.int64)
     event = np.empty(n, dtype=np.int32)
-    revenue = np.empty(n, dtype=np.float64)
-    cost = np.empty(n, dtype=np.float64)
-    prop_codes = np.empty(n, dtype=np.int64) if with_properties else None
+    amounts = {"revenue": np.zeros(n, dtype=np.float64), "cost": np.zeros(n, dtype=np.float64)}
+    any_amount = {"revenue": False, "cost": False}
+    prop_codes = np.empty(n, dtype=np.int32) if with_properties else None
     names: dict[str, int] = {}  # event name -> provisional code (renumbered sorted at the end)
     texts: list[pa.Array] = []  # properties dictionaries, one after another
     text_offset = 0
+    prop_nulls = False
     placed = 0
     for part, table in parts:
         if table.num_rows == 0:
@@ -345,29 +346,36 @@ def build_user_events_coded(
         # Each row's place: its user's start + its rank within the user (rows are in order).
         dest = np.repeat(starts[global_of_local] - (np.cumsum(run) - run), run)
         dest += np.arange(table.num_rows, dtype=np.int64)
-        time[dest] = table.column("timestamp").to_numpy().view(np.int64) \
-            if table.column("timestamp").null_count == 0 else \
-            table.column("timestamp").cast(pa.int64()).fill_null(0).to_numpy()
-        for name, out in (("revenue", revenue), ("cost", cost)):
-            out[dest] = table.column(name).to_numpy()  # nulls become NaN
-        column = table.column("event")
+        stamps = table.column("timestamp")
+        time[dest] = stamps.to_numpy().view(np.int64) if stamps.null_count == 0 else \
+            stamps.cast(pa.int64()).fill_null(0).to_numpy()
+        for name, out in amounts.items():
+            column = table.column(name)
+            if column.null_count == len(column):
+                continue  # all missing: stays 0 (most costs, most revenue rows)
+            any_amount[name] = True
+            if column.null_count == 0:
+                out[dest] = column.to_numpy()
+            else:
+                valid = column.is_valid().to_numpy(zero_copy_only=False)
+                out[dest[valid]] = column.drop_null().to_numpy()
         offset = 0
-        for chunk in column.chunks:
+        for chunk in table.column("event").chunks:
             if not pa.types.is_dictionary(chunk.type):
                 chunk = pc.dictionary_encode(chunk)
             lookup = np.array([names.setdefault(str(name), len(names))
                                for name in chunk.dictionary.to_pylist()], dtype=np.int32)
-            event[dest[offset:offset + len(chunk)]] = lookup[chunk.indices.to_numpy()]
+            event[dest[offset:offset + len(chunk)]] = lookup[_indices(chunk.indices)]
             offset += len(chunk)
         if prop_codes is not None:
             offset = 0
             for chunk in table.column("properties").chunks:
                 if not pa.types.is_dictionary(chunk.type):
                     chunk = pc.dictionary_encode(chunk)  # a null stays a null code
-                indices = chunk.indices
-                values = indices.fill_null(-1).to_numpy() if indices.null_count \
-                    else indices.to_numpy()
-                here = np.where(values < 0, -1, values.astype(np.int64) + text_offset)
+                here = _indices(chunk.indices) + np.int32(text_offset)
+                if chunk.indices.null_count:  # -1 marks "no properties" until the end
+                    here[~chunk.indices.is_valid().to_numpy(zero_copy_only=False)] = -1
+                    prop_nulls = True
                 prop_codes[dest[offset:offset + len(chunk)]] = here
                 texts.append(chunk.dictionary.cast(pa.string()))
                 text_offset += len(chunk.dictionary)
@@ -383,11 +391,15 @@ def build_user_events_coded(
     for code_now, name in enumerate(sorted_names):
         renumber[names[name]] = code_now
     event = renumber[event] if n else event
+    revenue, cost = amounts["revenue"], amounts["cost"]
+    for name, values in amounts.items():  # as nan_to_num does in build_user_events
+        if any_amount[name] and not np.isfinite(values).all():
+            np.nan_to_num(values, nan=0.0, copy=False)
+    has_cost = any_amount["cost"]
 
     props = None
     if prop_codes is not None:
-        props = _unified_properties(prop_codes, texts)
-    has_cost = bool(np.isfinite(cost).any())
+        props = _unified_properties(prop_codes, texts, prop_nulls)
     attributes, signup = _aligned_users(ids, users)
     data = UserEvents(
         user_ids=ids,
@@ -395,8 +407,8 @@ def build_user_events_coded(
         time=time,
         event=event,
         event_names=tuple(sorted_names),
-        revenue=np.nan_to_num(revenue, nan=0.0, copy=False),
-        cost=np.nan_to_num(cost, nan=0.0, copy=False),
+        revenue=revenue,
+        cost=cost,
         signup=signup,
         attributes=attributes,
         properties=props,
@@ -410,22 +422,26 @@ def build_user_events_coded(
     return data
 
 
-def _unified_properties(codes: np.ndarray, texts: list[pa.Array]) -> pa.DictionaryArray:
-    """Per-partition dictionary codes (offset into the concatenated dictionaries, -1 = null)
-    as one dictionary array whose entries are distinct (a null is an entry, as
+def _indices(indices: pa.Array) -> np.ndarray:
+    """Dictionary indices as int32 numpy, zero-copy; entries under a null are unspecified."""
+    values = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype(),
+                           count=indices.offset + len(indices))[indices.offset:]
+    return values.astype(np.int32, copy=False)
+
+
+def _unified_properties(codes: np.ndarray, texts: list[pa.Array],
+                        nulls: bool) -> pa.DictionaryArray:
+    """Per-partition dictionary codes (offset into the concatenated dictionaries, -1 = no
+    properties) as one dictionary array whose entries are distinct (a null is an entry, as
     ``encode_properties`` makes it)."""
     joined = pa.concat_arrays(texts) if texts else pa.array([], pa.string())
     unique = pc.dictionary_encode(joined)
-    remap = unique.indices.to_numpy().astype(np.int32) if len(joined) else np.zeros(0, np.int32)
+    remap = _indices(unique.indices) if len(joined) else np.zeros(0, np.int32)
     dictionary = unique.dictionary
-    out = np.empty(len(codes), dtype=np.int32)
-    valid = codes >= 0
-    if valid.all():
-        out = remap[codes] if len(codes) else out
-    else:
-        out[valid] = remap[codes[valid]]
-        out[~valid] = len(dictionary)
+    if nulls:  # code -1 picks the last entry of the lookup: the null
+        remap = np.append(remap, np.int32(len(dictionary)))
         dictionary = pa.concat_arrays([dictionary, pa.nulls(1, pa.string())])
+    out = remap[codes] if len(codes) else np.zeros(0, np.int32)
     return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
 
 
