@@ -93,19 +93,63 @@ EVENT_WRITE_OPTIONS: dict[str, Any] = {
 def with_user_codes(table: pa.Table) -> tuple[pa.Table, pa.Array, np.ndarray]:
     """A partition table (rows of a user adjacent, in user-id order) as stored in layout 2:
     its event columns plus ``user``, each row's user code within the partition (0.. in row
-    order). Also the distinct user ids in that order and each one's event count."""
-    table = table.select(list(EVENT_SCHEMA.names)).cast(EVENT_SCHEMA)
-    ids = table.column("user_id").combine_chunks() if table.num_rows else pa.array([], pa.string())
-    n = len(ids)
+    order). Also the distinct user ids in that order and each one's event count.
+
+    A table that already has ``user`` (the import's merge makes it while sorting) keeps it,
+    once checked to number the runs 0, 1, 2, ...; otherwise it is made by comparing ids."""
+    n = table.num_rows
+    ids = table.column("user_id").combine_chunks() if n else pa.array([], pa.string())
     first = np.ones(n, dtype=bool)
-    if n > 1:
-        first[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(
-            zero_copy_only=False)
-    starts = np.flatnonzero(first)
-    codes = (np.cumsum(first, dtype=np.int32) - 1) if n else np.zeros(0, np.int32)
+    if "user" in table.column_names:
+        codes = table.column("user").to_numpy()
+        if n > 1:
+            np.not_equal(codes[1:], codes[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        if not np.array_equal(codes[starts], np.arange(len(starts))):
+            raise ValueError("the user codes of a partition must number its users 0, 1, 2, ...")
+        codes = codes.astype(np.int32, copy=False)
+    else:
+        if n > 1:
+            first[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(
+                zero_copy_only=False)
+        starts = np.flatnonzero(first)
+        codes = (np.cumsum(first, dtype=np.int32) - 1) if n else np.zeros(0, np.int32)
     counts = np.diff(np.append(starts, n)).astype(np.int32)
-    coded = table.append_column(USER_CODE, pa.array(codes, pa.int32()))
+    coded = table.select(list(EVENT_SCHEMA.names)).cast(EVENT_SCHEMA).append_column(
+        USER_CODE, pa.array(codes, pa.int32()))
     return coded, ids.take(pa.array(starts, pa.int64())), counts
+
+
+def text_order(ids: pa.Array) -> np.ndarray:
+    """The permutation that sorts text values bytewise (as Arrow and Python sort them).
+
+    Ids of up to 8 bytes without NUL bytes (or whose first 8 bytes already differ) are
+    compared as big-endian 64-bit integers: numpy's stable sort finds the sorted runs (one
+    per partition here) and merges them. Anything else: Arrow's sort."""
+    from .ingest.arrow_text import _string_buffers
+
+    n = len(ids)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    if ids.null_count == 0:
+        offsets, data = _string_buffers(ids)
+        lengths = np.diff(offsets)
+        start, stop = int(offsets[0]), int(offsets[-1])
+        if not (data[start:stop] == 0).any():
+            if (lengths == 8).all():
+                first = data[start:stop].reshape(n, 8).view(">u8")[:, 0].astype(np.uint64)
+            else:  # the first 8 bytes, zero-padded (shorter text sorts first, as bytewise)
+                first = np.zeros(n, np.uint64)
+                last = max(len(data) - 1, 0)
+                for j in range(8):
+                    byte = data[np.minimum(offsets[:-1] + j, last)].astype(np.uint64)
+                    byte[lengths <= j] = 0
+                    first |= byte << np.uint64(8 * (7 - j))
+            order = np.argsort(first, kind="stable")
+            ordered = first[order]
+            if int(lengths.max()) <= 8 or not bool((ordered[1:] == ordered[:-1]).any()):
+                return order.astype(np.int64, copy=False)
+    return np.asarray(pc.sort_indices(ids).to_numpy(), dtype=np.int64)
 
 
 def user_dictionary(pieces: dict[int, tuple[pa.Array, np.ndarray]]) -> pa.Table:
@@ -124,7 +168,7 @@ def user_dictionary(pieces: dict[int, tuple[pa.Array, np.ndarray]]) -> pa.Table:
         "events": np.concatenate(counts) if counts else np.zeros(0, np.int32),
     }, schema=CODES_SCHEMA)
     if table.num_rows > 1:
-        table = table.take(pc.sort_indices(table.column("user_id")))
+        table = table.take(pa.array(text_order(table.column("user_id").combine_chunks())))
         ids_sorted = table.column("user_id").combine_chunks()
         n = len(ids_sorted)
         if pc.any(pc.equal(ids_sorted.slice(1), ids_sorted.slice(0, n - 1))).as_py():
