@@ -5,6 +5,11 @@ Users get dense integer codes 0..n_users-1 in user-id order; events are sorted b
 and per-user reductions are ``np.add.reduceat`` / ``np.bincount`` with no hashing or sorting
 at query time. Built once per refresh and shared by all segments and analyses.
 
+Two builders make the same ``UserEvents``: ``build_user_events_coded`` from a layout-2 store
+version (integer user codes and the user dictionary: no string work, no sort) and
+``build_user_events`` from frames with string user ids (a layout-1 version, one fan-out
+partition, tests).
+
 Query-independent derived arrays (events by name, time since signup, positions of revenue,
 properties as dictionary codes) are made on first use and kept with the dataset, read-only: the
 arrays of a ``UserEvents`` must not be changed once an analysis has run on it.
