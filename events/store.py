@@ -45,6 +45,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -79,6 +80,7 @@ CODES_SCHEMA = pa.schema([pa.field("user_id", pa.string(), nullable=False),
                           pa.field("part", pa.int16(), nullable=False),
                           pa.field("code", pa.int32(), nullable=False),
                           pa.field("events", pa.int32(), nullable=False)])
+PARALLEL_WRITE_ROWS = 1_000_000  # from this many rows to write, partitions go on two threads
 EVENT_WRITE_OPTIONS: dict[str, Any] = {
     # Text compresses well and is read rarely (ids) or once per distinct value (properties,
     # event names: dictionaries): zstd. The integer and float columns every load reads: lz4,
@@ -441,12 +443,23 @@ class EventStore:
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
         try:
             writes, carried, codes = self._coded_parts(previous, partitions)
-            for part in range(self.partitions):
-                target = tmp / f"events-{part:02d}.parquet"
-                if part in carried:
-                    _link_or_copy(previous.path / target.name, target)  # type: ignore[union-attr]
-                else:
-                    pq.write_table(writes.pop(part), target, **EVENT_WRITE_OPTIONS)
+            for part in carried:
+                name = f"events-{part:02d}.parquet"
+                _link_or_copy(previous.path / name, tmp / name)  # type: ignore[union-attr]
+
+            def write(part: int) -> None:
+                pq.write_table(writes.pop(part), tmp / f"events-{part:02d}.parquet",
+                               **EVENT_WRITE_OPTIONS)
+
+            # Parquet encoding and compression release the GIL: two partitions at a time
+            # when there is much to write.
+            todo = sorted(writes)
+            if sum(writes[p].num_rows for p in todo) >= PARALLEL_WRITE_ROWS and len(todo) > 1:
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    list(pool.map(write, todo))
+            else:
+                for part in todo:
+                    write(part)
             pq.write_table(codes, tmp / CODES_FILE, compression="zstd")
             del codes
             if users is not None:
