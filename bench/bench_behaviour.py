@@ -77,6 +77,7 @@ def _timings(load: bc.Stopwatch, funnel: bc.Stopwatch, retention: bc.Stopwatch) 
     return {"seconds": funnel.seconds + retention.seconds,
             "cpu_seconds": funnel.cpu_seconds + retention.cpu_seconds,
             "load_seconds": load.seconds,
+            "load_cpu_seconds": load.cpu_seconds,
             "funnel_seconds": funnel.seconds,
             "retention_seconds": retention.seconds}
 
@@ -255,6 +256,13 @@ def main() -> None:
         discovery_candidates=ours["candidates"],
         load_seconds=round(ours["load_seconds"], 3),
         anchor_load_seconds=round(anchor["load_seconds"], 3), anchor_threads=anchor["threads"],
+        load_cpu_seconds=round(ours["load_cpu_seconds"], 3),
+        anchor_load_cpu_seconds=round(anchor["load_cpu_seconds"], 3),
+        # End to end (load + funnel + retention) against DuckDB's load + the same two queries.
+        total_seconds=round(ours["load_seconds"] + ours["seconds"], 3),
+        anchor_total_seconds=round(anchor["load_seconds"] + anchor["seconds"], 3),
+        total_ratio=round((ours["load_seconds"] + ours["seconds"])
+                          / (anchor["load_seconds"] + anchor["seconds"]), 3),
         duckdb=anchor["duckdb"],
         cpu_seconds=round(ours["cpu_seconds"], 3),
         anchor_cpu_seconds=round(anchor["cpu_seconds"], 3),
