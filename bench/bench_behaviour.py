@@ -15,8 +15,9 @@ Data: the refresh benchmark's files (``bench/data/refresh-<scale>/``, generated 
 
 Phases (each in a fresh process, see bench/common.py):
 
-* ``ours``: Parquet (user_id, event, timestamp, revenue; one frame per row group) ->
-  ``build_user_events`` (timed apart as ``load_seconds``), then, timed one by one:
+* ``ours``: the data as an event store (``bench_refresh.ensure_store``: integer user codes and
+  a user dictionary), loaded by ``build_user_events_coded`` without properties (timed apart as
+  ``load_seconds``), then, timed one by one:
   ``funnel`` (signup -> onboarding_completed -> report_created -> invite_sent, ordered, 7
   days), ``paths`` (top 20 three-step paths after session_start, outcome upgrade),
   ``retention`` (signup cohorts of the 52 full ISO weeks before as_of's week, recurring, "on",
@@ -61,7 +62,7 @@ THRESHOLDS = (1, 2, 3, 5, 10)
 WINDOWS = (3, 7)
 MEASURED_CODE = ("behaviour/analytics/funnels.py", "behaviour/analytics/paths.py",
                  "behaviour/analytics/cohorts.py", "behaviour/analytics/signals.py",
-                 "events/frame.py")
+                 "events/frame.py", "events/store.py")
 
 
 def cohort_range(as_of: int) -> tuple[int, int]:
@@ -76,21 +77,16 @@ def _timings(load: bc.Stopwatch, funnel: bc.Stopwatch, retention: bc.Stopwatch) 
     return {"seconds": funnel.seconds + retention.seconds,
             "cpu_seconds": funnel.cpu_seconds + retention.cpu_seconds,
             "load_seconds": load.seconds,
+            "load_cpu_seconds": load.cpu_seconds,
             "funnel_seconds": funnel.seconds,
             "retention_seconds": retention.seconds}
 
 
 def _load(folder: Path) -> Any:
-    import pyarrow.parquet as pq
+    """The store (``bench_refresh.ensure_store``) -> UserEvents, without properties."""
+    from bench.bench_refresh import _load as load_store
 
-    from events.frame import build_user_events
-
-    events = pq.ParquetFile(folder / "events.parquet")
-    cols = ["user_id", "event", "timestamp", "revenue"]
-    partitions = (events.read_row_group(i, columns=cols).to_pandas()
-                  for i in range(events.num_row_groups))
-    users = pq.read_table(folder / "users.parquet").to_pandas()
-    return build_user_events(partitions, users)
+    return load_store(folder, with_properties=False)
 
 
 def phase_ours(args: list[str]) -> dict[str, Any]:
@@ -260,6 +256,13 @@ def main() -> None:
         discovery_candidates=ours["candidates"],
         load_seconds=round(ours["load_seconds"], 3),
         anchor_load_seconds=round(anchor["load_seconds"], 3), anchor_threads=anchor["threads"],
+        load_cpu_seconds=round(ours["load_cpu_seconds"], 3),
+        anchor_load_cpu_seconds=round(anchor["load_cpu_seconds"], 3),
+        # End to end (load + funnel + retention) against DuckDB's load + the same two queries.
+        total_seconds=round(ours["load_seconds"] + ours["seconds"], 3),
+        anchor_total_seconds=round(anchor["load_seconds"] + anchor["seconds"], 3),
+        total_ratio=round((ours["load_seconds"] + ours["seconds"])
+                          / (anchor["load_seconds"] + anchor["seconds"]), 3),
         duckdb=anchor["duckdb"],
         cpu_seconds=round(ours["cpu_seconds"], 3),
         anchor_cpu_seconds=round(anchor["cpu_seconds"], 3),

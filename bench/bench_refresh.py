@@ -20,8 +20,10 @@ last event + 1 µs, as the refresh job sets it.
 
 Phases (each in its own fresh process, see bench/common.py):
 
-* ``ours``: Parquet -> pandas -> ``build_user_events(with_properties=True)`` (timed apart as
-  ``load_seconds``), then what ``run_refresh`` does for the value signals: ``user_features``
+* ``ours``: the data published once as an ``EventStore`` (``<folder>/store/``, 8 user-hash
+  partitions, the store's current layout: integer user codes and a user dictionary), loaded the
+  way the refresh job loads it (``build_user_events_coded(with_properties=True)``, timed apart
+  as ``load_seconds``), then what ``run_refresh`` does for the value signals: ``user_features``
   once, the all-users baseline, and per segment ``evaluate_rule`` + ``segment_signals`` (with
   the product's percentile-bootstrap intervals; baseline passed in for the lifts). The
   headline ``seconds`` is that compute, without the load.
@@ -84,7 +86,7 @@ MEASURED_CODE = ("segments/analytics/value.py", "segments/analytics/holdout.py",
                  "segments/analytics/retention.py",
                  *sorted(p.relative_to(bc.ROOT).as_posix()
                          for p in (bc.ROOT / "segments" / "analytics" / "rules").glob("*.py")),
-                 "events/frame.py", "segments/analytics/refresh.py")
+                 "events/frame.py", "events/store.py", "segments/analytics/refresh.py")
 # Signals both sides compute (ours also has intervals by bootstrap / t, the anchor analytic).
 SIGNALS = ("size", "share", "revenue_per_active_user",
            *(f"ltv_{h}" for h in HORIZONS), *(f"retention_d{d}" for d in RETENTION_DAYS),
@@ -278,6 +280,52 @@ def phase_generate(args: list[str]) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, **meta}
 
 
+STORE_KEY = "bench"  # the dataset key of the events in ``<folder>/store/``
+
+
+def phase_store(args: list[str]) -> dict[str, Any]:
+    """events.parquet + users.parquet -> an ``EventStore`` (8 user-hash partitions, the
+    store's current layout) in ``<folder>/store/``, published by the product's own code."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from events.store import EventStore, partition_of
+
+    folder = Path(args[0])
+    started = time.perf_counter()
+    events = pq.read_table(folder / "events.parquet")
+    if "cost" not in events.column_names:
+        events = events.append_column("cost", pa.nulls(events.num_rows, pa.float64()))
+    ids = events.column("user_id").combine_chunks()
+    distinct = pc.unique(ids)
+    part_of = partition_of(distinct.to_numpy(zero_copy_only=False), STORE_PARTITIONS)
+    part = part_of[pc.index_in(ids, value_set=distinct).to_numpy()]
+    parts = {p: events.filter(pa.array(part == p)) for p in range(STORE_PARTITIONS)}
+    del events, ids
+    store = EventStore(folder / "store", partitions=STORE_PARTITIONS)
+    version = store.publish(STORE_KEY, parts, pq.read_table(folder / "users.parquet"),
+                            {"bench": True})
+    return {"seconds": time.perf_counter() - started, "version": version.number,
+            "layout": version.manifest.get("layout")}
+
+
+def ensure_store(folder: Path) -> None:
+    """The data as a published store of the current layout (made once per data version)."""
+    from events.store import LAYOUT
+
+    marker = folder / "store" / f"layout-{LAYOUT}-data-{DATA_VERSION}"
+    if marker.exists():
+        return
+    import shutil
+
+    shutil.rmtree(folder / "store", ignore_errors=True)
+    bc.log(f"publishing {folder.name} as an event store (layout {LAYOUT})")
+    result = bc.run_phase(SCRIPT, "store", str(folder))
+    bc.log(f"published in {result['seconds']:.1f}s (peak {result['peak_mb']:.0f} MB)")
+    marker.write_text("")
+
+
 def ensure_data(scale: str) -> tuple[Path, dict[str, Any]]:
     folder = data_dir(scale)
     meta_path = folder / "meta.json"
@@ -286,27 +334,30 @@ def ensure_data(scale: str) -> tuple[Path, dict[str, Any]]:
         if meta.get("version") == DATA_VERSION and meta.get("users") == USERS[scale]:
             bc.log(f"using cached {folder.relative_to(bc.DATA_DIR.parent)} "
                 f"({meta['events']:,} events, {meta['users']:,} users)")
+            ensure_store(folder)
             return folder, meta
     bc.log(f"generating the demo data ({USERS[scale]:,} users) -> {folder}")
     result = bc.run_phase(SCRIPT, "generate", str(folder), str(USERS[scale]))
     bc.log(f"generated {result['events']:,} events in {result['seconds']:.1f}s "
         f"(peak {result['peak_mb']:.0f} MB)")
+    ensure_store(folder)
     return folder, json.loads(meta_path.read_text())
 
 
 # ----- phase: ours ---------------------------------------------------------------------------
-def _load(folder: Path) -> Any:
-    """Parquet -> UserEvents the way the refresh job loads the store (``load_user_events``):
-    one pandas frame per partition (here: per row group, one per store partition), the users
-    file, then ``build_user_events(with_properties=True)``."""
-    import pyarrow.parquet as pq
+def _load(folder: Path, with_properties: bool = True) -> Any:
+    """The store -> UserEvents the way the refresh job loads it (``events.services.
+    read_user_events``): the user dictionary, the users file, then every partition's integer
+    columns placed by ``build_user_events_coded``."""
+    from events.frame import build_user_events_coded
+    from events.store import EventStore
 
-    from events.frame import build_user_events
-
-    events = pq.ParquetFile(folder / "events.parquet")
-    partitions = (events.read_row_group(i).to_pandas() for i in range(events.num_row_groups))
-    users = pq.read_table(folder / "users.parquet").to_pandas()
-    return build_user_events(partitions, users, with_properties=True)
+    store = EventStore(folder / "store", partitions=STORE_PARTITIONS)
+    version = store.current(STORE_KEY)
+    codes = store.read_user_codes(version)
+    users = store.read_version_users(STORE_KEY, version.number)
+    return build_user_events_coded(store.iter_coded_partitions(version, with_properties),
+                                   codes, users, with_properties=with_properties)
 
 
 def _reset_hwm() -> bool:
@@ -753,7 +804,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if not bc.phase_main({"generate": phase_generate, "ours": phase_ours,
+    if not bc.phase_main({"generate": phase_generate, "store": phase_store, "ours": phase_ours,
                        "ours_analytic": phase_ours_analytic, "anchor": phase_anchor,
                        "refresh": phase_refresh, "profile": phase_profile}):
         main()

@@ -5,6 +5,11 @@ Users get dense integer codes 0..n_users-1 in user-id order; events are sorted b
 and per-user reductions are ``np.add.reduceat`` / ``np.bincount`` with no hashing or sorting
 at query time. Built once per refresh and shared by all segments and analyses.
 
+Two builders make the same ``UserEvents``: ``build_user_events_coded`` from a layout-2 store
+version (integer user codes and the user dictionary: no string work, no sort) and
+``build_user_events`` from frames with string user ids (a layout-1 version, one fan-out
+partition, tests).
+
 Query-independent derived arrays (events by name, time since signup, positions of revenue,
 properties as dictionary codes) are made on first use and kept with the dataset, read-only: the
 arrays of a ``UserEvents`` must not be changed once an analysis has run on it.
@@ -264,15 +269,7 @@ def build_user_events(
     user_codes = arrange(user_codes).astype(np.int32)
     ids = np.asarray(user_ids, dtype=object)
 
-    attributes = pd.DataFrame(index=pd.RangeIndex(len(ids)))
-    signup = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
-    if users is not None and len(users):
-        aligned = users.drop_duplicates("user_id", keep="last").set_index("user_id").reindex(ids)
-        attributes = aligned.reset_index(drop=True)
-        if "signup_time" in attributes:
-            st = pd.to_datetime(attributes["signup_time"], utc=True, format="ISO8601")
-            known = st.notna().to_numpy()
-            signup[known] = st[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    attributes, signup = _aligned_users(ids, users)
     props = None
     if with_properties and "properties" in frame:
         props = encode_properties(frame["properties"], order)
@@ -297,3 +294,178 @@ def build_user_events(
     # Hand Arrow's freed read buffers back to the OS: the arrays above are all that is kept.
     pa.default_memory_pool().release_unused()
     return data
+
+
+def build_user_events_coded(
+    parts: Iterable[tuple[int, pa.Table]],
+    codes: pa.Table,
+    users: pd.DataFrame | None = None,
+    with_properties: bool = False,
+) -> UserEvents:
+    """A ``UserEvents`` from a layout-2 store version (``events.store``), equal to
+    ``build_user_events`` on the same events, with no string factorizing and no sort.
+
+    ``codes`` is the version's user dictionary (``user_id`` in user-id order, ``part``,
+    ``code`` within the partition, ``events``): a row's place is the user's code here, and
+    the event counts give every user's slice ``starts[u]:starts[u + 1]`` before any event is
+    read. ``parts`` yields (partition, table) with the columns ``user`` (code within the
+    partition, rows of a user adjacent, sorted by time), ``event``, ``timestamp``,
+    ``revenue``, ``cost`` and optionally ``properties``; each partition's rows are placed
+    at once (one scatter per column) and let go.
+    """
+    n_users = codes.num_rows
+    ids = codes.column("user_id").to_numpy(zero_copy_only=False).astype(object, copy=False) \
+        if n_users else np.zeros(0, dtype=object)
+    part_of = codes.column("part").to_numpy()
+    local_of = codes.column("code").to_numpy()
+    counts = codes.column("events").to_numpy().astype(np.int64)
+    starts = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=starts[1:])
+    n = int(starts[-1])
+    by_part = np.argsort(part_of, kind="stable")
+    part_bounds = np.searchsorted(part_of[by_part], np.arange(int(part_of.max(initial=-1)) + 2))
+
+    time = np.empty(n, dtype=np.int64)
+    event = np.empty(n, dtype=np.int32)
+    amounts = {"revenue": np.zeros(n, dtype=np.float64), "cost": np.zeros(n, dtype=np.float64)}
+    any_amount = {"revenue": False, "cost": False}
+    prop_codes = np.empty(n, dtype=np.int32) if with_properties else None
+    names: dict[str, int] = {}  # event name -> provisional code (renumbered sorted at the end)
+    texts: list[pa.Array] = []  # properties dictionaries, one after another
+    text_offset = 0
+    prop_nulls = False
+    placed = 0
+    for part, table in parts:
+        if table.num_rows == 0:
+            continue
+        if part + 1 >= len(part_bounds):
+            raise ValueError(f"partition {part} has events but no user in the user dictionary")
+        mine = by_part[part_bounds[part]:part_bounds[part + 1]]  # global codes, this partition
+        global_of_local = np.empty(len(mine), dtype=np.int64)
+        global_of_local[local_of[mine]] = mine
+        local = table.column("user").to_numpy()
+        run = counts[global_of_local]
+        if int(run.sum()) != table.num_rows or (len(local) and (
+                int(local[-1]) != len(run) - 1 or bool((np.diff(local) < 0).any()))):
+            raise ValueError(f"partition {part} does not match the user dictionary")
+        # Each row's place: its user's start + its rank within the user (rows are in order).
+        dest = np.repeat(starts[global_of_local] - (np.cumsum(run) - run), run)
+        dest += np.arange(table.num_rows, dtype=np.int64)
+        stamps = table.column("timestamp")
+        time[dest] = stamps.to_numpy().view(np.int64) if stamps.null_count == 0 else \
+            stamps.cast(pa.int64()).fill_null(0).to_numpy()
+        for name, out in amounts.items():
+            column = table.column(name)
+            if column.null_count == len(column):
+                continue  # all missing: stays 0 (most costs, most revenue rows)
+            any_amount[name] = True
+            if column.null_count == 0:
+                out[dest] = column.to_numpy()
+            else:
+                valid = column.is_valid().to_numpy(zero_copy_only=False)
+                out[dest[valid]] = column.drop_null().to_numpy()
+        offset = 0
+        for chunk in table.column("event").chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                chunk = pc.dictionary_encode(chunk)
+            lookup = np.array([names.setdefault(str(name), len(names))
+                               for name in chunk.dictionary.to_pylist()], dtype=np.int32)
+            event[dest[offset:offset + len(chunk)]] = lookup[_indices(chunk.indices)]
+            offset += len(chunk)
+        if prop_codes is not None:
+            offset = 0
+            for chunk in table.column("properties").chunks:
+                if not pa.types.is_dictionary(chunk.type):
+                    chunk = pc.dictionary_encode(chunk)  # a null stays a null code
+                here = _indices(chunk.indices) + np.int32(text_offset)
+                if chunk.indices.null_count:  # -1 marks "no properties" until the end
+                    here[~chunk.indices.is_valid().to_numpy(zero_copy_only=False)] = -1
+                    prop_nulls = True
+                prop_codes[dest[offset:offset + len(chunk)]] = here
+                texts.append(chunk.dictionary.cast(pa.string()))
+                text_offset += len(chunk.dictionary)
+                offset += len(chunk)
+        placed += table.num_rows
+        del table, dest, local
+    if placed != n:
+        raise ValueError(f"the user dictionary counts {n} events, the partitions hold {placed}")
+
+    # Event names sorted, as build_user_events numbers them.
+    sorted_names = sorted(names)
+    renumber = np.zeros(len(names), dtype=np.int32)
+    for code_now, name in enumerate(sorted_names):
+        renumber[names[name]] = code_now
+    event = renumber[event] if n else event
+    revenue, cost = amounts["revenue"], amounts["cost"]
+    for name, values in amounts.items():  # as nan_to_num does in build_user_events
+        if any_amount[name] and not np.isfinite(values).all():
+            np.nan_to_num(values, nan=0.0, copy=False)
+    has_cost = any_amount["cost"]
+
+    props = None
+    if prop_codes is not None:
+        props = _unified_properties(prop_codes, texts, prop_nulls)
+    attributes, signup = _aligned_users(ids, users)
+    data = UserEvents(
+        user_ids=ids,
+        user=np.repeat(np.arange(n_users, dtype=np.int32), counts),
+        time=time,
+        event=event,
+        event_names=tuple(sorted_names),
+        revenue=revenue,
+        cost=cost,
+        signup=signup,
+        attributes=attributes,
+        properties=props,
+        has_cost=has_cost,
+        starts=starts,
+    )
+    missing = signup == np.iinfo(np.int64).max
+    if missing.any():
+        signup[missing] = data.first_event_time()[missing]
+    pa.default_memory_pool().release_unused()
+    return data
+
+
+def _indices(indices: pa.Array) -> np.ndarray:
+    """Dictionary indices as int32 numpy, zero-copy; entries under a null are unspecified."""
+    values = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype(),
+                           count=indices.offset + len(indices))[indices.offset:]
+    return values.astype(np.int32, copy=False)
+
+
+def _unified_properties(codes: np.ndarray, texts: list[pa.Array],
+                        nulls: bool) -> pa.DictionaryArray:
+    """Per-partition dictionary codes (offset into the concatenated dictionaries, -1 = no
+    properties) as one dictionary array whose entries are distinct (a null is an entry, as
+    ``encode_properties`` makes it)."""
+    joined = pa.concat_arrays(texts) if texts else pa.array([], pa.string())
+    unique = pc.dictionary_encode(joined)
+    remap = _indices(unique.indices) if len(joined) else np.zeros(0, np.int32)
+    dictionary = unique.dictionary
+    if nulls:  # code -1 picks the last entry of the lookup: the null
+        remap = np.append(remap, np.int32(len(dictionary)))
+        dictionary = pa.concat_arrays([dictionary, pa.nulls(1, pa.string())])
+    out = remap[codes] if len(codes) else np.zeros(0, np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
+
+
+def _aligned_users(ids: np.ndarray, users: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """(attributes, signup) of the users ``ids`` as ``build_user_events`` makes them."""
+    attributes = pd.DataFrame(index=pd.RangeIndex(len(ids)))
+    signup = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+    if users is None or not len(users):
+        return attributes, signup
+    column = users["user_id"]
+    if len(column) == len(ids) and np.array_equal(column.to_numpy(dtype=object), ids):
+        # The users file holds exactly these users in this order (the store keeps both in
+        # user-id order): no hash join.
+        attributes = users.drop(columns="user_id").reset_index(drop=True)
+    else:
+        aligned = users.drop_duplicates("user_id", keep="last").set_index("user_id").reindex(ids)
+        attributes = aligned.reset_index(drop=True)
+    if "signup_time" in attributes:
+        st = pd.to_datetime(attributes["signup_time"], utc=True, format="ISO8601")
+        known = st.notna().to_numpy()
+        signup[known] = st[known].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    return attributes, signup

@@ -27,7 +27,7 @@ from jobs.services import (
 
 from . import privacy
 from .catalog import attribute_catalog, event_catalog
-from .frame import build_user_events
+from .frame import build_user_events, build_user_events_coded
 from .ingest import (
     ImportOptions,
     ImportRejected,
@@ -424,12 +424,22 @@ def load_user_events(dataset: Dataset) -> Any:
     key = str(version.path)  # the published version's directory: unique and immutable
     if key not in _CACHE:
         _CACHE.clear()  # one dataset at a time: bounded memory
-        _CACHE[key] = build_user_events(
-            store.iter_partitions(dataset.store_key, columns=[
-                "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
-            store.read_users(dataset.store_key), with_properties=True,
-        )
+        _CACHE[key] = read_user_events(store, version, dataset.store_key)
     return _CACHE[key]
+
+
+def read_user_events(store: Any, version: Any, store_key: str) -> Any:
+    """A published version as the per-user frame (with properties): from the integer codes
+    of a layout-2 version, else (a version written before layout 2) the old way."""
+    codes = store.read_user_codes(version)
+    users = store.read_version_users(store_key, version.number)
+    if codes is not None:
+        return build_user_events_coded(store.iter_coded_partitions(version, with_properties=True),
+                                       codes, users, with_properties=True)
+    return build_user_events(
+        store.iter_partitions(store_key, columns=[
+            "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
+        users, with_properties=True)
 
 
 def forget_loaded_events() -> None:

@@ -8,8 +8,20 @@ Pure (no Django). Layout of one dataset::
             manifest.json       version, row counts, the imports it contains, their reports
             events-00.parquet   one file per user-hash partition, sorted by (user_id, timestamp),
                                 then the rest of the event (name, properties, revenue, cost),
-                                so its content never depends on the order rows arrived in
+                                so its content never depends on the order rows arrived in;
+                                column ``user`` (int32, layout 2): the user's code within the
+                                partition, 0.. in row order (= user-id order)
+            user-codes.parquet  (layout 2) the user dictionary: one row per user with events,
+                                in user-id order (a row's place is the user's code in the
+                                per-user frame): ``user_id``, ``part``, ``code`` (within the
+                                partition) and ``events`` (the user's event count)
             users.parquet       user attributes, one row per user (optional)
+
+Layout 2 (``manifest["layout"] == 2``) lets ``events.frame.build_user_events_coded`` load a
+version with no string factorizing and no sorting: every event is placed at
+``starts[global code] + its rank within the user`` straight from the integer columns. A version
+of layout 1 (no ``user`` column, no user dictionary) still loads the old way, and the next
+publish upgrades it (partitions carried over from it are rewritten with their codes).
 
 A new version is written to a temporary directory, fsynced, renamed into place, and only then
 is CURRENT replaced (``os.replace`` is atomic). Readers open CURRENT once and read one
@@ -33,6 +45,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -41,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 EVENT_COLUMNS = ("user_id", "event", "timestamp", "revenue", "cost", "properties")
@@ -55,6 +69,113 @@ EVENT_SCHEMA = pa.schema(
         pa.field("properties", pa.string()),
     ]
 )
+
+
+# The store's layout: 2 = integer user codes in every partition + the user dictionary.
+LAYOUT = 2
+CODES_FILE = "user-codes.parquet"
+USER_CODE = pa.field("user", pa.int32(), nullable=False)
+STORED_SCHEMA = EVENT_SCHEMA.append(USER_CODE)
+CODES_SCHEMA = pa.schema([pa.field("user_id", pa.string(), nullable=False),
+                          pa.field("part", pa.int16(), nullable=False),
+                          pa.field("code", pa.int32(), nullable=False),
+                          pa.field("events", pa.int32(), nullable=False)])
+PARALLEL_WRITE_ROWS = 1_000_000  # from this many rows to write, partitions go on two threads
+EVENT_WRITE_OPTIONS: dict[str, Any] = {
+    # Text compresses well and is read rarely (ids) or once per distinct value (properties,
+    # event names: dictionaries): zstd. The integer and float columns every load reads: lz4,
+    # which decodes about twice as fast as zstd for ~30% more bytes.
+    "compression": {"user_id": "zstd", "event": "zstd", "properties": "zstd",
+                    "timestamp": "lz4", "revenue": "lz4", "cost": "lz4", "user": "lz4"},
+    "row_group_size": 1_000_000,
+    # Sorted user ids compress as well without a dictionary, and faster.
+    "use_dictionary": ["event", "properties"]}
+
+
+def with_user_codes(table: pa.Table) -> tuple[pa.Table, pa.Array, np.ndarray]:
+    """A partition table (rows of a user adjacent, in user-id order) as stored in layout 2:
+    its event columns plus ``user``, each row's user code within the partition (0.. in row
+    order). Also the distinct user ids in that order and each one's event count.
+
+    A table that already has ``user`` (the import's merge makes it while sorting) keeps it,
+    once checked to number the runs 0, 1, 2, ...; otherwise it is made by comparing ids."""
+    n = table.num_rows
+    ids = table.column("user_id").combine_chunks() if n else pa.array([], pa.string())
+    first = np.ones(n, dtype=bool)
+    if "user" in table.column_names:
+        codes = table.column("user").to_numpy()
+        if n > 1:
+            np.not_equal(codes[1:], codes[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        if not np.array_equal(codes[starts], np.arange(len(starts))):
+            raise ValueError("the user codes of a partition must number its users 0, 1, 2, ...")
+        codes = codes.astype(np.int32, copy=False)
+    else:
+        if n > 1:
+            first[1:] = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(
+                zero_copy_only=False)
+        starts = np.flatnonzero(first)
+        codes = (np.cumsum(first, dtype=np.int32) - 1) if n else np.zeros(0, np.int32)
+    counts = np.diff(np.append(starts, n)).astype(np.int32)
+    coded = table.select(list(EVENT_SCHEMA.names)).cast(EVENT_SCHEMA).append_column(
+        USER_CODE, pa.array(codes, pa.int32()))
+    return coded, ids.take(pa.array(starts, pa.int64())), counts
+
+
+def text_order(ids: pa.Array) -> np.ndarray:
+    """The permutation that sorts text values bytewise (as Arrow and Python sort them).
+
+    Ids of up to 8 bytes without NUL bytes (or whose first 8 bytes already differ) are
+    compared as big-endian 64-bit integers: numpy's stable sort finds the sorted runs (one
+    per partition here) and merges them. Anything else: Arrow's sort."""
+    from .ingest.arrow_text import _string_buffers
+
+    n = len(ids)
+    if n < 2:
+        return np.arange(n, dtype=np.int64)
+    if ids.null_count == 0:
+        offsets, data = _string_buffers(ids)
+        lengths = np.diff(offsets)
+        start, stop = int(offsets[0]), int(offsets[-1])
+        if not (data[start:stop] == 0).any():
+            if (lengths == 8).all():
+                first = data[start:stop].reshape(n, 8).view(">u8")[:, 0].astype(np.uint64)
+            else:  # the first 8 bytes, zero-padded (shorter text sorts first, as bytewise)
+                first = np.zeros(n, np.uint64)
+                last = max(len(data) - 1, 0)
+                for j in range(8):
+                    byte = data[np.minimum(offsets[:-1] + j, last)].astype(np.uint64)
+                    byte[lengths <= j] = 0
+                    first |= byte << np.uint64(8 * (7 - j))
+            order = np.argsort(first, kind="stable")
+            ordered = first[order]
+            if int(lengths.max()) <= 8 or not bool((ordered[1:] == ordered[:-1]).any()):
+                return order.astype(np.int64, copy=False)
+    return np.asarray(pc.sort_indices(ids).to_numpy(), dtype=np.int64)
+
+
+def user_dictionary(pieces: dict[int, tuple[pa.Array, np.ndarray]]) -> pa.Table:
+    """The user dictionary of a version from each partition's distinct ids (in its code
+    order) and event counts: one row per user, in user-id order (bytewise, as Arrow and
+    Python sort text). A user in two partitions is an error (the hash puts each in one)."""
+    ids = [pieces[p][0] for p in sorted(pieces)]
+    parts = [np.full(len(pieces[p][0]), p, np.int16) for p in sorted(pieces)]
+    codes = [np.arange(len(pieces[p][0]), dtype=np.int32) for p in sorted(pieces)]
+    counts = [pieces[p][1].astype(np.int32, copy=False) for p in sorted(pieces)]
+    table = pa.table({
+        "user_id": pa.concat_arrays([a.cast(pa.string()) for a in ids]) if ids
+        else pa.array([], pa.string()),
+        "part": np.concatenate(parts) if parts else np.zeros(0, np.int16),
+        "code": np.concatenate(codes) if codes else np.zeros(0, np.int32),
+        "events": np.concatenate(counts) if counts else np.zeros(0, np.int32),
+    }, schema=CODES_SCHEMA)
+    if table.num_rows > 1:
+        table = table.take(pa.array(text_order(table.column("user_id").combine_chunks())))
+        ids_sorted = table.column("user_id").combine_chunks()
+        n = len(ids_sorted)
+        if pc.any(pc.equal(ids_sorted.slice(1), ids_sorted.slice(0, n - 1))).as_py():
+            raise ValueError("a user id is in two partitions of the store")
+    return table
 
 
 def partition_of(user_ids: pd.Series | np.ndarray, partitions: int) -> np.ndarray:
@@ -118,6 +239,10 @@ class EventStore:
             return pq.read_table(path, columns=columns)
         with self._open(path) as handle:
             return pq.read_table(handle, columns=columns)
+
+    def _read_events(self, path: Any, columns: list[str] | None = None) -> pa.Table:
+        """An event file's columns (by default the event columns, without layout 2's codes)."""
+        return self._read_table(path, columns if columns is not None else list(EVENT_COLUMNS))
 
     def _remote_dir(self, key: str) -> str:
         self.dataset_dir(key)  # validates the key
@@ -189,7 +314,7 @@ class EventStore:
         if not self._exists(path):
             empty = EVENT_SCHEMA.empty_table()
             return empty.select(cols) if cols is not None else empty
-        return self._read_table(path, cols)
+        return self._read_events(path, cols)
 
     def read_version_users(self, key: str, number: int) -> pd.DataFrame:
         version = self.version(key, number)
@@ -278,7 +403,7 @@ class EventStore:
             number = int(path.stem.split("-")[1])
             if wanted is not None and number not in wanted:
                 continue
-            yield self._read_table(path, cols).to_pandas()
+            yield self._read_events(path, cols).to_pandas()
 
     def iter_partition_tables(self, key: str, columns: Sequence[str] | None = None,
                               ) -> Iterator[pa.Table]:
@@ -288,7 +413,7 @@ class EventStore:
             return
         cols = list(columns) if columns is not None else None
         for path in version.event_files():
-            yield self._read_table(path, cols)
+            yield self._read_events(path, cols)
 
     def read_users(self, key: str) -> pd.DataFrame:
         version = self.current(key)
@@ -317,26 +442,32 @@ class EventStore:
         number = (previous.number + 1) if previous else 1
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=directory))
         try:
-            for part in range(self.partitions):
-                target = tmp / f"events-{part:02d}.parquet"
-                if part in partitions:
-                    pq.write_table(
-                        partitions[part].cast(EVENT_SCHEMA),
-                        target,
-                        compression="zstd",
-                        row_group_size=1_000_000,
-                        # Sorted user ids compress as well without a dictionary, and faster.
-                        use_dictionary=["event", "properties"],
-                    )
-                elif previous is not None and (previous.path / target.name).exists():
-                    _link_or_copy(previous.path / target.name, target)
-                else:
-                    pq.write_table(EVENT_SCHEMA.empty_table(), target)
+            writes, carried, codes = self._coded_parts(previous, partitions)
+            for part in carried:
+                name = f"events-{part:02d}.parquet"
+                _link_or_copy(previous.path / name, tmp / name)  # type: ignore[union-attr]
+
+            def write(part: int) -> None:
+                pq.write_table(writes.pop(part), tmp / f"events-{part:02d}.parquet",
+                               **EVENT_WRITE_OPTIONS)
+
+            # Parquet encoding and compression release the GIL: two partitions at a time
+            # when there is much to write.
+            todo = sorted(writes)
+            if sum(writes[p].num_rows for p in todo) >= PARALLEL_WRITE_ROWS and len(todo) > 1:
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    list(pool.map(write, todo))
+            else:
+                for part in todo:
+                    write(part)
+            pq.write_table(codes, tmp / CODES_FILE, compression="zstd")
+            del codes
             if users is not None:
                 pq.write_table(users, tmp / "users.parquet", compression="zstd")
             elif previous is not None and (previous.path / "users.parquet").exists():
                 _link_or_copy(previous.path / "users.parquet", tmp / "users.parquet")
-            full_manifest = {**manifest, "version": number, "partitions": self.partitions}
+            full_manifest = {**manifest, "version": number, "partitions": self.partitions,
+                             "layout": LAYOUT}
             (tmp / "manifest.json").write_text(json.dumps(full_manifest, default=str))
             _fsync_dir(tmp)
             final = directory / f"v{number:06d}"
@@ -351,6 +482,60 @@ class EventStore:
         self._prune(directory, keep=final.name)
         return Version(path=final, number=number, manifest=full_manifest)
 
+    def _coded_parts(self, previous: Version | None, partitions: dict[int, pa.Table],
+                     ) -> tuple[dict[int, pa.Table], set[int], pa.Table]:
+        """What a publish writes in layout 2: the partitions to write (with their user codes),
+        the partitions carried over as they are (unchanged and already coded) and the new
+        version's user dictionary. A partition of a layout-1 version is rewritten with codes
+        (the upgrade)."""
+        writes: dict[int, pa.Table] = {}
+        carried: set[int] = set()
+        pieces: dict[int, tuple[pa.Array, np.ndarray]] = {}
+        old_codes = self.read_user_codes(previous) if previous is not None else None
+        for part in range(self.partitions):
+            if part in partitions:
+                coded, ids, counts = with_user_codes(partitions[part])
+            elif previous is not None and self._exists(
+                    previous.path / f"events-{part:02d}.parquet"):
+                if old_codes is not None:
+                    carried.add(part)
+                    mine = old_codes.filter(pc.equal(old_codes.column("part"), part))
+                    pieces[part] = (mine.column("user_id").combine_chunks(),
+                                    mine.column("events").to_numpy())
+                    continue
+                coded, ids, counts = with_user_codes(self._read_events(
+                    previous.path / f"events-{part:02d}.parquet"))
+            else:
+                coded, ids, counts = with_user_codes(EVENT_SCHEMA.empty_table())
+            writes[part] = coded
+            pieces[part] = (ids, counts)
+        return writes, carried, user_dictionary(pieces)
+
+    def read_user_codes(self, version: Version) -> pa.Table | None:
+        """The user dictionary of a layout-2 version (None for a layout-1 version)."""
+        if version.manifest.get("layout") != LAYOUT:
+            return None
+        return self._read_table(version.path / CODES_FILE)
+
+    def iter_coded_partitions(self, version: Version, with_properties: bool = False,
+                              ) -> Iterator[tuple[int, pa.Table]]:
+        """(partition, table) of a layout-2 version with the columns the per-user frame needs:
+        ``user`` (codes within the partition), ``event``, ``timestamp``, ``revenue``,
+        ``cost`` and, when asked, ``properties`` read as an Arrow dictionary (the file's own
+        dictionary pages: no Python strings per event)."""
+        columns = ["user", "event", "timestamp", "revenue", "cost"]
+        if with_properties:
+            columns.append("properties")
+        for path in version.event_files():
+            part = int(str(path).rsplit("/", 1)[-1].split("-")[1].split(".")[0])
+            if self.fs is None:
+                table = pq.read_table(path, columns=columns, read_dictionary=["properties"])
+            else:
+                with self._open(path) as handle:
+                    table = pq.read_table(handle, columns=columns,
+                                          read_dictionary=["properties"])
+            yield part, table
+
     def read_partition_table(self, key: str, part: int,
                              columns: Sequence[str] | None = None) -> pa.Table:
         version = self.current(key)
@@ -361,7 +546,7 @@ class EventStore:
         path = version.path / f"events-{part:02d}.parquet"
         if not self._exists(path):
             return empty.select(cols) if cols is not None else empty
-        return self._read_table(path, cols)
+        return self._read_events(path, cols)
 
     def delete(self, key: str) -> None:
         if self.fs is not None:
@@ -385,20 +570,20 @@ class EventStore:
             with self.fs.open(str(final / name), "wb") as handle:
                 pq.write_table(table, handle, **options)
 
+        writes, carried, codes = self._coded_parts(previous, partitions)
         for part in range(self.partitions):
             name = f"events-{part:02d}.parquet"
-            if part in partitions:
-                put_table(partitions[part].cast(EVENT_SCHEMA), name, compression="zstd",
-                          row_group_size=1_000_000, use_dictionary=["event", "properties"])
-            elif previous is not None and self.fs.exists(str(previous.path / name)):
-                self.fs.copy(str(previous.path / name), str(final / name))
+            if part in carried:
+                self.fs.copy(str(previous.path / name), str(final / name))  # type: ignore[union-attr]
             else:
-                put_table(EVENT_SCHEMA.empty_table(), name)
+                put_table(writes.pop(part), name, **EVENT_WRITE_OPTIONS)
+        put_table(codes, CODES_FILE, compression="zstd")
         if users is not None:
             put_table(users, "users.parquet", compression="zstd")
         elif previous is not None and self.fs.exists(str(previous.path / "users.parquet")):
             self.fs.copy(str(previous.path / "users.parquet"), str(final / "users.parquet"))
-        full_manifest = {**manifest, "version": number, "partitions": self.partitions}
+        full_manifest = {**manifest, "version": number, "partitions": self.partitions,
+                         "layout": LAYOUT}
         self.fs.pipe_file(str(final / "manifest.json"),
                           json.dumps(full_manifest, default=str).encode())
         self.fs.pipe_file(str(directory / "CURRENT"), final.name.encode())

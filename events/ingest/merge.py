@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..store import EVENT_SCHEMA, EventStore, partition_of
+from ..store import EVENT_SCHEMA, STORED_SCHEMA, EventStore, partition_of
 from .dedup import _sort_keys, _sorted_unique
 from .errors import ImportRejected
 from .report import SAMPLE_LIMIT, _jsonable
@@ -322,7 +322,8 @@ def _sorted_table(new: pa.Table, rows: np.ndarray, keep: np.ndarray, user_rank: 
     starts = np.ones(m, bool)
     starts[1:] = user_rank[1:] != user_rank[:-1]
     names = user_text.take(pa.array(user_reps[user_codes[rows[keep[starts]]]]))
-    users = names.take(pa.array(np.cumsum(starts) - 1))
+    local = np.cumsum(starts, dtype=np.int32) - 1  # each row's user code in the partition
+    users = names.take(pa.array(local))
     seen = pd.unique(event_rank)
     renumber = np.zeros(len(events_by_rank), np.int32)
     renumber[seen] = np.arange(len(seen), dtype=np.int32)
@@ -338,7 +339,8 @@ def _sorted_table(new: pa.Table, rows: np.ndarray, keep: np.ndarray, user_rank: 
         column = new.column(name)
         columns[name] = (pa.nulls(m, column.type) if column.null_count == len(column)
                          else column.take(here).take(picked))
-    return pa.table(columns, schema=EVENT_SCHEMA)
+    columns["user"] = pa.array(local, pa.int32())  # the store keeps it (layout 2)
+    return pa.table(columns, schema=STORED_SCHEMA)
 
 
 def _micros(stamps: pa.ChunkedArray) -> np.ndarray:

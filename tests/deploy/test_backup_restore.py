@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from events.models import Dataset, Import
-from events.services import get_store
+from events.services import get_store, read_user_events
 from experiments import services as experiment_services
 from experiments.models import Evidence, Experiment, Hypothesis
 from planner import services as planner_services
@@ -156,6 +156,14 @@ def test_backup_and_restore_recover_a_workspace(team, tmp_path):
 
     assert all_rows() == before
     assert store_digest(dataset) == events_before
+    # The restored version loads from its user codes (layout 2) into the same frame.
+    store = get_store()
+    version = store.current(dataset.store_key)
+    assert version.manifest["layout"] == 2 and (version.path / "user-codes.parquet").is_file()
+    loaded = read_user_events(store, version, dataset.store_key)
+    ids = store.read_events(dataset.store_key, columns=["user_id"])["user_id"]
+    assert list(loaded.user_ids) == sorted(set(ids))
+    assert loaded.n_events == events_before[0]
     assert member_files(dataset) == files_before
     assert {s.pk: sorted(segment_services.snapshot_members(s))
             for s in SegmentSnapshot.objects.all()} == members_before

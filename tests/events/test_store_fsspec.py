@@ -91,12 +91,14 @@ def test_a_crash_before_current_leaves_the_previous_version(url, tmp_path, monke
         real(path, data, **kw)
 
     monkeypatch.setattr(store.fs, "pipe_file", crash)
+    # Another user (a user lives in one partition: the user dictionary refuses one in two).
+    other = table.set_column(0, "user_id", pa.array(["b"])).cast(EVENT_SCHEMA)
     with pytest.raises(OSError):
-        store.publish("ds", {1: table.cast(EVENT_SCHEMA)}, None, {"imports": []})
+        store.publish("ds", {1: other}, None, {"imports": []})
     monkeypatch.undo()
     assert store.current("ds").number == 1
     assert len(store.read_events("ds")) == 1
-    store.publish("ds", {1: table.cast(EVENT_SCHEMA)}, None, {"imports": []})
+    store.publish("ds", {1: other}, None, {"imports": []})
     assert store.current("ds").number == 2 and len(store.read_events("ds")) == 2
 
 
