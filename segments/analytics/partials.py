@@ -123,6 +123,23 @@ def _clv_summary(data: UserEvents, as_of: int) -> pd.DataFrame | None:
                                 data.revenue[before], calibration_end=as_of / US_PER_DAY)
 
 
+def _signup_min(data: UserEvents, as_of: int) -> int:
+    signup = data.signup.astype(np.int64)
+    signup = signup[signup <= as_of]
+    return int(signup.min()) if len(signup) else np.iinfo(np.int64).max
+
+
+def cohort_axis(signup_min: int | None, as_of: int) -> np.ndarray:
+    """Every retention cohort (month start, µs) a member can fall in: from the earliest
+    signup's month to ``as_of``'s. Pass 2 counts on this fixed axis, so its parts have the
+    same shape in every partition (the span's months, not the users, set their size)."""
+    if signup_min is None:
+        return np.zeros(0, np.int64)
+    months = np.arange(np.datetime64(int(signup_min), "us").astype("datetime64[M]"),
+                       np.datetime64(int(as_of), "us").astype("datetime64[M]") + np.timedelta64(1, "M"))
+    return months.astype("datetime64[us]").astype(np.int64)
+
+
 def _rfm_values(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(active users, {R, F, M: integer keys, higher is better}) of a features table."""
     recency = features["recency_days"].to_numpy(dtype=np.float64)
@@ -157,6 +174,7 @@ def stats_map(data: UserEvents, *, as_of: int) -> dict[str, Any]:
         "purchases": np.array([int((data.revenue > 0).sum())], np.int64),
         "time_min": np.array([int(data.time.min()) if data.n_events else np.iinfo(np.int64).max],
                              np.int64),
+        "signup_min": np.array([_signup_min(data, as_of)], np.int64),
     }
     summary = _clv_summary(data, as_of)
     if summary is None:
@@ -217,6 +235,7 @@ def stats_reduce(parts: Iterable[Mapping[str, Any]], *, any_rfm: bool = True,
         for key in ("users", "events", "purchases"):
             acc[key] = acc[key] + part[key]
         acc["time_min"] = np.minimum(acc["time_min"], part["time_min"])
+        acc["signup_min"] = np.minimum(acc["signup_min"], part["signup_min"])
         _fold_unique(acc, part)
     if acc is None:
         raise ValueError("no partitions to merge")
@@ -236,11 +255,13 @@ def stats_reduce(parts: Iterable[Mapping[str, Any]], *, any_rfm: bool = True,
                    "gamma_gamma": {k: float(getattr(gg, k)) for k in ("p", "q", "v")},
                    "horizon_weeks": CLV_HORIZON_WEEKS, "annual_discount": 0.10}
     time_min = int(acc["time_min"][0])
+    signup_min = int(acc["signup_min"][0])
     rfm = {dim: _thresholds(acc[f"rfm_{dim}_v"], acc[f"rfm_{dim}_n"], bins)
            for dim in ("r", "f", "m")} if any_rfm else None
     return {"users": int(acc["users"][0]), "events": int(acc["events"][0]),
             "purchases": purchases, "time_min": None if time_min == np.iinfo(np.int64).max
-            else time_min, "clv_fit": fit, "rfm": rfm, "rfm_bins": bins,
+            else time_min, "signup_min": None if signup_min == np.iinfo(np.int64).max
+            else signup_min, "clv_fit": fit, "rfm": rfm, "rfm_bins": bins,
             "sizes": {"bg_triples": len(acc["bg_n"]), "gg_pairs": len(acc["gg_n"]),
                       **{f"rfm_{d}_values": len(acc[f"rfm_{d}_n"]) for d in "rfm"}}}
 
@@ -335,8 +356,15 @@ def _group(out: dict[str, Any], g: str, mask: np.ndarray, cols: Mapping[str, Any
     cohorts, sizes, hits, base = retention_counts(cols["signup"][members],
                                                   cols["retained"][members], cols["as_of"],
                                                   RETENTION_COHORT, RETENTION_PERIODS)
-    out[f"{g}/ret_cohorts"], out[f"{g}/ret_sizes"] = cohorts, sizes
-    out[f"{g}/ret_hits"], out[f"{g}/ret_base"] = hits, base
+    axis = cols["cohorts"]
+    at = np.searchsorted(axis, cohorts)
+    if len(cohorts) and (at >= len(axis)).any() or not np.array_equal(axis[at], cohorts):
+        raise ValueError("a member's signup falls outside the broadcast cohort axis")
+    out[f"{g}/ret_sizes"] = np.zeros(len(axis), np.int64)
+    out[f"{g}/ret_hits"] = np.zeros((len(axis), RETENTION_PERIODS), np.int64)
+    out[f"{g}/ret_base"] = np.zeros((len(axis), RETENTION_PERIODS), np.int64)
+    out[f"{g}/ret_sizes"][at], out[f"{g}/ret_hits"][at], out[f"{g}/ret_base"][at] = \
+        sizes, hits, base
     out[f"{g}/ret_members"] = np.array([len(members)], np.int64)
 
 
@@ -371,7 +399,7 @@ def segments_map(
     retained = np.zeros((data.n_users, RETENTION_PERIODS), dtype=bool)
     retained[everyone] = retention_flags(everyone, data, as_of, RETENTION_COHORT,
                                          RETENTION_PERIODS, "on")
-    cols.update(horizons=horizons, retention_days=days, has_cost=bool(data.has_cost),
+    cols.update(cohorts=cohort_axis(broadcast.get("signup_min"), as_of), horizons=horizons, retention_days=days, has_cost=bool(data.has_cost),
                 signup=signup, signed_up=signup <= as_of, retained=retained, as_of=as_of,
                 active_period=cols["active_period"].astype(bool),
                 converted=cols["converted"].astype(bool))
@@ -433,28 +461,12 @@ def segments_map(
 
 # ----------------------------------------------------------------------------- pass 2 merge
 def _fold(acc: dict[str, Any], part: Mapping[str, Any]) -> None:
-    """Add one partial into the running totals (retention cohorts by union)."""
-    groups = {k.rsplit("/", 1)[0] for k in part if k.endswith("/ret_cohorts")}
+    """Add one partial into the running totals (every array has the same shape in every
+    partition: the cohort axis is broadcast)."""
     for key, value in part.items():
-        if key == "meta" or "/ret_" in key and not key.endswith("/ret_members"):
+        if key == "meta":
             continue
         acc[key] = np.asarray(value).copy() if key not in acc else acc[key] + value
-    for g in groups:
-        if f"{g}/ret_cohorts" not in acc:
-            for f in ("cohorts", "sizes", "hits", "base"):
-                acc[f"{g}/ret_{f}"] = np.asarray(part[f"{g}/ret_{f}"]).copy()
-            continue
-        cohorts = np.union1d(acc[f"{g}/ret_cohorts"], part[f"{g}/ret_cohorts"])
-        merged = {}
-        for f in ("sizes", "hits", "base"):
-            total = np.zeros((len(cohorts), *np.shape(part[f"{g}/ret_{f}"])[1:]), np.int64)
-            for src in (acc, part):
-                idx = np.searchsorted(cohorts, src[f"{g}/ret_cohorts"])
-                np.add.at(total, idx, src[f"{g}/ret_{f}"])
-            merged[f] = total
-        acc[f"{g}/ret_cohorts"] = cohorts
-        for f, total in merged.items():
-            acc[f"{g}/ret_{f}"] = total
 
 
 def _mean_signal(acc: Mapping[str, Any], key: str, name: str, unit: str, empty: str, *,
@@ -618,6 +630,7 @@ def segments_reduce(
     result = RefreshResult(as_of=as_of, baseline=baseline, clv_fit=dict(broadcast["clv_fit"]))
     start = split - (as_of - split)
     base_holdout = _holdout(acc, ALL_BEFORE_SPLIT, "all_users", min_n=min_n)
+    axis = cohort_axis(broadcast.get("signup_min"), as_of)
     for spec in specs:
         g = f"seg:{spec.key}"
         if spec.key in errors or f"{g}/size" not in acc:
@@ -629,9 +642,10 @@ def segments_reduce(
         seg = _holdout(acc, f"cal:{spec.key}", "segment", min_n=min_n)
         holdout = holdout_verdict(seg, copy.deepcopy(base_holdout), start,
                                   split, as_of, HOLDOUT_UNIT, min_n=min_n)
+        present = acc[f"{g}/ret_sizes"] > 0  # the single process lists members' cohorts
         table = retention_table_from_counts(
-            acc[f"{g}/ret_cohorts"], acc[f"{g}/ret_sizes"], acc[f"{g}/ret_hits"],
-            acc[f"{g}/ret_base"], int(acc[f"{g}/ret_members"][0]), RETENTION_COHORT,
+            axis[present], acc[f"{g}/ret_sizes"][present], acc[f"{g}/ret_hits"][present],
+            acc[f"{g}/ret_base"][present], int(acc[f"{g}/ret_members"][0]), RETENTION_COHORT,
             RETENTION_PERIODS, "on")
         size = int(acc[f"{g}/size"][0])
         result.segments.append(SegmentResult(
