@@ -96,7 +96,8 @@ def phase_map(args: list[str]) -> dict[str, Any]:
     else:
         partial, members = P.segments_map(data, _specs(), as_of=plan["as_of"],
                                           split=plan["split"], broadcast=plan["broadcast"],
-                                          part=part, outcome_event=OUTCOME)
+                                          part=part, partitions=int(args[5]),
+                                          outcome_event=OUTCOME)
     blob = P.partial_bytes(partial)
     seconds = time.perf_counter() - started
     cpu = bc._cpu_now() - cpu0
@@ -204,7 +205,7 @@ def main() -> None:
             folder = generate(part)
             result = bc.run_phase(SCRIPT, "map", str(folder), str(which), str(part),
                                   str(parts_dir), str(plan_path if which == 1 else
-                                                      broadcast_path))
+                                                      broadcast_path), str(partitions))
             maps[which].append(result)
             bc.log(f"  pass {which} partition {part}: load {result['load_seconds']:.1f}s, "
                    f"map {result['seconds']:.1f}s, partial {result['partial_bytes']:,} bytes")

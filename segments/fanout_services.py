@@ -109,7 +109,8 @@ def refresh_partition(plan: dict[str, Any], part: int) -> bytes:
         return partial_bytes(stats_map(data, as_of=plan["as_of"]))
     partial, members = segments_map(
         data, _specs(plan), as_of=plan["as_of"], split=plan["split"],
-        broadcast=plan["broadcast"], part=part, outcome_event=plan["outcome_event"])
+        broadcast=plan["broadcast"], part=part, partitions=int(plan["partitions"]),
+        outcome_event=plan["outcome_event"])
     return _bundle(partial_bytes(partial), _members_table(members))
 
 

@@ -297,15 +297,25 @@ def _rng(seed: int, name: str, group: str, part: int) -> np.random.Generator:
                                   zlib.crc32(group.encode()), int(part)])
 
 
+def boot_cap(partitions: int) -> int:
+    """The most nonzero values a partition bootstraps. The merge bootstraps only when all
+    partitions together have at most ``BOOTSTRAP_MAX_NONZERO``; users are spread over the
+    partitions by a hash, so a partition of such a sample holds about 1/P of it. Twice that
+    (plus 50) keeps the maps from drawing replicates the merge will not use; a partition above
+    it (a rare, lopsided sample) makes the merge fall back to the t interval."""
+    return BOOTSTRAP_MAX_NONZERO if partitions <= 1 else \
+        min(BOOTSTRAP_MAX_NONZERO, 2 * BOOTSTRAP_MAX_NONZERO // partitions + 50)
+
+
 def _mean_partial(out: dict[str, Any], key: str, x: np.ndarray, rng: np.random.Generator,
-                  n_boot: int, cross: np.ndarray | None = None) -> None:
+                  n_boot: int, cap: int = BOOTSTRAP_MAX_NONZERO) -> None:
     """n, sum, sum of squares, nonzero count; Poisson-bootstrap replicate sums and weights
-    (NaN when this partition alone has too many nonzero values for a bootstrap)."""
+    (NaN when this partition has more than ``cap`` nonzero values)."""
     x = np.asarray(x, dtype=np.float64)
     nonzero = x[x != 0]
     k = len(nonzero)
     out[f"{key}/stats"] = np.array([len(x), x.sum(), np.dot(x, x), k], dtype=np.float64)
-    if k > BOOTSTRAP_MAX_NONZERO:
+    if k > cap:
         out[f"{key}/boot_sum"] = np.full(n_boot, np.nan)
         out[f"{key}/boot_w"] = np.full(n_boot, np.nan)
         return
@@ -333,17 +343,18 @@ def _mean_partial(out: dict[str, Any], key: str, x: np.ndarray, rng: np.random.G
 def _group(out: dict[str, Any], g: str, mask: np.ndarray, cols: Mapping[str, Any],
            clv: np.ndarray, seed: int, part: int, n_boot: int, clv_boot: int) -> None:
     """The signal partial of one group (boolean mask over the partition's users)."""
+    cap = cols["cap"]
     out[f"{g}/size"] = np.array([int(mask.sum())], np.int64)
     active = mask & cols["active_period"]
     _mean_partial(out, f"{g}/revenue_per_active_user", cols["revenue_period"][active],
-                  _rng(seed, "revenue_per_active_user", g, part), n_boot)
+                  _rng(seed, "revenue_per_active_user", g, part), n_boot, cap)
     for h in cols["horizons"]:
         chosen = mask & cols[f"matured_{h}"]
         _mean_partial(out, f"{g}/ltv_{h}", cols[f"ltv_{h}"][chosen],
-                      _rng(seed, f"ltv_{h}", g, part), n_boot)
+                      _rng(seed, f"ltv_{h}", g, part), n_boot, cap)
     if cols["has_cost"]:
         _mean_partial(out, f"{g}/cost_to_serve", cols["cost_period"][active],
-                      _rng(seed, "cost_to_serve", g, part), n_boot)
+                      _rng(seed, "cost_to_serve", g, part), n_boot, cap)
     counts = [int(np.count_nonzero(mask & cols["converted"]))]
     for d in cols["retention_days"]:
         eligible = mask & cols[f"eligible_d{d}"]
@@ -351,7 +362,7 @@ def _group(out: dict[str, Any], g: str, mask: np.ndarray, cols: Mapping[str, Any
     out[f"{g}/counts"] = np.array(counts, np.int64)
     values = clv[mask]
     _mean_partial(out, f"{g}/predicted_clv", values[np.isfinite(values)],
-                  _rng(seed, "predicted_clv", g, part), clv_boot)
+                  _rng(seed, "predicted_clv", g, part), clv_boot, cap)
     members = np.flatnonzero(mask & cols["signed_up"])
     cohorts, sizes, hits, base = retention_counts(cols["signup"][members],
                                                   cols["retained"][members], cols["as_of"],
@@ -369,10 +380,10 @@ def _group(out: dict[str, Any], g: str, mask: np.ndarray, cols: Mapping[str, Any
 
 
 def _holdout_group(out: dict[str, Any], g: str, who: str, mask: np.ndarray, cal: np.ndarray,
-                   hold: np.ndarray, seed: int, part: int, n_boot: int) -> None:
+                   hold: np.ndarray, seed: int, part: int, n_boot: int, cap: int) -> None:
     c, h = cal[mask], hold[mask]
-    _mean_partial(out, f"{g}/cal", c, _rng(seed, f"{who}_calibration", g, part), n_boot)
-    _mean_partial(out, f"{g}/hold", h, _rng(seed, f"{who}_holdout", g, part), n_boot)
+    _mean_partial(out, f"{g}/cal", c, _rng(seed, f"{who}_calibration", g, part), n_boot, cap)
+    _mean_partial(out, f"{g}/hold", h, _rng(seed, f"{who}_holdout", g, part), n_boot, cap)
     out[f"{g}/cross"] = np.array([np.dot(c, h)], np.float64)
 
 
@@ -384,12 +395,14 @@ def segments_map(
     split: int,
     broadcast: Mapping[str, Any],
     part: int,
+    partitions: int = 1,
     outcome_event: str | None = None,
     seed: int = 0,
     n_boot: int = N_BOOT,
     clv_boot: int = CLV_BOOT,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Pass 2 of partition ``part``: (the partial, {segment key: member user ids})."""
+    """Pass 2 of partition ``part`` of ``partitions``: (the partial, {segment key: member
+    user ids})."""
     features = user_features(data, as_of, outcome=outcome_event, top_events=0)
     signup = data.signup.astype(np.int64)
     horizons = list(features.attrs["horizons"])
@@ -399,7 +412,7 @@ def segments_map(
     retained = np.zeros((data.n_users, RETENTION_PERIODS), dtype=bool)
     retained[everyone] = retention_flags(everyone, data, as_of, RETENTION_COHORT,
                                          RETENTION_PERIODS, "on")
-    cols.update(cohorts=cohort_axis(broadcast.get("signup_min"), as_of), horizons=horizons, retention_days=days, has_cost=bool(data.has_cost),
+    cols.update(cap=boot_cap(partitions), cohorts=cohort_axis(broadcast.get("signup_min"), as_of), horizons=horizons, retention_days=days, has_cost=bool(data.has_cost),
                 signup=signup, signed_up=signup <= as_of, retained=retained, as_of=as_of,
                 active_period=cols["active_period"].astype(bool),
                 converted=cols["converted"].astype(bool))
@@ -429,7 +442,7 @@ def segments_map(
     every = np.ones(data.n_users, dtype=bool)
     _group(out, BASELINE, every, cols, clv, seed, part, n_boot, clv_boot)
     _holdout_group(out, ALL_BEFORE_SPLIT, "all_users", signup < split, cal_rev, hold_rev, seed,
-                   part, n_boot)
+                   part, n_boot, cols["cap"])
     for spec in specs:
         try:
             if spec.kind == "rfm":
@@ -448,7 +461,7 @@ def segments_map(
             continue
         _group(out, f"seg:{spec.key}", mask, cols, clv, seed, part, n_boot, clv_boot)
         _holdout_group(out, f"cal:{spec.key}", "segment", calibration, cal_rev, hold_rev, seed,
-                       part, n_boot)
+                       part, n_boot, cols["cap"])
         members[spec.key] = np.asarray(data.user_ids, dtype=object)[mask]
     out["users"] = np.array([data.n_users], np.int64)
     out["meta"] = {"errors": errors, "horizons": horizons, "retention_days": days,

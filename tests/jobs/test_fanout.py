@@ -245,11 +245,15 @@ def assert_same_stored(fanned: dict, single: dict) -> None:
     for name in RFM_SEGMENTS:
         assert fanned.pop(name)["size"] > 0 and single.pop(name)["size"] > 0
 
-    def walk(a, b, path):  # type: ignore[no-untyped-def]
+    def walk(a, b, path, width=None):  # type: ignore[no-untyped-def]
         if isinstance(b, dict):
+            if isinstance(b.get("low"), float) and isinstance(b.get("high"), float):
+                width = b["high"] - b["low"]
+            else:
+                width = None
             assert set(a) == set(b), path
             for k in b:
-                walk(a[k], b[k], f"{path}/{k}")
+                walk(a[k], b[k], f"{path}/{k}", width)
         elif isinstance(b, list) and not path.endswith("/warnings"):
             assert len(a) == len(b), path
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -257,9 +261,20 @@ def assert_same_stored(fanned: dict, single: dict) -> None:
         elif path.endswith("/warnings"):
             # a bootstrap interval's width decides "too wide to act on"
             assert [w for w in a if "too wide" not in w] == [w for w in b if "too wide" not in w]
+        elif path.endswith("/warning") and isinstance(a, str) and isinstance(b, str):
+            def keep(text: str) -> list[str]:
+                return [w for w in text.split("; ") if "too wide" not in w]
+
+            assert keep(a) == keep(b), path
+        elif "/clv_fit/" in path and not path.endswith("/fitted"):
+            # The demo's CLV optimum is flat (r and alpha, p and v drift together on a few
+            # thousand users): the fitted values differ, the predictions below must not.
+            pass
         elif isinstance(b, float) and isinstance(a, float):
             if path.endswith(("/low", "/high")):  # bootstrap, or a lift / t built on one
-                assert a == pytest.approx(b, rel=0.03), path
+                # Monte-Carlo noise of two bootstraps: ~3% of the bound on 3,000 users, or
+                # 15% of the interval's width on a small segment (sd of the gap ~3% of it)
+                assert abs(a - b) <= max(0.03 * abs(b), 0.15 * (width or 0)), (path, a, b)
             elif "clv" in path:
                 assert a == pytest.approx(b, rel=1e-3), path
             else:

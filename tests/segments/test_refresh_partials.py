@@ -70,7 +70,8 @@ def _fan_out(parts, specs, as_of: int, split: int, outcome: str | None = "upgrad
         (P.partial_from_bytes(P.partial_bytes(P.stats_map(p, as_of=as_of))) for p in parts),
         any_rfm=any(s.kind == "rfm" for s in specs))
     mapped = [P.segments_map(p, specs, as_of=as_of, split=split, broadcast=broadcast, part=i,
-                             outcome_event=outcome) for i, p in enumerate(parts)]
+                             partitions=len(parts), outcome_event=outcome)
+              for i, p in enumerate(parts)]
     result = P.segments_reduce(
         (P.partial_from_bytes(P.partial_bytes(partial)) for partial, _ in mapped), specs,
         as_of=as_of, split=split, broadcast=broadcast)
