@@ -5,7 +5,7 @@ single-process job stores."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,7 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
 
 
 def analysis_merge(job: Job, plan: dict[str, Any],
-                   read_parts: Callable[[], list[bytes]]) -> dict[str, Any]:
+                   read_parts: Callable[[], Iterator[bytes]]) -> dict[str, Any]:
     """Merge the partitions' arrays into the analysis result, as the single-process job."""
     analysis = BehaviourAnalysis.objects.get(pk=plan["analysis"])
     if not analysis.result:  # else a redelivered callback: stored already

@@ -5,6 +5,8 @@
     .venv/bin/python bench/run_all.py import               # only bench_import.py
     .venv/bin/python bench/run_all.py catalog              # only bench_catalog.py (item 7)
     .venv/bin/python bench/run_all.py voi                  # only bench_voi.py (value of information)
+    .venv/bin/python bench/run_all.py scale                # the 100M-user fan-out run (hours;
+                                                           # skipped unless named)
 
 Each benchmark's last stdout line (one JSON object) is appended to bench/results.jsonl and
 printed. Progress of the benchmarks goes to stderr. Exit status 1 when a benchmark crashes,
@@ -77,6 +79,9 @@ def main(argv: list[str]) -> int:
     names = [a for a in argv if not a.startswith("--")]
     timeout = float(os.environ.get("BENCH_TIMEOUT", "3600"))
     scripts = discover(names)
+    # Benchmarks too long for every run (bench_scale) run in full only when named.
+    os.environ["BENCH_ONLY"] = ",".join(n.removeprefix("bench_").removesuffix(".py")
+                                        for n in names)
     if not scripts:
         print("no bench/bench_*.py found", file=sys.stderr)
         return 1

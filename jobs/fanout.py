@@ -12,6 +12,12 @@ missing, merges, finishes the job and removes the folder.
 when the broker is Redis). A chord needs a result backend (``CELERY_RESULT_BACKEND``, Redis by
 default with a Redis broker); eager Celery (tests) runs it synchronously.
 
+A merge may start another pass instead of finishing: it calls ``fanout_start`` again with the
+next plan (the refresh maps twice: statistics first, then the segments with what the first
+merge broadcast) and returns its ``CONTINUED``; the finished pass's folder is removed.
+
+``read_parts`` yields the parts one at a time, so a merge that folds them holds one part.
+
 The job stays ``running`` while the partitions run (each renews its lease and reports
 progress); the callback ends it. A failing partition task ends the job as failed, naming the
 partition. Redelivered tasks overwrite their own part: the work is idempotent.
@@ -22,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +57,7 @@ class FanoutKind:
     """How one job kind runs as a map over store partitions and a merge."""
 
     map: Callable[[dict[str, Any], int], bytes]
-    merge: Callable[[Job, dict[str, Any], Callable[[], list[bytes]]], dict[str, Any]]
+    merge: Callable[[Job, dict[str, Any], Callable[[], Iterator[bytes]]], dict[str, Any]]
     storage: Callable[[], Any]  # the store: work_path, write/read_bytes, list/remove_work
     part_suffix: str = ".bin"
 
@@ -97,14 +103,16 @@ def read_plan(kind: FanoutKind, job_id: int, run: str) -> dict[str, Any]:
     return json.loads(kind.storage().read_bytes(f"{work_folder(kind, job_id, run)}/plan.json"))
 
 
-def fanout_start(job: Job, plan: dict[str, Any], *, partitions: int) -> dict[str, Any]:
-    """Write the plan and start the chord; the job continues in the tasks (``CONTINUED``)."""
+def fanout_start(job: Job, plan: dict[str, Any], *, partitions: int, progress: int = 5,
+                 message: str = "") -> dict[str, Any]:
+    """Write the plan and start the chord; the job continues in the tasks (``CONTINUED``).
+    A merge calls it again to start a next pass (``progress``/``message``: where it stands)."""
     kind = FANOUTS[job.kind]
     run = uuid.uuid4().hex[:12]
-    plan = {**plan, "job": job.pk, "partitions": partitions}
+    plan = {**plan, "job": job.pk, "partitions": partitions, "progress": progress}
     kind.storage().write_bytes(f"{work_folder(kind, job.pk, run)}/plan.json",
                                json.dumps(plan, default=str).encode())
-    job_progress(job, 5, f"fanning out over {partitions} partitions")
+    job_progress(job, progress, message or f"fanning out over {partitions} partitions")
     partition_task = current_app.tasks["jobs.tasks.partition_task"]
     merge_task = current_app.tasks["jobs.tasks.merge_task"]
     chord([partition_task.s(job.pk, part, run) for part in range(partitions)])(
@@ -137,7 +145,8 @@ def partition_run(*, job_id: int, part: int, run: str) -> int:
         raise PartitionFailed(error) from exc
     done = len(kind.storage().list_work(work_folder(kind, job_id, run), prefix="part-"))
     total = max(1, int(plan["partitions"]))
-    job_progress(job, 5 + int(75 * min(done, total) / total),
+    low = int(plan.get("progress", 5))
+    job_progress(job, low + int((80 - low) * min(done, total) / total),
                  f"partition {part} done ({done} of {total})")
     return part
 
@@ -151,7 +160,7 @@ def merge_run(*, job_id: int, run: str) -> None:
     folder = work_folder(kind, job_id, run)
     store = kind.storage()
 
-    def read_parts() -> list[bytes]:
+    def read_parts() -> Iterator[bytes]:
         present = set(store.list_work(folder, prefix="part-"))
         for part in range(plan["partitions"]):
             # A part missing here (a chord counted a redelivered task twice) is made now.
@@ -159,8 +168,8 @@ def merge_run(*, job_id: int, run: str) -> None:
                 log.warning("job %s: partition %s missing at the merge, mapping it here",
                             job_id, part)
                 _map_into_part(kind, job_id, plan, part, run)
-        return [store.read_bytes(f"{folder}/{_part_name(kind, p)}")
-                for p in range(plan["partitions"])]
+        for p in range(plan["partitions"]):  # one part in memory at a time
+            yield store.read_bytes(f"{folder}/{_part_name(kind, p)}")
 
     try:
         plan = read_plan(kind, job_id, run)  # once: read_parts and the merge share it
@@ -172,5 +181,6 @@ def merge_run(*, job_id: int, run: str) -> None:
         job_fail_continued(job_id=job_id, error="merging partitions: "
                                                 + internal_error(exc, f"job {job_id} merge"))
         raise
-    job_finish(job, JobState.SUCCEEDED, result=result)
+    if result is not CONTINUED:  # else the merge started the next pass
+        job_finish(job, JobState.SUCCEEDED, result=result)
     store.remove_work(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,13 @@ def refresh_specs(segments: list[Segment]) -> list[SegmentSpec]:
 
 
 def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: Any, *,
-                  users: int, events: int) -> dict[str, Any]:
-    """Store a refresh's result: the Refresh, membership file, snapshots with drift."""
+                  users: int, events: int,
+                  member_tables: Callable[[], Iterable[pa.Table]] | None = None,
+                  ) -> dict[str, Any]:
+    """Store a refresh's result: the Refresh, membership file, snapshots with drift.
+
+    ``member_tables``: the members as (segment_id, user_id) tables, one per partition (a
+    fan-out), streamed into the membership file instead of ``result``'s member lists."""
     as_of = result.as_of
     by_key = {r.key: r for r in result.segments}
     min_size = dataset.workspace.min_segment_size
@@ -180,18 +186,21 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
             summary={"users": users, "events": events, "clv_fit": result.clv_fit,
                      "errors": {r.key: r.error for r in result.segments if r.error}},
         )
-        ids, segs = [], []
-        for segment in segments:
-            res = by_key[str(segment.pk)]
-            ids.append(res.members)
-            segs.append(np.full(len(res.members), segment.pk, dtype=np.int64))
         path = _members_path(refresh)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.table({
-            "segment_id": np.concatenate(segs) if segs else np.zeros(0, np.int64),
-            "user_id": pa.array(np.concatenate(ids) if ids else [], type=pa.string()),
-        }), tmp)
+        if member_tables is None:
+            ids, segs = [], []
+            for segment in segments:
+                res = by_key[str(segment.pk)]
+                ids.append(res.members)
+                segs.append(np.full(len(res.members), segment.pk, dtype=np.int64))
+            pq.write_table(pa.table({
+                "segment_id": np.concatenate(segs) if segs else np.zeros(0, np.int64),
+                "user_id": pa.array(np.concatenate(ids) if ids else [], type=pa.string()),
+            }), tmp)
+        else:
+            _write_member_tables(tmp, member_tables(), {s.pk for s in segments})
         tmp.replace(path)
         previous_values: dict[str, float] = {}
         current_values: dict[str, float] = {}
@@ -200,7 +209,9 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
             prev = segment.snapshots.exclude(refresh=refresh).order_by("-computed_at").first()
             drift: dict[str, Any] = {}
             if prev is not None:
-                drift["membership"] = membership_drift(snapshot_members(prev), res.members)
+                members = res.members if member_tables is None else _file_members(path,
+                                                                                  segment.pk)
+                drift["membership"] = membership_drift(snapshot_members(prev), members)
                 drift["values"] = {
                     name: value_drift(_signal(prev.signals.get(name)), _signal(res.signals[name]))
                     for name in ("ltv_90", "conversion", "revenue_per_active_user")
@@ -232,6 +243,23 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
     for callback in AFTER_REFRESH:
         callback(dataset.workspace)
     return {"refresh_id": refresh.pk, "segments": len(segments)}
+
+
+MEMBERS_SCHEMA = pa.schema([("segment_id", pa.int64()), ("user_id", pa.string())])
+
+
+def _write_member_tables(path: Path, tables: Iterable[pa.Table], keep: set[int]) -> None:
+    """Stream per-partition member tables into one Parquet file (a row group each)."""
+    with pq.ParquetWriter(path, MEMBERS_SCHEMA) as writer:
+        for table in tables:
+            table = table.select(["segment_id", "user_id"]).cast(MEMBERS_SCHEMA)
+            ids = table.column("segment_id").to_numpy()
+            writer.write_table(table.filter(pa.array(np.isin(ids, list(keep)))))
+
+
+def _file_members(path: Path, segment_id: int) -> np.ndarray:
+    table = pq.read_table(path, filters=[("segment_id", "=", segment_id)], columns=["user_id"])
+    return table.column("user_id").to_numpy(zero_copy_only=False)
 
 
 def _resolved(segment: Segment) -> dict[str, Any]:

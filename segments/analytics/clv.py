@@ -16,6 +16,7 @@ period minus the first purchase), all times in the same unit ("periods", e.g. we
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,32 +213,41 @@ def fit_bgnbd(
     recency: np.ndarray,
     T: np.ndarray,
     initial: tuple[float, float, float, float] | None = None,
+    weights: np.ndarray | None = None,
 ) -> BGNBDParams:
-    """Fit BG/NBD (r, alpha, a, b) by maximum likelihood on log-parameters."""
+    """Fit BG/NBD (r, alpha, a, b) by maximum likelihood on log-parameters.
+
+    ``weights``: how many customers share each (frequency, recency, T) row; the likelihood
+    needs only the distinct triples and their counts (a fan-out merges those)."""
     x, t_x, T = _as_arrays(frequency, recency, T)
     if x.size == 0:
         raise ValueError("no customers to fit")
     if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > T + 1e-9) or np.any((x == 0) & (t_x > 0)):
         raise ValueError("need frequency >= 0 and 0 <= recency <= T (recency 0 when frequency 0)")
-    n = x.size
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    n = x.size if w is None else float(w.sum())
+
+    def total(values: np.ndarray) -> Any:
+        return values.sum(axis=-1) if w is None else (values * w).sum(axis=-1)
 
     def neg_ll(theta: np.ndarray) -> float:
         r, alpha, a, b = np.exp(theta)
-        value = -bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T).sum() / n
+        value = -total(bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T)) / n
         return float(value) if np.isfinite(value) else 1e300
 
     def neg_ll_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(theta)
         with np.errstate(all="ignore"):
             ll, grad = bgnbd_log_likelihood_gradient(*params, x, t_x, T)
-            value = -ll.sum() / n
+            value = -total(ll) / n
             # By log-parameter: d/d(log p) = p d/dp.
-            gradient = -grad.sum(axis=1) / n * params
+            gradient = -total(grad) / n * params
         if not (np.isfinite(value) and np.isfinite(gradient).all()):
             return 1e300, np.zeros_like(theta)
         return float(value), gradient
 
-    start = initial or (1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0)
+    mean_T = float(np.mean(T)) if w is None else float(total(T) / n)
+    start = initial or (1.0, max(mean_T, 1e-3), 1.0, 1.0)
     result = _fit(neg_ll, np.log(np.asarray(start, dtype=float)), neg_ll_grad)
     r, alpha, a, b = (float(v) for v in np.exp(result.x))
     return BGNBDParams(r, alpha, a, b, log_likelihood=-float(result.fun) * n,
@@ -318,37 +328,44 @@ def fit_gamma_gamma(
     frequency: np.ndarray,
     monetary_value: np.ndarray,
     initial: tuple[float, float, float] | None = None,
+    weights: np.ndarray | None = None,
 ) -> GammaGammaParams:
-    """Fit Gamma-Gamma (p, q, v) by maximum likelihood over customers with frequency > 0."""
+    """Fit Gamma-Gamma (p, q, v) by maximum likelihood over customers with frequency > 0.
+
+    ``weights``: how many customers share each (frequency, monetary_value) row."""
     x, m = _as_arrays(frequency, monetary_value)
     use = x > 0
     x, m = x[use], m[use]
+    w = None if weights is None else np.asarray(weights, dtype=float)[use]
     if x.size == 0:
         raise ValueError("no customer with a repeat purchase")
     if np.any(m <= 0):
         raise ValueError("monetary_value must be positive for customers with frequency > 0")
-    n = x.size
+    n = x.size if w is None else float(w.sum())
+
+    def total(values: np.ndarray) -> Any:
+        return values.sum(axis=-1) if w is None else (values * w).sum(axis=-1)
 
     def neg_ll(theta: np.ndarray) -> float:
         p, q, v = np.exp(theta)
-        value = -gamma_gamma_log_likelihood(p, q, v, x, m).sum() / n
+        value = -total(gamma_gamma_log_likelihood(p, q, v, x, m)) / n
         return float(value) if np.isfinite(value) else 1e300
 
     def neg_ll_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(theta)
         with np.errstate(all="ignore"):
             ll, grad = gamma_gamma_log_likelihood_gradient(*params, x, m)
-            value = -ll.sum() / n
-            gradient = -grad.sum(axis=1) / n * params  # by log-parameter
+            value = -total(ll) / n
+            gradient = -total(grad) / n * params  # by log-parameter
         if not (np.isfinite(value) and np.isfinite(gradient).all()):
             return 1e300, np.zeros_like(theta)
         return float(value), gradient
 
-    start = initial or (1.0, 2.0, float(np.mean(m)))
+    start = initial or (1.0, 2.0, float(np.mean(m)) if w is None else float(total(m) / n))
     result = _fit(neg_ll, np.log(np.asarray(start, dtype=float)), neg_ll_grad)
     p, q, v = (float(val) for val in np.exp(result.x))
     return GammaGammaParams(p, q, v, log_likelihood=-float(result.fun) * n,
-                            converged=bool(result.success), n_customers=int(n))
+                            converged=bool(result.success), n_customers=int(round(n)))
 
 
 def expected_average_value(

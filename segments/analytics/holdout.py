@@ -129,7 +129,14 @@ def holdout_from_revenues(
         base = group(np.asarray(signup).astype(np.int64) < split_us, "all_users")
         if shared is not None:
             shared[key] = (cal_rev, hold_rev, base)
-    base = copy.deepcopy(base)  # callers own their result
+    return holdout_verdict(seg, copy.deepcopy(base), start_us, split_us, end_us, unit,
+                           min_n=min_n)  # callers own their result
+
+
+def holdout_verdict(seg: dict[str, Any], base: dict[str, Any], start_us: int, split_us: int,
+                    end_us: int, unit: str, *, min_n: int = 30) -> dict[str, Any]:
+    """The holdout result from the segment's and all users' groups (``n``, ``calibration``,
+    ``holdout``, ``ratio``, ``ratio_low``, ``ratio_high``, ``overlap``)."""
     ratio = seg["ratio"]
     held = bool(seg["overlap"] and ratio is not None and HELD_RATIO[0] <= ratio <= HELD_RATIO[1])
     cal_v, hold_v = seg["calibration"]["estimate"], seg["holdout"]["estimate"]

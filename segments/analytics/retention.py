@@ -100,13 +100,47 @@ def retention_table(member_signup: np.ndarray, retained: np.ndarray, as_of_us: i
     hits = np.bincount(flat, weights=(retained & eligible).ravel(), minlength=c * max_periods)
     base = np.bincount(flat, weights=eligible.ravel(), minlength=c * max_periods)
     hits, base = hits.reshape(c, max_periods), base.reshape(c, max_periods)
+    return retention_table_from_counts(cohorts, np.bincount(code, minlength=c), hits, base, m,
+                                       cohort, max_periods, mode)
+
+
+def retention_counts(member_signup: np.ndarray, retained: np.ndarray, as_of_us: int,
+                     cohort: str = "week", max_periods: int = 12,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The integer partial of ``retention_table``: (cohort starts ascending, users per cohort,
+    retained-and-eligible and eligible users per cohort and period). Partials of disjoint
+    member sets add up (``retention_table_from_counts`` turns the sum into the table)."""
+    length = (7 if cohort == "week" else 30) * US_PER_DAY
+    periods = np.arange(max_periods)
+    member_signup = np.asarray(member_signup, dtype=np.int64)
+    eligible = member_signup[:, None] <= as_of_us - (periods[None, :] + 1) * length
+    cohorts, code = np.unique(_cohort_start(member_signup, cohort), return_inverse=True)
+    c = len(cohorts)
+    flat = (code[:, None] * max_periods + periods[None, :]).ravel()
+    hits = np.bincount(flat, weights=(retained & eligible).ravel(), minlength=c * max_periods)
+    base = np.bincount(flat, weights=eligible.ravel(), minlength=c * max_periods)
+    return (cohorts, np.bincount(code, minlength=c).astype(np.int64),
+            hits.reshape(c, max_periods).astype(np.int64),
+            base.reshape(c, max_periods).astype(np.int64))
+
+
+def retention_table_from_counts(cohorts: np.ndarray, sizes: np.ndarray, hits: np.ndarray,
+                                base: np.ndarray, members: int, cohort: str = "week",
+                                max_periods: int = 12, mode: str = "on") -> pd.DataFrame:
+    """``retention_table`` from its counts (cohorts ascending; see ``retention_counts``)."""
+    length = (7 if cohort == "week" else 30) * US_PER_DAY
+    periods = np.arange(max_periods)
+    c = len(cohorts)
+    hits = np.asarray(hits, dtype=np.float64).reshape(c, max_periods)
+    base = np.asarray(base, dtype=np.float64).reshape(c, max_periods)
+    m = int(members)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(base > 0, hits / base, np.nan)
         pooled = np.where(base.sum(0) > 0, hits.sum(0) / base.sum(0), np.nan)
     labels = pd.to_datetime(cohorts, unit="us", utc=True).strftime("%Y-%m-%d").tolist()
     table = pd.DataFrame(np.vstack([share, pooled[None, :]]) if c else pooled[None, :],
                          columns=list(periods))
-    table.insert(0, "size", np.r_[np.bincount(code, minlength=c), m].astype(np.int64))
+    table.insert(0, "size", np.r_[np.asarray(sizes, dtype=np.int64), m].astype(np.int64))
     table.insert(0, "cohort", [*labels, "average"])
     table.attrs.update(cohort=cohort, mode=mode, period_days=length // US_PER_DAY)
     return table

@@ -231,6 +231,62 @@ def _stored(refresh) -> dict:  # type: ignore[no-untyped-def]
     return out
 
 
+RFM_SEGMENTS = {"champions"}
+
+
+def assert_same_stored(fanned: dict, single: dict) -> None:
+    """The fan-out (two passes of partials) stores what the single process stores: counts,
+    members, retention and exact statistics equal (floats to rounding); bootstrap bounds and
+    the lifts built on them within 3% (a Poisson bootstrap: see segments/analytics/partials);
+    the CLV fit to the optimizer's tolerance. RFM segments score ties at a bin boundary by a
+    hash of the user id (the single process: by user order), so only their presence is
+    compared here (tests/segments/test_refresh_partials.py checks the scoring itself)."""
+    assert set(fanned) == set(single)
+    for name in RFM_SEGMENTS:
+        assert fanned.pop(name)["size"] > 0 and single.pop(name)["size"] > 0
+
+    def walk(a, b, path, width=None):  # type: ignore[no-untyped-def]
+        if isinstance(b, dict):
+            if isinstance(b.get("low"), float) and isinstance(b.get("high"), float):
+                width = b["high"] - b["low"]
+            else:
+                width = None
+            assert set(a) == set(b), path
+            for k in b:
+                walk(a[k], b[k], f"{path}/{k}", width)
+        elif isinstance(b, list) and not path.endswith("/warnings"):
+            assert len(a) == len(b), path
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{path}[{i}]")
+        elif path.endswith("/warnings"):
+            # a bootstrap interval's width decides "too wide to act on"
+            assert [w for w in a if "too wide" not in w] == [w for w in b if "too wide" not in w]
+        elif path.endswith("/warning"):
+            def keep(text: str | None) -> list[str]:
+                return [w for w in (text or "").split("; ") if w and "too wide" not in w]
+
+            assert keep(a) == keep(b), path
+        elif "/clv_fit/" in path and not path.endswith("/fitted"):
+            # The demo's CLV optimum is flat (r and alpha, p and v drift together on a few
+            # thousand users): the fitted values differ, the predictions below must not.
+            pass
+        elif isinstance(b, float) and isinstance(a, float):
+            if path.endswith(("/low", "/high")):  # bootstrap, or a lift / t built on one
+                # Monte-Carlo noise of two bootstraps: ~3% of the bound on 3,000 users, or
+                # 15% of the interval's width on a small segment (sd of the gap ~3% of it)
+                assert abs(a - b) <= max(0.03 * abs(b), 0.15 * (width or 0)), (path, a, b)
+            elif "clv" in path:
+                assert a == pytest.approx(b, rel=1e-3), path
+            else:
+                assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+        elif path.endswith(("/sentence", "/method", "/overlap", "/held")):
+            pass  # these read the bootstrap intervals (or t for a large CLV sample)
+        else:
+            assert a == b, path
+
+    walk(fanned, single, "")
+
+
 def _refresh(dataset):  # type: ignore[no-untyped-def]
     from django.core.management import call_command
 
@@ -261,13 +317,15 @@ def test_a_fanned_out_refresh_stores_the_same_snapshots(team, tmp_path, settings
 
     monkeypatch.setattr(fanout_services, "refresh_partition", spy)
     fanned = _refresh(dataset)
-    assert sorted(mapped) == list(range(settings.EVENT_STORE_PARTITIONS))
+    # two passes (statistics, then segments), each mapping every partition once
+    assert sorted(mapped) == sorted(list(range(settings.EVENT_STORE_PARTITIONS)) * 2)
     job = Job.objects.get(pk=fanned.job_id)
     assert (job.state, job.progress, job.error) == ("succeeded", 100, "")
     assert fanned.pk != single.pk
     a, b = _stored(single), _stored(fanned)
-    assert a == b
-    assert a["champions"]["size"] > 0 and a["team"]["size"] > 0
+    assert a["champions"]["size"] > 0
+    assert_same_stored(b, a)
+    assert a["team"]["size"] > 0
     assert a["summary"]["users"] == 3000 and a["listed"]["size"] > 0
     # The work folder is gone once the callback stored the result.
     from events.services import get_store
@@ -305,9 +363,10 @@ def test_a_part_missing_at_the_merge_is_made_there(team, tmp_path, settings, mon
     monkeypatch.setattr(fanout_services, "refresh_partition", counted)
     monkeypatch.setattr(fanout, "partition_run", lossy)
     fanned = _refresh(dataset)
-    assert calls.count(1) == 1 and sorted(set(calls)) == list(range(4))  # made at the merge
+    # made at the merge, in each of the two passes
+    assert calls.count(1) == 2 and sorted(set(calls)) == list(range(4))
     assert Job.objects.get(pk=fanned.job_id).state == "succeeded"
-    assert _stored(fanned) == _stored(single)
+    assert_same_stored(_stored(fanned), _stored(single))
 
 @pytest.mark.django_db
 def test_a_failing_partition_fails_the_job_naming_it(team, tmp_path, settings, monkeypatch):
@@ -427,4 +486,4 @@ def test_a_refresh_fans_out_through_a_real_worker(team, tmp_path, settings):
     assert job.state == "succeeded", (job.error, log[-3000:])
     assert "jobs.tasks.partition_task" in log and "jobs.tasks.merge_task" in log
     fanned = Refresh.objects.get(job=job)
-    assert _stored(fanned) == _stored(single)
+    assert_same_stored(_stored(fanned), _stored(single))
