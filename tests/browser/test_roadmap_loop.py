@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from playwright.sync_api import expect
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MOBILE = "Onboarding checklist (mobile)"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# LOOP_SCREENSHOTS_DIR=docs/screenshots refreshes the README's screenshots; else tmp_path.
+SCREENSHOTS_ENV = "LOOP_SCREENSHOTS_DIR"
 
 
 def _receiver_module() -> Any:
@@ -133,6 +135,8 @@ def _walk(live_server: Any, team: dict[str, Any], new_page: Any, login: Any, tmp
     seeded = seed(tmp_path)
     run_a, inv = seeded["run"], seeded["investment"]
     base = f"{live_server.url}/w/acme"
+    shots = Path(os.environ.get(SCREENSHOTS_ENV) or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
     chosen_a = set(Allocation.objects.filter(run=run_a, chosen=True)
                    .values_list("investment_id", flat=True))
     assert inv.pk not in chosen_a  # at 2,000 users the optimizer leaves it out: the council adds it
@@ -214,8 +218,8 @@ def _walk(live_server: Any, team: dict[str, Any], new_page: Any, login: Any, tmp
         assert fields["experiments"][1].startswith(
             f"experiment #{seeded['experiment'].pk} concluded"), (name, fields)
         if name == "run":
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            council.screenshot(path=str(SCREENSHOTS / "stale-banner.png"), full_page=False)
+            council.screenshot(path=str(shots / "stale-banner.png"), full_page=False)
+            assert (shots / "stale-banner.png").stat().st_size > 10_000
 
     # 4. Re-run from the banner: run B, against roadmap v1 with reasons.
     council.goto(f"{base}/runs/{run_a.pk}/")
@@ -234,7 +238,8 @@ def _walk(live_server: Any, team: dict[str, Any], new_page: Any, login: Any, tmp
         [f"value changed: {value_then:,.0f} → {expected:,.0f}",
          "re-estimated from new data (same evidence level)"])
     against.scroll_into_view_if_needed()
-    council.screenshot(path=str(SCREENSHOTS / "run-vs-roadmap.png"), full_page=False)
+    council.screenshot(path=str(shots / "run-vs-roadmap.png"), full_page=False)
+    assert (shots / "run-vs-roadmap.png").stat().st_size > 10_000
 
     # 5. The council adopts run B as v2.
     against.get_by_role("link", name="Adopt as a new roadmap version").click()
@@ -267,5 +272,7 @@ def _walk(live_server: Any, team: dict[str, Any], new_page: Any, login: Any, tmp
     decision = hits[1]["body"]["data"]
     assert (decision["investment"]["title"], decision["verdict"], decision["version"]["number"]
             ) == (MOBILE, "approve", 1)
+    # absolute links, on the host the council's browser used
+    assert decision["investment"]["url"] == f"{live_server.url}/api/v1/investments/{inv.pk}/"
     assert [h["body"]["data"]["version"]["number"] for h in (hits[0], hits[2])] == [1, 2]
     assert council.errors == [] and pm.errors == []
