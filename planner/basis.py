@@ -47,6 +47,8 @@ def evidence_level(hypotheses: Sequence[Hypothesis], assumed_lift: float | None)
     best = strongest_hypothesis(hypotheses)
     if best is not None:
         return evidence_of(best)
+    if any(h.status == HypothesisStatus.INVALIDATED for h in hypotheses):
+        return "none"  # the valuation sets the assumption aside (services._lift_figures)
     return str(Evidence.ASSUMPTION) if assumed_lift is not None else "none"
 
 

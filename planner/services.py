@@ -150,13 +150,18 @@ def _lift_figures(investment: Investment, shrink: float | None = None
         p = PROBABILITY_OF_SUCCESS[evidence]
         return lift, Figure(p, p, p, f"evidence level '{evidence}' of hypothesis #{best.pk}"), best
     stale = bool(invalidated)
+    if stale:
+        # The test said no: the item's own earlier assumption is set aside, not revived (it
+        # would otherwise gain value from its hypothesis failing).
+        names = ", ".join(f"#{h.pk}" for h in invalidated)
+        reason = f"hypothesis {names} invalidated: no lift counted (the item's own estimate is set aside)"
+        return Figure(0.0, 0.0, 0.0, reason, stale), Figure(0.0, 0.0, 0.0, reason, stale), None
     if investment.assumed_lift is not None:
         p = PROBABILITY_OF_SUCCESS[Evidence.ASSUMPTION]
-        note = "; its hypothesis was invalidated" if stale else ""
         return (Figure(investment.assumed_lift, investment.assumed_lift, investment.assumed_lift,
-                       "investment assumption" + note, stale),
+                       "investment assumption"),
                 Figure(p, p, p, "no evidence: an assumption"), None)
-    reason = "hypothesis invalidated" if stale else "no hypothesis and no assumed lift"
+    reason = "no hypothesis and no assumed lift"
     return Figure(0.0, 0.0, 0.0, reason, stale), Figure(0.0, 0.0, 0.0, reason, stale), None
 
 

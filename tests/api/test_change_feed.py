@@ -141,7 +141,8 @@ def test_an_experiment_concluded_revalues_the_linked_investment(
     before = timezone.now()
     assert since(before) == []  # analysing alone changes no value
     res = client.post(f"/api/v1/experiments/{xid}/conclude/", {
-        "outcome": "validated", "now_believe": "works", "decision": "ship"}, format="json")
+        "outcome": "validated", "now_believe": "works", "decision": "ship",
+        "override_reason": "the summary rows are a planted truth"}, format="json")
     assert res.status_code == 201, res.content
     # Measured +25% (0.5 / 0.4 - 1) with P(success | experiment) 0.7: 100 x 1 x 0.25 x 0.7.
     body = client.get(f"/api/v1/investments/{t.pk}/").json()

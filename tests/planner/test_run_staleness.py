@@ -257,4 +257,4 @@ def test_staleness_reads_a_constant_number_of_queries(planted):
         inv = make(p["ws"], f"extra {n}", cost=10 + n, assumed_reach=5,
                    assumed_value_per_user=1, assumed_lift=0.5)
         inv.hypotheses.add(p["hyp"])
-    assert count() == few <= 10
+    assert count() == few <= 12  # 12: the current inputs also read the approved roadmap (keep_approved)
