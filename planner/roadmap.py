@@ -62,13 +62,17 @@ def run_is_stale(run: OptimizationRun) -> str | None:
     if report.stale:
         first = report.changes[0]
         more = f" (and {len(report.changes) - 1} more)" if len(report.changes) > 1 else ""
+        def shown(x: Any) -> str:
+            return f"{x:,.2f}" if isinstance(x, int | float) and not isinstance(x, bool) \
+                else repr(x)
+
         if first.kind in ("added", "deleted"):
             what = f"#{first.item_id} '{first.title}' was {first.kind} since"
         elif first.kind == "scenario":
-            what = f"scenario {first.field} was {first.then!r}, now {first.now!r}"
+            what = f"scenario {first.field} was {shown(first.then)}, now {shown(first.now)}"
         else:
-            what = (f"#{first.item_id} '{first.title}' {first.field} was {first.then!r}, "
-                    f"now {first.now!r}")
+            what = (f"#{first.item_id} '{first.title}' {first.field} was {shown(first.then)}, "
+                    f"now {shown(first.now)}")
         return f"run #{run.pk} is stale: {what}{more}; run the scenario again"
     if report.stale is None:  # recorded before runs kept their basis: compare value and cost
         return _value_or_cost_moved(run)
