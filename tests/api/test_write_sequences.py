@@ -54,6 +54,8 @@ STEPS = int(os.environ.get("WRITE_SEQUENCES_STEPS", "10"))
 SHRINK = os.environ.get("WRITE_SEQUENCES_SHRINK") == "1"
 DEEP = "__deep__"  # stands for a list nested 6,000 levels (json.dumps cannot write one)
 NOT_LISTED = {"/api/v1/schema/", "/api/v1/docs/"}
+# Reads about one workspace's roadmap name it (a 400 naming `workspace` without).
+PER_WORKSPACE = {"/api/v1/roadmap-versions/current/", "/api/v1/roadmap-versions/export/"}
 STATS = {"examples": 0, "steps": 0, "accepted": 0, "refused": 0}
 ACCEPTED: Counter[str] = Counter()  # accepted writes per operation, printed at the end
 
@@ -271,7 +273,7 @@ def _api_lists() -> list[str]:
     paths = sorted({p for p, _, method, _ in EndpointEnumerator().get_api_endpoints()
                     if method == "GET" and "{" not in p and p not in NOT_LISTED})
     assert len(paths) >= 15, paths
-    return paths
+    return [f"{p}?workspace=acme" if p in PER_WORKSPACE else p for p in paths]
 
 
 def _foreign(team: dict[str, Any]) -> dict[str, list[int]]:
@@ -332,7 +334,8 @@ def test_write_sequences_never_break_a_read(world, team, api, monkeypatch):
         urls = [f"/w/acme/{p}" for p in ("", "backlog/", "segments/", "segments/compare/",
                                          "hypotheses/", "learnings/", "scenarios/",
                                          "scenarios/compare/", "jobs/", "audit/", "brief/",
-                                         "behaviour/", "webhooks/")]
+                                         "behaviour/", "webhooks/", "roadmap/", "calibration/",
+                                         "value-models/")]
         for prefix, qs in latest.items():
             urls += [f"/w/acme/{prefix}/{pk}/"
                      for pk in qs.order_by("-pk").values_list("pk", flat=True)[:2]]

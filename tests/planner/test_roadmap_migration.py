@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-BEFORE = [("planner", "0011_value_models")]
+BEFORE = [("planner", "0011_value_models"), ("accounts", "0004_calibration_setting")]
 
 
 @pytest.mark.django_db(transaction=True)
