@@ -286,10 +286,7 @@ def build_user_events(
         properties=props,
         has_cost=has_cost,
     )
-    # Users without a signup attribute: their first event stands in.
-    missing = signup == np.iinfo(np.int64).max
-    if missing.any():
-        signup[missing] = data.first_event_time()[missing]
+    _first_event_as_signup(data)
     del frame
     # Hand Arrow's freed read buffers back to the OS: the arrays above are all that is kept.
     pa.default_memory_pool().release_unused()
@@ -420,11 +417,17 @@ def build_user_events_coded(
         has_cost=has_cost,
         starts=starts,
     )
-    missing = signup == np.iinfo(np.int64).max
-    if missing.any():
-        signup[missing] = data.first_event_time()[missing]
+    _first_event_as_signup(data)
     pa.default_memory_pool().release_unused()
     return data
+
+
+def _first_event_as_signup(data: UserEvents) -> None:
+    """Users without a signup attribute (``_aligned_users`` leaves int64 max): their first
+    event stands in. Fills ``data.signup`` in place, before any analysis reads it."""
+    missing = data.signup == np.iinfo(np.int64).max
+    if missing.any():
+        data.signup[missing] = data.first_event_time()[missing]
 
 
 def _indices(indices: pa.Array) -> np.ndarray:
