@@ -34,3 +34,27 @@ def get_item(mapping: object, key: object) -> object:
 @register.filter
 def split(value: str, sep: str = " ") -> list[str]:
     return value.split(sep)
+
+
+@register.filter
+def pvalue(value: object) -> str:
+    """A p-value as people read it: '< 0.0001' when tiny (never '0.0000'), 4 decimals
+    otherwise; '' when missing."""
+    try:
+        p = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if p != p:  # NaN
+        return "n/a"
+    if p < 0.0001:
+        return "< 0.0001"
+    return f"{p:.4f}"
+
+
+@register.filter
+def signed_percent(value: object, digits: int = 1) -> str:
+    """A relative change as a signed percentage: 0.0523 -> '+5.2%'."""
+    try:
+        return f"{float(value) * 100:+.{int(digits)}f}%"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
