@@ -8,10 +8,20 @@ class PlannerConfig(AppConfig):
     verbose_name = "Planner"
 
     def ready(self) -> None:
-        from experiments import services as experiment_services
-        from segments import segment_services
+        from django.db.models.signals import pre_delete
 
-        from . import page_cache, services  # noqa: F401 - the optimizer job kind, cache signals
+        from experiments import services as experiment_services
+        from experiments.models import Hypothesis
+        from segments import segment_services
+        from segments.models import Segment
+
+        from . import changes, page_cache, services  # noqa: F401 - the optimizer job kind, cache signals
+        from .models import ValueModel
+
+        # A deleted hypothesis, segment or value model leaves the items listing it changed.
+        for model in (Hypothesis, Segment, ValueModel):
+            pre_delete.connect(changes.linked_deleted, sender=model,
+                               dispatch_uid=f"investments-linked-{model.__name__}")
 
         # A segment refresh changes reach and value per user: re-value the investments.
         segment_services.AFTER_REFRESH.append(

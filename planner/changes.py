@@ -40,3 +40,16 @@ def investments_changed(*, workspace_id: int, ids: Iterable[int], rerank: bool =
     if rerank:
         investments_rerank(workspace_id=workspace_id, now=now)
     return now
+
+
+def linked_deleted(sender: object, instance: object, **kwargs: object) -> None:
+    """Before a hypothesis, segment or value model is deleted, move the change time of the
+    investments that list it: their id lists (or value model) change without a save of theirs,
+    and the change feed and the API list cache (``planner.api_cache``) follow ``changed_at``."""
+    relation = {"Hypothesis": "hypotheses", "Segment": "target_segments",
+                "ValueModel": "value_model"}.get(type(instance).__name__)
+    if relation is None:
+        return
+    ids = list(Investment.objects.filter(**{relation: instance}).values_list("pk", flat=True))
+    if ids:
+        Investment.objects.filter(pk__in=ids).update(changed_at=timezone.now())

@@ -21,10 +21,11 @@ from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from accounts.api.serializers import field_invalid, model_invalid, validated
+from accounts.selectors import workspaces_for
 from jobs.services import JobFailed
 from segments.models import Segment
 
-from .. import changes, roadmap, selectors, services, stale
+from .. import api_cache, changes, roadmap, selectors, services, stale
 from ..models import Investment, OptimizationRun, Scenario
 from .serializers import (
     AllocationSerializer,
@@ -65,6 +66,30 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
         qs = selectors.backlog(self.request.user).prefetch_related("depends_on").order_by(
             "-value_per_cost", "id")
         return updated_since(qs, self.request.query_params, field="changed_at")
+
+    def list(self, request: Request, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+        """The page from ``planner.api_cache`` while the user's investments are unchanged
+        (checked in the database on every request), else built and kept."""
+        if request.accepted_renderer.format != "json":
+            return super().list(request, *args, **kwargs)
+        stamp = api_cache.list_stamp(Investment.objects.filter(
+            workspace__in=workspaces_for(request.user)))
+        key = api_cache.key_for(user_id=request.user.pk, path=request.get_full_path(),
+                                renderer=request.accepted_media_type, stamp=stamp)
+        hit = api_cache.get(key)
+        if hit is not None:
+            response = HttpResponse(hit, content_type=request.accepted_media_type)
+            response["X-List-Cache"] = "hit"
+            return response
+        response = super().list(request, *args, **kwargs)
+        response.accepted_renderer = request.accepted_renderer
+        response.accepted_media_type = request.accepted_media_type
+        response.renderer_context = self.get_renderer_context()
+        response.render()
+        if response.status_code == 200:
+            api_cache.put(key, response.content)
+        response["X-List-Cache"] = "miss"
+        return response
 
     def extra_create(self) -> dict:
         return {"owner": self.request.user}

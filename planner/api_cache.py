@@ -1,0 +1,53 @@
+"""A response cache for the investments list (the roadmap tools' ranked backlog), exact.
+
+A cached page is served only while the rows it was built from are unchanged, and that is
+checked on every request, in the database, with one aggregate query over the user's
+workspaces' investments: their count and the latest ``changed_at``, ``updated_at`` and
+``value_computed_at``. Every field the list returns moves one of those:
+
+* an edit saves the row (``updated_at``); a re-valuation writes ``value_computed_at`` even when
+  the value is the same; a value, interval, rank, decision, status or effort change moves
+  ``changed_at`` (``planner.changes``);
+* adding or deleting an item changes the count or the latest times;
+* a deleted hypothesis, segment or value model drops out of the items' id lists without a save:
+  ``planner.apps`` moves the linked items' ``changed_at`` before such a delete.
+
+So nothing is trusted to a signal reaching another process, and two processes (gunicorn
+workers, each with its own memory cache) can never serve a page older than the database. The
+rest of the key is the user (their workspaces decide the rows), the path with its query string
+and the rendered format. Only JSON is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, Max, QuerySet
+
+from .models import Investment
+
+TIMEOUT_SECONDS = 300
+
+
+def list_stamp(queryset: QuerySet[Investment]) -> str:
+    """What the rows of ``queryset`` (before filters and ordering) look like now: one query."""
+    row = queryset.order_by().aggregate(n=Count("id"), changed=Max("changed_at"),
+                                        updated=Max("updated_at"),
+                                        valued=Max("value_computed_at"))
+    return "|".join(str(row[k]) for k in ("n", "changed", "updated", "valued"))
+
+
+def key_for(*, user_id: int, path: str, renderer: str, stamp: str) -> str:
+    raw = "\x1f".join((str(user_id), renderer, path, stamp))
+    return "investments-list:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def get(key: str) -> bytes | None:
+    hit: Any = cache.get(key)
+    return hit if isinstance(hit, bytes) else None
+
+
+def put(key: str, content: bytes) -> None:
+    cache.set(key, content, TIMEOUT_SECONDS)
