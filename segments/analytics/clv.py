@@ -15,6 +15,7 @@ period minus the first purchase), all times in the same unit ("periods", e.g. we
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -206,6 +207,20 @@ def bgnbd_log_likelihood_gradient(
     d_b = (w_alive * (psi(b + x) - psi_abx - d_beta_b)
            + w_dropped * (psi(b + x1 - 1.0) - psi_abx - d_beta_b))
     return common + total, np.stack([d_r, d_alpha, d_a, d_b])
+
+
+def unique_rows(columns: Sequence[np.ndarray], counts: np.ndarray | None = None,
+                 ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of the columns and how many rows each stands for (sorted): the sufficient
+    statistics of the BG/NBD and Gamma-Gamma likelihoods. Both the single-process refresh and
+    the fan-out fit from them, so both give the optimizer the same input and the same fit."""
+    if not len(columns[0]):
+        return [np.asarray(c)[:0] for c in columns], np.zeros(0, np.int64)
+    table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    rows, inverse = np.unique(table, axis=0, return_inverse=True)
+    weight = np.ones(len(table), np.int64) if counts is None else np.asarray(counts, np.int64)
+    n = np.bincount(inverse.ravel(), weights=weight, minlength=len(rows)).astype(np.int64)
+    return [rows[:, j] for j in range(rows.shape[1])], n
 
 
 def fit_bgnbd(

@@ -154,18 +154,6 @@ def _rfm_values(features: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarra
     return active, keys
 
 
-def _unique_rows(columns: Sequence[np.ndarray], counts: np.ndarray | None = None,
-                 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Distinct rows of the columns and how many rows each stands for (sorted)."""
-    if not len(columns[0]):
-        return [np.asarray(c)[:0] for c in columns], np.zeros(0, np.int64)
-    table = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-    rows, inverse = np.unique(table, axis=0, return_inverse=True)
-    weight = np.ones(len(table), np.int64) if counts is None else np.asarray(counts, np.int64)
-    n = np.bincount(inverse.ravel(), weights=weight, minlength=len(rows)).astype(np.int64)
-    return [rows[:, j] for j in range(rows.shape[1])], n
-
-
 def stats_map(data: UserEvents, *, as_of: int) -> dict[str, Any]:
     """Pass 1 of one partition: CLV sufficient statistics, RFM histograms, totals."""
     out: dict[str, Any] = {
@@ -180,17 +168,17 @@ def stats_map(data: UserEvents, *, as_of: int) -> dict[str, Any]:
     if summary is None:
         summary = pd.DataFrame({c: np.zeros(0) for c in ("frequency", "recency", "T",
                                                          "monetary_value")})
-    (x, tx, T), n = _unique_rows([summary["frequency"].to_numpy(), summary["recency"].to_numpy(),
+    (x, tx, T), n = clv_core.unique_rows([summary["frequency"].to_numpy(), summary["recency"].to_numpy(),
                                   summary["T"].to_numpy()])
     out.update({"bg_x": x, "bg_tx": tx, "bg_T": T, "bg_n": n})
     repeat = summary["frequency"].to_numpy() > 0
-    (gx, gm), gn = _unique_rows([summary["frequency"].to_numpy()[repeat],
+    (gx, gm), gn = clv_core.unique_rows([summary["frequency"].to_numpy()[repeat],
                                  summary["monetary_value"].to_numpy()[repeat]])
     out.update({"gg_x": gx, "gg_m": gm, "gg_n": gn})
     features = user_features(data, as_of, top_events=0)
     active, keys = _rfm_values(features)
     for dim, key in keys.items():
-        (v,), c = _unique_rows([key[active]])
+        (v,), c = clv_core.unique_rows([key[active]])
         out[f"rfm_{dim}_v"], out[f"rfm_{dim}_n"] = v.astype(np.int64), c
     return out
 
@@ -199,7 +187,7 @@ def _fold_unique(acc: dict[str, Any], part: Mapping[str, Any]) -> None:
     for prefix, cols in _UNIQUE_KEYS.items():
         columns = [np.r_[acc[f"{prefix}_{c}"], part[f"{prefix}_{c}"]] for c in cols]
         counts = np.r_[acc[f"{prefix}_n"], part[f"{prefix}_n"]]
-        rows, n = _unique_rows(columns, counts)
+        rows, n = clv_core.unique_rows(columns, counts)
         for c, values in zip(cols, rows, strict=True):
             acc[f"{prefix}_{c}"] = values
         acc[f"{prefix}_n"] = n

@@ -98,11 +98,16 @@ def predictive_clv_from_summary(summary: pd.DataFrame | None, purchases: int, n_
     if summary is None or purchases < 50:
         return np.full(n_users, np.nan), {"fitted": False, "reason": "fewer than 50 purchases"}
     try:
-        bg = clv_core.fit_bgnbd(summary["frequency"].to_numpy(), summary["recency"].to_numpy(),
-                                summary["T"].to_numpy())
-        repeat = summary["frequency"].to_numpy() > 0
-        gg = clv_core.fit_gamma_gamma(summary["frequency"].to_numpy()[repeat],
-                                      summary["monetary_value"].to_numpy()[repeat])
+        # Fitted from the distinct rows and their counts, as the fan-out's merge fits: the same
+        # likelihood summed in the same order, so both give the same parameters.
+        frequency = summary["frequency"].to_numpy()
+        (x, tx, T), n = clv_core.unique_rows([frequency, summary["recency"].to_numpy(),
+                                              summary["T"].to_numpy()])
+        bg = clv_core.fit_bgnbd(x, tx, T, weights=n)
+        repeat = frequency > 0
+        (gx, gm), gn = clv_core.unique_rows([frequency[repeat],
+                                             summary["monetary_value"].to_numpy()[repeat]])
+        gg = clv_core.fit_gamma_gamma(gx, gm, weights=gn)
     except (ValueError, FloatingPointError, RuntimeError) as exc:
         return np.full(n_users, np.nan), {"fitted": False, "reason": str(exc)}
     value = clv_core.predict_clv(
