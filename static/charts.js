@@ -324,7 +324,7 @@
     const sk = r.sankey;
     if (s && sk) {
       const nodes = sk.nodes, links = sk.links;
-      if (!links.length) { s.textContent = "No paths."; }
+      if (!links.length) { s.textContent = sk.nodes.length ? "One-step paths only: nothing flows between steps; the table lists them." : "No paths."; }
       else {
         // Users, each once (the path of their first anchored session); "(end)" and
         // "(session start)" nodes hold the paths that stop early, so one-step paths show.

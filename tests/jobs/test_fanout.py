@@ -125,6 +125,10 @@ ANALYSES = [
                 "breakdown": "acquisition_channel"}),
     ("funnel", {**FUNNEL, "mode": "any_order", "steps": ["report_created", "invite_sent"],
                 "breakdown": ""}),
+    ("funnel", {**FUNNEL, "breakdown": "", "steps": [
+        "signup", {"event": "feature_used", "filter": {"key": "feature", "op": "eq",
+                                                       "value": "dashboards"}},
+        {"event": "upgrade", "filter": {"key": "to_plan", "op": "in", "value": ["team"]}}]}),
     ("retention", {"cohort_by": "signup", "period": "week", "mode": "recurring",
                    "return_on": "on", "max_periods": 12}),
     ("retention", {"cohort_by": "first_event", "period": "month", "mode": "first_time",
