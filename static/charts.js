@@ -275,13 +275,13 @@
       { type: "bar", name: "converted", x, y: w.map((row) => row.converted), yaxis: "y2", marker: { color: "#1f5fbf" } },
       { type: "bar", name: "not converted", x, y: w.map((row) => row.not_converted), yaxis: "y2", marker: { color: "#b3261e" } },
       { type: "bar", name: "still in window (not a failure)", x, y: w.map((row) => row.in_window), yaxis: "y2", marker: { color: "#9aa3b2" } },
-    ], { font, barmode: "stack", height: 460, margin: { l: 70, r: 20, t: 30, b: 90 },
-      xaxis: { title: { text: "entry week (Monday, UTC)" }, type: "category", anchor: "y2" },
-      yaxis: { title: { text: "converted / closed windows" }, tickformat: ".0%", range: [0, 1.05], domain: [0.55, 1] },
-      yaxis2: { title: { text: "users entered" }, domain: [0, 0.42] },
+    ], { font, barmode: "stack", height: 520, margin: { l: 70, r: 20, t: 30, b: 150 },
+      xaxis: { title: { text: "entry week (Monday, UTC)", standoff: 8 }, type: "category", anchor: "y2", automargin: true },
+      yaxis: { title: { text: "conversion rate" }, tickformat: ".0%", range: [0, 1.05], domain: [0.58, 1] },
+      yaxis2: { title: { text: "users" }, domain: [0, 0.45] },
       annotations: [{ xref: "paper", yref: "paper", x: 0, y: 1.07, xanchor: "left", showarrow: false, font: { size: 11 },
         text: "Still in window: the " + r.window_days + "-day window had not closed when the data ends; left out of the rate" }],
-      legend: { orientation: "h", y: -0.28 } }, config);
+      legend: { orientation: "h", x: 0, y: -0.42, yanchor: "top" } }, config);
   }
 
   // Time to convert: users per duration bin, one series per step transition and the whole funnel.
@@ -331,7 +331,7 @@
         const marker = (n) => n.event === "(end)" || n.event === "(session start)";
         const cov = sk.coverage;
         Plotly.newPlot(s, [{ type: "sankey", arrangement: "snap",
-          node: { label: nodes.map((n) => (marker(n) ? n.event : (n.step + 1) + ". " + n.event)), pad: 14, thickness: 14,
+          node: { label: nodes.map((n) => (n.event === "(end)" ? "(end after step " + n.step + ")" : marker(n) ? n.event : (n.step + 1) + ". " + n.event)), pad: 14, thickness: 14,
             color: nodes.map((n) => (marker(n) ? "#9aa3b2" : "#1f5fbf")) },
           link: { source: links.map((l) => l.source), target: links.map((l) => l.target), value: links.map((l) => l.value), color: "rgba(31,95,191,0.25)",
             hovertemplate: "%{source.label} → %{target.label}: %{value} users<extra></extra>" },
