@@ -251,3 +251,16 @@ def test_filter_text_comparison_and_validation():
         StepFilter("plan", "in", "x")
     assert step_spec({"event": "b", "filter": {"key": "plan", "op": "eq",
                                                 "value": "pro"}}).display == "b [plan = pro]"
+
+
+def test_any_order_counts_only_filtered_events():
+    pro, free = '{"plan":"pro"}', '{"plan":"free"}'
+    rows = [(0, 0, 1, free), (0, HOUR, 0, None),  # b is free: only step a (1 of 2)
+            (1, 0, 1, pro), (1, HOUR, 0, None),  # b pro, then a: both, any order
+            (2, 0, 1, free), (2, HOUR, 1, pro), (2, 2 * HOUR, 0, None)]  # starts at the pro b
+    ue = make_ue(rows, 3)
+    steps = ["a", {"event": "b", "filter": {"key": "plan", "op": "eq", "value": "pro"}}]
+    res = funnel(ue, steps, as_of_us=10 * US_PER_DAY, window_days=1, mode="any_order")
+    assert res.furthest.tolist() == [1, 2, 2]
+    assert res.overall.time_to_convert.n == 2
+    assert res.overall.time_to_convert.median_seconds == 3600.0
