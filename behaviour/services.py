@@ -58,6 +58,56 @@ def _event(params: dict[str, Any], key: str, names: set[str], required: bool) ->
     return str(value)
 
 
+def _clean_steps(steps: Any, catalog: list[dict[str, Any]]) -> list[Any]:
+    """Funnel steps: event names, or ``{"event": name, "filter": {key, op, value}}`` whose key
+    is one of the event's property keys in the catalog. A step without a filter stays a name."""
+    from behaviour.analytics.step_filters import OPS
+
+    if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
+        raise AnalysisInvalid("steps", f"give 2 to {MAX_STEPS} event names in order")
+    keys = {str(e.get("event")): set(e.get("property_keys") or []) for e in catalog}
+    out: list[Any] = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            if str(step) not in keys:
+                raise AnalysisInvalid(f"steps[{i}]", f"'{step}' is not an event of this dataset")
+            out.append(str(step))
+            continue
+        event = step.get("event")
+        if not isinstance(event, str) or event not in keys:
+            raise AnalysisInvalid(f"steps[{i}].event",
+                                  f"'{event}' is not an event of this dataset")
+        spec = step.get("filter")
+        if spec in (None, {}):
+            out.append(event)
+            continue
+        where = f"steps[{i}].filter"
+        if not isinstance(spec, dict):
+            raise AnalysisInvalid(where, "must be an object with key, op and value")
+        key = spec.get("key")
+        if not isinstance(key, str) or key not in keys[event]:
+            known = ", ".join(sorted(keys[event])) or "none recorded"
+            raise AnalysisInvalid(f"{where}.key", f"'{key}' is not a property of {event} "
+                                                  f"events (known: {known})")
+        op = spec.get("op", "eq")
+        if op not in OPS:
+            raise AnalysisInvalid(f"{where}.op", f"must be one of {', '.join(OPS)}")
+        value = spec.get("value")
+        if op == "in":
+            if not isinstance(value, list) or not value or not all(
+                    isinstance(v, str | int | float | bool) for v in value):
+                raise AnalysisInvalid(f"{where}.value", "give a non-empty list of values")
+        elif not isinstance(value, str | int | float | bool) or value == "":
+            raise AnalysisInvalid(f"{where}.value", "give a value (text, number or boolean)")
+        out.append({"event": event, "filter": {"key": key, "op": op, "value": value}})
+    return out
+
+
+def step_event(step: Any) -> str:
+    """The event name of a cleaned funnel step (a name or ``{"event": ..., "filter": ...}``)."""
+    return str(step["event"]) if isinstance(step, dict) else str(step)
+
+
 def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """Validated, normalized parameters (the cache key); errors name the field."""
     if kind not in AnalysisKind.values:
@@ -73,13 +123,8 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
             raise AnalysisInvalid("segment", f"{segment} is not a segment of this dataset")
         out["segment"] = int(segment)
     if kind == AnalysisKind.FUNNEL:
-        steps = params.get("steps")
-        if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
-            raise AnalysisInvalid("steps", f"give 2 to {MAX_STEPS} event names in order")
-        for i, step in enumerate(steps):
-            if str(step) not in names:
-                raise AnalysisInvalid(f"steps[{i}]", f"'{step}' is not an event of this dataset")
-        out["steps"] = [str(s) for s in steps]
+        out["steps"] = _clean_steps(params.get("steps"), dataset.event_catalog or [])
+        step_events = [step_event(s) for s in out["steps"]]
         out["window_days"] = _number(params, "window_days", 14, 0.001, 3650)
         out["mode"] = _choice(params, "mode", ("ordered", "strict", "any_order"))
         exclusions = params.get("exclusions") or []
@@ -89,7 +134,7 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
             if str(name) not in names:
                 raise AnalysisInvalid(f"exclusions[{i}]", f"'{name}' is not an event of this "
                                                           "dataset")
-            if str(name) in out["steps"]:
+            if str(name) in step_events:
                 raise AnalysisInvalid(f"exclusions[{i}]", "an exclusion cannot also be a step")
         out["exclusions"] = [str(e) for e in exclusions]
         breakdown = params.get("breakdown") or ""
@@ -104,7 +149,7 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
                 raise AnalysisInvalid(f"breakdown_segments[{i}]",
                                       f"{seg} is not a segment of this dataset")
         out["breakdown_segments"] = sorted(int(x) for x in by_segments)
-        if out["mode"] == "any_order" and len(set(out["steps"])) != len(out["steps"]):
+        if out["mode"] == "any_order" and len(set(step_events)) != len(step_events):
             raise AnalysisInvalid("steps", "in any order, each step must be a different event")
     elif kind == AnalysisKind.PATHS:
         out["start_event"] = _event(params, "start_event", names, False)

@@ -13,7 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
 from behaviour import services as bs
+from behaviour.describe import describe_params, segment_names_for
 from behaviour.models import AnalysisKind, BehaviourAnalysis
+from segments.models import Segment
 from segments.segment_services import DefinitionError
 
 
@@ -23,14 +25,15 @@ def _params(post: Any, kind: str) -> dict[str, Any]:
 
     p: dict[str, Any] = {"segment": post.get("segment") or None}
     if kind == "funnel":
-        p.update(steps=listed("steps"), window_days=post.get("window_days") or 14,
+        p.update(steps=_steps_with_filters(post, listed("steps")),
+                 window_days=post.get("window_days") or 14,
                  mode=post.get("mode") or "ordered", exclusions=listed("exclusions"),
                  breakdown=post.get("breakdown") or "",
                  breakdown_segments=post.getlist("breakdown_segments"))
     elif kind == "paths":
         p.update(start_event=post.get("start_event") or None,
                  end_event=post.get("end_event") or None,
-                 outcome_event=post.get("outcome_event") or None,
+                 outcome_event=post.get("paths_outcome") or None,
                  steps=post.get("path_steps") or 3, top=20)
     elif kind == "retention":
         p.update(cohort_by=post.get("cohort_by") or "signup", period=post.get("period") or "week",
@@ -41,6 +44,34 @@ def _params(post: Any, kind: str) -> dict[str, Any]:
         p.update(outcome_event=post.get("outcome_event") or None,
                  outcome_days=post.get("outcome_days") or 60)
     return p
+
+
+FILTER_ROWS = 3
+
+
+def _steps_with_filters(post: Any, steps: list[str]) -> list[Any]:
+    """The steps, with the page's per-step filter rows (step number, property, op, value)
+    attached as ``{"event", "filter"}``; an ``in`` value is a comma-separated list. A row
+    naming no step that exists is refused with the field named."""
+    out: list[Any] = list(steps)
+    rows = zip(post.getlist("filter_step"), post.getlist("filter_key"),
+               post.getlist("filter_op"), post.getlist("filter_value"), strict=False)
+    for step, key, op, value in rows:
+        if not key.strip():
+            continue
+        try:
+            i = int(step) - 1
+        except ValueError:
+            i = -1
+        if not 0 <= i < len(steps):
+            raise bs.AnalysisInvalid("filter_step", f"step {step!r} is not one of the funnel's "
+                                                    f"{len(steps)} steps")
+        if isinstance(out[i], dict):
+            raise bs.AnalysisInvalid("filter_step", f"step {i + 1} has two filters; give one")
+        shown = [v.strip() for v in value.split(",") if v.strip()] if op == "in" \
+            else value.strip()
+        out[i] = {"event": steps[i], "filter": {"key": key.strip(), "op": op, "value": shown}}
+    return out
 
 
 @login_required
@@ -55,8 +86,8 @@ def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
             error = "dataset: choose a dataset"
         else:
             try:
-                analysis = bs.analysis_start(dataset=dataset, kind=kind,
-                                             params=_params(request.POST, kind),
+                params = _params(request.POST, kind)
+                analysis = bs.analysis_start(dataset=dataset, kind=kind, params=params,
                                              user=request.user)
             except bs.AnalysisInvalid as exc:
                 error = f"{exc.field}: {exc.message}"
@@ -69,9 +100,23 @@ def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
         "attributes": [a["attribute"] for a in (dataset.attribute_catalog if dataset else [])],
         "segments": workspace.segments.filter(archived=False).order_by("name"),
         "kinds": AnalysisKind.choices, "error": error, "form": request.POST,
-        "recent": BehaviourAnalysis.objects.filter(workspace=workspace).select_related(
-            "job", "dataset")[:30],
+        "recent": _described(list(BehaviourAnalysis.objects.filter(workspace=workspace)
+                                  .select_related("job", "dataset")[:30])),
+        "filter_rows": range(1, FILTER_ROWS + 1), "filter_ops": FILTER_OPS,
     }, status=400 if error else 200)
+
+
+FILTER_OPS = (("eq", "="), ("neq", "≠"), ("in", "in (comma-separated)"),
+              ("contains", "contains"))
+
+
+def _described(analyses: list[BehaviourAnalysis]) -> list[BehaviourAnalysis]:
+    """Each analysis with ``summary``: its parameters by name (``describe_params``)."""
+    ids = segment_names_for(a.params for a in analyses)
+    names = dict(Segment.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    for a in analyses:
+        a.summary = describe_params(a.params, names)  # type: ignore[attr-defined]
+    return analyses
 
 
 @login_required
@@ -106,5 +151,5 @@ def analysis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         return redirect("analysis", slug=slug, pk=pk)
     return render(request, "behaviour/analysis.html", {
         "workspace": workspace, "membership": membership, "a": analysis, "r": analysis.result,
-        "job": analysis.job,
+        "job": analysis.job, "summary": _described([analysis])[0].summary,  # type: ignore[attr-defined]
     })

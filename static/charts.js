@@ -261,6 +261,45 @@
     }
   });
 
+  // Funnel conversion by entry week: the rate with its interval (top), and the users per
+  // week split into converted / not converted / still in window (bottom, stacked).
+  function funnelWeeksChart(el, r) {
+    const w = r.over_time;
+    if (!w.length) { el.textContent = "Nobody entered the funnel."; return; }
+    const x = w.map((row) => row.week);
+    const rated = w.filter((row) => row.rate.estimate != null);
+    Plotly.newPlot(el, [
+      { type: "scatter", mode: "lines+markers", name: "conversion rate (95% CI)", x: rated.map((row) => row.week),
+        y: rated.map((row) => row.rate.estimate), error_y: errorBars(rated.map((row) => row.rate)), line: { color: "#1f5fbf" },
+        hovertemplate: "week of %{x}: %{y:.1%}<extra>rate</extra>" },
+      { type: "bar", name: "converted", x, y: w.map((row) => row.converted), yaxis: "y2", marker: { color: "#1f5fbf" } },
+      { type: "bar", name: "not converted", x, y: w.map((row) => row.not_converted), yaxis: "y2", marker: { color: "#b3261e" } },
+      { type: "bar", name: "still in window (not a failure)", x, y: w.map((row) => row.in_window), yaxis: "y2", marker: { color: "#9aa3b2" } },
+    ], { font, barmode: "stack", height: 520, margin: { l: 70, r: 20, t: 30, b: 150 },
+      xaxis: { title: { text: "entry week (Monday, UTC)", standoff: 8 }, type: "category", anchor: "y2", automargin: true },
+      yaxis: { title: { text: "conversion rate" }, tickformat: ".0%", range: [0, 1.05], domain: [0.58, 1] },
+      yaxis2: { title: { text: "users" }, domain: [0, 0.45] },
+      annotations: [{ xref: "paper", yref: "paper", x: 0, y: 1.07, xanchor: "left", showarrow: false, font: { size: 11 },
+        text: "Still in window: the " + r.window_days + "-day window had not closed when the data ends; left out of the rate" }],
+      legend: { orientation: "h", x: 0, y: -0.42, yanchor: "top" } }, config);
+  }
+
+  // Time to convert: users per duration bin, one series per step transition and the whole funnel.
+  function timeToConvertChart(el, r) {
+    const series = r.overall.steps.slice(1).map((st) => ({ name: (st.index - 1) + " → " + st.index + ": " + st.label, t: st.time_to_convert }));
+    if (r.overall.time_to_convert) series.push({ name: "whole funnel (1 → " + r.steps.length + ")", t: r.overall.time_to_convert });
+    const shown = series.filter((s) => s.t && s.t.n > 0 && s.t.bins);
+    if (!shown.length) { el.textContent = "Nobody converted: no times to show."; return; }
+    Plotly.newPlot(el, shown.map((s, i) => ({
+      type: "bar", name: s.name + " (n=" + s.t.n + ")", x: s.t.bins.map((b) => b.label), y: s.t.bins.map((b) => b.users),
+      marker: i === shown.length - 1 && r.overall.time_to_convert ? { color: "#1d2330" } : {},
+      hovertemplate: "%{x}: %{y} users<extra>" + s.name + "</extra>",
+    })), { font, barmode: "group", height: 380, margin: { l: 70, r: 20, t: 20, b: 90 },
+      xaxis: { title: { text: "time to convert (from the previous step; whole funnel: from step 1)" }, type: "category" },
+      yaxis: { title: { text: "users" }, rangemode: "tozero" },
+      legend: { orientation: "h", y: -0.3 } }, config);
+  }
+
   // Behaviour analyses: funnel bars, paths Sankey, retention heatmap.
   withData("analysis-data", (r) => {
     if (!r) return;
@@ -277,22 +316,33 @@
         hovertemplate: "%{x}: %{y:.1%}<extra>" + (i === 0 ? "all users" : s.label) + "</extra>",
       }));
       Plotly.newPlot(f, traces, { font, barmode: "group", height: 380, margin: { l: 70, r: 20, t: 20, b: 90 },
-        yaxis: { title: { text: "reached (share, 95% CI)" }, tickformat: ".0%", range: [0, 1.05] },
+        xaxis: { title: { text: "funnel step" } },
+        yaxis: { title: { text: "reached (share of step 1, 95% CI)" }, tickformat: ".0%", range: [0, 1.05] },
         legend: { orientation: "h", y: -0.3 } }, config);
     }
     const s = document.getElementById("chart-sankey");
     const sk = r.sankey;
     if (s && sk) {
       const nodes = sk.nodes, links = sk.links;
-      if (!links.length) { s.textContent = "No paths."; }
+      if (!links.length) { s.textContent = sk.nodes.length ? "One-step paths only: nothing flows between steps; the table lists them." : "No paths."; }
       else {
+        // Users, each once (the path of their first anchored session); "(end)" and
+        // "(session start)" nodes hold the paths that stop early, so one-step paths show.
+        const marker = (n) => n.event === "(end)" || n.event === "(session start)";
+        const cov = sk.coverage;
         Plotly.newPlot(s, [{ type: "sankey", arrangement: "snap",
-          node: { label: nodes.map((n) => (n.step + 1) + ". " + n.event), pad: 14, thickness: 14, color: "#1f5fbf" },
+          node: { label: nodes.map((n) => (n.event === "(end)" ? "(end after step " + n.step + ")" : marker(n) ? n.event : (n.step + 1) + ". " + n.event)), pad: 14, thickness: 14,
+            color: nodes.map((n) => (marker(n) ? "#9aa3b2" : "#1f5fbf")) },
           link: { source: links.map((l) => l.source), target: links.map((l) => l.target), value: links.map((l) => l.value), color: "rgba(31,95,191,0.25)",
-            hovertemplate: "%{source.label} → %{target.label}: %{value} sessions<extra></extra>" },
-        }], { font, height: 460, margin: { l: 20, r: 20, t: 20, b: 20 } }, config);
+            hovertemplate: "%{source.label} → %{target.label}: %{value} users<extra></extra>" },
+        }], { font, height: 460, margin: { l: 20, r: 20, t: 40, b: 20 },
+          title: { text: cov ? "Users by path (drawn: " + cov.drawn_users + " of " + cov.total_users + ")" : "Users by path", font: { size: 14 } } }, config);
       }
     }
+    const fw = document.getElementById("chart-funnel-weeks");
+    if (fw && r.over_time) funnelWeeksChart(fw, r);
+    const ttc = document.getElementById("chart-ttc");
+    if (ttc && r.overall) timeToConvertChart(ttc, r);
     const h = document.getElementById("chart-heatmap");
     if (h && r.rows) {
       const rows = r.rows;

@@ -63,6 +63,8 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
         part = paths.paths_partial(ue, _paths_options(p, as_of), users=users)
         return {"labels": part.labels.astype(str), "sessions": part.sessions,
                 "users": part.users, "outcome": part.outcome,
+                "first_users": part.first_users if part.first_users is not None
+                else np.zeros(len(part.sessions), np.int64),
                 "totals": np.array([part.anchored, part.anchored_users, part.reached])}
 
     if kind == "funnel":
@@ -112,7 +114,9 @@ def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, A
             labels=np.asarray(x["labels"]), sessions=np.asarray(x["sessions"]),
             users=np.asarray(x["users"]), outcome=np.asarray(x["outcome"]),
             anchored=int(x["totals"][0]), anchored_users=int(x["totals"][1]),
-            reached=int(x["totals"][2])) for x in parts]
+            reached=int(x["totals"][2]),
+            first_users=np.asarray(x["first_users"]) if "first_users" in x else None)
+            for x in parts]
         return paths.paths_from_partials(partials, _paths_options(p, as_of),
                                          top=p["top"]).to_dict()
     if kind == "funnel":

@@ -44,13 +44,14 @@ plain-Python per-user reference in ``tests/behaviour/test_funnels.py``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from behaviour.analytics.step_filters import StepFilter, filter_positions
 from events.frame import US_PER_DAY, UserEvents
 from segments.analytics.intervals import finite_or_none, wilson
 
@@ -84,10 +85,12 @@ class Rate:
 
 @dataclass(frozen=True)
 class StepSpec:
-    """A funnel step: one event name or several (any of them counts)."""
+    """A funnel step: one event name or several (any of them counts), optionally only the
+    events whose properties pass ``filter`` (``step_filters``)."""
 
     event: str | tuple[str, ...]
     label: str | None = None
+    filter: StepFilter | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -95,12 +98,43 @@ class StepSpec:
 
     @property
     def display(self) -> str:
-        return self.label or " | ".join(self.names)
+        if self.label:
+            return self.label
+        base = " | ".join(self.names)
+        return f"{base} [{self.filter.display}]" if self.filter is not None else base
+
+
+Step = StepSpec | str | Mapping[str, Any]
+
+
+def step_spec(step: StepSpec | str | Mapping[str, Any]) -> StepSpec:
+    """A step from its API form: an event name, or ``{"event": name, "filter": {key, op,
+    value}}`` (``filter`` optional)."""
+    if isinstance(step, StepSpec):
+        return step
+    if isinstance(step, Mapping):
+        event = step["event"]
+        names = event if isinstance(event, str) else tuple(event)
+        spec = step.get("filter")
+        return StepSpec(names, step.get("label"), StepFilter.of(spec) if spec else None)
+    return StepSpec(str(step))
+
+
+# Time-to-convert bins shown on the page: (label, from, to) in seconds, from inclusive, to
+# exclusive; the last is open.
+TTC_BINS: tuple[tuple[str, float, float], ...] = (
+    ("< 1 min", 0, 60), ("1–10 min", 60, 600), ("10–60 min", 600, 3600),
+    ("1–6 h", 3600, 6 * 3600), ("6–24 h", 6 * 3600, 86400), ("1–3 d", 86400, 3 * 86400),
+    ("3–7 d", 3 * 86400, 7 * 86400), ("7–14 d", 7 * 86400, 14 * 86400),
+    ("≥ 14 d", 14 * 86400, float("inf")))
+PERCENTILE_RULE = ("percentiles interpolate linearly between the sorted times (numpy's "
+                   "default, Hyndman-Fan type 7)")
 
 
 @dataclass(frozen=True)
 class TimeToConvert:
-    """Seconds from the previous step (and from step 1) for users who reached this step."""
+    """Seconds from the previous step (and from step 1) for users who reached this step (or,
+    for a whole funnel, from step 1 to the last step): quantiles and histograms."""
 
     n: int
     median_seconds: float | None
@@ -108,11 +142,18 @@ class TimeToConvert:
     median_from_start_seconds: float | None
     histogram_edges_seconds: tuple[float, ...]
     histogram_counts: tuple[int, ...]
+    p25_seconds: float | None = None
+    p75_seconds: float | None = None
+    p90_seconds: float | None = None
+    bins: tuple[tuple[str, int], ...] = ()  # (TTC_BINS label, users)
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "median_seconds": self.median_seconds,
                 "mean_seconds": self.mean_seconds,
                 "median_from_start_seconds": self.median_from_start_seconds,
+                "p25_seconds": self.p25_seconds, "p75_seconds": self.p75_seconds,
+                "p90_seconds": self.p90_seconds,
+                "bins": [{"label": label, "users": c} for label, c in self.bins],
                 "histogram_edges_seconds": list(self.histogram_edges_seconds),
                 "histogram_counts": list(self.histogram_counts)}
 
@@ -146,10 +187,13 @@ class FunnelSeries:
     excluded: int
     in_window: int
     steps: tuple[FunnelStep, ...]
+    time_to_convert: TimeToConvert | None = None  # step 1 to the last step, converted users
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "entered": self.entered, "excluded": self.excluded,
-                "in_window": self.in_window, "steps": [s.to_dict() for s in self.steps]}
+                "in_window": self.in_window, "steps": [s.to_dict() for s in self.steps],
+                "time_to_convert": None if self.time_to_convert is None
+                else self.time_to_convert.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -168,6 +212,7 @@ class FunnelResult:
     furthest: np.ndarray = field(repr=False, compare=False)
     in_window_users: np.ndarray = field(repr=False, compare=False)
     excluded_users: np.ndarray = field(repr=False, compare=False)
+    over_time: tuple[Any, ...] = ()  # funnel_time.EntryWeek rows, oldest first
 
     def dropoff_mask(self, step: int, include_in_window: bool = False) -> np.ndarray:
         """Users who reached ``step`` (1-based) but not the next one: a segment mask. Users
@@ -185,7 +230,10 @@ class FunnelResult:
                 "exclusions": list(self.exclusions), "as_of_us": int(self.as_of_us),
                 "alpha": self.alpha, "definition": self.definition,
                 "overall": self.overall.to_dict(),
-                "breakdown": [s.to_dict() for s in self.breakdown]}
+                "breakdown": [s.to_dict() for s in self.breakdown],
+                "over_time": [w.to_dict() for w in self.over_time],
+                "time_rules": {"percentiles": PERCENTILE_RULE,
+                               "bins": [b[0] for b in TTC_BINS]}}
 
 
 DEFINITION = {
@@ -275,7 +323,7 @@ def _later_signatures(luts: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def _pick(ue: UserEvents, pk: np.ndarray, sig: np.ndarray, here: np.ndarray, u0: np.ndarray,
+def _pick(ue: UserEvents, pk: np.ndarray, sig: Any, here: np.ndarray, u0: np.ndarray,
           used: np.ndarray) -> np.ndarray:
     """For each attempt, the candidate (a position in ``pk``, -1 for none) an overlapping step
     takes: among the user's earliest candidates at or after ``here`` (a moment start) that the
@@ -303,7 +351,7 @@ def _pick(ue: UserEvents, pk: np.ndarray, sig: np.ndarray, here: np.ndarray, u0:
                 break
             cand = pk[lo[todo[rows]] + off]
             free = ~(used[:, todo[rows]] == cand).any(axis=0)
-            cand_sig = sig[ue.event[cand]]
+            cand_sig = sig(cand)
             better = free & (cand_sig < best_sig[rows])
             best[todo[rows[better]]] = cand[better]
             best_sig[rows[better]] = cand_sig[better]
@@ -313,26 +361,65 @@ def _pick(ue: UserEvents, pk: np.ndarray, sig: np.ndarray, here: np.ndarray, u0:
     return best
 
 
+def _step_positions(ue: UserEvents, luts: list[np.ndarray], specs: Sequence[StepSpec],
+                    users: np.ndarray | None, as_of_us: int) -> list[np.ndarray]:
+    """Per step, the ascending positions of the events that can fill it (its names, its
+    property filter, the scope and ``as_of``)."""
+    out = []
+    for lut, spec in zip(luts, specs, strict=True):
+        pos = _positions(ue, lut, users, as_of_us)
+        out.append(pos if spec.filter is None else filter_positions(ue, pos, spec.filter))
+    return out
+
+
+def _signature_of(ue: UserEvents, luts: list[np.ndarray], step_pos: list[np.ndarray] | None,
+                  k: int) -> Any:
+    """Per candidate position of step k: ``_later_signatures`` read from the event's name,
+    or, with property filters, from whether the event itself can fill each later step."""
+    if step_pos is None:
+        sig = _later_signatures(luts)[k]
+        return lambda cand: sig[ue.event[cand]]
+    k_steps = len(luts)
+
+    def of(cand: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(cand), dtype=np.int64)
+        for j in range(k + 1, k_steps):
+            pj = step_pos[j]
+            at = np.minimum(np.searchsorted(pj, cand), max(len(pj) - 1, 0))
+            hit = (pj[at] == cand) if len(pj) else np.zeros(len(cand), bool)
+            out |= hit.astype(np.int64) << (k_steps - 1 - j)
+        return out
+    return of
+
+
 def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
-              users: np.ndarray | None, as_of_us: int
+              users: np.ndarray | None, as_of_us: int,
+              specs: Sequence[StepSpec] | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: start position, steps reached, step times (K, m; -1 where not reached)
     and the position of the furthest matched event. Ties as in the module docstring: the
     stored order of events sharing a time is never read."""
     k_steps = len(luts)
     time, user = ue.time, ue.user
+    filtered = specs is not None and any(s.filter is not None for s in specs)
+    step_pos = _step_positions(ue, luts, specs, users, as_of_us) if filtered else None
+
+    def positions(k: int) -> np.ndarray:
+        return step_pos[k] if step_pos is not None else _positions(ue, luts[k], users,
+                                                                    as_of_us)
     if mode == "any_order":
         union = np.zeros_like(luts[0])
         for lut in luts:
             union |= lut
-        starts = _positions(ue, union, users, as_of_us)
+        starts = np.unique(np.concatenate(step_pos)) if step_pos is not None \
+            else _positions(ue, union, users, as_of_us)
         m = len(starts)
         t0, u0 = time[starts], user[starts]
         times = np.full((k_steps, m), np.iinfo(np.int64).max, dtype=np.int64)
         last = starts.copy()
         at_start = _moment_bounds(ue, starts, end=False)  # the start's second counts
-        for k, lut in enumerate(luts):
-            pk = _positions(ue, lut, users, as_of_us)
+        for k in range(k_steps):
+            pk = positions(k)
             if len(pk) == 0:
                 continue
             j = np.searchsorted(pk, at_start, side="left")
@@ -344,7 +431,7 @@ def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
         times.sort(axis=0)
         times[times == np.iinfo(np.int64).max] = -1
         return starts, reached, times, last
-    starts = _positions(ue, luts[0], users, as_of_us)
+    starts = positions(0)
     m = len(starts)
     t0, u0 = time[starts], user[starts]
     times = np.full((k_steps, m), -1, dtype=np.int64)
@@ -355,17 +442,17 @@ def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
     idx = np.arange(m)  # attempts still alive
     cur = starts.copy()
     n_events = len(time)
-    signatures = _later_signatures(luts)
     for k in range(1, k_steps):
         if len(idx) == 0:
             break
-        pk = _positions(ue, luts[k], users, as_of_us)
+        pk = positions(k)
         if len(pk) == 0:
             break
         here = _moment_bounds(ue, cur, end=False)  # candidates from step k's second on
         overlaps = any((luts[k][:-1] & luts[j][:-1]).any() for j in range(k_steps) if j != k)
         if overlaps:  # an event of another step could be taken: choose among ties
-            cand = _pick(ue, pk, signatures[k], here, u0[idx], chosen[:k, idx])
+            cand = _pick(ue, pk, _signature_of(ue, luts, step_pos, k), here, u0[idx],
+                         chosen[:k, idx])
             ok = cand >= 0
             cand = np.where(ok, cand, 0)
         else:
@@ -389,7 +476,7 @@ def _attempts(ue: UserEvents, luts: list[np.ndarray], mode: str, window_us: int,
 
 def funnel(
     ue: UserEvents,
-    steps: Sequence[StepSpec | str],
+    steps: Sequence[Step],
     *,
     as_of_us: int,
     window_days: float = 14,
@@ -433,12 +520,12 @@ class FunnelUsers:
     step_times: np.ndarray
 
 
-def funnel_users(ue: UserEvents, steps: Sequence[StepSpec | str], options: FunnelOptions, *,
+def funnel_users(ue: UserEvents, steps: Sequence[Step], options: FunnelOptions, *,
                  users: np.ndarray | None = None) -> FunnelUsers:
     """The per-user stage of ``funnel``."""
     as_of_us, window_days, mode = options.as_of_us, options.window_days, options.mode
     exclusions = options.exclusions
-    specs = [s if isinstance(s, StepSpec) else StepSpec(str(s)) for s in steps]
+    specs = [step_spec(s) for s in steps]
     if not 2 <= len(specs) <= 20:
         raise ValueError("a funnel needs 2 to 20 steps")
     if mode not in MODES:
@@ -462,7 +549,7 @@ def funnel_users(ue: UserEvents, steps: Sequence[StepSpec | str], options: Funne
     k_steps = len(specs)
     n = ue.n_users
 
-    starts, reached, times, last = _attempts(ue, luts, mode, window_us, users, as_of_us)
+    starts, reached, times, last = _attempts(ue, luts, mode, window_us, users, as_of_us, specs)
     if len(exclusions) and len(starts):
         # Exclusion events strictly between the start's time and the furthest step's time.
         pex = _positions(ue, ex_lut, users, as_of_us)
@@ -497,12 +584,12 @@ def funnel_users(ue: UserEvents, steps: Sequence[StepSpec | str], options: Funne
     return FunnelUsers(furthest, in_window, excluded, step_times)
 
 
-def funnel_from_users(per_user: FunnelUsers, steps: Sequence[StepSpec | str],
+def funnel_from_users(per_user: FunnelUsers, steps: Sequence[Step],
                       options: FunnelOptions, *, users: np.ndarray | None = None,
                       breakdown: np.ndarray | pd.Series | None = None,
                       alpha: float = 0.05) -> FunnelResult:
     """``funnel`` from its per-user stage (``funnel_users``)."""
-    specs = [s if isinstance(s, StepSpec) else StepSpec(str(s)) for s in steps]
+    specs = [step_spec(s) for s in steps]
     furthest, in_window = per_user.furthest, per_user.in_window
     excluded, step_times = per_user.excluded, per_user.step_times
     n = len(furthest)
@@ -527,7 +614,11 @@ def funnel_from_users(per_user: FunnelUsers, steps: Sequence[StepSpec | str],
             if group.any():
                 series.append(_series(str(label), furthest, in_window, excluded, step_times,
                                       labels, alpha, window_us, group))
+    from behaviour.analytics.funnel_time import conversion_by_week
+
     return FunnelResult(
+        over_time=conversion_by_week(furthest, in_window, step_times, users=users,
+                                     alpha=alpha),
         steps=tuple(labels), mode=options.mode, window_days=float(options.window_days),
         exclusions=tuple(options.exclusions), as_of_us=int(options.as_of_us), alpha=alpha,
         overall=overall, breakdown=tuple(series), definition=DEFINITION[options.mode],
@@ -546,7 +637,16 @@ def _time_stats(dt_us: np.ndarray, from_start_us: np.ndarray, window_us: int) ->
         slot[secs == edges[-1]] = len(edges) - 2
         inside = (slot >= 0) & (slot < len(edges) - 1)
         counts = np.bincount(slot[inside], minlength=len(edges) - 1)
+    have = len(secs) > 0
+    q = np.percentile(secs, [25, 75, 90]) if have else (None, None, None)
+    labelled = np.searchsorted(np.array([b[1] for b in TTC_BINS[1:]]), secs, side="right") \
+        if have else np.zeros(0, np.int64)
+    bin_counts = np.bincount(labelled, minlength=len(TTC_BINS))
     return TimeToConvert(
+        p25_seconds=finite_or_none(q[0]) if have else None,
+        p75_seconds=finite_or_none(q[1]) if have else None,
+        p90_seconds=finite_or_none(q[2]) if have else None,
+        bins=tuple((b[0], int(c)) for b, c in zip(TTC_BINS, bin_counts, strict=True)),
         n=int(len(secs)),
         median_seconds=finite_or_none(np.median(secs)) if len(secs) else None,
         mean_seconds=finite_or_none(secs.mean()) if len(secs) else None,
@@ -584,5 +684,10 @@ def _series(label: str, furthest: np.ndarray, in_window: np.ndarray, excluded: n
             in_window=0 if last else int(at_step_window[k]),
             time_to_convert=ttc))
     n_excl = int(excluded.sum() if group is None else excluded[group].sum())
+    done = furthest >= k_steps
+    if group is not None:
+        done &= group
+    whole = step_times[k_steps - 1, done] - step_times[0, done]
     return FunnelSeries(label=label, entered=int(reached[1]), excluded=n_excl,
-                        in_window=int(w.sum()), steps=tuple(steps))
+                        in_window=int(w.sum()), steps=tuple(steps),
+                        time_to_convert=_time_stats(whole, whole, window_us))

@@ -21,7 +21,14 @@ Semantics:
   session at or after the path's first step (in that step too). Per path: outcome rate (Wilson) and lift = rate /
   rate over all anchored sessions; ``reaching`` lists paths (support >= ``min_sessions``) with
   lift > 1, highest first, ``stalling`` those with lift < 1, lowest first.
-* **Sankey**: nodes (step index, event) and links (step i -> i+1, sessions) of the top paths.
+* **Sankey: every user once.** Each user is drawn on the path of their first anchored
+  session (``first_users`` per path; these add up to ``users``). The ``top`` paths by those
+  users are drawn; a path that ends before ``steps`` (the session ended) flows into an
+  ``(end)`` node, and before an end event a path that starts late (the session started there)
+  flows from a ``(session start)`` node, so one-step paths are drawn too. ``sankey_users``
+  says how many users the drawing holds and how many follow the other paths.
+* When the outcome is the end event, every anchored session holds it: rates are 1 by
+  construction (``outcome_is_end``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from behaviour.analytics.funnels import Rate
 from events.frame import UserEvents
 
 US_PER_MINUTE = 60_000_000
+END_NODE = "(end)"
+START_NODE = "(session start)"
 # How the events of one step (one timestamp) are shown: their names, sorted, joined by this.
 SIMULTANEOUS = " + "
 
@@ -52,10 +61,12 @@ class PathRow:
     outcome_rate: Rate | None  # None without an outcome event
     lift: float | None
     step_events: tuple[tuple[str, ...], ...] = ()  # per step, its event names (sorted)
+    first_users: int = 0  # users whose first anchored session follows this path
 
     def to_dict(self) -> dict[str, Any]:
         return {"steps": list(self.steps), "step_events": [list(s) for s in self.step_events],
                 "sessions": self.sessions, "users": self.users,
+                "first_users": self.first_users,
                 "user_share": self.user_share, "session_share": self.session_share,
                 "outcome_sessions": self.outcome_sessions,
                 "outcome_rate": None if self.outcome_rate is None
@@ -77,7 +88,7 @@ class SankeyLink:
     source: int
     target: int
     step: int  # the source's step
-    value: int  # sessions
+    value: int  # users (each on the path of their first anchored session)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target, "step": self.step,
@@ -100,6 +111,8 @@ class PathsResult:
     stalling: tuple[PathRow, ...]
     nodes: tuple[SankeyNode, ...]
     links: tuple[SankeyLink, ...]
+    sankey_users: dict[str, Any] | None = None  # drawn / total users, the other paths
+    outcome_is_end: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"direction": self.direction, "anchor": self.anchor, "steps": self.steps,
@@ -110,8 +123,10 @@ class PathsResult:
                 "paths": [p.to_dict() for p in self.paths],
                 "reaching": [p.to_dict() for p in self.reaching],
                 "stalling": [p.to_dict() for p in self.stalling],
+                "outcome_is_end": self.outcome_is_end,
                 "sankey": {"nodes": [n.to_dict() for n in self.nodes],
-                           "links": [link.to_dict() for link in self.links]}}
+                           "links": [link.to_dict() for link in self.links],
+                           "coverage": self.sankey_users}}
 
 
 def _first_per_run(positions: np.ndarray, run: np.ndarray) -> np.ndarray:
@@ -170,6 +185,7 @@ class PathsPartial:
     anchored: int
     anchored_users: int
     reached: int
+    first_users: np.ndarray | None = None  # per path: users whose first anchored session it is
 
 
 def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | None = None,
@@ -256,6 +272,9 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
     first = np.r_[True, pair[1:] != pair[:-1]] if m else np.zeros(0, bool)
     path_users = np.bincount(pair[first] % max(n_paths, 1), minlength=n_paths)
     total_users = int(np.count_nonzero(au[1:] != au[:-1])) + 1 if m else 0  # sorted by user
+    # Anchors ascend by position (user, then time): a user's first is the first of their run.
+    first_anchor = np.r_[True, au[1:] != au[:-1]] if m else np.zeros(0, bool)
+    first_users = np.bincount(inv[first_anchor], minlength=n_paths).astype(np.int64)
 
     reached_total = 0
     if outcome_event is not None:
@@ -276,7 +295,8 @@ def paths_partial(ue: UserEvents, options: PathsOptions, *, users: np.ndarray | 
         if n_paths else np.zeros((0, steps), dtype=str)
     return PathsPartial(labels=labels, sessions=np.asarray(counts, dtype=np.int64),
                         users=np.asarray(path_users, dtype=np.int64), outcome=path_out,
-                        anchored=m, anchored_users=total_users, reached=reached_total)
+                        anchored=m, anchored_users=total_users, reached=reached_total,
+                        first_users=first_users)
 
 
 @dataclass(frozen=True)
@@ -372,15 +392,17 @@ def paths_from_partials(parts: list[PathsPartial], options: PathsOptions, *,
     for p in parts:
         for i, row_labels in enumerate(np.asarray(p.labels).tolist()):
             key = tuple(code[str(x)] for x in row_labels)
-            acc = totals.setdefault(key, [0, 0, 0])
+            acc = totals.setdefault(key, [0, 0, 0, 0])
             acc[0] += int(p.sessions[i])
             acc[1] += int(p.users[i])
             acc[2] += int(p.outcome[i])
+            acc[3] += int(p.first_users[i]) if p.first_users is not None else 0
     keys = sorted(totals)
     n_paths = len(keys)
     counts = np.array([totals[k][0] for k in keys], dtype=np.int64)
     path_users = np.array([totals[k][1] for k in keys], dtype=np.int64)
     path_out = np.array([totals[k][2] for k in keys], dtype=np.int64)
+    path_first = np.array([totals[k][3] for k in keys], dtype=np.int64)
     m = sum(p.anchored for p in parts)
     total_users = sum(p.anchored_users for p in parts)
     overall = Rate.of(sum(p.reached for p in parts), m, alpha) \
@@ -396,7 +418,7 @@ def paths_from_partials(parts: list[PathsPartial], options: PathsOptions, *,
                        user_share=float(path_users[i] / total_users) if total_users else None,
                        session_share=float(counts[i] / m) if m else None,
                        outcome_sessions=int(path_out[i]), outcome_rate=rate, lift=lift,
-                       step_events=events)
+                       step_events=events, first_users=int(path_first[i]))
 
     limit = n_paths if top is None else top
     order = np.lexsort((np.arange(n_paths), -counts, -path_users))[:limit]
@@ -414,21 +436,47 @@ def paths_from_partials(parts: list[PathsPartial], options: PathsOptions, *,
         reaching = tuple(row(int(i)) for i in up)
         stalling = tuple(row(int(i)) for i in down)
 
-    # Sankey of the top paths: a node per (position, event), links summed over paths.
-    node_id: dict[tuple[int, str], int] = {}
-    link_val: dict[tuple[int, int, int], int] = {}
-    for p in top_rows:
-        offset = steps - len(p.steps) if before else 0
-        ids = []
-        for j, name in enumerate(p.steps):
-            ids.append(node_id.setdefault((j + offset, name), len(node_id)))
-        for j in range(len(ids) - 1):
-            k = (ids[j], ids[j + 1], j + offset)
-            link_val[k] = link_val.get(k, 0) + p.sessions
-    nodes = tuple(SankeyNode(i, s, name) for (s, name), i in node_id.items())
-    links = tuple(SankeyLink(a, b, s, v) for (a, b, s), v in link_val.items())
+    nodes, links, coverage = _sankey(
+        [row(int(i)) for i in np.lexsort((np.arange(n_paths), -counts, -path_first))[:limit]
+         if path_first[i] > 0], steps, before, total_users, int((path_first > 0).sum()))
     return PathsResult(
+        sankey_users=coverage,
+        outcome_is_end=outcome_event is not None and outcome_event == end_event,
         direction=direction, anchor=start_event if start_event is not None else end_event,
         steps=steps, session_gap_minutes=float(session_gap_minutes), outcome=outcome_event,
         as_of_us=int(as_of_us), sessions=m, users=total_users, outcome_rate=overall,
         paths=top_rows, reaching=reaching, stalling=stalling, nodes=nodes, links=links)
+
+
+def _sankey(drawn: list[PathRow], steps: int, before: bool, total_users: int,
+            paths_with_users: int) -> tuple[tuple[SankeyNode, ...], tuple[SankeyLink, ...],
+                                            dict[str, Any]]:
+    """Nodes (position, step) and links (users, summed over paths) of the drawn paths, with
+    ``(end)`` / ``(session start)`` nodes where a path is shorter than ``steps``."""
+    node_id: dict[tuple[int, str], int] = {}
+    link_val: dict[tuple[int, int, int], int] = {}
+    for p in drawn:
+        offset = steps - len(p.steps) if before else 0
+        names = list(p.steps)
+        if len(p.steps) < steps:
+            if before:
+                names.insert(0, START_NODE)
+                offset -= 1
+            else:
+                names.append(END_NODE)
+        ids = [node_id.setdefault((j + offset, name), len(node_id))
+               for j, name in enumerate(names)]
+        for j in range(len(ids) - 1):
+            k = (ids[j], ids[j + 1], j + offset)
+            link_val[k] = link_val.get(k, 0) + p.first_users
+    nodes = tuple(SankeyNode(i, s, name) for (s, name), i in node_id.items())
+    links = tuple(SankeyLink(a, b, s, v) for (a, b, s), v in link_val.items())
+    drawn_users = sum(p.first_users for p in drawn)
+    coverage = {
+        "drawn_users": drawn_users, "total_users": total_users,
+        "share": drawn_users / total_users if total_users else None,
+        "drawn_paths": len(drawn), "other_paths": paths_with_users - len(drawn),
+        "other_users": total_users - drawn_users,
+        "unit": "users, each on the path of their first anchored session",
+    }
+    return nodes, links, coverage

@@ -21,7 +21,14 @@ class AnalysisSerializer(serializers.ModelSerializer):
 class AnalysisCreateSerializer(serializers.Serializer):
     dataset = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=AnalysisKind.choices)
-    params = serializers.DictField(required=False, default=dict)
+    params = serializers.DictField(
+        required=False, default=dict,
+        help_text='funnel: {"steps": ["signup", {"event": "feature_used", "filter": {"key": '
+                  '"feature", "op": "eq|neq|in|contains", "value": "alerts"}}, "upgrade"], '
+                  '"window_days": 14, "mode": "ordered|strict|any_order", ...}; the filter '
+                  'key must be one of the event\'s property keys in the catalog (else 400 '
+                  'naming steps[i].filter.key). paths: {"start_event" or "end_event", '
+                  '"outcome_event" (chosen apart from the end event), "steps": 1-5, "top"}.')
 
 
 class SaveSegmentSerializer(serializers.Serializer):

@@ -141,6 +141,11 @@ ANALYSES = [
                    "events": ["feature_used", "invite_sent", "onboarding_completed",
                               "report_created", "session_start"],
                    "thresholds": [1, 2, 3, 5], "windows": [1.0, 3.0, 7.0, 14.0]}),
+    # Last, so the indexes above stay (ANALYSES[3] is read below).
+    ("funnel", {**FUNNEL, "breakdown": "", "steps": [
+        "signup", {"event": "feature_used", "filter": {"key": "feature", "op": "eq",
+                                                       "value": "dashboards"}},
+        {"event": "upgrade", "filter": {"key": "to_plan", "op": "in", "value": ["team"]}}]}),
 ]
 TEAM = {"attribute": "plan", "op": "eq", "value": "team"}
 ACTIVE = {"event": "report_created", "min_count": 2}
