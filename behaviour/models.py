@@ -14,6 +14,7 @@ class AnalysisKind(models.TextChoices):
     PATHS = "paths", "Paths"
     RETENTION = "retention", "Retention cohorts"
     DISCOVERY = "discovery", "High-value behaviour discovery"
+    TRENDS = "trends", "Trends"
 
 
 class BehaviourAnalysis(AuthoredRecord):

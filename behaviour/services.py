@@ -72,6 +72,10 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
         if not Segment.objects.filter(pk=segment, dataset=dataset).exists():
             raise AnalysisInvalid("segment", f"{segment} is not a segment of this dataset")
         out["segment"] = int(segment)
+    if kind == AnalysisKind.TRENDS:
+        from behaviour.trends_services import clean_trends
+
+        return {**out, **clean_trends(dataset, params)}
     if kind == AnalysisKind.FUNNEL:
         steps = params.get("steps")
         if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
@@ -208,6 +212,10 @@ def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int, users: np.ndarray
     attribute breakdown."""
     from behaviour.analytics import cohorts, funnels, paths, signals
 
+    if kind == AnalysisKind.TRENDS:
+        from behaviour.trends_services import trends_compute
+
+        return trends_compute(p, ue, users, segment_masks or [])
     if kind == AnalysisKind.FUNNEL:
         breakdown = None
         if p.get("breakdown") and p["breakdown"] in ue.attributes.columns:
