@@ -93,7 +93,8 @@ def clean_trends(dataset: Dataset, params: dict[str, Any]) -> dict[str, Any]:
     if by in ("", "segments"):
         key = ""
     try:
-        top = int(params.get("top") or 5)
+        raw_top = params.get("top")
+        top = 5 if raw_top in (None, "") else int(raw_top)
     except (TypeError, ValueError):
         raise _invalid("top", "must be a whole number") from None
     if not 1 <= top <= MAX_TOP:
