@@ -15,23 +15,26 @@
 
   // One line per series (or per breakdown group of each series); the previous period dashed in
   // the same colour; a formula on its own axis at the right.
+  // Colours: one per breakdown group (the same group has the same colour in every series), or one
+  // per series without a breakdown; series told apart by their marker; previous period dashed.
+  const DASHES = ["dash", "dot", "dashdot", "longdash"];
+  const SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star", "cross", "hexagon"];
   function trendChart(el, r) {
     const traces = [];
-    let c = 0;
-    r.series.forEach((s) => {
-      const lines = s.breakdown && s.breakdown.length
-        ? s.breakdown.map((g) => ({ name: s.letter + " · " + g.label, y: g.values }))
-        : [{ name: s.label, y: s.values }];
+    const grouped = !!(r.breakdown && r.breakdown.groups.length);
+    r.series.forEach((s, k) => {
+      const lines = grouped
+        ? s.breakdown.map((g, j) => ({ name: s.letter + " · " + g.label, y: g.values, color: COLORS[j % COLORS.length] }))
+        : [{ name: s.label, y: s.values, color: COLORS[k % COLORS.length] }];
       lines.forEach((line) => {
-        const color = COLORS[c++ % COLORS.length];
         traces.push({ type: "scatter", mode: "lines+markers", name: line.name, x: r.buckets, y: line.y,
-          line: { color }, marker: { size: 5 },
+          line: { color: line.color }, marker: { size: 6, symbol: SYMBOLS[k % SYMBOLS.length] },
           hovertemplate: "%{x}: %{y:,}<extra>" + line.name + "</extra>" });
       });
       if (s.previous) {
-        const color = COLORS[(c - lines.length) % COLORS.length];
-        traces.push({ type: "scatter", mode: "lines", name: s.letter + " previous period", x: r.buckets, y: s.previous,
-          line: { color, dash: "dash", width: 1.5 },
+        const color = grouped ? "#5b6473" : COLORS[k % COLORS.length];
+        traces.push({ type: "scatter", mode: "lines", name: s.letter + " previous period" + (grouped ? " (all)" : ""),
+          x: r.buckets, y: s.previous, line: { color, dash: DASHES[k % DASHES.length], width: 1.5 },
           hovertemplate: "%{x} − " + r.previous.shift_days + " days: %{y:,}<extra>" + s.letter + " previous</extra>" });
       }
     });
@@ -42,12 +45,13 @@
         hovertemplate: "%{x}: %{y:,.4f}<extra>" + f.expression + "</extra>" });
       if (f.previous) {
         traces.push({ type: "scatter", mode: "lines", name: "formula previous period", x: r.buckets, y: f.previous, yaxis: "y2",
-          line: { color: "#1d2330", dash: "dash", width: 1.5 }, connectgaps: false });
+          line: { color: "#1d2330", dash: "longdashdot", width: 1.5 }, connectgaps: false });
       }
     }
     const units = Array.from(new Set(r.series.map((s) => UNITS[s.measure])));
     const layout = { font, height: 400, margin: { l: 70, r: f ? 70 : 20, t: 20, b: 110 },
-      xaxis: { title: { text: r.interval + " (UTC" + (r.interval === "week" ? ", starting Monday" : "") + ")" }, type: "date" },
+      xaxis: { title: { text: r.interval + " (UTC" + (r.interval === "week" ? ", starting Monday" : "") + ")" }, type: "date",
+        tickvals: r.buckets.length <= 16 ? r.buckets : undefined, tickformat: r.interval === "month" ? "%b %Y" : "%b %d, %Y" },
       yaxis: { title: { text: units.join(" / ") + " per " + r.interval }, rangemode: "tozero" },
       legend: { orientation: "h", y: -0.3 } };
     if (f) layout.yaxis2 = { title: { text: "formula: " + f.expression }, overlaying: "y", side: "right", showgrid: false };

@@ -31,7 +31,8 @@ def trends_table(r: dict[str, Any]) -> dict[str, Any]:
         for g in s.get("breakdown") or []:
             columns.append((f"{s['letter']} · {g['label']}", g["values"], s["measure"]))
         if s.get("previous") is not None:
-            columns.append((f"{s['letter']} previous period", s["previous"], s["measure"]))
+            label = "previous period" + (" (all)" if s.get("breakdown") else "")
+            columns.append((f"{s['letter']} {label}", s["previous"], s["measure"]))
     f = r.get("formula")
     if f:
         columns.append((f"formula {f['expression']}", f["values"], "formula"))
