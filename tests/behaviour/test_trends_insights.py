@@ -312,3 +312,23 @@ def test_dashboard_rename_reorder_remove_and_save_from_the_page(
                        {"name": "v"}).status_code == 403
     assert client.post("/w/acme/insights/", {"insight": second.pk,
                                              "action": "remove"}).status_code == 403
+
+
+def test_demo_analyses_include_trends_and_a_saved_insight(team, tmp_path):
+    from events.demo import generate_demo
+
+    data = generate_demo(users=300, seed=7)
+    data.events.to_csv(tmp_path / "e.csv", index=False)
+    data.users.to_csv(tmp_path / "u.csv", index=False)
+    call_command("import_events", workspace="acme", events=tmp_path / "e.csv",
+                 users=tmp_path / "u.csv", dataset="demo")
+    call_command("create_demo_analyses", workspace="acme")
+    call_command("create_demo_analyses", workspace="acme")  # again: nothing saved twice
+    insight = SavedInsight.objects.get()
+    assert insight.kind == "trends" and insight.analysis.result["breakdown"]["key"] == "plan"
+    r = insight.analysis.result
+    # Series A: weekly active users; the last bucket's value counted from the raw rows.
+    ev = data.events.assign(ts=pd.to_datetime(data.events.timestamp, utc=True))
+    last_week = pd.Timestamp(r["buckets"][-1], tz="UTC")
+    active = ev[(ev.ts >= last_week) & (ev.ts < last_week + pd.Timedelta(days=7))]
+    assert r["series"][0]["values"][-1] == active.user_id.nunique()
