@@ -88,7 +88,7 @@ def run(client, dataset, params, capture):
                                               "params": params}, format="json")
     assert r.status_code in (200, 202), r.content
     got = client.get(f"/api/v1/analyses/{r.json()['id']}/").json()
-    assert got["job"]["state"] == "succeeded", got["job"]
+    assert got["job"]["state"] == "succeeded", got["job"]["error"]
     return got
 
 
@@ -332,3 +332,32 @@ def test_demo_analyses_include_trends_and_a_saved_insight(team, tmp_path):
     last_week = pd.Timestamp(r["buckets"][-1], tz="UTC")
     active = ev[(ev.ts >= last_week) & (ev.ts < last_week + pd.Timedelta(days=7))]
     assert r["series"][0]["values"][-1] == active.user_id.nunique()
+
+
+def test_trends_breakdown_by_segments(shop, api, django_capture_on_commit_callbacks):
+    from segments import segment_services
+
+    pro = segment_services.segment_create(
+        dataset=shop["dataset"], name="Pro", definition={"attribute": "plan", "op": "eq",
+                                                         "value": "pro"})
+    few = segment_services.segment_create(  # overlaps Pro: users may sit in both
+        dataset=shop["dataset"], name="Few", definition={"attribute": "plan", "op": "in",
+                                                         "value": ["pro", "team"]})
+    got = run(api(shop["analyst"]), shop["dataset"], {
+        "series": [{"event": "buy", "measure": "sum_revenue"}], "interval": "week",
+        "date_from": "2026-03-02", "date_to": "2026-04-26", "breakdown_by": "segments",
+        "breakdown_segments": [pro.pk, few.pk], "top": 1}, django_capture_on_commit_callbacks)
+    r, ev = got["result"], shop["events"]
+    pro_users = {f"u{u:03d}" for u in range(40) if u % 3 == 1}
+    few_users = {f"u{u:03d}" for u in range(40) if u % 3 in (1, 2)}
+    buys = ev[ev.event == "buy"]
+    totals = {"segment: Pro": buys[buys.user_id.isin(pro_users)].revenue.sum(),
+              "segment: Few": buys[buys.user_id.isin(few_users)].revenue.sum()}
+    top = min(totals, key=lambda k: (-totals[k], k))
+    assert r["breakdown"]["groups"] == [top, "other"]
+    members = pro_users if top == "segment: Pro" else few_users
+    lo, hi = "2026-03-02", "2026-04-26"
+    assert r["series"][0]["breakdown"][0]["values"] == pytest.approx(
+        weekly(ev, "buy", "sum_revenue", lo, hi, keep=lambda e: e.user_id.isin(members)))
+    assert r["series"][0]["breakdown"][1]["values"] == pytest.approx(
+        weekly(ev, "buy", "sum_revenue", lo, hi, keep=lambda e: ~e.user_id.isin(members)))
