@@ -8,7 +8,8 @@ class BehaviourConfig(AppConfig):
     verbose_name = "Behaviour analyses"
 
     def ready(self) -> None:
-        from . import fanout_services, services  # services registers the "behaviour" job kind
+        from . import fanout_services, insights, services  # register the job kinds
 
         fanout_services.register()
+        insights.register()
         services.register_erasure_hook()

@@ -14,6 +14,7 @@ class AnalysisKind(models.TextChoices):
     PATHS = "paths", "Paths"
     RETENTION = "retention", "Retention cohorts"
     DISCOVERY = "discovery", "High-value behaviour discovery"
+    TRENDS = "trends", "Trends"
 
 
 class BehaviourAnalysis(AuthoredRecord):
@@ -33,3 +34,24 @@ class BehaviourAnalysis(AuthoredRecord):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class SavedInsight(AuthoredRecord):
+    """A behaviour analysis's inputs pinned to the workspace's insights dashboard; ``analysis``
+    is the result shown (re-read on the dataset's newest version when it changes)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE,
+                                  related_name="saved_insights")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="saved_insights")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=AnalysisKind.choices)
+    params = models.JSONField(default=dict)
+    position = models.PositiveIntegerField(default=0)
+    analysis = models.ForeignKey(BehaviourAnalysis, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name

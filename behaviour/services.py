@@ -122,6 +122,10 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
         if not Segment.objects.filter(pk=segment, dataset=dataset).exists():
             raise AnalysisInvalid("segment", f"{segment} is not a segment of this dataset")
         out["segment"] = int(segment)
+    if kind == AnalysisKind.TRENDS:
+        from behaviour.trends_services import clean_trends
+
+        return {**out, **clean_trends(dataset, params)}
     if kind == AnalysisKind.FUNNEL:
         out["steps"] = _clean_steps(params.get("steps"), dataset.event_catalog or [])
         step_events = [step_event(s) for s in out["steps"]]
@@ -253,6 +257,10 @@ def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int, users: np.ndarray
     attribute breakdown."""
     from behaviour.analytics import cohorts, funnels, paths, signals
 
+    if kind == AnalysisKind.TRENDS:
+        from behaviour.trends_services import trends_compute
+
+        return trends_compute(p, ue, users, segment_masks or [])
     if kind == AnalysisKind.FUNNEL:
         breakdown = None
         if p.get("breakdown") and p["breakdown"] in ue.attributes.columns:

@@ -35,6 +35,10 @@ def _params(post: Any, kind: str) -> dict[str, Any]:
                  end_event=post.get("end_event") or None,
                  outcome_event=post.get("paths_outcome") or None,
                  steps=post.get("path_steps") or 3, top=20)
+    elif kind == "trends":
+        from behaviour.trends_services import trends_form_params
+
+        p.update(trends_form_params(post))
     elif kind == "retention":
         p.update(cohort_by=post.get("cohort_by") or "signup", period=post.get("period") or "week",
                  mode=post.get("retention_mode") or "recurring",

@@ -126,6 +126,9 @@ def world(team, api, tmp_path, django_capture_on_commit_callbacks):  # type: ign
             "params": {"steps": ["signup", "purchase"]}}, format="json"), 202)["id"]
     w["analysis"] = BehaviourAnalysis.objects.get(pk=aid)
     assert w["analysis"].result, w["analysis"].job.error
+    from behaviour.insights import insight_save
+
+    w["insight"] = insight_save(analysis=w["analysis"], name="signup funnel", user=team["admin"])
     # A webhook subscription with one delivery (queued on commit: never sent in a test).
     w["webhook"] = webhooks.subscription_create(
         workspace=acme, url="https://hooks.example.com/planner", events=["roadmap.approved"],

@@ -104,6 +104,18 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/analyses/{pk}/", "GET"): Op(V, 200, "analysis"),
     ("/api/v1/analyses/{pk}/save/", "POST"): Op(
         "define", 201, "analysis", body=lambda w: {"name": "did not buy", "step": 1}),
+    # saved insights: members read, definers pin, rename, reorder and remove
+    ("/api/v1/insights/", "GET"): Op(V, 200, lists="insight"),
+    ("/api/v1/insights/", "POST"): Op(
+        "define", 201, body=lambda w: {"workspace": "acme", "dataset": w["dataset"].pk,
+                                       "name": "buyers", "kind": "funnel",
+                                       "params": {"steps": ["signup", "purchase"]}}),
+    ("/api/v1/insights/{pk}/", "GET"): Op(V, 200, "insight"),
+    ("/api/v1/insights/{pk}/", "PUT"): Op("define", 200, "insight",
+                                          body=lambda w: {"name": "signup to purchase"}),
+    ("/api/v1/insights/{pk}/", "PATCH"): Op("define", 200, "insight",
+                                            body=lambda w: {"position": 0}),
+    ("/api/v1/insights/{pk}/", "DELETE"): Op("define", 204, "insight"),
     # hypotheses
     ("/api/v1/hypotheses/", "GET"): Op(V, 200, lists="hypothesis"),
     ("/api/v1/hypotheses/", "POST"): Op(

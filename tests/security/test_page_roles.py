@@ -78,6 +78,9 @@ POSTS: dict[str, Post] = {
     "behaviour save segment": Post(
         "define", lambda o: f"/w/acme/behaviour/{o['analysis'].pk}/",
         lambda o: {"name": "dropped", "step": "1"}),
+    "behaviour save insight": Post(
+        "define", lambda o: f"/w/acme/behaviour/{o['analysis'].pk}/save-insight/",
+        lambda o: {"name": "pinned"}),
     # planner
     "investment create": Post("define", lambda o: "/w/acme/investments/new/", _investment),
     "investment edit": Post("define",
@@ -123,7 +126,7 @@ PAGES = ["/w/acme/", "/w/acme/segments/", "/w/acme/backlog/", "/w/acme/scenarios
          "/w/acme/hypotheses/", "/w/acme/learnings/", "/w/acme/jobs/", "/w/acme/behaviour/",
          "/w/acme/brief/", "/w/acme/webhooks/", "/w/acme/segments/new/",
          "/w/acme/investments/new/", "/w/acme/hypotheses/new/", "/w/acme/roadmap/",
-         "/w/acme/roadmap/compare/", "/w/acme/experiments/decision-rule/"]
+         "/w/acme/roadmap/compare/", "/w/acme/experiments/decision-rule/", "/w/acme/insights/"]
 
 
 class _Rollback(Exception):

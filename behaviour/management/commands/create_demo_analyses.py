@@ -1,5 +1,6 @@
-"""Demo behaviour analyses: the planted funnel by device, session paths to a report, monthly retention
-and the discovery of the planted early-report behaviour."""
+"""Demo behaviour analyses: the planted funnel by device, session paths to a report, monthly retention,
+the discovery of the planted early-report behaviour and weekly trends (reports per active user, by
+plan, against the previous period), saved to the insights dashboard."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from behaviour import insights
 from behaviour import services as bs
+from behaviour.models import SavedInsight
 from events.models import Dataset
 from jobs.services import job_run
 
@@ -17,7 +20,13 @@ ANALYSES = [
     ("paths", {"start_event": "session_start", "outcome_event": "report_created", "steps": 3}),
     ("retention", {"cohort_by": "signup", "period": "month"}),
     ("discovery", {"outcome_event": "upgrade", "outcome_days": 60}),
+    ("trends", {"series": [{"event": "any", "measure": "unique_users"},
+                           {"event": "report_created", "measure": "count"}],
+                "interval": "week", "breakdown_by": "attribute", "breakdown_key": "plan",
+                "top": 3, "formula": "B / A", "compare": True}),
 ]
+# The analyses pinned to the workspace's insights dashboard (kind -> name).
+SAVED = {"trends": "Reports per weekly active user, by plan"}
 
 
 class Command(BaseCommand):
@@ -36,3 +45,8 @@ class Command(BaseCommand):
                 job_run(job_id=analysis.job_id)
             analysis.refresh_from_db()
             self.stdout.write(f"{analysis} {'done' if analysis.result else 'failed'}")
+            name = SAVED.get(kind)
+            if name and analysis.result and not SavedInsight.objects.filter(
+                    workspace=dataset.workspace, name=name).exists():
+                insights.insight_save(analysis=analysis, name=name)
+                self.stdout.write(f"saved '{name}' to the insights dashboard")
