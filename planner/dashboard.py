@@ -10,8 +10,8 @@ from django.db.models import Count, OuterRef, Subquery, Sum
 from accounts.models import Workspace
 from events.models import Import
 from experiments.models import Experiment, Hypothesis, HypothesisStatus, Learning
-from segments.models import Refresh, Segment, SegmentSnapshot
 from segments.analytics.freshness import freshness
+from segments.models import Refresh, Segment, SegmentSnapshot
 from segments.selectors import stale_notes
 
 from . import selectors

@@ -31,9 +31,8 @@ class SegmentSerializer(serializers.ModelSerializer):
                             "description_text", "stale", "dataset_version", "current_version"]
 
     def get_stale(self, obj: Segment) -> bool | None:
-        from ..selectors import latest_snapshot
-
         from ..analytics.freshness import freshness
+        from ..selectors import latest_snapshot
 
         snap = latest_snapshot(obj)
         if snap is None:
