@@ -52,10 +52,11 @@ def result_freshness(*, dataset: Dataset, dataset_version: int,
                      users_then: int | None = None) -> Freshness:
     """Whether a result computed on ``dataset_version`` still matches the dataset: the one
     staleness rule every page and payload uses (snapshots, analyses)."""
-    if users_then is None and dataset_version != dataset.version:
+    current = freshness(dataset_version=dataset_version, current_version=dataset.version)
+    if not current.stale:
+        return current
+    if users_then is None:
         users_then = users_at_version(dataset, dataset_version)
-    if users_then is None and dataset_version == dataset.version:
-        users_then = dataset.total_users
     return freshness(dataset_version=dataset_version, current_version=dataset.version,
                      users_then=users_then, users_now=dataset.total_users)
 
@@ -65,20 +66,21 @@ def snapshot_freshness(snapshot: SegmentSnapshot, dataset: Dataset | None = None
     """A snapshot's freshness against its segment's dataset (``memo``: users per (dataset,
     version) shared across a page's rows, so the queries do not grow with the rows)."""
     dataset = dataset or snapshot.segment.dataset
-    if snapshot.dataset_version == dataset.version:
-        users_then: int | None = dataset.total_users
+    current = freshness(dataset_version=snapshot.dataset_version,
+                        current_version=dataset.version)
+    if not current.stale:  # nothing to count: no query
+        return current
+    key = (dataset.pk, snapshot.dataset_version)
+    if memo is not None and key in memo:
+        users_then = memo[key]
     else:
-        key = (dataset.pk, snapshot.dataset_version)
-        if memo is not None and key in memo:
-            users_then = memo[key]
-        else:
-            users_then = users_at_version(dataset, snapshot.dataset_version)
-            if memo is not None:
-                memo[key] = users_then
-    if users_then is None:  # no import record (an erasure's version): the refresh's own count
-        users_then = (snapshot.refresh.summary or {}).get("users")
-    return result_freshness(dataset=dataset, dataset_version=snapshot.dataset_version,
-                            users_then=users_then)
+        users_then = users_at_version(dataset, snapshot.dataset_version)
+        if users_then is None:  # no import record (an erasure's version): the refresh's count
+            users_then = (snapshot.refresh.summary or {}).get("users")
+        if memo is not None:
+            memo[key] = users_then
+    return freshness(dataset_version=snapshot.dataset_version, current_version=dataset.version,
+                     users_then=users_then, users_now=dataset.total_users)
 
 
 def stale_notes(workspace: object) -> list[dict[str, object]]:

@@ -57,6 +57,9 @@ EXPECTED: dict[tuple[str, str], Op] = {
     # workspaces
     ("/api/v1/workspaces/", "GET"): Op(V, 200, lists="workspace"),
     ("/api/v1/workspaces/{slug}/", "GET"): Op(V, 200, "workspace"),
+    ("/api/v1/workspaces/{slug}/settings/", "GET"): Op(V, 200, "workspace"),
+    ("/api/v1/workspaces/{slug}/settings/", "PATCH"): Op(
+        "manage", 200, "workspace", body=lambda o: {"auto_refresh_segments": True}),
     # datasets
     ("/api/v1/datasets/", "GET"): Op(V, 200, lists="dataset"),
     ("/api/v1/datasets/", "POST"): Op(
