@@ -92,7 +92,7 @@ def test_after_an_import_every_snapshot_payload_and_page_says_it_is_stale(
     assert snap["freshness"]["sentence"] == SENTENCE
 
     client.force_login(team["analyst"])
-    pages = [f"/w/acme/segments/", f"/w/acme/segments/{seg.pk}/",
+    pages = ["/w/acme/segments/", f"/w/acme/segments/{seg.pk}/",
              f"/w/acme/segments/compare/?s={seg.pk}", "/w/acme/"]
     for url in pages:
         html = client.get(url).content.decode()
