@@ -42,6 +42,11 @@ SIGNAL_LABELS = {
 }
 
 
+# The compare chart's panels: each signal with the unit its axis is titled with.
+COMPARE_UNITS = {"ltv_90": "money per user", "conversion": "share of users",
+                 "retention_d7": "share of users", "predicted_clv": "money per user"}
+
+
 @cache_control(max_age=86400, public=True)
 def plotly_js(request: HttpRequest) -> FileResponse:
     """Plotly's JavaScript from the installed package (no CDN)."""
@@ -183,7 +188,7 @@ def segment_compare(request: HttpRequest, slug: str) -> HttpResponse:
     table = [{"label": SIGNAL_LABELS[n], "cells": [r["signals"].get(n) for r in rows]}
              for n in names]
     charts = {"segments": [r["segment"].name for r in rows],
-              "signals": [{"label": SIGNAL_LABELS[n], "name": n,
+              "signals": [{"label": SIGNAL_LABELS[n], "name": n, "unit": COMPARE_UNITS[n],
                            "values": [r["signals"].get(n) for r in rows]}
                           for n in ("ltv_90", "conversion", "retention_d7", "predicted_clv")
                           if n in names]}
