@@ -149,3 +149,8 @@ class SweepSerializer(serializers.Serializer):
     window_days = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_DAYS),
         required=False, max_length=50, help_text="days: 1 to 36,600")
+
+
+class EstimateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(help_text="the dataset the rule is evaluated on")
+    definition = serializers.JSONField(help_text="the rule tree being built")
