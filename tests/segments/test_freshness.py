@@ -172,3 +172,33 @@ def test_the_settings_page_changes_the_setting_for_admins_only(client, team, dat
     client.post("/w/acme/settings/", {})
     team["acme"].refresh_from_db()
     assert team["acme"].auto_refresh_segments is False
+
+
+def test_a_behaviour_analysis_on_an_older_version_says_so_and_reruns(
+        client, team, dataset, tmp_path, django_capture_on_commit_callbacks):
+    from behaviour import services as bs
+    from behaviour.models import BehaviourAnalysis
+
+    with django_capture_on_commit_callbacks(execute=True):
+        old = bs.analysis_start(dataset=dataset, kind="funnel",
+                                params={"steps": ["signup", "report_created"]})
+    old.refresh_from_db()
+    assert old.dataset_version == 1 and old.result
+    client.force_login(team["analyst"])
+    assert "stale-note" not in client.get(f"/w/acme/behaviour/{old.pk}/").content.decode()
+    import_more(tmp_path, django_capture_on_commit_callbacks)
+    html = client.get(f"/w/acme/behaviour/{old.pk}/").content.decode()
+    assert SENTENCE in html.lower() and ">Re-run on v2</button>" in html
+    client.force_login(team["viewer"])
+    html = client.get(f"/w/acme/behaviour/{old.pk}/").content.decode()
+    assert SENTENCE in html.lower() and "Re-run on v2" not in html
+    assert client.post(f"/w/acme/behaviour/{old.pk}/", {"rerun": "1"}).status_code == 403
+    client.force_login(team["analyst"])
+    with django_capture_on_commit_callbacks(execute=True):
+        res = client.post(f"/w/acme/behaviour/{old.pk}/", {"rerun": "1"})
+    new = BehaviourAnalysis.objects.order_by("-id").first()
+    assert res.status_code == 302 and res["Location"] == f"/w/acme/behaviour/{new.pk}/"
+    assert (new.pk != old.pk, new.dataset_version, new.params) == (True, 2, old.params)
+    # The funnel on v2 counts the three new users who signed up: 4 + 3 entered.
+    assert new.result["overall"]["entered"] == 7
+    assert "stale-note" not in client.get(res["Location"]).content.decode()
