@@ -31,6 +31,7 @@
         region.replaceWith(node);
         node.dataset.updatedAt = String(Date.now());
         watch(node);
+        document.dispatchEvent(new CustomEvent("regionreplaced", { detail: node }));
       });
   }
   function finished(el) {
@@ -127,7 +128,7 @@
     if (b.n !== undefined) return 1;
     return a.s < b.s ? -1 : a.s > b.s ? 1 : 0;
   }
-  document.querySelectorAll("main table").forEach((table) => {
+  function init(tables) { tables.forEach((table) => {
     const head = table.tHead, body = table.tBodies[0];
     if (!head || !body || body.rows.length < 2 || table.classList.contains("no-sort")) return;
     const cells = Array.from(head.rows[head.rows.length - 1].cells);
@@ -148,5 +149,8 @@
       th.addEventListener("click", sort);
       th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
     });
-  });
+  }); }
+  init(document.querySelectorAll("main table"));
+  // A region a finished job card replaced (see above) brings new tables: sortable too.
+  document.addEventListener("regionreplaced", (e) => init(e.detail.querySelectorAll("table")));
 })();
