@@ -202,3 +202,23 @@ def test_a_behaviour_analysis_on_an_older_version_says_so_and_reruns(
     # The funnel on v2 counts the three new users who signed up: 4 + 3 entered.
     assert new.result["overall"]["entered"] == 7
     assert "stale-note" not in client.get(res["Location"]).content.decode()
+
+
+def test_a_failing_import_subscriber_never_fails_the_import(
+        team, dataset, tmp_path, django_capture_on_commit_callbacks):
+    from events.signals import import_succeeded
+
+    heard: list[dict] = []
+
+    def broken(sender, **kwargs):  # type: ignore[no-untyped-def]
+        heard.append(kwargs)
+        raise RuntimeError("subscriber bug")
+
+    import_succeeded.connect(broken, dispatch_uid="test-broken")
+    try:
+        ds = import_more(tmp_path, django_capture_on_commit_callbacks)
+    finally:
+        import_succeeded.disconnect(dispatch_uid="test-broken")
+    assert ds.version == 2 and ds.imports.order_by("-id").first().status == "succeeded"
+    assert heard == [{"signal": import_succeeded, "import_id": ds.imports.order_by("-id")
+                      .first().pk, "dataset_id": ds.pk, "version": 2}]
