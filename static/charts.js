@@ -121,16 +121,26 @@
     const colors = ["#1f5fbf", "#b3261e", "#2e7d32", "#8a4fbf", "#a86500", "#00838f"];
     const layout = {
       font, height: 80 + 300 * rows, showlegend: false,
-      margin: { l: 80, r: 20, t: 30, b: 70 },
+      margin: { l: 80, r: 20, t: 30, b: 100 },
       grid: { rows, columns: cols, pattern: "independent", xgap: 0.18, ygap: 0.45 },
     };
     const traces = sigs.map((sig, i) => {
       const n = i === 0 ? "" : String(i + 1);
       const rate = RATES.has(sig.name);
       const unit = sig.unit || (rate ? "share of users" : "money per user");
-      layout["xaxis" + n] = { title: { text: sig.label }, automargin: true };
+      // Long signal names wrap (a narrow screen shows one panel per row).
+      const words = sig.label.split(" ");
+      const lines = [""];
+      words.forEach((w) => {
+        if (lines[lines.length - 1] && (lines[lines.length - 1] + " " + w).length > 28) lines.push(w);
+        else lines[lines.length - 1] = (lines[lines.length - 1] + " " + w).trim();
+      });
+      const top = Math.max(0, ...sig.values.map((v) => (v ? (v.high != null ? v.high : v.estimate) || 0 : 0)));
+      layout["xaxis" + n] = { title: { text: lines.join("<br>") }, automargin: true };
       layout["yaxis" + n] = { title: { text: unit + (rate ? " (%)" : "") }, rangemode: "tozero",
         tickformat: rate ? ".0%" : ",.2f", zeroline: true, automargin: true };
+      // A rate with nothing above zero still reads on a 0-100% scale (not Plotly's 0-400%).
+      if (rate && top <= 0) layout["yaxis" + n].range = [0, 1];
       return {
         type: "bar", name: sig.label, meta: { unit, signal: sig.name }, x: data.segments,
         y: sig.values.map((v) => (v && v.estimate != null ? v.estimate : null)),
