@@ -63,6 +63,9 @@ class Workspace(models.Model):
         default=91, validators=within(*REFRESH_EVERY_DAYS),
         help_text="scheduled segment refresh cadence (quarterly by default): 1 to 3650 days")
     next_refresh_at = models.DateTimeField(null=True, blank=True)
+    auto_refresh_segments = models.BooleanField(
+        default=False, help_text="refresh the segments of a dataset automatically after each "
+                                 "import that publishes a new version")
     shrink_forecasts = models.BooleanField(
         default=False, help_text="multiply new forecasts (expected lifts not yet measured) by "
                                  "the team's measured realized / predicted ratio")

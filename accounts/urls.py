@@ -6,4 +6,5 @@ from . import views
 
 urlpatterns = [
     path("account/tokens/", views.tokens, name="tokens"),
+    path("w/<slug:slug>/settings/", views.workspace_settings, name="workspace-settings"),
 ]

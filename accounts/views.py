@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -39,3 +40,23 @@ def tokens(request: HttpRequest) -> HttpResponse:
         "tokens": ApiToken.objects.filter(user=request.user), "new_key": new_key,
         "error": error, "name": request.POST.get("name", "") if error else "",
     }, status=400 if error else 200)
+
+
+@login_required
+def workspace_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    """The workspace's settings: admins change them, other members read them."""
+    from . import selectors as ws_selectors
+    from .services import workspace_settings_update
+
+    workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    if request.method == "POST":
+        if not membership.can("manage"):
+            raise PermissionDenied
+        workspace_settings_update(
+            workspace=workspace,
+            auto_refresh_segments=request.POST.get("auto_refresh_segments") == "on")
+        messages.success(request, "Settings saved.")
+        return redirect("workspace-settings", slug=slug)
+    return render(request, "accounts/settings.html", {
+        "workspace": workspace, "membership": membership,
+        "can_manage": membership.can("manage")})

@@ -15,6 +15,7 @@ from accounts import selectors as ws_selectors
 from behaviour import services as bs
 from behaviour.describe import describe_params, segment_names_for
 from behaviour.models import AnalysisKind, BehaviourAnalysis
+from segments import selectors as seg_selectors
 from segments.models import Segment
 from segments.segment_services import DefinitionError
 
@@ -128,6 +129,17 @@ def analysis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
     analysis = get_object_or_404(BehaviourAnalysis.objects.select_related("job", "dataset"),
                                  workspace=workspace, pk=pk)
+    if request.method == "POST" and request.POST.get("rerun"):
+        # The stale note's button: the same analysis on the dataset's current version.
+        if not membership.can("define"):
+            raise PermissionDenied
+        try:
+            fresh = bs.analysis_start(dataset=analysis.dataset, kind=analysis.kind,
+                                      params=analysis.params, user=request.user)
+        except bs.AnalysisInvalid as exc:
+            messages.error(request, f"{exc.field}: {exc.message}")
+            return redirect("analysis", slug=slug, pk=pk)
+        return redirect("analysis", slug=slug, pk=fresh.pk)
     if request.method == "POST":
         if not membership.can("define"):
             raise PermissionDenied
@@ -156,4 +168,6 @@ def analysis_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "behaviour/analysis.html", {
         "workspace": workspace, "membership": membership, "a": analysis, "r": analysis.result,
         "job": analysis.job, "summary": _described([analysis])[0].summary,  # type: ignore[attr-defined]
+        "freshness": seg_selectors.result_freshness(dataset=analysis.dataset,
+                                                    dataset_version=analysis.dataset_version),
     })

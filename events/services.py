@@ -40,6 +40,7 @@ from .ingest import (
 )
 from .ingest.formats import in_users_words
 from .models import Dataset, IdMode, Import, ImportStatus
+from .signals import send_import_succeeded
 from .store import EventStore
 
 log = logging.getLogger(__name__)
@@ -340,6 +341,9 @@ def import_run(job: Job) -> dict[str, Any]:
         )
     if pseudonymized:
         _discard_raw_uploads(record)
+    # Also after a re-run that found its merge applied: the first run may have stopped before
+    # this line (subscribers are idempotent per version).
+    send_import_succeeded(import_id=record.pk, dataset_id=dataset.pk, version=merge.version)
     job_progress(job, 100, f"imported {merge.rows_added:,} new events")
     _after_import(dataset.pk)
     return {"import_id": record.pk, "rows_added": merge.rows_added, "version": merge.version}

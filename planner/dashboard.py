@@ -10,7 +10,9 @@ from django.db.models import Count, OuterRef, Subquery, Sum
 from accounts.models import Workspace
 from events.models import Import
 from experiments.models import Experiment, Hypothesis, HypothesisStatus, Learning
+from segments.analytics.freshness import freshness
 from segments.models import Refresh, Segment, SegmentSnapshot
+from segments.selectors import stale_notes
 
 from . import selectors
 from .models import Allocation, Decision, OptimizationRun, Roadmap, RoadmapVersion
@@ -33,7 +35,7 @@ def top_segments(workspace: Workspace, limit: int = 8) -> list[dict[str, Any]]:
     """Segments by the latest snapshot's 90-day LTV, with the change since the one before."""
     latest = SegmentSnapshot.objects.filter(segment=OuterRef("pk")).order_by("-computed_at", "-id")
     segments = (Segment.objects.filter(workspace=workspace, archived=False)
-                .annotate(latest_id=Subquery(latest.values("pk")[:1]),
+                .select_related("dataset").annotate(latest_id=Subquery(latest.values("pk")[:1]),
                           previous_id=Subquery(latest.values("pk")[1:2])))
     ids = [i for s in segments for i in (s.latest_id, s.previous_id) if i]
     snaps = {s.pk: s for s in SegmentSnapshot.objects.filter(pk__in=ids)}
@@ -47,6 +49,8 @@ def top_segments(workspace: Workspace, limit: int = 8) -> list[dict[str, Any]]:
         prev_value = ((prev.signals.get(signal) or {}).get("estimate") if prev else None)
         value = sig.get("estimate")
         rows.append({"segment": seg, "snapshot": snap, "signal": signal,
+                     "stale": freshness(dataset_version=snap.dataset_version,
+                                        current_version=seg.dataset.version).stale,
                      "signal_label": signal.replace("_", " ").replace("ltv", "LTV"),
                      "value": value, "low": sig.get("low"),
                      "high": sig.get("high"), "size": snap.size, "warnings": snap.warnings,
@@ -129,6 +133,7 @@ def dashboard(workspace: Workspace, user: object) -> dict[str, Any]:
         "top_segments": top_segments(workspace),
         "quality": data_quality(workspace),
         "last_refresh": refresh,
+        "stale_segments": stale_notes(workspace),
         "next_refresh_at": workspace.next_refresh_at,
         "allocation": latest_allocation(workspace),
         "backlog_head": list(selectors.backlog(user).filter(workspace=workspace)

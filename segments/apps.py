@@ -13,3 +13,7 @@ class SegmentsConfig(AppConfig):
 
         fanout_services.register()
         segment_services.register_erasure_hook()
+        from events.signals import import_succeeded
+
+        import_succeeded.connect(segment_services.refresh_after_import,
+                                 dispatch_uid="segments.refresh_after_import")

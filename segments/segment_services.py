@@ -104,6 +104,20 @@ def refresh_start(*, dataset: Dataset, user: object | None = None) -> Job:
                           params={"dataset_id": dataset.pk}, input_hash=input_hash)
 
 
+def refresh_after_import(sender: object = None, *, dataset_id: int, **_: Any) -> Job | None:
+    """After an import published a version: queue the dataset's segment refresh when the
+    workspace refreshes automatically and the segments are not on that version yet."""
+    dataset = Dataset.objects.select_related("workspace").filter(pk=dataset_id).first()
+    if dataset is None or not dataset.workspace.auto_refresh_segments:
+        return None
+    if not Segment.objects.filter(dataset=dataset, archived=False).exists():
+        return None
+    if Refresh.objects.filter(dataset=dataset, dataset_version__gte=dataset.version,
+                              finished_at__isnull=False).exists():
+        return None  # a re-sent signal for a version already refreshed
+    return refresh_start(dataset=dataset)
+
+
 def _members_path(refresh: Refresh) -> Path:
     store = get_store()
     return store.root / "snapshots" / refresh.dataset.store_key / f"refresh-{refresh.pk}.parquet"

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import cache_control
 
 from accounts import selectors as ws_selectors
@@ -41,6 +42,11 @@ SIGNAL_LABELS = {
 }
 
 
+# The compare chart's panels: each signal with the unit its axis is titled with.
+COMPARE_UNITS = {"ltv_90": "money per user", "conversion": "share of users",
+                 "retention_d7": "share of users", "predicted_clv": "money per user"}
+
+
 @cache_control(max_age=86400, public=True)
 def plotly_js(request: HttpRequest) -> FileResponse:
     """Plotly's JavaScript from the installed package (no CDN)."""
@@ -59,10 +65,12 @@ def _describe(segment: Segment) -> str:
     return "saved cluster suggestion"
 
 
-def _row(segment: Segment) -> dict[str, Any]:
+def _row(segment: Segment, memo: dict[Any, Any] | None = None) -> dict[str, Any]:
     snap = selectors.latest_snapshot(segment)
     signals = snap.signals if snap and not snap.hidden else {}
-    return {"segment": segment, "snap": snap, "signals": signals, "text": _describe(segment)}
+    fr = selectors.snapshot_freshness(snap, segment.dataset, memo) if snap else None
+    return {"segment": segment, "snap": snap, "signals": signals, "text": _describe(segment),
+            "freshness": fr}
 
 
 @login_required
@@ -70,7 +78,8 @@ def segment_list(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
     segments = [s for s in selectors.segments_for(request.user).filter(workspace=workspace)
                 if not s.archived]
-    rows = sorted((_row(s) for s in segments),
+    memo: dict[Any, Any] = {}
+    rows = sorted((_row(s, memo) for s in segments),
                   key=lambda r: -((r["signals"].get("ltv_90") or {}).get("estimate") or -1e18))
     datasets = Dataset.objects.filter(workspace=workspace).order_by("name")
     refresh = Refresh.objects.filter(workspace=workspace).order_by("-created_at").first()
@@ -79,6 +88,7 @@ def segment_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "segments/segment_list.html", {
         "workspace": workspace, "membership": membership, "rows": rows, "datasets": datasets,
         "refresh": refresh, "running": running, "labels": SIGNAL_LABELS,
+        "stale": selectors.stale_notes(workspace),
     })
 
 
@@ -91,6 +101,10 @@ def segment_refresh(request: HttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied
     dataset = get_object_or_404(Dataset, workspace=workspace, pk=request.POST.get("dataset"))
     segment_services.refresh_start(dataset=dataset, user=request.user)
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                require_https=request.is_secure()):
+        return redirect(back)
     return redirect("segments", slug=slug)
 
 
@@ -128,10 +142,18 @@ def segment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     }
     return render(request, "segments/segment_detail.html", {
         "workspace": workspace, "membership": membership, "segment": segment, "snap": snap,
+        "freshness": selectors.snapshot_freshness(snap, segment.dataset) if snap else None,
+        "running": _running_refresh(workspace, segment.dataset_id),
         "text": _describe(segment), "signals": signals, "charts": charts,
         "definition_json": json.dumps(segment.definition, indent=2),
         "min_size": workspace.min_segment_size, "sweep_path": _first_behaviour_path(segment),
     })
+
+
+def _running_refresh(workspace: Any, dataset_id: int) -> Job | None:
+    """The dataset's refresh job still queued or running (its card sits on the page)."""
+    return (Job.objects.filter(workspace=workspace, kind="refresh", state__in=["queued", "running"],
+                               params__dataset_id=dataset_id).order_by("-created_at").first())
 
 
 def _first_behaviour_path(segment: Segment) -> str:
@@ -160,17 +182,25 @@ def segment_compare(request: HttpRequest, slug: str) -> HttpResponse:
     ids = [int(i) for i in request.GET.getlist("s") if i.isdigit()]
     segments = selectors.segments_for(request.user).filter(workspace=workspace)
     chosen = [s for s in segments if s.pk in ids] or list(segments)[:4]
-    rows = [_row(s) for s in chosen]
+    memo: dict[Any, Any] = {}
+    rows = [_row(s, memo) for s in chosen]
     names = [n for n in SIGNAL_LABELS if any(n in r["signals"] for r in rows)]
     table = [{"label": SIGNAL_LABELS[n], "cells": [r["signals"].get(n) for r in rows]}
              for n in names]
     charts = {"segments": [r["segment"].name for r in rows],
-              "signals": [{"label": SIGNAL_LABELS[n], "name": n,
+              "signals": [{"label": SIGNAL_LABELS[n], "name": n, "unit": COMPARE_UNITS[n],
                            "values": [r["signals"].get(n) for r in rows]}
                           for n in ("ltv_90", "conversion", "retention_d7", "predicted_clv")
                           if n in names]}
+    stale: dict[tuple[int, int], dict[str, Any]] = {}
+    for r in rows:
+        fr = r["freshness"]
+        if fr is not None and fr.stale:
+            stale.setdefault((r["segment"].dataset_id, fr.dataset_version),
+                             {"dataset": r["segment"].dataset, "freshness": fr})
     return render(request, "segments/segment_compare.html", {
         "workspace": workspace, "membership": membership, "rows": rows, "table": table,
+        "stale": list(stale.values()),
         "all_segments": segments, "chosen_ids": [s.pk for s in chosen], "charts": charts,
     })
 

@@ -18,26 +18,51 @@
     el.querySelector(".job-text").childNodes[1].textContent = " " + job.progress + "% ";
     el.querySelector(".job-message").textContent = job.message || "";
   }
+  // A finished job's card updates the page it sits on: when the card (or a parent) names a
+  // region (data-job-for="<id>"), that region is fetched again and replaced in place (the
+  // card inside it goes with it); otherwise the page reloads.
+  function replaceRegion(region) {
+    return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+      .then((r) => { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); })
+      .then((html) => {
+        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById(region.id);
+        if (!fresh) throw new Error("region " + region.id + " is gone");
+        const node = document.importNode(fresh, true);
+        region.replaceWith(node);
+        node.dataset.updatedAt = String(Date.now());
+        watch(node);
+        document.dispatchEvent(new CustomEvent("regionreplaced", { detail: node }));
+      });
+  }
+  function finished(el) {
+    const holder = el.closest("[data-job-for]");
+    const region = holder ? document.getElementById(holder.dataset.jobFor) : null;
+    if (region && region.contains(el)) {
+      replaceRegion(region).catch(() => window.location.reload());
+    } else {
+      setTimeout(() => window.location.reload(), 400);
+    }
+  }
   function poll(el) {
     const id = el.dataset.jobId;
-    fetch("/api/v1/jobs/" + id + "/", { credentials: "same-origin" })
+    fetch("/api/v1/jobs/" + id + "/", { credentials: "same-origin", cache: "no-store" })
       .then((r) => r.json())
       .then((job) => {
         render(el, job);
         if (job.state === "succeeded" || job.state === "failed") {
-          if (document.body.dataset.reloaded !== "1" && el.closest("[data-reload-on-done]") !== null) {
-            document.body.dataset.reloaded = "1";
-          }
-          setTimeout(() => window.location.reload(), 400);
+          finished(el);
         } else {
           setTimeout(() => poll(el), 800);
         }
       })
       .catch(() => setTimeout(() => poll(el), 2000));
   }
-  document.querySelectorAll(".job").forEach((el) => {
-    if (el.dataset.state === "queued" || el.dataset.state === "running") poll(el);
-  });
+  function watch(root) {
+    root.querySelectorAll(".job").forEach((el) => {
+      if (el.dataset.state === "queued" || el.dataset.state === "running") poll(el);
+    });
+  }
+  watch(document);
 
   const form = document.getElementById("import-form");
   if (form) {
@@ -103,7 +128,7 @@
     if (b.n !== undefined) return 1;
     return a.s < b.s ? -1 : a.s > b.s ? 1 : 0;
   }
-  document.querySelectorAll("main table").forEach((table) => {
+  function init(tables) { tables.forEach((table) => {
     const head = table.tHead, body = table.tBodies[0];
     if (!head || !body || body.rows.length < 2 || table.classList.contains("no-sort")) return;
     const cells = Array.from(head.rows[head.rows.length - 1].cells);
@@ -124,5 +149,8 @@
       th.addEventListener("click", sort);
       th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
     });
-  });
+  }); }
+  init(document.querySelectorAll("main table"));
+  // A region a finished job card replaced (see above) brings new tables: sortable too.
+  document.addEventListener("regionreplaced", (e) => init(e.detail.querySelectorAll("table")));
 })();

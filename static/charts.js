@@ -111,21 +111,47 @@
       legend: { orientation: "h", y: -0.3 } }, config);
   }
 
-  function compareChart(el, data) {
-    const traces = data.signals.map((sig) => ({
-      type: "bar", name: sig.label, x: data.segments,
-      y: sig.values.map((v) => (v && v.estimate != null ? v.estimate : null)),
-      error_y: { type: "data", symmetric: false,
-        array: sig.values.map((v) => (v && v.high != null ? v.high - v.estimate : 0)),
-        arrayminus: sig.values.map((v) => (v && v.low != null ? v.estimate - v.low : 0)) },
-      yaxis: RATES.has(sig.name) ? "y2" : "y",
-    }));
-    Plotly.newPlot(el, traces, {
-      font, barmode: "group", height: 420, margin: { l: 70, r: 70, t: 30, b: 80 },
-      yaxis: { title: { text: "money per user" } },
-      yaxis2: { title: { text: "rate" }, overlaying: "y", side: "right", tickformat: ".0%" },
-      legend: { orientation: "h", y: -0.2 },
-    }, config);
+  // Segment comparison as small multiples: one panel per signal, each with its own y axis
+  // titled with its unit (money per user, share of users), so no series hides another.
+  function compareSmallMultiples(el, data) {
+    const sigs = data.signals || [];
+    if (!sigs.length) { el.textContent = "No signal to compare yet: refresh the segments."; return; }
+    const cols = sigs.length > 1 && el.clientWidth > 640 ? 2 : 1;
+    const rows = Math.ceil(sigs.length / cols);
+    const colors = ["#1f5fbf", "#b3261e", "#2e7d32", "#8a4fbf", "#a86500", "#00838f"];
+    const layout = {
+      font, height: 80 + 300 * rows, showlegend: false,
+      margin: { l: 80, r: 20, t: 30, b: 100 },
+      grid: { rows, columns: cols, pattern: "independent", xgap: 0.18, ygap: 0.45 },
+    };
+    const traces = sigs.map((sig, i) => {
+      const n = i === 0 ? "" : String(i + 1);
+      const rate = RATES.has(sig.name);
+      const unit = sig.unit || (rate ? "share of users" : "money per user");
+      // Long signal names wrap (a narrow screen shows one panel per row).
+      const words = sig.label.split(" ");
+      const lines = [""];
+      words.forEach((w) => {
+        if (lines[lines.length - 1] && (lines[lines.length - 1] + " " + w).length > 28) lines.push(w);
+        else lines[lines.length - 1] = (lines[lines.length - 1] + " " + w).trim();
+      });
+      const top = Math.max(0, ...sig.values.map((v) => (v ? (v.high != null ? v.high : v.estimate) || 0 : 0)));
+      layout["xaxis" + n] = { title: { text: lines.join("<br>") }, automargin: true };
+      layout["yaxis" + n] = { title: { text: unit + (rate ? " (%)" : "") }, rangemode: "tozero",
+        tickformat: rate ? ".0%" : ",.2f", zeroline: true, automargin: true };
+      // A rate with nothing above zero still reads on a 0-100% scale (not Plotly's 0-400%).
+      if (rate && top <= 0) layout["yaxis" + n].range = [0, 1];
+      return {
+        type: "bar", name: sig.label, meta: { unit, signal: sig.name }, x: data.segments,
+        y: sig.values.map((v) => (v && v.estimate != null ? v.estimate : null)),
+        xaxis: "x" + n, yaxis: "y" + n, marker: { color: colors[i % colors.length] },
+        error_y: { type: "data", symmetric: false, color: "#1d2330",
+          array: sig.values.map((v) => (v && v.high != null ? v.high - v.estimate : 0)),
+          arrayminus: sig.values.map((v) => (v && v.low != null ? v.estimate - v.low : 0)) },
+        hovertemplate: "%{x}: %{y:" + (rate ? ".1%" : ",.2f") + "}<extra>" + sig.label + "</extra>",
+      };
+    });
+    Plotly.newPlot(el, traces, layout, config);
   }
 
   withData("chart-data", (data) => {
@@ -140,7 +166,7 @@
   });
   withData("compare-data", (data) => {
     const el = document.getElementById("chart-compare");
-    if (el) compareChart(el, data);
+    if (el) compareSmallMultiples(el, data);
   });
 
   // Planner: efficient frontier and robust inclusion probabilities.

@@ -50,5 +50,59 @@
     const out = {}; out[comb] = list.concat([node]);
     area.value = JSON.stringify(out, null, 2);
   });
-  $("rb-clear").addEventListener("click", () => { area.value = JSON.stringify({ all: [] }, null, 2); });
+  $("rb-clear").addEventListener("click", () => { area.value = JSON.stringify({ all: [] }, null, 2); estimateSoon(); });
+  $("rb-add").addEventListener("click", () => estimateSoon());
+
+  // Live size estimate: the rule evaluated on a seeded sample of users (kept per dataset
+  // version on the server), shown with its 95% interval; exact on a small dataset.
+  const out = $("rule-estimate");
+  const kind = $("id_kind");
+  const dataset = $("id_dataset");
+  let timer = null;
+  let seq = 0;
+  const fmt = (n) => Math.round(n).toLocaleString("en-US");
+  function csrf() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  function show(text, error) {
+    out.textContent = text;
+    out.classList.toggle("error", !!error);
+    out.dataset.state = error ? "error" : "ok";
+  }
+  function estimate() {
+    if (!out || (kind && kind.value !== "rule")) return;
+    let rule;
+    try { rule = JSON.parse(area.value || "{}"); } catch (e) { show("Rule: not valid JSON (" + e.message + ")", true); return; }
+    const mine = ++seq;
+    out.dataset.state = "pending";
+    fetch(out.dataset.url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify({ dataset: Number(dataset.value), definition: rule }),
+    }).then((r) => r.json().then((body) => ({ ok: r.ok, body })))
+      .then(({ ok, body }) => {
+        if (mine !== seq) return; // a newer edit is on its way
+        if (!ok) {
+          const msg = (body.definition || body.dataset || [body.detail || "the estimate failed"])[0];
+          show("Rule: " + msg, true);
+          return;
+        }
+        if (body.exact) {
+          show(fmt(body.estimate) + " users, an exact count over all " + fmt(body.population) + " users (dataset v" + body.dataset_version + ")", false);
+        } else {
+          show("≈ " + fmt(body.estimate) + " users (" + fmt(Math.floor(body.low)) + "–" + fmt(Math.ceil(body.high)) +
+            "), from a " + fmt(body.sample) + "-user sample of " + fmt(body.population) + " (95% interval, dataset v" + body.dataset_version + ")", false);
+        }
+      })
+      .catch(() => { if (mine === seq) show("The size estimate is unavailable (network error).", true); });
+  }
+  function estimateSoon() {
+    clearTimeout(timer);
+    timer = setTimeout(estimate, 300);
+  }
+  area.addEventListener("input", estimateSoon);
+  if (dataset) dataset.addEventListener("change", estimateSoon);
+  if (kind) kind.addEventListener("change", estimateSoon);
+  estimateSoon();
 })();

@@ -16,11 +16,22 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ["slug", "name", "role", "created_at"]
+        fields = ["slug", "name", "role", "auto_refresh_segments", "created_at"]
 
     def get_role(self, obj: Workspace) -> str | None:
         roles = self.context.get("roles", {})
         return roles.get(obj.pk)
+
+
+class WorkspaceSettingsSerializer(serializers.Serializer):
+    auto_refresh_segments = serializers.BooleanField(
+        required=False, help_text="refresh the segments after each import that publishes a new "
+                                  "dataset version")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise ValidationError({"auto_refresh_segments": ["This field is required."]})
+        return attrs
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from .. import selectors as ws_selectors
 from ..models import Membership
-from .schema import read_schema
-from .serializers import WorkspaceSerializer
+from ..services import workspace_settings_update
+from .permissions import require_role
+from .schema import ERRORS, read_schema
+from .serializers import WorkspaceSerializer, WorkspaceSettingsSerializer, validated
 
 
 @read_schema(WorkspaceSerializer)
@@ -25,3 +31,15 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
             ctx["roles"] = dict(Membership.objects.filter(user=self.request.user)
                                 .values_list("workspace_id", "role"))
         return ctx
+
+    @extend_schema(request=WorkspaceSettingsSerializer,
+                   responses={200: WorkspaceSettingsSerializer, **ERRORS})
+    @action(detail=True, methods=["get", "patch"], url_path="settings")
+    def workspace_settings(self, request: Request, slug: str | None = None) -> Response:
+        """The workspace's settings; PATCH (admins) changes the ones given."""
+        workspace = self.get_object()
+        if request.method == "PATCH":
+            require_role(request.user, workspace.pk, "manage")
+            values = validated(WorkspaceSettingsSerializer, request)
+            workspace = workspace_settings_update(workspace=workspace, **values)
+        return Response({"auto_refresh_segments": workspace.auto_refresh_segments})

@@ -57,6 +57,9 @@ EXPECTED: dict[tuple[str, str], Op] = {
     # workspaces
     ("/api/v1/workspaces/", "GET"): Op(V, 200, lists="workspace"),
     ("/api/v1/workspaces/{slug}/", "GET"): Op(V, 200, "workspace"),
+    ("/api/v1/workspaces/{slug}/settings/", "GET"): Op(V, 200, "workspace"),
+    ("/api/v1/workspaces/{slug}/settings/", "PATCH"): Op(
+        "manage", 200, "workspace", body=lambda o: {"auto_refresh_segments": True}),
     # datasets
     ("/api/v1/datasets/", "GET"): Op(V, 200, lists="dataset"),
     ("/api/v1/datasets/", "POST"): Op(
@@ -92,6 +95,11 @@ EXPECTED: dict[tuple[str, str], Op] = {
     # a sweep only computes (nothing is stored): every member may
     ("/api/v1/segments/{pk}/sweep/", "POST"): Op(
         V, 200, "segment", body=lambda w: {"path": "all[1]", "thresholds": [1, 2]}),
+    # the live size estimate of a rule being built (the segment form): those who define
+    ("/api/v1/segments/estimate/", "POST"): Op(
+        "define", 200, body=lambda w: {"dataset": w["dataset"].pk,
+                                       "definition": {"attribute": "plan", "op": "eq",
+                                                      "value": "free"}}),
     ("/api/v1/refreshes/", "GET"): Op(V, 200, lists="refresh"),
     ("/api/v1/refreshes/", "POST"): Op("define", 202, body=lambda w: {"dataset": w["dataset"].pk}),
     ("/api/v1/refreshes/{pk}/", "GET"): Op(V, 200, "refresh"),
