@@ -141,8 +141,9 @@ def insights_for(workspace: Workspace) -> list[InsightState]:
 
 
 # ----- after an import: re-read the dataset's insights, as a job ---------------------------------
-def insights_after_import(dataset_id: int) -> None:
-    """Queue the re-read of a dataset's saved insights (from the events import's hook)."""
+def insights_after_import(dataset_id: int, **kwargs: Any) -> None:
+    """Queue the re-read of a dataset's saved insights (a receiver of
+    ``events.signals.import_succeeded``; idempotent per version)."""
     dataset = Dataset.objects.filter(pk=dataset_id).select_related("workspace").first()
     if dataset is None or not SavedInsight.objects.filter(dataset=dataset).exists():
         return
@@ -168,8 +169,7 @@ def insights_refresh(job: Job) -> dict[str, Any]:
 
 def register() -> None:
     """Hook the re-read into import completion (from the app's ``ready()``)."""
-    from events.services import IMPORT_HOOKS
+    from events.signals import import_succeeded
 
-    if insights_after_import not in IMPORT_HOOKS:
-        IMPORT_HOOKS.append(insights_after_import)
+    import_succeeded.connect(insights_after_import, dispatch_uid="behaviour-insights-reread")
 

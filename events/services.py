@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -234,20 +233,6 @@ def import_failed(job: Job) -> None:
                "where": ""})
 
 
-# What runs after each successful import (the dataset's id): e.g. behaviour re-reads the saved
-# insights. Registered by the higher apps from their AppConfig.ready(); each should only queue
-# work (a job). A failing hook is logged and never fails the import.
-IMPORT_HOOKS: list[Callable[[int], None]] = []
-
-
-def _after_import(dataset_id: int) -> None:
-    for hook in list(IMPORT_HOOKS):
-        try:
-            hook(dataset_id)
-        except Exception:  # noqa: BLE001 - the import itself succeeded and is recorded
-            log.exception("import hook %s failed for dataset %s", hook, dataset_id)
-
-
 @job_handler("import")
 def import_run(job: Job) -> dict[str, Any]:
     """Parse, validate, de-duplicate and publish one import; finalize its rows exactly once."""
@@ -345,7 +330,6 @@ def import_run(job: Job) -> dict[str, Any]:
     # this line (subscribers are idempotent per version).
     send_import_succeeded(import_id=record.pk, dataset_id=dataset.pk, version=merge.version)
     job_progress(job, 100, f"imported {merge.rows_added:,} new events")
-    _after_import(dataset.pk)
     return {"import_id": record.pk, "rows_added": merge.rows_added, "version": merge.version}
 
 

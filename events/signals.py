@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 # Sent once an import has published a new dataset version: keyword arguments ``import_id``,
 # ``dataset_id`` and ``version``. Segments subscribes (refresh after each import, a workspace
-# setting).
+# setting), and behaviour (re-read the saved insights). Subscribers only queue jobs.
 import_succeeded = Signal()
 
 

@@ -244,16 +244,15 @@ def test_dashboard_rereads_and_shows_updating_until_done(shop, api, client, tmp_
     insight = insights.insight_save(analysis=analysis, name="Viewers", user=shop["analyst"])
     # A new version with the hook left out: the dashboard itself notices and queues the job;
     # without a worker (commit callbacks not run) it says "updating to v2".
-    from events import services as event_services
+    from events.signals import import_succeeded
 
-    hooks = list(event_services.IMPORT_HOOKS)
-    event_services.IMPORT_HOOKS.clear()
+    import_succeeded.disconnect(dispatch_uid="behaviour-insights-reread")
     try:
         with django_capture_on_commit_callbacks(execute=True):
             import_csv(tmp_path, "v2", make_events(3, range(40, 50), n=50),
                        make_users(range(40, 50)))
     finally:
-        event_services.IMPORT_HOOKS[:] = hooks
+        insights.register()
     client.force_login(shop["analyst"])
     with django_capture_on_commit_callbacks(execute=False) as queued:
         page = client.get("/w/acme/insights/").content.decode()
