@@ -94,3 +94,37 @@ def _no_dns(monkeypatch):  # type: ignore[no-untyped-def]
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+# Fixtures that reach the database (directly or through their own fixtures: ``item.fixturenames``
+# is the whole closure).
+_DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences",
+                "django_db_serialized_rollback", "django_db_setup"}
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    if item.get_closest_marker("django_db") is not None:
+        return True
+    return bool(_DB_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that touch the database.
+
+    ``make test`` runs the suite twice, on SQLite and on PostgreSQL. A test that never touches
+    the database (the pure analytic and optimizer cores, parsers, filters) cannot give another
+    answer on another database, so the PostgreSQL pass leaves it to the SQLite pass (deselected,
+    counted in the summary). ``TEST_ALL_ON_POSTGRES=1`` runs everything anyway."""
+    import os
+
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine or os.environ.get("TEST_ALL_ON_POSTGRES") == "1":
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if _uses_database(item) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
