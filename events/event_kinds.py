@@ -23,6 +23,7 @@ from typing import Any
 ACTIVITY = "activity"
 SYSTEM = "system"
 KINDS = (ACTIVITY, SYSTEM)
+LABEL_NAMES = 4  # names listed in a label before "and N more"
 SYSTEM_WORDS = ("purchase", "payment", "paid", "invoice", "renewal", "renew", "charge",
                 "refund", "subscription", "billing", "experiment_assigned", "assigned",
                 "email", "notification", "push_sent", "webhook", "system")
@@ -76,6 +77,16 @@ def check_overrides(value: Any, names: Iterable[str] | None = None) -> dict[str,
             raise ValueError(f"'{name}' is not an event of this dataset")
         out[str(name)] = str(kind)
     return out
+
+
+def return_label(return_events: Sequence[str], custom: bool) -> str:
+    """"any activity event" for the default set, else the names (the first few)."""
+    if not custom:
+        return "any activity event"
+    names = sorted(return_events)
+    shown = ", ".join(names[:LABEL_NAMES])
+    more = f" and {len(names) - LABEL_NAMES} more" if len(names) > LABEL_NAMES else ""
+    return f"any of: {shown}{more}" if len(names) > 1 else f"{shown or 'no event'}"
 
 
 def describe_return_set(return_events: Sequence[str], kinds: Mapping[str, str]) -> dict[str, Any]:

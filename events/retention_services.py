@@ -16,10 +16,9 @@ from .event_kinds import (
     default_reason,
     describe_return_set,
     event_kinds,
+    return_label,
 )
 from .models import Dataset
-
-LABEL_NAMES = 4  # names listed in a label before "and N more"
 
 
 class RetentionInvalid(FieldError):
@@ -39,16 +38,6 @@ class RetentionSetup:
 
 def _names(dataset: Dataset) -> list[str]:
     return [str(e.get("event")) for e in (dataset.event_catalog or [])]
-
-
-def return_label(return_events: Sequence[str], custom: bool) -> str:
-    """"any activity event" for the default set, else the names (the first few)."""
-    if not custom:
-        return "any activity event"
-    names = sorted(return_events)
-    shown = ", ".join(names[:LABEL_NAMES])
-    more = f" and {len(names) - LABEL_NAMES} more" if len(names) > LABEL_NAMES else ""
-    return f"any of: {shown}{more}" if len(names) > 1 else f"{shown or 'no event'}"
 
 
 def retention_setup(dataset: Dataset) -> RetentionSetup:
