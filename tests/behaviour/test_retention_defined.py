@@ -67,9 +67,9 @@ def reference(events: pd.DataFrame, users: pd.DataFrame, as_of: datetime, *, sta
         row = rows.setdefault(cohort, [0, [[0, 0] for _ in range(periods)]])
         row[0] += 1
         for k in range(periods):
-            if period_kind == "rolling":
-                if anchor + timedelta(days=(k + w) * period_days) > as_of:
-                    continue
+            if period_kind == "rolling" and \
+                    anchor + timedelta(days=(k + w) * period_days) > as_of:
+                continue  # the cell's window has not passed
             row[1][k][1] += 1
             if return_on == "on":
                 hit = k in ks
