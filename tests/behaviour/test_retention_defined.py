@@ -32,8 +32,10 @@ def calendar_index(t: datetime, period: str) -> int:
 
 
 def reference(events: pd.DataFrame, users: pd.DataFrame, as_of: datetime, *, start_event,
-              returns, period_kind, period_days, period, return_on, within, periods):
-    """{cohort: (size, [(retained or None, eligible)] per period)} by loops (recurring mode)."""
+              returns, period_kind, period_days, period, return_on, within, periods,
+              mode="recurring"):
+    """{cohort: (size, [(retained, eligible)] per period)} by loops. First-time mode: only
+    the first return period from 1 on counts, and period 0 holds everyone eligible."""
     by_user: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for uid, name, ts in zip(events["user_id"], events["event"], events["timestamp"],
                              strict=True):
@@ -71,7 +73,13 @@ def reference(events: pd.DataFrame, users: pd.DataFrame, as_of: datetime, *, sta
                     anchor + timedelta(days=(k + w) * period_days) > as_of:
                 continue  # the cell's window has not passed
             row[1][k][1] += 1
-            if return_on == "on":
+            if mode == "first_time":
+                later = [x for x in ks if x >= 1]
+                first = min(later) if later else None
+                hit = k == 0 or (first is not None and (
+                    first == k if return_on == "on" else first >= k
+                    if return_on == "on_or_after" else k <= first < k + w))
+            elif return_on == "on":
                 hit = k in ks
             elif return_on == "on_or_after":
                 hit = any(x >= k for x in ks)
@@ -101,6 +109,12 @@ CASES = [
      "max_periods": 10, "return_events": ["report_created", "session_start"]},
     {"period_kind": "calendar", "period": "month", "return_on": "on", "max_periods": 5,
      "start_event": "purchase"},
+    {"period_kind": "rolling", "period_days": 1, "return_on": "within", "within": 3,
+     "max_periods": 20, "mode": "first_time", "return_events": ["report_created"]},
+    {"period_kind": "rolling", "period_days": 7, "return_on": "on_or_after", "max_periods": 6,
+     "mode": "first_time"},
+    {"period_kind": "calendar", "period": "week", "return_on": "within", "within": 3,
+     "max_periods": 8, "mode": "first_time", "return_events": ["feature_used"]},
 ]
 
 
@@ -110,9 +124,10 @@ def test_retention_equals_a_plain_loop(case):
     ue = build_user_events([events], users)
     as_of_us = int(ue.time.max()) + 1 - 4 * 86_400_000_000
     as_of = EPOCH + timedelta(microseconds=as_of_us)
-    kw = {"period": "week", "within": 1, "period_days": 7, **case}
+    kw = {"period": "week", "within": 1, "period_days": 7, "mode": "recurring", **case}
     table = cohorts.retention(
-        ue, as_of_us=as_of_us, cohort_by="first_event" if kw.get("start_event") else "signup",
+        ue, as_of_us=as_of_us, mode=kw["mode"],
+        cohort_by="first_event" if kw.get("start_event") else "signup",
         cohort_event=kw.get("start_event"), return_events=kw.get("return_events"),
         period=kw["period"], return_on=kw["return_on"], max_periods=kw["max_periods"],
         period_kind=kw["period_kind"], period_days=kw["period_days"], within=kw["within"],
@@ -122,7 +137,7 @@ def test_retention_equals_a_plain_loop(case):
                          else set(kw["return_events"]), period_kind=kw["period_kind"],
                          period_days=kw["period_days"], period=kw["period"],
                          return_on=kw["return_on"], within=kw["within"],
-                         periods=kw["max_periods"])
+                         periods=kw["max_periods"], mode=kw["mode"])
     assert [r["cohort"] for r in table["rows"]] == sorted(expected)
     rolling = kw["period_kind"] == "rolling"
     checked = 0
