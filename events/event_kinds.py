@@ -89,16 +89,23 @@ def return_label(return_events: Sequence[str], custom: bool) -> str:
     return f"any of: {shown}{more}" if len(names) > 1 else f"{shown or 'no event'}"
 
 
-def describe_return_set(return_events: Sequence[str], kinds: Mapping[str, str]) -> dict[str, Any]:
-    """What a retention definition counts and leaves out, for provenance: the return events,
-    the excluded ones with their kind, and one sentence."""
+def describe_return_set(return_events: Sequence[str], kinds: Mapping[str, str],
+                        shown: int = 12, kept: int = 200) -> dict[str, Any]:
+    """What a retention definition counts and leaves out, for provenance: the return events
+    and the excluded ones (the first ``kept`` of each, with their counts) and one sentence
+    naming the first ``shown`` of each."""
     chosen = sorted(set(return_events))
     excluded = sorted(n for n in kinds if n not in set(chosen))
-    parts = [f"{n} ({'billing/system' if kinds.get(n) == SYSTEM else 'not chosen'})"
-             for n in excluded]
-    text = f"returned with: {', '.join(chosen) or 'no event'}"
-    text += f"; excluded: {', '.join(parts)}" if parts else "; excluded: none"
-    return {"return_events": chosen, "excluded": excluded, "text": text}
+
+    def listed(names: list[str], word: Any) -> str:
+        text = ", ".join(word(n) for n in names[:shown])
+        return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+    text = f"returned with: {listed(chosen, str) or 'no event'}"
+    reason = lambda n: f"{n} ({'billing/system' if kinds.get(n) == SYSTEM else 'not chosen'})"  # noqa: E731
+    text += f"; excluded: {listed(excluded, reason)}" if excluded else "; excluded: none"
+    return {"return_events": chosen[:kept], "return_count": len(chosen),
+            "excluded": excluded[:kept], "excluded_count": len(excluded), "text": text}
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ def dataset_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "form": ImportForm(),
         "max_upload": settings.MAX_UPLOAD_BYTES,
         "retention": retention_services.retention_setup(dataset),
-        "all_events": [str(e.get("event")) for e in (dataset.event_catalog or [])],
+        # Every name as a choice only when there are few; else the names are typed.
+        "all_events": [str(e.get("event")) for e in (dataset.event_catalog or [])]
+        if len(dataset.event_catalog or []) <= CATALOG_PAGE else [],
         "can_define": membership.can("define"),
     }
     return render(request, "events/dataset.html", context)
@@ -80,7 +82,10 @@ def dataset_retention(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             retention_services.dataset_retention_update(dataset=dataset, event_kinds=kinds)
             messages.success(request, "Saved the event kinds.")
         else:
-            returns = post.getlist("return_events") if post.get("return_set") == "chosen" else []
+            typed = [n.strip() for n in post.get("return_events_text", "").split(",")
+                     if n.strip()]
+            returns = (post.getlist("return_events") or typed) \
+                if post.get("return_set") == "chosen" else []
             if post.get("return_set") == "chosen" and not returns:
                 raise retention_services.RetentionInvalid(
                     "retention_return_events", "choose at least one return event")

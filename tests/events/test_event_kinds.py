@@ -194,3 +194,26 @@ def test_behaviour_retention_params_default_and_bad_ones_name_the_field(demo, ap
     assert "purchase" not in params["return_events"]
     assert "session_start" in params["return_events"]
     assert params["period_kind"] == "calendar" and params["start_event"] == "signup"
+
+
+@pytest.mark.django_db
+def test_a_large_catalog_types_the_names_instead_of_listing_them(team, client):
+    catalog = [{"event": f"name_{i:03d}", "count": 1, "users": 1,
+                "weekly": {"weeks": [], "counts": []}} for i in range(60)]
+    catalog.append({"event": "invoice_sent", "count": 1, "users": 1,
+                    "weekly": {"weeks": [], "counts": []}})
+    dataset = Dataset.objects.create(workspace=team["acme"], name="wide", version=1,
+                                     event_catalog=catalog)
+    client.force_login(team["analyst"])
+    page = client.get(f"/w/acme/datasets/{dataset.pk}/").content.decode()
+    assert 'name="return_events_text"' in page and 'value="name_059"' not in page
+    assert "60 return events (any activity event), 1 excluded" in page
+    url = f"/w/acme/datasets/{dataset.pk}/retention/"
+    client.post(url, {"part": "definition", "start_event": "name_003", "return_set": "chosen",
+                      "return_events_text": "name_001, name_059"})
+    dataset.refresh_from_db()
+    assert dataset.retention_start_event == "name_003"
+    assert dataset.retention_return_events == ["name_001", "name_059"]
+    r = client.post(url, {"part": "definition", "return_set": "chosen",
+                          "return_events_text": "name_001, nope"}, follow=True)
+    assert "retention_return_events[1]: &#x27;nope&#x27; is not an event" in r.content.decode()
