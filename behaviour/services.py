@@ -19,6 +19,7 @@ import pandas as pd
 from django.db import transaction
 
 from behaviour.models import AnalysisKind, BehaviourAnalysis
+from behaviour.retention_params import clean_retention, retention_kwargs
 from events.errors import FieldError
 from events.models import Dataset
 from events.services import load_user_events
@@ -164,11 +165,7 @@ def clean_params(dataset: Dataset, kind: str, params: dict[str, Any]) -> dict[st
         out["steps"] = int(_number(params, "steps", 3, 1, 5))
         out["top"] = int(_number(params, "top", 20, 1, 200))
     elif kind == AnalysisKind.RETENTION:
-        out["cohort_by"] = _choice(params, "cohort_by", ("signup", "first_event"))
-        out["period"] = _choice(params, "period", ("week", "month"))
-        out["mode"] = _choice(params, "mode", ("recurring", "first_time"))
-        out["return_on"] = _choice(params, "return_on", ("on", "on_or_after"))
-        out["max_periods"] = int(_number(params, "max_periods", 12, 1, 104))
+        out.update(clean_retention(dataset, params, names, AnalysisInvalid))
     else:
         out["outcome_event"] = _event(params, "outcome_event", names, True)
         out["outcome_days"] = _number(params, "outcome_days", 60, 1, 3650)
@@ -279,10 +276,8 @@ def compute(kind: str, p: dict[str, Any], ue: Any, as_of: int, users: np.ndarray
                            end_event=p["end_event"], steps=p["steps"], top=p["top"],
                            outcome_event=p["outcome_event"], users=users).to_dict()
     if kind == AnalysisKind.RETENTION:
-        table = cohorts.retention(ue, as_of_us=as_of, cohort_by=p["cohort_by"],
-                                  period=p["period"], mode=p["mode"], return_on=p["return_on"],
-                                  users=users, max_periods=p["max_periods"])
-        return table.to_dict()
+        return cohorts.retention(ue, as_of_us=as_of, users=users,
+                                 **retention_kwargs(p)).to_dict()
     grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
     outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
     return signals.discover(ue, as_of_us=as_of, outcome=outcome, candidates=grid,

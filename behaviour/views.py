@@ -44,7 +44,12 @@ def _params(post: Any, kind: str) -> dict[str, Any]:
         p.update(cohort_by=post.get("cohort_by") or "signup", period=post.get("period") or "week",
                  mode=post.get("retention_mode") or "recurring",
                  return_on=post.get("return_on") or "on",
-                 max_periods=post.get("max_periods") or 12)
+                 max_periods=post.get("max_periods") or 12,
+                 start_event=post.get("retention_start") or None,
+                 return_events=post.getlist("return_events") or None,
+                 period_kind=post.get("period_kind") or "calendar",
+                 period_days=post.get("period_days") or 7,
+                 within=post.get("within") or None)
     else:
         p.update(outcome_event=post.get("outcome_event") or None,
                  outcome_days=post.get("outcome_days") or 60)

@@ -41,7 +41,8 @@ def _no_collection() -> Iterator[None]:
 
 def event_catalog(partitions: Iterable[pd.DataFrame | pa.Table]) -> list[dict[str, Any]]:
     """Per event name: count, distinct users, first/last seen, weekly counts of the last
-    TREND_WEEKS weeks of data (weeks start on Mondays), property keys (sampled); most frequent
+    TREND_WEEKS weeks of data (weeks start on Mondays), property keys (sampled), rows carrying
+    revenue (``revenue_events``, when there is a revenue column); most frequent
     first, equal counts by name.
 
     Group-bys over each partition (Arrow tables or the store's frames, with ``user_id``,
@@ -72,9 +73,10 @@ def _event_catalog(partitions: Iterable[pd.DataFrame | pa.Table]) -> list[dict[s
         code = known[local]
         stamps = _micros(table.column("timestamp"))
         codes = pa.array(code)
-        stats.append(pa.table({"code": codes, "t": stamps, "user": table.column("user_id")})
+        stats.append(pa.table({"code": codes, "t": stamps, "user": table.column("user_id"),
+                               "paid": pa.array(_paid(table))})
                      .group_by("code").aggregate([([], "count_all"), ("t", "min"), ("t", "max"),
-                                                  ("user", "count_distinct")]))
+                                                  ("user", "count_distinct"), ("paid", "sum")]))
         week = np.floor_divide(stamps - _MONDAY, _US_PER_WEEK)
         weekly.append(pa.table({"code": codes, "week": pa.array(week)})
                       .group_by(["code", "week"]).aggregate([([], "count_all")]))
@@ -83,13 +85,16 @@ def _event_catalog(partitions: Iterable[pd.DataFrame | pa.Table]) -> list[dict[s
     if not stats:
         return []
     totals = pa.concat_tables(stats).group_by("code").aggregate([
-        ("count_all", "sum"), ("t_min", "min"), ("t_max", "max"), ("user_count_distinct", "sum")])
+        ("count_all", "sum"), ("t_min", "min"), ("t_max", "max"), ("user_count_distinct", "sum"),
+        ("paid_sum", "sum")])
     code = totals.column("code").to_numpy()
     n = len(names)
     count = np.zeros(n, np.int64)
     users = np.zeros(n, np.int64)
     first = np.zeros(n, np.int64)
     last = np.zeros(n, np.int64)
+    paid = np.zeros(n, np.int64)
+    paid[code] = totals.column("paid_sum_sum").to_numpy()
     count[code] = totals.column("count_all_sum").to_numpy()
     users[code] = totals.column("user_count_distinct_sum").to_numpy()
     first[code] = totals.column("t_min_min").to_numpy()
@@ -109,12 +114,21 @@ def _event_catalog(partitions: Iterable[pd.DataFrame | pa.Table]) -> list[dict[s
     order = np.lexsort((pc.array_sort_indices(names).to_numpy().argsort(), -count))
     return [
         {"event": name, "count": c, "users": u, "first_seen": f, "last_seen": la,
-         "weekly": {"weeks": span, "counts": w}, "property_keys": k}
-        for name, c, u, f, la, w, k in zip(
+         "weekly": {"weeks": span, "counts": w}, "property_keys": k, "revenue_events": r}
+        for name, c, u, f, la, w, k, r in zip(
             text[order].tolist(), count[order].tolist(), users[order].tolist(),
             _iso(first[order]), _iso(last[order]), trend[order].tolist(),
-            [keys.get(int(i), []) for i in order], strict=True)
+            [keys.get(int(i), []) for i in order], paid[order].tolist(), strict=True)
     ]
+
+
+def _paid(table: pa.Table) -> np.ndarray:
+    """1 where the row carries revenue (nonzero, not missing), else 0; zeros without a
+    revenue column."""
+    if "revenue" not in table.column_names:
+        return np.zeros(table.num_rows, np.int64)
+    values = np.asarray(table.column("revenue").to_numpy(), dtype=np.float64)
+    return (np.nan_to_num(values) != 0).astype(np.int64)
 
 
 def _dictionary_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:

@@ -25,6 +25,16 @@ class Dataset(models.Model):
     outcome_event = models.CharField(max_length=200, blank=True,
                                      help_text="the event counted as conversion (e.g. upgrade)")
     event_catalog = models.JSONField(default=list, blank=True)
+    event_kinds = models.JSONField(
+        default=dict, blank=True,
+        help_text="per event name, 'activity' or 'system' where it overrides the default "
+                  "(system: billing and server events, never a return visit)")
+    retention_start_event = models.CharField(
+        max_length=200, blank=True,
+        help_text="the event that starts a user's retention clock (empty: signup)")
+    retention_return_events = models.JSONField(
+        default=list, blank=True,
+        help_text="the events that count as a return (empty: every activity event)")
     attribute_catalog = models.JSONField(default=list, blank=True)
     id_mode = models.CharField(
         max_length=16, choices=IdMode.choices, default=IdMode.UNSET, blank=True,

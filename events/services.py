@@ -303,7 +303,7 @@ def import_run(job: Job) -> dict[str, Any]:
     fault_point("import-after-publish")
     job_progress(job, 80, "building the event catalog")
     events_catalog = event_catalog(store.iter_partition_tables(
-        dataset.store_key, columns=["user_id", "event", "timestamp", "properties"]))
+        dataset.store_key, columns=["user_id", "event", "timestamp", "properties", "revenue"]))
     users_catalog = attribute_catalog(store.read_users(dataset.store_key))
     rows_read = (parsed_events.rows_read if parsed_events else 0)
     rows_kept = len(parsed_events.frame) - merge.duplicates_in_file - merge.duplicates_of_stored \

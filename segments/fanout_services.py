@@ -20,8 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from events.event_kinds import RetentionDefinition
 from events.frame import build_user_events
 from events.models import Dataset
+from events.retention_services import retention_setup
 from events.services import get_store
 from jobs.fanout import FanoutKind, fanout_start, register_fanout
 from jobs.models import Job
@@ -56,9 +58,11 @@ def refresh_fanout_start(job: Job, dataset: Dataset, segments: list[Segment]) ->
     as_of = high + 1 if high is not None else 0
     split = refresh_split(as_of, low)
     specs = refresh_specs(segments)
+    setup = retention_setup(dataset)
     plan = {
         "dataset": dataset.pk, "store_key": dataset.store_key, "version": version.number,
         "as_of": as_of, "split": split, "outcome_event": dataset.outcome_event or None,
+        "retention": setup.definition.to_dict(), "retention_provenance": setup.provenance,
         "specs": [asdict(s) | {"definition": dict(s.definition)} for s in specs], "pass": 1,
     }
     return fanout_start(job, plan, partitions=version.partitions,
@@ -110,7 +114,7 @@ def refresh_partition(plan: dict[str, Any], part: int) -> bytes:
     partial, members = segments_map(
         data, _specs(plan), as_of=plan["as_of"], split=plan["split"],
         broadcast=plan["broadcast"], part=part, partitions=int(plan["partitions"]),
-        outcome_event=plan["outcome_event"])
+        outcome_event=plan["outcome_event"], retention=plan_retention(plan))
     return _bundle(partial_bytes(partial), _members_table(members))
 
 
@@ -148,7 +152,20 @@ def refresh_merge(job: Job, plan: dict[str, Any],
 
     job_progress(job, 90, "storing snapshots")
     return refresh_store(job, dataset, segments, result, users=broadcast["users"],
-                         events=broadcast["events"], member_tables=member_tables)
+                         events=broadcast["events"], member_tables=member_tables,
+                         retention=plan.get("retention_provenance"))
+
+
+def plan_retention(plan: dict[str, Any]) -> RetentionDefinition | None:
+    """The retention definition a plan carries (None: a plan from before definitions)."""
+    value = plan.get("retention")
+    if not value:
+        return None
+    start = value.get("start_event")
+    returns = value.get("return_events")
+    return RetentionDefinition(start_event=None if start in (None, "", "signup") else start,
+                               return_events=None if returns is None else tuple(returns),
+                               label=value.get("label", "any event"))
 
 
 def register() -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from events.models import Dataset
+from events.retention_services import retention_setup
 from events.services import get_store, load_user_events
 from jobs.fanout import fanout_enabled
 from jobs.faults import fault_point
@@ -166,10 +167,12 @@ def refresh_run(job: Job) -> dict[str, Any]:
     as_of = int(data.time.max()) + 1 if data.n_events else 0
     specs = refresh_specs(segments)
     job_progress(job, 25, f"computing {len(specs)} segments on {data.n_users:,} users")
-    result = run_refresh(data, specs, as_of=as_of, outcome_event=dataset.outcome_event or None)
+    setup = retention_setup(dataset)
+    result = run_refresh(data, specs, as_of=as_of, outcome_event=dataset.outcome_event or None,
+                         retention=setup.definition)
     job_progress(job, 80, "storing snapshots")
     return refresh_store(job, dataset, segments, result, users=data.n_users,
-                         events=data.n_events)
+                         events=data.n_events, retention=setup.provenance)
 
 
 def refresh_segments(dataset: Dataset) -> list[Segment]:
@@ -184,8 +187,13 @@ def refresh_specs(segments: list[Segment]) -> list[SegmentSpec]:
 def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: Any, *,
                   users: int, events: int,
                   member_tables: Callable[[], Iterable[pa.Table]] | None = None,
+                  retention: dict[str, Any] | None = None,
                   ) -> dict[str, Any]:
     """Store a refresh's result: the Refresh, membership file, snapshots with drift.
+
+    ``retention``: the retention definition the D1/D7/D30 signals used (start event, return
+    events, what was excluded), kept in the refresh's summary and each snapshot's retention
+    (``definition``) as their provenance.
 
     ``member_tables``: the members as (segment_id, user_id) tables, one per partition (a
     fan-out), streamed into the membership file instead of ``result``'s member lists."""
@@ -198,7 +206,8 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
             workspace=dataset.workspace, dataset=dataset, job=job,
             dataset_version=dataset.version, as_of=as_of_dt, baseline=result.baseline,
             summary={"users": users, "events": events, "clv_fit": result.clv_fit,
-                     "errors": {r.key: r.error for r in result.segments if r.error}},
+                     "errors": {r.key: r.error for r in result.segments if r.error},
+                     **({"retention": retention} if retention else {})},
         )
         path = _members_path(refresh)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +250,8 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
                 workspace=dataset.workspace, segment=segment, refresh=refresh,
                 dataset_version=dataset.version, size=res.size, share=res.share,
                 hidden=res.size < min_size, signals=res.signals, holdout=res.holdout,
-                retention=res.retention, drift=drift, warnings=warnings,
+                retention={**res.retention, "definition": retention} if retention
+                else res.retention, drift=drift, warnings=warnings,
             )
         changes = rank_changes(
             {k: v for k, v in previous_values.items() if v is not None},

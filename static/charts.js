@@ -378,11 +378,20 @@
         y.unshift("average (size-weighted)");
         z.unshift(r.average.map((v, k) => (k === 0 ? null : v)));
       }
-      Plotly.newPlot(h, [{ type: "heatmap", x: r.periods.map((p) => String(p)), y, z, colorscale: "Blues", reversescale: true, zmin: 0,
-        hovertemplate: "%{y}, " + r.period + " %{x}: %{z:.1%}<extra></extra>", colorbar: { title: { text: "returned" }, tickformat: ".0%" } }],
-        { font, height: Math.max(320, 60 + 18 * rows.length), margin: { l: 170, r: 20, t: 20, b: 60 },
-          xaxis: { title: { text: r.period + "s since the cohort's start (0 = the cohort itself, blank)" }, type: "category" },
-          yaxis: { autorange: "reversed", automargin: true } }, config);
+      // Columns say what they count ("day 7", "days 7–13", "week 2+"); older results have none.
+      const x = r.labels && r.labels.length ? r.labels : r.periods.map((p) => r.period + " " + p);
+      const rolling = r.period_kind === "rolling";
+      const text = z.map((row) => row.map((v) => (v == null ? "" : (v * 100).toFixed(1) + "%")));
+      const xTitle = rolling
+        ? (r.period_days === 1 ? "days" : r.period_days + "-day periods") + " since each user's " + (r.start_event || "start") + " (0 blank: it holds the start)"
+        : "calendar " + r.period + "s since the cohort's " + r.period + " (0 = the cohort itself, blank)";
+      Plotly.newPlot(h, [{ type: "heatmap", x, y, z, text, texttemplate: "%{text}", textfont: { size: 10 },
+        colorscale: "Blues", reversescale: true, zmin: 0,
+        hovertemplate: "%{y}, %{x}: %{z:.1%}<extra></extra>", colorbar: { title: { text: "returned (share)" }, tickformat: ".0%" } }],
+        { font, height: Math.max(320, 60 + 22 * y.length), margin: { l: 170, r: 20, t: 40, b: 80 },
+          title: { text: r.definition ? r.definition.split(" (")[0] : "", font: { size: 13 } },
+          xaxis: { title: { text: xTitle }, type: "category" },
+          yaxis: { title: { text: (rolling ? "cohort (users starting that " : "cohort (") + r.period + ")" }, autorange: "reversed", automargin: true } }, config);
     }
   });
 })();

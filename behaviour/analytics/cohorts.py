@@ -19,6 +19,16 @@ Semantics:
 * A cell is **observed** when its period has started by ``as_of`` (shares are NaN otherwise)
   and **complete** when its last microsecond is ``<= as_of``. The average row weights cohorts
   by size over complete cells only (sum retained / sum of cohort sizes).
+* ``return_on="within"`` with ``within = W``: period k counts the user when they have a return
+  event in periods ``k .. k+W-1`` ("within [k, k+W)"); first-time mode: when their first
+  return period is one of those. Complete when period ``k+W-1`` has ended.
+
+**Rolling periods** (``period_kind="rolling"``, ``period_days = N``): period k of a user is
+``[anchor + k*N days, anchor + (k+1)*N days)``, so ``N = 1`` gives "on day k". Cohort rows
+still group users by the calendar ``period`` of their anchor. A user is **eligible** for
+period k once the cell's whole window has passed: ``anchor + (k+W)*N days <= as_of`` (W = 1
+unless ``within``); a cell's share is retained-and-eligible / eligible users (NaN with none),
+and the average row pools cohorts over their eligible users (sum retained / sum eligible).
 """
 
 from __future__ import annotations
@@ -54,6 +64,51 @@ def period_start(index: np.ndarray, period: str) -> np.ndarray:
     return idx.astype("datetime64[M]").astype("datetime64[us]").astype(np.int64)
 
 
+RETURN_ON = ("on", "on_or_after", "within")
+PERIOD_KINDS = ("calendar", "rolling")
+
+
+def period_labels(n_periods: int, *, period_kind: str, period: str, period_days: int,
+                  return_on: str, within: int) -> list[str]:
+    """What each column counts, in words: "day 3", "days 7–13", "week 2", "day 7+",
+    "days 7–13 (within [7, 14))"."""
+    out = []
+    for k in range(n_periods):
+        if period_kind == "rolling" and period_days == 1:
+            unit = f"day {k}"
+        elif period_kind == "rolling":
+            unit = f"days {k * period_days}–{(k + 1) * period_days - 1}"
+        else:
+            unit = f"{period} {k}"
+        if return_on == "on_or_after":
+            unit += "+"
+        elif return_on == "within" and within > 1:
+            if period_kind == "rolling":
+                unit = f"[{k * period_days}, {(k + within) * period_days}) d"
+            else:
+                unit = f"{period}s {k}–{k + within - 1}"
+        out.append(unit)
+    return out
+
+
+def definition_text(*, period_kind: str, period: str, period_days: int, return_on: str,
+                    within: int, mode: str, start: str, returns: str) -> str:
+    """One sentence saying what the table counts."""
+    if period_kind == "rolling":
+        size = "day" if period_days == 1 else f"{period_days}-day period"
+        periods = f"rolling {period_days}-day periods from each user's {start}"
+    else:
+        size = f"calendar {period}"
+        periods = f"calendar {period}s (UTC) from the {period} of each user's {start}"
+    variant = {"on": f"on {size} N" if period_days == 1 and period_kind == "rolling"
+               else f"in {size} N",
+               "on_or_after": f"on or after {size} N",
+               "within": f"within [N, N+{within}) {size}s"}[return_on]
+    first = "for the first time " if mode == "first_time" else ""
+    return (f"Share of users who returned {first}{variant} ({periods}; a return is "
+            f"{returns}).")
+
+
 @dataclass(frozen=True)
 class RetentionTable:
     cohort_by: str
@@ -69,6 +124,13 @@ class RetentionTable:
     complete: np.ndarray = field(repr=False, compare=False)  # period ended by as_of
     average: tuple[float | None, ...] = ()  # size-weighted over complete cells
     average_users: tuple[int, ...] = ()  # denominator of each average (cohort users)
+    period_kind: str = "calendar"
+    period_days: int = 0
+    within: int = 1
+    eligible: np.ndarray | None = field(default=None, repr=False, compare=False)  # rolling
+    start_event: str = "signup"
+    return_events: tuple[str, ...] | None = None
+    return_label: str = "any event"
 
     @property
     def n_periods(self) -> int:
@@ -82,17 +144,33 @@ class RetentionTable:
 
     def to_dict(self) -> dict[str, Any]:
         observed = ~np.isnan(self.shares)
+        eligible = self.eligible if self.eligible is not None else \
+            np.broadcast_to(np.asarray(self.sizes, np.int64)[:, None], self.counts.shape)
+        start = self.start_event if self.cohort_by == "signup" or self.start_event != "signup" \
+            else "first event"
         return {
             "cohort_by": self.cohort_by, "period": self.period, "mode": self.mode,
             "return_on": self.return_on, "as_of_us": int(self.as_of_us),
+            "period_kind": self.period_kind, "period_days": int(self.period_days),
+            "within": int(self.within), "start_event": start,
+            "return_events": None if self.return_events is None else list(self.return_events),
+            "return_label": self.return_label,
+            "labels": period_labels(self.n_periods, period_kind=self.period_kind,
+                                    period=self.period, period_days=self.period_days,
+                                    return_on=self.return_on, within=self.within),
+            "definition": definition_text(
+                period_kind=self.period_kind, period=self.period, period_days=self.period_days,
+                return_on=self.return_on, within=self.within, mode=self.mode, start=start,
+                returns=self.return_label),
             "periods": list(range(self.n_periods)),
             "rows": [{"cohort": c, "start_us": int(s), "size": int(n),
                       "counts": [int(v) if o else None for v, o in zip(cnt, obs, strict=True)],
                       "shares": [finite_or_none(v) for v in share],
-                      "complete": [bool(v) for v in comp]}
-                     for c, s, n, cnt, obs, share, comp in zip(
+                      "complete": [bool(v) for v in comp],
+                      "eligible": [int(v) for v in elig]}
+                     for c, s, n, cnt, obs, share, comp, elig in zip(
                          self.cohorts, self.cohort_starts_us, self.sizes, self.counts, observed,
-                         self.shares, self.complete, strict=True)],
+                         self.shares, self.complete, eligible, strict=True)],
             "average": list(self.average), "average_users": list(self.average_users),
         }
 
@@ -164,12 +242,19 @@ def retention(
     max_periods: int | None = None,
     cohorts_from_us: int | None = None,
     cohorts_to_us: int | None = None,
+    period_kind: str = "calendar",
+    period_days: int = 7,
+    within: int = 1,
+    return_label: str | None = None,
 ) -> RetentionTable:
     """Cohort x period retention matrix; see the module docstring for the semantics."""
-    options = RetentionOptions(as_of_us=as_of_us, cohort_by=cohort_by, period=period,
-                               mode=mode, return_on=return_on, max_periods=max_periods)
-    part = retention_partial(ue, options, users=users, return_events=return_events,
-                             cohort_event=cohort_event, cohorts_from_us=cohorts_from_us,
+    options = RetentionOptions(
+        as_of_us=as_of_us, cohort_by=cohort_by, period=period, mode=mode, return_on=return_on,
+        max_periods=max_periods, period_kind=period_kind, period_days=period_days,
+        within=within, cohort_event=cohort_event,
+        return_events=None if return_events is None else tuple(return_events),
+        return_label=return_label)
+    part = retention_partial(ue, options, users=users, cohorts_from_us=cohorts_from_us,
                              cohorts_to_us=cohorts_to_us)
     return retention_from_partials([part], options)
 
@@ -184,17 +269,34 @@ class RetentionOptions:
     mode: str = "recurring"
     return_on: str = "on"
     max_periods: int | None = None
+    period_kind: str = "calendar"
+    period_days: int = 7
+    within: int = 1
+    cohort_event: str | None = None
+    return_events: tuple[str, ...] | None = None
+    return_label: str | None = None
+
+    @property
+    def window(self) -> int:
+        """Periods a cell spans: ``within`` for "within", else 1."""
+        return int(self.within) if self.return_on == "within" else 1
+
+    @property
+    def rolling_us(self) -> int:
+        return int(self.period_days) * US_PER_DAY
 
 
 @dataclass
 class RetentionPartial:
     """Cohort sizes and retained counts of some users (one user-hash partition): cohort row i
     is the absolute period ``lo_period + i``; counts are (cohorts, periods). Sums of these
-    over disjoint users are the counts of all of them."""
+    over disjoint users are the counts of all of them. ``eligible`` (rolling periods only):
+    users per cell whose window has passed, (cohorts, periods)."""
 
     lo_period: int
     size: np.ndarray
     counts: np.ndarray
+    eligible: np.ndarray | None = None
 
 
 def retention_partial(
@@ -207,17 +309,28 @@ def retention_partial(
     cohorts_from_us: int | None = None,
     cohorts_to_us: int | None = None,
 ) -> RetentionPartial | None:
-    """The counts of ``retention`` for the users of ``ue`` (None: no user is in a cohort)."""
+    """The counts of ``retention`` for the users of ``ue`` (None: no user is in a cohort).
+    ``return_events`` / ``cohort_event`` default to the options' own."""
     as_of_us, cohort_by, period = options.as_of_us, options.cohort_by, options.period
     mode, return_on, max_periods = options.mode, options.return_on, options.max_periods
+    if return_events is None:
+        return_events = options.return_events
+    if cohort_event is None:
+        cohort_event = options.cohort_event
     if cohort_by not in {"signup", "first_event"}:
         raise ValueError("cohort_by must be 'signup' or 'first_event'")
     if mode not in {"recurring", "first_time"}:
         raise ValueError("mode must be 'recurring' or 'first_time'")
-    if return_on not in {"on", "on_or_after"}:
-        raise ValueError("return_on must be 'on' or 'on_or_after'")
+    if return_on not in RETURN_ON:
+        raise ValueError("return_on must be 'on', 'on_or_after' or 'within'")
     if period not in {"week", "month"}:
         raise ValueError("period must be 'week' or 'month'")
+    if options.period_kind not in PERIOD_KINDS:
+        raise ValueError("period_kind must be 'calendar' or 'rolling'")
+    if options.period_kind == "rolling" and int(options.period_days) < 1:
+        raise ValueError("period_days must be at least 1")
+    if int(options.within) < 1:
+        raise ValueError("within must be at least 1")
     n = ue.n_users
     big = np.iinfo(np.int64).max
     time, user = ue.time, ue.user
@@ -253,6 +366,9 @@ def retention_partial(
     n_periods = int(max_periods) if max_periods else last_period - lo_period + 1
     n_cohorts = hi_period - lo_period + 1
     cohort = np.where(member, cp - lo_period, -1)
+    if options.period_kind == "rolling" or return_on == "within":
+        return _interval_partial(ue, options, member, anchor_m, cohort, lo_period, n_cohorts,
+                                 return_events)
 
     # Return events of members: anchor <= time <= as_of, k = period(event) - period(anchor).
     per_user = np.diff(ue.starts)
@@ -296,36 +412,128 @@ def retention_partial(
                             counts=counts)
 
 
+def _interval_partial(ue: UserEvents, options: RetentionOptions, member: np.ndarray,
+                      anchor: np.ndarray, cohort: np.ndarray, lo_period: int, n_cohorts: int,
+                      return_events: Sequence[str] | None) -> RetentionPartial:
+    """Rolling periods, and calendar "within" windows: each user's returns become disjoint
+    intervals of the cells they count in, added per cohort with a difference array."""
+    as_of_us, period, mode = options.as_of_us, options.period, options.mode
+    rolling = options.period_kind == "rolling"
+    length = options.rolling_us
+    w = options.window
+    big = np.iinfo(np.int64).max
+    per_user = np.diff(ue.starts)
+    sel = ue.time >= np.repeat(np.where(member, anchor, big), per_user)
+    sel &= ue.time <= as_of_us
+    lut = _codes(ue, return_events)
+    if lut is not None:
+        sel &= lut[ue.event]
+    pos = np.flatnonzero(sel)
+    del sel
+    u = ue.user[pos].astype(np.int64)
+    if rolling:
+        k = np.floor_divide(ue.time[pos] - anchor[u], length)
+        first_anchor = int(anchor[member].min())
+        span = (as_of_us - first_anchor) // length + 1
+    else:
+        cp = period_index(anchor, period)
+        k = period_index(ue.time[pos], period) - cp[u]
+        span = int(period_index(np.array([as_of_us]), period)[0]) - lo_period + 1
+    n_periods = int(options.max_periods) if options.max_periods else int(span)
+    # Distinct (user, k), in user then k order (events are time-sorted within a user).
+    new = np.r_[True, (u[1:] != u[:-1]) | (k[1:] != k[:-1])] if len(u) else np.zeros(0, bool)
+    u, k = u[new], k[new]
+    if mode == "first_time":
+        later = k >= 1
+        u, k = u[later], k[later]
+        pick = np.r_[True, u[1:] != u[:-1]] if len(u) else np.zeros(0, bool)
+        u, k = u[pick], k[pick]
+    if options.return_on == "on_or_after":
+        last = np.r_[u[1:] != u[:-1], True] if len(u) else np.zeros(0, bool)
+        u, hi = u[last], k[last]
+        lo = np.zeros(len(u), np.int64)
+    else:
+        hi = k
+        lo = k - w + 1
+        # Intervals [k-w+1, k] of one user overlap when ks are closer than w: start each
+        # after the previous one's end so that a user counts once per cell.
+        same = np.r_[False, u[1:] == u[:-1]] if len(u) else np.zeros(0, bool)
+        prev = np.r_[np.int64(-1), k[:-1]] if len(u) else np.zeros(0, np.int64)
+        lo = np.where(same, np.maximum(lo, prev + 1), lo)
+    # Cells a user can count in: all the table's periods; rolling: only those whose window
+    # has passed (anchor + (k + w) * length <= as_of).
+    if rolling:
+        done = np.where(member, (as_of_us - anchor) // length - w + 1, 0)
+        limit = np.clip(done, 0, n_periods)
+    else:
+        limit = np.full(ue.n_users, n_periods, dtype=np.int64)
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, limit[u] - 1)
+    ok = lo <= hi
+    u, lo, hi = u[ok], lo[ok], hi[ok]
+    diff = np.zeros((n_cohorts, n_periods + 1), dtype=np.int64)
+    np.add.at(diff, (cohort[u], lo), 1)
+    np.add.at(diff, (cohort[u], hi + 1), -1)
+    counts = np.cumsum(diff, axis=1)[:, :n_periods]
+    size = np.bincount(cohort[member], minlength=n_cohorts).astype(np.int64)
+    eligible = None
+    if rolling:
+        hist = np.zeros((n_cohorts, n_periods + 1), dtype=np.int64)
+        np.add.at(hist, (cohort[member], limit[member]), 1)
+        # eligible[c, k] = members of cohort c with limit > k
+        eligible = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    return RetentionPartial(lo_period=lo_period, size=size, counts=counts, eligible=eligible)
+
+
 def retention_from_partials(parts: Sequence[RetentionPartial | None],
                             options: RetentionOptions) -> RetentionTable:
     """``retention`` from the partials of disjoint sets of users (integer sums: exact)."""
     as_of_us, cohort_by, period = options.as_of_us, options.cohort_by, options.period
     mode, return_on, max_periods = options.mode, options.return_on, options.max_periods
     found = [p for p in parts if p is not None]
+    rolling = options.period_kind == "rolling"
+    start = options.cohort_event or ("signup" if cohort_by == "signup" else "first event")
+    label = options.return_label or ("any event" if options.return_events is None else
+                                     ", ".join(options.return_events) or "no event")
+    extra = {"period_kind": options.period_kind,
+             "period_days": int(options.period_days) if rolling else 0,
+             "within": options.window, "start_event": start,
+             "return_events": options.return_events, "return_label": label}
     if not found:
         p = int(max_periods or 0)
         empty = np.zeros((0, p))
         return RetentionTable(cohort_by, period, mode, return_on, int(as_of_us), (), (), (),
                               empty.astype(np.int64), empty, empty.astype(bool),
-                              average=(None,) * p, average_users=(0,) * p)
+                              average=(None,) * p, average_users=(0,) * p,
+                              eligible=empty.astype(np.int64) if rolling else None, **extra)
     lo_period = min(p.lo_period for p in found)
     hi_period = max(p.lo_period + len(p.size) - 1 for p in found)
     last_period = int(period_index(np.array([as_of_us]), period)[0])
-    n_periods = int(max_periods) if max_periods else last_period - lo_period + 1
     n_cohorts = hi_period - lo_period + 1
+    if max_periods:
+        n_periods = int(max_periods)
+    elif rolling:  # the longest a partition's users span
+        n_periods = max(p.counts.shape[1] for p in found)
+    else:
+        n_periods = last_period - lo_period + 1
     size = np.zeros(n_cohorts, dtype=np.int64)
     counts = np.zeros((n_cohorts, n_periods), dtype=np.int64)
+    eligible = np.zeros((n_cohorts, n_periods), dtype=np.int64) if rolling else None
     for p in found:
         at = p.lo_period - lo_period
         rows, width = p.counts.shape
         size[at:at + rows] += p.size
         counts[at:at + rows, :width] += p.counts
+        if eligible is not None and p.eligible is not None:
+            eligible[at:at + rows, :width] += p.eligible
     if mode == "first_time":
-        counts[:, 0] = size
+        counts[:, 0] = size if eligible is None else eligible[:, 0]
+    if eligible is not None:
+        return _rolling_table(options, lo_period, size, counts, eligible, extra)
 
     absolute = lo_period + np.arange(n_cohorts)[:, None] + np.arange(n_periods)[None, :]
     observed = period_start(absolute, period) <= as_of_us
-    complete = period_start(absolute + 1, period) - 1 <= as_of_us
+    complete = period_start(absolute + options.window, period) - 1 <= as_of_us
     keep_rows = size > 0
     counts, observed, complete = counts[keep_rows], observed[keep_rows], complete[keep_rows]
     size = size[keep_rows]
@@ -340,7 +548,29 @@ def retention_from_partials(parts: Sequence[RetentionPartial | None],
         cohort_by=cohort_by, period=period, mode=mode, return_on=return_on,
         as_of_us=int(as_of_us), cohorts=labels, cohort_starts_us=tuple(int(s) for s in starts),
         sizes=tuple(int(s) for s in size), counts=counts, shares=shares, complete=complete,
-        average=tuple(finite_or_none(a) for a in average), average_users=tuple(int(d) for d in den))
+        average=tuple(finite_or_none(a) for a in average), average_users=tuple(int(d) for d in den),
+        **extra)
+
+
+def _rolling_table(options: RetentionOptions, lo_period: int, size: np.ndarray,
+                   counts: np.ndarray, eligible: np.ndarray, extra: dict[str, Any],
+                   ) -> RetentionTable:
+    """The table of rolling periods: shares over each cell's eligible users."""
+    keep = size > 0
+    size, counts, eligible = size[keep], counts[keep], eligible[keep]
+    starts = period_start(lo_period + np.flatnonzero(keep), options.period)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(eligible > 0, counts / np.maximum(eligible, 1), np.nan)
+        num, den = counts.sum(axis=0), eligible.sum(axis=0)
+        average = np.where(den > 0, num / np.maximum(den, 1), np.nan)
+    labels = tuple(pd.to_datetime(starts, unit="us", utc=True).strftime("%Y-%m-%d"))
+    return RetentionTable(
+        cohort_by=options.cohort_by, period=options.period, mode=options.mode,
+        return_on=options.return_on, as_of_us=int(options.as_of_us), cohorts=labels,
+        cohort_starts_us=tuple(int(s) for s in starts), sizes=tuple(int(s) for s in size),
+        counts=counts, shares=shares, complete=eligible == size[:, None],
+        average=tuple(finite_or_none(a) for a in average),
+        average_users=tuple(int(d) for d in den), eligible=eligible, **extra)
 
 
 def purchase_log_events(customers: np.ndarray, time_us: np.ndarray,

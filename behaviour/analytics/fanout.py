@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from events.event_kinds import return_label
 from events.frame import UserEvents
 
 if TYPE_CHECKING:
@@ -48,9 +49,16 @@ def _paths_options(p: Mapping[str, Any], as_of: int) -> PathsOptions:
 def _retention_options(p: Mapping[str, Any], as_of: int) -> RetentionOptions:
     from .cohorts import RetentionOptions
 
-    return RetentionOptions(as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"],
-                            mode=p["mode"], return_on=p["return_on"],
-                            max_periods=p["max_periods"])
+    start = p.get("start_event")
+    returns = p.get("return_events")
+    return RetentionOptions(
+        as_of_us=as_of, cohort_by=p["cohort_by"], period=p["period"], mode=p["mode"],
+        return_on=p["return_on"], max_periods=p["max_periods"],
+        period_kind=p.get("period_kind", "calendar"), period_days=int(p.get("period_days") or 7),
+        within=int(p.get("within") or 1), cohort_event=None if start in (None, "signup")
+        else start, return_events=None if returns is None else tuple(returns),
+        return_label=None if returns is None
+        else return_label(returns, p.get("return_set") == "chosen"))
 
 
 def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
@@ -91,8 +99,11 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
         part = cohorts.retention_partial(ue, _retention_options(p, as_of), users=users)
         if part is None:
             return {"empty": np.array([True])}
-        return {"empty": np.array([False]), "lo_period": np.array([part.lo_period]),
-                "size": part.size, "counts": part.counts}
+        out = {"empty": np.array([False]), "lo_period": np.array([part.lo_period]),
+               "size": part.size, "counts": part.counts}
+        if part.eligible is not None:
+            out["eligible"] = part.eligible
+        return out
     if kind == "discovery":
         grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
         outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
@@ -144,7 +155,8 @@ def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, A
     if kind == "retention":
         partials = [None if bool(x["empty"][0]) else cohorts.RetentionPartial(
             lo_period=int(x["lo_period"][0]), size=np.asarray(x["size"]),
-            counts=np.asarray(x["counts"])) for x in parts]
+            counts=np.asarray(x["counts"]),
+            eligible=np.asarray(x["eligible"]) if "eligible" in x else None) for x in parts]
         return cohorts.retention_from_partials(partials,
                                                _retention_options(p, as_of)).to_dict()
     if kind == "discovery":

@@ -13,9 +13,24 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = ["id", "workspace", "name", "description", "version", "total_events",
-                  "total_users", "id_mode", "created_at", "updated_at"]
+                  "total_users", "id_mode", "event_kinds", "retention_start_event",
+                  "retention_return_events", "created_at", "updated_at"]
         read_only_fields = ["version", "total_events", "total_users", "id_mode", "created_at",
                             "updated_at"]
+
+
+class DatasetRetentionSerializer(serializers.Serializer):
+    """A change of the event kinds and the retention definition (PATCH; each field optional).
+
+    ``event_kinds``: {event name: "activity" | "system"}, merged into the overrides (an entry
+    equal to the default kind removes the override). ``retention_start_event``: an event name,
+    or "" / "signup" for signup. ``retention_return_events``: event names; [] means every
+    activity event."""
+
+    event_kinds = serializers.JSONField(required=False)
+    retention_start_event = serializers.CharField(required=False, allow_blank=True,
+                                                  max_length=200)
+    retention_return_events = serializers.JSONField(required=False)
 
 
 class DatasetCreateSerializer(serializers.Serializer):

@@ -22,12 +22,13 @@ from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, read_actions, read_s
 from accounts.api.serializers import field_invalid, validated
 from security import parsers, uploads
 
-from .. import privacy_services, selectors, services
+from .. import privacy_services, retention_services, selectors, services
 from ..models import Dataset
 from .serializers import (
     CatalogQuerySerializer,
     CatalogSerializer,
     DatasetCreateSerializer,
+    DatasetRetentionSerializer,
     DatasetSerializer,
     ErasureRequestSerializer,
     ErasureSerializer,
@@ -48,6 +49,8 @@ class DatasetFilter(UpdatedAtFilterSet):
     create=extend_schema(request=DatasetCreateSerializer,
                          responses={201: DatasetSerializer, **ERRORS}),
     destroy=extend_schema(responses={204: None, **ERRORS}),
+    partial_update=extend_schema(request=DatasetRetentionSerializer,
+                                 responses={200: DatasetSerializer, **ERRORS}),
 )
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -71,6 +74,20 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cr
             raise ValidationError({"name": ["a dataset with this name exists in the workspace"]}) \
                 from None
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """Change the event kinds (activity or system) and the retention definition that the
+        segments' D1/D7/D30 signals use (analysts and admins); 400 names the field."""
+        dataset = checked_object(self, "define")
+        values = validated(DatasetRetentionSerializer, request)
+        try:
+            retention_services.dataset_retention_update(
+                dataset=dataset, event_kinds=values.get("event_kinds"),
+                start_event=values.get("retention_start_event"),
+                return_events=values.get("retention_return_events"))
+        except retention_services.RetentionInvalid as exc:
+            raise field_invalid(exc) from None
+        return Response(DatasetSerializer(dataset).data)
 
     def destroy(self, request: Request, *args: object, **kwargs: object) -> Response:
         dataset = checked_object(self, "manage")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from events.event_kinds import RetentionDefinition
 from events.frame import UserEvents
 from segments.analytics.holdout import holdout_from_revenues
 from segments.analytics.retention import retention_flags, retention_table
@@ -37,6 +38,7 @@ from .refresh import (
     _frame_dict,
     _jsonable,
     clv_inputs,
+    cohort_returns,
     predictive_clv_from_summary,
     segment_mask,
 )
@@ -65,10 +67,13 @@ def refresh_map(
     as_of: int,
     split: int,
     outcome_event: str | None = None,
+    retention: RetentionDefinition | None = None,
 ) -> pd.DataFrame:
     """Per-user rows of one partition (``data`` holds only its users). ``attrs`` carry what is
-    summed over partitions (events, purchases, whether the outcome/cost occur, segment errors)."""
-    features = user_features(data, as_of, outcome=outcome_event, top_events=0)
+    summed over partitions (events, purchases, whether the outcome/cost occur, segment errors).
+    ``retention``: as ``run_refresh``'s."""
+    features = user_features(data, as_of, outcome=outcome_event, top_events=0,
+                             retention=retention)
     keep = [c for c in features.columns
             if c not in {"first_seen", "last_seen", "signup", "tenure_days", "active_days",
                          "cost_total"}]
@@ -97,7 +102,7 @@ def refresh_map(
     everyone = np.flatnonzero(signup <= as_of)
     flags = np.zeros((data.n_users, RETENTION_PERIODS), dtype=bool)
     flags[everyone] = retention_flags(everyone, data, as_of, RETENTION_COHORT,
-                                      RETENTION_PERIODS, "on")
+                                      RETENTION_PERIODS, "on", cohort_returns(data, retention))
     for p in range(RETENTION_PERIODS):
         columns[f"{RETAINED}{p}"] = flags[:, p]
     errors: dict[str, str] = {}
@@ -119,7 +124,8 @@ def refresh_map(
         outcome_found=bool(features.attrs.get("outcome_found")),
         has_cost=bool(data.has_cost), errors=errors,
         feature_attrs={k: features.attrs[k] for k in
-                       ("as_of", "period_days", "outcome", "horizons", "retention_days")},
+                       ("as_of", "period_days", "outcome", "horizons", "retention_days",
+                        "retention")},
         feature_columns=keep,
     )
     return frame

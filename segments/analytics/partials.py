@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from events.event_kinds import RetentionDefinition
 from events.frame import US_PER_DAY, UserEvents
 
 from . import clv as clv_core
@@ -65,6 +66,7 @@ from .refresh import (
     SegmentSpec,
     _frame_dict,
     _jsonable,
+    cohort_returns,
     segment_mask,
 )
 from .retention import retention_counts, retention_flags, retention_table_from_counts
@@ -75,6 +77,7 @@ from .value import (
     _lift,
     _make,
     as_signal,
+    retention_unit,
     t_quantile_975,
     user_features,
 )
@@ -388,10 +391,12 @@ def segments_map(
     seed: int = 0,
     n_boot: int = N_BOOT,
     clv_boot: int = CLV_BOOT,
+    retention: RetentionDefinition | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Pass 2 of partition ``part`` of ``partitions``: (the partial, {segment key: member
-    user ids})."""
-    features = user_features(data, as_of, outcome=outcome_event, top_events=0)
+    user ids}). ``retention``: as ``run_refresh``'s."""
+    features = user_features(data, as_of, outcome=outcome_event, top_events=0,
+                             retention=retention)
     signup = data.signup.astype(np.int64)
     horizons = list(features.attrs["horizons"])
     days = list(features.attrs["retention_days"])
@@ -399,7 +404,8 @@ def segments_map(
     everyone = np.flatnonzero(signup <= as_of)
     retained = np.zeros((data.n_users, RETENTION_PERIODS), dtype=bool)
     retained[everyone] = retention_flags(everyone, data, as_of, RETENTION_COHORT,
-                                         RETENTION_PERIODS, "on")
+                                         RETENTION_PERIODS, "on",
+                                         cohort_returns(data, retention))
     cols.update(cap=boot_cap(partitions), cohorts=cohort_axis(broadcast.get("signup_min"), as_of), horizons=horizons, retention_days=days, has_cost=bool(data.has_cost),
                 signup=signup, signed_up=signup <= as_of, retained=retained, as_of=as_of,
                 active_period=cols["active_period"].astype(bool),
@@ -456,7 +462,8 @@ def segments_map(
                    "has_cost": bool(data.has_cost),
                    "outcome_found": bool(features.attrs.get("outcome_found")),
                    "outcome": features.attrs.get("outcome"),
-                   "period_days": int(features.attrs["period_days"])}
+                   "period_days": int(features.attrs["period_days"]),
+                   "retention": features.attrs.get("retention")}
     return out, members
 
 
@@ -520,7 +527,7 @@ def _signals(acc: Mapping[str, Any], g: str, meta: Mapping[str, Any], total_user
     for i, d in enumerate(meta["retention_days"]):
         eligible, retained = int(counts[1 + 2 * i]), int(counts[2 + 2 * i])
         out[f"retention_d{d}"] = _wilson(
-            f"retention_d{d}", retained, eligible, f"share active on day {d}",
+            f"retention_d{d}", retained, eligible, retention_unit(meta.get("retention"), d),
             f"no user is old enough for day-{d} retention (needs {d + 1} days)", **kw)
     converted = int(counts[0])
     outcome = meta.get("outcome")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from events.event_kinds import RetentionDefinition
 from events.frame import US_PER_DAY, UserEvents
 from segments.analytics.holdout import holdout_check
 from segments.analytics.retention import retention_curve
@@ -20,7 +21,7 @@ from segments.analytics.retention import retention_curve
 from . import clv as clv_core
 from .rfm import rfm_scores, rfm_segment_mask
 from .rules import evaluate_rule
-from .value import Signal, segment_signals, user_features
+from .value import Signal, return_lut, segment_signals, user_features
 
 HOLDOUT_FRACTION = 0.25  # the last quarter of the observed span is the holdout period
 CLV_HORIZON_WEEKS = 52
@@ -150,9 +151,13 @@ def run_refresh(
     outcome_event: str | None = None,
     seed: int = 0,
     min_n: int = 30,
+    retention: RetentionDefinition | None = None,
 ) -> RefreshResult:
-    """Evaluate all segments: membership, signals with intervals, holdout check, retention."""
-    features = user_features(data, as_of, outcome=outcome_event)
+    """Evaluate all segments: membership, signals with intervals, holdout check, retention
+    (``retention``: start and return events of D1/D7/D30; its return events also make the
+    cohort table's returns; None: signup and any event)."""
+    features = user_features(data, as_of, outcome=outcome_event, retention=retention)
+    returns = cohort_returns(data, retention)
     everyone = np.ones(data.n_users, dtype=bool)
     baseline_signals = segment_signals(everyone, features, seed=seed, min_n=min_n)
     clv_values, clv_fit = predictive_clv(data, as_of)
@@ -176,7 +181,8 @@ def run_refresh(
         signals["predicted_clv"] = _clv_signal(clv_values, mask, seed, min_n)
         holdout = holdout_check(calibration_mask, data, split, as_of, min_n=min_n, seed=seed,
                                 shared=holdout_shared)
-        curve = retention_curve(mask, data, as_of, cohort="month", max_periods=12)
+        curve = retention_curve(mask, data, as_of, cohort="month", max_periods=12,
+                                returns=returns)
         result.segments.append(
             SegmentResult(
                 key=spec.key,
@@ -189,6 +195,14 @@ def run_refresh(
             )
         )
     return result
+
+
+def cohort_returns(data: UserEvents, retention: RetentionDefinition | None
+                   ) -> np.ndarray | None:
+    """The return events of the snapshots' cohort tables (None: every event)."""
+    if retention is None or retention.return_events is None:
+        return None
+    return return_lut(data, retention.return_events)
 
 
 def _frame_dict(frame: pd.DataFrame) -> dict[str, Any]:

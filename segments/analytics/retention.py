@@ -31,6 +31,7 @@ def retention_curve(
     cohort: str = "week",
     max_periods: int = 12,
     mode: str = "on",
+    returns: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Cohort retention table: one row per signup cohort plus a size-weighted average row.
 
@@ -40,7 +41,8 @@ def retention_curve(
     ``mode="on"``: an event in period p; ``"on_or_after"``: an event in period p or later. A
     user counts in period p only once that window has closed (``signup + (p+1)*L <= as_of``);
     cells with no such user are NaN. The average row pools cohorts, i.e. weights each cohort
-    by its users counted in that period.
+    by its users counted in that period. ``returns``: per event code, whether it counts as a
+    return (``value.return_lut``; None: every event).
     """
     if mode not in {"on", "on_or_after"}:
         raise ValueError("mode must be 'on' or 'on_or_after'")
@@ -48,14 +50,16 @@ def retention_curve(
     mask = _as_mask(mask, data.n_users)
     signup = data.signup.astype(np.int64)
     members = np.flatnonzero(mask & (signup <= as_of_us))
-    retained = retention_flags(members, data, as_of_us, cohort, max_periods, mode)
+    retained = retention_flags(members, data, as_of_us, cohort, max_periods, mode, returns)
     return retention_table(signup[members], retained, as_of_us, cohort, max_periods, mode)
 
 
 def retention_flags(members: np.ndarray, data: UserEvents, as_of_us: int, cohort: str = "week",
-                    max_periods: int = 12, mode: str = "on") -> np.ndarray:
+                    max_periods: int = 12, mode: str = "on", returns: np.ndarray | None = None,
+                    ) -> np.ndarray:
     """(len(members), max_periods) booleans: whether each user (codes, ascending) was retained
-    in each period (see ``retention_curve``). Per user: the same for any set of members."""
+    in each period (see ``retention_curve``; ``returns``: the event codes that count). Per
+    user: the same for any set of members."""
     length = (7 if cohort == "week" else 30) * US_PER_DAY
     signup = data.signup.astype(np.int64)
     periods = np.arange(max_periods)
@@ -67,6 +71,8 @@ def retention_flags(members: np.ndarray, data: UserEvents, as_of_us: int, cohort
     owner = np.repeat(np.arange(m), counts)
     events = np.arange(len(owner)) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
     keep = data.time[events] <= as_of_us
+    if returns is not None:
+        keep &= np.asarray(returns, dtype=bool)[data.event[events]]
     pos = owner[keep]
     events = events[keep]
     period = np.floor_divide(data.time[events] - signup[data.user[events]], length)

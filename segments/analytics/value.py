@@ -13,9 +13,13 @@ Definitions
   (revenue logged before the signup attribute, a data quirk, counts as lifetime revenue). It is
   averaged only over **matured** users, ``signup + H days <= as_of``, so every user in the mean
   had the full H days to spend.
-* **Retention on day N** (D1/D7/D30): the user has an event in ``[signup + N days,
-  signup + N+1 days)``. A user is **eligible** only when that whole window is in the past,
-  ``signup + (N+1) days <= as_of``; the rate is retained / eligible.
+* **Retention on day N** (D1/D7/D30): the user has a *return event* in ``[start + N days,
+  start + N+1 days)``. ``start`` is the signup, or with a ``RetentionDefinition`` naming a
+  start event, the user's first such event at or before ``as_of`` (users without one are never
+  eligible). Return events: any event, or the definition's ``return_events`` (a dataset's
+  default is its activity events: a monthly charge is not a return visit). A user is
+  **eligible** only when that whole window is in the past, ``start + (N+1) days <= as_of``;
+  the rate is retained / eligible.
 * **Conversion**: the user has at least one outcome event (``outcome`` names one or more event
   names) by ``as_of``.
 * **Cost to serve**: mean cost in the last period per active user (same basis as
@@ -49,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from events.event_kinds import RetentionDefinition
 from events.frame import US_PER_DAY, UserEvents
 
 from .intervals import finite_or_none, wilson_interval
@@ -245,6 +250,7 @@ def user_features(
     horizons: Sequence[int] = HORIZONS,
     retention_days: Sequence[int] = RETENTION_DAYS,
     top_events: int = TOP_EVENTS,
+    retention: RetentionDefinition | None = None,
 ) -> pd.DataFrame:
     """Per-user behaviour and value table (index = user code), computed once per refresh.
 
@@ -252,7 +258,8 @@ def user_features(
     recency_days, tenure_days, revenue_total, revenue_period, active_period, cost_total,
     cost_period, ltv_H / matured_H per horizon, retained_dN / eligible_dN per retention day,
     converted, and ``event:<name>`` counts for the ``top_events`` most frequent event names.
-    ``attrs`` records as_of, period_days, outcome, has_cost, horizons and retention days.
+    ``attrs`` records as_of, period_days, outcome, has_cost, horizons, retention days and the
+    retention definition (``retention``: start and return events; None: signup, any event).
     """
     n = data.n_users
     default = data.time_max() or 0
@@ -311,12 +318,33 @@ def user_features(
             near = np.flatnonzero((since >= lo) & (since < hi))
             near_user, near_since = user[near], since[near]
             del near
+        if defined:
+            columns.update(defined_retention())
+            return columns
         for d in retention_days:
             window = (near_since >= d * US_PER_DAY) & (near_since < (d + 1) * US_PER_DAY)
             columns[f"retained_d{d}"] = np.bincount(near_user[window], minlength=n) > 0
             columns[f"eligible_d{d}"] = signup <= as_of_us - (d + 1) * US_PER_DAY
         del since
         return columns
+
+    defined = retention is not None and (retention.start_event is not None
+                                         or retention.return_events is not None)
+
+    def defined_retention() -> dict[str, Any]:
+        """Retention columns from the definition's start and return events."""
+        assert retention is not None
+        out: dict[str, Any] = {}
+        anchor = start_times(data, user, time, event, retention.start_event, signup)
+        started = anchor != np.iinfo(np.int64).max
+        pick = np.flatnonzero(return_lut(data, retention.return_events)[event])
+        ret_user = user[pick]
+        ret_since = time[pick] - anchor[ret_user]  # never-started users: far negative
+        for d in retention_days:
+            window = (ret_since >= d * US_PER_DAY) & (ret_since < (d + 1) * US_PER_DAY)
+            out[f"retained_d{d}"] = np.bincount(ret_user[window], minlength=n) > 0
+            out[f"eligible_d{d}"] = started & (anchor <= as_of_us - (d + 1) * US_PER_DAY)
+        return out
 
     def by_name() -> dict[str, Any]:
         """Conversion and top-event columns (from the dataset's index of events by name)."""
@@ -401,8 +429,51 @@ def user_features(
         has_cost=bool(data.has_cost),
         horizons=[int(h) for h in horizons],
         retention_days=[int(d) for d in retention_days],
+        retention=None if retention is None else retention.to_dict(),
     )
     return frame
+
+
+def return_lut(data: UserEvents, names: Sequence[str] | None) -> np.ndarray:
+    """Per event code, whether it counts as a return (None: every event)."""
+    lut = np.zeros(len(data.event_names), dtype=bool)
+    if names is None:
+        lut[:] = True
+        return lut
+    for name in names:
+        code = data.event_code(name)
+        if code >= 0:
+            lut[code] = True
+    return lut
+
+
+def start_times(data: UserEvents, user: np.ndarray, time: np.ndarray, event: np.ndarray,
+                start_event: str | None, signup: np.ndarray) -> np.ndarray:
+    """Per user, when the retention clock starts (µs): the signup, or the first
+    ``start_event`` among the given events (sorted by user, then time); int64 max when the
+    user has none."""
+    if start_event is None:
+        return np.asarray(signup, dtype=np.int64)
+    anchor = np.full(data.n_users, np.iinfo(np.int64).max, dtype=np.int64)
+    code = data.event_code(start_event)
+    if code < 0:
+        return anchor
+    pos = np.flatnonzero(event == code)
+    who = user[pos]
+    first = np.r_[True, who[1:] != who[:-1]] if len(pos) else np.zeros(0, bool)
+    anchor[who[first]] = time[pos[first]]
+    return anchor
+
+
+def retention_unit(features: pd.DataFrame | Mapping[str, Any] | None, day: int) -> str:
+    """The unit of a day-N retention signal, saying what counts as a return (``features``:
+    the feature table, or its ``attrs["retention"]``)."""
+    definition = features.attrs.get("retention") if isinstance(features, pd.DataFrame) \
+        else features
+    label = definition["label"] if definition else "any event"
+    start = definition["start_event"] if definition else "signup"
+    after = "" if start == "signup" else f" after {start}"
+    return f"share active on day {day}{after} ({label})"
 
 
 def _top_event_counts(data: UserEvents, user: np.ndarray, event: np.ndarray, n: int,
@@ -588,7 +659,7 @@ def segment_signals(
         eligible = rows(f"eligible_d{d}", bool)
         retained = int(np.count_nonzero(eligible & rows(f"retained_d{d}", bool)))
         out[f"retention_d{d}"] = _wilson(
-            f"retention_d{d}", retained, int(eligible.sum()), f"share active on day {d}",
+            f"retention_d{d}", retained, int(eligible.sum()), retention_unit(features, d),
             empty=f"no user is old enough for day-{d} retention (needs {d + 1} days)", **kw)
 
     converted = features["converted"].to_numpy(dtype=bool)

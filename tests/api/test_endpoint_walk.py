@@ -66,6 +66,9 @@ EXPECTED: dict[tuple[str, str], Op] = {
         "import", 201, body=lambda w: {"workspace": "acme", "name": "another"}),
     ("/api/v1/datasets/{pk}/", "GET"): Op(V, 200, "dataset"),
     ("/api/v1/datasets/{pk}/", "DELETE"): Op("manage", 204, "scratch"),
+    ("/api/v1/datasets/{pk}/", "PATCH"): Op(
+        "define", 200, "dataset", body=lambda w: {"retention_start_event": "",
+                                                  "retention_return_events": []}),
     ("/api/v1/datasets/{pk}/catalog/", "GET"): Op(V, 200, "dataset"),
     ("/api/v1/datasets/{pk}/erase/", "POST"): Op(
         "manage", 202, "dataset", body=lambda w: {"user_id": "u1", "reason": "walk"}),
