@@ -209,9 +209,10 @@ def _one_row_per_user(user: np.ndarray, arm: np.ndarray, time: np.ndarray, arms:
 
 
 def metric_values(ue: UserEvents, users: np.ndarray, start: np.ndarray, metric: MetricSpec,
-                  *, pre_days: float | None = None) -> np.ndarray:
+                  *, pre_days: float | None = None, until_us: int | None = None) -> np.ndarray:
     """Each user's metric: events with ``start <= t < start + window`` (or, with ``pre_days``,
-    ``start - pre_days <= t < start``). ``users`` are unique user codes, ``start`` µs times."""
+    ``start - pre_days <= t < start``). ``users`` are unique user codes, ``start`` µs times.
+    ``until_us``: only events before that time (the data as it stood then)."""
     if metric.kind == "ratio":
         raise ExperimentDataError("metric", "a ratio metric has two per-user values: measure "
                                             "its numerator and denominator")
@@ -236,6 +237,8 @@ def metric_values(ue: UserEvents, users: np.ndarray, start: np.ndarray, metric: 
     b = begin[owner]
     t = ue.time[idx]
     inside = (t >= b) & (t - b < length) & (b != np.iinfo(np.int64).max)
+    if until_us is not None:
+        inside &= t < until_us
     weights = ue.revenue[idx][inside] if metric.kind == "revenue" else None
     per_user = np.bincount(owner[inside], weights=weights, minlength=ue.n_users)[users]
     per_user = per_user.astype(np.float64)
