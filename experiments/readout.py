@@ -102,10 +102,9 @@ def verdict_line(result: dict[str, Any], proposal: dict[str, Any],
     else:
         observed = " / ".join(f"{v:,}" for v in srm["observed"])
         p = srm["p_value"]
-        p_text = "< 0.0001" if p < 0.0001 else f"{p:.4f}"
+        p_text = "p < 0.0001" if p < 0.0001 else f"p = {p:.4f}"
         srm_ok = not srm.get("flagged")
-        srm_text = (f"sample ratio {'ok' if srm_ok else 'MISMATCH'} ({observed}, "
-                    f"p = {p_text})")
+        srm_text = f"sample ratio {'ok' if srm_ok else 'MISMATCH'} ({observed}, {p_text})"
     return VerdictLine(outcome=str(proposal.get("outcome", "inconclusive")), primary=text,
                        primary_state=state, guardrails=guard_text, guardrails_ok=guard_ok,
                        sample_ratio=srm_text, sample_ratio_ok=srm_ok)
