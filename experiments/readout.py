@@ -169,18 +169,20 @@ def detectable_effect(*, n_control: float, ratio: float, baseline_mean: float,
 
 def ways_forward(design: dict[str, Any], *, binary: bool, weights: Sequence[float],
                  alpha: float, power: float) -> dict[str, Any] | None:
-    """When the planned test would take more than 8 weeks: the effect detectable in 2, 4 and
-    8 weeks at the measured traffic, and the traffic share needed to detect the planned effect
-    in 4 weeks (None share when even 100% is not enough). None when the test is practical."""
+    """The share of the eligible traffic the planned test needs to finish in 4 weeks (None
+    when even 100% is not enough) and, when it would take more than 8 weeks at all the
+    traffic (``impractical``), the effect detectable in 2, 4 and 8 weeks. None without a
+    duration (no traffic)."""
     days, inputs = design.get("days"), design.get("inputs") or {}
     traffic = inputs.get("daily_traffic")
-    if days is None or not traffic or days <= IMPRACTICAL_DAYS:
+    if days is None or not traffic:
         return None
     total = sum(weights)
     share_c = weights[0] / total
     ratio = min(w / weights[0] for w in weights[1:])
     options = []
-    for weeks in HORIZON_WEEKS:
+    impractical = days > IMPRACTICAL_DAYS
+    for weeks in HORIZON_WEEKS if impractical else ():
         n_control = traffic * weeks * 7 * share_c
         options.append({"weeks": weeks, "users": traffic * weeks * 7,
                         "n_control": n_control,
@@ -191,7 +193,8 @@ def ways_forward(design: dict[str, Any], *, binary: bool, weights: Sequence[floa
                             power=power, cuped_r2=inputs.get("cuped_r2") or 0.0,
                             design_effect=design.get("design_effect") or 1.0)})
     needed = design["total_n"] / (traffic * TARGET_WEEKS * 7)
-    return {"days": days, "threshold_days": IMPRACTICAL_DAYS, "options": options,
+    return {"days": days, "threshold_days": IMPRACTICAL_DAYS, "impractical": impractical,
+            "options": options,
             "target_weeks": TARGET_WEEKS, "share_needed": needed if needed <= 1 else None,
             "share_needed_raw": needed,
             "note": f"at {traffic:g} eligible users/day; the share is of that traffic put in "

@@ -140,10 +140,12 @@ def test_ways_forward_for_an_impractical_test() -> None:
         assert proportion_effectsize(0.05 * (1 + o["mde"]), 0.05) == pytest.approx(es, rel=1e-9)
     assert out["share_needed"] is None  # planned.total_n > 2,800 users in 4 weeks
     assert out["share_needed_raw"] == pytest.approx(planned.total_n / 2800)
-    # enough traffic: 4 weeks need a share of it
+    assert out["impractical"]
+    # enough traffic (20,000 a day: done in under 2 weeks): 4 weeks need a share of it
     design["inputs"]["daily_traffic"] = 20000.0
-    design["days"] = 60.0
+    design["days"] = planned.total_n / 20000.0
     out = ways_forward(design, binary=True, weights=[0.5, 0.5], alpha=0.05, power=0.8)
+    assert not out["impractical"] and out["options"] == []
     assert out["share_needed"] == pytest.approx(planned.total_n / (20000 * 28))
-    design["days"] = 30.0
+    design["days"] = None
     assert ways_forward(design, binary=True, weights=[0.5, 0.5], alpha=0.05, power=0.8) is None
