@@ -78,10 +78,12 @@ def experiment_use_metrics(experiment: Experiment, primary: Metric,
     """Copy the picked library metrics' definitions onto an (unsaved) experiment's design."""
     for m in [primary, *guardrails]:
         if m.workspace_id != experiment.workspace_id:
-            raise ExperimentInvalid("primary_metric" if m is primary else "guardrail_metrics",
+            raise ExperimentInvalid("primary_metric_ref" if m is primary
+                                    else "guardrail_metric_refs",
                                     f"metric '{m.name}' is not in this workspace")
     if primary in guardrails:
-        raise ExperimentInvalid("guardrail_metrics", f"'{primary.name}' is the primary metric: "
+        raise ExperimentInvalid("guardrail_metric_refs", f"'{primary.name}' is the primary "
+                                                         "metric: "
                                                      "it cannot be a guardrail too")
     experiment.primary_metric = primary.spec()
     experiment.guardrail_metrics = [g.spec() for g in guardrails]

@@ -254,7 +254,7 @@
         traces.push({ type: "scatter", mode: "lines", x: pts.map((p) => p.date).concat(pts.map((p) => p.date).reverse()),
           y: pts.map((p) => p.relative_ci[1]).concat(pts.map((p) => p.relative_ci[0]).reverse()),
           fill: "toself", fillcolor: c + "22", line: { width: 0 }, hoverinfo: "skip", name: arm + " interval", showlegend: false });
-        traces.push({ type: "scatter", mode: "lines+markers", name: arm + " vs " + (tl.control || "control"), x: pts.map((p) => p.date),
+        traces.push({ type: "scatter", mode: "lines+markers", name: tl.metric + ": " + arm + " vs " + (tl.control || "control"), x: pts.map((p) => p.date),
           y: pts.map((p) => p.relative), line: { color: c }, marker: { size: 5 },
           customdata: pts.map((p) => [p.relative_ci[0], p.relative_ci[1], p.n_control, p.n_arm]),
           hovertemplate: "%{x}<br>lift %{y:+.1%} [%{customdata[0]:+.1%}, %{customdata[1]:+.1%}]<br>n %{customdata[2]} / %{customdata[3]}<extra>" + arm + "</extra>" });
@@ -263,7 +263,7 @@
       else {
         Plotly.newPlot(cum, traces, { font, height: 340, margin: { l: 70, r: 20, t: 20, b: 70 },
           xaxis: { title: { text: "date (data through the end of each " + tl.unit + ")" }, type: "date" },
-          yaxis: { title: { text: "relative lift of " + tl.metric + " (interval)" }, tickformat: "+.0%",
+          yaxis: { title: { text: "relative lift (band: interval)" }, tickformat: "+.0%",
             zeroline: true, zerolinewidth: 2, zerolinecolor: "#b3261e" },
           legend: { orientation: "h", y: -0.3 } }, config);
       }

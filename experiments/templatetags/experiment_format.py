@@ -19,3 +19,13 @@ def percent_sig(value: object) -> str:
     if not math.isfinite(v):
         return "n/a"
     return f"{v * 100:.3g}%"
+
+
+@register.filter
+def confidence(alpha: object) -> str:
+    """The interval's level from its alpha: 0.05 -> '95%'."""
+    try:
+        a = float(alpha)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    return f"{(1 - a) * 100:g}%"

@@ -245,3 +245,27 @@ def test_power_calculator_shows_ways_forward_when_the_test_is_too_long(lib) -> N
     page = client(lib["analyst"]).get(f"/w/acme/experiments/{x.pk}/").content.decode()
     assert "is longer than 8 weeks" not in page
     assert f"put <strong>{share * 100:.1f}%</strong> of the eligible traffic" in page
+
+
+def test_api_experiment_picks_its_metrics_from_the_library(lib, api) -> None:
+    c = api(lib["analyst"])
+    body = {"hypothesis": lib["hyp"].pk, "name": "API test", "kind": "ab",
+            "arms": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+            "data_source": "summary", "primary_metric_ref": lib["bought"].pk,
+            "guardrail_metric_refs": [lib["spend"].pk]}
+    r = c.post("/api/v1/experiments/", body, format="json")
+    assert r.status_code == 201, r.json()
+    x = Experiment.objects.get(name="API test")
+    assert x.primary_metric == lib["bought"].spec()
+    assert x.guardrail_metrics == [lib["spend"].spec()]
+    assert r.json()["guardrail_metric_refs"] == [lib["spend"].pk]
+    theirs = Metric.objects.create(workspace=lib["other"], name="theirs", kind="proportion",
+                                   event="x")
+    r = c.post("/api/v1/experiments/", {**body, "name": "API 2",
+                                        "primary_metric_ref": theirs.pk}, format="json")
+    assert r.status_code == 400 and "primary_metric_ref" in r.json()
+    r = c.post("/api/v1/experiments/", {**body, "name": "API 3",
+                                        "guardrail_metric_refs": [lib["bought"].pk]},
+               format="json")
+    assert r.status_code == 400 and "guardrail_metric_refs" in r.json()
+    assert not Experiment.objects.filter(name__in=["API 2", "API 3"]).exists()
