@@ -95,6 +95,50 @@ def experiment_link_metrics(experiment: Experiment, guardrails: list[Metric]) ->
     experiment.guardrail_metric_refs.set(guardrails)
 
 
+def fields_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A stored metric definition (``MetricSpec`` dict) as the library's fields."""
+    window = float(spec.get("window_days") or 7)
+    if spec.get("kind") == "ratio":
+        num, den = spec.get("numerator") or {}, spec.get("denominator") or {}
+        return {"kind": MetricKind.RATIO, "window_days": window,
+                "numerator_event": num.get("event") or "",
+                "numerator_value": num.get("kind") or MetricValue.REVENUE,
+                "denominator_event": den.get("event") or "",
+                "denominator_value": den.get("kind") or MetricValue.COUNT}
+    if spec.get("kind") == "conversion":
+        return {"kind": MetricKind.PROPORTION, "event": spec.get("event") or "",
+                "window_days": window}
+    return {"kind": MetricKind.MEAN, "event": spec.get("event") or "", "window_days": window,
+            "value": MetricValue.REVENUE if spec.get("kind") == "revenue" else MetricValue.COUNT}
+
+
+def library_metric_for(workspace_id: int, spec: dict[str, Any]) -> Metric | None:
+    """The library metric a stored definition is: the one of its name (created when the name
+    is free); None when that name holds another definition (the experiment keeps its own)."""
+    name = MetricSpec.from_dict(spec).name[:100]
+    fields = fields_from_spec(spec)
+    found = Metric.objects.filter(workspace_id=workspace_id, name=name).first()
+    if found is None:
+        return Metric.objects.create(workspace_id=workspace_id, name=name, **fields)
+    if all(getattr(found, k) == v for k, v in fields.items()):
+        return found
+    return None
+
+
+def experiment_adopt_metrics(experiment: Experiment) -> None:
+    """A saved experiment whose metrics were given as definitions (the API's JSON, demo
+    commands) links them to the library, so every metric is defined once."""
+    if experiment.primary_metric_ref_id is None and experiment.primary_metric:
+        ref = library_metric_for(experiment.workspace_id, experiment.primary_metric)
+        if ref is not None:
+            experiment.primary_metric_ref = ref
+            Experiment.objects.filter(pk=experiment.pk).update(primary_metric_ref=ref)
+    if experiment.guardrail_metrics and not experiment.guardrail_metric_refs.exists():
+        refs = [library_metric_for(experiment.workspace_id, g)
+                for g in experiment.guardrail_metrics]
+        experiment.guardrail_metric_refs.set([r for r in refs if r is not None])
+
+
 # ----- the CSV template for summary uploads --------------------------------------------------------
 TEMPLATE_HEADER = ("arm", "metric", "scope", "n", "sum", "sum_sq")
 

@@ -249,10 +249,13 @@ def experiment_save(experiment: Experiment, breakdown: list[Segment] | None = No
                                                           "workspace")
     if experiment.pk is None and user is not None:
         experiment.created_by = _user(user)
+    from experiments.metric_services import experiment_adopt_metrics
+
     with transaction.atomic():
         experiment.save()
         if breakdown is not None:
             experiment.breakdown_segments.set(breakdown)
+        experiment_adopt_metrics(experiment)
     return experiment
 
 

@@ -269,3 +269,27 @@ def test_api_experiment_picks_its_metrics_from_the_library(lib, api) -> None:
                format="json")
     assert r.status_code == 400 and "guardrail_metric_refs" in r.json()
     assert not Experiment.objects.filter(name__in=["API 2", "API 3"]).exists()
+
+
+def test_metrics_given_as_definitions_join_the_library(lib, api) -> None:
+    c = api(lib["analyst"])
+    body = {"hypothesis": lib["hyp"].pk, "name": "JSON test", "kind": "ab",
+            "arms": [{"name": "control", "weight": 0.5}, {"name": "treatment", "weight": 0.5}],
+            "data_source": "summary",
+            "primary_metric": {"name": "bought", "kind": "conversion", "event": "purchase",
+                               "window_days": 30},
+            "guardrail_metrics": [{"name": "sessions_14d", "kind": "count",
+                                   "event": "session_start", "window_days": 14}]}
+    assert c.post("/api/v1/experiments/", body, format="json").status_code == 201
+    x = Experiment.objects.get(name="JSON test")
+    assert x.primary_metric_ref == lib["bought"]  # the same definition: the library's
+    sessions = Metric.objects.get(workspace=lib["acme"], name="sessions_14d")
+    assert (sessions.kind, sessions.value, sessions.event, sessions.window_days) == (
+        "mean", "count", "session_start", 14.0)
+    assert list(x.guardrail_metric_refs.all()) == [sessions]
+    # the same name with another definition keeps its own (not linked, library unchanged)
+    other = {**body, "name": "JSON 2", "guardrail_metrics": [],
+             "primary_metric": {**body["primary_metric"], "window_days": 7}}
+    assert c.post("/api/v1/experiments/", other, format="json").status_code == 201
+    assert Experiment.objects.get(name="JSON 2").primary_metric_ref is None
+    assert Metric.objects.get(workspace=lib["acme"], name="bought").window_days == 30.0
