@@ -104,6 +104,15 @@ def test_experiment_page_reads_verdict_over_time_and_progress(team, live_server,
     assert (folder / "experiment-cumulative.png").stat().st_size > 10_000
     assert page.errors == []
 
+    # on a phone: the page fits the width (tables scroll inside their cards)
+    phone = new_page(390, 844)
+    login(phone, "analyst")
+    phone.goto(f"{live_server.url}/w/acme/experiments/{x.pk}/", wait_until="domcontentloaded")
+    phone.locator("#chart-cumulative .main-svg").first.wait_for()
+    assert phone.locator("#verdict-line").is_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone.errors == []
+
 
 def test_ab_and_quasi_forms_are_separate(team, live_server, new_page, login, tmp_path: Path):
     from experiments.models import Experiment, Hypothesis, Metric
