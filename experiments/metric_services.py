@@ -97,6 +97,10 @@ def experiment_link_metrics(experiment: Experiment, guardrails: list[Metric]) ->
 
 def fields_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """A stored metric definition (``MetricSpec`` dict) as the library's fields."""
+    return {**_definition(spec), "direction": spec.get("direction") or Direction.HIGHER}
+
+
+def _definition(spec: dict[str, Any]) -> dict[str, Any]:
     window = float(spec.get("window_days") or 7)
     if spec.get("kind") == "ratio":
         num, den = spec.get("numerator") or {}, spec.get("denominator") or {}

@@ -236,15 +236,16 @@ class Metric(models.Model):
 
     def spec(self) -> dict[str, Any]:
         """The definition as experiments store it (``experiments.data.MetricSpec`` dict)."""
+        lower = {"direction": "lower"} if self.direction == Direction.LOWER else {}
         if self.kind == MetricKind.RATIO:
             return {"name": self.name, "kind": "ratio", "window_days": self.window_days,
                     "numerator": {"kind": self.numerator_value,
                                   "event": self.numerator_event or None},
                     "denominator": {"kind": self.denominator_value,
-                                    "event": self.denominator_event or None}}
+                                    "event": self.denominator_event or None}, **lower}
         kind = "conversion" if self.kind == MetricKind.PROPORTION else self.value
         return {"name": self.name, "kind": kind, "event": self.event or None,
-                "window_days": self.window_days}
+                "window_days": self.window_days, **lower}
 
 
 class ExperimentKind(models.TextChoices):

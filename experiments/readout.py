@@ -75,11 +75,14 @@ def verdict_line(result: dict[str, Any], proposal: dict[str, Any],
             ci = r.get("absolute_ci") or [None, None]
             parts.append(f"{r['arm']} {r['absolute']:+.4g} [{ci[0]:+.4g}, {ci[1]:+.4g}] "
                          "(absolute: the control mean is 0)")
-        low = (r.get("absolute_ci") or [None, None])[0]
-        high = (r.get("absolute_ci") or [None, None])[1]
-        if r.get("significant") and low is not None and low > 0:
+        low, high = (r.get("absolute_ci") or [None, None])[:2]
+        up = r.get("significant") and low is not None and low > 0
+        down = r.get("significant") and high is not None and high < 0
+        if r.get("direction") == "lower":  # a fall is the improvement
+            up, down = down, up
+        if up:
             state = "win"
-        elif state != "win" and r.get("significant") and high is not None and high < 0:
+        elif state != "win" and down:
             state = "loss"
         elif state == "none":
             state = "undecided"
