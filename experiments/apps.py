@@ -11,10 +11,10 @@ class ExperimentsConfig(AppConfig):
         from behaviour import services as behaviour_services
         from events import backup
 
-        from . import services  # registers the "experiment_analyze" job kind
+        from . import hooks, services  # noqa: F401  services registers "experiment_analyze"
 
-        services.register_erasure_hook()
+        hooks.register_erasure_hook()
         # Uploaded assignment tables are files the backup copies (and a restore relocates).
         backup.register_path_fields("experiments.Experiment", "assignments_file")
         # Behaviour discovery proposes exploratory hypotheses through this app.
-        behaviour_services.HYPOTHESIS_PROPOSERS.append(services.hypothesis_from_behaviour)
+        behaviour_services.HYPOTHESIS_PROPOSERS.append(hooks.hypothesis_from_behaviour)

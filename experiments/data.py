@@ -27,7 +27,8 @@ from events.frame import US_PER_DAY, UserEvents
 from experiments import bayes, quasi, stats
 
 METRIC_KINDS = ("conversion", "count", "revenue", "ratio")
-PART_KINDS = ("count", "revenue")  # the numerator and denominator of a ratio metric
+PART_KINDS = ("count", "revenue")
+DIRECTIONS = ("higher", "lower")  # which way of the metric is better  # the numerator and denominator of a ratio metric
 MIN_USERS_PER_ARM = 2
 
 
@@ -51,6 +52,7 @@ class MetricSpec:
     # analysed with the delta method on per-user (numerator, denominator) pairs
     numerator: MetricSpec | None = None
     denominator: MetricSpec | None = None
+    direction: str = "higher"  # or "lower": a fall is the improvement (errors, churn)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "metric") -> MetricSpec:
@@ -59,6 +61,10 @@ class MetricSpec:
         kind = data.get("kind")
         if kind not in METRIC_KINDS:
             raise ExperimentDataError(f"{where}.kind", f"must be one of {', '.join(METRIC_KINDS)}")
+        direction = data.get("direction") or "higher"
+        if direction not in DIRECTIONS:
+            raise ExperimentDataError(f"{where}.direction", "must be higher or lower (which "
+                                                            "way is better)")
         if kind == "ratio":
             window = data.get("window_days", 7)
             parts = []
@@ -73,7 +79,7 @@ class MetricSpec:
             base = cls.from_dict({"kind": "count", "event": "x", "window_days": window}, where)
             name = str(data.get("name") or f"{parts[0].name} per {parts[1].name}")
             return cls(name=name, kind="ratio", event=None, window_days=base.window_days,
-                       numerator=parts[0], denominator=parts[1])
+                       numerator=parts[0], denominator=parts[1], direction=direction)
         event = data.get("event") or None
         if kind != "revenue" and not event:
             raise ExperimentDataError(f"{where}.event", f"a {kind} metric needs an event name")
@@ -87,7 +93,7 @@ class MetricSpec:
         if not math.isfinite(window) or not 0 < window <= MAX_WINDOW_DAYS:
             raise ExperimentDataError(f"{where}.window_days", message)
         name = str(data.get("name") or (f"{kind}:{event}" if event else kind))
-        return cls(name=name, kind=kind, event=event, window_days=window)
+        return cls(name=name, kind=kind, event=event, window_days=window, direction=direction)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "kind": self.kind, "event": self.event,
@@ -95,6 +101,8 @@ class MetricSpec:
         if self.kind == "ratio":
             out.update(numerator=self.numerator.to_dict(),  # type: ignore[union-attr]
                        denominator=self.denominator.to_dict())  # type: ignore[union-attr]
+        if self.direction != "higher":  # stated only when it is not the usual way
+            out["direction"] = self.direction
         return out
 
     @property
@@ -209,9 +217,10 @@ def _one_row_per_user(user: np.ndarray, arm: np.ndarray, time: np.ndarray, arms:
 
 
 def metric_values(ue: UserEvents, users: np.ndarray, start: np.ndarray, metric: MetricSpec,
-                  *, pre_days: float | None = None) -> np.ndarray:
+                  *, pre_days: float | None = None, until_us: int | None = None) -> np.ndarray:
     """Each user's metric: events with ``start <= t < start + window`` (or, with ``pre_days``,
-    ``start - pre_days <= t < start``). ``users`` are unique user codes, ``start`` µs times."""
+    ``start - pre_days <= t < start``). ``users`` are unique user codes, ``start`` µs times.
+    ``until_us``: only events before that time (the data as it stood then)."""
     if metric.kind == "ratio":
         raise ExperimentDataError("metric", "a ratio metric has two per-user values: measure "
                                             "its numerator and denominator")
@@ -236,6 +245,8 @@ def metric_values(ue: UserEvents, users: np.ndarray, start: np.ndarray, metric: 
     b = begin[owner]
     t = ue.time[idx]
     inside = (t >= b) & (t - b < length) & (b != np.iinfo(np.int64).max)
+    if until_us is not None:
+        inside &= t < until_us
     weights = ue.revenue[idx][inside] if metric.kind == "revenue" else None
     per_user = np.bincount(owner[inside], weights=weights, minlength=ue.n_users)[users]
     per_user = per_user.astype(np.float64)
@@ -394,6 +405,7 @@ def analyze_randomized(ue: UserEvents, assignment: Assignment, metrics: Sequence
                 rows.append({
                     "scope": scope.key, "scope_label": scope.label, "metric": metric.name,
                     "primary": position == 0, "arm": arms[k], "control": arms[0],
+                    "direction": metric.direction,
                     "n_control": int(control_sel.sum()), "n_treatment": int(treat_sel.sum()),
                     **effect.to_dict(),
                     "bayes": bayes_reads(arm_a, arm_b, metric, settings, effect),
@@ -458,6 +470,7 @@ def analyze_summaries(summaries: Sequence[Mapping[str, Any]], arms: Sequence[str
                 effect = _summary_effect(control, treatment, metric, settings)
                 rows.append({"scope": scope, "scope_label": scope, "metric": metric.name,
                              "primary": position == 0, "arm": arm, "control": arms[0],
+                             "direction": metric.direction,
                              "n_control": control.n, "n_treatment": treatment.n,
                              **effect.to_dict(),
                              "bayes": bayes_reads(control, treatment, metric, settings)})

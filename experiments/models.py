@@ -177,6 +177,77 @@ class HypothesisStatusChange(models.Model):
         ordering = ["-changed_at", "-id"]
 
 
+class MetricKind(models.TextChoices):
+    PROPORTION = "proportion", "Proportion: share of users who did the event"
+    MEAN = "mean", "Mean per user: count of the event or revenue"
+    RATIO = "ratio", "Ratio: sum of one quantity over the sum of another"
+
+
+class MetricValue(models.TextChoices):
+    COUNT = "count", "Count of the event"
+    REVENUE = "revenue", "Revenue"
+
+
+class Direction(models.TextChoices):
+    HIGHER = "higher", "Higher is better"
+    LOWER = "lower", "Lower is better"
+
+
+WINDOW_DAYS = (0.001, 365.0)
+
+
+class Metric(models.Model):
+    """A named metric of a workspace, defined once and picked by experiments (primary and
+    guardrails); an experiment keeps a copy of the definition it was saved with."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="metrics")
+    name = models.CharField(max_length=100, help_text="as summaries and results name it, "
+                                                      "e.g. onboarded_7d")
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=12, choices=MetricKind.choices,
+                            default=MetricKind.PROPORTION)
+    event = models.CharField(max_length=200, blank=True,
+                             help_text="proportion and mean: the event counted (mean of "
+                                       "revenue: blank = revenue of any event)")
+    value = models.CharField(max_length=8, choices=MetricValue.choices,
+                             default=MetricValue.COUNT, help_text="mean: what is averaged")
+    numerator_event = models.CharField(max_length=200, blank=True)
+    numerator_value = models.CharField(max_length=8, choices=MetricValue.choices,
+                                       default=MetricValue.REVENUE)
+    denominator_event = models.CharField(max_length=200, blank=True)
+    denominator_value = models.CharField(max_length=8, choices=MetricValue.choices,
+                                         default=MetricValue.COUNT)
+    window_days = models.FloatField(default=7.0, validators=within(*WINDOW_DAYS),
+                                    help_text="days after assignment the metric counts")
+    direction = models.CharField(max_length=8, choices=Direction.choices,
+                                 default=Direction.HIGHER)
+    unit = models.CharField(max_length=40, blank=True, help_text="e.g. users, sessions, EUR")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"],
+                                               name="metric_name_per_workspace"),
+                       in_range("window_days", *WINDOW_DAYS, name="metric_window_range")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def spec(self) -> dict[str, Any]:
+        """The definition as experiments store it (``experiments.data.MetricSpec`` dict)."""
+        lower = {"direction": "lower"} if self.direction == Direction.LOWER else {}
+        if self.kind == MetricKind.RATIO:
+            return {"name": self.name, "kind": "ratio", "window_days": self.window_days,
+                    "numerator": {"kind": self.numerator_value,
+                                  "event": self.numerator_event or None},
+                    "denominator": {"kind": self.denominator_value,
+                                    "event": self.denominator_event or None}, **lower}
+        kind = "conversion" if self.kind == MetricKind.PROPORTION else self.value
+        return {"name": self.name, "kind": kind, "event": self.event or None,
+                "window_days": self.window_days, **lower}
+
+
 class ExperimentKind(models.TextChoices):
     AB = "ab", "Randomized A/B"
     DID = "did", "Difference-in-differences (quasi)"
@@ -223,6 +294,11 @@ class Experiment(models.Model):
                                       help_text='{"kind": "conversion", "event": "...", '
                                                 '"window_days": 7}')
     guardrail_metrics = models.JSONField(default=list, blank=True)
+    # The library's metrics the design was made from (the JSON above keeps their definitions
+    # as saved; an experiment from before the library has them too, by migration).
+    primary_metric_ref = models.ForeignKey(Metric, null=True, blank=True,
+                                           on_delete=models.SET_NULL, related_name="primary_in")
+    guardrail_metric_refs = models.ManyToManyField(Metric, blank=True, related_name="guardrail_in")
     mde = models.FloatField(default=0.05, validators=within(*MDE),
                             help_text="minimum detectable effect, relative: 0.001 to 10")
     alpha = models.FloatField(default=0.05, validators=within(*ALPHA),

@@ -23,7 +23,7 @@ from django.utils import timezone
 from events.errors import FieldError
 from events.models import Dataset
 from events.services import get_store, load_user_events
-from experiments import bayes, selectors, stats, verdict
+from experiments import bayes, readout, selectors, stats, timeline, verdict
 from experiments.data import (
     ExperimentDataError,
     MetricSpec,
@@ -43,7 +43,6 @@ from experiments.models import (
     CHANCE_TO_WIN,
     CONCLUDED,
     CUPED_PRE_DAYS,
-    EXPECTED_LIFT,
     MAX_ARMS,
     MDE,
     MEASURED_LIFT,
@@ -250,10 +249,13 @@ def experiment_save(experiment: Experiment, breakdown: list[Segment] | None = No
                                                           "workspace")
     if experiment.pk is None and user is not None:
         experiment.created_by = _user(user)
+    from experiments.metric_services import experiment_adopt_metrics
+
     with transaction.atomic():
         experiment.save()
         if breakdown is not None:
             experiment.breakdown_segments.set(breakdown)
+        experiment_adopt_metrics(experiment)
     return experiment
 
 
@@ -315,12 +317,16 @@ def experiment_power(*, experiment: Experiment, baseline_mean: float | None = No
     except ValueError as exc:
         raise ExperimentInvalid("design", str(exc)) from None
     design = {"n_per_arm": result.n_per_arm, "total_n": result.total_n, "days": result.days,
+              "arm_n": list(result.arm_n), "design_effect": result.design_effect,
               "effective_mde": result.effective_mde, "notes": list(result.notes),
               "inputs": {"baseline_mean": baseline_mean, "baseline_sd": baseline_sd,
                          "daily_traffic": daily_traffic, "mde": experiment.mde,
                          "alpha": experiment.alpha, "power": experiment.power,
                          "cuped_r2": cuped_r2, "cluster_size": cluster_size, "icc": icc},
               "measured": measured}
+    design["ways_forward"] = readout.ways_forward(design, binary=metric.binary,
+                                                  weights=experiment.weights,
+                                                  alpha=experiment.alpha, power=experiment.power)
     experiment.design = stats.jsonable(design)
     experiment.save(update_fields=["design", "updated_at"])
     return experiment.design
@@ -579,7 +585,10 @@ def _analyze_ab(experiment: Experiment, ue: Any, metrics: list[MetricSpec],
     scopes = [Scope("all", experiment.segment.name if experiment.segment_id else "All assigned")]
     for seg in experiment.breakdown_segments.order_by("name"):
         scopes.append(Scope(f"segment:{seg.pk}", seg.name, _segment_mask(seg, ue)))
-    return analyze_randomized(ue, assignment, metrics, scopes, settings)
+    result = analyze_randomized(ue, assignment, metrics, scopes, settings)
+    progress(80, "cumulative effect over time")
+    result["timeline"] = timeline.timeline(ue, assignment, metrics[0], settings)
+    return result
 
 
 def _analyze_quasi(experiment: Experiment, ue: Any, metric: MetricSpec) -> dict[str, Any]:
@@ -808,64 +817,3 @@ def experiment_conclude(*, experiment: Experiment, outcome: str, now_believe: st
 
 def dataset_choices(workspace_id: int) -> Any:
     return Dataset.objects.filter(workspace_id=workspace_id)
-
-
-# ----- erasure: assignment tables and results keep user ids ---------------------------------------
-def _erasure_experiments(dataset: Any) -> Any:
-    from django.db.models import Q
-
-    return Experiment.objects.filter(workspace=dataset.workspace).filter(
-        Q(dataset=dataset) | Q(dataset__isnull=True))
-
-
-def _erasure_files(dataset: Any) -> list[tuple[str, Path]]:
-    return [("assignment_tables", Path(name)) for name in
-            _erasure_experiments(dataset).exclude(assignments_file="").values_list(
-                "assignments_file", flat=True) if Path(name).exists()]
-
-
-def _erasure_scrub(dataset: Any, scrubber: Any) -> None:
-    """Experiment results; assignment row counts follow the rewritten tables."""
-    import pyarrow.parquet as pq
-
-    for pk, name, rows in _erasure_experiments(dataset).exclude(assignments_file="").values_list(
-            "pk", "assignments_file", "assignments_rows"):
-        if Path(name).exists():
-            n = pq.ParquetFile(name).metadata.num_rows
-            if n != rows:
-                Experiment.objects.filter(pk=pk).update(assignments_rows=n)
-    scrubber.rows(_erasure_experiments(dataset), ("result",), "experiment_results")
-
-
-def register_erasure_hook() -> None:
-    from events.privacy_services import ErasureHook
-    from events.privacy_services import register_erasure_hook as register
-
-    register(ErasureHook(files=_erasure_files, scrub=_erasure_scrub))
-
-
-# ----- hypotheses proposed by behaviour discovery (registered with behaviour from ready()) ------
-def hypothesis_from_behaviour(*, analysis: Any, signal: dict[str, Any], rank: int,
-                              segment: Segment | None, owner: object | None = None) -> Hypothesis:
-    """An exploratory hypothesis from a discovered behaviour (found by looking at the data)."""
-    sig = signal
-    cal = sig.get("calibration") or {}
-    lift = (cal.get("lift") or {}).get("estimate")
-    outcome = analysis.result.get("outcome", {}).get("label", "the outcome")
-    expected = round(float(lift) - 1, 4) if lift and math.isfinite(float(lift)) else 0.0
-    held = min(max(expected, EXPECTED_LIFT[0]), EXPECTED_LIFT[1])
-    note = (f"; the observed lift {expected:+,.0%} is held at {held:+,.0%}, the most a "
-            "hypothesis expects" if held != expected else "")
-    hyp = Hypothesis.objects.create(
-        workspace=analysis.workspace,
-        statement=f"Getting users to {sig['candidate']['label']} raises {outcome}"[:300],
-        mechanism="observed association (correlational): the behaviour may be a sign of "
-                  "intent rather than its cause; an experiment must show it",
-        metric=outcome[:100], expected_lift=held,
-        basis=f"behaviour discovery #{analysis.pk} on dataset v{analysis.dataset_version}: "
-              f"{'confirmed' if sig.get('confirmed') else 'not confirmed'} on holdout" + note,
-        evidence=Evidence.OBSERVATIONAL, exploratory=True, owner=owner,
-        source={"analysis": analysis.pk, "rank": rank, "candidate": sig["candidate"]})
-    if segment is not None:
-        hyp.segments.add(segment)
-    return hyp

@@ -86,16 +86,30 @@ def _frequentist_arm(row: dict[str, Any], mde: float | None) -> tuple[str, str]:
     where = (f"{row['arm']}: absolute {row['absolute']:+.4g} [{ci[0]:+.4g}, {ci[1]:+.4g}], "
              f"adjusted p = {p:.3g} (alpha {alpha:g})" if p is not None
              else f"{row['arm']}: no p-value")
+    lower = row.get("direction") == "lower"
+    note = " (lower is better)" if lower else ""
     if row.get("significant") and ci[0] is not None and ci[0] > 0:
-        return "win", where + " — the interval lies above zero"
+        return ("loss" if lower else "win"), where + " — the interval lies above zero" + note
     if row.get("significant") and ci[1] is not None and ci[1] < 0:
-        return "loss", where + " — the interval lies below zero"
+        return ("win" if lower else "loss"), where + " — the interval lies below zero" + note
     rci = row.get("relative_ci")
-    if mde is not None and rci and rci[1] is not None and rci[1] < mde:
+    if mde is not None and rci and not lower and rci[1] is not None and rci[1] < mde:
         return "loss", (where + f" — the interval holds zero and its relative upper end "
                                 f"{_pct(rci[1])} is below the MDE {_pct(mde)}: the effect "
                                 "the test was sized to find is ruled out")
+    if mde is not None and rci and lower and rci[0] is not None and rci[0] > -mde:
+        return "loss", (where + f" — the interval holds zero and its relative lower end "
+                                f"{_pct(rci[0])} is above minus the MDE {_pct(-mde)}: the "
+                                "fall the test was sized to find is ruled out" + note)
     return "undecided", where + " — the interval holds zero"
+
+
+def _better(read: dict[str, Any], row: dict[str, Any]) -> tuple[float, float]:
+    """(chance the arm is better, expected loss of shipping it), for the metric's direction:
+    when lower is better, better is a fall and shipping risks the rise."""
+    if row.get("direction") == "lower":
+        return 1 - read["chance_to_win"], read["risk"][0]
+    return read["chance_to_win"], read["risk"][1]
 
 
 def _bayes_pick(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,7 +133,7 @@ def _bayes_arm(row: dict[str, Any], rule: Rule) -> tuple[str, str]:
     tolerance = rule.risk_tolerance
     if read["risk_type"] == "absolute":
         tolerance *= abs(row.get("control_mean") or 0.0)
-    ctw, ship = read["chance_to_win"], read["risk"][1]
+    ctw, ship = _better(read, row)
     unit = "" if read["risk_type"] == "absolute" else " (relative)"
     where = (f"{row['arm']}: chance to beat control {ctw:.1%}, expected loss of shipping "
              f"{ship:.3g}{unit} against a tolerance of {tolerance:.3g}")
@@ -135,11 +149,13 @@ def _guardrail_fails(row: dict[str, Any], rule: Rule) -> str | None:
         return None
     if rule.read == BAYESIAN:
         read = _bayes_pick(row)
-        if read is not None and read["chance_to_win"] <= 1 - rule.chance_to_win:
+        if read is not None and _better(read, row)[0] <= 1 - rule.chance_to_win:
             return (f"{row['metric']} ({row['arm']}): chance it is not worse "
-                    f"{read['chance_to_win']:.1%}")
+                    f"{_better(read, row)[0]:.1%}")
         return None
-    if row.get("significant") and (row.get("absolute") or 0) < 0:
+    worse = (row.get("absolute") or 0) > 0 if row.get("direction") == "lower" \
+        else (row.get("absolute") or 0) < 0
+    if row.get("significant") and worse:
         return (f"{row['metric']} ({row['arm']}): {row['absolute']:+.4g}, adjusted p = "
                 f"{row.get('p_adjusted'):.3g}")
     return None

@@ -7,18 +7,21 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
+from experiments import metric_services as ms
+from experiments import readout
 from experiments import services as xs
 from experiments.forms import (
+    ABExperimentForm,
     ConcludeForm,
     DecisionRuleForm,
-    ExperimentForm,
     HypothesisForm,
     PowerForm,
+    experiment_form_class,
 )
 from experiments.models import (
     TRANSITIONS,
@@ -122,26 +125,32 @@ def hypothesis_form(request: HttpRequest, slug: str, pk: int | None = None) -> H
 
 @login_required
 def experiment_form(
-    request: HttpRequest, slug: str, pk: int | None = None, hypothesis_pk: int | None = None
+    request: HttpRequest, slug: str, pk: int | None = None, hypothesis_pk: int | None = None,
+    kind: str = "ab",
 ) -> HttpResponse:
+    """Design or edit an experiment: the A/B form or the quasi-experiments' own."""
     workspace, membership = ws_selectors.workspace_get(request.user, slug, "define")
     if pk:
         experiment = get_object_or_404(Experiment, workspace=workspace, pk=pk)
         hypothesis = experiment.hypothesis
-        initial = ExperimentForm.initial_from(experiment)
+        form_class = experiment_form_class(experiment.kind)
+        initial = form_class.initial_from(experiment)
     else:
         hypothesis = get_object_or_404(Hypothesis, workspace=workspace, pk=hypothesis_pk)
         experiment = Experiment(hypothesis=hypothesis, workspace=workspace)
+        form_class = experiment_form_class(kind)
         dataset = workspace.datasets.order_by("pk").first()
         initial = {
             "dataset": dataset.pk if dataset else None,
             "name": f"Test: {hypothesis.statement}"[:200],
         }
-    form = ExperimentForm(request.POST or None, initial=initial, workspace=workspace)
+    form = form_class(request.POST or None, initial=initial, workspace=workspace)
     if request.method == "POST" and form.is_valid():
-        breakdown = form.apply(experiment)
         try:
-            xs.experiment_save(experiment, breakdown=breakdown, user=request.user)
+            breakdown, guardrails = form.apply(experiment)
+            with transaction.atomic():
+                xs.experiment_save(experiment, breakdown=breakdown, user=request.user)
+                ms.experiment_link_metrics(experiment, guardrails)
         except xs.ExperimentInvalid as exc:
             form.add_error(None, f"{exc.field}: {exc.message}")
         except IntegrityError:
@@ -155,8 +164,10 @@ def experiment_form(
             "workspace": workspace,
             "membership": membership,
             "form": form,
+            "quasi": form_class is not ABExperimentForm,
             "experiment": experiment if pk else None,
             "hypothesis": hypothesis,
+            "no_metrics": not form.metrics.exists(),
         },
     )
 
@@ -287,6 +298,20 @@ def _detail(
     ]
     rule = xs.decision_rule_get(workspace.pk)
     proposal = xs.experiment_proposal(experiment) if result else None
+    line = readout.verdict_line(result, proposal.to_dict()) if proposal else None
+    tl = result.get("timeline") or {}
+    if tl.get("dates"):
+        charts["timeline"] = {k: tl[k] for k in ("dates", "unit", "exposures", "effects",
+                                                  "metric", "alpha")}
+    progress = None
+    planned = (experiment.design or {}).get("arm_n") or (
+        [experiment.design["n_per_arm"]] * len(experiment.arms)
+        if (experiment.design or {}).get("n_per_arm") else None)
+    if planned and result.get("kind") == "ab":
+        progress = readout.planned_vs_obtained(
+            arms=result.get("arms") or experiment.arm_names, planned=planned,
+            obtained=result.get("counts") or [], dates=tl.get("dates"),
+            cumulative=tl.get("exposures"))
     return render(
         request,
         "experiments/experiment.html",
@@ -306,6 +331,10 @@ def _detail(
             "rule": rule,
             "proposal": proposal,
             "bayes_rows": [r for r in result.get("rows", []) if r.get("bayes")],
+            "verdict_line": line,
+            "timeline": tl,
+            "progress": progress,
+            "ways_forward": (experiment.design or {}).get("ways_forward"),
         },
     )
 

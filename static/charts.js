@@ -268,6 +268,43 @@
             text: r.label, showarrow: false, font: { size: 11 } })) : [] }, config);
       }
     }
+    // A/B over time: the cumulative relative lift with its interval band, and exposures.
+    const tl = data.timeline;
+    const cum = document.getElementById("chart-cumulative");
+    if (cum && tl) {
+      const colors = ["#1f5fbf", "#c26a00", "#2e7d32", "#7b1fa2"];
+      const traces = [];
+      Object.keys(tl.effects).forEach((arm, i) => {
+        const pts = tl.effects[arm].filter((p) => p.relative != null && p.relative_ci);
+        const c = colors[i % colors.length];
+        traces.push({ type: "scatter", mode: "lines", x: pts.map((p) => p.date).concat(pts.map((p) => p.date).reverse()),
+          y: pts.map((p) => p.relative_ci[1]).concat(pts.map((p) => p.relative_ci[0]).reverse()),
+          fill: "toself", fillcolor: c + "22", line: { width: 0 }, hoverinfo: "skip", name: arm + " interval", showlegend: false });
+        traces.push({ type: "scatter", mode: "lines+markers", name: tl.metric + ": " + arm + " vs " + (tl.control || "control"), x: pts.map((p) => p.date),
+          y: pts.map((p) => p.relative), line: { color: c }, marker: { size: 5 },
+          customdata: pts.map((p) => [p.relative_ci[0], p.relative_ci[1], p.n_control, p.n_arm]),
+          hovertemplate: "%{x}<br>lift %{y:+.1%} [%{customdata[0]:+.1%}, %{customdata[1]:+.1%}]<br>n %{customdata[2]} / %{customdata[3]}<extra>" + arm + "</extra>" });
+      });
+      if (!traces.length) { cum.textContent = "Not enough users yet for an estimate."; }
+      else {
+        Plotly.newPlot(cum, traces, { font, height: 340, margin: { l: 70, r: 20, t: 20, b: 70 },
+          xaxis: { title: { text: "date (data through the end of each " + tl.unit + ")" }, type: "date" },
+          yaxis: { title: { text: "relative lift (band: interval)" }, tickformat: "+.0%",
+            zeroline: true, zerolinewidth: 2, zerolinecolor: "#b3261e" },
+          legend: { orientation: "h", y: -0.3 } }, config);
+      }
+    }
+    const exp = document.getElementById("chart-exposures");
+    if (exp && tl) {
+      const colors = ["#9aa3b2", "#1f5fbf", "#c26a00", "#2e7d32", "#7b1fa2"];
+      const traces = Object.keys(tl.exposures).map((arm, i) => ({ type: "scatter", mode: "lines+markers", name: arm,
+        x: tl.dates, y: tl.exposures[arm], line: { color: colors[i % colors.length] }, marker: { size: 5 },
+        hovertemplate: "%{x}: %{y:,} users<extra>" + arm + "</extra>" }));
+      Plotly.newPlot(exp, traces, { font, height: 300, margin: { l: 70, r: 20, t: 20, b: 70 },
+        xaxis: { title: { text: "date" }, type: "date" },
+        yaxis: { title: { text: "users assigned (cumulative)" }, rangemode: "tozero", tickformat: "," },
+        legend: { orientation: "h", y: -0.3 } }, config);
+    }
     const series = document.getElementById("chart-series");
     if (series && data.series && data.series.length) {
       const s = data.series;

@@ -13,6 +13,7 @@ from experiments.models import (
     HypothesisStatus,
     HypothesisStatusChange,
     Learning,
+    Metric,
     Outcome,
     lift_errors,
 )
@@ -78,6 +79,13 @@ class ExperimentSerializer(NumbersModelSerializer):
     breakdown_segments = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Segment.objects.all(), required=False)
     analysis_job = serializers.PrimaryKeyRelatedField(read_only=True)
+    primary_metric_ref = serializers.PrimaryKeyRelatedField(
+        queryset=Metric.objects.all(), required=False, allow_null=True,
+        help_text="a metric of the workspace's library: its definition becomes "
+                  "primary_metric")
+    guardrail_metric_refs = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Metric.objects.all(), required=False,
+        help_text="library metrics: their definitions become guardrail_metrics")
     bayesian = serializers.SerializerMethodField(
         help_text="the Bayesian read of each comparison (GrowthBook's definitions) and the "
                   "prior it used; read-only, from the analysis")
@@ -89,7 +97,7 @@ class ExperimentSerializer(NumbersModelSerializer):
         model = Experiment
         fields = ["id", "workspace_slug", "hypothesis", "name", "kind", "dataset",
                   "segment", "breakdown_segments", "arms", "primary_metric",
-                  "guardrail_metrics", "mde", "alpha", "power", "data_source", "assignment",
+                  "guardrail_metrics", "primary_metric_ref", "guardrail_metric_refs", "mde", "alpha", "power", "data_source", "assignment",
                   "assignments_rows", "cuped_pre_days", "sequential", "correction", "quasi",
                   "design", "cost", "information", "status", "result", "bayesian", "proposal",
                   "analyzed_at", "analysis_job", "created_at", "updated_at"]
@@ -211,3 +219,15 @@ class LearningSerializer(serializers.ModelSerializer):
                   "now_believe", "decision", "estimates", "tags", "segments", "created_by",
                   "created_at"]
         read_only_fields = fields
+
+
+class MetricSerializer(WorkspaceScoped):
+    """A metric of the workspace's library."""
+
+    class Meta:
+        model = Metric
+        fields = ["id", "workspace", "workspace_slug", "name", "description", "kind", "event",
+                  "value", "numerator_event", "numerator_value", "denominator_event",
+                  "denominator_value", "window_days", "direction", "unit", "created_at",
+                  "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]

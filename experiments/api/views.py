@@ -3,7 +3,7 @@ data, analysis, conclusion) and learnings."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
@@ -18,6 +18,7 @@ from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from accounts.api.serializers import field_invalid, validated
+from experiments import metric_services
 from experiments import services as experiment_services
 from experiments.api.serializers import (
     ArmSummarySerializer,
@@ -26,12 +27,13 @@ from experiments.api.serializers import (
     ExperimentSerializer,
     HypothesisSerializer,
     LearningSerializer,
+    MetricSerializer,
     PowerInSerializer,
     StatusChangeSerializer,
     SummariesInSerializer,
     TransitionSerializer,
 )
-from experiments.models import Experiment, Hypothesis
+from experiments.models import Experiment, Hypothesis, Metric
 from experiments.services import ExperimentInvalid
 from jobs.services import JobFailed
 from security import uploads
@@ -158,13 +160,31 @@ class ExperimentViewSet(viewsets.ModelViewSet):
         ):
             raise ValidationError({"hypothesis": ["must stay in the experiment's workspace"]})
         breakdown = data.pop("breakdown_segments", None)
+        primary_ref = data.pop("primary_metric_ref", None)
+        guard_refs = data.pop("guardrail_metric_refs", None)
         experiment = instance or Experiment()
         for key, value in data.items():
             setattr(experiment, key, value)
+        experiment.workspace_id = hypothesis.workspace_id
+        if "primary_metric" in data and primary_ref is None:
+            experiment.primary_metric_ref = None  # a definition of its own, not the library's
+        if "guardrail_metrics" in data and guard_refs is None and experiment.pk:
+            guard_refs_clear = True
+        else:
+            guard_refs_clear = False
         try:
-            experiment_services.experiment_save(
-                experiment, breakdown=breakdown, user=self.request.user
-            )
+            if primary_ref is not None or guard_refs is not None:
+                primary = primary_ref or experiment.primary_metric_ref
+                if primary is None:
+                    raise ExperimentInvalid("primary_metric_ref", "pick the primary metric from "
+                                                                  "the library too")
+                metric_services.experiment_use_metrics(experiment, primary, guard_refs or [])
+            with transaction.atomic():
+                experiment_services.experiment_save(
+                    experiment, breakdown=breakdown, user=self.request.user
+                )
+                if guard_refs is not None or guard_refs_clear:
+                    metric_services.experiment_link_metrics(experiment, guard_refs or [])
         except ExperimentInvalid as exc:
             raise field_invalid(exc) from None
         except IntegrityError:
@@ -364,3 +384,34 @@ class LearningViewSet(viewsets.ReadOnlyModelViewSet):
             since=p.get("since"),
             until=p.get("until"),
         )
+
+
+@crud_schema(MetricSerializer, parameters=[SINCE])
+class MetricViewSet(ScopedWrites, viewsets.ModelViewSet):
+    """The metric library: named metrics defined once per workspace, picked by experiments."""
+
+    serializer_class = MetricSerializer
+    filterset_fields = {"kind": ["exact"], "name": ["exact"]}
+    ordering_fields = ["name", "updated_at"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        qs = Metric.objects.filter(
+            workspace__in=ws_selectors.workspaces_for(self.request.user)
+        ).select_related("workspace").order_by("name", "id")
+        return updated_since(qs, self.request.query_params)
+
+    def check_write(self, serializer, workspace) -> None:  # type: ignore[no-untyped-def]
+        metric = Metric(workspace=workspace)
+        if serializer.instance is not None:
+            metric = Metric(**{f.attname: getattr(serializer.instance, f.attname)
+                               for f in Metric._meta.concrete_fields})
+        for key, value in serializer.validated_data.items():
+            setattr(metric, key, value)
+        try:
+            metric_services.metric_check(metric)
+        except ExperimentInvalid as exc:
+            raise field_invalid(exc) from None
+        if Metric.objects.filter(workspace=workspace, name=metric.name).exclude(
+                pk=metric.pk).exists():
+            raise ValidationError({"name": [f"a metric named '{metric.name}' exists in this "
+                                            "workspace"]})

@@ -92,6 +92,10 @@ def world(team, api, tmp_path, django_capture_on_commit_callbacks):  # type: ign
         experiments[key] = Experiment.objects.get(pk=xid)
         assert experiments[key].result, key
     w["experiment"] = experiments["experiment"]
+    # the experiments' metric joined the workspace's library when they were saved
+    from experiments.models import Metric
+
+    w["metric"] = Metric.objects.get(workspace=acme, name="bought")
     ok(admin.post(f"/api/v1/experiments/{experiments['concluded'].pk}/conclude/",
                   {"outcome": "invalidated", "now_believe": "no effect",
                    "decision": "stop", "override_reason": "kept if the rule disagrees"},

@@ -29,6 +29,7 @@ RANGES = {
     "ExperimentRequest": {
         "mde": (0.001, 10), "alpha": (0.001, 0.2), "power": (0.5, 0.99),
         "cuped_pre_days": (0, 365), "cost": (0, 1e12)},
+    "MetricRequest": {"window_days": (0.001, 365)},
     "PowerInRequest": {
         "baseline_mean": (-1e15, 1e15), "baseline_sd": (0, 1e15),
         "daily_traffic": (0.01, 1e9), "cuped_r2": (0, 0.99), "cluster_size": (1, 1e6),
@@ -41,7 +42,8 @@ def test_the_schema_states_every_written_number_s_range():
     for component, ranges in RANGES.items():
         props = schema[component]["properties"]
         numbers = {name for name, p in props.items() if p.get("type") in ("number", "integer")}
-        assert numbers - set(ranges) <= {"hypothesis", "dataset", "segment", "value_model"}, \
+        assert numbers - set(ranges) <= {"hypothesis", "dataset", "segment", "value_model",
+                                          "primary_metric_ref"}, \
             component
         for name, (low, high) in ranges.items():
             assert (props[name].get("minimum"), props[name].get("maximum")) == (low, high), \

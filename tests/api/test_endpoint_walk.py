@@ -194,6 +194,18 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/experiments/{pk}/summaries/", "GET"): Op(V, 200, "experiment"),
     ("/api/v1/experiments/{pk}/summaries/", "PUT"): Op(
         "define", 200, "experiment", body=lambda w: {"rows": w["summaries"]}),
+    # the metric library
+    ("/api/v1/metrics/", "GET"): Op(V, 200, lists="metric"),
+    ("/api/v1/metrics/", "POST"): Op(
+        "define", 201, body=lambda w: {"workspace": "acme", "name": "orders", "kind": "mean",
+                                       "value": "count", "event": "purchase"}),
+    ("/api/v1/metrics/{pk}/", "GET"): Op(V, 200, "metric"),
+    ("/api/v1/metrics/{pk}/", "PUT"): Op(
+        "define", 200, "metric", body=lambda w: {"name": "bought", "kind": "proportion",
+                                                 "event": "purchase", "window_days": 14}),
+    ("/api/v1/metrics/{pk}/", "PATCH"): Op("define", 200, "metric",
+                                           body=lambda w: {"unit": "users"}),
+    ("/api/v1/metrics/{pk}/", "DELETE"): Op("define", 204, "metric"),
     # learnings
     ("/api/v1/learnings/", "GET"): Op(V, 200, lists="learning"),
     ("/api/v1/learnings/{pk}/", "GET"): Op(V, 200, "learning"),

@@ -253,16 +253,17 @@ def test_pm_goes_from_a_segment_to_a_hypothesis_an_experiment_and_a_learning(
     expect(page.locator("h1 .state")).to_have_text("Proposed")
 
     # Design the experiment; first with weights adding to 1.1: refused, nothing stored.
+    from experiments.models import Metric  # the team's metric library holds the metric
+
+    Metric.objects.create(workspace=team["acme"], name="onboarded_7d", kind="proportion",
+                          event="onboarding_completed", window_days=7)
     page.get_by_role("link", name="Design an experiment").click()
     page.wait_for_url(f"**/w/acme/hypotheses/{hypothesis.pk}/experiments/new/")
     page.fill("#id_name", "Checklist A/B")
-    page.select_option("#id_kind", "ab")
     page.select_option("#id_dataset", label="demo")
     page.select_option("#id_breakdown_segments", [str(web.pk), str(mobile.pk)])
     page.fill("#id_arms", "control:0.5, treatment:0.6")
-    page.select_option("#id_metric_kind", "conversion")
-    page.fill("#id_metric_event", "onboarding_completed")
-    page.fill("#id_metric_window_days", "7")
+    page.select_option("#id_primary_metric", label="onboarded_7d")
     page.select_option("#id_data_source", "events")
     page.fill("#id_assignment_event", "experiment_assigned")
     page.fill("#id_experiment_id", ONBOARDING)

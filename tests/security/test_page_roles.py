@@ -47,10 +47,14 @@ def _hypothesis(o: dict[str, Any]) -> dict[str, Any]:
 
 
 def _experiment(o: dict[str, Any]) -> dict[str, Any]:
-    return {"name": "Page test", "kind": "ab", "dataset": o["dataset"].pk,
-            "arms": "control:0.5, treatment:0.5", "metric_kind": "conversion",
-            "metric_event": "purchase", "metric_window_days": "7", "mde": "0.05",
-            "alpha": "0.05", "power": "0.8", "data_source": "summary", "cuped_pre_days": "0",
+    from experiments.models import Metric
+
+    bought, _ = Metric.objects.get_or_create(
+        workspace=o["hypothesis"].workspace, name="bought",
+        defaults={"kind": "proportion", "event": "purchase", "window_days": 30})
+    return {"name": "Page test", "dataset": o["dataset"].pk,
+            "arms": "control:0.5, treatment:0.5", "primary_metric": bought.pk, "mde": "5",
+            "alpha": "5", "power": "80", "data_source": "summary", "cuped_pre_days": "0",
             "correction": "holm"}
 
 
