@@ -56,10 +56,12 @@ demo: install
 	  beat=$$!; trap "kill $$worker $$beat 2>/dev/null" EXIT; \
 	  DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000 --noreload
 
+# With PostgreSQL (CI sets DATABASE_URL) the two passes run side by side (scripts/test_both.sh);
+# the PostgreSQL pass runs the tests that touch the database (tests/conftest.py).
 test: install
-	$(MAKE) test-sqlite
-	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then $(MAKE) test-postgres; \
-	 else echo "DATABASE_URL is not PostgreSQL: the PostgreSQL pass is skipped (CI sets it)"; fi
+	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then PY=$(PY) bash scripts/test_both.sh; \
+	 else $(MAKE) test-sqlite; \
+	   echo "DATABASE_URL is not PostgreSQL: the PostgreSQL pass is skipped (CI sets it)"; fi
 
 test-sqlite: install
 	env -u DATABASE_URL $(PY) -m pytest -q
