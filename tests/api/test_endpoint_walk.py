@@ -97,10 +97,10 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/refreshes/{pk}/", "GET"): Op(V, 200, "refresh"),
     ("/api/v1/snapshots/", "GET"): Op(V, 200, lists="snapshot"),
     ("/api/v1/snapshots/{pk}/", "GET"): Op(V, 200, "snapshot"),
-    # behaviour analyses: every member may run one (a cached read); saving a segment defines
+    # behaviour analyses: starting one is compute (not for viewers); saving a segment defines
     ("/api/v1/analyses/", "GET"): Op(V, 200, lists="analysis"),
     ("/api/v1/analyses/", "POST"): Op(
-        V, 202, body=lambda w: {"dataset": w["dataset"].pk, "kind": "retention", "params": {}}),
+        "define", 202, body=lambda w: {"dataset": w["dataset"].pk, "kind": "retention", "params": {}}),
     ("/api/v1/analyses/{pk}/", "GET"): Op(V, 200, "analysis"),
     ("/api/v1/analyses/{pk}/save/", "POST"): Op(
         "define", 201, "analysis", body=lambda w: {"name": "did not buy", "step": 1}),

@@ -109,6 +109,9 @@ def test_discovery_to_segment_and_exploratory_hypothesis(demo, api, client,
     page = client.get(f"/w/acme/behaviour/{aid}/").content.decode()
     assert "Correlational" in page and cand["label"] in page and "segment name" not in page
     assert client.post(f"/w/acme/behaviour/{aid}/", {"name": "z", "rank": 1}).status_code == 403
+    assert client.post("/w/acme/behaviour/", {"dataset": demo["dataset"].pk, "kind": "funnel",
+                                              "steps": "signup"}).status_code == 403
+    client.force_login(demo["analyst"])
     r = client.post("/w/acme/behaviour/", {"dataset": demo["dataset"].pk, "kind": "funnel",
                                            "steps": "signup"})
     assert r.status_code == 400 and "steps" in r.content.decode()
