@@ -89,9 +89,9 @@ EXPECTED: dict[tuple[str, str], Op] = {
         "define", 200, "segment", body=lambda w: {"description": "pro users who bought"}),
     ("/api/v1/segments/{pk}/", "DELETE"): Op("define", 204, "segment"),
     ("/api/v1/segments/{pk}/snapshots/", "GET"): Op(V, 200, "segment"),
-    # a sweep only computes (nothing is stored): every member may
+    # a sweep stores nothing but computes over the dataset: not for viewers
     ("/api/v1/segments/{pk}/sweep/", "POST"): Op(
-        V, 200, "segment", body=lambda w: {"path": "all[1]", "thresholds": [1, 2]}),
+        "define", 200, "segment", body=lambda w: {"path": "all[1]", "thresholds": [1, 2]}),
     ("/api/v1/refreshes/", "GET"): Op(V, 200, lists="refresh"),
     ("/api/v1/refreshes/", "POST"): Op("define", 202, body=lambda w: {"dataset": w["dataset"].pk}),
     ("/api/v1/refreshes/{pk}/", "GET"): Op(V, 200, "refresh"),

@@ -132,3 +132,22 @@ def test_viewers_see_no_compute_buttons(world, team, client):  # type: ignore[no
         assert marker not in client.get(url).content.decode(), url
         client.force_login(team["analyst"])
         assert marker in client.get(url).content.decode(), url
+
+
+def test_a_sweep_computes_so_viewers_may_not(world, team, api):  # type: ignore[no-untyped-def]
+    """A sweep stores nothing and queues no job, but computes over the dataset."""
+    from segments.models import Segment
+
+    seg = Segment.objects.create(workspace=team["acme"], dataset=world["events"], name="buyers",
+                                 definition={"all": [{"event": "signup", "min_count": 1},
+                                                     {"event": "upgrade", "min_count": 1}]})
+    url, body = f"/api/v1/segments/{seg.pk}/sweep/", {"path": "all[1]", "thresholds": [1, 2]}
+    r = api(team["viewer"]).post(url, body, format="json")
+    assert r.status_code == 403 and "viewers read every result" in r.json()["detail"]
+    r = api(team["analyst"]).post(url, body, format="json")
+    assert r.status_code == 200, r.content
+    # u1 and u3 signed up and upgraded once each (EVENTS): 2 users at k=1 (below the
+    # workspace's minimum size, so hidden), none at k=2.
+    rows = r.json()["rows"]
+    assert [row.get("hidden", False) for row in rows] == [True, False]
+    assert rows[1]["size"] == 0
