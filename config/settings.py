@@ -136,7 +136,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_HASHED = env_bool("STATIC_HASHED", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    "staticfiles": {"BACKEND": "config.static_storage.HashedCompressedStaticFiles"
                     if STATIC_HASHED else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG and not STATIC_HASHED

@@ -58,10 +58,11 @@ def test_the_bundle_is_trimmed():
 
 
 @pytest.mark.django_db
-def test_hashed_compressed_static_files_get_long_cache_headers(tmp_path):
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "make demo (DEBUG=1)"])
+def test_hashed_compressed_static_files_get_long_cache_headers(tmp_path, debug):
     storages = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
-    with override_settings(STORAGES=storages, STATIC_ROOT=tmp_path, DEBUG=False,
+        "BACKEND": "config.static_storage.HashedCompressedStaticFiles"}}
+    with override_settings(STORAGES=storages, STATIC_ROOT=tmp_path, DEBUG=debug,
                            WHITENOISE_USE_FINDERS=False, WHITENOISE_AUTOREFRESH=False,
                            SECURE_SSL_REDIRECT=False):
         call_command("collectstatic", interactive=False, verbosity=0,
