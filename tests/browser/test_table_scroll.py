@@ -83,3 +83,43 @@ def test_tables_scroll_with_a_cue_and_nothing_else_overflows(
     icon = page.request.get(href)
     assert icon.status == 200 and icon.headers["content-type"] == "image/svg+xml"
     assert b"<svg" in icon.body()
+
+
+DRAW_EVERY_TRACE_JS = """async () => {
+  const traces = {
+    scatter: [{type: "scatter", mode: "lines+markers", x: [1, 2, 3], y: [2, 1, 3],
+               error_y: {type: "data", array: [0.1, 0.2, 0.1]}}],
+    bar: [{type: "bar", orientation: "h", x: [3, 5], y: ["a", "b"],
+           error_x: {type: "data", symmetric: false, array: [1, 1], arrayminus: [1, 2]}}],
+    heatmap: [{type: "heatmap", z: [[1, 2], [3, null]], x: ["0", "1"], y: ["c1", "c2"]}],
+    sankey: [{type: "sankey", node: {label: ["start", "a", "b"]},
+              link: {source: [0, 0], target: [1, 2], value: [3, 1]}}],
+    histogram: [{type: "histogram", x: [1, 1, 2, 3, 3, 3]}],
+    box: [{type: "box", y: [1, 2, 3, 4, 10]}],
+  };
+  const drawn = {};
+  for (const [name, data] of Object.entries(traces)) {
+    const div = document.createElement("div");
+    div.style.width = "300px"; div.style.height = "200px";
+    document.body.appendChild(div);
+    await Plotly.newPlot(div, data, {title: {text: name}});
+    drawn[name] = div.querySelectorAll(".main-svg").length > 0
+      && div._fullData[0].type === name && div._fullData[0].visible === true;
+  }
+  return drawn;
+}"""
+
+
+def test_the_bundle_draws_every_trace_type_it_registers(
+    live_server: Any, new_page: Any
+) -> None:
+    from django.templatetags.static import static
+
+    page = new_page()
+    page.goto(live_server.url + "/accounts/login/")
+    page.add_script_tag(url=live_server.url + static("vendor/plotly-custom.min.js"))
+    drawn = page.evaluate(DRAW_EVERY_TRACE_JS)
+    assert drawn == {name: True for name in
+                     ("scatter", "bar", "heatmap", "sankey", "histogram", "box")}
+    assert page.evaluate("typeof Plotly.newPlot") == "function"
+    assert page.errors == []
