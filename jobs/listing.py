@@ -30,49 +30,53 @@ class ResultLink:
     param: str  # the payload key holding that record's id
     page: str  # what the link opens, in words
     url: Callable[[str, Any], str | None]  # (workspace slug, record) -> the result's address
-    params: Callable[[Any], list[tuple[str, str]]]  # the record's parameters, by name
+    params: Callable[[Any, Job], list[tuple[str, str]]]  # (record, job) -> parameters by name
     related: tuple[str, ...] = ()  # select_related for the params
 
 
-def _dataset(d: Any) -> str:
-    return f"{d.name} (v{d.version})"
+def _dataset(d: Any, job: Job) -> str:
+    """The dataset with the version the job worked on (its input hash ends ":v<version>"),
+    not the version it has now."""
+    tail = job.input_hash.rsplit(":v", 1)
+    version = tail[1] if len(tail) == 2 and tail[1].isdigit() else d.version
+    return f"{d.name} (v{version})"
 
 
 RESULTS: dict[str, ResultLink] = {
     "import": ResultLink(
         "Import", "events.Import", "import_id", "Dataset page",
         lambda slug, r: reverse("dataset", args=[slug, r.dataset_id]),
-        lambda r: [("Dataset", r.dataset.name), ("Events file", r.events_name),
+        lambda r, j: [("Dataset", r.dataset.name), ("Events file", r.events_name),
                    ("Users file", r.users_name), ("Rows added", f"{r.rows_added:,}")],
         ("dataset",)),
     "refresh": ResultLink(
         "Segment refresh", "events.Dataset", "dataset_id", "Segment list",
         lambda slug, r: reverse("segments", args=[slug]),
-        lambda r: [("Dataset", _dataset(r))]),
+        lambda r, j: [("Dataset", _dataset(r, j))]),
     "clusters": ResultLink(
         "Cluster suggestions", "events.Dataset", "dataset_id", "Cluster suggestions",
         lambda slug, r: f"{reverse('clusters', args=[slug])}?dataset={r.pk}",
-        lambda r: [("Dataset", _dataset(r))]),
+        lambda r, j: [("Dataset", _dataset(r, j))]),
     "behaviour": ResultLink(
         "Behaviour analysis", "behaviour.BehaviourAnalysis", "analysis_id", "Analysis page",
         lambda slug, r: reverse("analysis", args=[slug, r.pk]),
-        lambda r: [("Analysis", f"{r.get_kind_display()} #{r.pk}"),
+        lambda r, j: [("Analysis", f"{r.get_kind_display()} #{r.pk}"),
                    ("Dataset", f"{r.dataset.name} (v{r.dataset_version})")],
         ("dataset",)),
     "optimize": ResultLink(
         "Optimizer run", "planner.OptimizationRun", "run_id", "Run page",
         lambda slug, r: reverse("run", args=[slug, r.pk]),
-        lambda r: [("Scenario", r.scenario.name), ("Run", f"#{r.pk}")],
+        lambda r, j: [("Scenario", r.scenario.name), ("Run", f"#{r.pk}")],
         ("scenario",)),
     "experiment_analyze": ResultLink(
         "Experiment analysis", "experiments.Experiment", "experiment_id", "Experiment page",
         lambda slug, r: reverse("experiment", args=[slug, r.pk]),
-        lambda r: [("Experiment", r.name)]),
+        lambda r, j: [("Experiment", r.name)]),
     # The payload also holds the erased user's id: never shown.
     "erase": ResultLink(
         "Erasure of one user's data", "events.Erasure", "erasure_id", "Dataset page",
         lambda slug, r: reverse("dataset", args=[slug, r.dataset_id]) if r.dataset_id else None,
-        lambda r: [("Dataset", r.dataset_name), ("Erasure", f"#{r.pk}")]),
+        lambda r, j: [("Dataset", r.dataset_name), ("Erasure", f"#{r.pk}")]),
 }
 
 
@@ -145,7 +149,7 @@ def job_rows(jobs: Iterable[Job], slug: str, now: dt.datetime | None = None) -> 
                 row.params = [(spec.param.replace("_id", "").capitalize(),
                                f"#{job.params.get(spec.param)} (deleted)")]
             else:
-                row.params = [(k, v) for k, v in spec.params(record) if v]
+                row.params = [(k, v) for k, v in spec.params(record, job) if v]
                 # Also while running or after a failure: the page shows progress or the error.
                 row.link = spec.url(slug, record)
                 row.link_label = spec.page

@@ -40,9 +40,10 @@ def test_timing_says_waited_and_ran():
     assert timing_text(never) == "never started"
 
 
-def _job(ws, kind, params, *, ran=4.5, waited=0.3, state="succeeded"):  # type: ignore[no-untyped-def]
+def _job(ws, kind, params, *, ran=4.5, waited=0.3, state="succeeded", input_hash=""):  # type: ignore[no-untyped-def]
     s = dt.timedelta(seconds=1)
-    return Job.objects.create(workspace=ws, kind=kind, params=params, input_hash=kind,
+    return Job.objects.create(workspace=ws, kind=kind, params=params,
+                              input_hash=input_hash or kind,
                               state=state, progress=100, created_at=T0,
                               started_at=T0 + waited * s, finished_at=T0 + (waited + ran) * s)
 
@@ -69,7 +70,8 @@ def world(team):  # type: ignore[no-untyped-def]
                                      user_hash="h")
     jobs = {
         "import": _job(acme, "import", {"import_id": imp.pk}),
-        "refresh": _job(acme, "refresh", {"dataset_id": ds.pk}, ran=192),
+        "refresh": _job(acme, "refresh", {"dataset_id": ds.pk}, ran=192,
+                        input_hash=f"refresh:{ds.pk}:v1"),
         "clusters": _job(acme, "clusters", {"dataset_id": ds.pk}),
         "behaviour": _job(acme, "behaviour", {"analysis_id": analysis.pk}),
         "optimize": _job(acme, "optimize", {"run_id": run.pk}),
@@ -96,8 +98,9 @@ def test_every_kind_links_its_result_and_names_its_parameters(world, client):  #
         "import": ("Import", f'href="/w/acme/datasets/{ds.pk}/">Dataset page',
                    ["Dataset:</span> Demo events", "Events file:</span> events.csv",
                     "Rows added:</span> 12,345"]),
+        # The version the job refreshed (v1, from its input hash), not the dataset's v3 now.
         "refresh": ("Segment refresh", 'href="/w/acme/segments/">Segment list',
-                    ["Dataset:</span> Demo events (v3)"]),
+                    ["Dataset:</span> Demo events (v1)"]),
         "clusters": ("Cluster suggestions",
                      f'href="/w/acme/segments/clusters/?dataset={ds.pk}">Cluster suggestions',
                      ["Dataset:</span> Demo events (v3)"]),
