@@ -14,7 +14,7 @@ traces="$(node -e 'const s=require("fs").readFileSync("index.js","utf8");
 # The same settings as plotly's own esbuild-config.js (global = window, its regl and stream
 # aliases, no AMD); CSS imports are only maplibre's, for map traces we do not bundle.
 npx esbuild index.js --bundle --minify --format=iife --global-name=Plotly \
-  --platform=browser --target=es2016 --legal-comments=none \
+  --platform=browser --target=es2016 --legal-comments=eof \
   --define:global=window --define:define.amd=false --define:process.env.NODE_DEBUG=false \
   --alias:regl=@plotly/regl --alias:stream=stream-browserify --loader:.css=empty \
   --banner:js="/*! plotly.js v${version} (MIT, Copyright 2012-2026 Plotly, Inc.), custom bundle: ${traces}. Built by scripts/build_plotly.sh */" \
