@@ -37,9 +37,12 @@ install: $(VENV)/.installed
 # The demo's webhooks may go to receivers on this machine (127.0.0.1); production keeps
 # private targets off (README "Webhooks").
 demo: export WEBHOOK_ALLOW_PRIVATE_TARGETS := 1
+# Static files as production serves them: content-hashed names, gzip twins, long cache headers.
+demo: export STATIC_HASHED := 1
 demo: install
 	mkdir -p var
 	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py collectstatic --noinput -v 0
 	DEBUG=1 $(PY) manage.py setup_demo
 	test -f $(DEMO_DIR)/events.csv || DEBUG=1 $(PY) manage.py generate_demo_data --out $(DEMO_DIR) --users $(DEMO_USERS) --seed 7
 	DEBUG=1 $(PY) manage.py import_events --workspace demo --dataset "Demo events" --events $(DEMO_DIR)/events.csv --users $(DEMO_DIR)/users.csv

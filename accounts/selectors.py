@@ -8,6 +8,12 @@ from django.http import Http404
 
 from .models import Membership, Workspace
 
+# Why a viewer's POST is refused, said on the 403 page and in the API's 403: reading is every
+# member's, changing things and starting work (computations) are not.
+VIEWER_READ_ONLY = ("viewers read every result but neither change anything nor start "
+                    "computations (refreshes, analyses, optimizer runs, imports); an analyst, "
+                    "council member or admin of this workspace can")
+
 
 def filter_given(queryset: QuerySet, **lookups: object) -> QuerySet:
     """``queryset`` narrowed by each lookup whose value is given (truthy); the others are

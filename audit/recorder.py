@@ -38,6 +38,43 @@ def label(model: type[models.Model] | models.Model) -> str:
     return model._meta.label_lower
 
 
+def _quoted(text: object, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return f"'{text if len(text) <= limit else text[:limit - 1] + '…'}'"
+
+
+def _decision(d: Any) -> str:
+    try:
+        title = _quoted(d.investment.title)
+    except models.ObjectDoesNotExist:  # deleted with its investment
+        title = f"investment #{d.investment_id}"
+    where = (f" (v{d.version.number})" if d.version_id else
+             f" (run #{d.run_id})" if d.run_id else "")
+    return f"Decision: {d.verdict} {title}{where}"
+
+
+# What the audit list names each tracked model by (the history says "Decision: approve
+# 'Mobile checklist' (v2)", never "Decision object (1)"). Read by attribute: audit sits below
+# planner and experiments and imports neither.
+DESCRIBE: dict[str, Any] = {
+    "experiments.hypothesis": lambda h: f"Hypothesis: {_quoted(h.statement)}",
+    "experiments.experiment": lambda x: f"Experiment: {_quoted(x.name)}",
+    "planner.investment": lambda i: f"Investment: {_quoted(i.title)}",
+    "planner.decision": _decision,
+    "planner.roadmapversion": lambda v: f"Roadmap version: v{v.number}",
+    "segments.segment": lambda s: f"Segment: {_quoted(s.name)}",
+}
+
+
+def describe(instance: models.Model) -> str:
+    """The readable label an audit row keeps for its object, written with the row."""
+    build = DESCRIBE.get(label(instance))
+    if build is not None:
+        with contextlib.suppress(Exception):  # a label must never block the write it records
+            return build(instance)[:200]
+    return f"{instance._meta.verbose_name.capitalize()}: {instance}"[:200]
+
+
 def tracked_fields(model: type[models.Model]) -> list[models.Field]:
     skip = TRACKED.get(label(model), frozenset())
     return [f for f in model._meta.concrete_fields
@@ -123,7 +160,7 @@ def record_bulk(queryset: Any, changes: dict[str, Any], actor: Any = None) -> in
             changed = diff(before, after)
             if changed:
                 write(workspace_id=obj.workspace_id, action=Action.BULK_UPDATE, obj=obj,
-                      model_label=label(model), object_id=obj.pk, object_repr=str(obj),
+                      model_label=label(model), object_id=obj.pk, object_repr=describe(obj),
                       before={k: before[k] for k in changed},
                       after={k: after[k] for k in changed}, changed=changed, user=actor)
     return count

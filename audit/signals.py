@@ -40,7 +40,8 @@ def _after_save(sender: Any, instance: models.Model, created: bool, raw: bool = 
         after = recorder.snapshot(instance)
         recorder.write(workspace_id=instance.workspace_id, action=Action.CREATE, obj=instance,
                        model_label=recorder.label(sender), object_id=instance.pk,
-                       object_repr=str(instance), before={}, after=after, changed=list(after))
+                       object_repr=recorder.describe(instance), before={}, after=after,
+                       changed=list(after))
         return
     before = getattr(instance, "_audit_before", None)
     if before is None:
@@ -51,7 +52,8 @@ def _after_save(sender: Any, instance: models.Model, created: bool, raw: bool = 
     if changed:
         recorder.write(workspace_id=instance.workspace_id, action=Action.UPDATE, obj=instance,
                        model_label=recorder.label(sender), object_id=instance.pk,
-                       object_repr=str(instance), before={k: before.get(k) for k in changed},
+                       object_repr=recorder.describe(instance),
+                       before={k: before.get(k) for k in changed},
                        after={k: after[k] for k in changed}, changed=changed)
 
 
@@ -66,7 +68,8 @@ def _after_delete(sender: Any, instance: models.Model, origin: Any = None,
     before = recorder.snapshot(instance)
     recorder.write(workspace_id=instance.workspace_id, action=Action.DELETE, obj=instance,
                    model_label=recorder.label(sender), object_id=instance.pk,
-                   object_repr=str(instance), before=before, after={}, changed=list(before))
+                   object_repr=recorder.describe(instance), before=before, after={},
+                   changed=list(before))
 
 
 def _m2m_receiver(owner: type[models.Model], field_name: str) -> Any:
@@ -83,7 +86,7 @@ def _m2m_receiver(owner: type[models.Model], field_name: str) -> Any:
             return
         recorder.write(workspace_id=obj.workspace_id, action=action, obj=obj,
                        model_label=recorder.label(owner), object_id=obj.pk,
-                       object_repr=str(obj), before={field_name: before},
+                       object_repr=recorder.describe(obj), before={field_name: before},
                        after={field_name: after}, changed=[field_name])
 
     def receiver(sender: Any, instance: models.Model, action: str, reverse: bool,

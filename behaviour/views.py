@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts import selectors as ws_selectors
+from accounts.selectors import VIEWER_READ_ONLY
 from behaviour import services as bs
 from behaviour.describe import describe_params, segment_names_for
 from behaviour.models import AnalysisKind, BehaviourAnalysis
@@ -90,6 +91,8 @@ def behaviour(request: HttpRequest, slug: str) -> HttpResponse:
     datasets = list(workspace.datasets.order_by("pk"))
     error = ""
     if request.method == "POST":
+        if not membership.can("define"):  # viewers read analyses; starting one is compute
+            raise PermissionDenied(f"Starting an analysis: {VIEWER_READ_ONLY}.")
         dataset = next((d for d in datasets if str(d.pk) == request.POST.get("dataset")), None)
         kind = request.POST.get("kind", "")
         if dataset is None:

@@ -75,6 +75,7 @@ from integrations import webhooks
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 from segments.models import Segment
 from segments.segment_services import segment_members_mask
+from segments.templatetags.humanize_extras import pvalue
 
 MAX_ASSIGNMENT_ROWS = 20_000_000
 
@@ -714,6 +715,12 @@ def _measured_in_domain(rel: tuple[float, float, float]) -> tuple[float, float, 
     return estimate, held(rel[1]), held(rel[2])
 
 
+def _p_text(p: Any) -> str:
+    """'p < 0.0001' when tiny (never 0.0000 or 1.2e-07), else 'p = 0.0123' (the pages' rule)."""
+    shown = pvalue(p)
+    return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
+
+
 def _describe(row: dict[str, Any] | None) -> str:
     if row is None:
         return "no estimate"
@@ -722,7 +729,7 @@ def _describe(row: dict[str, Any] | None) -> str:
     if row.get("kind") == "did":
         ci = row.get("ci") or [None, None]
         return (f"difference-in-differences {row.get('estimate'):+.4g} "
-                f"(95% CI {ci[0]:+.4g} to {ci[1]:+.4g}), p={row.get('p_value'):.3g}")
+                f"(95% CI {ci[0]:+.4g} to {ci[1]:+.4g}), {_p_text(row.get('p_value'))}")
     if row.get("kind") == "its":
         ci = row.get("level_ci") or [None, None]
         return (f"level change {row.get('level_change'):+.4g} "
@@ -735,7 +742,7 @@ def _describe(row: dict[str, Any] | None) -> str:
         parts.append(f"relative {row['relative']:+.2%} "
                      f"[{row['relative_ci'][0]:+.2%}, {row['relative_ci'][1]:+.2%}]")
     if row.get("p_adjusted") is not None:
-        parts.append(f"adjusted p={row['p_adjusted']:.3g}")
+        parts.append(f"adjusted {_p_text(row['p_adjusted'])}")
     return ", ".join(parts)
 
 

@@ -681,3 +681,8 @@ class Decision(models.Model):
 
     class Meta:
         ordering = ["-decided_at", "-id"]
+
+    def __str__(self) -> str:
+        where = f" (v{self.version.number})" if self.version_id else (
+            f" (run #{self.run_id})" if self.run_id else "")
+        return f"{self.verdict} '{self.investment}'{where}"

@@ -154,3 +154,41 @@
   // A region a finished job card replaced (see above) brings new tables: sortable too.
   document.addEventListener("regionreplaced", (e) => init(e.detail.querySelectorAll("table")));
 })();
+// Wide tables scroll sideways inside their card (390 px phones): every table in <main> sits
+// in a .scroll box (added here when the template has none), and that box sits in a
+// .scroll-cue frame that fades the edge while more of the table is to the right (or left).
+(function () {
+  "use strict";
+  function update(box) {
+    const frame = box.parentElement;
+    const more = box.scrollWidth - box.clientWidth - box.scrollLeft > 1;
+    frame.classList.toggle("more-right", more);
+    frame.classList.toggle("more-left", box.scrollLeft > 1);
+  }
+  function frame(box) {
+    if (box.parentElement && box.parentElement.classList.contains("scroll-cue")) return;
+    const cue = document.createElement("div");
+    cue.className = "scroll-cue";
+    box.parentNode.insertBefore(cue, box);
+    cue.appendChild(box);
+    box.addEventListener("scroll", () => update(box), { passive: true });
+    update(box);
+  }
+  function wrapTables(root) {
+    root.querySelectorAll("main table").forEach((table) => {
+      if (table.closest(".scroll")) return;
+      const box = document.createElement("div");
+      box.className = "scroll";
+      table.parentNode.insertBefore(box, table);
+      box.appendChild(table);
+    });
+    root.querySelectorAll("main .scroll").forEach(frame);
+  }
+  window.SegmentPlanner = Object.assign(window.SegmentPlanner || {}, { wrapTables });
+  wrapTables(document);
+  let pending = 0;
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(pending);
+    pending = requestAnimationFrame(() => document.querySelectorAll(".scroll-cue > .scroll").forEach(update));
+  });
+})();

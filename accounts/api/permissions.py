@@ -8,6 +8,7 @@ from django.http import Http404
 from rest_framework.exceptions import PermissionDenied
 
 from ..models import Membership
+from ..selectors import VIEWER_READ_ONLY
 
 
 def require_role(user: object, workspace_id: int, action_name: str) -> Membership:
@@ -15,7 +16,9 @@ def require_role(user: object, workspace_id: int, action_name: str) -> Membershi
     if membership is None:
         raise Http404("No such workspace")
     if not membership.can(action_name):
-        raise PermissionDenied(f"role {membership.role!r} may not {action_name} in this workspace")
+        why = f": {VIEWER_READ_ONLY}" if membership.role == "viewer" else ""
+        raise PermissionDenied(
+            f"role {membership.role!r} may not {action_name} in this workspace{why}")
     return membership
 
 

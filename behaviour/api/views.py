@@ -48,7 +48,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
         values = validated(AnalysisCreateSerializer, request)
         dataset = event_selectors.dataset_get(request.user, values["dataset"])
-        require_role(request.user, dataset.workspace_id, "view")
+        require_role(request.user, dataset.workspace_id, "define")  # viewers start no compute
         try:
             analysis = bs.analysis_start(dataset=dataset, kind=values["kind"],
                                          params=values["params"], user=request.user)

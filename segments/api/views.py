@@ -121,8 +121,9 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @extend_schema(request=SweepSerializer, responses={200: None, **ERRORS})
     @action(detail=True, methods=["post"])
     def sweep(self, request: Request, pk: str | None = None) -> Response:
-        """Size and value of the rule as one behavioural threshold or window changes."""
-        segment = self.get_object()
+        """Size and value of the rule as one behavioural threshold or window changes (it
+        computes over the dataset: not for viewers, whose page hides the sweep form too)."""
+        segment = checked_object(self, "define")
         values = validated(SweepSerializer, request)
         try:
             rows = segment_services.segment_sweep(segment=segment, **values)

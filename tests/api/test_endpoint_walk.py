@@ -95,9 +95,9 @@ EXPECTED: dict[tuple[str, str], Op] = {
         "define", 200, "segment", body=lambda w: {"description": "pro users who bought"}),
     ("/api/v1/segments/{pk}/", "DELETE"): Op("define", 204, "segment"),
     ("/api/v1/segments/{pk}/snapshots/", "GET"): Op(V, 200, "segment"),
-    # a sweep only computes (nothing is stored): every member may
+    # a sweep stores nothing but computes over the dataset: not for viewers
     ("/api/v1/segments/{pk}/sweep/", "POST"): Op(
-        V, 200, "segment", body=lambda w: {"path": "all[1]", "thresholds": [1, 2]}),
+        "define", 200, "segment", body=lambda w: {"path": "all[1]", "thresholds": [1, 2]}),
     # the live size estimate of a rule being built (the segment form): those who define
     ("/api/v1/segments/estimate/", "POST"): Op(
         "define", 200, body=lambda w: {"dataset": w["dataset"].pk,
@@ -108,10 +108,10 @@ EXPECTED: dict[tuple[str, str], Op] = {
     ("/api/v1/refreshes/{pk}/", "GET"): Op(V, 200, "refresh"),
     ("/api/v1/snapshots/", "GET"): Op(V, 200, lists="snapshot"),
     ("/api/v1/snapshots/{pk}/", "GET"): Op(V, 200, "snapshot"),
-    # behaviour analyses: every member may run one (a cached read); saving a segment defines
+    # behaviour analyses: starting one is compute (not for viewers); saving a segment defines
     ("/api/v1/analyses/", "GET"): Op(V, 200, lists="analysis"),
     ("/api/v1/analyses/", "POST"): Op(
-        V, 202, body=lambda w: {"dataset": w["dataset"].pk, "kind": "retention", "params": {}}),
+        "define", 202, body=lambda w: {"dataset": w["dataset"].pk, "kind": "retention", "params": {}}),
     ("/api/v1/analyses/{pk}/", "GET"): Op(V, 200, "analysis"),
     ("/api/v1/analyses/{pk}/save/", "POST"): Op(
         "define", 201, "analysis", body=lambda w: {"name": "did not buy", "step": 1}),

@@ -3,6 +3,8 @@ and exploratory hypotheses."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.management import call_command
 
@@ -108,7 +110,16 @@ def test_discovery_to_segment_and_exploratory_hypothesis(demo, api, client,
     assert client.get("/w/acme/behaviour/").status_code == 200
     page = client.get(f"/w/acme/behaviour/{aid}/").content.decode()
     assert "Correlational" in page and cand["label"] in page and "segment name" not in page
+    # q-values print as people read them: "< 0.0001" when tiny, never 0.0000.
+    q_cells = re.findall(r'<td class="num">([^<]*)</td><td>(?:<strong>confirmed|not confirmed'
+                         r'|—)', page)
+    assert q_cells == [("&lt; 0.0001" if s["q_value"] < 1e-4 else f"{s['q_value']:.4f}")
+                       for s in result["signals"]]
+    assert "0.0000" not in q_cells
     assert client.post(f"/w/acme/behaviour/{aid}/", {"name": "z", "rank": 1}).status_code == 403
+    assert client.post("/w/acme/behaviour/", {"dataset": demo["dataset"].pk, "kind": "funnel",
+                                              "steps": "signup"}).status_code == 403
+    client.force_login(demo["analyst"])
     r = client.post("/w/acme/behaviour/", {"dataset": demo["dataset"].pk, "kind": "funnel",
                                            "steps": "signup"})
     assert r.status_code == 400 and "steps" in r.content.decode()

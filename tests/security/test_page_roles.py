@@ -74,9 +74,9 @@ POSTS: dict[str, Post] = {
                                     "kind": "rule", "definition": RULE}),
     "segment refresh": Post("define", lambda o: "/w/acme/segments/refresh/",
                             lambda o: {"dataset": o["dataset"].pk}),
-    # Read-only analyses are open to every member; this dataset has no events, so a member
-    # gets the input's 400 ("no events yet"), never a 403.
-    "behaviour analysis": Post("view", lambda o: "/w/acme/behaviour/",
+    # Starting an analysis is compute: not for viewers (403); this dataset has no events, so a
+    # role that may gets the input's 400 ("no events yet").
+    "behaviour analysis": Post("define", lambda o: "/w/acme/behaviour/",
                                lambda o: {"dataset": o["dataset"].pk, "kind": "retention"},
                                ok=400),
     "behaviour save segment": Post(
