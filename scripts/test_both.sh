@@ -6,6 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+export PYTHONUNBUFFERED=1  # lines reach the prefixing sed as they are written
 BROKER=${CELERY_TEST_BROKER_URL:-redis://127.0.0.1:6379/15}
 BROKER_BASE=${BROKER%/*}
 PG=${DATABASE_URL:?the PostgreSQL pass needs DATABASE_URL}
