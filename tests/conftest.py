@@ -109,22 +109,30 @@ def _uses_database(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, run only the tests that touch the database.
+    """Which tests that touch no database this pass runs (``PURE_TESTS``).
 
-    ``make test`` runs the suite twice, on SQLite and on PostgreSQL. A test that never touches
-    the database (the pure analytic and optimizer cores, parsers, filters) cannot give another
-    answer on another database, so the PostgreSQL pass leaves it to the SQLite pass (deselected,
-    counted in the summary). ``TEST_ALL_ON_POSTGRES=1`` runs everything anyway."""
+    ``make test`` runs the suite on SQLite and on PostgreSQL side by side
+    (``scripts/test_both.sh``). Every test that touches the database runs in both passes. A test
+    that touches none (the pure analytic and optimizer cores, parsers, filters) cannot answer
+    differently on another database, so it runs once: ``PURE_TESTS=half-a`` keeps the pure tests
+    whose node id hashes even, ``half-b`` the odd ones (the two passes split them, so each pass
+    takes about the same time), ``none`` none; unset or ``all``, every test runs."""
     import os
+    import zlib
 
-    from django.conf import settings
-
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" not in engine or os.environ.get("TEST_ALL_ON_POSTGRES") == "1":
+    mode = os.environ.get("PURE_TESTS", "all")
+    if mode == "all":
         return
+    if mode not in ("half-a", "half-b", "none"):
+        raise pytest.UsageError(f"PURE_TESTS must be all, half-a, half-b or none, not {mode!r}")
     keep, drop = [], []
     for item in items:
-        (keep if _uses_database(item) else drop).append(item)
+        if _uses_database(item):
+            keep.append(item)
+            continue
+        parity = zlib.crc32(item.nodeid.encode()) % 2
+        wanted = mode == ("half-a" if parity == 0 else "half-b")
+        (keep if wanted else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
