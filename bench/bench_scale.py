@@ -188,6 +188,9 @@ def main() -> None:
         folder = work / f"part-{part:04d}"
         if not folder.exists():
             bc.run_phase(SCRIPT, "generate", str(folder), str(users), str(1000 + part))
+        from bench import bench_refresh as br
+
+        br.ensure_store(folder)  # the maps load the store, as the fan-out's tasks do
         return folder
 
     first = generate(0)
