@@ -127,6 +127,9 @@ TTC_BINS: tuple[tuple[str, float, float], ...] = (
     ("1–6 h", 3600, 6 * 3600), ("6–24 h", 6 * 3600, 86400), ("1–3 d", 86400, 3 * 86400),
     ("3–7 d", 3 * 86400, 7 * 86400), ("7–14 d", 7 * 86400, 14 * 86400),
     ("≥ 14 d", 14 * 86400, float("inf")))
+QUANTILE_RULE = ("quantiles are exact, except where a fanned-out analysis has more than "
+                 "50,000 users in one duration: there they come from a log-bucket sketch "
+                 "merged over the partitions, within 0.5% (relative) of the exact value")
 PERCENTILE_RULE = ("percentiles interpolate linearly between the sorted times (numpy's "
                    "default, Hyndman-Fan type 7)")
 
@@ -236,7 +239,7 @@ class FunnelResult:
                 "overall": self.overall.to_dict(),
                 "breakdown": [s.to_dict() for s in self.breakdown],
                 "over_time": [w.to_dict() for w in self.over_time],
-                "time_rules": {"percentiles": PERCENTILE_RULE,
+                "time_rules": {"percentiles": PERCENTILE_RULE, "quantiles": QUANTILE_RULE,
                                "bins": [b[0] for b in TTC_BINS]}}
 
 
