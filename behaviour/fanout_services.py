@@ -1,5 +1,5 @@
 """Behaviour analyses as fan-out jobs (see ``jobs.fanout``): funnel, retention, paths and
-discovery map each store partition to arrays (NPZ) and merge them into the result the
+discovery map each store partition to partials (NPZ) and merge them into the result the
 single-process job stores."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def analysis_merge(job: Job, plan: dict[str, Any],
     """Merge the partitions' arrays into the analysis result, as the single-process job."""
     analysis = BehaviourAnalysis.objects.get(pk=plan["analysis"])
     if not analysis.result:  # else a redelivered callback: stored already
-        frames = [_read_npz(data) for data in read_parts()]
+        frames = (_read_npz(data) for data in read_parts())  # folded one at a time
         job_progress(job, 85, "merging partitions")
         try:
             analysis.result = analysis_reduce(analysis.kind, analysis.params, frames,

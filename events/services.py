@@ -458,11 +458,17 @@ EVENT_COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties
 
 
 def partition_user_events(store_key: str, version: int, part: int) -> Any:
-    """One store partition of a version as a per-user event frame (for fan-out maps)."""
+    """One store partition of a version as a per-user event frame with only its own users'
+    attributes (for fan-out maps: what a map reads follows its partition, not the dataset).
+    A layout-2 partition loads from its integer codes (no string factorizing, no sort)."""
+    from .frame import build_user_events_coded
+
     store = get_store()
+    users = store.read_partition_users(store_key, version, part)
+    coded = store.read_coded_partition(store_key, version, part, with_properties=True)
+    if coded is not None:
+        codes, table = coded
+        return build_user_events_coded([(part, table)], codes, users, with_properties=True)
     events = store.read_version_partition(store_key, version, part,
                                           columns=EVENT_COLUMNS).to_pandas()
-    # The whole users table: attributes keep the same columns (and dtypes) in every partition
-    # as in one process (``build_user_events`` aligns it to the partition's users).
-    users = store.read_version_users(store_key, version)
     return build_user_events([events], users, with_properties=True)

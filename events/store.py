@@ -16,6 +16,9 @@ Pure (no Django). Layout of one dataset::
                                 per-user frame): ``user_id``, ``part``, ``code`` (within the
                                 partition) and ``events`` (the user's event count)
             users.parquet       user attributes, one row per user (optional)
+            users-00.parquet    the same rows split by the user-hash partition (one file per
+                                partition, written with users.parquet): a fan-out map reads
+                                only its own users' attributes
 
 Layout 2 (``manifest["layout"] == 2``) lets ``events.frame.build_user_events_coded`` load a
 version with no string factorizing and no sorting: every event is placed at
@@ -187,6 +190,19 @@ def partition_of(user_ids: pd.Series | np.ndarray, partitions: int) -> np.ndarra
     return (hashed % np.uint64(partitions)).astype(np.int32)
 
 
+def users_file(part: int) -> str:
+    """The name of one partition's slice of ``users.parquet``."""
+    return f"users-{part:02d}.parquet"
+
+
+def users_by_partition(users: pa.Table, partitions: int) -> dict[int, pa.Table]:
+    """The users table split by the user-hash partition of each row (rows keep their order)."""
+    ids = users.column("user_id").to_numpy(zero_copy_only=False) if users.num_rows \
+        else np.zeros(0, dtype=object)
+    part = partition_of(ids, partitions)
+    return {p: users.filter(pa.array(part == p)) for p in range(partitions)}
+
+
 @dataclass(frozen=True)
 class Version:
     """One published, immutable version of a dataset."""
@@ -321,6 +337,38 @@ class EventStore:
         if not self._exists(version.path / "users.parquet"):
             return pd.DataFrame({"user_id": pd.Series([], dtype="str")})
         return self._read_table(version.path / "users.parquet").to_pandas()
+
+    def read_partition_users(self, key: str, number: int, part: int) -> pd.DataFrame:
+        """The attributes of one partition's users only: its ``users-NN.parquet``, or (a
+        version written before those files) the rows of ``users.parquet`` that hash there."""
+        version = self.version(key, number)
+        if self._exists(version.path / users_file(part)):
+            return self._read_table(version.path / users_file(part)).to_pandas()
+        if not self._exists(version.path / "users.parquet"):
+            return pd.DataFrame({"user_id": pd.Series([], dtype="str")})
+        table = self._read_table(version.path / "users.parquet")
+        return users_by_partition(table, self.partitions)[part].to_pandas()
+
+    def read_coded_partition(self, key: str, number: int, part: int,
+                             with_properties: bool = False,
+                             ) -> tuple[pa.Table, pa.Table] | None:
+        """One partition of a layout-2 version as ``build_user_events_coded`` takes it: (its
+        rows of the user dictionary, its table); None for a layout-1 version."""
+        version = self.version(key, number)
+        codes = self.read_user_codes(version)
+        if codes is None:
+            return None
+        mine = codes.filter(pc.equal(codes.column("part"), part))
+        columns = ["user", "event", "timestamp", "revenue", "cost"]
+        if with_properties:
+            columns.append("properties")
+        path = version.path / f"events-{part:02d}.parquet"
+        if not self._exists(path):
+            return mine, STORED_SCHEMA.empty_table().select(columns)
+        with self._open(path) as handle:
+            table = pq.read_table(handle, columns=columns, read_dictionary=["properties"]
+                                  if with_properties else None)
+        return mine, table
 
     def time_bounds(self, key: str, version: Version) -> tuple[int | None, int | None]:
         """(earliest, latest) event time in µs of a version, from the Parquet statistics
@@ -464,8 +512,13 @@ class EventStore:
             del codes
             if users is not None:
                 pq.write_table(users, tmp / "users.parquet", compression="zstd")
+                for part, table in users_by_partition(users, self.partitions).items():
+                    pq.write_table(table, tmp / users_file(part), compression="zstd")
             elif previous is not None and (previous.path / "users.parquet").exists():
                 _link_or_copy(previous.path / "users.parquet", tmp / "users.parquet")
+                for part in range(self.partitions):
+                    if (previous.path / users_file(part)).exists():
+                        _link_or_copy(previous.path / users_file(part), tmp / users_file(part))
             full_manifest = {**manifest, "version": number, "partitions": self.partitions,
                              "layout": LAYOUT}
             (tmp / "manifest.json").write_text(json.dumps(full_manifest, default=str))
@@ -580,8 +633,14 @@ class EventStore:
         put_table(codes, CODES_FILE, compression="zstd")
         if users is not None:
             put_table(users, "users.parquet", compression="zstd")
+            for part, table in users_by_partition(users, self.partitions).items():
+                put_table(table, users_file(part), compression="zstd")
         elif previous is not None and self.fs.exists(str(previous.path / "users.parquet")):
             self.fs.copy(str(previous.path / "users.parquet"), str(final / "users.parquet"))
+            for part in range(self.partitions):
+                if self.fs.exists(str(previous.path / users_file(part))):
+                    self.fs.copy(str(previous.path / users_file(part)),
+                                 str(final / users_file(part)))
         full_manifest = {**manifest, "version": number, "partitions": self.partitions,
                          "layout": LAYOUT}
         self.fs.pipe_file(str(final / "manifest.json"),

@@ -21,10 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from events.event_kinds import RetentionDefinition
-from events.frame import build_user_events
 from events.models import Dataset
 from events.retention_services import retention_setup
-from events.services import get_store
+from events.services import get_store, partition_user_events
 from jobs.fanout import FanoutKind, fanout_start, register_fanout
 from jobs.models import Job
 from jobs.services import JobFailed, job_progress
@@ -74,18 +73,6 @@ def _specs(plan: dict[str, Any]) -> list[SegmentSpec]:
             for s in plan["specs"]]
 
 
-def own_partition_user_events(store_key: str, version: int, part: int) -> Any:
-    """One partition's events with only its own users' attributes (not the whole users table
-    aligned: map time then follows the partition, not the dataset)."""
-    store = get_store()
-    events = store.read_version_partition(store_key, version, part,
-                                          columns=EVENT_COLUMNS).to_pandas()
-    users = store.read_version_users(store_key, version)
-    if len(users) and "user_id" in users.columns:
-        users = users[users["user_id"].isin(events["user_id"].unique())].reset_index(drop=True)
-    return build_user_events([events], users, with_properties=True)
-
-
 def _bundle(partial: bytes, members: bytes) -> bytes:
     return struct.pack("<Q", len(partial)) + partial + members
 
@@ -108,7 +95,7 @@ def _members_table(members: dict[str, np.ndarray]) -> bytes:
 def refresh_partition(plan: dict[str, Any], part: int) -> bytes:
     """Map one partition: pass 1's statistics partial, or pass 2's segments partial and the
     partition's members (NPZ, then Parquet)."""
-    data = own_partition_user_events(plan["store_key"], plan["version"], part)
+    data = partition_user_events(plan["store_key"], plan["version"], part)
     if plan.get("pass", 1) == 1:
         return partial_bytes(stats_map(data, as_of=plan["as_of"]))
     partial, members = segments_map(

@@ -1,13 +1,14 @@
-"""Behaviour analyses over store partitions: a per-partition stage (per-user arrays or integer
-partials) and a merge that equals the single-process ``compute`` on the same data."""
+"""Behaviour analyses over store partitions: a per-partition stage whose part is integer
+partials (counts, integer sums, a few distinct values; never one row per user) and a merge
+that equals the single-process ``compute`` on the same data (funnel quantiles: see
+``funnel_partials``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from events.event_kinds import return_label
 from events.frame import UserEvents
@@ -18,18 +19,6 @@ if TYPE_CHECKING:
     from .paths import PathsOptions
 
 FANOUT_KINDS = ("funnel", "paths", "retention", "discovery")
-
-
-def _order(parts: Sequence[dict[str, Any]]) -> np.ndarray:
-    ids = np.concatenate([np.asarray(p["user_ids"], dtype=object) for p in parts]) \
-        if parts else np.zeros(0, dtype=object)
-    return np.argsort(ids.astype(str), kind="stable")
-
-
-def _cat(parts: Sequence[dict[str, Any]], key: str, order: np.ndarray,
-         axis: int = 0) -> np.ndarray:
-    joined = np.concatenate([np.asarray(p[key]) for p in parts], axis=axis)
-    return joined.take(order, axis=axis)
 
 
 def _funnel_options(p: Mapping[str, Any], as_of: int) -> FunnelOptions:
@@ -65,7 +54,7 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
                  users: np.ndarray | None,
                  segment_masks: Sequence[tuple[str, np.ndarray]] = ()) -> dict[str, Any]:
     """The per-partition stage of ``behaviour_services.compute`` for ``FANOUT_KINDS``."""
-    from . import cohorts, funnels, paths, signals
+    from . import cohorts, paths, signals
 
     if kind == "paths":
         part = paths.paths_partial(ue, _paths_options(p, as_of), users=users)
@@ -76,25 +65,13 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
                 "totals": np.array([part.anchored, part.anchored_users, part.reached])}
 
     if kind == "funnel":
-        options = _funnel_options(p, as_of)
-        out: dict[str, Any] = {"user_ids": np.asarray(ue.user_ids, dtype=object).astype(str)}
+        from .funnel_partials import funnel_partial
 
-        def stage(prefix: str, scope: np.ndarray | None) -> None:
-            fu = funnels.funnel_users(ue, p["steps"], options, users=scope)
-            out[f"{prefix}furthest"] = fu.furthest
-            out[f"{prefix}in_window"] = fu.in_window
-            out[f"{prefix}excluded"] = fu.excluded
-            out[f"{prefix}step_times"] = fu.step_times
-
-        stage("", users)
-        out["scope"] = np.ones(ue.n_users, bool) if users is None else np.asarray(users, bool)
-        if p.get("breakdown") and p["breakdown"] in ue.attributes.columns:
-            raw = pd.Series(ue.attributes[p["breakdown"]].to_numpy(dtype=object))
-            out["breakdown"] = raw.where(pd.notna(raw), "(none)").astype(str).to_numpy(
-                dtype=object).astype(str)
-        for i, (_name, mask) in enumerate(segment_masks):
-            stage(f"seg{i}:", mask if users is None else (mask & users))
-        return out
+        breakdown = ue.attributes[p["breakdown"]].to_numpy(dtype=object) \
+            if p.get("breakdown") and p["breakdown"] in ue.attributes.columns else None
+        return funnel_partial(ue, p["steps"], _funnel_options(p, as_of), users=users,
+                              breakdown=breakdown,
+                              segment_masks=[mask for _name, mask in segment_masks]).to_arrays()
     if kind == "retention":
         part = cohorts.retention_partial(ue, _retention_options(p, as_of), users=users)
         if part is None:
@@ -107,19 +84,16 @@ def analysis_map(kind: str, p: Mapping[str, Any], ue: UserEvents, as_of: int,
     if kind == "discovery":
         grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
         outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
-        rows = signals.discovery_rows(ue, as_of_us=as_of, outcome=outcome, candidates=grid,
-                                      users=users)
-        return {"signup": rows.signup, "counts": rows.counts, "y": rows.y,
-                "censored": np.array([rows.censored])}
+        return signals.discovery_partial(ue, as_of_us=as_of, outcome=outcome,
+                                         candidates=grid, users=users).to_arrays()
     raise ValueError(f"{kind} analyses do not fan out")
 
 
-def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, Any]],
+def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Iterable[dict[str, Any]],
                     as_of: int, segment_names: Sequence[str] = ()) -> dict[str, Any]:
     """``behaviour_services.compute``'s result from the partitions' ``analysis_map`` parts."""
-    from . import cohorts, funnels, paths, signals
+    from . import cohorts, paths, signals
 
-    parts = list(parts)
     if kind == "paths":
         partials = [paths.PathsPartial(
             labels=np.asarray(x["labels"]), sessions=np.asarray(x["sessions"]),
@@ -131,27 +105,10 @@ def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, A
         return paths.paths_from_partials(partials, _paths_options(p, as_of),
                                          top=p["top"]).to_dict()
     if kind == "funnel":
-        order = _order(parts)
-        options = _funnel_options(p, as_of)
+        from .funnel_partials import funnel_from_partials
 
-        def per_user(prefix: str) -> funnels.FunnelUsers:
-            return funnels.FunnelUsers(
-                furthest=_cat(parts, f"{prefix}furthest", order),
-                in_window=_cat(parts, f"{prefix}in_window", order),
-                excluded=_cat(parts, f"{prefix}excluded", order),
-                step_times=_cat(parts, f"{prefix}step_times", order, axis=1))
-
-        scope = _cat(parts, "scope", order)
-        users = None if scope.all() and not p.get("segment") else scope
-        breakdown = _cat(parts, "breakdown", order).astype(object) \
-            if parts and all("breakdown" in x for x in parts) else None
-        out = funnels.funnel_from_users(per_user(""), p["steps"], options, users=users,
-                                        breakdown=breakdown).to_dict()
-        for i, name in enumerate(segment_names):
-            series = funnels.funnel_from_users(per_user(f"seg{i}:"), p["steps"],
-                                               options).to_dict()["overall"]
-            out["breakdown"].append({**series, "label": f"segment: {name}"})
-        return out
+        return funnel_from_partials(parts, p["steps"], _funnel_options(p, as_of),
+                                    segment_names)
     if kind == "retention":
         partials = [None if bool(x["empty"][0]) else cohorts.RetentionPartial(
             lo_period=int(x["lo_period"][0]), size=np.asarray(x["size"]),
@@ -162,9 +119,7 @@ def analysis_reduce(kind: str, p: Mapping[str, Any], parts: Sequence[dict[str, A
     if kind == "discovery":
         grid = signals.candidates_grid(p["events"], p["thresholds"], p["windows"])
         outcome = signals.Outcome(kind="event", event=p["outcome_event"], days=p["outcome_days"])
-        rows = [signals.DiscoveryRows(signup=np.asarray(x["signup"]),
-                                      counts=np.asarray(x["counts"]), y=np.asarray(x["y"]),
-                                      censored=int(x["censored"][0])) for x in parts]
-        return signals.discover_from_rows(rows, as_of_us=as_of, outcome=outcome,
-                                          candidates=grid).to_dict()
+        return signals.discover_from_partials(
+            (signals.DiscoveryPartial.from_arrays(x) for x in parts), as_of_us=as_of,
+            outcome=outcome, candidates=grid).to_dict()
     raise ValueError(f"{kind} analyses do not fan out")

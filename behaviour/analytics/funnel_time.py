@@ -48,22 +48,19 @@ def conversion_by_week(furthest: np.ndarray, in_window: np.ndarray, step_times: 
                        *, users: np.ndarray | None = None,
                        alpha: float = 0.05) -> tuple[EntryWeek, ...]:
     """One row per entry week with any entrant, oldest first (see the module docstring)."""
-    k_steps = step_times.shape[0]
-    entered = np.asarray(furthest) >= 1
-    if users is not None:
-        entered &= np.asarray(users, dtype=bool)
-    if not entered.any():
-        return ()
-    week = week_start_day(step_times[0, entered])
-    converted = np.asarray(furthest)[entered] >= k_steps
-    waiting = np.asarray(in_window, dtype=bool)[entered] & ~converted
-    weeks, inverse = np.unique(week, return_inverse=True)
-    n = np.bincount(inverse, minlength=len(weeks))
-    conv = np.bincount(inverse, weights=converted, minlength=len(weeks)).astype(np.int64)
-    wait = np.bincount(inverse, weights=waiting, minlength=len(weeks)).astype(np.int64)
-    labels = (weeks.astype("datetime64[D]")).astype(str)
-    return tuple(EntryWeek(week=str(labels[i]), entered=int(n[i]), converted=int(conv[i]),
-                           in_window=int(wait[i]),
-                           not_converted=int(n[i] - conv[i] - wait[i]),
-                           rate=Rate.of(int(conv[i]), int(n[i] - wait[i]), alpha))
-                 for i in range(len(weeks)))
+    from behaviour.analytics.funnel_partials import week_counts
+
+    return weeks_from_counts(week_counts(furthest, in_window, step_times, users), alpha)
+
+
+def weeks_from_counts(weeks: dict[int, np.ndarray], alpha: float = 0.05
+                      ) -> tuple[EntryWeek, ...]:
+    """The rows from [entered, converted, still in window] per Monday (days since 1970-01-01),
+    as partitions count them (``funnel_partials.week_counts``) and the merge adds them."""
+    out = []
+    for day in sorted(weeks):
+        n, conv, wait = (int(x) for x in weeks[day])
+        label = str(np.datetime64(day, "D"))
+        out.append(EntryWeek(week=label, entered=n, converted=conv, in_window=wait,
+                             not_converted=n - conv - wait, rate=Rate.of(conv, n - wait, alpha)))
+    return tuple(out)

@@ -127,6 +127,9 @@ TTC_BINS: tuple[tuple[str, float, float], ...] = (
     ("1–6 h", 3600, 6 * 3600), ("6–24 h", 6 * 3600, 86400), ("1–3 d", 86400, 3 * 86400),
     ("3–7 d", 3 * 86400, 7 * 86400), ("7–14 d", 7 * 86400, 14 * 86400),
     ("≥ 14 d", 14 * 86400, float("inf")))
+QUANTILE_RULE = ("quantiles are exact, except where a fanned-out analysis has more than "
+                 "50,000 users in one duration: there they come from a log-bucket sketch "
+                 "merged over the partitions, within 0.5% (relative) of the exact value")
 PERCENTILE_RULE = ("percentiles interpolate linearly between the sorted times (numpy's "
                    "default, Hyndman-Fan type 7)")
 
@@ -146,6 +149,9 @@ class TimeToConvert:
     p75_seconds: float | None = None
     p90_seconds: float | None = None
     bins: tuple[tuple[str, int], ...] = ()  # (TTC_BINS label, users)
+    # 0: quantiles exact; else their largest relative error (a merged sketch,
+    # ``funnel_partials``)
+    quantile_relative_error: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "median_seconds": self.median_seconds,
@@ -153,6 +159,7 @@ class TimeToConvert:
                 "median_from_start_seconds": self.median_from_start_seconds,
                 "p25_seconds": self.p25_seconds, "p75_seconds": self.p75_seconds,
                 "p90_seconds": self.p90_seconds,
+                "quantile_relative_error": self.quantile_relative_error,
                 "bins": [{"label": label, "users": c} for label, c in self.bins],
                 "histogram_edges_seconds": list(self.histogram_edges_seconds),
                 "histogram_counts": list(self.histogram_counts)}
@@ -232,7 +239,7 @@ class FunnelResult:
                 "overall": self.overall.to_dict(),
                 "breakdown": [s.to_dict() for s in self.breakdown],
                 "over_time": [w.to_dict() for w in self.over_time],
-                "time_rules": {"percentiles": PERCENTILE_RULE,
+                "time_rules": {"percentiles": PERCENTILE_RULE, "quantiles": QUANTILE_RULE,
                                "bins": [b[0] for b in TTC_BINS]}}
 
 
@@ -601,19 +608,15 @@ def funnel_from_users(per_user: FunnelUsers, steps: Sequence[Step],
                       window_us, None)
     series: list[FunnelSeries] = []
     if breakdown is not None:
-        values = pd.Series(np.asarray(breakdown, dtype=object)).where(
-            pd.notna(pd.Series(np.asarray(breakdown, dtype=object))), "(none)").astype(str)
-        if len(values) != n:
+        from behaviour.analytics.funnel_partials import breakdown_groups
+
+        if len(breakdown) != n:
             raise ValueError("breakdown needs one label per user")
-        codes, uniques = pd.factorize(values, sort=True)
         entered = (furthest > 0) | excluded
-        for c, label in enumerate(uniques):
-            group = (codes == c) & entered
-            if users is not None:
-                group &= users
-            if group.any():
-                series.append(_series(str(label), furthest, in_window, excluded, step_times,
-                                      labels, alpha, window_us, group))
+        series = [_series(label, furthest, in_window, excluded, step_times, labels, alpha,
+                          window_us, group)
+                  for label, group in breakdown_groups(np.asarray(breakdown, dtype=object),
+                                                       entered, users)]
     from behaviour.analytics.funnel_time import conversion_by_week
 
     return FunnelResult(
@@ -625,69 +628,19 @@ def funnel_from_users(per_user: FunnelUsers, steps: Sequence[Step],
         furthest=furthest, in_window_users=in_window, excluded_users=excluded)
 
 
-def _time_stats(dt_us: np.ndarray, from_start_us: np.ndarray, window_us: int) -> TimeToConvert:
-    secs = dt_us / US_PER_S
+def hist_edges(window_us: int) -> list[float]:
+    """The time-to-convert histogram's edges in seconds: ``HIST_EDGES_S`` cut at the window,
+    whose length closes the last bin."""
     window_s = window_us / US_PER_S
-    edges = [float(e) for e in HIST_EDGES_S if e < window_s] + [window_s]
-    # np.histogram sorts its input for uneven bins; a search per value into the few edges does
-    # not (the last bin is closed, as in np.histogram).
-    counts = np.zeros(len(edges) - 1, dtype=np.int64)
-    if len(secs):
-        slot = np.searchsorted(np.asarray(edges), secs, side="right") - 1
-        slot[secs == edges[-1]] = len(edges) - 2
-        inside = (slot >= 0) & (slot < len(edges) - 1)
-        counts = np.bincount(slot[inside], minlength=len(edges) - 1)
-    have = len(secs) > 0
-    q = np.percentile(secs, [25, 75, 90]) if have else (None, None, None)
-    labelled = np.searchsorted(np.array([b[1] for b in TTC_BINS[1:]]), secs, side="right") \
-        if have else np.zeros(0, np.int64)
-    bin_counts = np.bincount(labelled, minlength=len(TTC_BINS))
-    return TimeToConvert(
-        p25_seconds=finite_or_none(q[0]) if have else None,
-        p75_seconds=finite_or_none(q[1]) if have else None,
-        p90_seconds=finite_or_none(q[2]) if have else None,
-        bins=tuple((b[0], int(c)) for b, c in zip(TTC_BINS, bin_counts, strict=True)),
-        n=int(len(secs)),
-        median_seconds=finite_or_none(np.median(secs)) if len(secs) else None,
-        mean_seconds=finite_or_none(secs.mean()) if len(secs) else None,
-        median_from_start_seconds=finite_or_none(np.median(from_start_us) / US_PER_S)
-        if len(secs) else None,
-        histogram_edges_seconds=tuple(edges),
-        histogram_counts=tuple(int(c) for c in counts))
+    return [float(e) for e in HIST_EDGES_S if e < window_s] + [window_s]
 
 
 def _series(label: str, furthest: np.ndarray, in_window: np.ndarray, excluded: np.ndarray,
             step_times: np.ndarray, labels: list[str], alpha: float, window_us: int,
             group: np.ndarray | None) -> FunnelSeries:
-    k_steps = len(labels)
-    f = furthest if group is None else furthest[group]
-    w = in_window if group is None else in_window[group]
-    at_step = np.bincount(f, minlength=k_steps + 1)
-    at_step_window = np.bincount(f[w], minlength=k_steps + 1)
-    reached = np.cumsum(at_step[::-1])[::-1]  # reached[k] = users with furthest >= k
-    steps = []
-    for k in range(1, k_steps + 1):
-        ttc = None
-        if k > 1:
-            rows = furthest >= k
-            if group is not None:
-                rows &= group
-            dt = step_times[k - 1, rows] - step_times[k - 2, rows]
-            ttc = _time_stats(dt, step_times[k - 1, rows] - step_times[0, rows], window_us)
-        last = k == k_steps
-        steps.append(FunnelStep(
-            index=k, label=labels[k - 1], users=int(reached[k]),
-            conversion_from_previous=Rate.of(int(reached[k]), int(reached[k - 1] if k > 1
-                                                                 else reached[1]), alpha),
-            conversion_from_start=Rate.of(int(reached[k]), int(reached[1]), alpha),
-            dropped=0 if last else int(at_step[k] - at_step_window[k]),
-            in_window=0 if last else int(at_step_window[k]),
-            time_to_convert=ttc))
-    n_excl = int(excluded.sum() if group is None else excluded[group].sum())
-    done = furthest >= k_steps
-    if group is not None:
-        done &= group
-    whole = step_times[k_steps - 1, done] - step_times[0, done]
-    return FunnelSeries(label=label, entered=int(reached[1]), excluded=n_excl,
-                        in_window=int(w.sum()), steps=tuple(steps),
-                        time_to_convert=_time_stats(whole, whole, window_us))
+    """One series from the per-user stage, through the same counts a partition returns
+    (``funnel_partials``), with every duration kept: quantiles exact."""
+    from behaviour.analytics.funnel_partials import SeriesPartial
+
+    return SeriesPartial.of(furthest, in_window, excluded, step_times, window_us, group,
+                            None).finish(label, labels, alpha, window_us)

@@ -13,8 +13,13 @@ here). The **outcome** is, per user, one of:
 (counted in ``censored``), never treated as "no outcome".
 
 **Calibration / holdout**: candidates are screened on users who signed up in
-``calibration = [a, b)`` and confirmed on users who signed up in ``holdout = [b, c)``
-(defaults: the first two thirds / last third of the eligible signup range). On calibration every
+``calibration = [a, b)`` and confirmed on users who signed up in ``holdout = [b, c)``.
+Default split, by whole UTC signup days: the holdout starts at midnight of the signup day of
+the user two thirds of the way through the eligible signups (the ``2n // 3``-th, 0-based), or
+of the next day when that is the first signup day; so about the last third of the signups,
+split between days. Whole days let a partition count its own users per signup day and the
+merge of partitions (``DiscoveryPartial``) give exactly the single process's tables. On
+calibration every
 candidate gets a 2x2 table, the outcome rate with and without the behaviour (Wilson), the lift
 (risk ratio, Katz log interval), the odds ratio (Woolf log interval; Haldane's +0.5 on every
 cell when one is zero), a two-sided Wald p-value on the log odds ratio, the phi coefficient,
@@ -31,7 +36,7 @@ Vectorized: one pass selects the candidate events inside the largest window, a s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -322,23 +327,55 @@ def discover(
     candidates = list(candidates)
     if not candidates:
         raise ValueError("no candidate behaviours")
-    rows = discovery_rows(ue, as_of_us=as_of_us, outcome=outcome, candidates=candidates,
-                          users=users)
-    return discover_from_rows([rows], as_of_us=as_of_us, outcome=outcome,
-                              candidates=candidates, calibration_us=calibration_us,
-                              holdout_us=holdout_us, alpha=alpha)
+    split = None if calibration_us is None or holdout_us is None \
+        else (calibration_us, holdout_us)
+    part = discovery_partial(ue, as_of_us=as_of_us, outcome=outcome, candidates=candidates,
+                             users=users, split=split)
+    return discover_from_partials([part], as_of_us=as_of_us, outcome=outcome,
+                                  candidates=candidates, split=split, alpha=alpha)
 
 
 @dataclass
-class DiscoveryRows:
-    """Per eligible user (a full observation window after signup, in scope), in user order:
-    signup, the early counts (users, events, windows) and the outcome; and how many users in
-    scope were censored. Rows of disjoint users (user-hash partitions) concatenate."""
+class DiscoveryPartial:
+    """What ``discover`` needs from a group of users (a user-hash partition: users are
+    independent), as counts whose size depends on the candidates and the signup days, never
+    on the users. Per *slot* (the UTC signup day, days since 1970-01-01; or, with explicit
+    bounds, 0 = calibration and 1 = holdout) of the users with a full observation window:
+    users, users with the outcome, and per candidate the users showing it and of those the
+    ones with the outcome. Also the users censored, and the earliest and latest signup."""
 
-    signup: np.ndarray
-    counts: np.ndarray
-    y: np.ndarray
+    slots: np.ndarray  # (s,) int64, ascending
+    n: np.ndarray  # (s,)
+    n_y: np.ndarray  # (s,)
+    exposed: np.ndarray  # (s, candidates)
+    exposed_y: np.ndarray  # (s, candidates)
     censored: int
+    signup_min: int
+    signup_max: int
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"slots": self.slots, "n": self.n, "n_y": self.n_y, "exposed": self.exposed,
+                "exposed_y": self.exposed_y,
+                "totals": np.array([self.censored, self.signup_min, self.signup_max], np.int64)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> DiscoveryPartial:
+        censored, low, high = (int(x) for x in arrays["totals"])
+        return cls(*(np.asarray(arrays[k], np.int64) for k in ("slots", "n", "n_y", "exposed",
+                                                               "exposed_y")),
+                   censored=censored, signup_min=low, signup_max=high)
+
+    def merge(self, other: DiscoveryPartial) -> DiscoveryPartial:
+        slots = np.union1d(self.slots, other.slots)
+        out = []
+        for key in ("n", "n_y", "exposed", "exposed_y"):
+            total = np.zeros((len(slots),) + getattr(self, key).shape[1:], np.int64)
+            for part in (self, other):
+                total[np.searchsorted(slots, part.slots)] += getattr(part, key)
+            out.append(total)
+        return DiscoveryPartial(slots, *out, censored=self.censored + other.censored,
+                                signup_min=min(self.signup_min, other.signup_min),
+                                signup_max=max(self.signup_max, other.signup_max))
 
 
 def _grid_axes(candidates: Sequence[Candidate]) -> tuple[list[str], list[float]]:
@@ -346,10 +383,15 @@ def _grid_axes(candidates: Sequence[Candidate]) -> tuple[list[str], list[float]]
             sorted({float(c.window_days) for c in candidates}))
 
 
-def discovery_rows(ue: UserEvents, *, as_of_us: int, outcome: Outcome,
-                   candidates: Sequence[Candidate],
-                   users: np.ndarray | None = None) -> DiscoveryRows:
-    """The per-user stage of ``discover``."""
+_NO_SIGNUP = (np.iinfo(np.int64).max, np.iinfo(np.int64).min)
+
+
+def discovery_partial(ue: UserEvents, *, as_of_us: int, outcome: Outcome,
+                      candidates: Sequence[Candidate], users: np.ndarray | None = None,
+                      split: tuple[tuple[int, int], tuple[int, int]] | None = None,
+                      ) -> DiscoveryPartial:
+    """The counts of ``discover`` for the users of ``ue`` (see ``DiscoveryPartial``)."""
+    candidates = list(candidates)
     events, windows = _grid_axes(candidates)
     horizon = int(round(max(outcome.days, windows[-1]) * US_PER_DAY))
     signup = ue.signup
@@ -359,59 +401,75 @@ def discovery_rows(ue: UserEvents, *, as_of_us: int, outcome: Outcome,
     eligible = scope & (signup + horizon <= as_of_us)
     censored = int((scope & ~eligible).sum())
     rows = np.flatnonzero(eligible)
-    return DiscoveryRows(signup=signup[rows].astype(np.int64),
-                         counts=early_counts(ue, events, windows, rows),
-                         y=outcome_flags(ue, outcome, rows), censored=censored)
+    s = signup[rows].astype(np.int64)
+    low, high = (int(s.min()), int(s.max())) if len(s) else _NO_SIGNUP
+    if split is None:
+        slot = np.floor_divide(s, US_PER_DAY)
+    else:  # 0: calibration, 1: holdout, -1: neither (a user in both counts in calibration)
+        (c0, c1), (h0, h1) = split
+        slot = np.where((s >= c0) & (s < c1), 0, np.where((s >= h0) & (s < h1), 1, -1))
+        keep = slot >= 0
+        rows, slot = rows[keep], slot[keep]
+    slots, inverse = np.unique(slot, return_inverse=True)
+    k = len(slots)
+    counts = early_counts(ue, events, windows, rows)
+    y = outcome_flags(ue, outcome, rows)
+    exposed = np.zeros((k, len(candidates)), np.int64)
+    exposed_y = np.zeros((k, len(candidates)), np.int64)
+    for j, c in enumerate(candidates):
+        x = counts[:, events.index(c.event), windows.index(float(c.window_days))] >= c.min_count
+        exposed[:, j] = np.bincount(inverse[x], minlength=k)
+        exposed_y[:, j] = np.bincount(inverse[x & y], minlength=k)
+    return DiscoveryPartial(slots.astype(np.int64), np.bincount(inverse, minlength=k),
+                            np.bincount(inverse[y], minlength=k), exposed, exposed_y,
+                            censored=censored, signup_min=low, signup_max=high)
 
 
-def discover_from_rows(
-    parts: Sequence[DiscoveryRows],
+def default_split(slots: np.ndarray, n: np.ndarray) -> int:
+    """The first holdout signup day: the day of the user two thirds of the way through the
+    eligible signups (the ``2n // 3``-th, 0-based, by signup time), or the day after when that
+    is the first day (a calibration needs a day of its own)."""
+    total = int(n.sum())
+    if total < 3:
+        raise ValueError("too few users with a full observation window")
+    day = int(slots[int(np.searchsorted(np.cumsum(n), (2 * total) // 3, side="right"))])
+    return day + 1 if day == int(slots[0]) else day
+
+
+def discover_from_partials(
+    parts: Iterable[DiscoveryPartial],
     *,
     as_of_us: int,
     outcome: Outcome,
     candidates: Sequence[Candidate],
-    calibration_us: tuple[int, int] | None = None,
-    holdout_us: tuple[int, int] | None = None,
+    split: tuple[tuple[int, int], tuple[int, int]] | None = None,
     alpha: float = 0.05,
 ) -> DiscoveryResult:
-    """``discover`` from its per-user stage (the 2 x 2 tables are counts: exact sums)."""
+    """``discover`` from the partitions' counts (the 2 x 2 tables are sums: exact).
+    ``split``: the explicit (calibration, holdout) bounds the partials were made with."""
     candidates = list(candidates)
-    events, windows = _grid_axes(candidates)
-    parts = list(parts)
-    signup = np.concatenate([p.signup for p in parts]) if parts else np.zeros(0, np.int64)
-    all_counts = np.concatenate([p.counts for p in parts]) if parts else \
-        np.zeros((0, len(events), len(windows)), np.int32)
-    all_y = np.concatenate([p.y for p in parts]) if parts else np.zeros(0, bool)
-    censored = sum(p.censored for p in parts)
-    if calibration_us is None or holdout_us is None:
-        s = np.sort(signup)
-        if len(s) < 3:
-            raise ValueError("too few users with a full observation window")
-        cut = int(s[(2 * len(s)) // 3])
-        calibration_us = calibration_us or (int(s[0]), cut)
-        holdout_us = holdout_us or (cut, int(s[-1]) + 1)
-    cal = np.flatnonzero((signup >= calibration_us[0]) & (signup < calibration_us[1]))
-    hold = np.flatnonzero((signup >= holdout_us[0]) & (signup < holdout_us[1]))
-    rows = np.r_[cal, hold]
-    counts = all_counts[rows]
-    y = all_y[rows]
-    is_cal = np.zeros(len(rows), dtype=bool)
-    is_cal[: len(cal)] = True
+    acc: DiscoveryPartial | None = None
+    for part in parts:
+        acc = part if acc is None else acc.merge(part)
+    if acc is None:
+        raise ValueError("no partitions to merge")
+    if split is None:
+        cut_day = default_split(acc.slots, acc.n)
+        cut = cut_day * US_PER_DAY
+        calibration_us = (acc.signup_min, cut)
+        holdout_us = (cut, max(cut, acc.signup_max + 1))
+        is_cal = acc.slots < cut_day
+    else:
+        calibration_us, holdout_us = split
+        is_cal = acc.slots == 0
 
     def tables(group: np.ndarray, which: list[int]) -> tuple[np.ndarray, ...]:
-        yg = y[group]
-        sub = counts[group]
-        n_y, n_g = int(yg.sum()), int(group.sum())
-        a = np.zeros(len(which), dtype=np.int64)
-        b = np.zeros(len(which), dtype=np.int64)
-        for i, j in enumerate(which):
-            c = candidates[j]
-            x = sub[:, events.index(c.event), windows.index(float(c.window_days))] \
-                >= c.min_count
-            a[i] = np.count_nonzero(x & yg)
-            b[i] = np.count_nonzero(x) - a[i]
+        n_g, n_y = int(acc.n[group].sum()), int(acc.n_y[group].sum())
+        a = acc.exposed_y[group][:, which].sum(axis=0).astype(np.int64)
+        b = acc.exposed[group][:, which].sum(axis=0).astype(np.int64) - a
         return a, b, n_y - a, (n_g - n_y) - b
 
+    cal_users, hold_users = int(acc.n[is_cal].sum()), int(acc.n[~is_cal].sum())
     all_idx = list(range(len(candidates)))
     cal_assoc = association(*tables(is_cal, all_idx), alpha=alpha)
     p = np.array([s.p_value for s in cal_assoc])
@@ -420,7 +478,7 @@ def discover_from_rows(
     hold_assoc: dict[int, Association] = {}
     hold_q: dict[int, float] = {}
     confirmed: dict[int, bool] = {}
-    if sig and len(hold):
+    if sig and hold_users:
         ha = association(*tables(~is_cal, sig), alpha=alpha)
         hp = np.array([s.p_value for s in ha])
         h_reject, h_q, _, _ = multipletests(hp, alpha=alpha, method="fdr_bh")
@@ -437,6 +495,6 @@ def discover_from_rows(
     return DiscoveryResult(
         outcome=outcome, as_of_us=int(as_of_us),
         calibration_us=(int(calibration_us[0]), int(calibration_us[1])),
-        holdout_us=(int(holdout_us[0]), int(holdout_us[1])), calibration_users=len(cal),
-        holdout_users=len(hold), censored_users=censored, alpha=alpha, signals=signals,
+        holdout_us=(int(holdout_us[0]), int(holdout_us[1])), calibration_users=cal_users,
+        holdout_users=hold_users, censored_users=acc.censored, alpha=alpha, signals=signals,
         definition=DEFINITION)

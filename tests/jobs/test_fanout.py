@@ -4,6 +4,7 @@ identical to the single-process path (pure; through the DB with eager Celery; re
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from events.demo import generate_demo, write_demo
 from events.frame import build_user_events
 from events.ingest import ImportOptions, merge_into_store, parse_events, parse_users
 from events.store import EventStore
-from segments.analytics.fanout import refresh_map, refresh_reduce, refresh_split
+from segments.analytics import partials as P
+from segments.analytics.fanout import refresh_split
 from segments.analytics.refresh import SegmentSpec, run_refresh
 
 COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties"]
@@ -63,24 +65,47 @@ def _cluster_spec(whole) -> SegmentSpec:
     return SegmentSpec("cluster", "cluster", {"members": members})
 
 
-def assert_same_refresh(a, b) -> None:
-    assert a.as_of == b.as_of
-    assert a.baseline == b.baseline
-    assert a.clv_fit == b.clv_fit
-    assert [s.key for s in a.segments] == [s.key for s in b.segments]
-    for x, y in zip(a.segments, b.segments, strict=True):
+RFM_KEYS = {s.key for s in SPECS if s.kind == "rfm"}
+
+
+def _fan_out(parts, specs, as_of: int, split: int, outcome: str | None = "upgrade",
+             seed: int = 42):
+    """The two-pass fan-out refresh over the partitions, each partial through its bytes."""
+    broadcast = P.stats_reduce(P.partial_from_bytes(P.partial_bytes(P.stats_map(p, as_of=as_of)))
+                               for p in parts)
+    mapped = [P.segments_map(p, specs, as_of=as_of, split=split, broadcast=broadcast, part=i,
+                             partitions=len(parts), outcome_event=outcome, seed=seed)
+              for i, p in enumerate(parts)]
+    result = P.segments_reduce((P.partial_from_bytes(P.partial_bytes(m)) for m, _ in mapped),
+                               specs, as_of=as_of, split=split, broadcast=broadcast)
+    members = {s.key: sorted(np.concatenate([m[s.key] for _, m in mapped if s.key in m]))
+               for s in specs if any(s.key in m for _, m in mapped)}
+    return result, members
+
+
+def assert_same_where_exact(got, members, expected) -> None:
+    """Sizes, members, errors, retention tables and every signal's n and estimate equal the
+    single process (estimates to rounding; bootstrap intervals: tests/segments/
+    test_refresh_partials.py)."""
+    assert got.as_of == expected.as_of
+    assert [s.key for s in got.segments] == [s.key for s in expected.segments]
+    for x, y in zip(got.segments, expected.segments, strict=True):
+        if x.key in RFM_KEYS:  # scored from histograms, ties split by a hash: by design
+            assert x.error == y.error  # not equal here (test_refresh_partials.py)
+            continue
         assert (x.key, x.size, x.share, x.error) == (y.key, y.size, y.share, y.error)
-        assert list(x.members) == list(y.members), x.key
-        assert x.signals == y.signals, x.key
-        assert x.holdout == y.holdout, x.key
-        assert _nan_equal(x.retention, y.retention), x.key
+        assert members.get(x.key, []) == sorted(y.members), x.key
+        assert repr(x.retention) == repr(y.retention), x.key
+        for name, signal in y.signals.items():
+            if name == "predicted_clv" or not isinstance(signal, dict):
+                continue
+            assert x.signals[name].get("n") == signal.get("n"), (x.key, name)
+            a, b = x.signals[name].get("estimate"), signal.get("estimate")
+            assert (a is None) == (b is None) and (b is None or math.isclose(
+                a, b, rel_tol=1e-9, abs_tol=1e-12)), (x.key, name, a, b)
 
 
-def _nan_equal(a, b) -> bool:
-    return repr(a) == repr(b)
-
-
-def test_refresh_reduce_of_partition_maps_equals_the_single_process_refresh(demo_store):
+def test_the_partials_refresh_equals_the_single_process_refresh_where_exact(demo_store):
     store, key = demo_store
     whole = _whole(store, key)
     parts = _parts(store, key)
@@ -90,17 +115,16 @@ def test_refresh_reduce_of_partition_maps_equals_the_single_process_refresh(demo
     as_of = int(whole.time.max()) + 1
     split = refresh_split(as_of, int(whole.time.min()))
     expected = run_refresh(whole, specs, as_of=as_of, outcome_event="upgrade")
-    rows = [refresh_map(p, specs, as_of=as_of, split=split, outcome_event="upgrade")
-            for p in parts]
-    got = refresh_reduce(rows, specs, as_of=as_of, split=split)
-    assert_same_refresh(got, expected)
-    assert expected.clv_fit["fitted"]
-    sizes = {s.key: s.size for s in expected.segments}
+    got, members = _fan_out(parts, specs, as_of, split)
+    assert_same_where_exact(got, members, expected)
+    assert expected.clv_fit["fitted"] and got.clv_fit["fitted"]
+    sizes = {s.key: s.size for s in got.segments}
     assert sizes["plan-team"] > 0 and sizes["champions"] > 0 and sizes["nobody"] == 0
+    assert sizes["cluster"] == 300
     assert {s.key: s.error for s in expected.segments}["bad-rfm"]
     # The order the partitions arrive in does not matter.
-    again = refresh_reduce(rows[::-1], specs, as_of=as_of, split=split)
-    assert_same_refresh(again, expected)
+    again, members_again = _fan_out(parts[::-1], specs, as_of, split)
+    assert_same_where_exact(again, members_again, expected)
 
 
 def test_a_refresh_as_of_before_the_last_event_and_without_outcome(demo_store):
@@ -110,9 +134,8 @@ def test_a_refresh_as_of_before_the_last_event_and_without_outcome(demo_store):
     as_of = int(np.quantile(whole.time, 0.8))
     split = refresh_split(as_of, int(whole.time.min()))
     expected = run_refresh(whole, SPECS, as_of=as_of, outcome_event=None, seed=3)
-    rows = [refresh_map(p, SPECS, as_of=as_of, split=split) for p in parts]
-    assert_same_refresh(refresh_reduce(rows, SPECS, as_of=as_of, split=split, seed=3), expected)
-
+    got, members = _fan_out(parts, SPECS, as_of, split, outcome=None, seed=3)
+    assert_same_where_exact(got, members, expected)
 
 
 # ----- behaviour analyses ---------------------------------------------------------------------

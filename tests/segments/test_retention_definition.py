@@ -16,7 +16,7 @@ from events.demo import generate_demo
 from events.event_kinds import RetentionDefinition, activity_events, event_kinds
 from events.frame import build_user_events
 from segments.analytics import partials as P
-from segments.analytics.fanout import refresh_map, refresh_reduce, refresh_split
+from segments.analytics.fanout import refresh_split
 from segments.analytics.refresh import SegmentSpec, run_refresh
 from segments.analytics.value import segment_signals, user_features
 
@@ -133,9 +133,6 @@ def test_the_refresh_and_both_fan_outs_agree_on_a_definition():
                                      return_events=("report_created", "session_start"),
                                      label="any of: report_created, session_start")
     single = run_refresh(whole, specs, as_of=as_of, retention=definition)
-    rows = [refresh_map(p, specs, as_of=as_of, split=split, retention=definition)
-            for p in parts]
-    by_rows = refresh_reduce(rows, specs, as_of=as_of, split=split)
     broadcast = P.stats_reduce(P.stats_map(p, as_of=as_of) for p in parts)
     mapped = [P.segments_map(p, specs, as_of=as_of, split=split, broadcast=broadcast, part=i,
                              partitions=4, retention=definition) for i, p in enumerate(parts)]
@@ -145,13 +142,11 @@ def test_the_refresh_and_both_fan_outs_agree_on_a_definition():
     plain = run_refresh(whole, specs, as_of=as_of)
     for d in DAYS:
         key = f"retention_d{d}"
-        for result in (by_rows, by_partials):
-            assert result.baseline[key] == single.baseline[key]
-            assert result.segments[0].signals[key] == single.segments[0].signals[key]
+        assert by_partials.baseline[key] == single.baseline[key]
+        assert by_partials.segments[0].signals[key] == single.segments[0].signals[key]
         # The definition changes the answer (or the test would not tell them apart).
         assert plain.baseline[key]["estimate"] != single.baseline[key]["estimate"]
-    # The cohort table's returns follow the definition too, the same in all three.
-    assert by_rows.segments[0].retention == single.segments[0].retention
+    # The cohort table's returns follow the definition too, the same in both.
     assert by_partials.segments[0].retention["rows"] == single.segments[0].retention["rows"]
     assert plain.segments[0].retention["rows"] != single.segments[0].retention["rows"]
 
