@@ -1,0 +1,132 @@
+"""A rendered-page cache for the segment list and a segment's page, exact.
+
+A cached page is served only while everything it shows is unchanged, and that is checked on
+every request in the database (no version kept in memory, so two gunicorn processes with their
+own caches can never serve a page older than the database). The key holds:
+
+* the *stamp*, read in one query of indexed subqueries on the workspace row (``page_stamp``):
+  the workspace's segments (count, latest edit: every save moves ``updated_at``, an archive
+  too), snapshots (count, latest id), refreshes (latest id and finish: the "last refresh" line
+  and its rank changes), datasets (count, latest edit: an import or an erasure that publishes
+  a version writes ``updated_at``, so the "computed on v1; the data is now v3" notes follow),
+  erasures (latest id and finish: an erasure scrubs refresh summaries with a queryset update),
+  and the refresh job whose card the page shows (id, state, progress, message, error: jobs
+  record progress with queryset updates, so no time stamp would move);
+* what the request already loaded: the workspace's own fields (name, minimum size, next
+  refresh), the member's role (buttons differ), the user (name and staff link in the header),
+  and on a segment's page the segment's edit time, owner name and dataset version;
+* the path with its query string.
+
+The CSRF token is not kept: the stored page holds a placeholder where the form tokens were,
+and a hit puts in a fresh token for the request's own CSRF secret (``get_token``), as a render
+would; so a page is shared between the sessions of one user without sharing a token. Pages with
+pending flash messages are neither served from nor put in the cache; only 200s are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import CharField, Count, IntegerField, Max, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+
+from accounts.models import Membership, Workspace
+from events.models import Dataset, Erasure
+from jobs.models import Job
+
+from .models import Refresh, Segment, SegmentSnapshot
+
+TIMEOUT_SECONDS = 300
+ACTIVE = ("queued", "running")
+CSRF_PLACEHOLDER = b"\x1fcsrf-token\x1f"
+_CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")([^"]*)(")')
+
+
+def _latest(model: Any, field: str) -> Subquery:
+    return Subquery(model.objects.filter(workspace=OuterRef("pk")).order_by()
+                    .values("workspace").annotate(x=Max(field)).values("x")[:1])
+
+
+def _count(model: Any) -> Coalesce:
+    return Coalesce(Subquery(model.objects.filter(workspace=OuterRef("pk")).order_by()
+                             .values("workspace").annotate(c=Count("id")).values("c")[:1],
+                             output_field=IntegerField()), 0)
+
+
+def _job_card(dataset_id: int | None) -> Subquery:
+    """The refresh job card the page shows (the newest queued or running one), as text."""
+    jobs = Job.objects.filter(workspace=OuterRef("pk"), kind="refresh", state__in=ACTIVE)
+    if dataset_id is not None:
+        jobs = jobs.filter(params__dataset_id=dataset_id)
+    card = Concat(Cast("id", CharField()), Value("|"), "state", Value("|"),
+                  Cast("progress", CharField()), Value("|"), "message", Value("|"), "error",
+                  output_field=CharField())
+    return Subquery(jobs.order_by("-created_at", "-id").annotate(card=card).values("card")[:1])
+
+
+STAMP = {  # annotation name -> what it reads
+    "s_segments": lambda d: _count(Segment), "s_segment_edit": lambda d: _latest(Segment, "updated_at"),
+    "s_snapshots": lambda d: _count(SegmentSnapshot),
+    "s_snapshot_last": lambda d: _latest(SegmentSnapshot, "id"),
+    "s_refresh_last": lambda d: _latest(Refresh, "id"),
+    "s_refresh_done": lambda d: _latest(Refresh, "finished_at"),
+    "s_datasets": lambda d: _count(Dataset), "s_dataset_edit": lambda d: _latest(Dataset, "updated_at"),
+    "s_erasure_last": lambda d: _latest(Erasure, "id"),
+    "s_erasure_done": lambda d: _latest(Erasure, "finished_at"),
+    "s_job": _job_card,
+}
+
+
+def page_stamp(workspace: Workspace, *, dataset_id: int | None = None) -> str:
+    """What the workspace's segment pages are built from, now: one query. ``dataset_id``: the
+    job card is that dataset's (a segment's page), else the workspace's (the list)."""
+    row = (Workspace.objects.filter(pk=workspace.pk)
+           .annotate(**{name: make(dataset_id) for name, make in STAMP.items()})
+           .values(*STAMP).first())
+    return repr([(k, str((row or {}).get(k))) for k in STAMP])
+
+
+def _who(request: HttpRequest, workspace: Workspace, membership: Membership) -> list[str]:
+    user: Any = request.user
+    shown = [f.attname for f in Workspace._meta.concrete_fields]
+    return [str(user.pk), user.get_username(), str(user.is_staff), membership.role,
+            repr([getattr(workspace, name) for name in shown])]
+
+
+def segment_parts(segment: Segment) -> list[str]:
+    """What a segment's page shows of the rows it loads beside the stamp."""
+    owner = segment.owner.get_username() if segment.owner_id else ""
+    return [str(segment.pk), str(segment.updated_at), owner, str(segment.dataset_id),
+            str(segment.dataset.updated_at), str(segment.dataset.version)]
+
+
+def cached(request: HttpRequest, workspace: Workspace, membership: Membership,
+           render: Callable[[], HttpResponse], *, extra: list[str] | None = None,
+           dataset_id: int | None = None) -> HttpResponse:
+    """The page from the cache while its key (see the module) is unchanged, else rendered."""
+    from django.contrib.messages import get_messages
+
+    if request.method != "GET" or len(get_messages(request)):
+        return render()
+    parts = [*_who(request, workspace, membership), *(extra or []), request.get_full_path(),
+             page_stamp(workspace, dataset_id=dataset_id)]
+    key = "segment-page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    hit: Any = cache.get(key)
+    if isinstance(hit, bytes):
+        if CSRF_PLACEHOLDER in hit:
+            hit = hit.replace(CSRF_PLACEHOLDER, get_token(request).encode())
+        response = HttpResponse(hit, content_type="text/html; charset=utf-8")
+        response["X-Page-Cache"] = "hit"
+        return response
+    response = render()
+    if response.status_code == 200 and not response.streaming:
+        cache.set(key, _CSRF_INPUT.sub(rb"\1" + CSRF_PLACEHOLDER + rb"\3", response.content),
+                  TIMEOUT_SECONDS)
+    response["X-Page-Cache"] = "miss"
+    return response
