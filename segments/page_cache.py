@@ -26,13 +26,13 @@ pending flash messages are neither served from nor put in the cache; only 200s a
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import CharField, Count, IntegerField, Max, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 
@@ -48,48 +48,51 @@ CSRF_PLACEHOLDER = b"\x1fcsrf-token\x1f"
 _CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")([^"]*)(")')
 
 
-def _latest(model: Any, field: str) -> Subquery:
-    return Subquery(model.objects.filter(workspace=OuterRef("pk")).order_by()
-                    .values("workspace").annotate(x=Max(field)).values("x")[:1])
+def _tables() -> dict[str, str]:
+    return {"segment": Segment._meta.db_table, "snapshot": SegmentSnapshot._meta.db_table,
+            "refresh": Refresh._meta.db_table, "dataset": Dataset._meta.db_table,
+            "erasure": Erasure._meta.db_table, "job": Job._meta.db_table}
 
 
-def _count(model: Any) -> Coalesce:
-    return Coalesce(Subquery(model.objects.filter(workspace=OuterRef("pk")).order_by()
-                             .values("workspace").annotate(c=Count("id")).values("c")[:1],
-                             output_field=IntegerField()), 0)
-
-
-def _job_card(dataset_id: int | None) -> Subquery:
-    """The refresh job card the page shows (the newest queued or running one), as text."""
-    jobs = Job.objects.filter(workspace=OuterRef("pk"), kind="refresh", state__in=ACTIVE)
-    if dataset_id is not None:
-        jobs = jobs.filter(params__dataset_id=dataset_id)
-    card = Concat(Cast("id", CharField()), Value("|"), "state", Value("|"),
-                  Cast("progress", CharField()), Value("|"), "message", Value("|"), "error",
-                  output_field=CharField())
-    return Subquery(jobs.order_by("-created_at", "-id").annotate(card=card).values("card")[:1])
-
-
-STAMP = {  # annotation name -> what it reads
-    "s_segments": lambda d: _count(Segment), "s_segment_edit": lambda d: _latest(Segment, "updated_at"),
-    "s_snapshots": lambda d: _count(SegmentSnapshot),
-    "s_snapshot_last": lambda d: _latest(SegmentSnapshot, "id"),
-    "s_refresh_last": lambda d: _latest(Refresh, "id"),
-    "s_refresh_done": lambda d: _latest(Refresh, "finished_at"),
-    "s_datasets": lambda d: _count(Dataset), "s_dataset_edit": lambda d: _latest(Dataset, "updated_at"),
-    "s_erasure_last": lambda d: _latest(Erasure, "id"),
-    "s_erasure_done": lambda d: _latest(Erasure, "finished_at"),
-    "s_job": _job_card,
+# Scalar subqueries, each on the workspace's foreign-key index (the job's on the state index);
+# written as SQL once rather than compiled by the ORM on every request (that compile cost
+# more than the query).
+_STAMP_SQL = """SELECT
+ (SELECT COUNT(*) FROM {segment} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(updated_at) FROM {segment} WHERE workspace_id = %(ws)s),
+ (SELECT COUNT(*) FROM {snapshot} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(id) FROM {snapshot} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(id) FROM {refresh} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(finished_at) FROM {refresh} WHERE workspace_id = %(ws)s),
+ (SELECT COUNT(*) FROM {dataset} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(updated_at) FROM {dataset} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(id) FROM {erasure} WHERE workspace_id = %(ws)s),
+ (SELECT MAX(finished_at) FROM {erasure} WHERE workspace_id = %(ws)s),
+ (SELECT CAST(id AS TEXT) || '|' || state || '|' || CAST(progress AS TEXT) || '|' || message
+         || '|' || error
+  FROM {job} WHERE workspace_id = %(ws)s AND kind = 'refresh'
+   AND state IN ('queued', 'running'){dataset_filter}
+  ORDER BY created_at DESC, id DESC LIMIT 1)"""
+# The job's dataset, a key of its JSON params, as Django's params__dataset_id=<id> reads it.
+_DATASET_FILTER = {
+    "postgresql": " AND (params -> 'dataset_id') = CAST(%(dataset_json)s AS jsonb)",
+    "sqlite": " AND JSON_TYPE(params, '$.\"dataset_id\"') = 'integer'"
+              " AND JSON_EXTRACT(params, '$.\"dataset_id\"') = %(dataset)s",
 }
 
 
 def page_stamp(workspace: Workspace, *, dataset_id: int | None = None) -> str:
     """What the workspace's segment pages are built from, now: one query. ``dataset_id``: the
     job card is that dataset's (a segment's page), else the workspace's (the list)."""
-    row = (Workspace.objects.filter(pk=workspace.pk)
-           .annotate(**{name: make(dataset_id) for name, make in STAMP.items()})
-           .values(*STAMP).first())
-    return repr([(k, str((row or {}).get(k))) for k in STAMP])
+    if dataset_id is not None and connection.vendor not in _DATASET_FILTER:
+        raise NotImplementedError(f"page_stamp: no JSON filter for {connection.vendor}")
+    sql = _STAMP_SQL.format(**_tables(), dataset_filter="" if dataset_id is None
+                            else _DATASET_FILTER[connection.vendor])
+    params = {"ws": workspace.pk, "dataset": dataset_id, "dataset_json": json.dumps(dataset_id)}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return repr([str(value) for value in row])
 
 
 def _who(request: HttpRequest, workspace: Workspace, membership: Membership) -> list[str]:

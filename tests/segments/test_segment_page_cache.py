@@ -157,6 +157,11 @@ def test_another_datasets_job_is_not_on_a_segments_page(site, tmp_path):
     # The page's stamp moved (a new dataset), but the card is not this segment's dataset's.
     state, html = read(site["client"], site["page"])
     assert state == "miss" and f'data-job-id="{job.pk}"' not in html
+    # Its progress moves the list's card, not this page's stamp.
+    jobs.job_progress(jobs.job_claim(job_id=job.pk), 30, "evaluating segments")
+    state, html = read(site["client"], site["list"])
+    assert state == "miss" and "30% <span class=\"job-message\">evaluating" in html
+    assert read(site["client"], site["page"])[0] == "hit"
 
 
 def test_a_role_change_changes_the_buttons(site):
