@@ -12,9 +12,10 @@ own caches can never serve a page older than the database). The key holds:
   erasures (latest id and finish: an erasure scrubs refresh summaries with a queryset update),
   and the refresh job whose card the page shows (id, state, progress, message, error: jobs
   record progress with queryset updates, so no time stamp would move);
+  and on a segment's page that segment's owner name and dataset (id, version, edit), in the
+  same query (no row there: the page is rendered, a 404);
 * what the request already loaded: the workspace's own fields (name, minimum size, next
-  refresh), the member's role (buttons differ), the user (name and staff link in the header),
-  and on a segment's page the segment's edit time, owner name and dataset version;
+  refresh), the member's role (buttons differ), the user (name and staff link in the header);
 * the path with its query string.
 
 The CSRF token is not kept: the stored page holds a placeholder where the form tokens were,
@@ -26,11 +27,11 @@ pending flash messages are neither served from nor put in the cache; only 200s a
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
@@ -49,14 +50,18 @@ _CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")([^"]*)(")')
 
 
 def _tables() -> dict[str, str]:
+    user = get_user_model()
     return {"segment": Segment._meta.db_table, "snapshot": SegmentSnapshot._meta.db_table,
             "refresh": Refresh._meta.db_table, "dataset": Dataset._meta.db_table,
-            "erasure": Erasure._meta.db_table, "job": Job._meta.db_table}
+            "erasure": Erasure._meta.db_table, "job": Job._meta.db_table,
+            "user": user._meta.db_table,
+            "username": user._meta.get_field(user.USERNAME_FIELD).column}
 
 
 # Scalar subqueries, each on the workspace's foreign-key index (the job's on the state index);
 # written as SQL once rather than compiled by the ORM on every request (that compile cost
-# more than the query).
+# more than the query). A segment's edit moves the segments' latest edit; its own row adds
+# what the page shows of other rows (the owner's name, the dataset) and says it exists.
 _STAMP_SQL = """SELECT
  (SELECT COUNT(*) FROM {segment} WHERE workspace_id = %(ws)s),
  (SELECT MAX(updated_at) FROM {segment} WHERE workspace_id = %(ws)s),
@@ -72,27 +77,42 @@ _STAMP_SQL = """SELECT
          || '|' || error
   FROM {job} WHERE workspace_id = %(ws)s AND kind = 'refresh'
    AND state IN ('queued', 'running'){dataset_filter}
-  ORDER BY created_at DESC, id DESC LIMIT 1)"""
-# The job's dataset, a key of its JSON params, as Django's params__dataset_id=<id> reads it.
+  ORDER BY created_at DESC, id DESC LIMIT 1),
+ {segment_row}"""
+_SEGMENT_ROW = """(SELECT COALESCE(u.{username}, '') || '|' || CAST(d.id AS TEXT) || '|'
+         || CAST(d.version AS TEXT) || '|' || CAST(d.updated_at AS TEXT)
+  FROM {segment} s JOIN {dataset} d ON d.id = s.dataset_id
+   LEFT JOIN {user} u ON u.id = s.owner_id
+  WHERE s.id = %(segment)s AND s.workspace_id = %(ws)s)"""
+# The job card of the segment's dataset: a key of the job's JSON params, as Django's
+# params__dataset_id=<id> reads it.
 _DATASET_FILTER = {
-    "postgresql": " AND (params -> 'dataset_id') = CAST(%(dataset_json)s AS jsonb)",
+    "postgresql": " AND (params -> 'dataset_id') ="
+                  " (SELECT to_jsonb(dataset_id) FROM {segment} WHERE id = %(segment)s)",
     "sqlite": " AND JSON_TYPE(params, '$.\"dataset_id\"') = 'integer'"
-              " AND JSON_EXTRACT(params, '$.\"dataset_id\"') = %(dataset)s",
+              " AND JSON_EXTRACT(params, '$.\"dataset_id\"') ="
+              " (SELECT dataset_id FROM {segment} WHERE id = %(segment)s)",
 }
 
 
-def page_stamp(workspace: Workspace, *, dataset_id: int | None = None) -> str:
-    """What the workspace's segment pages are built from, now: one query. ``dataset_id``: the
-    job card is that dataset's (a segment's page), else the workspace's (the list)."""
-    if dataset_id is not None and connection.vendor not in _DATASET_FILTER:
+def page_stamp(workspace: Workspace, *, segment_id: int | None = None) -> list[str] | None:
+    """What the workspace's segment pages are built from, now: one query. With
+    ``segment_id`` (a segment's page) the job card is its dataset's, and None means no such
+    segment in the workspace."""
+    if segment_id is not None and connection.vendor not in _DATASET_FILTER:
         raise NotImplementedError(f"page_stamp: no JSON filter for {connection.vendor}")
-    sql = _STAMP_SQL.format(**_tables(), dataset_filter="" if dataset_id is None
-                            else _DATASET_FILTER[connection.vendor])
-    params = {"ws": workspace.pk, "dataset": dataset_id, "dataset_json": json.dumps(dataset_id)}
+    tables = _tables()
+    sql = _STAMP_SQL.format(
+        **tables,
+        dataset_filter="" if segment_id is None
+        else _DATASET_FILTER[connection.vendor].format(**tables),
+        segment_row="NULL" if segment_id is None else _SEGMENT_ROW.format(**tables))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, {"ws": workspace.pk, "segment": segment_id})
         row = cursor.fetchone()
-    return repr([str(value) for value in row])
+    if segment_id is not None and row[-1] is None:
+        return None
+    return [str(value) for value in row]
 
 
 def _who(request: HttpRequest, workspace: Workspace, membership: Membership) -> list[str]:
@@ -102,23 +122,19 @@ def _who(request: HttpRequest, workspace: Workspace, membership: Membership) -> 
             repr([getattr(workspace, name) for name in shown])]
 
 
-def segment_parts(segment: Segment) -> list[str]:
-    """What a segment's page shows of the rows it loads beside the stamp."""
-    owner = segment.owner.get_username() if segment.owner_id else ""
-    return [str(segment.pk), str(segment.updated_at), owner, str(segment.dataset_id),
-            str(segment.dataset.updated_at), str(segment.dataset.version)]
-
-
 def cached(request: HttpRequest, workspace: Workspace, membership: Membership,
-           render: Callable[[], HttpResponse], *, extra: list[str] | None = None,
-           dataset_id: int | None = None) -> HttpResponse:
-    """The page from the cache while its key (see the module) is unchanged, else rendered."""
+           render: Callable[[], HttpResponse], *, segment_id: int | None = None,
+           ) -> HttpResponse:
+    """The page from the cache while its key (see the module) is unchanged, else rendered.
+    ``segment_id``: a segment's page (rendered, so a 404, when the segment is not there)."""
     from django.contrib.messages import get_messages
 
     if request.method != "GET" or len(get_messages(request)):
         return render()
-    parts = [*_who(request, workspace, membership), *(extra or []), request.get_full_path(),
-             page_stamp(workspace, dataset_id=dataset_id)]
+    stamp = page_stamp(workspace, segment_id=segment_id)
+    if stamp is None:
+        return render()
+    parts = [*_who(request, workspace, membership), request.get_full_path(), *stamp]
     key = "segment-page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
     hit: Any = cache.get(key)
     if isinstance(hit, bytes):

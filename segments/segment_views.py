@@ -133,16 +133,15 @@ def _chart_signals(signals: dict[str, Any], baseline: dict[str, Any]) -> list[di
 @login_required
 def segment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    segment = get_object_or_404(Segment.objects.select_related("dataset", "owner")
-                                .defer(*CATALOGS), workspace=workspace, pk=pk)
     return page_cache.cached(request, workspace, membership,
-                             lambda: _segment_detail(request, workspace, membership, segment),
-                             extra=page_cache.segment_parts(segment),
-                             dataset_id=segment.dataset_id)
+                             lambda: _segment_detail(request, workspace, membership, pk),
+                             segment_id=pk)
 
 
 def _segment_detail(request: HttpRequest, workspace: Any, membership: Any,
-                    segment: Segment) -> HttpResponse:
+                    pk: int) -> HttpResponse:
+    segment = get_object_or_404(Segment.objects.select_related("dataset", "owner")
+                                .defer(*CATALOGS), workspace=workspace, pk=pk)
     snaps = list(segment.snapshots.select_related("refresh").order_by("-computed_at")[:12])
     snap = snaps[0] if snaps else None
     signals = _chart_signals(snap.signals, snap.refresh.baseline) if snap and not snap.hidden \
