@@ -106,6 +106,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("CONN_MAX_AGE", 0),
+        # A kept connection is checked (one round trip) before its first use in a request,
+        # so a database restart costs no failed request; only with CONN_MAX_AGE > 0.
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

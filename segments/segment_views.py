@@ -19,7 +19,7 @@ from events.models import Dataset
 from jobs.models import Job
 from security import bodies
 
-from . import segment_services, selectors
+from . import page_cache, segment_services, selectors
 from .analytics.rfm import SEGMENT_NAMES as RFM_SEGMENTS
 from .analytics.rules import describe_rule
 from .models import Refresh, Segment
@@ -40,6 +40,9 @@ SIGNAL_LABELS = {
     "lift_vs_baseline_conversion": "Lift vs all users: conversion",
 }
 
+
+# The datasets' catalogs (large JSON) that the list and a segment's page never show.
+CATALOGS = ("dataset__event_catalog", "dataset__attribute_catalog")
 
 # The compare chart's panels: each signal with the unit its axis is titled with.
 COMPARE_UNITS = {"ltv_90": "money per user", "conversion": "share of users",
@@ -75,8 +78,13 @@ def _row(segment: Segment, memo: dict[Any, Any] | None = None) -> dict[str, Any]
 @login_required
 def segment_list(request: HttpRequest, slug: str) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
+    return page_cache.cached(request, workspace, membership,
+                             lambda: _segment_list(request, workspace, membership))
+
+
+def _segment_list(request: HttpRequest, workspace: Any, membership: Any) -> HttpResponse:
     segments = [s for s in selectors.segments_for(request.user).filter(workspace=workspace)
-                if not s.archived]
+                .defer(*CATALOGS) if not s.archived]
     memo: dict[Any, Any] = {}
     rows = sorted((_row(s, memo) for s in segments),
                   key=lambda r: -((r["signals"].get("ltv_90") or {}).get("estimate") or -1e18))
@@ -125,8 +133,15 @@ def _chart_signals(signals: dict[str, Any], baseline: dict[str, Any]) -> list[di
 @login_required
 def segment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     workspace, membership = ws_selectors.workspace_get(request.user, slug)
-    segment = get_object_or_404(Segment.objects.select_related("dataset", "owner"),
-                                workspace=workspace, pk=pk)
+    return page_cache.cached(request, workspace, membership,
+                             lambda: _segment_detail(request, workspace, membership, pk),
+                             segment_id=pk)
+
+
+def _segment_detail(request: HttpRequest, workspace: Any, membership: Any,
+                    pk: int) -> HttpResponse:
+    segment = get_object_or_404(Segment.objects.select_related("dataset", "owner")
+                                .defer(*CATALOGS), workspace=workspace, pk=pk)
     snaps = list(segment.snapshots.select_related("refresh").order_by("-computed_at")[:12])
     snap = snaps[0] if snaps else None
     signals = _chart_signals(snap.signals, snap.refresh.baseline) if snap and not snap.hidden \

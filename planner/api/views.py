@@ -21,7 +21,6 @@ from accounts.api.permissions import checked_object, require_role
 from accounts.api.schema import ERRORS, READ_ERRORS, SINCE, crud_schema, read_schema
 from accounts.api.scoped import ScopedWrites
 from accounts.api.serializers import field_invalid, model_invalid, validated
-from accounts.selectors import workspaces_for
 from jobs.services import JobFailed
 from segments.models import Segment
 
@@ -72,8 +71,7 @@ class InvestmentViewSet(ScopedWrites, viewsets.ModelViewSet):
         (checked in the database on every request), else built and kept."""
         if request.accepted_renderer.format != "json":
             return super().list(request, *args, **kwargs)
-        stamp = api_cache.list_stamp(Investment.objects.filter(
-            workspace__in=workspaces_for(request.user)))
+        stamp = api_cache.user_stamp(request.user.pk)
         key = api_cache.key_for(user_id=request.user.pk, path=request.get_full_path(),
                                 renderer=request.accepted_media_type, stamp=stamp)
         hit = api_cache.get(key)
