@@ -30,7 +30,6 @@ imports no higher app.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import json
@@ -218,25 +217,16 @@ def _put_store_file(store: EventStore, key: str, name: str, source: Path) -> Non
 @contextmanager
 def _write_lock(store: EventStore, key: str, label: str, deadline: float,
                 timeout: float) -> Iterator[None]:
-    """The store's ``write_lock`` (the same lock file), waiting at most until ``deadline``."""
-    directory = store.dataset_dir(key)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".write-lock", "a+b") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BackupError(
-                        f"dataset {label}: an import or erasure is writing it and did not "
-                        f"finish within {timeout:g} s; nothing was backed up. Try again when "
-                        "it has finished, or give it longer (--lock-timeout)") from None
-                time.sleep(0.1)
+    """The store's ``write_lock`` (the same lock), waiting at most until ``deadline``."""
+    with ExitStack() as held:
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            held.enter_context(store.write_lock(key, timeout=max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            raise BackupError(
+                f"dataset {label}: an import or erasure is writing it and did not "
+                f"finish within {timeout:g} s; nothing was backed up. Try again when "
+                "it has finished, or give it longer (--lock-timeout)") from None
+        yield
 
 
 def _label(row: dict[str, Any]) -> str:
