@@ -134,6 +134,12 @@ def test_a_refresh_on_a_memory_store(team, tmp_path, settings):
                          sorted(segment_services.snapshot_members(snap).tolist()))
     assert results["off"][0] == 2 and results["off"][3] == ["a", "c"]
     assert results["off"] == results["on"]
-    # Raw uploads and member lists stay in the local folder, never in a folder named "memory:".
+    # Raw uploads and member lists are objects of the store too (any worker reads them),
+    # never in a local folder, nor in one named "memory:".
     assert not (Path.cwd() / "memory:").exists()
-    assert (Path(settings.VAR_DIR) / "store-files" / "uploads").is_dir()
+    fs = fsspec.filesystem("memory")
+    base = settings.EVENT_STORE.removeprefix("memory://")
+    record = dataset.imports.get()
+    assert record.events_path.startswith(settings.EVENT_STORE + f"/uploads/{team['acme'].pk}/")
+    assert fs.exists(record.events_path.removeprefix("memory://"))
+    assert fs.exists(f"{base}/snapshots/{dataset.store_key}/refresh-{refresh.pk}.parquet")
