@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -212,6 +213,12 @@ def local_upload(path: str, folder: Path) -> Iterator[Path]:
 
 
 def _file_sha(path: str | Path) -> str:
+    """The sha256 of a kept upload's bytes. An object ``save_upload`` put in a URL store is
+    named by it (content-addressed): read from the name rather than downloaded again."""
+    name = str(path).rsplit("/", 1)[-1]
+    if is_store_url(str(path)) and "/uploads/" in str(path) and \
+            re.fullmatch(r"[0-9a-f]{64}(\.[A-Za-z0-9]{1,9})?", name):
+        return name[:64]
     digest = hashlib.sha256()
     with open_upload(path) as handle:
         while chunk := handle.read(1 << 20):

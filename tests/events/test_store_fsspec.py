@@ -143,3 +143,34 @@ def test_a_refresh_on_a_memory_store(team, tmp_path, settings):
     assert record.events_path.startswith(settings.EVENT_STORE + f"/uploads/{team['acme'].pk}/")
     assert fs.exists(record.events_path.removeprefix("memory://"))
     assert fs.exists(f"{base}/snapshots/{dataset.store_key}/refresh-{refresh.pk}.parquet")
+
+
+def test_the_write_lock_of_a_url_store_excludes_a_second_writer(url, tmp_path):
+    """Without a locker (the pure store), a lock file in the system's temporary folder; the
+    store's content stays remote. A second writer waits, or with a timeout gives up."""
+    store = EventStore(url, partitions=2, local_root=tmp_path / "local")
+    other = EventStore(url, partitions=2, local_root=tmp_path / "local")
+    with store.write_lock("ds"):
+        with pytest.raises(TimeoutError, match="ds"), other.write_lock("ds", timeout=0.2):
+            pass
+        with other.write_lock("another", timeout=0.2):  # another dataset: its own lock
+            pass
+    with other.write_lock("ds", timeout=0.2):  # released
+        pass
+    assert not (tmp_path / "local").exists()
+
+
+@pytest.mark.django_db
+def test_the_app_store_locks_through_the_database_lock(url, settings):
+    """``get_store`` gives a URL store the database's lock (on SQLite: one machine's lock
+    file), the same for every store object of the same URL and dataset."""
+    from events.services import dataset_write_lock, get_store
+
+    settings.EVENT_STORE = url
+    store = get_store()
+    assert store.locker is dataset_write_lock
+    with store.write_lock("ds"), pytest.raises(TimeoutError), \
+            get_store().write_lock("ds", timeout=0.2):
+        pass
+    with get_store().write_lock("ds", timeout=0.2):
+        pass
