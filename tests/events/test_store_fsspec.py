@@ -160,17 +160,39 @@ def test_the_write_lock_of_a_url_store_excludes_a_second_writer(url, tmp_path):
     assert not (tmp_path / "local").exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_app_store_locks_through_the_database_lock(url, settings):
-    """``get_store`` gives a URL store the database's lock (on SQLite: one machine's lock
-    file), the same for every store object of the same URL and dataset."""
+    """``get_store`` gives a URL store the database's lock (PostgreSQL: an advisory lock,
+    held per connection; SQLite: one machine's lock file): another worker (here a thread,
+    with its own database connection) waits for it, or with a timeout gives up."""
+    import threading
+
+    from django.db import connection
+
     from events.services import dataset_write_lock, get_store
 
     settings.EVENT_STORE = url
     store = get_store()
     assert store.locker is dataset_write_lock
-    with store.write_lock("ds"), pytest.raises(TimeoutError), \
-            get_store().write_lock("ds", timeout=0.2):
-        pass
-    with get_store().write_lock("ds", timeout=0.2):
-        pass
+
+    def other_worker(key: str) -> str:
+        outcome: list[str] = []
+
+        def run() -> None:
+            try:
+                with get_store().write_lock(key, timeout=0.3):
+                    outcome.append("locked")
+            except TimeoutError:
+                outcome.append("timed out")
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        return outcome[0]
+
+    with store.write_lock("ds"):
+        assert other_worker("ds") == "timed out"
+        assert other_worker("another") == "locked"
+    assert other_worker("ds") == "locked"
