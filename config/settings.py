@@ -7,10 +7,12 @@ DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis), SECRET_KEY, ALLOWED_HOSTS,
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -153,6 +155,12 @@ LOGOUT_REDIRECT_URL = "login"
 # Event store: a local folder by default, or an fsspec URL (memory://, s3:// with s3fs, file://).
 EVENT_STORE = os.environ.get("EVENT_STORE", str(VAR_DIR / "event-store"))
 EVENT_STORE_PARTITIONS = env_int("EVENT_STORE_PARTITIONS", 8)
+# Options of a URL store's fsspec filesystem, as a JSON object, e.g. for an S3-compatible
+# server: {"endpoint_url": "https://s3.example.com", "key": "...", "secret": "..."} (s3fs's
+# arguments; without them s3fs reads the usual AWS_* variables and ~/.aws).
+EVENT_STORE_OPTIONS = json.loads(os.environ.get("EVENT_STORE_OPTIONS") or "{}")
+if not isinstance(EVENT_STORE_OPTIONS, dict):
+    raise ImproperlyConfigured("EVENT_STORE_OPTIONS must be a JSON object")
 # Distinct event names a dataset may hold: an import that would go over is rejected
 # (too_many_event_names). The catalog of every name is stored with the dataset.
 MAX_EVENT_NAMES = env_int("MAX_EVENT_NAMES", 10_000)

@@ -30,7 +30,6 @@ imports no higher app.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import json
@@ -122,17 +121,24 @@ def register_path_fields(model_label: str, *fields: str) -> None:
 register_path_fields("events.Import", "events_path", "users_path")
 
 
-def _referenced_files() -> list[Path]:
-    """Every local file the database points to (read inside the dump's snapshot)."""
-    found: set[Path] = set()
+def _referenced_files() -> list[str]:
+    """Every file the database points to (read inside the dump's snapshot): local paths, or
+    URLs of objects in a URL store."""
+    found: set[str] = set()
     for label, fields in PATH_FIELDS.items():
         model = apps.get_model(label)
         for row in model._base_manager.values_list(*fields):
-            found.update(Path(value) for value in row if value)
+            found.update(str(value) for value in row if value)
     for dataset in Dataset.objects.all():
         for hook in ERASURE_HOOKS:
-            found.update(Path(path) for _, path in hook.files(dataset))
+            found.update(str(path) for _, path in hook.files(dataset))
     return sorted(found)
+
+
+def _files_root(store: EventStore) -> str:
+    """Where the store keeps its files beside the datasets (uploads, member lists, ...): the
+    local root, or the URL of a URL store (recorded paths start with it)."""
+    return store.url.rstrip("/") if store.fs is not None else str(store.root)
 
 
 # ----- small helpers ----------------------------------------------------------------------------
@@ -218,25 +224,16 @@ def _put_store_file(store: EventStore, key: str, name: str, source: Path) -> Non
 @contextmanager
 def _write_lock(store: EventStore, key: str, label: str, deadline: float,
                 timeout: float) -> Iterator[None]:
-    """The store's ``write_lock`` (the same lock file), waiting at most until ``deadline``."""
-    directory = store.dataset_dir(key)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".write-lock", "a+b") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BackupError(
-                        f"dataset {label}: an import or erasure is writing it and did not "
-                        f"finish within {timeout:g} s; nothing was backed up. Try again when "
-                        "it has finished, or give it longer (--lock-timeout)") from None
-                time.sleep(0.1)
+    """The store's ``write_lock`` (the same lock), waiting at most until ``deadline``."""
+    with ExitStack() as held:
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            held.enter_context(store.write_lock(key, timeout=max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            raise BackupError(
+                f"dataset {label}: an import or erasure is writing it and did not "
+                f"finish within {timeout:g} s; nothing was backed up. Try again when "
+                "it has finished, or give it longer (--lock-timeout)") from None
+        yield
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -306,7 +303,17 @@ def _backup(out: Path, lock_timeout: float, log: Log) -> dict[str, Any]:
             row["versions"] = _copy_dataset(store, row, out, copied, warnings)
         missing = []
         root = store.root.resolve()
-        for index, path in enumerate(files):
+        remote_root = _files_root(store) + "/"
+        for index, name in enumerate(files):
+            if "://" in name:  # an object of the URL store (another store's: not reachable)
+                if not name.startswith(remote_root) or not store.file_exists(name):
+                    missing.append(name)
+                    continue
+                rel = name[len(remote_root):]
+                with store.open_file(name) as handle:
+                    copied.add(out, f"files/{rel}", handle, kind="file", target=rel)
+                continue
+            path = Path(name)
             if not path.is_file():
                 missing.append(str(path))
                 continue
@@ -330,7 +337,7 @@ def _backup(out: Path, lock_timeout: float, log: Log) -> dict[str, Any]:
         "database": {"vendor": connection.vendor, "dump": DUMP, "format": DUMP_FORMAT,
                      "sha256": _sha256(out / DUMP), "size": (out / DUMP).stat().st_size,
                      "excluded": EXCLUDED},
-        "store": {"url": store.url, "root": str(store.root), "partitions": store.partitions},
+        "store": {"url": store.url, "root": _files_root(store), "partitions": store.partitions},
         "datasets": [{"id": r["pk"], "workspace": r["workspace__slug"], "name": r["name"],
                       "store_key": r["key"], "version": r["version"],
                       "total_events": r["total_events"], **r["versions"]} for r in datasets],
@@ -590,7 +597,7 @@ def restore(src: Path, *, force: bool = False, log: Log = print) -> dict[str, An
     log(f"event store and files restored under {store.url}")
     with tempfile.TemporaryDirectory() as tmp:
         dump = src / manifest["database"]["dump"]
-        old_root, new_root = manifest["store"]["root"], str(store.root)
+        old_root, new_root = manifest["store"]["root"], _files_root(store)
         if old_root != new_root:
             moved = _rewrite_paths(dump, old_root, new_root, Path(tmp) / DUMP)
             dump = Path(tmp) / DUMP
@@ -618,10 +625,8 @@ def _place_files(src: Path, manifest: dict[str, Any], store: EventStore) -> None
                 pointers.append((key, path))  # last: the versions are complete before
             else:
                 _put_store_file(store, key, rel, path)
-        elif entry["kind"] == "file":
-            target = store.root / entry["target"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+        elif entry["kind"] == "file":  # beside the datasets: local, or objects of a URL store
+            store.put_local_file(path, store.file_path(*entry["target"].split("/")))
         else:
             target = Path(entry["target"])
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -167,12 +167,18 @@ def file_mentions(path: Any, user_id: str, chunk: int = 8 << 20) -> bool:
     needle = user_id.encode("utf-8")
     if not needle:
         return False
-    tail = b""
+    if hasattr(path, "read"):  # an open binary file (a URL store's object)
+        return _stream_mentions(path, needle, chunk)
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            if needle in tail + block:
-                return True
-            tail = block[-(len(needle) - 1):] if len(needle) > 1 else b""
+        return _stream_mentions(handle, needle, chunk)
+
+
+def _stream_mentions(handle: Any, needle: bytes, chunk: int) -> bool:
+    tail = b""
+    while block := handle.read(chunk):
+        if needle in tail + block:
+            return True
+        tail = block[-(len(needle) - 1):] if len(needle) > 1 else b""
     return False
 
 
@@ -198,13 +204,11 @@ def erase_from_store(store: Any, key: str, user_id: str, erasure_id: str) -> dic
     part = int(partition_of(np.array([user_id], dtype=object), store.partitions)[0])
     events = store.read_partition_table(key, part)
     kept_events, events_removed = without_user(events, user_id)
-    users_path = current.path / "users.parquet"
+    users_path = str(current.path / "users.parquet")
     users_table = None
     users_removed = attributes_removed = 0
-    if users_path.exists():
-        import pyarrow.parquet as pq
-
-        users = pq.read_table(users_path)
+    if store.file_exists(users_path):  # local or in a URL store
+        users = store.read_file_table(users_path)
         kept_users, users_removed = without_user(users, user_id)
         if users_removed:
             gone = users.filter(pc.equal(users.column("user_id"), user_id))
@@ -242,10 +246,8 @@ def store_mentions(store: Any, key: str, user_id: str) -> bool:
     ids = store.read_partition_table(key, part, columns=["user_id"]).column("user_id")
     if pc.any(pc.equal(ids, user_id)).as_py():
         return True
-    users_path = current.path / "users.parquet"
-    if users_path.exists():
-        import pyarrow.parquet as pq
-
-        ids = pq.read_table(users_path, columns=["user_id"]).column("user_id")
+    users_path = str(current.path / "users.parquet")
+    if store.file_exists(users_path):
+        ids = store.read_file_table(users_path, columns=["user_id"]).column("user_id")
         return bool(pc.any(pc.equal(ids, user_id)).as_py())
     return False

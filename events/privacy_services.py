@@ -26,10 +26,8 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
@@ -43,7 +41,14 @@ from .catalog import attribute_catalog, event_catalog
 from .errors import FieldError
 from .ingest import ImportRejected
 from .models import Dataset, Erasure, IdMode, Import, ImportStatus
-from .services import forget_loaded_events, get_store, kept_for_another_workspace
+from .services import (
+    forget_loaded_events,
+    get_store,
+    kept_for_another_workspace,
+    open_upload,
+    remove_upload,
+    upload_exists,
+)
 
 MAX_USER_ID_CHARS = 1000
 
@@ -143,11 +148,12 @@ class Scrubber:
 class ErasureHook:
     """What a higher app keeps per user for a dataset, so an erasure can find and remove it.
 
-    ``files``: result files (Parquet with a ``user_id`` column) as (count name, path);
+    ``files``: result files (Parquet with a ``user_id`` column) as (count name, path in the
+    store: ``EventStore.file_path``, local or remote);
     ``mentions``: whether the id is kept anywhere else (e.g. a saved member list);
     ``scrub``: removes the id from the app's rows, inside the erasure's transaction."""
 
-    files: Callable[[Dataset], list[tuple[str, Path]]] = lambda dataset: []
+    files: Callable[[Dataset], list[tuple[str, str]]] = lambda dataset: []
     mentions: Callable[[Dataset, str], bool] = lambda dataset, sid: False
     scrub: Callable[[Dataset, Scrubber], None] = lambda dataset, scrubber: None
 
@@ -160,12 +166,13 @@ def register_erasure_hook(hook: ErasureHook) -> None:
     ERASURE_HOOKS.append(hook)
 
 
-def _result_files(dataset: Dataset) -> list[tuple[str, Path]]:
+def _result_files(dataset: Dataset) -> list[tuple[str, str]]:
     return [(name, path) for hook in ERASURE_HOOKS for name, path in hook.files(dataset)]
 
 
-def _file_has(path: Path, sid: str) -> bool:
-    table = pq.read_table(path, columns=["user_id"], filters=[("user_id", "=", sid)])
+def _file_has(path: str, sid: str) -> bool:
+    table = get_store().read_file_table(str(path), columns=["user_id"],
+                                        filters=[("user_id", "=", sid)])
     return table.num_rows > 0
 
 
@@ -178,15 +185,14 @@ def _found(dataset: Dataset, sid: str) -> bool:
     return any(hook.mentions(dataset, sid) for hook in ERASURE_HOOKS)
 
 
-def _rewrite_without(path: Path, sid: str) -> int:
-    """Rewrite a Parquet file of results without the id's rows (atomically); rows removed."""
+def _rewrite_without(path: str, sid: str) -> int:
+    """Rewrite a Parquet file of results without the id's rows (whole: a temporary file and a
+    rename locally, one put on an object store); rows removed."""
     if not _file_has(path, sid):
         return 0
-    table = pq.read_table(path)
-    kept, removed = privacy.without_user(table, sid)
-    tmp = path.with_name(path.name + ".erasing")
-    pq.write_table(kept, tmp)
-    tmp.replace(path)
+    store = get_store()
+    kept, removed = privacy.without_user(store.read_file_table(str(path)), sid)
+    store.write_file_table(str(path), kept)
     return removed
 
 
@@ -292,14 +298,16 @@ def _delete_raw_uploads(dataset: Dataset, sid: str) -> int:
     deleted = 0
     records = Import.objects.filter(dataset=dataset).exclude(status__in=busy)
     for path in {p for r in records for p in (r.events_path, r.users_path) if p}:
-        file = Path(path)
-        if not file.exists() or not privacy.file_mentions(file, sid):
+        if not upload_exists(path):
             continue
+        with open_upload(path) as handle:
+            if not privacy.file_mentions(handle, sid):
+                continue
         waiting = Import.objects.filter(status__in=busy).filter(
             Q(events_path=path) | Q(users_path=path))
         if waiting.exists() or kept_for_another_workspace(path, dataset.workspace_id):
             continue
-        file.unlink(missing_ok=True)
+        remove_upload(path)
         deleted += 1
     return deleted
 

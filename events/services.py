@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -47,7 +55,58 @@ log = logging.getLogger(__name__)
 
 def get_store() -> EventStore:
     return EventStore(settings.EVENT_STORE, partitions=settings.EVENT_STORE_PARTITIONS,
-                      local_root=settings.VAR_DIR / "store-files")
+                      local_root=settings.VAR_DIR / "store-files",
+                      options=settings.EVENT_STORE_OPTIONS, locker=dataset_write_lock)
+
+
+@contextmanager
+def dataset_write_lock(key: str, timeout: float | None = None) -> Iterator[None]:
+    """The write lock of a dataset in a URL store, held by the database so workers on any
+    machine share it: a PostgreSQL session advisory lock (polled when ``timeout`` is given:
+    TimeoutError after it). Another database (SQLite) is on one machine: a lock file in the
+    system's temporary folder (nothing of the store's content)."""
+    digest = hashlib.sha256(f"{settings.EVENT_STORE}\0{key}".encode()).digest()
+    if connection.vendor != "postgresql":
+        yield from _local_lock(digest.hex(), timeout)
+        return
+    lock_id = int.from_bytes(digest[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        if timeout is None:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])
+        else:
+            deadline = time.monotonic() + timeout
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_id])
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"dataset {key}: the write lock is held")
+                time.sleep(0.1)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+
+
+def _local_lock(name: str, timeout: float | None) -> Iterator[None]:
+    folder = Path(tempfile.gettempdir()) / "segment-planner-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / name, "a+b") as handle:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if deadline is None
+                                                              else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:  # type: ignore[operator]
+                    raise TimeoutError("the dataset's write lock is held") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def dataset_create(*, workspace: Workspace, name: str, description: str = "") -> Dataset:
@@ -57,24 +116,28 @@ def dataset_create(*, workspace: Workspace, name: str, description: str = "") ->
                                       description=description)
 
 
-def upload_dir(workspace: Workspace) -> Path:
-    """The workspace's folder of raw uploads: ``uploads/<workspace id>/`` under the store's
-    local folder (for a URL store, its local_root: uploads are read locally). One folder per
+def upload_dir(workspace: Workspace) -> str:
+    """The workspace's folder of raw uploads: ``uploads/<workspace id>/`` in the store (for a
+    URL store, objects under its URL: a worker on another machine reads them). One folder per
     workspace, so the same bytes uploaded to two workspaces are two files, and one workspace's
     erasure never deletes another's. (Imports made before kept their files in ``uploads/``
     itself; their rows point there and still work.)"""
-    path = get_store().root / "uploads" / str(workspace.pk)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return get_store().file_path("uploads", str(workspace.pk))
 
 
 def save_upload(stream: BinaryIO, *, name: str, workspace: Workspace,
-                max_bytes: int | None = None) -> tuple[Path, str]:
+                max_bytes: int | None = None) -> tuple[str, str]:
     """Copy an uploaded stream to the workspace's upload folder under its sha256; returns
-    (path, sha)."""
+    (path, sha). The bytes go to a private temporary file first (the name is the sha of all
+    of them), then into the store whole; the temporary file is deleted."""
+    store = get_store()
     digest = hashlib.sha256()
     folder = upload_dir(workspace)
-    tmp = folder / f".incoming-{os.getpid()}-{id(stream)}"
+    if store.fs is None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tmp = Path(folder) / f".incoming-{uuid.uuid4().hex}"
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="upload-")) / "incoming"
     size = 0
     try:
         with open(tmp, "wb") as out:
@@ -87,16 +150,77 @@ def save_upload(stream: BinaryIO, *, name: str, workspace: Workspace,
                 out.write(chunk)
         sha = digest.hexdigest()
         suffix = "".join(Path(name).suffixes[-1:]).lower()[:10]
-        final = folder / f"{sha}{suffix}"
-        os.replace(tmp, final)
+        final = f"{folder}/{sha}{suffix}"
+        if store.fs is None:
+            os.replace(tmp, final)
+        else:
+            store.put_local_file(tmp, final)
         return final, sha
     finally:
         tmp.unlink(missing_ok=True)
+        if store.fs is not None:
+            tmp.parent.rmdir()
 
 
-def _file_sha(path: Path) -> str:
+def is_store_url(path: str) -> bool:
+    """Whether a stored file path is an object of a URL store (else a local path)."""
+    return "://" in str(path)
+
+
+def open_upload(path: str | Path, mode: str = "rb") -> Any:
+    """A kept upload, local or in a URL store."""
+    if is_store_url(str(path)):
+        import fsspec
+
+        return fsspec.open(str(path), mode, **settings.EVENT_STORE_OPTIONS).open()
+    return open(path, mode)
+
+
+def upload_exists(path: str) -> bool:
+    if is_store_url(path):
+        import fsspec
+
+        fs, inner = fsspec.core.url_to_fs(path, **settings.EVENT_STORE_OPTIONS)
+        return bool(fs.exists(inner))
+    return Path(path).exists()
+
+
+def remove_upload(path: str) -> None:
+    if is_store_url(path):
+        import fsspec
+
+        fs, inner = fsspec.core.url_to_fs(path, **settings.EVENT_STORE_OPTIONS)
+        if fs.exists(inner):
+            fs.rm_file(inner)
+        return
+    Path(path).unlink(missing_ok=True)
+
+
+@contextmanager
+def local_upload(path: str, folder: Path) -> Iterator[Path]:
+    """A kept upload as a local file the parsers can open: itself when local; for a URL
+    store, a copy in ``folder`` (the task's private temporary folder, deleted after)."""
+    if not is_store_url(path):
+        yield Path(path)
+        return
+    target = folder / path.rstrip("/").rsplit("/", 1)[-1]
+    with open_upload(path) as src, open(target, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _file_sha(path: str | Path) -> str:
+    """The sha256 of a kept upload's bytes. An object ``save_upload`` put in a URL store is
+    named by it (content-addressed): read from the name rather than downloaded again."""
+    name = str(path).rsplit("/", 1)[-1]
+    if is_store_url(str(path)) and "/uploads/" in str(path) and \
+            re.fullmatch(r"[0-9a-f]{64}(\.[A-Za-z0-9]{1,9})?", name):
+        return name[:64]
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_upload(path) as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -106,8 +230,8 @@ def import_create(
     *,
     dataset: Dataset,
     user: object | None,
-    events: tuple[Path, str] | None,
-    users: tuple[Path, str] | None = None,
+    events: tuple[str | Path, str] | None,
+    users: tuple[str | Path, str] | None = None,
     options: dict[str, Any] | None = None,
 ) -> tuple[Import, bool]:
     """Register an import and queue its job. Returns (import, created).
@@ -248,6 +372,7 @@ def import_run(job: Job) -> dict[str, Any]:
     parsed_events = parsed_users = None
     pseudonymized = bool(record.options.get("pseudonymize"))
     key = b""
+    copies: dict[str, str] = {}  # local copy -> the kept upload it was read from
     try:
         if pseudonymized:
             key = privacy.pseudonymization_key()
@@ -256,12 +381,18 @@ def import_run(job: Job) -> dict[str, Any]:
         if dataset.id_mode and dataset.id_mode != (
                 IdMode.PSEUDONYMIZED if pseudonymized else IdMode.RAW):
             _check_id_mode(dataset, pseudonymized=pseudonymized)
-        if record.events_path:
-            job_progress(job, 5, "reading and validating events")
-            parsed_events = parse_events(Path(record.events_path), opts, record.events_name)
-        if record.users_path:
-            job_progress(job, 40, "reading and validating users")
-            parsed_users = parse_users(Path(record.users_path), opts, record.users_name)
+        # A URL store's uploads are read from a copy private to this task, deleted after.
+        with tempfile.TemporaryDirectory(prefix=f"import-{record.pk}-") as private:
+            if record.events_path:
+                job_progress(job, 5, "reading and validating events")
+                with local_upload(record.events_path, Path(private)) as local:
+                    copies[str(local)] = record.events_path
+                    parsed_events = parse_events(local, opts, record.events_name)
+            if record.users_path:
+                job_progress(job, 40, "reading and validating users")
+                with local_upload(record.users_path, Path(private)) as local:
+                    copies[str(local)] = record.users_path
+                    parsed_users = parse_users(local, opts, record.users_name)
         if pseudonymized:  # before anything is stored: the store never sees a raw id
             if parsed_events is not None:
                 privacy.pseudonymize_column(parsed_events.frame, key)
@@ -274,7 +405,7 @@ def import_run(job: Job) -> dict[str, Any]:
         if parsed_users is not None:
             _check_users_match(store, dataset, parsed_events, parsed_users)
     except ImportRejected as raised:
-        exc = _in_users_words(record, raised)
+        exc = _in_users_words(record, raised, copies)
         _reject(record, exc)
         if pseudonymized:
             _discard_raw_uploads(record)
@@ -377,17 +508,22 @@ def _discard_raw_uploads(record: Import) -> None:
             continue
         if kept_for_another_workspace(path, record.workspace_id):
             continue
-        Path(path).unlink(missing_ok=True)
+        remove_upload(path)
 
 
-def _in_users_words(record: Import, exc: ImportRejected) -> ImportRejected:
+def _in_users_words(record: Import, exc: ImportRejected,
+                    copies: dict[str, str] | None = None) -> ImportRejected:
     """The rejection as its user reads it: a stored copy's server path or sha256 name replaced
     by the name the file was uploaded under (the readers say it so already; this also covers a
     message from anywhere else)."""
     message, where = exc.message, exc.where
+    for local, kept in (copies or {}).items():  # a private copy of a URL store's upload
+        name = record.events_name if kept == record.events_path else record.users_name
+        message = in_users_words(message, Path(local), name)
+        where = in_users_words(where, Path(local), name)
     for path, name in ((record.events_path, record.events_name),
                        (record.users_path, record.users_name)):
-        if path:
+        if path and not is_store_url(path):
             message = in_users_words(message, Path(path), name)
             where = in_users_words(where, Path(path), name)
     return ImportRejected(exc.code, message, where)
@@ -408,7 +544,7 @@ def dataset_delete(*, dataset: Dataset) -> None:
         transaction.on_commit(lambda: get_store().delete(key))
 
 
-def copy_to_uploads(path: Path, *, workspace: Workspace) -> tuple[Path, str]:
+def copy_to_uploads(path: Path, *, workspace: Workspace) -> tuple[str, str]:
     """For the command line: keep a copy of the file under its sha256 like an upload."""
     with open(path, "rb") as handle:
         stored, _ = save_upload(handle, name=path.name, workspace=workspace)

@@ -34,8 +34,12 @@ The root may also be an fsspec URL (``memory://bucket/store``, ``s3://bucket/sto
 installed; ``file://`` is the local folder). Object stores have no atomic rename: a new version
 is written under its own unique folder (``v000003-<random>``) and the CURRENT object, a single
 small put (atomic on object stores), is written last. Files that are not event versions
-(snapshot member lists, cluster labels, fan-out work parts) live in ``local_root`` for a URL
-store (fan-out parts go to the store itself, ``<root>/.work/``).
+live beside the datasets, under the same root, local or remote (``file_path``): raw uploads
+(``uploads/<workspace>/``), snapshot member lists (``snapshots/<dataset>/``), cluster labels
+(``clusters/``), fan-out work parts (``.work/``). Nothing of a URL store is kept on one
+machine's disk, so any worker can take any task; ``options`` (``EVENT_STORE_OPTIONS``) go to
+fsspec (an S3 endpoint, keys). The write lock of a URL store is the caller's (``locker``):
+a local lock file cannot serialize two machines.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -226,14 +231,20 @@ class EventStore:
     """Reads and atomically publishes dataset versions under one root folder."""
 
     def __init__(self, root: str | os.PathLike[str], partitions: int = 8,
-                 local_root: str | os.PathLike[str] | None = None) -> None:
+                 local_root: str | os.PathLike[str] | None = None,
+                 options: dict[str, Any] | None = None,
+                 locker: Any = None) -> None:
         self.partitions = partitions
         self.url = str(root)
         self.fs: Any = None  # an fsspec filesystem when the root is a URL
+        self.locker = locker  # key -> context manager: the write lock of a URL store
         if "://" in self.url and not self.url.startswith("file://"):
             import fsspec
 
-            self.fs, base = fsspec.core.url_to_fs(self.url)
+            # Another worker may have written since this process listed a folder: no cached
+            # listings (s3fs keeps them by default).
+            opts = {"use_listings_cache": False, **(options or {})}
+            self.fs, base = fsspec.core.url_to_fs(self.url, **opts)
             self.base = str(base).rstrip("/")
             digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
             self.root = Path(local_root) if local_root is not None else \
@@ -281,6 +292,81 @@ class EventStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
         tmp.write_bytes(data)
+        os.replace(tmp, target)
+
+    # ----- files outside the dataset versions (uploads, member lists, cluster labels) --------
+    def file_path(self, *parts: str) -> str:
+        """A file or folder under the root, beside the datasets: a local path, or for a URL
+        store the full URL (kept in the database, it names the store it lives in)."""
+        for part in parts:
+            if not part or "/" in part or part in (".", ".."):
+                raise ValueError(f"invalid store file name {part!r}")
+        return "/".join([self.url.rstrip("/") if self.fs is not None else self.base, *parts])
+
+    def file_exists(self, path: str) -> bool:
+        return self._exists(path)
+
+    def open_file(self, path: str, mode: str = "rb") -> Any:
+        """A file of the store; writing creates its folder. On an object store a file written
+        is one object, visible whole when closed."""
+        if "w" in mode:
+            if self.fs is not None:
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return self._open(path, mode)
+
+    def write_file_table(self, path: str, table: pa.Table, **options: Any) -> None:
+        """Write a Parquet file whole (see ``write_file_with``)."""
+        self.write_file_with(path, lambda target: pq.write_table(table, target, **options))
+
+    def write_file_with(self, path: str, write: Any) -> None:
+        """Write a file whole with ``write(local_path)``: locally a temporary file beside it,
+        then ``os.replace``; for a URL store a private temporary file, then one upload (a
+        failed write leaves nothing half written in the store), the temporary file deleted.
+        A reader never sees half a file."""
+        if self.fs is not None:
+            with tempfile.TemporaryDirectory(prefix="store-put-") as private:
+                tmp = Path(private) / "file"
+                write(str(tmp))
+                self.put_local_file(tmp, path)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        try:
+            write(str(tmp))
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read_file_table(self, path: str, columns: list[str] | None = None,
+                        filters: Any = None) -> pa.Table:
+        with self._open(path) as handle:
+            return pq.read_table(handle, columns=columns, filters=filters)
+
+    def list_files(self, folder: str, prefix: str = "", suffix: str = "") -> list[str]:
+        """Full paths of the files directly in a folder whose names match (sorted)."""
+        return [f"{folder}/{name}" for name in self.list_work(folder, prefix)
+                if name.endswith(suffix)]
+
+    def remove_file(self, path: str) -> None:
+        if self.fs is not None:
+            if self.fs.exists(path):
+                self.fs.rm_file(path)
+        else:
+            Path(path).unlink(missing_ok=True)
+
+    def put_local_file(self, source: str | os.PathLike[str], path: str) -> None:
+        """Copy a local file into the store (whole; locally by ``os.replace`` of a copy)."""
+        if self.fs is not None:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(source), path)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(source, tmp)
         os.replace(tmp, target)
 
     def read_bytes(self, path: str) -> bytes:
@@ -655,13 +741,36 @@ class EventStore:
         return Version(path=final, number=number, manifest=full_manifest, fs=self.fs)  # type: ignore[arg-type]
 
     @contextmanager
-    def write_lock(self, key: str) -> Iterator[None]:
+    def write_lock(self, key: str, timeout: float | None = None) -> Iterator[None]:
         """Serialize read-modify-publish cycles of one dataset (an import and an erasure must
-        not both start from the same version). An advisory lock on a file of the dataset."""
-        directory = self.dataset_dir(key)
+        not both start from the same version). An advisory lock on a file of the dataset; for
+        a URL store the ``locker`` given (``locker(key, timeout)``: the database's lock; without
+        one, a lock file in the system's temporary folder, which serializes one machine only).
+        With ``timeout`` (seconds), TimeoutError when the lock was not had in time."""
+        if self.fs is not None and self.locker is not None:
+            with self.locker(key, timeout):
+                yield
+            return
+        if self.fs is not None:
+            directory = Path(tempfile.gettempdir()) / "segment-planner-locks"
+            lock_file = directory / hashlib.sha256(f"{self.url}\0{key}".encode()).hexdigest()
+        else:
+            directory = self.dataset_dir(key)
+            lock_file = directory / ".write-lock"
         directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / ".write-lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with open(lock_file, "a+b") as handle:
+            if timeout is None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            else:
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise TimeoutError(f"dataset {key}: the write lock is held") from None
+                        time.sleep(0.1)
             try:
                 yield
             finally:

@@ -4,7 +4,6 @@ and results keep user ids) and the hypotheses behaviour discovery proposes."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 from experiments.models import EXPECTED_LIFT, Evidence, Experiment, Hypothesis
@@ -19,20 +18,27 @@ def _erasure_experiments(dataset: Any) -> Any:
         Q(dataset=dataset) | Q(dataset__isnull=True))
 
 
-def _erasure_files(dataset: Any) -> list[tuple[str, Path]]:
-    return [("assignment_tables", Path(name)) for name in
+def _erasure_files(dataset: Any) -> list[tuple[str, str]]:
+    from events.services import get_store
+
+    store = get_store()
+    return [("assignment_tables", name) for name in
             _erasure_experiments(dataset).exclude(assignments_file="").values_list(
-                "assignments_file", flat=True) if Path(name).exists()]
+                "assignments_file", flat=True) if store.file_exists(name)]
 
 
 def _erasure_scrub(dataset: Any, scrubber: Any) -> None:
     """Experiment results; assignment row counts follow the rewritten tables."""
     import pyarrow.parquet as pq
 
+    from events.services import get_store
+
+    store = get_store()
     for pk, name, rows in _erasure_experiments(dataset).exclude(assignments_file="").values_list(
             "pk", "assignments_file", "assignments_rows"):
-        if Path(name).exists():
-            n = pq.ParquetFile(name).metadata.num_rows
+        if store.file_exists(name):
+            with store.open_file(name) as handle:
+                n = pq.ParquetFile(handle).metadata.num_rows
             if n != rows:
                 Experiment.objects.filter(pk=pk).update(assignments_rows=n)
     scrubber.rows(_erasure_experiments(dataset), ("result",), "experiment_results")

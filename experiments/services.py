@@ -12,11 +12,11 @@ import io
 import json
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from django.db import transaction
 from django.utils import timezone
 
@@ -334,8 +334,10 @@ def experiment_power(*, experiment: Experiment, baseline_mean: float | None = No
 
 
 # ----- data: assignments and summaries -----------------------------------------------------------
-def _assignments_path(experiment: Experiment) -> Path:
-    return get_store().root / "experiments" / f"experiment-{experiment.pk}-assignments.parquet"
+def _assignments_path(experiment: Experiment) -> str:
+    """In the store (local or URL): any worker reads it."""
+    return get_store().file_path("experiments",
+                                 f"experiment-{experiment.pk}-assignments.parquet")
 
 
 def _pseudonymize_like_dataset(experiment: Experiment, table: pd.DataFrame) -> None:
@@ -400,11 +402,8 @@ def assignments_upload(*, experiment: Experiment, data: bytes, filename: str = "
     })
     _pseudonymize_like_dataset(experiment, table)
     path = _assignments_path(experiment)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    experiment.assignments_file = str(path)
+    get_store().write_file_table(path, pa.Table.from_pandas(table, preserve_index=False))
+    experiment.assignments_file = path
     experiment.assignments_rows = len(table)
     experiment.save(update_fields=["assignments_file", "assignments_rows", "updated_at"])
     return len(table)
@@ -570,7 +569,7 @@ def _analyze_ab(experiment: Experiment, ue: Any, metrics: list[MetricSpec],
                 settings: RandomizedSettings, progress: Any) -> dict[str, Any]:
     progress(30, "assignments")
     if experiment.data_source == DataSource.ASSIGNMENTS:
-        table = pd.read_parquet(experiment.assignments_file)
+        table = get_store().read_file_table(experiment.assignments_file).to_pandas()
         assignment = assignment_from_table(ue, table, experiment.arm_names)
     else:
         a = experiment.assignment

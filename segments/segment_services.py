@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,18 +118,20 @@ def refresh_after_import(sender: object = None, *, dataset_id: int, **_: Any) ->
     return refresh_start(dataset=dataset)
 
 
-def _members_path(refresh: Refresh) -> Path:
-    store = get_store()
-    return store.root / "snapshots" / refresh.dataset.store_key / f"refresh-{refresh.pk}.parquet"
+def _members_path(refresh: Refresh) -> str:
+    """The refresh's membership file, in the store (local or URL: any worker reads it)."""
+    return get_store().file_path("snapshots", refresh.dataset.store_key,
+                                 f"refresh-{refresh.pk}.parquet")
 
 
 def snapshot_members(snapshot: SegmentSnapshot) -> np.ndarray:
     """The user ids a snapshot counted (read back from the refresh's membership file)."""
     path = _members_path(snapshot.refresh)
-    if not path.exists():
+    store = get_store()
+    if not store.file_exists(path):
         return np.array([], dtype=object)
-    table = pq.read_table(path, filters=[("segment_id", "=", snapshot.segment_id)],
-                          columns=["user_id"])
+    table = store.read_file_table(path, filters=[("segment_id", "=", snapshot.segment_id)],
+                                  columns=["user_id"])
     return table.column("user_id").to_numpy(zero_copy_only=False)
 
 
@@ -210,21 +211,19 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
                      **({"retention": retention} if retention else {})},
         )
         path = _members_path(refresh)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        store = get_store()
         if member_tables is None:
             ids, segs = [], []
             for segment in segments:
                 res = by_key[str(segment.pk)]
                 ids.append(res.members)
                 segs.append(np.full(len(res.members), segment.pk, dtype=np.int64))
-            pq.write_table(pa.table({
+            store.write_file_table(path, pa.table({
                 "segment_id": np.concatenate(segs) if segs else np.zeros(0, np.int64),
                 "user_id": pa.array(np.concatenate(ids) if ids else [], type=pa.string()),
-            }), tmp)
+            }))
         else:
-            _write_member_tables(tmp, member_tables(), {s.pk for s in segments})
-        tmp.replace(path)
+            _write_member_tables(store, path, member_tables(), {s.pk for s in segments})
         previous_values: dict[str, float] = {}
         current_values: dict[str, float] = {}
         for segment in segments:
@@ -272,17 +271,23 @@ def refresh_store(job: Job, dataset: Dataset, segments: list[Segment], result: A
 MEMBERS_SCHEMA = pa.schema([("segment_id", pa.int64()), ("user_id", pa.string())])
 
 
-def _write_member_tables(path: Path, tables: Iterable[pa.Table], keep: set[int]) -> None:
-    """Stream per-partition member tables into one Parquet file (a row group each)."""
-    with pq.ParquetWriter(path, MEMBERS_SCHEMA) as writer:
-        for table in tables:
-            table = table.select(["segment_id", "user_id"]).cast(MEMBERS_SCHEMA)
-            ids = table.column("segment_id").to_numpy()
-            writer.write_table(table.filter(pa.array(np.isin(ids, list(keep)))))
+def _write_member_tables(store: Any, path: str, tables: Iterable[pa.Table],
+                         keep: set[int]) -> None:
+    """Stream per-partition member tables into one Parquet file (a row group each), written
+    whole (``EventStore.write_file_with``)."""
+    def write(target: str) -> None:
+        with pq.ParquetWriter(target, MEMBERS_SCHEMA) as writer:
+            for table in tables:
+                table = table.select(["segment_id", "user_id"]).cast(MEMBERS_SCHEMA)
+                ids = table.column("segment_id").to_numpy()
+                writer.write_table(table.filter(pa.array(np.isin(ids, list(keep)))))
+
+    store.write_file_with(path, write)
 
 
-def _file_members(path: Path, segment_id: int) -> np.ndarray:
-    table = pq.read_table(path, filters=[("segment_id", "=", segment_id)], columns=["user_id"])
+def _file_members(path: str, segment_id: int) -> np.ndarray:
+    table = get_store().read_file_table(path, filters=[("segment_id", "=", segment_id)],
+                                        columns=["user_id"])
     return table.column("user_id").to_numpy(zero_copy_only=False)
 
 
@@ -342,8 +347,9 @@ def segment_sweep(*, segment: Segment, path: str, thresholds: list[int] | None =
     return rows
 
 
-def _labels_path(job: Job) -> Path:
-    return get_store().root / "clusters" / f"job-{job.pk}.parquet"
+def _labels_path(job: Job) -> str:
+    """Every user's cluster label, in the store (local or URL: any worker reads it)."""
+    return get_store().file_path("clusters", f"job-{job.pk}.parquet")
 
 
 def clusters_start(*, dataset: Dataset, user: object | None = None) -> Job:
@@ -371,14 +377,10 @@ def clusters_run(job: Job) -> dict[str, Any]:
     features = user_features(data, as_of, outcome=dataset.outcome_event or None)
     job_progress(job, 50, "fitting k-means for k = 2..8 and bootstrap refits")
     suggestions = suggest_clusters(features, seed=0)
-    path = _labels_path(job)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(pa.table({"user_id": pa.array(data.user_ids[suggestions.index.astype(int)]
-                                                 if len(suggestions.index) else [],
-                                                 type=pa.string()),
-                             "label": suggestions.labels.astype(np.int32)}), tmp)
-    tmp.replace(path)
+    get_store().write_file_table(_labels_path(job), pa.table({
+        "user_id": pa.array(data.user_ids[suggestions.index.astype(int)]
+                            if len(suggestions.index) else [], type=pa.string()),
+        "label": suggestions.labels.astype(np.int32)}))
     result = suggestions.to_dict(include_labels=False)
     min_size = dataset.workspace.min_segment_size
     for cluster in result["clusters"]:
@@ -388,8 +390,8 @@ def clusters_run(job: Job) -> dict[str, Any]:
 
 
 def cluster_members(*, job: Job, label: int) -> np.ndarray:
-    table = pq.read_table(_labels_path(job), filters=[("label", "=", int(label))],
-                          columns=["user_id"])
+    table = get_store().read_file_table(_labels_path(job), filters=[("label", "=", int(label))],
+                                        columns=["user_id"])
     return table.column("user_id").to_numpy(zero_copy_only=False)
 
 
@@ -412,16 +414,16 @@ def cluster_save(*, job: Job, label: int, name: str, owner: object | None = None
 
 
 # ----- erasure: where this app keeps user ids (registered from the app's ready()) ----------------
-def _erasure_files(dataset: Dataset) -> list[tuple[str, Path]]:
-    """Refresh membership files and cluster label files of the dataset."""
-    folder = get_store().root / "snapshots" / dataset.store_key
-    files = [("snapshot_files", p) for p in sorted(folder.glob("refresh-*.parquet"))] \
-        if folder.exists() else []
+def _erasure_files(dataset: Dataset) -> list[tuple[str, str]]:
+    """Refresh membership files and cluster label files of the dataset (store paths)."""
+    store = get_store()
+    folder = store.file_path("snapshots", dataset.store_key)
+    files = [("snapshot_files", p) for p in store.list_files(folder, "refresh-", ".parquet")]
     jobs = Job.objects.filter(workspace=dataset.workspace, kind="clusters",
                               params__dataset_id=dataset.pk).values_list("pk", flat=True)
-    root = get_store().root / "clusters"
-    return files + [("cluster_files", p) for p in (root / f"job-{pk}.parquet" for pk in jobs)
-                    if p.exists()]
+    return files + [("cluster_files", p) for p in
+                    (store.file_path("clusters", f"job-{pk}.parquet") for pk in jobs)
+                    if store.file_exists(p)]
 
 
 def _cluster_segments(dataset: Dataset) -> Any:

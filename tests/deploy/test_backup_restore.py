@@ -303,12 +303,17 @@ def test_a_url_store_is_backed_up_and_restored(team, tmp_path, settings):
     out = tmp_path / "backup"
     call_command("backup", out=out)
     store = get_store()
+    upload = Import.objects.get().events_path
     call_command("flush", interactive=False, verbosity=0)
+    assert upload.startswith(settings.EVENT_STORE + "/uploads/")  # an object, not a local file
+    assert store.fs.exists(upload)
     store.fs.rm(store.base, recursive=True)
-    shutil.rmtree(store.root)
+    assert not store.root.exists()  # nothing was kept on the local disk
+    assert not store.fs.exists(upload)
     call_command("restore", source=out)
     assert all_rows() == before
     assert store_digest(dataset) == events_before
+    assert store.fs.cat_file(upload) == (tmp_path / "e.csv").read_bytes()  # the upload too
 
 
 def test_a_version_published_but_not_committed(team, tmp_path, monkeypatch):

@@ -134,6 +134,65 @@ def test_a_refresh_on_a_memory_store(team, tmp_path, settings):
                          sorted(segment_services.snapshot_members(snap).tolist()))
     assert results["off"][0] == 2 and results["off"][3] == ["a", "c"]
     assert results["off"] == results["on"]
-    # Raw uploads and member lists stay in the local folder, never in a folder named "memory:".
+    # Raw uploads and member lists are objects of the store too (any worker reads them),
+    # never in a local folder, nor in one named "memory:".
     assert not (Path.cwd() / "memory:").exists()
-    assert (Path(settings.VAR_DIR) / "store-files" / "uploads").is_dir()
+    fs = fsspec.filesystem("memory")
+    base = settings.EVENT_STORE.removeprefix("memory://")
+    record = dataset.imports.get()
+    assert record.events_path.startswith(settings.EVENT_STORE + f"/uploads/{team['acme'].pk}/")
+    assert fs.exists(record.events_path.removeprefix("memory://"))
+    assert fs.exists(f"{base}/snapshots/{dataset.store_key}/refresh-{refresh.pk}.parquet")
+
+
+def test_the_write_lock_of_a_url_store_excludes_a_second_writer(url, tmp_path):
+    """Without a locker (the pure store), a lock file in the system's temporary folder; the
+    store's content stays remote. A second writer waits, or with a timeout gives up."""
+    store = EventStore(url, partitions=2, local_root=tmp_path / "local")
+    other = EventStore(url, partitions=2, local_root=tmp_path / "local")
+    with store.write_lock("ds"):
+        with pytest.raises(TimeoutError, match="ds"), other.write_lock("ds", timeout=0.2):
+            pass
+        with other.write_lock("another", timeout=0.2):  # another dataset: its own lock
+            pass
+    with other.write_lock("ds", timeout=0.2):  # released
+        pass
+    assert not (tmp_path / "local").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_app_store_locks_through_the_database_lock(url, settings):
+    """``get_store`` gives a URL store the database's lock (PostgreSQL: an advisory lock,
+    held per connection; SQLite: one machine's lock file): another worker (here a thread,
+    with its own database connection) waits for it, or with a timeout gives up."""
+    import threading
+
+    from django.db import connection
+
+    from events.services import dataset_write_lock, get_store
+
+    settings.EVENT_STORE = url
+    store = get_store()
+    assert store.locker is dataset_write_lock
+
+    def other_worker(key: str) -> str:
+        outcome: list[str] = []
+
+        def run() -> None:
+            try:
+                with get_store().write_lock(key, timeout=0.3):
+                    outcome.append("locked")
+            except TimeoutError:
+                outcome.append("timed out")
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        return outcome[0]
+
+    with store.write_lock("ds"):
+        assert other_worker("ds") == "timed out"
+        assert other_worker("another") == "locked"
+    assert other_worker("ds") == "locked"
