@@ -225,8 +225,14 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
         return merged
     user_text = new.column("user_id").chunk(0)
     event_text = new.column("event").chunk(0)
-    users = _text_codes(user_text)
-    events = _text_codes(event_text)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The users' codes (the longest step here) on a second thread while the events'
+        # codes and the timestamps are done (numpy, pandas' hash tables and Arrow release
+        # the GIL).
+        pending = pool.submit(_text_codes, user_text) if n >= PARALLEL_ROWS else None
+        events = _text_codes(event_text)
+        stamps = _micros(new.column("timestamp"))
+        users = pending.result() if pending is not None else _text_codes(user_text)
     # Each distinct user's text once (by code): the sorted tables take their ids from it, so
     # the per-row text columns can be dropped before the partitions are sorted (memory).
     distinct_users = user_text.take(pa.array(users.reps))
@@ -248,7 +254,6 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     del part, part_of_user
     user_rank = local_rank[users.codes]
     event_rank = events.ranks[events.codes]
-    stamps = _micros(new.column("timestamp"))
     by_rank = _inverse(events.ranks)
     events_by_rank = event_text.take(pa.array(events.reps[by_rank]))  # event names, sorted
     plan = _sort_keys(user_rank, stamps, event_rank, int(np.diff(bounds).max()))
