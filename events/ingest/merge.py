@@ -217,18 +217,26 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     new = new.cast(_MERGE_SCHEMA).combine_chunks()
     for name in ("revenue", "cost"):  # -0.0 is stored as 0.0: one amount, one spelling
         index = new.schema.get_field_index(name)
-        new = new.set_column(index, name, pc.add(new.column(name), 0.0))
+        if new.column(name).null_count < new.num_rows:  # an absent column stays all null
+            new = new.set_column(index, name, pc.add(new.column(name), 0.0))
     n = new.num_rows
     merged = _MergedEvents(parts={}, users={})
     if n == 0:
         return merged
     user_text = new.column("user_id").chunk(0)
     event_text = new.column("event").chunk(0)
-    users = _text_codes(user_text)
-    events = _text_codes(event_text)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The users' codes (the longest step here) on a second thread while the events'
+        # codes and the timestamps are done (numpy, pandas' hash tables and Arrow release
+        # the GIL).
+        pending = pool.submit(_text_codes, user_text) if n >= PARALLEL_ROWS else None
+        events = _text_codes(event_text)
+        stamps = _micros(new.column("timestamp"))
+        users = pending.result() if pending is not None else _text_codes(user_text)
+    # Each distinct user's text once (by code): the sorted tables take their ids from it, so
+    # the per-row text columns can be dropped before the partitions are sorted (memory).
     distinct_users = user_text.take(pa.array(users.reps))
     part_of_user = partition_of(distinct_users.to_numpy(zero_copy_only=False), store.partitions)
-    del distinct_users
     small = np.uint8 if store.partitions <= 256 else np.int32  # uint8 sorts by radix
     part_of_user = part_of_user.astype(small)
     # Each user's rank among the users of its partition (fewer bits to sort by than the
@@ -246,10 +254,15 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     del part, part_of_user
     user_rank = local_rank[users.codes]
     event_rank = events.ranks[events.codes]
-    stamps = _micros(new.column("timestamp"))
     by_rank = _inverse(events.ranks)
     events_by_rank = event_text.take(pa.array(events.reps[by_rank]))  # event names, sorted
     plan = _sort_keys(user_rank, stamps, event_rank, int(np.diff(bounds).max()))
+    # From here on a row's user is ``distinct_users[user_codes[row]]`` and its event
+    # ``events_by_rank[event_rank[row]]``: the per-row text and the arrays only the rare
+    # fallbacks below need are dropped (less memory while the partitions are sorted).
+    user_codes = users.codes
+    new = new.drop_columns(["user_id", "event"])
+    del user_text, event_text, users, events, user_rank, stamps
 
     amounts = ("properties", "revenue", "cost")
 
@@ -267,13 +280,16 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
                 if e is None:
                     e = part_plan.tie[keep]
             else:  # via the partition's rows: the reads stay in cache
-                u, t, e = user_rank[rows][keep], stamps[rows][keep], event_rank[rows][keep]
+                u = local_rank[user_codes[rows]][keep]
+                t = _micros(new.column("timestamp").take(pa.array(rows)))[keep]
+                e = event_rank[rows][keep]
             del part_plan, ordered
-            table = _sorted_table(new, rows, keep, u, t, e, users.codes, user_text, users.reps,
+            table = _sorted_table(new, rows, keep, u, t, e, user_codes, distinct_users,
                                   events_by_rank)
         else:
             source = pa.concat_tables([existing.cast(_MERGE_SCHEMA),
-                                       new.take(pa.array(rows))]).combine_chunks()
+                                       _rows_table(new, rows, user_codes, distinct_users,
+                                                   event_rank, events_by_rank)]).combine_chunks()
             del existing
             su = _text_codes(source.column("user_id").chunk(0))
             se = _text_codes(source.column("event").chunk(0))
@@ -309,9 +325,23 @@ def _merge_events(store: EventStore, key: str, frame: pd.DataFrame) -> _MergedEv
     return merged
 
 
+def _rows_table(new: pa.Table, rows: np.ndarray, user_codes: np.ndarray,
+               distinct_users: pa.Array, event_rank: np.ndarray, events_by_rank: pa.Array,
+               ) -> pa.Table:
+    """The new rows ``rows`` as a table of ``_MERGE_SCHEMA``, their user ids and event names
+    rebuilt from the codes (``new`` no longer holds the text columns)."""
+    taken = new.take(pa.array(rows))
+    columns = {
+        "user_id": distinct_users.take(pa.array(user_codes[rows])),
+        "event": events_by_rank.take(pa.array(event_rank[rows])),
+        **{name: taken.column(name) for name in taken.column_names},
+    }
+    return pa.table({name: columns[name] for name in _MERGE_SCHEMA.names}, schema=_MERGE_SCHEMA)
+
+
 def _sorted_table(new: pa.Table, rows: np.ndarray, keep: np.ndarray, user_rank: np.ndarray,
                   stamps: np.ndarray, event_rank: np.ndarray, user_codes: np.ndarray,
-                  user_text: pa.Array, user_reps: np.ndarray, events_by_rank: pa.Array,
+                  distinct_users: pa.Array, events_by_rank: pa.Array,
                   ) -> pa.Table:
     """``new.take(rows[keep])`` as stored, from the sorted keys (``user_rank``, ``stamps``
     and ``event_rank`` of ``rows[keep]``) with few random reads.
@@ -321,7 +351,7 @@ def _sorted_table(new: pa.Table, rows: np.ndarray, keep: np.ndarray, user_rank: 
     m = len(keep)
     starts = np.ones(m, bool)
     starts[1:] = user_rank[1:] != user_rank[:-1]
-    names = user_text.take(pa.array(user_reps[user_codes[rows[keep[starts]]]]))
+    names = distinct_users.take(pa.array(user_codes[rows[keep[starts]]]))
     local = np.cumsum(starts, dtype=np.int32) - 1  # each row's user code in the partition
     users = names.take(pa.array(local))
     seen = pd.unique(event_rank)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -34,6 +35,9 @@ FUTURE_TOLERANCE = pd.Timedelta(minutes=10)
 MAX_FIELD_BYTES = 1_000_000
 # User ids that are an exporter's spelling of "no user" rather than a user.
 NULL_USER_IDS = ("null", "none", "nan", "undefined")
+# From this many rows on, timestamps are parsed on a second thread while the user, event and
+# amount checks run (Arrow's parser and numpy release the GIL); small files stay on one.
+PARALLEL_CHECK_ROWS = 1_000_000
 
 
 @dataclass
@@ -158,6 +162,21 @@ def parse_events(path: Path, options: ImportOptions, name: str = "") -> ParsedEv
     # that is called like a canonical one ("user_id" beside a mapped "customer").
     work = pd.DataFrame({canonical: frame[source] for canonical, source in columns.items()})
     sample_frame = frame  # samples show the file's own column names and raw values
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stamps: Future | None = None
+        if len(work) >= PARALLEL_CHECK_ROWS:
+            stamps = pool.submit(parse_timestamps, work["timestamp"], options.timezone)
+        return _check_events(frame, work, problems, columns, show, sample_frame, stamps,
+                             options, rows_read, fmt)
+
+
+def _check_events(
+    frame: pd.DataFrame, work: pd.DataFrame, problems: Problems, columns: dict[str, str],
+    show: list[str], sample_frame: pd.DataFrame, stamps: Future | None,
+    options: ImportOptions, rows_read: int, fmt: str,
+) -> ParsedEvents:
+    """The row checks of ``parse_events``, in order (a row is counted under its first
+    problem); ``stamps``: the timestamps being parsed on another thread, if any."""
 
     user = work["user_id"]
     user_text = _strip(user)
@@ -176,7 +195,9 @@ def parse_events(path: Path, options: ImportOptions, name: str = "") -> ParsedEv
         problems.notes["field_too_large"] = (f"a user id, event name or properties value over "
                                              f"{MAX_FIELD_BYTES:,} bytes; left out")
 
-    ts, unparseable, naive, ambiguous = parse_timestamps(work["timestamp"], options.timezone)
+    ts, unparseable, naive, ambiguous = (
+        stamps.result() if stamps is not None
+        else parse_timestamps(work["timestamp"], options.timezone))
     for code, mask in (("bad_timestamp", unparseable), ("naive_timestamp", naive),
                        ("ambiguous_timestamp", ambiguous)):
         _count_first(problems, code, mask, bad, sample_frame, show)
