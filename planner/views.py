@@ -97,6 +97,9 @@ def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         ("value_lift", "Lift on value (lift x mapping, simulated)"),
         ("probability_of_success", "Probability of success"),
     ) if key in sources]
+    # Reach counts users: shown whole (646, not 646.000) when its figures are whole numbers.
+    trace = [(label, {**t, "whole": True} if label.startswith("Reach") and _whole(t) else t)
+             for label, t in trace]
     snapshot_notes = _snapshot_notes(inv)
     if snapshot_notes:  # the figures read from a segment snapshot say they are stale now
         trace = [(label, {**t, "stale": True} if label.startswith(("Reach", "Value per user"))
@@ -111,6 +114,11 @@ def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "mapping": sources.get("mapping") or {}, "shrink": sources.get("forecast_shrink") or {},
         "interval": sources.get("interval") or {},
     })
+
+
+def _whole(figure: dict[str, Any]) -> bool:
+    values = [figure.get(k) for k in ("estimate", "low", "high")]
+    return all(isinstance(v, int | float) and float(v).is_integer() for v in values)
 
 
 def _snapshot_notes(inv: Investment) -> list[str]:

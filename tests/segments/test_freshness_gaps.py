@@ -100,3 +100,20 @@ def test_investment_page_and_brief_mark_a_stale_snapshot(client, team, app, tmp_
     page = client.get(f"/w/acme/investments/{inv.pk}/").content.decode()
     assert "stale segment snapshot" not in page
     assert ", stale</small>" not in client.get("/w/acme/brief/").content.decode()
+
+
+def test_reach_reads_as_a_whole_count_only_when_it_is_one(client, team):
+    def reach(value: float) -> dict:
+        return {"reach": {"estimate": value, "low": value, "high": value, "source": "given"}}
+
+    whole = Investment.objects.create(workspace=team["acme"], title="Whole", cost=10,
+                                      value_sources=reach(1646.0))
+    part = Investment.objects.create(workspace=team["acme"], title="Part", cost=10,
+                                     value_sources=reach(12.5))
+    client.force_login(team["viewer"])
+    row = re.search(r"<tr><th scope=\"row\">Reach.*?</tr>", client.get(
+        f"/w/acme/investments/{whole.pk}/").content.decode(), re.S).group(0)
+    assert '<td class="num">1,646</td><td class="num">1,646–1,646' in row
+    row = re.search(r"<tr><th scope=\"row\">Reach.*?</tr>", client.get(
+        f"/w/acme/investments/{part.pk}/").content.decode(), re.S).group(0)
+    assert '<td class="num">12.500</td><td class="num">12.500–12.500' in row  # never cut
