@@ -8,8 +8,9 @@ class BehaviourConfig(AppConfig):
     verbose_name = "Behaviour analyses"
 
     def ready(self) -> None:
-        from . import fanout_services, insights, services  # register the job kinds
+        from . import fanout_services, insights, job_labels, services  # register the job kinds
 
         fanout_services.register()
+        job_labels.register()
         insights.register()
         services.register_erasure_hook()

@@ -45,7 +45,7 @@ def insight_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         except bs.AnalysisInvalid as exc:
             messages.error(request, f"{exc.field}: {exc.message}")
         return redirect("insights", slug=slug)
-    states = insights.insights_for(workspace)
+    states = insights.insights_for(workspace, start=membership.can("define"))
     return render(request, "behaviour/insights.html", {
         "workspace": workspace, "membership": membership, "states": states,
         "charts": [_chart_data(s) for s in states],

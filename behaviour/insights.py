@@ -95,6 +95,7 @@ class InsightState:
     shown: BehaviourAnalysis | None
     updating_to: int | None = None  # the dataset version being computed
     error: str = ""
+    behind: int | None = None  # a newer version nobody is computing yet (a viewer's read)
 
 
 def _input_key(dataset: Dataset, kind: str, clean: dict[str, Any]) -> str:
@@ -103,9 +104,17 @@ def _input_key(dataset: Dataset, kind: str, clean: dict[str, Any]) -> str:
                                      sort_keys=True).encode()).hexdigest()
 
 
-def insight_current(insight: SavedInsight) -> InsightState:
+def _reread_key(dataset: Dataset) -> str:
+    """The input hash of the ``insights`` job that re-reads a dataset's insights on its version."""
+    return hashlib.sha256(f"insights:{dataset.pk}:{dataset.version}".encode()).hexdigest()
+
+
+def insight_current(insight: SavedInsight, *, start: bool = True) -> InsightState:
     """The insight on its dataset's current version: adopt a finished result, else queue the
-    analysis (once: a failed run is reported, not retried on every read)."""
+    analysis (once: a failed run is reported, not retried on every read). ``start=False`` (a
+    viewer's read) queues nothing: "updating" only when a job is already on its way (the
+    analysis's own, or the re-read the import queued), else ``behind`` names the newer
+    version."""
     dataset = Dataset.objects.get(pk=insight.dataset_id)
     shown = insight.analysis
     if shown is not None and shown.dataset_version >= dataset.version and shown.result:
@@ -123,6 +132,12 @@ def insight_current(insight: SavedInsight) -> InsightState:
     if latest is not None and latest.job is not None and latest.job.state == "failed":
         return InsightState(insight, shown, updating_to=None,
                             error=f"v{dataset.version} failed: {latest.job.error}")
+    if latest is None and not start:
+        queued = Job.objects.filter(workspace_id=insight.workspace_id, kind="insights",
+                                    input_hash=_reread_key(dataset),
+                                    state__in=["queued", "running"]).exists()
+        return InsightState(insight, shown, updating_to=dataset.version if queued else None,
+                            behind=None if queued else dataset.version)
     if latest is None:
         latest = bs.analysis_start(dataset=dataset, kind=insight.kind, params=insight.params)
         latest.refresh_from_db()  # a job run at once (no worker, tests) has stored its result
@@ -133,11 +148,12 @@ def insight_current(insight: SavedInsight) -> InsightState:
     return InsightState(insight, shown, updating_to=dataset.version)
 
 
-def insights_for(workspace: Workspace) -> list[InsightState]:
-    """Every insight of the workspace in dashboard order, each on its dataset's newest version."""
+def insights_for(workspace: Workspace, *, start: bool = True) -> list[InsightState]:
+    """Every insight of the workspace in dashboard order, each on its dataset's newest version
+    (``start=False``: a viewer's read, which queues no compute)."""
     rows = SavedInsight.objects.filter(workspace=workspace).select_related(
         "analysis", "analysis__job", "dataset").order_by("position", "id")
-    return [insight_current(row) for row in rows]
+    return [insight_current(row, start=start) for row in rows]
 
 
 # ----- after an import: re-read the dataset's insights, as a job ---------------------------------
@@ -147,9 +163,9 @@ def insights_after_import(dataset_id: int, **kwargs: Any) -> None:
     dataset = Dataset.objects.filter(pk=dataset_id).select_related("workspace").first()
     if dataset is None or not SavedInsight.objects.filter(dataset=dataset).exists():
         return
-    key = hashlib.sha256(f"insights:{dataset.pk}:{dataset.version}".encode()).hexdigest()
     job_create(workspace=dataset.workspace, kind="insights",
-               params={"dataset_id": dataset.pk, "version": dataset.version}, input_hash=key)
+               params={"dataset_id": dataset.pk, "version": dataset.version},
+               input_hash=_reread_key(dataset))
 
 
 @job_handler("insights")

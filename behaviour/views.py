@@ -17,6 +17,7 @@ from behaviour import services as bs
 from behaviour.describe import describe_params, segment_names_for
 from behaviour.models import AnalysisKind, BehaviourAnalysis
 from segments import selectors as seg_selectors
+from segments.analytics.freshness import freshness
 from segments.models import Segment
 from segments.segment_services import DefinitionError
 
@@ -129,6 +130,9 @@ def _described(analyses: list[BehaviourAnalysis]) -> list[BehaviourAnalysis]:
     names = dict(Segment.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
     for a in analyses:
         a.summary = describe_params(a.params, names)  # type: ignore[attr-defined]
+        # segments' one staleness rule (no query: the list says stale, the page says more)
+        a.fresh = freshness(dataset_version=a.dataset_version,  # type: ignore[attr-defined]
+                            current_version=a.dataset.version)
     return analyses
 
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .pvalues import p_text
+
 IMPRACTICAL_DAYS = 56.0  # 8 weeks: longer than that, the calculator shows the ways forward
 HORIZON_WEEKS = (2, 4, 8)
 TARGET_WEEKS = 4
@@ -105,9 +107,8 @@ def verdict_line(result: dict[str, Any], proposal: dict[str, Any],
     else:
         observed = " / ".join(f"{v:,}" for v in srm["observed"])
         p = srm["p_value"]
-        p_text = "p < 0.0001" if p < 0.0001 else f"p = {p:.4f}"
         srm_ok = not srm.get("flagged")
-        srm_text = f"sample ratio {'ok' if srm_ok else 'MISMATCH'} ({observed}, {p_text})"
+        srm_text = f"sample ratio {'ok' if srm_ok else 'MISMATCH'} ({observed}, {p_text(p)})"
     return VerdictLine(outcome=str(proposal.get("outcome", "inconclusive")), primary=text,
                        primary_state=state, guardrails=guard_text, guardrails_ok=guard_ok,
                        sample_ratio=srm_text, sample_ratio_ok=srm_ok)

@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .pvalues import p_text
+
 VALIDATED, INVALIDATED, INCONCLUSIVE = "validated", "invalidated", "inconclusive"
 FREQUENTIST, BAYESIAN = "frequentist", "bayesian"
 
@@ -84,7 +86,7 @@ def _frequentist_arm(row: dict[str, Any], mde: float | None) -> tuple[str, str]:
     ci = row.get("absolute_ci") or [None, None]
     p, alpha = row.get("p_adjusted"), row.get("alpha", 0.05)
     where = (f"{row['arm']}: absolute {row['absolute']:+.4g} [{ci[0]:+.4g}, {ci[1]:+.4g}], "
-             f"adjusted p = {p:.3g} (alpha {alpha:g})" if p is not None
+             f"{p_text(p, 'adjusted p')} (alpha {alpha:g})" if p is not None
              else f"{row['arm']}: no p-value")
     lower = row.get("direction") == "lower"
     note = " (lower is better)" if lower else ""
@@ -156,8 +158,8 @@ def _guardrail_fails(row: dict[str, Any], rule: Rule) -> str | None:
     worse = (row.get("absolute") or 0) > 0 if row.get("direction") == "lower" \
         else (row.get("absolute") or 0) < 0
     if row.get("significant") and worse:
-        return (f"{row['metric']} ({row['arm']}): {row['absolute']:+.4g}, adjusted p = "
-                f"{row.get('p_adjusted'):.3g}")
+        return (f"{row['metric']} ({row['arm']}): {row['absolute']:+.4g}, "
+                f"{p_text(row.get('p_adjusted'), 'adjusted p')}")
     return None
 
 
@@ -180,9 +182,10 @@ def _propose_ab(result: dict[str, Any], rule: Rule, scope: str) -> Proposal:
         checks.append(Check(
             "sample ratio", not srm.get("flagged"),
             f"observed {' / '.join(str(v) for v in srm['observed'])} against expected "
-            f"{' / '.join(f'{v:.1f}' for v in srm['expected'])}: chi-square p = "
-            f"{srm['p_value']:.3g}" + (" < 0.001, a mismatch: the assignment or its logging is "
-                                       "broken" if srm.get("flagged") else ""),
+            f"{' / '.join(f'{v:.1f}' for v in srm['expected'])}: "
+            f"{p_text(srm['p_value'], 'chi-square p')}"
+            + (", below 0.001, a mismatch: the assignment or its logging is broken"
+               if srm.get("flagged") else ""),
             blocking=True))
     rows = [r for r in result.get("rows", []) if r.get("scope") == scope]
     primary = [r for r in rows if r.get("primary")]
@@ -236,7 +239,7 @@ def _propose_quasi(result: dict[str, Any], rule: Rule) -> Proposal:
         pre = result.get("pre_trend_p")
         checks.append(Check("pre-trend", pre is None or pre >= 0.05,
                             "no pre-trend test" if pre is None else
-                            f"differential slope before launch, p = {pre:.3g}"
+                            f"differential slope before launch, {p_text(pre)}"
                             + (": the groups were already diverging" if pre < 0.05 else ""),
                             blocking=True))
     else:

@@ -4,7 +4,10 @@ waited and ran, and a link to its result.
 ``RESULTS`` is the one place that maps a job kind and its payload (``Job.params``) to the
 record it works on and the page that shows its result. The jobs app imports no domain app
 (the layers contract), so records are looked up by their "app_label.Model" name; each kind's
-records are read in one query for the whole list.
+records are read in one query for the whole list. A domain app adds what only it can say from
+its ``AppConfig.ready()``: a kind of its own (``register_result``) and the parameters of its
+records by name (``register_describer``, e.g. behaviour's analysis inputs with segment names),
+called once per kind with all of the list's records.
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ RESULTS: dict[str, ResultLink] = {
     "refresh": ResultLink(
         "Segment refresh", "events.Dataset", "dataset_id", "Segment list",
         lambda slug, r: reverse("segments", args=[slug]),
-        lambda r, j: [("Dataset", _dataset(r, j))]),
+        lambda r, j: [("Dataset", _dataset(r, j)),
+                      ("Started", "automatically, after an import"
+                       if j.params.get("trigger") == "import" else "")]),
     "clusters": ResultLink(
         "Cluster suggestions", "events.Dataset", "dataset_id", "Cluster suggestions",
         lambda slug, r: f"{reverse('clusters', args=[slug])}?dataset={r.pk}",
@@ -78,6 +83,22 @@ RESULTS: dict[str, ResultLink] = {
         lambda slug, r: reverse("dataset", args=[slug, r.dataset_id]) if r.dataset_id else None,
         lambda r, j: [("Dataset", r.dataset_name), ("Erasure", f"#{r.pk}")]),
 }
+
+
+# kind -> (the list's records of that kind) -> {record pk: [(label, value), ...]}
+Describer = Callable[[list[Any]], dict[int, list[tuple[str, str]]]]
+DESCRIBERS: dict[str, Describer] = {}
+
+
+def register_result(kind: str, link: ResultLink) -> None:
+    """A domain app's job kind in the list (from its ``AppConfig.ready()``)."""
+    RESULTS[kind] = link
+
+
+def register_describer(kind: str, describer: Describer) -> None:
+    """A domain app names its records' parameters (from its ``AppConfig.ready()``); the lines
+    follow the kind's own ``params``."""
+    DESCRIBERS[kind] = describer
 
 
 def duration_text(seconds: float) -> str:
@@ -136,6 +157,9 @@ def job_rows(jobs: Iterable[Job], slug: str, now: dt.datetime | None = None) -> 
             model = apps.get_model(spec.model)
             rows = model.objects.select_related(*spec.related) if spec.related else model.objects
             records[kind] = rows.in_bulk(ids)
+    described: dict[str, dict[int, list[tuple[str, str]]]] = {
+        kind: DESCRIBERS[kind](list(found.values()))
+        for kind, found in records.items() if kind in DESCRIBERS and found}
     rows = []
     for job in jobs:
         spec = RESULTS.get(job.kind)
@@ -149,7 +173,8 @@ def job_rows(jobs: Iterable[Job], slug: str, now: dt.datetime | None = None) -> 
                 row.params = [(spec.param.replace("_id", "").capitalize(),
                                f"#{job.params.get(spec.param)} (deleted)")]
             else:
-                row.params = [(k, v) for k, v in spec.params(record, job) if v]
+                lines = spec.params(record, job) + described.get(job.kind, {}).get(record.pk, [])
+                row.params = [(k, v) for k, v in lines if v]
                 # Also while running or after a failure: the page shows progress or the error.
                 row.link = spec.url(slug, record)
                 row.link_label = spec.page

@@ -97,15 +97,47 @@ def investment_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         ("value_lift", "Lift on value (lift x mapping, simulated)"),
         ("probability_of_success", "Probability of success"),
     ) if key in sources]
+    # Reach counts users: shown whole (646, not 646.000) when its figures are whole numbers.
+    trace = [(label, {**t, "whole": True} if label.startswith("Reach") and _whole(t) else t)
+             for label, t in trace]
+    snapshot_notes = _snapshot_notes(inv)
+    if snapshot_notes:  # the figures read from a segment snapshot say they are stale now
+        trace = [(label, {**t, "stale": True} if label.startswith(("Reach", "Value per user"))
+                  else t) for label, t in trace]
     return render(request, "planner/investment.html", {
         "workspace": workspace, "membership": membership, "inv": inv, "rank": better + 1,
         "trace": trace, "sources": sources, "history": inv.estimates.all()[:20],
         "allocations": inv.allocations.select_related("run__scenario").order_by("-run__created_at")[:10],
         "decisions": inv.decisions.select_related("decided_by").all()[:10],
         "flags": _stale_flags(inv, {}) + _mapping_flags(sources),
+        "snapshot_notes": snapshot_notes,
         "mapping": sources.get("mapping") or {}, "shrink": sources.get("forecast_shrink") or {},
         "interval": sources.get("interval") or {},
     })
+
+
+def _whole(figure: dict[str, Any]) -> bool:
+    values = [figure.get(k) for k in ("estimate", "low", "high")]
+    return all(isinstance(v, int | float) and float(v).is_integer() for v in values)
+
+
+def _snapshot_notes(inv: Investment) -> list[str]:
+    """The target segments whose latest snapshot (the one the reach and value per user come
+    from) is on an older dataset version than the data now (segments' one staleness rule)."""
+    from segments.models import SegmentSnapshot
+    from segments.selectors import snapshot_freshness
+
+    notes = []
+    memo: dict[tuple[int, int], int | None] = {}
+    for seg in inv.target_segments.select_related("dataset").order_by("name"):
+        snap = (SegmentSnapshot.objects.filter(segment=seg).select_related("refresh")
+                .order_by("-computed_at", "-id").first())
+        if snap is None:
+            continue
+        fr = snapshot_freshness(snap, seg.dataset, memo)
+        if fr.stale:
+            notes.append(f"'{seg.name}' (snapshot #{snap.pk}): {fr.sentence()}")
+    return notes
 
 
 def _mapping_flags(sources: dict[str, Any]) -> list[str]:

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> list[Path]:
             goto(page, first_href(page, 'table a[href*="/behaviour/"]'
                                         ':text-matches("discovery #", "i")',
                                   "a behaviour discovery"))
-            page.locator("h2:has-text('Behaviours that go with') ~ .scroll table").wait_for()
+            page.locator("section:has(h2:has-text('Behaviours that go with')) table").first.wait_for()
             written.append(shoot(page, args.out, "discovery"))
             # Planner: the ranked backlog and the latest optimizer run of the first scenario.
             goto(page, first_href(page, 'nav a:text-is("Backlog")', "backlog"))
@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> list[Path]:
             if page.locator(selector).count() == 0:
                 selector = 'table a[href*="/hypotheses/"]'
             # Historical hypotheses (calibration) have no experiment: try them in turn.
-            done = 'a[href*="/experiments/"]:not([href$="/new/"])'
+            # an experiment's page, not the A/B or quasi-experiment forms (.../new/, .../new/quasi/)
+            done = 'a[href*="/experiments/"]:not([href*="/new/"]):not([href*="/edit/"])'
             for href in page.locator(selector).evaluate_all("els => els.map(e => e.href)")[:60]:
                 goto(page, href)
                 if page.locator(done).count():

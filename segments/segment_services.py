@@ -91,8 +91,9 @@ def segment_update(*, segment: Segment, **fields: Any) -> Segment:
     return segment
 
 
-def refresh_start(*, dataset: Dataset, user: object | None = None) -> Job:
-    """Queue a refresh of every segment of a dataset (one job; reused while one is queued)."""
+def refresh_start(*, dataset: Dataset, user: object | None = None, trigger: str = "") -> Job:
+    """Queue a refresh of every segment of a dataset (one job; reused while one is queued).
+    ``trigger`` "import": queued by the workspace's auto-refresh (the jobs list says so)."""
     input_hash = f"refresh:{dataset.pk}:v{dataset.version}"
     with transaction.atomic():
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
@@ -100,8 +101,11 @@ def refresh_start(*, dataset: Dataset, user: object | None = None) -> Job:
                                      input_hash=input_hash, state__in=["queued", "running"]).first()
         if pending is not None:
             return pending
+        params: dict[str, Any] = {"dataset_id": dataset.pk}
+        if trigger:
+            params["trigger"] = trigger
         return job_create(workspace=dataset.workspace, kind="refresh", user=user,
-                          params={"dataset_id": dataset.pk}, input_hash=input_hash)
+                          params=params, input_hash=input_hash)
 
 
 def refresh_after_import(sender: object = None, *, dataset_id: int, **_: Any) -> Job | None:
@@ -115,7 +119,7 @@ def refresh_after_import(sender: object = None, *, dataset_id: int, **_: Any) ->
     if Refresh.objects.filter(dataset=dataset, dataset_version__gte=dataset.version,
                               finished_at__isnull=False).exists():
         return None  # a re-sent signal for a version already refreshed
-    return refresh_start(dataset=dataset)
+    return refresh_start(dataset=dataset, trigger="import")
 
 
 def _members_path(refresh: Refresh) -> str:

@@ -55,6 +55,18 @@
       yaxis: { title: { text: units.join(" / ") + " per " + r.interval }, rangemode: "tozero" },
       legend: { orientation: "h", y: -0.3 } };
     if (f) layout.yaxis2 = { title: { text: "formula: " + f.expression }, overlaying: "y", side: "right", showgrid: false };
+    if (el.clientWidth && el.clientWidth < 600) {
+      // A phone: fewer, level date ticks; the legend below in one column, the chart taller by
+      // its rows (else the legend scrolls inside the chart and covers the axis title).
+      layout.height = 330 + 20 * traces.length;
+      layout.margin = { l: 56, r: f ? 66 : 12, t: 10, b: 40 };
+      layout.xaxis.tickvals = undefined;
+      layout.xaxis.nticks = 4;
+      layout.xaxis.tickangle = 0;
+      layout.xaxis.tickformat = r.interval === "month" ? "%b %Y" : "%b %d";
+      layout.xaxis.title.standoff = 6;
+      layout.legend = { orientation: "v", x: 0, xanchor: "left", y: -0.26, yanchor: "top" };
+    }
     Plotly.newPlot(el, traces, layout, config);
   }
 

@@ -18,7 +18,8 @@ class SavedInsightSerializer(WorkspaceScoped):
     params = serializers.DictField(required=False, default=dict)
     current = serializers.SerializerMethodField(
         help_text="the result shown: the analysis, the dataset version it was computed on, "
-                  "the version being computed (updating_to) and any error")
+                  "the version being computed (updating_to), a newer version not being computed "
+                  "yet (behind: a viewer's read queues nothing) and any error")
 
     class Meta:
         model = SavedInsight
@@ -34,12 +35,24 @@ class SavedInsightSerializer(WorkspaceScoped):
             fields["position"].read_only = False
         return fields
 
+    def _may_compute(self, workspace_id: int) -> bool:
+        """Whether the caller's read may queue compute (analysts and up; viewers never)."""
+        from accounts.models import Membership
+
+        cache = self.context.setdefault("_may_compute", {})
+        if workspace_id not in cache:
+            request = self.context.get("request")
+            m = Membership.objects.filter(user=getattr(request, "user", None),
+                                          workspace_id=workspace_id).first()
+            cache[workspace_id] = m is not None and m.can("define")
+        return cache[workspace_id]
+
     def get_current(self, obj: SavedInsight) -> dict[str, Any]:
         from behaviour.insights import insight_current
 
-        state = insight_current(obj)
+        state = insight_current(obj, start=self._may_compute(obj.workspace_id))
         a = state.shown
         return {"analysis": a.pk if a else None,
                 "dataset_version": a.dataset_version if a else None,
-                "updating_to": state.updating_to, "error": state.error,
+                "updating_to": state.updating_to, "behind": state.behind, "error": state.error,
                 "result": a.result if a else {}}

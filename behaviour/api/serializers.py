@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from jobs.api.serializers import JobSerializer
@@ -10,12 +12,44 @@ from ..models import AnalysisKind, BehaviourAnalysis
 class AnalysisSerializer(serializers.ModelSerializer):
     workspace = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     job = JobSerializer(read_only=True)
+    stale = serializers.SerializerMethodField(
+        help_text="the dataset has a newer version than the one this analysis was computed on")
+    current_version = serializers.SerializerMethodField(help_text="the dataset's current version")
+    freshness = serializers.SerializerMethodField(
+        help_text="users then and now, and the sentence pages show ('' when current)")
 
     class Meta:
         model = BehaviourAnalysis
-        fields = ["id", "workspace", "dataset", "kind", "params", "dataset_version", "job",
-                  "result", "created_at"]
+        fields = ["id", "workspace", "dataset", "kind", "params", "dataset_version",
+                  "current_version", "stale", "freshness", "job", "result", "created_at"]
         read_only_fields = fields
+
+    def _freshness(self, obj: BehaviourAnalysis) -> dict[str, Any]:
+        """segments' one staleness rule; users per (dataset, version) read once per response."""
+        from segments.selectors import result_freshness, users_at_version
+
+        cached = getattr(obj, "_freshness_dict", None)
+        if cached is None:
+            memo = self.context.setdefault("_users_at_version", {})
+            users_then = None
+            if obj.dataset.version > obj.dataset_version:
+                key = (obj.dataset_id, obj.dataset_version)
+                if key not in memo:
+                    memo[key] = users_at_version(obj.dataset, obj.dataset_version)
+                users_then = memo[key]
+            cached = result_freshness(dataset=obj.dataset, dataset_version=obj.dataset_version,
+                                      users_then=users_then).as_dict()
+            obj._freshness_dict = cached  # type: ignore[attr-defined]
+        return cached
+
+    def get_stale(self, obj: BehaviourAnalysis) -> bool:
+        return bool(self._freshness(obj)["stale"])
+
+    def get_current_version(self, obj: BehaviourAnalysis) -> int:
+        return int(self._freshness(obj)["current_version"])
+
+    def get_freshness(self, obj: BehaviourAnalysis) -> dict[str, Any]:
+        return self._freshness(obj)
 
 
 class AnalysisCreateSerializer(serializers.Serializer):

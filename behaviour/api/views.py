@@ -37,7 +37,7 @@ class AnalysisViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
         return BehaviourAnalysis.objects.filter(
             workspace__in=ws_selectors.workspaces_for(self.request.user)).select_related(
-            "workspace", "job").order_by("-created_at", "-id")
+            "workspace", "job", "dataset").order_by("-created_at", "-id")
 
     @extend_schema(request=AnalysisCreateSerializer,
                    responses={200: AnalysisSerializer, 202: AnalysisSerializer, **ERRORS},

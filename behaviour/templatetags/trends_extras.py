@@ -15,7 +15,7 @@ def _fmt(value: float | None, measure: str) -> str:
     if measure == "sum_revenue":
         return f"{value:,.2f}"
     if measure == "formula":
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+        return f"{value:,.4f}"  # 4 decimals always: a column reads 0.2070 beside 0.2481
     return f"{value:,.0f}"
 
 

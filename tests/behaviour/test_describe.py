@@ -35,3 +35,31 @@ def test_paths_retention_discovery_and_unknown_keys():
                             "windows": [1.0, 7.5]}) == (
         "All users · Outcome: upgrade · Outcome within: 60 days · Events: 8 events · "
         "At least: 1, 2 events · Early windows: 1, 7.5 days")
+
+
+def test_trends_and_defined_retention_read_by_kind():
+    trends = {"series": [{"event": "any", "measure": "count"},
+                         {"event": "purchase", "measure": "sum_revenue"}],
+              "interval": "month", "date_from": "", "date_to": "2026-06-30",
+              "breakdown_by": "property", "breakdown_key": "source",
+              "breakdown_segments": [], "top": 3, "formula": "", "compare": False}
+    assert describe_params(trends) == (
+        "All users · Series: A: events of any event, B: revenue of purchase · "
+        "Per: month (UTC) · To: 2026-06-30 · Breakdown: property source · "
+        "Top groups: 3 (+ other)")
+    retention = {"segment": 4, "cohort_by": "signup", "start_event": "report_created",
+                 "return_events": ["a", "b", "c", "d", "e", "f", "g"],
+                 "return_set": "activity", "period": "month", "period_kind": "calendar",
+                 "period_days": 0, "mode": "first_time", "return_on": "on", "within": 1,
+                 "max_periods": 6}
+    assert describe_params(retention, {4: "Team plan"}) == (
+        "Segment: Team plan · Start: report_created · Return events: every activity event "
+        "(7) · Periods: calendar months (UTC) · Return: on the period · Mode: first time · "
+        "Periods shown: 6")
+    retention.update(start_event=None, cohort_by="first_event", return_set="chosen",
+                     return_events=["b"], period_kind="rolling", period_days=1,
+                     return_on="within", within=7)
+    assert describe_params(retention, {}) == (
+        "Segment: #4 (deleted) · Start: first event · Return events: b · "
+        "Periods: rolling 1 day from each user's start · Return: within 7 periods · "
+        "Mode: first time · Periods shown: 6")

@@ -77,6 +77,7 @@ def world(team):  # type: ignore[no-untyped-def]
         "optimize": _job(acme, "optimize", {"run_id": run.pk}),
         "experiment_analyze": _job(acme, "experiment_analyze", {"experiment_id": exp.pk}),
         "erase": _job(acme, "erase", {"erasure_id": erasure.pk, "user_id": "secret-user-42"}),
+        "insights": _job(acme, "insights", {"dataset_id": ds.pk, "version": 2}),
         "mystery": _job(acme, "trend_export", {"dataset_id": ds.pk, "user_id": "u9"}),
         "gone": _job(acme, "behaviour", {"analysis_id": 999999}, state="failed"),
     }
@@ -113,6 +114,10 @@ def test_every_kind_links_its_result_and_names_its_parameters(world, client):  #
         "experiment_analyze": ("Experiment analysis",
                                f'href="/w/acme/experiments/{world["exp"].pk}/">Experiment page',
                                ["Experiment:</span> Mobile checklist A/B"]),
+        # Registered by behaviour (jobs imports no domain app): the version it re-read.
+        "insights": ("Saved insights re-read after an import",
+                     'href="/w/acme/insights/">Insights dashboard',
+                     ["Dataset:</span> Demo events (v2)"]),
         "erase": ("Erasure of one user&#x27;s data", f'href="/w/acme/datasets/{ds.pk}/">Dataset page',
                   ["Dataset:</span> Demo events"]),
     }
