@@ -289,6 +289,7 @@ SPECTACULAR_SETTINGS = {
         "OutcomeEnum": "experiments.models.Outcome",
         "WebhookEventEnum": "integrations.models.WebhookEvent",
         "DeliveryStateEnum": "integrations.models.DeliveryState",
+        "MetricValueEnum": "experiments.models.MetricValue",
     },
 }
 
