@@ -111,7 +111,7 @@ def test_discovery_to_segment_and_exploratory_hypothesis(demo, api, client,
     page = client.get(f"/w/acme/behaviour/{aid}/").content.decode()
     assert "Correlational" in page and cand["label"] in page and "segment name" not in page
     # q-values print as people read them: "< 0.0001" when tiny, never 0.0000.
-    q_cells = re.findall(r'<td class="num">([^<]*)</td><td>(?:<strong>confirmed|not confirmed'
+    q_cells = re.findall(r'<td class="num nowrap">([^<]*)</td><td>(?:<strong>confirmed|not confirmed'
                          r'|—)', page)
     assert q_cells == [("&lt; 0.0001" if s["q_value"] < 1e-4 else f"{s['q_value']:.4f}")
                        for s in result["signals"]]
