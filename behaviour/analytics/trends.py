@@ -33,6 +33,8 @@ import numpy as np
 
 from events.frame import US_PER_DAY, UserEvents
 
+from .cohorts import period_index, period_start
+
 MEASURES = ("count", "unique_users", "sum_revenue")
 INTERVALS = ("day", "week", "month")
 LETTERS = "ABCDEFGH"
@@ -48,24 +50,18 @@ class Series:
 
 def bucket_index(time_us: np.ndarray, interval: str) -> np.ndarray:
     """Absolute bucket number of each time: days, ISO weeks (Monday) or months since 1970."""
-    t = np.asarray(time_us, dtype=np.int64)
     if interval == "day":
-        return np.floor_divide(t, US_PER_DAY)
-    if interval == "week":  # 1970-01-01 was a Thursday: shift by 3 days to start on Monday
-        return np.floor_divide(np.floor_divide(t, US_PER_DAY) + 3, 7)
-    if interval == "month":
-        return t.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+        return np.floor_divide(np.asarray(time_us, dtype=np.int64), US_PER_DAY)
+    if interval in ("week", "month"):  # the retention cohorts' calendar periods
+        return period_index(time_us, interval)
     raise ValueError("interval must be day, week or month")
 
 
 def bucket_start(index: np.ndarray, interval: str) -> np.ndarray:
     """First µs of each absolute bucket number (inverse of ``bucket_index``)."""
-    idx = np.asarray(index, dtype=np.int64)
     if interval == "day":
-        return idx * US_PER_DAY
-    if interval == "week":
-        return idx * 7 * US_PER_DAY - 3 * US_PER_DAY
-    return idx.astype("datetime64[M]").astype("datetime64[us]").astype(np.int64)
+        return np.asarray(index, dtype=np.int64) * US_PER_DAY
+    return period_start(index, interval)
 
 
 # ----- formulas -----------------------------------------------------------------------------------
