@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,8 +51,10 @@ from common import (  # noqa: E402
     child_pids,
     emit,
     fingerprint,
+    free_port,
     log,
     phase_main,
+    process_hwm_mb,
     run_phase,
 )
 
@@ -292,23 +293,6 @@ def phase_drive(args: list[str]) -> dict[str, Any]:
 
 
 # ----- orchestration ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _hwm_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     import http.client
 
@@ -351,7 +335,7 @@ def main() -> None:
     endpoints = {"anchor_healthz": "/healthz", **measured}
     window = total / len(measured)
 
-    port = _free_port()
+    port = free_port()
     log(f"gunicorn: {workers} workers x {threads} threads (gthread) on 127.0.0.1:{port}; "
         f"{clients} keep-alive clients; {window:.1f}s per endpoint")
     web = subprocess.Popen(
@@ -366,7 +350,7 @@ def main() -> None:
                           json.dumps(endpoints), str(window), str(clients), server,
                           timeout=total * 3 + 120)
         pids = [web.pid, *child_pids(web.pid)]
-        peak_mb = sum(_hwm_mb(p) for p in pids)
+        peak_mb = sum(process_hwm_mb(p) for p in pids)
     finally:
         web.send_signal(signal.SIGTERM)
         try:

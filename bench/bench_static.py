@@ -52,6 +52,7 @@ from common import (  # noqa: E402
     free_port,
     log,
     phase_main,
+    process_hwm_mb,
     run_phase,
     wait_healthz,
 )
@@ -209,17 +210,6 @@ def phase_measure(args: list[str]) -> dict[str, Any]:
 
 
 # ----- orchestration ---------------------------------------------------------------------------
-def _hwm_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def main() -> None:
     if not (shutil.which("chromium") or shutil.which("chromium-browser")):
         raise SystemExit("bench_static needs chromium (apt-get install chromium)")
@@ -247,7 +237,7 @@ def main() -> None:
         wait_healthz(port, web)
         result = run_phase(SCRIPT, "measure", base, seed["path"], seed["session"], str(repeat),
                            timeout=600)
-        peak_mb = sum(_hwm_mb(p) for p in [web.pid, *child_pids(web.pid)])
+        peak_mb = sum(process_hwm_mb(p) for p in [web.pid, *child_pids(web.pid)])
     finally:
         web.send_signal(signal.SIGTERM)
         try:

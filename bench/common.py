@@ -265,16 +265,26 @@ def child_pids(pid: int) -> list[int]:
         return []
 
 
-def process_rss_mb(pid: int) -> float:
-    """Current resident memory (VmRSS) of another process in MiB; 0 when it is gone."""
+def _process_status_mb(pid: int, field: str) -> float:
+    """A memory field of another process's /proc status in MiB; 0 when it is gone."""
     try:
         with open(f"/proc/{pid}/status") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
     return 0.0
+
+
+def process_rss_mb(pid: int) -> float:
+    """Current resident memory (VmRSS) of another process in MiB; 0 when it is gone."""
+    return _process_status_mb(pid, "VmRSS")
+
+
+def process_hwm_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of another process in MiB; 0 when it is gone."""
+    return _process_status_mb(pid, "VmHWM")
 
 
 def wait_healthz(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
