@@ -42,6 +42,7 @@ import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
 from segments.analytics.intervals import finite_or_none
+from segments.analytics.value import return_lut
 
 WEEK_US = 7 * US_PER_DAY
 
@@ -176,14 +177,8 @@ class RetentionTable:
 
 
 def _codes(ue: UserEvents, names: Sequence[str] | None) -> np.ndarray | None:
-    if names is None:
-        return None
-    lut = np.zeros(len(ue.event_names), dtype=bool)
-    for name in names:
-        code = ue.event_code(name)
-        if code >= 0:
-            lut[code] = True
-    return lut
+    """The segments' return-event table, or None for every event (no mask to apply)."""
+    return None if names is None else return_lut(ue, names)
 
 
 def _week_offsets(ue: UserEvents, member: np.ndarray, anchor: np.ndarray, cp: np.ndarray,
