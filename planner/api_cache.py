@@ -25,7 +25,6 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
 
 from accounts.models import Membership
 
@@ -34,15 +33,7 @@ from .models import Investment
 TIMEOUT_SECONDS = 300
 
 
-def list_stamp(queryset: QuerySet[Investment]) -> str:
-    """What the rows of ``queryset`` (before filters and ordering) look like now: one query."""
-    row = queryset.order_by().aggregate(n=Count("id"), changed=Max("changed_at"),
-                                        updated=Max("updated_at"),
-                                        valued=Max("value_computed_at"))
-    return "|".join(str(row[k]) for k in ("n", "changed", "updated", "valued"))
-
-
-# The same figures per workspace of the user, each from its own index ((workspace, changed_at),
+# The figures per workspace of the user, each from its own index ((workspace, changed_at),
 # (workspace, updated_at), (workspace, value_computed_at): a MAX is one index probe, the COUNT an
 # index-only scan), then combined: a count adds up and a maximum of maxima is the maximum. Written
 # as SQL once: compiling the ORM aggregate cost more CPU than running it.
@@ -55,7 +46,8 @@ _USER_STAMP_SQL = """SELECT COALESCE(SUM(n), 0), MAX(changed), MAX(updated), MAX
 
 
 def user_stamp(user_id: int) -> str:
-    """``list_stamp`` of the investments of the user's workspaces (one membership each)."""
+    """What the investments of the user's workspaces look like now (one membership each):
+    their count and latest change, edit and valuation times, in one query."""
     sql = _USER_STAMP_SQL.format(inv=Investment._meta.db_table,
                                  membership=Membership._meta.db_table)
     with connection.cursor() as cursor:
