@@ -7,12 +7,12 @@ Any write the page could show moves one of those. The version itself is cached f
 shared cache (Redis, ``CACHE_URL``) that is immediate everywhere, with the per-process default
 another process may serve the previous page for up to ``VERSION_SECONDS``. The rest of the key
 is the session (the page carries its user's name and CSRF token), the role and the query
-string. Pages with pending flash messages are neither served from nor put in the cache.
+string. Pages with pending flash messages are neither served from nor put in the cache; serving
+(``accounts.page_cache.serve``) keeps no CSRF token in the stored page.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 
+from accounts import page_cache as shared_page_cache
 from accounts.models import Workspace
 from experiments.models import Hypothesis
 from segments.models import Refresh, Segment
@@ -86,21 +87,10 @@ def _read_version(workspace: Workspace) -> str:
 
 def cached(request: HttpRequest, workspace: Workspace, role: str,
            render: Callable[[], HttpResponse]) -> HttpResponse:
-    from django.contrib.messages import get_messages
-
-    if len(get_messages(request)) or request.method != "GET":
+    if not shared_page_cache.cacheable(request):
         return render()
     session = getattr(request, "session", None)
     parts = [str(workspace.pk), role, session.session_key if session else "",
              request.get_full_path(), backlog_version(workspace)]
-    key = "backlog-page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-    hit = cache.get(key)
-    if hit is not None:
-        response = HttpResponse(hit, content_type="text/html; charset=utf-8")
-        response["X-Page-Cache"] = "hit"
-        return response
-    response = render()
-    if response.status_code == 200:
-        cache.set(key, response.content, TIMEOUT_SECONDS)
-    response["X-Page-Cache"] = "miss"
-    return response
+    return shared_page_cache.serve(request, prefix="backlog-page:", parts=parts, render=render,
+                                   timeout=TIMEOUT_SECONDS)

@@ -18,25 +18,22 @@ own caches can never serve a page older than the database). The key holds:
   refresh), the member's role (buttons differ), the user (name and staff link in the header);
 * the path with its query string.
 
-The CSRF token is not kept: the stored page holds a placeholder where the form tokens were,
-and a hit puts in a fresh token for the request's own CSRF secret (``get_token``), as a render
-would; so a page is shared between the sessions of one user without sharing a token. Pages with
-pending flash messages are neither served from nor put in the cache; only 200s are kept.
+Serving (``accounts.page_cache.serve``) keeps no CSRF token: a hit gets a fresh one for the
+request's own secret, so a page is shared between the sessions of one user without sharing a
+token. Pages with pending flash messages are neither served from nor put in the cache; only 200s
+are kept.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 
+from accounts import page_cache
 from accounts.models import Membership, Workspace
 from events.models import Dataset, Erasure
 from jobs.models import Job
@@ -45,8 +42,6 @@ from .models import Refresh, Segment, SegmentSnapshot
 
 TIMEOUT_SECONDS = 300
 ACTIVE = ("queued", "running")
-CSRF_PLACEHOLDER = b"\x1fcsrf-token\x1f"
-_CSRF_INPUT = re.compile(rb'(name="csrfmiddlewaretoken" value=")([^"]*)(")')
 
 
 def _tables() -> dict[str, str]:
@@ -127,25 +122,11 @@ def cached(request: HttpRequest, workspace: Workspace, membership: Membership,
            ) -> HttpResponse:
     """The page from the cache while its key (see the module) is unchanged, else rendered.
     ``segment_id``: a segment's page (rendered, so a 404, when the segment is not there)."""
-    from django.contrib.messages import get_messages
-
-    if request.method != "GET" or len(get_messages(request)):
+    if not page_cache.cacheable(request):
         return render()
     stamp = page_stamp(workspace, segment_id=segment_id)
     if stamp is None:
         return render()
     parts = [*_who(request, workspace, membership), request.get_full_path(), *stamp]
-    key = "segment-page:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-    hit: Any = cache.get(key)
-    if isinstance(hit, bytes):
-        if CSRF_PLACEHOLDER in hit:
-            hit = hit.replace(CSRF_PLACEHOLDER, get_token(request).encode())
-        response = HttpResponse(hit, content_type="text/html; charset=utf-8")
-        response["X-Page-Cache"] = "hit"
-        return response
-    response = render()
-    if response.status_code == 200 and not response.streaming:
-        cache.set(key, _CSRF_INPUT.sub(rb"\1" + CSRF_PLACEHOLDER + rb"\3", response.content),
-                  TIMEOUT_SECONDS)
-    response["X-Page-Cache"] = "miss"
-    return response
+    return page_cache.serve(request, prefix="segment-page:", parts=parts, render=render,
+                            timeout=TIMEOUT_SECONDS)
