@@ -49,14 +49,20 @@ def users_at_version(dataset: Dataset, version: int) -> int | None:
 
 
 def result_freshness(*, dataset: Dataset, dataset_version: int,
-                     users_then: int | None = None) -> Freshness:
+                     memo: dict[tuple[int, int], int | None] | None = None) -> Freshness:
     """Whether a result computed on ``dataset_version`` still matches the dataset: the one
-    staleness rule every page and payload uses (snapshots, analyses)."""
+    staleness rule every page and payload uses (snapshots, analyses). ``memo``: users per
+    (dataset, version) shared across a list's rows, so the queries do not grow with the rows."""
     current = freshness(dataset_version=dataset_version, current_version=dataset.version)
     if not current.stale:
         return current
-    if users_then is None:
+    key = (dataset.pk, dataset_version)
+    if memo is not None and key in memo:
+        users_then = memo[key]
+    else:
         users_then = users_at_version(dataset, dataset_version)
+        if memo is not None:
+            memo[key] = users_then
     return freshness(dataset_version=dataset_version, current_version=dataset.version,
                      users_then=users_then, users_now=dataset.total_users)
 

@@ -26,19 +26,13 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
     def _freshness(self, obj: BehaviourAnalysis) -> dict[str, Any]:
         """segments' one staleness rule; users per (dataset, version) read once per response."""
-        from segments.selectors import result_freshness, users_at_version
+        from segments.selectors import result_freshness
 
         cached = getattr(obj, "_freshness_dict", None)
         if cached is None:
-            memo = self.context.setdefault("_users_at_version", {})
-            users_then = None
-            if obj.dataset.version > obj.dataset_version:
-                key = (obj.dataset_id, obj.dataset_version)
-                if key not in memo:
-                    memo[key] = users_at_version(obj.dataset, obj.dataset_version)
-                users_then = memo[key]
             cached = result_freshness(dataset=obj.dataset, dataset_version=obj.dataset_version,
-                                      users_then=users_then).as_dict()
+                                      memo=self.context.setdefault("_users_at_version", {})
+                                      ).as_dict()
             obj._freshness_dict = cached  # type: ignore[attr-defined]
         return cached
 
