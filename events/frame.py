@@ -17,7 +17,8 @@ arrays of a ``UserEvents`` must not be changed once an analysis has run on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .threads import map_in_threads
 
 US_PER_DAY = 86_400_000_000
 
@@ -47,6 +50,9 @@ class UserEvents:
     properties: pa.DictionaryArray | np.ndarray | None = None
     has_cost: bool = False
     starts: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    # Reads ``properties`` on first use when the frame was built without them (a store
+    # version: see ``build_user_events_coded``); None when there is nothing to read later.
+    properties_loader: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.starts is None:
@@ -71,8 +77,13 @@ class UserEvents:
     def _derived(self, key: str, make: Any) -> Any:
         """A value computed from the (never mutated) arrays once per dataset and kept."""
         cache = self.__dict__.setdefault("_derived_cache", {})
-        if key not in cache:
-            cache[key] = make()
+        if key in cache:
+            return cache[key]
+        # Analyses may share the frame across threads: each value is made once (reentrant:
+        # one derived value may be made from another).
+        with self.__dict__.setdefault("_derived_lock", threading.RLock()):
+            if key not in cache:
+                cache[key] = make()
         return cache[key]
 
     def time_max(self) -> int | None:
@@ -161,6 +172,33 @@ class UserEvents:
         has = self.starts[1:] > self.starts[:-1]
         out[has] = self.time[self.starts[1:][has] - 1]
         return out
+
+
+class _LazyProperties:
+    """``UserEvents.properties``: the stored value, or (when it is None and the frame has a
+    ``properties_loader``) the properties read on first access and kept. Every reader sees
+    the same value, loaded once (a lock: analyses may share a frame across threads)."""
+
+    _lock = threading.Lock()
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return None  # the dataclass field's default
+        value = obj.__dict__.get("properties")
+        if value is None and obj.__dict__.get("properties_loader") is not None:
+            with self._lock:
+                value = obj.__dict__.get("properties")
+                if value is None:
+                    value = obj.__dict__["properties_loader"]()
+                    obj.__dict__["properties"] = value
+                    obj.__dict__["properties_loader"] = None
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__["properties"] = value  # the dataclass __init__ (frozen: nothing else)
+
+
+UserEvents.properties = _LazyProperties()  # type: ignore[assignment,misc]
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:
@@ -293,61 +331,82 @@ def build_user_events(
     return data
 
 
+class _Placement:
+    """Where each partition's rows go in the per-user frame, from a layout-2 user dictionary
+    (``user_id`` in user-id order, ``part``, ``code`` within the partition, ``events``): a
+    user's rows are the slice ``starts[u]:starts[u + 1]`` and a partition's rows, in their
+    stored order, fill its users' slices one after another."""
+
+    def __init__(self, codes: pa.Table) -> None:
+        self.n_users = codes.num_rows
+        self.part_of = codes.column("part").to_numpy()
+        self.local_of = codes.column("code").to_numpy()
+        self.counts = codes.column("events").to_numpy().astype(np.int64)
+        self.starts = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=self.starts[1:])
+        self.n = int(self.starts[-1])
+        self.by_part = np.argsort(self.part_of, kind="stable")
+        self.part_bounds = np.searchsorted(self.part_of[self.by_part],
+                                           np.arange(int(self.part_of.max(initial=-1)) + 2))
+
+    def dest(self, part: int, table: pa.Table) -> np.ndarray:
+        """Each row's place in the frame: its user's start + its rank within the user (rows of
+        a user are adjacent and in time order). Checks the partition against the dictionary
+        (its ``user`` column, when the table has one)."""
+        if part + 1 >= len(self.part_bounds):
+            raise ValueError(f"partition {part} has events but no user in the user dictionary")
+        mine = self.by_part[self.part_bounds[part]:self.part_bounds[part + 1]]  # global codes
+        global_of_local = np.empty(len(mine), dtype=np.int64)
+        global_of_local[self.local_of[mine]] = mine
+        run = self.counts[global_of_local]
+        local = table.column("user").to_numpy() if "user" in table.column_names else None
+        if int(run.sum()) != table.num_rows or (local is not None and len(local) and (
+                int(local[-1]) != len(run) - 1 or bool((np.diff(local) < 0).any()))):
+            raise ValueError(f"partition {part} does not match the user dictionary")
+        dest = np.repeat(self.starts[global_of_local] - (np.cumsum(run) - run), run)
+        dest += np.arange(table.num_rows, dtype=np.int64)
+        return dest
+
+
 def build_user_events_coded(
     parts: Iterable[tuple[int, pa.Table]],
     codes: pa.Table,
     users: pd.DataFrame | None = None,
     with_properties: bool = False,
+    properties_from: Callable[[], Iterable[tuple[int, pa.Table]]] | None = None,
 ) -> UserEvents:
     """A ``UserEvents`` from a layout-2 store version (``events.store``), equal to
     ``build_user_events`` on the same events, with no string factorizing and no sort.
 
-    ``codes`` is the version's user dictionary (``user_id`` in user-id order, ``part``,
-    ``code`` within the partition, ``events``): a row's place is the user's code here, and
-    the event counts give every user's slice ``starts[u]:starts[u + 1]`` before any event is
-    read. ``parts`` yields (partition, table) with the columns ``user`` (code within the
-    partition, rows of a user adjacent, sorted by time), ``event``, ``timestamp``,
-    ``revenue``, ``cost`` and optionally ``properties``; each partition's rows are placed
-    at once (one scatter per column) and let go.
+    ``codes`` is the version's user dictionary (see ``_Placement``): the event counts give
+    every user's slice before any event is read. ``parts`` yields (partition, table) with the
+    columns ``user`` (code within the partition, rows of a user adjacent, sorted by time),
+    ``event``, ``timestamp``, ``revenue``, ``cost`` and, ``with_properties``, ``properties``;
+    each partition's rows are placed at once (one scatter per column) and let go.
+
+    ``properties_from`` (instead of ``with_properties``) reads the properties on first use:
+    it yields the same partitions with the column ``properties`` (the rows were checked
+    against the dictionary when the frame was built). Most refreshes
+    never read a property, and placing them costs about a third of the load.
     """
-    n_users = codes.num_rows
+    place = _Placement(codes)
+    n_users, n, counts = place.n_users, place.n, place.counts
     ids = codes.column("user_id").to_numpy(zero_copy_only=False).astype(object, copy=False) \
         if n_users else np.zeros(0, dtype=object)
-    part_of = codes.column("part").to_numpy()
-    local_of = codes.column("code").to_numpy()
-    counts = codes.column("events").to_numpy().astype(np.int64)
-    starts = np.zeros(n_users + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
-    n = int(starts[-1])
-    by_part = np.argsort(part_of, kind="stable")
-    part_bounds = np.searchsorted(part_of[by_part], np.arange(int(part_of.max(initial=-1)) + 2))
 
     time = np.empty(n, dtype=np.int64)
     event = np.empty(n, dtype=np.int32)
     amounts = {"revenue": np.zeros(n, dtype=np.float64), "cost": np.zeros(n, dtype=np.float64)}
     any_amount = {"revenue": False, "cost": False}
-    prop_codes = np.empty(n, dtype=np.int32) if with_properties else None
+    props_placer = _PropertiesPlacer(n) if with_properties else None
     names: dict[str, int] = {}  # event name -> provisional code (renumbered sorted at the end)
-    texts: list[pa.Array] = []  # properties dictionaries, one after another
-    text_offset = 0
-    prop_nulls = False
-    placed = 0
-    for part, table in parts:
+    lock = threading.Lock()  # over ``names`` and ``any_amount``
+
+    def place_one(item: tuple[int, pa.Table]) -> int:
+        part, table = item
         if table.num_rows == 0:
-            continue
-        if part + 1 >= len(part_bounds):
-            raise ValueError(f"partition {part} has events but no user in the user dictionary")
-        mine = by_part[part_bounds[part]:part_bounds[part + 1]]  # global codes, this partition
-        global_of_local = np.empty(len(mine), dtype=np.int64)
-        global_of_local[local_of[mine]] = mine
-        local = table.column("user").to_numpy()
-        run = counts[global_of_local]
-        if int(run.sum()) != table.num_rows or (len(local) and (
-                int(local[-1]) != len(run) - 1 or bool((np.diff(local) < 0).any()))):
-            raise ValueError(f"partition {part} does not match the user dictionary")
-        # Each row's place: its user's start + its rank within the user (rows are in order).
-        dest = np.repeat(starts[global_of_local] - (np.cumsum(run) - run), run)
-        dest += np.arange(table.num_rows, dtype=np.int64)
+            return 0
+        dest = place.dest(part, table)
         stamps = table.column("timestamp")
         time[dest] = stamps.to_numpy().view(np.int64) if stamps.null_count == 0 else \
             stamps.cast(pa.int64()).fill_null(0).to_numpy()
@@ -355,35 +414,30 @@ def build_user_events_coded(
             column = table.column(name)
             if column.null_count == len(column):
                 continue  # all missing: stays 0 (most costs, most revenue rows)
-            any_amount[name] = True
+            with lock:
+                any_amount[name] = True
             if column.null_count == 0:
                 out[dest] = column.to_numpy()
-            else:
-                valid = column.is_valid().to_numpy(zero_copy_only=False)
-                out[dest[valid]] = column.drop_null().to_numpy()
+            else:  # only the rows with an amount (a few percent): their places, then values
+                values = column.combine_chunks()
+                valid = np.flatnonzero(values.is_valid().to_numpy(zero_copy_only=False))
+                out[dest[valid]] = values.drop_null().to_numpy()
         offset = 0
         for chunk in table.column("event").chunks:
             if not pa.types.is_dictionary(chunk.type):
                 chunk = pc.dictionary_encode(chunk)
-            lookup = np.array([names.setdefault(str(name), len(names))
-                               for name in chunk.dictionary.to_pylist()], dtype=np.int32)
+            with lock:
+                lookup = np.array([names.setdefault(str(name), len(names))
+                                   for name in chunk.dictionary.to_pylist()], dtype=np.int32)
             event[dest[offset:offset + len(chunk)]] = lookup[_indices(chunk.indices)]
             offset += len(chunk)
-        if prop_codes is not None:
-            offset = 0
-            for chunk in table.column("properties").chunks:
-                if not pa.types.is_dictionary(chunk.type):
-                    chunk = pc.dictionary_encode(chunk)  # a null stays a null code
-                here = _indices(chunk.indices) + np.int32(text_offset)
-                if chunk.indices.null_count:  # -1 marks "no properties" until the end
-                    here[~chunk.indices.is_valid().to_numpy(zero_copy_only=False)] = -1
-                    prop_nulls = True
-                prop_codes[dest[offset:offset + len(chunk)]] = here
-                texts.append(chunk.dictionary.cast(pa.string()))
-                text_offset += len(chunk.dictionary)
-                offset += len(chunk)
-        placed += table.num_rows
-        del table, dest, local
+        if props_placer is not None:
+            props_placer.place(table.column("properties"), dest)
+        return table.num_rows
+
+    # Partitions fill disjoint places, and numpy's scatters release the GIL: two at a time
+    # (the frame's arrays are written, never read, until every partition is in).
+    placed = sum(map_in_threads(place_one, parts))
     if placed != n:
         raise ValueError(f"the user dictionary counts {n} events, the partitions hold {placed}")
 
@@ -399,9 +453,18 @@ def build_user_events_coded(
             np.nan_to_num(values, nan=0.0, copy=False)
     has_cost = any_amount["cost"]
 
-    props = None
-    if prop_codes is not None:
-        props = _unified_properties(prop_codes, texts, prop_nulls)
+    loader = None
+    if props_placer is None and properties_from is not None:
+        def loader() -> pa.DictionaryArray:
+            later = _PropertiesPlacer(n)
+
+            def place_properties(item: tuple[int, pa.Table]) -> int:
+                part, table = item
+                if table.num_rows:
+                    later.place(table.column("properties"), place.dest(part, table))
+                return table.num_rows
+            map_in_threads(place_properties, properties_from())
+            return later.result()
     attributes, signup = _aligned_users(ids, users)
     data = UserEvents(
         user_ids=ids,
@@ -413,13 +476,45 @@ def build_user_events_coded(
         cost=cost,
         signup=signup,
         attributes=attributes,
-        properties=props,
+        properties=props_placer.result() if props_placer is not None else None,
         has_cost=has_cost,
-        starts=starts,
+        starts=place.starts,
+        properties_loader=loader,
     )
     _first_event_as_signup(data)
     pa.default_memory_pool().release_unused()
     return data
+
+
+class _PropertiesPlacer:
+    """Properties of the partitions placed into one frame-ordered dictionary array: per event
+    a code into the partitions' dictionaries one after another (-1: no properties)."""
+
+    def __init__(self, n: int) -> None:
+        self.codes = np.empty(n, dtype=np.int32)
+        self.texts: list[pa.Array] = []
+        self.offset = 0
+        self.nulls = False
+        self.lock = threading.Lock()  # partitions may be placed from two threads
+
+    def place(self, column: pa.ChunkedArray, dest: np.ndarray) -> None:
+        offset = 0
+        for chunk in column.chunks:
+            if not pa.types.is_dictionary(chunk.type):
+                chunk = pc.dictionary_encode(chunk)  # a null stays a null code
+            with self.lock:  # this chunk's dictionary takes the next entries
+                base = self.offset
+                self.texts.append(chunk.dictionary.cast(pa.string()))
+                self.offset += len(chunk.dictionary)
+                self.nulls = self.nulls or chunk.indices.null_count > 0
+            here = _indices(chunk.indices) + np.int32(base)
+            if chunk.indices.null_count:  # -1 marks "no properties" until the end
+                here[~chunk.indices.is_valid().to_numpy(zero_copy_only=False)] = -1
+            self.codes[dest[offset:offset + len(chunk)]] = here
+            offset += len(chunk)
+
+    def result(self) -> pa.DictionaryArray:
+        return _unified_properties(self.codes, self.texts, self.nulls)
 
 
 def _first_event_as_signup(data: UserEvents) -> None:

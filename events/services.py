@@ -572,13 +572,16 @@ def load_user_events(dataset: Dataset) -> Any:
 
 
 def read_user_events(store: Any, version: Any, store_key: str) -> Any:
-    """A published version as the per-user frame (with properties): from the integer codes
-    of a layout-2 version, else (a version written before layout 2) the old way."""
+    """A published version as the per-user frame: from the integer codes of a layout-2
+    version (properties read on first use), else (a version written before layout 2) the
+    old way, with properties."""
     codes = store.read_user_codes(version)
     users = store.read_version_users(store_key, version.number)
     if codes is not None:
-        return build_user_events_coded(store.iter_coded_partitions(version, with_properties=True),
-                                       codes, users, with_properties=True)
+        return build_user_events_coded(
+            store.iter_coded_partitions(version), codes, users,
+            properties_from=lambda: store.iter_coded_partitions(
+                version, columns=["properties"]))
     return build_user_events(
         store.iter_partitions(store_key, columns=[
             "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
@@ -596,15 +599,22 @@ EVENT_COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties
 def partition_user_events(store_key: str, version: int, part: int) -> Any:
     """One store partition of a version as a per-user event frame with only its own users'
     attributes (for fan-out maps: what a map reads follows its partition, not the dataset).
-    A layout-2 partition loads from its integer codes (no string factorizing, no sort)."""
+    A layout-2 partition loads from its integer codes (no string factorizing, no sort), its
+    properties on first use."""
     from .frame import build_user_events_coded
 
     store = get_store()
     users = store.read_partition_users(store_key, version, part)
-    coded = store.read_coded_partition(store_key, version, part, with_properties=True)
+    coded = store.read_coded_partition(store_key, version, part)
     if coded is not None:
         codes, table = coded
-        return build_user_events_coded([(part, table)], codes, users, with_properties=True)
+
+        def properties() -> list[tuple[int, Any]]:  # on first use, as read_user_events
+            later = store.read_coded_partition(store_key, version, part,
+                                               columns=["properties"])
+            return [(part, later[1])]
+        return build_user_events_coded([(part, table)], codes, users,
+                                       properties_from=properties)
     events = store.read_version_partition(store_key, version, part,
                                           columns=EVENT_COLUMNS).to_pandas()
     return build_user_events([events], users, with_properties=True)

@@ -437,23 +437,27 @@ class EventStore:
 
     def read_coded_partition(self, key: str, number: int, part: int,
                              with_properties: bool = False,
+                             columns: Sequence[str] | None = None,
                              ) -> tuple[pa.Table, pa.Table] | None:
         """One partition of a layout-2 version as ``build_user_events_coded`` takes it: (its
-        rows of the user dictionary, its table); None for a layout-1 version."""
+        rows of the user dictionary, its table); None for a layout-1 version. ``columns`` as
+        in ``iter_coded_partitions``."""
         version = self.version(key, number)
         codes = self.read_user_codes(version)
         if codes is None:
             return None
         mine = codes.filter(pc.equal(codes.column("part"), part))
-        columns = ["user", "event", "timestamp", "revenue", "cost"]
-        if with_properties:
-            columns.append("properties")
+        if columns is None:
+            columns = ["user", "event", "timestamp", "revenue", "cost"]
+            if with_properties:
+                columns.append("properties")
+        columns = list(columns)
         path = version.path / f"events-{part:02d}.parquet"
         if not self._exists(path):
             return mine, STORED_SCHEMA.empty_table().select(columns)
         with self._open(path) as handle:
             table = pq.read_table(handle, columns=columns, read_dictionary=["properties"]
-                                  if with_properties else None)
+                                  if "properties" in columns else None)
         return mine, table
 
     def time_bounds(self, key: str, version: Version) -> tuple[int | None, int | None]:
@@ -657,14 +661,18 @@ class EventStore:
         return self._read_table(version.path / CODES_FILE)
 
     def iter_coded_partitions(self, version: Version, with_properties: bool = False,
+                              columns: Sequence[str] | None = None,
                               ) -> Iterator[tuple[int, pa.Table]]:
         """(partition, table) of a layout-2 version with the columns the per-user frame needs:
         ``user`` (codes within the partition), ``event``, ``timestamp``, ``revenue``,
         ``cost`` and, when asked, ``properties`` read as an Arrow dictionary (the file's own
-        dictionary pages: no Python strings per event)."""
-        columns = ["user", "event", "timestamp", "revenue", "cost"]
-        if with_properties:
-            columns.append("properties")
+        dictionary pages: no Python strings per event). ``columns`` names others instead
+        (``["properties"]`` for properties read later)."""
+        if columns is None:
+            columns = ["user", "event", "timestamp", "revenue", "cost"]
+            if with_properties:
+                columns.append("properties")
+        columns = list(columns)
         for path in version.event_files():
             part = int(str(path).rsplit("/", 1)[-1].split("-")[1].split(".")[0])
             if self.fs is None:

@@ -79,15 +79,16 @@ def subset_users(data: UserEvents, codes: np.ndarray) -> UserEvents:
     # Positions of each kept user's contiguous event slice, in order.
     offsets = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     idx = np.arange(total, dtype=np.int64) + offsets
-    props = data.properties
-    if isinstance(props, pa.Array | pa.ChunkedArray):
-        props = props.take(pa.array(idx))
-    elif props is not None:
-        props = np.asarray(props)[idx]
+
+    def subset_properties() -> Any:  # on first use, as the full frame reads them
+        props = data.properties
+        if isinstance(props, pa.Array | pa.ChunkedArray):
+            return props.take(pa.array(idx))
+        return None if props is None else np.asarray(props)[idx]
     return UserEvents(
         user_ids=data.user_ids[codes], user=np.repeat(np.arange(len(codes), dtype=np.int32),
                                                       counts),
         time=data.time[idx], event=data.event[idx], event_names=data.event_names,
         revenue=data.revenue[idx], cost=data.cost[idx], signup=data.signup[codes],
-        attributes=data.attributes.iloc[codes].reset_index(drop=True), properties=props,
-        has_cost=data.has_cost)
+        attributes=data.attributes.iloc[codes].reset_index(drop=True),
+        properties_loader=subset_properties, has_cost=data.has_cost)

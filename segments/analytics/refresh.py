@@ -15,6 +15,7 @@ import pandas as pd
 
 from events.event_kinds import RetentionDefinition
 from events.frame import US_PER_DAY, UserEvents
+from events.threads import map_in_threads
 from segments.analytics.holdout import holdout_check
 from segments.analytics.retention import retention_curve
 
@@ -168,14 +169,14 @@ def run_refresh(
     split = int(as_of - (as_of - start) * HOLDOUT_FRACTION)
     result = RefreshResult(as_of=as_of, baseline=baseline, clv_fit=clv_fit)
     holdout_shared: dict[Any, Any] = {}  # window revenues and all-users group, computed once
-    for spec in specs:
+
+    def one(spec: SegmentSpec) -> SegmentResult:
         try:
             mask = segment_mask(spec, data, as_of, rfm)
             calibration_mask = segment_mask(spec, data, split, rfm) if spec.kind == "rule" else mask
         except (ValueError, KeyError) as exc:
-            result.segments.append(SegmentResult(spec.key, 0, 0.0, np.array([], dtype=object),
-                                                 {}, {}, {}, error=str(exc)))
-            continue
+            return SegmentResult(spec.key, 0, 0.0, np.array([], dtype=object), {}, {}, {},
+                                 error=str(exc))
         signals = segment_signals(mask, features, baseline=baseline_signals, seed=seed,
                                   min_n=min_n)
         signals["predicted_clv"] = _clv_signal(clv_values, mask, seed, min_n)
@@ -183,17 +184,19 @@ def run_refresh(
                                 shared=holdout_shared)
         curve = retention_curve(mask, data, as_of, cohort="month", max_periods=12,
                                 returns=returns)
-        result.segments.append(
-            SegmentResult(
-                key=spec.key,
-                size=int(mask.sum()),
-                share=float(mask.mean()) if data.n_users else 0.0,
-                members=data.user_ids[mask],
-                signals={k: v.to_dict() for k, v in signals.items()},
-                holdout=_jsonable(holdout),
-                retention=_frame_dict(curve),
-            )
+        return SegmentResult(
+            key=spec.key,
+            size=int(mask.sum()),
+            share=float(mask.mean()) if data.n_users else 0.0,
+            members=data.user_ids[mask],
+            signals={k: v.to_dict() for k, v in signals.items()},
+            holdout=_jsonable(holdout),
+            retention=_frame_dict(curve),
         )
+
+    # Segments are independent (each draws from its own seeded generators; shared caches hold
+    # values that do not depend on who computed them first): two at a time, in order.
+    result.segments.extend(map_in_threads(one, specs))
     return result
 
 

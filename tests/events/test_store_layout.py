@@ -137,6 +137,34 @@ def test_frame_from_codes_equals_the_frame_built_the_old_way(tmp_path):
     np.testing.assert_array_equal(lean.event, new.event)
 
 
+def test_the_refresh_load_reads_properties_on_first_use_and_they_equal_the_eager_ones(
+        tmp_path, monkeypatch):
+    rows = generated_events(seed=11)
+    store = EventStore(tmp_path / "store", partitions=4)
+    half = len(rows) // 2
+    import_frames(store, "ds", tmp_path, rows.iloc[:half], rows.iloc[half:])
+    version = store.current("ds")
+    eager = coded(store, "ds")
+    reads: list[list[str]] = []
+    real = store.iter_coded_partitions
+
+    def counting(v, with_properties=False, columns=None):
+        reads.append(list(columns) if columns else ["<frame>"])
+        return real(v, with_properties, columns)
+
+    monkeypatch.setattr(store, "iter_coded_partitions", counting)
+    lazy = read_user_events(store, version, "ds")
+    assert reads == [["<frame>"]]  # the frame without properties
+    assert lazy.__dict__["properties"] is None
+    assert_same_frame(lazy, eager)  # reads lazy.properties: the partitions' properties now
+    assert reads == [["<frame>"], ["properties"]]
+    assert lazy.properties is lazy.properties and reads[-1] == ["properties"]  # kept
+    texts = lazy.property_table()[1][lazy.property_table()[0]]
+    expected = sorted(json.loads(p)["plan"] for p in rows["properties"] if p)  # "": none
+    assert sorted(json.loads(t)["plan"] for t in texts.tolist() if t is not None) == expected
+    assert sum(t is None for t in texts.tolist()) == sum(not p for p in rows["properties"])
+
+
 def test_the_same_rows_in_another_order_and_split_give_the_same_frame(tmp_path):
     rows = generated_events(seed=5)
     one = EventStore(tmp_path / "one", partitions=3)

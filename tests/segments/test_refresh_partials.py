@@ -302,3 +302,27 @@ def test_poisson_bootstrap_of_a_small_sample_matches_the_resampling_bootstrap():
     assert signal.estimate == pytest.approx(x.mean(), rel=1e-12)
     assert signal.low == pytest.approx(low, rel=0.02)
     assert signal.high == pytest.approx(high, rel=0.02)
+
+
+def test_segments_refreshed_two_at_a_time_equal_one_at_a_time_in_spec_order(stores, monkeypatch):
+    whole, _ = stores[8]
+    as_of = int(whole.time.max()) + 1
+    results = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SP_ANALYTIC_THREADS", threads)
+        fresh = build_user_events([pd.DataFrame({
+            "user_id": whole.user_ids[whole.user], "event": np.asarray(whole.event_names)[
+                whole.event], "timestamp": pd.to_datetime(whole.time, unit="us", utc=True),
+            "revenue": whole.revenue, "cost": whole.cost})], None)  # no shared caches
+        fresh = type(whole)(**{**{f: getattr(fresh, f) for f in (
+            "user_ids", "user", "time", "event", "event_names", "revenue", "cost", "starts",
+            "has_cost")}, "signup": whole.signup, "attributes": whole.attributes})
+        results[threads] = run_refresh(fresh, SPECS, as_of=as_of, outcome_event="upgrade")
+    one, two = results["1"], results["2"]
+    assert [s.key for s in two.segments] == [s.key for s in SPECS]
+    assert [s.error is None for s in two.segments] == [True] * 4 + [False, True]
+    for a, b in zip(one.segments, two.segments, strict=True):
+        assert (a.key, a.size, a.signals, a.holdout, a.retention, a.error) == \
+            (b.key, b.size, b.signals, b.holdout, b.retention, b.error)
+        assert list(a.members) == list(b.members)
+    assert one.baseline == two.baseline
