@@ -161,6 +161,32 @@ class UserEvents:
             return _frozen(codes), _frozen(np.asarray(texts, dtype=object))
         return self._derived("property_table", make)
 
+    def user_ranges(self, pieces: int, min_events: int = 0) -> list[tuple[int, int]]:
+        """``pieces`` contiguous ranges of user codes with about as many events each (one
+        range when the frame has fewer than ``min_events`` events or ``pieces`` < 2)."""
+        if pieces < 2 or self.n_events < max(min_events, 1) or self.n_users < pieces:
+            return [(0, self.n_users)]
+        cuts = np.searchsorted(self.starts, np.arange(1, pieces) * (self.n_events / pieces))
+        bounds = np.unique(np.clip(np.r_[0, cuts, self.n_users], 0, self.n_users))
+        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def user_slice(self, lo: int, hi: int) -> UserEvents:
+        """The users ``lo..hi-1`` (codes renumbered from 0) as a frame of views on this one's
+        arrays (only the user codes are copied). Users are independent in every per-user
+        analysis, so its per-user results are rows ``lo..hi-1`` of the whole's."""
+        a, b = int(self.starts[lo]), int(self.starts[hi])
+
+        def properties() -> Any:
+            props = self.properties
+            return None if props is None else props[a:b]
+        return UserEvents(
+            user_ids=self.user_ids[lo:hi], user=self.user[a:b] - np.int32(lo),
+            time=self.time[a:b], event=self.event[a:b], event_names=self.event_names,
+            revenue=self.revenue[a:b], cost=self.cost[a:b], signup=self.signup[lo:hi],
+            attributes=self.attributes.iloc[lo:hi].reset_index(drop=True),
+            has_cost=self.has_cost, starts=self.starts[lo:hi + 1] - a,
+            properties_loader=properties)
+
     def first_event_time(self) -> np.ndarray:
         out = np.full(self.n_users, np.iinfo(np.int64).max, dtype=np.int64)
         has = self.starts[1:] > self.starts[:-1]

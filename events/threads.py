@@ -12,9 +12,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 #: Threads for the per-process analytic work; ``SP_ANALYTIC_THREADS`` overrides (1 = none).
 DEFAULT_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -25,8 +23,8 @@ def analytic_threads() -> int:
     return max(1, int(value)) if value.strip().isdigit() else DEFAULT_THREADS
 
 
-def map_in_threads(fn: Callable[[Any], T], items: Iterable[Any],
-                   workers: int | None = None) -> list[T]:
+def map_in_threads[T](fn: Callable[[Any], T], items: Iterable[Any],
+                      workers: int | None = None) -> list[T]:
     """``[fn(item) for item in items]`` on ``workers`` threads (default ``analytic_threads``),
     in order. At most ``workers`` items are taken ahead of the results (an item may be a
     partition held in memory until it is used). The first exception is raised."""

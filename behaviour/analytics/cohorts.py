@@ -41,10 +41,12 @@ import numpy as np
 import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
+from events.threads import analytic_threads, map_in_threads
 from segments.analytics.intervals import finite_or_none
 from segments.analytics.value import return_lut
 
 WEEK_US = 7 * US_PER_DAY
+PARALLEL_MIN_EVENTS = 1_000_000  # below this a retention table is counted on one thread
 
 
 def period_index(time_us: np.ndarray, period: str) -> np.ndarray:
@@ -249,9 +251,17 @@ def retention(
         within=within, cohort_event=cohort_event,
         return_events=None if return_events is None else tuple(return_events),
         return_label=return_label)
-    part = retention_partial(ue, options, users=users, cohorts_from_us=cohorts_from_us,
-                             cohorts_to_us=cohorts_to_us)
-    return retention_from_partials([part], options)
+    if users is not None:
+        users = np.asarray(users, dtype=bool)
+        if users.shape != (ue.n_users,):
+            raise ValueError("users must be a boolean mask with one entry per user")
+    # The partials of disjoint users add up exactly: contiguous ranges of users on two threads.
+    ranges = ue.user_ranges(analytic_threads(), PARALLEL_MIN_EVENTS)
+    parts = map_in_threads(lambda r: retention_partial(
+        ue if len(ranges) == 1 else ue.user_slice(*r), options,
+        users=None if users is None else users[r[0]:r[1]], cohorts_from_us=cohorts_from_us,
+        cohorts_to_us=cohorts_to_us), ranges)
+    return retention_from_partials(parts, options)
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,11 @@ import pandas as pd
 
 from behaviour.analytics.step_filters import StepFilter, filter_positions
 from events.frame import US_PER_DAY, UserEvents
+from events.threads import analytic_threads, map_in_threads
 from segments.analytics.intervals import finite_or_none, wilson
 
 MODES = ("ordered", "strict", "any_order")
+PARALLEL_MIN_EVENTS = 1_000_000  # below this a funnel's per-user stage runs on one thread
 US_PER_S = 1_000_000
 # Time-to-convert histogram edges in seconds (cut at the window, whose length closes the last bin).
 HIST_EDGES_S = (0, 60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
@@ -553,9 +555,26 @@ def funnel_users(ue: UserEvents, steps: Sequence[Step], options: FunnelOptions, 
     if step_names & set(exclusions):
         raise ValueError("an exclusion event cannot also be a step")
     window_us = int(round(window_days * US_PER_DAY))
+
+    def stage(part: UserEvents, scope: np.ndarray | None) -> FunnelUsers:
+        return _per_user(part, specs, luts, ex_lut, mode, window_us, scope, as_of_us,
+                         exclusions)
+    # Users are independent: contiguous ranges of them on two threads, rows concatenated.
+    ranges = ue.user_ranges(analytic_threads(), PARALLEL_MIN_EVENTS)
+    if len(ranges) == 1:
+        return stage(ue, users)
+    parts = map_in_threads(lambda r: stage(ue.user_slice(*r), None if users is None
+                                           else users[r[0]:r[1]]), ranges)
+    return FunnelUsers(*(np.concatenate([getattr(p, name) for p in parts], axis=-1)
+                         for name in ("furthest", "in_window", "excluded", "step_times")))
+
+
+def _per_user(ue: UserEvents, specs: Sequence[StepSpec], luts: list[np.ndarray],
+              ex_lut: np.ndarray, mode: str, window_us: int, users: np.ndarray | None,
+              as_of_us: int, exclusions: Sequence[str]) -> FunnelUsers:
+    """``funnel_users`` after its checks, on ``ue`` (the whole frame or a range of users)."""
     k_steps = len(specs)
     n = ue.n_users
-
     starts, reached, times, last = _attempts(ue, luts, mode, window_us, users, as_of_us, specs)
     if len(exclusions) and len(starts):
         # Exclusion events strictly between the start's time and the furthest step's time.
