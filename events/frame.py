@@ -458,7 +458,7 @@ def build_user_events_coded(
             event[dest[offset:offset + len(chunk)]] = lookup[_indices(chunk.indices)]
             offset += len(chunk)
         if props_placer is not None:
-            props_placer.place(table.column("properties"), dest)
+            props_placer.place(table.column("properties"), dest, part)
         return table.num_rows
 
     # Partitions fill disjoint places, and numpy's scatters release the GIL: two at a time
@@ -487,7 +487,7 @@ def build_user_events_coded(
             def place_properties(item: tuple[int, pa.Table]) -> int:
                 part, table = item
                 if table.num_rows:
-                    later.place(table.column("properties"), place.dest(part, table))
+                    later.place(table.column("properties"), place.dest(part, table), part)
                 return table.num_rows
             map_in_threads(place_properties, properties_from())
             return later.result()
@@ -514,23 +514,25 @@ def build_user_events_coded(
 
 class _PropertiesPlacer:
     """Properties of the partitions placed into one frame-ordered dictionary array: per event
-    a code into the partitions' dictionaries one after another (-1: no properties)."""
+    a code into the partitions' dictionaries one after another (-1: no properties), made
+    distinct at the end. Partitions may be placed from two threads in any order: the
+    dictionary comes out in partition order all the same."""
 
     def __init__(self, n: int) -> None:
         self.codes = np.empty(n, dtype=np.int32)
-        self.texts: list[pa.Array] = []
+        self.texts: list[tuple[tuple[int, int], int, pa.Array]] = []  # ((part, chunk), base, ..)
         self.offset = 0
         self.nulls = False
-        self.lock = threading.Lock()  # partitions may be placed from two threads
+        self.lock = threading.Lock()
 
-    def place(self, column: pa.ChunkedArray, dest: np.ndarray) -> None:
+    def place(self, column: pa.ChunkedArray, dest: np.ndarray, part: int) -> None:
         offset = 0
-        for chunk in column.chunks:
+        for i, chunk in enumerate(column.chunks):
             if not pa.types.is_dictionary(chunk.type):
                 chunk = pc.dictionary_encode(chunk)  # a null stays a null code
             with self.lock:  # this chunk's dictionary takes the next entries
                 base = self.offset
-                self.texts.append(chunk.dictionary.cast(pa.string()))
+                self.texts.append(((part, i), base, chunk.dictionary.cast(pa.string())))
                 self.offset += len(chunk.dictionary)
                 self.nulls = self.nulls or chunk.indices.null_count > 0
             here = _indices(chunk.indices) + np.int32(base)
@@ -558,17 +560,24 @@ def _indices(indices: pa.Array) -> np.ndarray:
     return values.astype(np.int32, copy=False)
 
 
-def _unified_properties(codes: np.ndarray, texts: list[pa.Array],
+def _unified_properties(codes: np.ndarray,
+                        texts: list[tuple[tuple[int, int], int, pa.Array]],
                         nulls: bool) -> pa.DictionaryArray:
-    """Per-partition dictionary codes (offset into the concatenated dictionaries, -1 = no
-    properties) as one dictionary array whose entries are distinct (a null is an entry, as
-    ``encode_properties`` makes it)."""
-    joined = pa.concat_arrays(texts) if texts else pa.array([], pa.string())
+    """Per-partition dictionary codes (``base`` + index into that chunk's dictionary, -1 = no
+    properties) as one dictionary array whose entries are distinct, in the order of first use
+    by partition then chunk (a null is the last entry, as ``encode_properties`` makes it)."""
+    ordered = sorted(texts, key=lambda t: t[0])
+    joined = pa.concat_arrays([t[2] for t in ordered]) if ordered else pa.array([], pa.string())
     unique = pc.dictionary_encode(joined)
-    remap = _indices(unique.indices) if len(joined) else np.zeros(0, np.int32)
+    in_order = _indices(unique.indices) if len(joined) else np.zeros(0, np.int32)
+    remap = np.zeros(sum(len(t[2]) for t in texts) + 1, dtype=np.int32)
+    at = 0
+    for _key, base, words in ordered:  # each chunk's entries back at its own base
+        remap[base:base + len(words)] = in_order[at:at + len(words)]
+        at += len(words)
     dictionary = unique.dictionary
     if nulls:  # code -1 picks the last entry of the lookup: the null
-        remap = np.append(remap, np.int32(len(dictionary)))
+        remap[-1] = len(dictionary)
         dictionary = pa.concat_arrays([dictionary, pa.nulls(1, pa.string())])
     out = remap[codes] if len(codes) else np.zeros(0, np.int32)
     return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)

@@ -7,6 +7,7 @@ a boolean mask and a handful of vectorized reductions over it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from events.event_kinds import RetentionDefinition
 from events.frame import US_PER_DAY, UserEvents
-from events.threads import map_in_threads
+from events.threads import analytic_threads, map_in_threads
 from segments.analytics.holdout import holdout_check
 from segments.analytics.retention import retention_curve
 
@@ -24,6 +25,7 @@ from .rfm import rfm_scores, rfm_segment_mask
 from .rules import evaluate_rule
 from .value import Signal, return_lut, segment_signals, user_features
 
+MASKS_AHEAD = 16  # segments whose masks are evaluated while the feature table is built
 HOLDOUT_FRACTION = 0.25  # the last quarter of the observed span is the holdout period
 CLV_HORIZON_WEEKS = 52
 CLV_DISCOUNT_PER_WEEK = 0.10 / 52  # 10% a year
@@ -157,46 +159,68 @@ def run_refresh(
     """Evaluate all segments: membership, signals with intervals, holdout check, retention
     (``retention``: start and return events of D1/D7/D30; its return events also make the
     cohort table's returns; None: signup and any event)."""
-    features = user_features(data, as_of, outcome=outcome_event, retention=retention)
-    returns = cohort_returns(data, retention)
-    everyone = np.ones(data.n_users, dtype=bool)
-    baseline_signals = segment_signals(everyone, features, seed=seed, min_n=min_n)
-    clv_values, clv_fit = predictive_clv(data, as_of)
-    baseline_signals["predicted_clv"] = _clv_signal(clv_values, everyone, seed, min_n)
-    baseline = {k: v.to_dict() for k, v in baseline_signals.items()}
-    rfm = rfm_scores(data, as_of) if any(s.kind == "rfm" for s in specs) else None
     start = int(data.time.min()) if data.n_events else as_of
     split = int(as_of - (as_of - start) * HOLDOUT_FRACTION)
-    result = RefreshResult(as_of=as_of, baseline=baseline, clv_fit=clv_fit)
-    holdout_shared: dict[Any, Any] = {}  # window revenues and all-users group, computed once
+    with ThreadPoolExecutor(max_workers=analytic_threads()) as pool:
+        # What does not depend on the feature table starts at once: while one thread builds
+        # the features, the other fits the CLV models and evaluates the segments' rules (the
+        # tasks run in the order submitted; a mask of an RFM segment waits for the scores).
+        features_task = pool.submit(user_features, data, as_of, outcome=outcome_event,
+                                    retention=retention)
+        clv_task = pool.submit(predictive_clv, data, as_of)
+        rfm_task = pool.submit(rfm_scores, data, as_of) \
+            if any(s.kind == "rfm" for s in specs) else None
 
-    def one(spec: SegmentSpec) -> SegmentResult:
-        try:
-            mask = segment_mask(spec, data, as_of, rfm)
-            calibration_mask = segment_mask(spec, data, split, rfm) if spec.kind == "rule" else mask
-        except (ValueError, KeyError) as exc:
-            return SegmentResult(spec.key, 0, 0.0, np.array([], dtype=object), {}, {}, {},
-                                 error=str(exc))
-        signals = segment_signals(mask, features, baseline=baseline_signals, seed=seed,
-                                  min_n=min_n)
-        signals["predicted_clv"] = _clv_signal(clv_values, mask, seed, min_n)
-        holdout = holdout_check(calibration_mask, data, split, as_of, min_n=min_n, seed=seed,
-                                shared=holdout_shared)
-        curve = retention_curve(mask, data, as_of, cohort="month", max_periods=12,
-                                returns=returns)
-        return SegmentResult(
-            key=spec.key,
-            size=int(mask.sum()),
-            share=float(mask.mean()) if data.n_users else 0.0,
-            members=data.user_ids[mask],
-            signals={k: v.to_dict() for k, v in signals.items()},
-            holdout=_jsonable(holdout),
-            retention=_frame_dict(curve),
-        )
+        def masks(spec: SegmentSpec) -> tuple[np.ndarray, np.ndarray] | str:
+            rfm = rfm_task.result() if rfm_task is not None and spec.kind == "rfm" else None
+            try:
+                mask = segment_mask(spec, data, as_of, rfm)
+                calibration = segment_mask(spec, data, split, rfm) if spec.kind == "rule" \
+                    else mask
+            except (ValueError, KeyError) as exc:
+                return str(exc)
+            return mask, calibration
+        # The first segments' masks only (each holds two booleans per user until used).
+        mask_tasks: list[Future[Any] | None] = [
+            pool.submit(masks, spec) if i < MASKS_AHEAD else None
+            for i, spec in enumerate(specs)]
+        features = features_task.result()
+        returns = cohort_returns(data, retention)
+        everyone = np.ones(data.n_users, dtype=bool)
+        baseline_signals = segment_signals(everyone, features, seed=seed, min_n=min_n)
+        clv_values, clv_fit = clv_task.result()
+        baseline_signals["predicted_clv"] = _clv_signal(clv_values, everyone, seed, min_n)
+        baseline = {k: v.to_dict() for k, v in baseline_signals.items()}
+        result = RefreshResult(as_of=as_of, baseline=baseline, clv_fit=clv_fit)
+        holdout_shared: dict[Any, Any] = {}  # window revenues and all-users group, once
 
-    # Segments are independent (each draws from its own seeded generators; shared caches hold
-    # values that do not depend on who computed them first): two at a time, in order.
-    result.segments.extend(map_in_threads(one, specs))
+        def one(item: tuple[SegmentSpec, Future[Any] | None]) -> SegmentResult:
+            spec, task = item
+            got = task.result() if task is not None else masks(spec)
+            if isinstance(got, str):
+                return SegmentResult(spec.key, 0, 0.0, np.array([], dtype=object), {}, {}, {},
+                                     error=got)
+            mask, calibration_mask = got
+            signals = segment_signals(mask, features, baseline=baseline_signals, seed=seed,
+                                      min_n=min_n)
+            signals["predicted_clv"] = _clv_signal(clv_values, mask, seed, min_n)
+            holdout = holdout_check(calibration_mask, data, split, as_of, min_n=min_n,
+                                    seed=seed, shared=holdout_shared)
+            curve = retention_curve(mask, data, as_of, cohort="month", max_periods=12,
+                                    returns=returns)
+            return SegmentResult(
+                key=spec.key,
+                size=int(mask.sum()),
+                share=float(mask.mean()) if data.n_users else 0.0,
+                members=data.user_ids[mask],
+                signals={k: v.to_dict() for k, v in signals.items()},
+                holdout=_jsonable(holdout),
+                retention=_frame_dict(curve),
+            )
+
+        # Segments are independent (each draws from its own seeded generators; shared caches
+        # hold values that do not depend on who computed them first): two at a time, in order.
+        result.segments.extend(map_in_threads(one, zip(specs, mask_tasks, strict=True)))
     return result
 
 

@@ -286,3 +286,17 @@ def test_a_dictionary_that_does_not_match_the_partitions_is_refused(tmp_path):
     wrong = codes.set_column(3, "events", pa.array(counts, pa.int32()))
     with pytest.raises(ValueError, match="does not match the user dictionary"):
         build_user_events_coded(store.iter_coded_partitions(version), wrong)
+
+
+def test_properties_placed_from_two_threads_keep_the_one_thread_dictionary(tmp_path, monkeypatch):
+    rows = generated_events(seed=5)
+    store = EventStore(tmp_path / "store", partitions=6)
+    import_frames(store, "ds", tmp_path, rows)
+    built = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SP_ANALYTIC_THREADS", threads)
+        built[threads] = coded(store, "ds").properties
+    one, two = built["1"], built["2"]
+    assert one.dictionary.to_pylist() == two.dictionary.to_pylist()
+    assert one.indices.to_pylist() == two.indices.to_pylist()
+    assert len(set(one.dictionary.to_pylist())) == len(one.dictionary)
