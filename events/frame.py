@@ -491,7 +491,7 @@ def build_user_events_coded(
                 return table.num_rows
             map_in_threads(place_properties, properties_from())
             return later.result()
-    attributes, signup = _aligned_users(ids, users)
+    attributes, signup = _aligned_users(ids, users, codes.column("user_id"))
     data = UserEvents(
         user_ids=ids,
         user=np.repeat(np.arange(n_users, dtype=np.int32), counts),
@@ -583,14 +583,30 @@ def _unified_properties(codes: np.ndarray,
     return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
 
 
-def _aligned_users(ids: np.ndarray, users: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray]:
-    """(attributes, signup) of the users ``ids`` as ``build_user_events`` makes them."""
+def _same_ids(column: pd.Series, ids: np.ndarray, ids_arrow: pa.Array | None) -> bool:
+    """Whether the users file's ids are exactly ``ids`` in order (compared in Arrow, without
+    a Python string per user, when both sides are Arrow text)."""
+    if len(column) != len(ids):
+        return False
+    if ids_arrow is not None and hasattr(column.array, "__arrow_array__"):
+        theirs = pa.chunked_array(column.array.__arrow_array__())
+        if theirs.type != ids_arrow.type:
+            theirs = theirs.cast(ids_arrow.type)
+        return theirs.null_count == 0 and theirs.equals(pa.chunked_array(ids_arrow))
+    return bool(np.array_equal(column.to_numpy(dtype=object), ids))
+
+
+def _aligned_users(ids: np.ndarray, users: pd.DataFrame | None,
+                   ids_arrow: pa.Array | pa.ChunkedArray | None = None,
+                   ) -> tuple[pd.DataFrame, np.ndarray]:
+    """(attributes, signup) of the users ``ids`` as ``build_user_events`` makes them
+    (``ids_arrow``: the same ids as Arrow text, for a faster check of the common case)."""
     attributes = pd.DataFrame(index=pd.RangeIndex(len(ids)))
     signup = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
     if users is None or not len(users):
         return attributes, signup
     column = users["user_id"]
-    if len(column) == len(ids) and np.array_equal(column.to_numpy(dtype=object), ids):
+    if _same_ids(column, ids, ids_arrow):
         # The users file holds exactly these users in this order (the store keeps both in
         # user-id order): no hash join.
         attributes = users.drop(columns="user_id").reset_index(drop=True)

@@ -12,6 +12,12 @@ workspaces' investments: their count and the latest ``changed_at``, ``updated_at
 * a deleted hypothesis, segment or value model drops out of the items' id lists without a save:
   ``planner.apps`` moves the linked items' ``changed_at`` before such a delete.
 
+Times alone are not enough: a write takes its time before it commits, so one that commits
+after a later-timed write moves no maximum (nor the count). Every write therefore also counts
+in its workspace's ``BacklogVersion`` in the same transaction (``planner.changes.
+backlog_touched``: the saves and deletes by signal, the bulk updates by hand), and the stamp
+adds those counts: a commit always moves it.
+
 So nothing is trusted to a signal reaching another process, and two processes (gunicorn
 workers, each with its own memory cache) can never serve a page older than the database. The
 rest of the key is the user (their workspaces decide the rows), the path with its query string
@@ -28,7 +34,7 @@ from django.db import connection
 
 from accounts.models import Membership
 
-from .models import Investment
+from .models import BacklogVersion, Investment
 
 TIMEOUT_SECONDS = 300
 
@@ -37,19 +43,23 @@ TIMEOUT_SECONDS = 300
 # (workspace, updated_at), (workspace, value_computed_at): a MAX is one index probe, the COUNT an
 # index-only scan), then combined: a count adds up and a maximum of maxima is the maximum. Written
 # as SQL once: compiling the ORM aggregate cost more CPU than running it.
-_USER_STAMP_SQL = """SELECT COALESCE(SUM(n), 0), MAX(changed), MAX(updated), MAX(valued) FROM (
+_USER_STAMP_SQL = """SELECT COALESCE(SUM(n), 0), MAX(changed), MAX(updated), MAX(valued),
+ COALESCE(SUM(version), 0) FROM (
  SELECT (SELECT COUNT(*) FROM {inv} i WHERE i.workspace_id = m.workspace_id) AS n,
   (SELECT MAX(changed_at) FROM {inv} i WHERE i.workspace_id = m.workspace_id) AS changed,
   (SELECT MAX(updated_at) FROM {inv} i WHERE i.workspace_id = m.workspace_id) AS updated,
-  (SELECT MAX(value_computed_at) FROM {inv} i WHERE i.workspace_id = m.workspace_id) AS valued
+  (SELECT MAX(value_computed_at) FROM {inv} i WHERE i.workspace_id = m.workspace_id) AS valued,
+  (SELECT version FROM {bv} b WHERE b.workspace_id = m.workspace_id) AS version
  FROM {membership} m WHERE m.user_id = %s) per_workspace"""
 
 
 def user_stamp(user_id: int) -> str:
     """What the investments of the user's workspaces look like now (one membership each):
-    their count and latest change, edit and valuation times, in one query."""
+    their count, latest change, edit and valuation times and the sum of the workspaces'
+    ``BacklogVersion`` counts, in one query."""
     sql = _USER_STAMP_SQL.format(inv=Investment._meta.db_table,
-                                 membership=Membership._meta.db_table)
+                                 membership=Membership._meta.db_table,
+                                 bv=BacklogVersion._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql, [user_id])
         row = cursor.fetchone()

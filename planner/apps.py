@@ -8,7 +8,7 @@ class PlannerConfig(AppConfig):
     verbose_name = "Planner"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_delete
+        from django.db.models.signals import post_delete, post_save, pre_delete
 
         from experiments import services as experiment_services
         from experiments.models import Hypothesis
@@ -16,7 +16,13 @@ class PlannerConfig(AppConfig):
         from segments.models import Segment
 
         from . import changes, page_cache, services  # noqa: F401 - the optimizer job kind, cache signals
-        from .models import ValueModel
+        from .models import Investment, ValueModel
+
+        # Every write to an investment counts in its workspace's BacklogVersion (the API list
+        # cache's stamp); bulk update() calls count themselves (planner.changes).
+        for signal in (post_save, post_delete):
+            signal.connect(changes.investment_written, sender=Investment,
+                           dispatch_uid=f"backlog-version-{signal is post_save}")
 
         # A deleted hypothesis, segment or value model leaves the items listing it changed.
         for model in (Hypothesis, Segment, ValueModel):

@@ -8,9 +8,27 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
+from django.db.models import F
 from django.utils import timezone
 
-from .models import Investment
+from .models import BacklogVersion, Investment
+
+
+def backlog_touched(workspace_id: int) -> None:
+    """Count one more change to the workspace's investments (``BacklogVersion``). Called in
+    the transaction of every write to them: a save or delete (a signal), and each bulk
+    ``update()`` below and in ``planner.services``, which send none."""
+    if not BacklogVersion.objects.filter(workspace_id=workspace_id).update(
+            version=F("version") + 1):
+        BacklogVersion.objects.bulk_create([BacklogVersion(workspace_id=workspace_id)],
+                                           ignore_conflicts=True)
+        BacklogVersion.objects.filter(workspace_id=workspace_id).update(
+            version=F("version") + 1)
+
+
+def investment_written(sender: object, instance: Investment, **kwargs: object) -> None:
+    """``post_save`` / ``post_delete`` of an investment."""
+    backlog_touched(instance.workspace_id)
 
 
 def investments_rerank(*, workspace_id: int, now: datetime.datetime | None = None) -> list[int]:
@@ -26,6 +44,7 @@ def investments_rerank(*, workspace_id: int, now: datetime.datetime | None = Non
              for place, (pk, _value, _cost, rank) in enumerate(rows, start=1) if rank != place]
     if moved:
         Investment.objects.bulk_update(moved, ["rank", "changed_at"], batch_size=500)
+        backlog_touched(workspace_id)
     return [inv.pk for inv in moved]
 
 
@@ -37,6 +56,7 @@ def investments_changed(*, workspace_id: int, ids: Iterable[int], rerank: bool =
     ids = list(ids)
     if ids:
         Investment.objects.filter(pk__in=ids).update(changed_at=now)
+        backlog_touched(workspace_id)
     if rerank:
         investments_rerank(workspace_id=workspace_id, now=now)
     return now
@@ -50,6 +70,10 @@ def linked_deleted(sender: object, instance: object, **kwargs: object) -> None:
                 "ValueModel": "value_model"}.get(type(instance).__name__)
     if relation is None:
         return
-    ids = list(Investment.objects.filter(**{relation: instance}).values_list("pk", flat=True))
-    if ids:
-        Investment.objects.filter(pk__in=ids).update(changed_at=timezone.now())
+    rows = list(Investment.objects.filter(**{relation: instance})
+                .values_list("pk", "workspace_id"))
+    if rows:
+        Investment.objects.filter(pk__in=[pk for pk, _ws in rows]).update(
+            changed_at=timezone.now())
+        for workspace_id in sorted({ws for _pk, ws in rows}):
+            backlog_touched(workspace_id)

@@ -393,6 +393,17 @@ class Investment(models.Model):
             raise ValidationError({"effort": problem})
 
 
+class BacklogVersion(models.Model):
+    """A workspace's count of committed changes to its investments (``planner.changes.
+    backlog_touched``, in the writing transaction). The API list cache's stamp reads it: a
+    write that committed after a later-timed one moves it even when no maximum time moves,
+    and concurrent writers take turns on the row, so every commit gets its own number."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, primary_key=True,
+                                     related_name="backlog_version")
+    version = models.BigIntegerField(default=0)
+
+
 class ValueEstimate(models.Model):
     """History of an investment's computed value: every change, with its sources and reason."""
 

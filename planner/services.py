@@ -49,7 +49,7 @@ from segments.segment_services import segment_members_mask
 
 from . import page_cache
 from .basis import evidence_of, inputs_basis, strongest_hypothesis
-from .changes import investments_rerank
+from .changes import backlog_touched, investments_rerank
 from .mapping import MappingInvalid, measure_mapping
 from .models import (
     EFFORT_TOTAL,
@@ -301,6 +301,7 @@ def investment_revalue(*, investment: Investment, reason: str = "recomputed",
         value_sources=investment.value_sources, value_computed_at=investment.value_computed_at,
         reach_users=investment.reach_users, effort_total=investment.effort_total,
         changed_at=investment.changed_at)
+    backlog_touched(investment.workspace_id)
     if rerank and (moved or investment.rank is None):
         investments_rerank(workspace_id=investment.workspace_id,
                            now=investment.value_computed_at)

@@ -148,3 +148,56 @@ def test_new_and_deleted_items_are_never_hidden(portfolio):
     assert client.delete(f"/api/v1/investments/{portfolio['A'].pk}/").status_code == 204
     state, body = read(client)
     assert state == "miss" and set(rows(body)) == {"B", "C", "D"}
+
+
+def test_a_change_committed_after_a_later_timed_one_is_never_hidden(portfolio, monkeypatch):
+    """A writer takes its time before it commits: one that commits after a later-timed write
+    moves no maximum and no count, and only the workspace's BacklogVersion tells."""
+    from django.utils import timezone
+
+    from planner import changes
+    from planner.models import BacklogVersion
+
+    client, ws = portfolio["client"], portfolio["ws"]
+    slow_writers_time = timezone.now()  # A's re-valuation starts here ...
+    b = portfolio["B"]
+    r = client.patch(f"/api/v1/investments/{b.pk}/", {"title": "B renamed"}, format="json")
+    assert r.status_code == 200, r.content  # ... B's edit commits first, with later times
+    state, body = read(client)
+    assert state == "miss" and "B renamed" in rows(body)
+    assert read(client)[0] == "hit"
+    before = BacklogVersion.objects.get(workspace=ws).version
+    # ... and A's commits now, stamped with its earlier time: no maximum moves.
+    a = portfolio["A"]
+    monkeypatch.setattr(timezone, "now", lambda: slow_writers_time)
+    changes.investments_changed(workspace_id=ws.pk, ids=[a.pk], rerank=False)
+    monkeypatch.undo()
+    assert Investment.objects.get(pk=a.pk).changed_at == slow_writers_time
+    assert slow_writers_time < Investment.objects.get(pk=b.pk).changed_at
+    assert BacklogVersion.objects.get(workspace=ws).version == before + 1
+    state, body = read(client)
+    assert state == "miss"
+    assert rows(body)["A"]["changed_at"].replace("Z", "+00:00") == \
+        slow_writers_time.isoformat()
+
+
+def test_every_write_path_counts_in_the_backlog_version(portfolio):
+    from planner.models import BacklogVersion
+
+    ws = portfolio["ws"]
+
+    def version() -> int:
+        return BacklogVersion.objects.get(workspace=ws).version
+
+    start = version()
+    portfolio["A"].save()  # a save (signal)
+    assert version() == start + 1
+    services.investment_revalue(investment=Investment.objects.get(pk=portfolio["C"].pk))
+    assert version() > start + 1  # its update() (and a save-free re-rank when one moves)
+    now = version()
+    hypothesis = Hypothesis.objects.create(workspace=ws, statement="h", expected_lift=0.1)
+    portfolio["C"].hypotheses.add(hypothesis)
+    hypothesis.delete()  # the items listing it change without a save of theirs
+    assert version() == now + 1
+    Investment.objects.get(pk=portfolio["B"].pk).delete()  # a delete (signal)
+    assert version() == now + 2

@@ -26,7 +26,7 @@ def parts(user) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_the_stamp_adds_counts_and_takes_the_latest_times_across_workspaces(team):
     analyst, outsider = team["analyst"], team["outsider"]
-    assert parts(analyst) == ["0", "None", "None", "None"]
+    assert parts(analyst) == ["0", "None", "None", "None", "0"]
     for n in range(3):
         Investment.objects.create(workspace=team["acme"], title=f"a{n}", cost=10)
     for n in range(2):
