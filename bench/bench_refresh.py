@@ -385,7 +385,6 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
 
     from events.threads import analytic_threads, map_in_threads
     from segments.analytics import value
-    from segments.analytics.refresh import MASKS_AHEAD
     from segments.analytics.rules import evaluate_rule
     from segments.analytics.value import segment_signals, user_features
 
@@ -410,15 +409,15 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
 
     def mask_timed(rule: Any) -> tuple[Any, float]:
         t0 = time.perf_counter()
-        return evaluate_rule(rule, data, as_of), time.perf_counter() - t0
+        return np.packbits(evaluate_rule(rule, data, as_of)), time.perf_counter() - t0
 
     with bc.Stopwatch() as work:
         # As run_refresh does (segments.analytics.refresh): the features on one thread while
-        # the other evaluates the first MASKS_AHEAD rules, then the segments two at a time.
+        # the other evaluates the rules (masks kept a bit per user), then the segments' signals
+        # two at a time as their masks are ready.
         with ThreadPoolExecutor(max_workers=analytic_threads()) as pool:
             feature_task = pool.submit(features_timed)
-            mask_tasks = [pool.submit(mask_timed, rule) if i < MASKS_AHEAD else None
-                          for i, (_key, rule, _sql) in enumerate(SEGMENTS)]
+            mask_tasks = [pool.submit(mask_timed, rule) for _key, rule, _sql in SEGMENTS]
             features = feature_task.result()
             with bc.Stopwatch() as base:
                 everyone = np.ones(data.n_users, dtype=bool)
@@ -426,8 +425,9 @@ def _ours(folder: Path, as_of: int, analytic: bool) -> dict[str, Any]:
                                            seed=0, min_n=MIN_N)
 
             def one(item: tuple[tuple[str, Any, str], Any]) -> tuple[str, Any, float, float]:
-                (key, rule, _sql), task = item
-                mask, mask_s = task.result() if task is not None else mask_timed(rule)
+                (key, _rule, _sql), task = item
+                bits, mask_s = task.result()
+                mask = np.unpackbits(bits, count=data.n_users).view(bool)
                 t1 = time.perf_counter()
                 signals = segment_signals(mask, features, baseline=baseline,
                                           period_days=PERIOD_DAYS, seed=0, min_n=MIN_N)

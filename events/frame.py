@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from .threads import map_in_threads
 
 US_PER_DAY = 86_400_000_000
+_LOCKS_LOCK = threading.Lock()  # hands out the per-value locks of UserEvents._derived
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,13 @@ class UserEvents:
         cache = self.__dict__.setdefault("_derived_cache", {})
         if key in cache:
             return cache[key]
-        # Analyses may share the frame across threads: each value is made once (reentrant:
-        # one derived value may be made from another).
-        with self.__dict__.setdefault("_derived_lock", threading.RLock()):
+        # Analyses may share the frame across threads: each value is made once, under a lock
+        # of its own (a thread needing another value is not held up; one value may be made
+        # from another).
+        locks = self.__dict__.setdefault("_derived_locks", {})
+        with _LOCKS_LOCK:
+            lock = locks.setdefault(key, threading.Lock())
+        with lock:
             if key not in cache:
                 cache[key] = make()
         return cache[key]
@@ -482,15 +487,7 @@ def build_user_events_coded(
     loader = None
     if props_placer is None and properties_from is not None:
         def loader() -> pa.DictionaryArray:
-            later = _PropertiesPlacer(n)
-
-            def place_properties(item: tuple[int, pa.Table]) -> int:
-                part, table = item
-                if table.num_rows:
-                    later.place(table.column("properties"), place.dest(part, table), part)
-                return table.num_rows
-            map_in_threads(place_properties, properties_from())
-            return later.result()
+            return _read_properties(place, properties_from())
     attributes, signup = _aligned_users(ids, users, codes.column("user_id"))
     data = UserEvents(
         user_ids=ids,
@@ -543,6 +540,56 @@ class _PropertiesPlacer:
 
     def result(self) -> pa.DictionaryArray:
         return _unified_properties(self.codes, self.texts, self.nulls)
+
+
+def _read_properties(place: _Placement, parts: Iterable[tuple[int, pa.Table]],
+                     ) -> pa.DictionaryArray:
+    """The properties column of every partition as one frame-ordered dictionary array (the
+    lazy load of ``build_user_events_coded``). The partitions' dictionaries are made one first,
+    in partition order (a lookup per chunk from its own dictionary to the distinct texts), so
+    each event's final code is scattered once, two partitions at a time: no second pass over
+    the events, the same array as ``_PropertiesPlacer`` makes."""
+    tables = sorted(((part, table) for part, table in parts if table.num_rows),
+                    key=lambda item: item[0])
+    known = pa.array([], pa.string())
+    lookups: list[list[np.ndarray]] = []
+    nulls = False
+    chunked: list[list[pa.DictionaryArray]] = []
+    for _part, table in tables:
+        chunks = [c if pa.types.is_dictionary(c.type) else pc.dictionary_encode(c)
+                  for c in table.column("properties").chunks]
+        chunked.append(chunks)
+        mine = []
+        for chunk in chunks:
+            words = chunk.dictionary.cast(pa.string())
+            at = pc.index_in(words, value_set=known)  # null: a text not seen before
+            new = at.is_null().to_numpy(zero_copy_only=False)
+            lookup = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            if new.any():
+                fresh = words.filter(pa.array(new))  # a dictionary's entries are distinct
+                lookup[new] = np.arange(len(known), len(known) + len(fresh), dtype=np.int32)
+                known = pa.concat_arrays([known, fresh])
+            mine.append(lookup)
+            nulls = nulls or chunk.indices.null_count > 0
+        lookups.append(mine)
+    null_code = np.int32(len(known))  # the last entry, when some event has no properties
+    codes = np.empty(place.n, dtype=np.int32)
+
+    def scatter(i: int) -> int:
+        part, table = tables[i]
+        dest = place.dest(part, table)
+        offset = 0
+        for chunk, lookup in zip(chunked[i], lookups[i], strict=True):
+            indices = chunk.indices
+            if indices.null_count:
+                indices = pc.fill_null(indices, len(lookup))  # one past: the null's code
+            codes[dest[offset:offset + len(chunk)]] = np.append(lookup, null_code)[
+                _indices(indices)]
+            offset += len(chunk)
+        return table.num_rows
+    map_in_threads(scatter, range(len(tables)))
+    dictionary = pa.concat_arrays([known, pa.nulls(1, pa.string())]) if nulls else known
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
 
 
 def _first_event_as_signup(data: UserEvents) -> None:

@@ -25,7 +25,6 @@ from .rfm import rfm_scores, rfm_segment_mask
 from .rules import evaluate_rule
 from .value import Signal, return_lut, segment_signals, user_features
 
-MASKS_AHEAD = 16  # segments whose masks are evaluated while the feature table is built
 HOLDOUT_FRACTION = 0.25  # the last quarter of the observed span is the holdout period
 CLV_HORIZON_WEEKS = 52
 CLV_DISCOUNT_PER_WEEK = 0.10 / 52  # 10% a year
@@ -172,6 +171,8 @@ def run_refresh(
             if any(s.kind == "rfm" for s in specs) else None
 
         def masks(spec: SegmentSpec) -> tuple[np.ndarray, np.ndarray] | str:
+            """The segment's masks at as_of and at the holdout split, a bit per user each
+            (every segment's wait in memory at once: 100 segments of 1M users, 25 MB)."""
             rfm = rfm_task.result() if rfm_task is not None and spec.kind == "rfm" else None
             try:
                 mask = segment_mask(spec, data, as_of, rfm)
@@ -179,11 +180,8 @@ def run_refresh(
                     else mask
             except (ValueError, KeyError) as exc:
                 return str(exc)
-            return mask, calibration
-        # The first segments' masks only (each holds two booleans per user until used).
-        mask_tasks: list[Future[Any] | None] = [
-            pool.submit(masks, spec) if i < MASKS_AHEAD else None
-            for i, spec in enumerate(specs)]
+            return np.packbits(mask), np.packbits(calibration)
+        mask_tasks = [pool.submit(masks, spec) for spec in specs]
         features = features_task.result()
         returns = cohort_returns(data, retention)
         everyone = np.ones(data.n_users, dtype=bool)
@@ -194,13 +192,14 @@ def run_refresh(
         result = RefreshResult(as_of=as_of, baseline=baseline, clv_fit=clv_fit)
         holdout_shared: dict[Any, Any] = {}  # window revenues and all-users group, once
 
-        def one(item: tuple[SegmentSpec, Future[Any] | None]) -> SegmentResult:
+        def one(item: tuple[SegmentSpec, Future[Any]]) -> SegmentResult:
             spec, task = item
-            got = task.result() if task is not None else masks(spec)
+            got = task.result()
             if isinstance(got, str):
                 return SegmentResult(spec.key, 0, 0.0, np.array([], dtype=object), {}, {}, {},
                                      error=got)
-            mask, calibration_mask = got
+            mask, calibration_mask = (np.unpackbits(bits, count=data.n_users).view(bool)
+                                      for bits in got)
             signals = segment_signals(mask, features, baseline=baseline_signals, seed=seed,
                                       min_n=min_n)
             signals["predicted_clv"] = _clv_signal(clv_values, mask, seed, min_n)

@@ -159,6 +159,9 @@ def test_the_refresh_load_reads_properties_on_first_use_and_they_equal_the_eager
     assert_same_frame(lazy, eager)  # reads lazy.properties: the partitions' properties now
     assert reads == [["<frame>"], ["properties"]]
     assert lazy.properties is lazy.properties and reads[-1] == ["properties"]  # kept
+    # The very array the eager load makes: the same dictionary, the same codes.
+    assert lazy.properties.dictionary.to_pylist() == eager.properties.dictionary.to_pylist()
+    assert lazy.properties.indices.to_pylist() == eager.properties.indices.to_pylist()
     texts = lazy.property_table()[1][lazy.property_table()[0]]
     expected = sorted(json.loads(p)["plan"] for p in rows["properties"] if p)  # "": none
     assert sorted(json.loads(t)["plan"] for t in texts.tolist() if t is not None) == expected

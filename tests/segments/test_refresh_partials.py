@@ -308,12 +308,8 @@ def test_segments_refreshed_two_at_a_time_equal_one_at_a_time_in_spec_order(stor
     whole, _ = stores[8]
     as_of = int(whole.time.max()) + 1
     results = {}
-    from segments.analytics import refresh as refresh_module
     for threads in ("1", "2"):
         monkeypatch.setenv("SP_ANALYTIC_THREADS", threads)
-        # On two threads, only the first two masks are made while the features are built;
-        # the others when their segment's turn comes.
-        monkeypatch.setattr(refresh_module, "MASKS_AHEAD", 16 if threads == "1" else 2)
         fresh = build_user_events([pd.DataFrame({
             "user_id": whole.user_ids[whole.user], "event": np.asarray(whole.event_names)[
                 whole.event], "timestamp": pd.to_datetime(whole.time, unit="us", utc=True),
