@@ -36,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from events.threads import map_in_threads
 from segments.analytics.intervals import finite_or_none
 
+PARALLEL_MIN_USERS = 200_000  # from this many users a series' statistics use two threads
 EXACT_MAX = 50_000  # users per statistic (all partitions) up to which quantiles are exact
 SKETCH_ALPHA = 0.005
 _GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA)
@@ -266,22 +268,27 @@ class SeriesPartial:
         k_steps = step_times.shape[0]
         f = furthest if group is None else furthest[group]
         w = in_window if group is None else in_window[group]
-        steps = []
-        for k in range(2, k_steps + 1):
+        def step(k: int) -> TimePartial:  # k in 2..K; K + 1: step 1 to the last, converted
+            if k > k_steps:
+                done = furthest >= k_steps
+                if group is not None:
+                    done &= group
+                whole = step_times[k_steps - 1, done] - step_times[0, done]
+                return TimePartial.of(whole, whole, window_us, cap)
             rows = furthest >= k
             if group is not None:
                 rows &= group
             dt = step_times[k - 1, rows] - step_times[k - 2, rows]
-            steps.append(TimePartial.of(dt, step_times[k - 1, rows] - step_times[0, rows],
-                                        window_us, cap))
-        done = furthest >= k_steps
-        if group is not None:
-            done &= group
-        whole = step_times[k_steps - 1, done] - step_times[0, done]
+            return TimePartial.of(dt, step_times[k - 1, rows] - step_times[0, rows],
+                                  window_us, cap)
+        # Each statistic apart (numpy's selections and searches release the GIL): on two
+        # threads when there are many users.
+        times = map_in_threads(step, range(2, k_steps + 2),
+                               workers=None if len(furthest) >= PARALLEL_MIN_USERS else 1)
         return cls(at_step=np.bincount(f, minlength=k_steps + 1).astype(np.int64),
                    at_window=np.bincount(f[w], minlength=k_steps + 1).astype(np.int64),
                    excluded=int(excluded.sum() if group is None else excluded[group].sum()),
-                   steps=steps, whole=TimePartial.of(whole, whole, window_us, cap))
+                   steps=times[:-1], whole=times[-1])
 
     def merge(self, other: SeriesPartial, window_us: int, cap: int) -> SeriesPartial:
         return SeriesPartial(

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from behaviour.analytics import cohorts, funnels
+from behaviour.analytics import cohorts, funnel_partials, funnels
 from events.demo import generate_demo
 from events.frame import build_user_events
 
@@ -28,6 +28,7 @@ def demo():
 def _both(monkeypatch, module, run):
     """``run()`` on one thread, then on three threads with every frame split."""
     monkeypatch.setattr(module, "PARALLEL_MIN_EVENTS", 0)
+    monkeypatch.setattr(funnel_partials, "PARALLEL_MIN_USERS", 0)  # a series' statistics too
     monkeypatch.setenv("SP_ANALYTIC_THREADS", "1")
     one = run()
     monkeypatch.setenv("SP_ANALYTIC_THREADS", "3")
