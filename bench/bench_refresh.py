@@ -22,7 +22,7 @@ Phases (each in its own fresh process, see bench/common.py):
 
 * ``ours``: the data published once as an ``EventStore`` (``<folder>/store/``, 8 user-hash
   partitions, the store's current layout: integer user codes and a user dictionary), loaded the
-  way the refresh job loads it (``build_user_events_coded(with_properties=True)``, timed apart
+  way the refresh job loads it (``events.loading.read_frame``; properties on first use; timed apart
   as ``load_seconds``), then what ``run_refresh`` does for the value signals: ``user_features``
   once, the all-users baseline, and per segment ``evaluate_rule`` + ``segment_signals`` (with
   the product's percentile-bootstrap intervals; baseline passed in for the lifts). The
@@ -346,21 +346,19 @@ def ensure_data(scale: str) -> tuple[Path, dict[str, Any]]:
 
 # ----- phase: ours ---------------------------------------------------------------------------
 def _load(folder: Path, with_properties: bool = False) -> Any:
-    """The store -> UserEvents the way the refresh job loads it (``events.services.
-    read_user_events``): the user dictionary, the users file, then every partition's integer
-    columns placed by ``build_user_events_coded``; the properties on first use (none of the
-    bench's rules reads one), unless ``with_properties``."""
-    from events.frame import build_user_events_coded
+    """The store -> UserEvents the way the refresh job loads it (``events.loading.read_frame``,
+    which ``events.services.read_user_events`` calls): the user dictionary, every partition's
+    integer columns placed by ``build_user_events_coded`` while the users file is read beside
+    them; the properties on first use, or at once ``with_properties``."""
+    from events.loading import read_frame
     from events.store import EventStore
 
     store = EventStore(folder / "store", partitions=STORE_PARTITIONS)
     version = store.current(STORE_KEY)
-    codes = store.read_user_codes(version)
-    users = store.read_version_users(STORE_KEY, version.number)
-    return build_user_events_coded(
-        store.iter_coded_partitions(version, with_properties), codes, users,
-        with_properties=with_properties, properties_from=lambda: store.iter_coded_partitions(
-            version, columns=["properties"]))
+    data = read_frame(store, version, STORE_KEY)
+    if with_properties:
+        _ = data.properties
+    return data
 
 
 def _reset_hwm() -> bool:

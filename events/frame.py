@@ -402,7 +402,7 @@ class _Placement:
 def build_user_events_coded(
     parts: Iterable[tuple[int, pa.Table]],
     codes: pa.Table,
-    users: pd.DataFrame | None = None,
+    users: pd.DataFrame | Callable[[], pd.DataFrame | None] | None = None,
     with_properties: bool = False,
     properties_from: Callable[[], Iterable[tuple[int, pa.Table]]] | None = None,
 ) -> UserEvents:
@@ -419,6 +419,9 @@ def build_user_events_coded(
     it yields the same partitions with the column ``properties`` (the rows were checked
     against the dictionary when the frame was built). Most refreshes
     never read a property, and placing them costs about a third of the load.
+
+    ``users`` (the users file's rows) may be a function, called once the events are placed:
+    the result of a read started beside this one (``events.loading``).
     """
     place = _Placement(codes)
     n_users, n, counts = place.n_users, place.n, place.counts
@@ -488,6 +491,8 @@ def build_user_events_coded(
     if props_placer is None and properties_from is not None:
         def loader() -> pa.DictionaryArray:
             return _read_properties(place, properties_from())
+    if callable(users):
+        users = users()
     attributes, signup = _aligned_users(ids, users, codes.column("user_id"))
     data = UserEvents(
         user_ids=ids,

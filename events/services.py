@@ -572,20 +572,10 @@ def load_user_events(dataset: Dataset) -> Any:
 
 
 def read_user_events(store: Any, version: Any, store_key: str) -> Any:
-    """A published version as the per-user frame: from the integer codes of a layout-2
-    version (properties read on first use), else (a version written before layout 2) the
-    old way, with properties."""
-    codes = store.read_user_codes(version)
-    users = store.read_version_users(store_key, version.number)
-    if codes is not None:
-        return build_user_events_coded(
-            store.iter_coded_partitions(version), codes, users,
-            properties_from=lambda: store.iter_coded_partitions(
-                version, columns=["properties"]))
-    return build_user_events(
-        store.iter_partitions(store_key, columns=[
-            "user_id", "event", "timestamp", "revenue", "cost", "properties"]),
-        users, with_properties=True)
+    """A published version as the per-user frame (``events.loading.read_frame``)."""
+    from .loading import read_frame
+
+    return read_frame(store, version, store_key)
 
 
 def forget_loaded_events() -> None:
@@ -601,7 +591,6 @@ def partition_user_events(store_key: str, version: int, part: int) -> Any:
     attributes (for fan-out maps: what a map reads follows its partition, not the dataset).
     A layout-2 partition loads from its integer codes (no string factorizing, no sort), its
     properties on first use."""
-    from .frame import build_user_events_coded
 
     store = get_store()
     users = store.read_partition_users(store_key, version, part)
