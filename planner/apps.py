@@ -10,6 +10,7 @@ class PlannerConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save, pre_delete
 
+        from accounts.models import Workspace
         from experiments import services as experiment_services
         from experiments.models import Hypothesis
         from segments import segment_services
@@ -23,6 +24,8 @@ class PlannerConfig(AppConfig):
         for signal in (post_save, post_delete):
             signal.connect(changes.investment_written, sender=Investment,
                            dispatch_uid=f"backlog-version-{signal is post_save}")
+        post_save.connect(changes.workspace_created, sender=Workspace,
+                          dispatch_uid="backlog-version-workspace")
 
         # A deleted hypothesis, segment or value model leaves the items listing it changed.
         for model in (Hypothesis, Segment, ValueModel):

@@ -14,21 +14,33 @@ from django.utils import timezone
 from .models import BacklogVersion, Investment
 
 
-def backlog_touched(workspace_id: int) -> None:
+def backlog_touched(workspace_id: int, *, create: bool = False) -> None:
     """Count one more change to the workspace's investments (``BacklogVersion``). Called in
     the transaction of every write to them: a save or delete (a signal), and each bulk
-    ``update()`` below and in ``planner.services``, which send none."""
-    if not BacklogVersion.objects.filter(workspace_id=workspace_id).update(
-            version=F("version") + 1):
-        BacklogVersion.objects.bulk_create([BacklogVersion(workspace_id=workspace_id)],
-                                           ignore_conflicts=True)
-        BacklogVersion.objects.filter(workspace_id=workspace_id).update(
-            version=F("version") + 1)
+    ``update()`` below and in ``planner.services``, which send none.
+
+    The row is made with the workspace (``workspace_created``; migration 0013 for older
+    ones). Only a save (``create``) makes a missing one: a delete may be part of deleting the
+    workspace itself, whose row is already gone then and must not come back."""
+    if BacklogVersion.objects.filter(workspace_id=workspace_id).update(
+            version=F("version") + 1) or not create:
+        return
+    BacklogVersion.objects.bulk_create([BacklogVersion(workspace_id=workspace_id)],
+                                       ignore_conflicts=True)
+    BacklogVersion.objects.filter(workspace_id=workspace_id).update(version=F("version") + 1)
 
 
 def investment_written(sender: object, instance: Investment, **kwargs: object) -> None:
-    """``post_save`` / ``post_delete`` of an investment."""
-    backlog_touched(instance.workspace_id)
+    """``post_save`` / ``post_delete`` of an investment (only ``post_save`` has
+    ``created``)."""
+    backlog_touched(instance.workspace_id, create="created" in kwargs)
+
+
+def workspace_created(sender: object, instance: object, created: bool = False,
+                      **kwargs: object) -> None:
+    """``post_save`` of a workspace: its ``BacklogVersion`` row, at 0."""
+    if created and not kwargs.get("raw"):
+        BacklogVersion.objects.get_or_create(workspace_id=instance.pk)  # type: ignore[attr-defined]
 
 
 def investments_rerank(*, workspace_id: int, now: datetime.datetime | None = None) -> list[int]:

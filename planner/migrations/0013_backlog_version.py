@@ -4,6 +4,15 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def rows_for_existing_workspaces(apps, schema_editor):
+    """Every workspace has its BacklogVersion row (new ones get theirs on creation)."""
+    workspace = apps.get_model("accounts", "Workspace")
+    backlog_version = apps.get_model("planner", "BacklogVersion")
+    backlog_version.objects.bulk_create(
+        [backlog_version(workspace_id=pk) for pk in workspace.objects.values_list("pk", flat=True)],
+        ignore_conflicts=True)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -19,4 +28,5 @@ class Migration(migrations.Migration):
                 ('version', models.BigIntegerField(default=0)),
             ],
         ),
+        migrations.RunPython(rows_for_existing_workspaces, migrations.RunPython.noop),
     ]

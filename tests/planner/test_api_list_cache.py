@@ -201,3 +201,17 @@ def test_every_write_path_counts_in_the_backlog_version(portfolio):
     assert version() == now + 1
     Investment.objects.get(pk=portfolio["B"].pk).delete()  # a delete (signal)
     assert version() == now + 2
+
+
+def test_a_workspace_starts_with_its_backlog_version_and_takes_it_when_deleted(team):
+    from accounts.models import Workspace
+    from planner.models import BacklogVersion
+
+    ws = Workspace.objects.create(slug="fresh", name="Fresh")
+    assert BacklogVersion.objects.get(workspace=ws).version == 0
+    hypothesis = Hypothesis.objects.create(workspace=ws, statement="h", expected_lift=0.1)
+    item = make(ws, "X", 10, 1)
+    item.hypotheses.add(hypothesis)
+    assert BacklogVersion.objects.get(workspace=ws).version > 0
+    ws.delete()  # investments, hypotheses and the row go together, nothing made again
+    assert not BacklogVersion.objects.filter(workspace_id=ws.pk).exists()
