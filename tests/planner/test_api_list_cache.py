@@ -213,5 +213,7 @@ def test_a_workspace_starts_with_its_backlog_version_and_takes_it_when_deleted(t
     item = make(ws, "X", 10, 1)
     item.hypotheses.add(hypothesis)
     assert BacklogVersion.objects.get(workspace=ws).version > 0
+    pk = ws.pk
     ws.delete()  # investments, hypotheses and the row go together, nothing made again
-    assert not BacklogVersion.objects.filter(workspace_id=ws.pk).exists()
+    assert not Workspace.objects.filter(pk=pk).exists()
+    assert not BacklogVersion.objects.filter(workspace_id=pk).exists()
