@@ -126,3 +126,18 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class WorkspaceVersion(models.Model):
+    """A workspace's count of committed writes on one topic (``accounts.changes.touch``, in
+    the writing transaction). A page cache's stamp reads it beside its counts and latest
+    times: a write that commits after a later-timed one moves no maximum, but always moves
+    this count (concurrent writers take turns on the row)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="versions")
+    topic = models.CharField(max_length=40)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "topic"],
+                                               name="workspace_version_topic_unique")]

@@ -33,6 +33,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.changes import touch
 from jobs.faults import fault_point
 from jobs.services import Job, JobFailed, job_create, job_handler, job_progress
 
@@ -281,6 +282,7 @@ def _erase(job: Job, erasure: Erasure, sid: str) -> dict[str, Any]:
             "new_store_version": bool(in_store.get("published")),
         }
         Erasure.objects.filter(pk=erasure.pk).update(counts=counts, finished_at=timezone.now())
+        touch(dataset.workspace_id, "datasets")  # the update() calls send no signal
         _forget_id(job, erasure)
     forget_loaded_events()  # this process's arrays of the old version held the user
     done = (f"erased {counts['events_removed']:,} events and {counts['attributes_removed']} "

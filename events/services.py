@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.changes import touch
 from accounts.models import Workspace
 from jobs.faults import fault_point
 from jobs.services import (
@@ -450,6 +451,7 @@ def import_run(job: Job) -> dict[str, Any]:
         Dataset.objects.filter(pk=dataset.pk, id_mode=IdMode.UNSET).update(
             id_mode=IdMode.PSEUDONYMIZED if pseudonymized else IdMode.RAW,
             pseudonym_key_check=privacy.key_check(key) if pseudonymized else "")
+        touch(dataset.workspace_id, "datasets")  # the update() calls send no signal
         Import.objects.filter(pk=record.pk).update(
             status=ImportStatus.SUCCEEDED, report=report, error={},
             rows_read=rows_read, rows_kept=rows_kept, rows_added=merge.rows_added,

@@ -17,3 +17,17 @@ class SegmentsConfig(AppConfig):
 
         import_succeeded.connect(segment_services.refresh_after_import,
                                  dispatch_uid="segments.refresh_after_import")
+
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts.changes import toucher
+
+        from .models import Refresh, Segment, SegmentSnapshot
+
+        # Segment, snapshot and refresh writes count in the workspace's "segments"
+        # WorkspaceVersion (segments.page_cache's stamp).
+        receiver = toucher("segments")
+        for model in (Segment, SegmentSnapshot, Refresh):
+            for signal in (post_save, post_delete):
+                signal.connect(receiver, sender=model, weak=False,
+                               dispatch_uid=f"workspace-version-{model.__name__}-{signal is post_save}")

@@ -10,6 +10,9 @@ own caches can never serve a page older than the database). The key holds:
   and its rank changes), datasets (count, latest edit: an import or an erasure that publishes
   a version writes ``updated_at``, so the "computed on v1; the data is now v3" notes follow),
   erasures (latest id and finish: an erasure scrubs refresh summaries with a queryset update),
+  the workspace's write counts on segments and datasets (``accounts.changes.touch``, in each
+  writing transaction: a write that commits after a later-timed one moves no maximum time
+  or count, but always moves these),
   and the refresh job whose card the page shows (id, state, progress, message, error: jobs
   record progress with queryset updates, so no time stamp would move);
   and on a segment's page that segment's owner name and dataset (id, version, edit), in the
@@ -34,7 +37,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from accounts import page_cache
-from accounts.models import Membership, Workspace
+from accounts.models import Membership, Workspace, WorkspaceVersion
 from events.models import Dataset, Erasure
 from jobs.models import Job
 
@@ -49,6 +52,7 @@ def _tables() -> dict[str, str]:
     return {"segment": Segment._meta.db_table, "snapshot": SegmentSnapshot._meta.db_table,
             "refresh": Refresh._meta.db_table, "dataset": Dataset._meta.db_table,
             "erasure": Erasure._meta.db_table, "job": Job._meta.db_table,
+            "wv": WorkspaceVersion._meta.db_table,
             "user": user._meta.db_table,
             "username": user._meta.get_field(user.USERNAME_FIELD).column}
 
@@ -68,6 +72,8 @@ _STAMP_SQL = """SELECT
  (SELECT MAX(updated_at) FROM {dataset} WHERE workspace_id = %(ws)s),
  (SELECT MAX(id) FROM {erasure} WHERE workspace_id = %(ws)s),
  (SELECT MAX(finished_at) FROM {erasure} WHERE workspace_id = %(ws)s),
+ (SELECT SUM(version) FROM {wv} WHERE workspace_id = %(ws)s
+   AND topic IN ('segments', 'datasets')),
  (SELECT CAST(id AS TEXT) || '|' || state || '|' || CAST(progress AS TEXT) || '|' || message
          || '|' || error
   FROM {job} WHERE workspace_id = %(ws)s AND kind = 'refresh'

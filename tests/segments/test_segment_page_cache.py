@@ -241,3 +241,40 @@ def test_a_segment_outside_the_workspace_is_a_404_never_cached(site, team):
             assert site["client"].get(f"/w/acme/segments/{pk}/").status_code == 404
     site["pro"].delete()
     assert site["client"].get(site["page"]).status_code == 404
+
+
+def test_an_edit_committed_after_a_later_timed_one_shows_on_the_next_read(site, monkeypatch):
+    """A writer takes its time before it commits: an edit that commits after a later-timed
+    one moves no latest time and no count; only the workspace's write count tells."""
+    from django.utils import timezone
+
+    from accounts.models import WorkspaceVersion
+
+    slow_writers_time = timezone.now()  # the edit of "free plan" starts here ...
+    segment_services.segment_update(segment=site["pro"], name="pro customers")  # commits first
+    state, html = read(site["client"], site["list"])
+    assert state == "miss" and "pro customers" in html
+    assert read(site["client"], site["list"])[0] == "hit"
+    before = WorkspaceVersion.objects.get(workspace=site["ws"], topic="segments").version
+    # ... and commits now, with its earlier time: the latest edit time stays the other one's.
+    monkeypatch.setattr(timezone, "now", lambda: slow_writers_time)
+    segment_services.segment_update(segment=Segment.objects.get(pk=site["free"].pk),
+                                    name="free tier")
+    monkeypatch.undo()
+    assert Segment.objects.get(pk=site["free"].pk).updated_at == slow_writers_time
+    assert slow_writers_time < Segment.objects.get(pk=site["pro"].pk).updated_at
+    assert WorkspaceVersion.objects.get(workspace=site["ws"], topic="segments").version > before
+    state, html = read(site["client"], site["list"])
+    assert state == "miss" and "free tier" in html and "free plan" not in html
+
+
+def test_deleting_a_workspace_with_segments_and_datasets_makes_no_write_count_again(site):
+    from accounts.models import Workspace, WorkspaceVersion
+
+    ws = site["ws"]
+    pk = ws.pk
+    assert set(WorkspaceVersion.objects.filter(workspace=ws).values_list("topic", flat=True)) \
+        == {"segments", "datasets"}
+    ws.delete()
+    assert not Workspace.objects.filter(pk=pk).exists()
+    assert not WorkspaceVersion.objects.filter(workspace_id=pk).exists()

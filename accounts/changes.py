@@ -1,0 +1,33 @@
+"""Per-workspace write counts (``WorkspaceVersion``) for the page caches' stamps.
+
+``touch`` runs in the transaction of a write: saves and deletes through model signals (each
+app connects its own models), queryset ``update()`` calls by hand. Only a save makes a
+missing row (``create``): a delete may be part of deleting the workspace itself, whose rows
+are gone by then and must not come back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F
+
+from .models import WorkspaceVersion
+
+
+def touch(workspace_id: int, topic: str, *, create: bool = False) -> None:
+    """Count one more committed write on ``topic`` in the workspace."""
+    rows = WorkspaceVersion.objects.filter(workspace_id=workspace_id, topic=topic)
+    if rows.update(version=F("version") + 1) or not create:
+        return
+    WorkspaceVersion.objects.bulk_create(
+        [WorkspaceVersion(workspace_id=workspace_id, topic=topic)], ignore_conflicts=True)
+    rows.update(version=F("version") + 1)
+
+
+def toucher(topic: str) -> Any:
+    """A ``post_save`` / ``post_delete`` receiver counting writes of a model with a
+    ``workspace_id`` on ``topic`` (only ``post_save`` passes ``created``)."""
+    def receiver(sender: object, instance: Any, **kwargs: object) -> None:
+        touch(instance.workspace_id, topic, create="created" in kwargs)
+    return receiver
