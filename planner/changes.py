@@ -32,7 +32,9 @@ def backlog_touched(workspace_id: int, *, create: bool = False) -> None:
 
 def investment_written(sender: object, instance: Investment, **kwargs: object) -> None:
     """``post_save`` / ``post_delete`` of an investment (only ``post_save`` has
-    ``created``)."""
+    ``created``); not for rows loaded as they were (a restore, fixtures)."""
+    if kwargs.get("raw"):
+        return
     backlog_touched(instance.workspace_id, create="created" in kwargs)
 
 
