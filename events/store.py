@@ -227,6 +227,15 @@ class Version:
         return sorted(self.path.glob("events-*.parquet"))
 
 
+def _coded_columns(with_properties: bool, columns: Sequence[str] | None) -> list[str]:
+    """The columns a coded read takes: ``columns`` when given, else the per-user frame's
+    (``user``, ``event``, ``timestamp``, ``revenue``, ``cost``, and ``properties`` if asked)."""
+    if columns is not None:
+        return list(columns)
+    return ["user", "event", "timestamp", "revenue", "cost"] + (
+        ["properties"] if with_properties else [])
+
+
 class EventStore:
     """Reads and atomically publishes dataset versions under one root folder."""
 
@@ -447,11 +456,7 @@ class EventStore:
         if codes is None:
             return None
         mine = codes.filter(pc.equal(codes.column("part"), part))
-        if columns is None:
-            columns = ["user", "event", "timestamp", "revenue", "cost"]
-            if with_properties:
-                columns.append("properties")
-        columns = list(columns)
+        columns = _coded_columns(with_properties, columns)
         path = version.path / f"events-{part:02d}.parquet"
         if not self._exists(path):
             return mine, STORED_SCHEMA.empty_table().select(columns)
@@ -668,11 +673,7 @@ class EventStore:
         ``cost`` and, when asked, ``properties`` read as an Arrow dictionary (the file's own
         dictionary pages: no Python strings per event). ``columns`` names others instead
         (``["properties"]`` for properties read later)."""
-        if columns is None:
-            columns = ["user", "event", "timestamp", "revenue", "cost"]
-            if with_properties:
-                columns.append("properties")
-        columns = list(columns)
+        columns = _coded_columns(with_properties, columns)
         for path in version.event_files():
             part = int(str(path).rsplit("/", 1)[-1].split("-")[1].split(".")[0])
             if self.fs is None:
