@@ -432,7 +432,7 @@ def build_user_events_coded(
     event = np.empty(n, dtype=np.int32)
     amounts = {"revenue": np.zeros(n, dtype=np.float64), "cost": np.zeros(n, dtype=np.float64)}
     any_amount = {"revenue": False, "cost": False}
-    props_placer = _PropertiesPlacer(n) if with_properties else None
+    kept_properties: dict[int, pa.Table] = {}  # with_properties: placed once all are in
     names: dict[str, int] = {}  # event name -> provisional code (renumbered sorted at the end)
     lock = threading.Lock()  # over ``names`` and ``any_amount``
 
@@ -465,8 +465,8 @@ def build_user_events_coded(
                                    for name in chunk.dictionary.to_pylist()], dtype=np.int32)
             event[dest[offset:offset + len(chunk)]] = lookup[_indices(chunk.indices)]
             offset += len(chunk)
-        if props_placer is not None:
-            props_placer.place(table.column("properties"), dest, part)
+        if with_properties:
+            kept_properties[part] = table.select(["properties"])
         return table.num_rows
 
     # Partitions fill disjoint places, and numpy's scatters release the GIL: two at a time
@@ -488,7 +488,7 @@ def build_user_events_coded(
     has_cost = any_amount["cost"]
 
     loader = None
-    if props_placer is None and properties_from is not None:
+    if not with_properties and properties_from is not None:
         def loader() -> pa.DictionaryArray:
             return _read_properties(place, properties_from())
     if callable(users):
@@ -504,7 +504,8 @@ def build_user_events_coded(
         cost=cost,
         signup=signup,
         attributes=attributes,
-        properties=props_placer.result() if props_placer is not None else None,
+        properties=_read_properties(place, kept_properties.items()) if with_properties
+        else None,
         has_cost=has_cost,
         starts=place.starts,
         properties_loader=loader,
@@ -514,46 +515,13 @@ def build_user_events_coded(
     return data
 
 
-class _PropertiesPlacer:
-    """Properties of the partitions placed into one frame-ordered dictionary array: per event
-    a code into the partitions' dictionaries one after another (-1: no properties), made
-    distinct at the end. Partitions may be placed from two threads in any order: the
-    dictionary comes out in partition order all the same."""
-
-    def __init__(self, n: int) -> None:
-        self.codes = np.empty(n, dtype=np.int32)
-        self.texts: list[tuple[tuple[int, int], int, pa.Array]] = []  # ((part, chunk), base, ..)
-        self.offset = 0
-        self.nulls = False
-        self.lock = threading.Lock()
-
-    def place(self, column: pa.ChunkedArray, dest: np.ndarray, part: int) -> None:
-        offset = 0
-        for i, chunk in enumerate(column.chunks):
-            if not pa.types.is_dictionary(chunk.type):
-                chunk = pc.dictionary_encode(chunk)  # a null stays a null code
-            with self.lock:  # this chunk's dictionary takes the next entries
-                base = self.offset
-                self.texts.append(((part, i), base, chunk.dictionary.cast(pa.string())))
-                self.offset += len(chunk.dictionary)
-                self.nulls = self.nulls or chunk.indices.null_count > 0
-            here = _indices(chunk.indices) + np.int32(base)
-            if chunk.indices.null_count:  # -1 marks "no properties" until the end
-                here[~chunk.indices.is_valid().to_numpy(zero_copy_only=False)] = -1
-            self.codes[dest[offset:offset + len(chunk)]] = here
-            offset += len(chunk)
-
-    def result(self) -> pa.DictionaryArray:
-        return _unified_properties(self.codes, self.texts, self.nulls)
-
-
 def _read_properties(place: _Placement, parts: Iterable[tuple[int, pa.Table]],
                      ) -> pa.DictionaryArray:
-    """The properties column of every partition as one frame-ordered dictionary array (the
-    lazy load of ``build_user_events_coded``). The partitions' dictionaries are made one first,
-    in partition order (a lookup per chunk from its own dictionary to the distinct texts), so
-    each event's final code is scattered once, two partitions at a time: no second pass over
-    the events, the same array as ``_PropertiesPlacer`` makes."""
+    """The properties column of every partition as one frame-ordered dictionary array, for
+    ``build_user_events_coded`` (at once ``with_properties``, or on first use). The partitions'
+    dictionaries are made one first, in partition order (a lookup per chunk from its own
+    dictionary to the distinct texts; a null is the last entry, as ``encode_properties``
+    makes it), so each event's final code is scattered once, two partitions at a time."""
     tables = sorted(((part, table) for part, table in parts if table.num_rows),
                     key=lambda item: item[0])
     known = pa.array([], pa.string())
@@ -610,29 +578,6 @@ def _indices(indices: pa.Array) -> np.ndarray:
     values = np.frombuffer(indices.buffers()[1], dtype=indices.type.to_pandas_dtype(),
                            count=indices.offset + len(indices))[indices.offset:]
     return values.astype(np.int32, copy=False)
-
-
-def _unified_properties(codes: np.ndarray,
-                        texts: list[tuple[tuple[int, int], int, pa.Array]],
-                        nulls: bool) -> pa.DictionaryArray:
-    """Per-partition dictionary codes (``base`` + index into that chunk's dictionary, -1 = no
-    properties) as one dictionary array whose entries are distinct, in the order of first use
-    by partition then chunk (a null is the last entry, as ``encode_properties`` makes it)."""
-    ordered = sorted(texts, key=lambda t: t[0])
-    joined = pa.concat_arrays([t[2] for t in ordered]) if ordered else pa.array([], pa.string())
-    unique = pc.dictionary_encode(joined)
-    in_order = _indices(unique.indices) if len(joined) else np.zeros(0, np.int32)
-    remap = np.zeros(sum(len(t[2]) for t in texts) + 1, dtype=np.int32)
-    at = 0
-    for _key, base, words in ordered:  # each chunk's entries back at its own base
-        remap[base:base + len(words)] = in_order[at:at + len(words)]
-        at += len(words)
-    dictionary = unique.dictionary
-    if nulls:  # code -1 picks the last entry of the lookup: the null
-        remap[-1] = len(dictionary)
-        dictionary = pa.concat_arrays([dictionary, pa.nulls(1, pa.string())])
-    out = remap[codes] if len(codes) else np.zeros(0, np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(out, pa.int32()), dictionary)
 
 
 def _same_ids(column: pd.Series, ids: np.ndarray, ids_arrow: pa.Array | None) -> bool:
