@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .threads import map_in_threads
+from .threads import analytic_threads, map_in_threads
 
 US_PER_DAY = 86_400_000_000
 _LOCKS_LOCK = threading.Lock()  # hands out the per-value locks of UserEvents._derived
@@ -174,6 +174,17 @@ class UserEvents:
         cuts = np.searchsorted(self.starts, np.arange(1, pieces) * (self.n_events / pieces))
         bounds = np.unique(np.clip(np.r_[0, cuts, self.n_users], 0, self.n_users))
         return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def over_user_ranges(self, fn: Callable[[UserEvents, np.ndarray | None], Any],
+                         users: np.ndarray | None = None, min_events: int = 0) -> list[Any]:
+        """``fn(frame, scope)`` on contiguous ranges of users (``user_ranges``, as many as
+        ``analytic_threads``), two at a time, in order; ``scope`` is the range's part of the
+        boolean mask ``users``. With one range, ``fn(self, users)`` on the whole frame."""
+        ranges = self.user_ranges(analytic_threads(), min_events)
+        if len(ranges) == 1:
+            return [fn(self, users)]
+        return map_in_threads(lambda r: fn(self.user_slice(*r), None if users is None
+                                           else users[r[0]:r[1]]), ranges)
 
     def user_slice(self, lo: int, hi: int) -> UserEvents:
         """The users ``lo..hi-1`` (codes renumbered from 0) as a frame of views on this one's

@@ -27,3 +27,22 @@ def read_frame(store: Any, version: Any, store_key: str) -> UserEvents:
             store.iter_coded_partitions(version), codes, users.result,
             properties_from=lambda: store.iter_coded_partitions(version,
                                                                 columns=["properties"]))
+
+
+def read_partition_frame(store: Any, store_key: str, version: int, part: int) -> UserEvents:
+    """One partition of a version as a per-user frame with only its own users' attributes (a
+    fan-out map: what it reads follows its partition, not the dataset). A layout-2 partition
+    loads from its integer codes (no string factorizing, no sort), its properties on first
+    use; an older one the old way, with properties."""
+    users = store.read_partition_users(store_key, version, part)
+    coded = store.read_coded_partition(store_key, version, part)
+    if coded is None:
+        events = store.read_version_partition(store_key, version, part,
+                                              columns=EVENT_COLUMNS).to_pandas()
+        return build_user_events([events], users, with_properties=True)
+    codes, table = coded
+
+    def properties() -> list[tuple[int, Any]]:
+        later = store.read_coded_partition(store_key, version, part, columns=["properties"])
+        return [(part, later[1])]
+    return build_user_events_coded([(part, table)], codes, users, properties_from=properties)

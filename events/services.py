@@ -37,7 +37,6 @@ from jobs.services import (
 
 from . import privacy
 from .catalog import attribute_catalog, event_catalog
-from .frame import build_user_events, build_user_events_coded
 from .ingest import (
     ImportOptions,
     ImportRejected,
@@ -585,27 +584,9 @@ def forget_loaded_events() -> None:
     _CACHE.clear()
 
 
-EVENT_COLUMNS = ["user_id", "event", "timestamp", "revenue", "cost", "properties"]
-
-
 def partition_user_events(store_key: str, version: int, part: int) -> Any:
     """One store partition of a version as a per-user event frame with only its own users'
-    attributes (for fan-out maps: what a map reads follows its partition, not the dataset).
-    A layout-2 partition loads from its integer codes (no string factorizing, no sort), its
-    properties on first use."""
+    attributes (``events.loading.read_partition_frame``; for fan-out maps)."""
+    from .loading import read_partition_frame
 
-    store = get_store()
-    users = store.read_partition_users(store_key, version, part)
-    coded = store.read_coded_partition(store_key, version, part)
-    if coded is not None:
-        codes, table = coded
-
-        def properties() -> list[tuple[int, Any]]:  # on first use, as read_user_events
-            later = store.read_coded_partition(store_key, version, part,
-                                               columns=["properties"])
-            return [(part, later[1])]
-        return build_user_events_coded([(part, table)], codes, users,
-                                       properties_from=properties)
-    events = store.read_version_partition(store_key, version, part,
-                                          columns=EVENT_COLUMNS).to_pandas()
-    return build_user_events([events], users, with_properties=True)
+    return read_partition_frame(get_store(), store_key, version, part)

@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 
 from events.frame import US_PER_DAY, UserEvents
-from events.threads import analytic_threads, map_in_threads
 from segments.analytics.intervals import finite_or_none
 from segments.analytics.value import return_lut
 
@@ -256,11 +255,9 @@ def retention(
         if users.shape != (ue.n_users,):
             raise ValueError("users must be a boolean mask with one entry per user")
     # The partials of disjoint users add up exactly: contiguous ranges of users on two threads.
-    ranges = ue.user_ranges(analytic_threads(), PARALLEL_MIN_EVENTS)
-    parts = map_in_threads(lambda r: retention_partial(
-        ue if len(ranges) == 1 else ue.user_slice(*r), options,
-        users=None if users is None else users[r[0]:r[1]], cohorts_from_us=cohorts_from_us,
-        cohorts_to_us=cohorts_to_us), ranges)
+    parts = ue.over_user_ranges(lambda part, scope: retention_partial(
+        part, options, users=scope, cohorts_from_us=cohorts_from_us,
+        cohorts_to_us=cohorts_to_us), users, PARALLEL_MIN_EVENTS)
     return retention_from_partials(parts, options)
 
 

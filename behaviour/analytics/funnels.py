@@ -53,7 +53,6 @@ import pandas as pd
 
 from behaviour.analytics.step_filters import StepFilter, filter_positions
 from events.frame import US_PER_DAY, UserEvents
-from events.threads import analytic_threads, map_in_threads
 from segments.analytics.intervals import finite_or_none, wilson
 
 MODES = ("ordered", "strict", "any_order")
@@ -560,11 +559,9 @@ def funnel_users(ue: UserEvents, steps: Sequence[Step], options: FunnelOptions, 
         return _per_user(part, specs, luts, ex_lut, mode, window_us, scope, as_of_us,
                          exclusions)
     # Users are independent: contiguous ranges of them on two threads, rows concatenated.
-    ranges = ue.user_ranges(analytic_threads(), PARALLEL_MIN_EVENTS)
-    if len(ranges) == 1:
-        return stage(ue, users)
-    parts = map_in_threads(lambda r: stage(ue.user_slice(*r), None if users is None
-                                           else users[r[0]:r[1]]), ranges)
+    parts = ue.over_user_ranges(stage, users, PARALLEL_MIN_EVENTS)
+    if len(parts) == 1:
+        return parts[0]
     return FunnelUsers(*(np.concatenate([getattr(p, name) for p in parts], axis=-1)
                          for name in ("furthest", "in_window", "excluded", "step_times")))
 
