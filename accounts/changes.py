@@ -10,19 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F
+from django.db.models import F, Model, QuerySet
 
 from .models import WorkspaceVersion
 
 
-def touch(workspace_id: int, topic: str, *, create: bool = False) -> None:
-    """Count one more committed write on ``topic`` in the workspace."""
-    rows = WorkspaceVersion.objects.filter(workspace_id=workspace_id, topic=topic)
+def bump(rows: QuerySet[Any], new: Model, *, create: bool) -> None:
+    """Add one to the ``version`` of the counter row ``rows`` selects; when there is none,
+    make it from ``new`` first, but only if ``create`` (see the module)."""
     if rows.update(version=F("version") + 1) or not create:
         return
-    WorkspaceVersion.objects.bulk_create(
-        [WorkspaceVersion(workspace_id=workspace_id, topic=topic)], ignore_conflicts=True)
+    type(new)._default_manager.bulk_create([new], ignore_conflicts=True)
     rows.update(version=F("version") + 1)
+
+
+def touch(workspace_id: int, topic: str, *, create: bool = False) -> None:
+    """Count one more committed write on ``topic`` in the workspace."""
+    bump(WorkspaceVersion.objects.filter(workspace_id=workspace_id, topic=topic),
+         WorkspaceVersion(workspace_id=workspace_id, topic=topic), create=create)
 
 
 def toucher(topic: str) -> Any:

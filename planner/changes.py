@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
-from django.db.models import F
 from django.utils import timezone
+
+from accounts.changes import bump
 
 from .models import BacklogVersion, Investment
 
@@ -22,12 +23,8 @@ def backlog_touched(workspace_id: int, *, create: bool = False) -> None:
     The row is made with the workspace (``workspace_created``; migration 0013 for older
     ones). Only a save (``create``) makes a missing one: a delete may be part of deleting the
     workspace itself, whose row is already gone then and must not come back."""
-    if BacklogVersion.objects.filter(workspace_id=workspace_id).update(
-            version=F("version") + 1) or not create:
-        return
-    BacklogVersion.objects.bulk_create([BacklogVersion(workspace_id=workspace_id)],
-                                       ignore_conflicts=True)
-    BacklogVersion.objects.filter(workspace_id=workspace_id).update(version=F("version") + 1)
+    bump(BacklogVersion.objects.filter(workspace_id=workspace_id),
+         BacklogVersion(workspace_id=workspace_id), create=create)
 
 
 def investment_written(sender: object, instance: Investment, **kwargs: object) -> None:
